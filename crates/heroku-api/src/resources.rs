@@ -1,0 +1,365 @@
+//! Typed Platform API resources: only what the tools need, named as the schema names them.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::client::{seg, Call, Client, Idempotency};
+use crate::timestamp::parse_rfc3339;
+use crate::Error;
+
+/// `{ "id": …, "name": … }` references to apps and add-ons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedRef {
+    /// UUID.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+}
+
+/// An app (`GET /apps/{app}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    /// UUID.
+    pub id: String,
+    /// Unique name, e.g. `acme`.
+    pub name: String,
+    /// Whether maintenance mode is on.
+    pub maintenance: bool,
+    /// When the current release was created.
+    #[serde(default)]
+    pub released_at: Option<String>,
+    /// The app's web address.
+    #[serde(default)]
+    pub web_url: Option<String>,
+}
+
+/// The release a dyno runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRef {
+    /// UUID.
+    pub id: String,
+    /// v-number.
+    pub version: u64,
+}
+
+/// A dyno (`GET /apps/{app}/dynos`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dyno {
+    /// UUID; the only identity safe to act on.
+    pub id: String,
+    /// `web.1`, `release.2343`, `run.1828`. A name can later mean another dyno.
+    pub name: String,
+    /// Process type: `web`, `release`, `run`…
+    #[serde(rename = "type")]
+    pub process_type: String,
+    /// `up`, `starting`, `crashed`, `down`, `idle`.
+    pub state: String,
+    /// The command it runs.
+    pub command: String,
+    /// Dyno size, e.g. `standard-1X`.
+    #[serde(default)]
+    pub size: Option<String>,
+    /// When the dyno (re)started.
+    pub created_at: String,
+    /// Last state change.
+    pub updated_at: String,
+    /// Rendezvous URL of an attached one-off dyno.
+    #[serde(default)]
+    pub attach_url: Option<String>,
+    /// The release it runs.
+    #[serde(default)]
+    pub release: Option<ReleaseRef>,
+}
+
+impl Dyno {
+    /// `created_at` as a time; `None` when the API sent something unparseable.
+    pub fn created_at_time(&self) -> Option<SystemTime> {
+        parse_rfc3339(&self.created_at)
+    }
+}
+
+/// A process type's formation (`GET /apps/{app}/formation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Formation {
+    /// UUID.
+    pub id: String,
+    /// Process type.
+    #[serde(rename = "type")]
+    pub process_type: String,
+    /// Number of dynos.
+    pub quantity: u32,
+    /// Dyno size.
+    pub size: String,
+    /// The command.
+    pub command: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+/// One entry of a batch formation update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormationUpdate {
+    /// Process type.
+    #[serde(rename = "type")]
+    pub process_type: String,
+    /// New quantity.
+    pub quantity: u32,
+}
+
+/// `{ "id": … }` reference to a slug.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdRef {
+    /// UUID.
+    pub id: String,
+}
+
+/// A release (`GET /apps/{app}/releases`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// UUID.
+    pub id: String,
+    /// v-number.
+    pub version: u64,
+    /// What it did (`Deploy abc123`, `Set FOO config vars`…).
+    pub description: String,
+    /// `succeeded`, `pending`, `failed`.
+    pub status: String,
+    /// When it was created.
+    pub created_at: String,
+    /// Whether this is the app's current release.
+    #[serde(default)]
+    pub current: bool,
+    /// The slug it runs, when it has one.
+    #[serde(default)]
+    pub slug: Option<IdRef>,
+}
+
+/// A slug (`GET /apps/{app}/slugs/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slug {
+    /// UUID.
+    pub id: String,
+    /// The git commit it was built from.
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// That commit's message.
+    #[serde(default)]
+    pub commit_description: Option<String>,
+    /// Procfile entries.
+    #[serde(default)]
+    pub process_types: BTreeMap<String, String>,
+    /// When it was built.
+    pub created_at: String,
+}
+
+/// An add-on attachment (`GET /apps/{app}/addon-attachments`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonAttachment {
+    /// UUID.
+    pub id: String,
+    /// Attachment name, e.g. `DATABASE` or `HEROKU_POSTGRESQL_TEAL`; its config var is `{name}_URL`.
+    pub name: String,
+    /// The add-on attached.
+    pub addon: AddonRef,
+    /// The app it is attached to.
+    pub app: NamedRef,
+}
+
+/// The add-on an attachment points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonRef {
+    /// UUID.
+    pub id: String,
+    /// Globally unique add-on name, e.g. `postgresql-teal-12345`.
+    pub name: String,
+    /// The app billed for it.
+    pub app: NamedRef,
+}
+
+/// What a one-off dyno should run (`POST /apps/{app}/dynos`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DynoCreate {
+    /// The command line.
+    pub command: String,
+    /// Extra environment for this dyno only.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Ask for a rendezvous `attach_url`.
+    pub attach: bool,
+    /// Dyno size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// Process type (default `run`).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub process_type: Option<String>,
+    /// Seconds before the platform stops it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_to_live: Option<u64>,
+}
+
+fn app_subject(app: &str) -> String {
+    format!("app `{app}`")
+}
+
+impl Client {
+    /// `GET /apps/{app}`.
+    pub fn app_info(&self, app: &str) -> Result<App, Error> {
+        self.send(&Call::get(format!("/apps/{}", seg(app)), app_subject(app)))
+    }
+
+    /// `PATCH /apps/{app}` with `{"maintenance": on}`. Setting an absolute value is safe to retry.
+    pub fn set_maintenance(&self, app: &str, on: bool) -> Result<App, Error> {
+        self.send(&Call {
+            method: Method::PATCH,
+            path: format!("/apps/{}", seg(app)),
+            body: Some(json!({ "maintenance": on })),
+            idempotency: Idempotency::Idempotent,
+            subject: app_subject(app),
+        })
+    }
+
+    /// `GET /apps/{app}/dynos`, every page.
+    pub fn dynos(&self, app: &str) -> Result<Vec<Dyno>, Error> {
+        self.list(&Call::get(format!("/apps/{}/dynos", seg(app)), app_subject(app)), Some("id ..; max=1000".into()))
+    }
+
+    /// `GET /apps/{app}/dynos/{dyno}` by id or name.
+    pub fn dyno_info(&self, app: &str, dyno: &str) -> Result<Dyno, Error> {
+        self.send(&Call::get(
+            format!("/apps/{}/dynos/{}", seg(app), seg(dyno)),
+            format!("dyno `{dyno}` of {app}"),
+        ))
+    }
+
+    /// `POST /apps/{app}/dynos`: a one-off dyno. Never retried after an ambiguous failure: a second
+    /// POST would start a second copy of the command.
+    pub fn create_dyno(&self, app: &str, spec: &DynoCreate) -> Result<Dyno, Error> {
+        self.send(&Call {
+            method: Method::POST,
+            path: format!("/apps/{}/dynos", seg(app)),
+            body: Some(serde_json::to_value(spec).unwrap_or(Value::Null)),
+            idempotency: Idempotency::NotIdempotent,
+            subject: app_subject(app),
+        })
+    }
+
+    /// `POST /apps/{app}/dynos/{id}/actions/stop`. Pass the dyno's id: the platform answers 202
+    /// to a stop addressed to a process-type name and stops nothing.
+    pub fn stop_dyno(&self, app: &str, dyno_id: &str) -> Result<(), Error> {
+        self.send_ignore_body(&Call {
+            method: Method::POST,
+            path: format!("/apps/{}/dynos/{}/actions/stop", seg(app), seg(dyno_id)),
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            subject: format!("dyno `{dyno_id}` of {app}"),
+        })
+    }
+
+    /// `DELETE /apps/{app}/dynos/{id}`: restart one dyno.
+    pub fn restart_dyno(&self, app: &str, dyno_id: &str) -> Result<(), Error> {
+        self.send_ignore_body(&Call {
+            method: Method::DELETE,
+            path: format!("/apps/{}/dynos/{}", seg(app), seg(dyno_id)),
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            subject: format!("dyno `{dyno_id}` of {app}"),
+        })
+    }
+
+    /// `DELETE /apps/{app}/dynos/{type}`: restart every dyno of a process type.
+    pub fn restart_process_type(&self, app: &str, process_type: &str) -> Result<(), Error> {
+        self.send_ignore_body(&Call {
+            method: Method::DELETE,
+            path: format!("/apps/{}/dynos/{}", seg(app), seg(process_type)),
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            subject: format!("process type `{process_type}` of {app}"),
+        })
+    }
+
+    /// `DELETE /apps/{app}/dynos`: restart all dynos.
+    pub fn restart_all(&self, app: &str) -> Result<(), Error> {
+        self.send_ignore_body(&Call {
+            method: Method::DELETE,
+            path: format!("/apps/{}/dynos", seg(app)),
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            subject: app_subject(app),
+        })
+    }
+
+    /// `GET /apps/{app}/formation`.
+    pub fn formation(&self, app: &str) -> Result<Vec<Formation>, Error> {
+        self.list(&Call::get(format!("/apps/{}/formation", seg(app)), app_subject(app)), None)
+    }
+
+    /// `PATCH /apps/{app}/formation`: set several quantities in one request. Absolute
+    /// quantities make it safe to retry.
+    pub fn update_formation(&self, app: &str, updates: &[FormationUpdate]) -> Result<Vec<Formation>, Error> {
+        self.send(&Call {
+            method: Method::PATCH,
+            path: format!("/apps/{}/formation", seg(app)),
+            body: Some(json!({ "updates": updates })),
+            idempotency: Idempotency::Idempotent,
+            subject: app_subject(app),
+        })
+    }
+
+    /// `GET /apps/{app}/releases`, newest first, every page.
+    pub fn releases(&self, app: &str) -> Result<Vec<Release>, Error> {
+        self.list(
+            &Call::get(format!("/apps/{}/releases", seg(app)), app_subject(app)),
+            Some("version ..; order=desc, max=1000".into()),
+        )
+    }
+
+    /// The newest release only (one request, one item).
+    pub fn latest_release(&self, app: &str) -> Result<Option<Release>, Error> {
+        let call = Call::get(format!("/apps/{}/releases", seg(app)), app_subject(app));
+        let page: Vec<Release> = self.first_page(&call, "version ..; order=desc, max=1")?;
+        Ok(page.into_iter().next())
+    }
+
+    /// `GET /apps/{app}/releases/{id or version}`.
+    pub fn release_info(&self, app: &str, release: &str) -> Result<Release, Error> {
+        self.send(&Call::get(
+            format!("/apps/{}/releases/{}", seg(app), seg(release)),
+            format!("release `{release}` of {app}"),
+        ))
+    }
+
+    /// `POST /apps/{app}/releases` from an existing slug. Not retried after an ambiguous failure.
+    pub fn create_release(&self, app: &str, slug_id: &str, description: &str) -> Result<Release, Error> {
+        self.send(&Call {
+            method: Method::POST,
+            path: format!("/apps/{}/releases", seg(app)),
+            body: Some(json!({ "slug": slug_id, "description": description })),
+            idempotency: Idempotency::NotIdempotent,
+            subject: app_subject(app),
+        })
+    }
+
+    /// `GET /apps/{app}/slugs/{id}`.
+    pub fn slug_info(&self, app: &str, slug_id: &str) -> Result<Slug, Error> {
+        self.send(&Call::get(
+            format!("/apps/{}/slugs/{}", seg(app), seg(slug_id)),
+            format!("slug `{slug_id}` of {app}"),
+        ))
+    }
+
+    /// `GET /apps/{app}/config-vars`. Values are secrets: never print them.
+    pub fn config_vars(&self, app: &str) -> Result<BTreeMap<String, String>, Error> {
+        let raw: BTreeMap<String, Option<String>> =
+            self.send(&Call::get(format!("/apps/{}/config-vars", seg(app)), app_subject(app)))?;
+        Ok(raw.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+    }
+
+    /// `GET /apps/{app}/addon-attachments`, every page.
+    pub fn addon_attachments(&self, app: &str) -> Result<Vec<AddonAttachment>, Error> {
+        self.list(&Call::get(format!("/apps/{}/addon-attachments", seg(app)), app_subject(app)), None)
+    }
+}

@@ -1,0 +1,529 @@
+//! The Platform API routes: turns a request into a reply against the [`World`].
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use serde_json::{json, Value};
+
+use crate::http::{Handler, Reply, Request};
+use crate::model::{AppState, DynoState, FaultKind, LoggedRequest, World};
+use crate::paging;
+
+fn ts(t: SystemTime) -> String {
+    heroku_api::timestamp::format_rfc3339(t)
+}
+
+/// The HTTP handler over a shared world.
+pub struct ApiHandler {
+    /// The state every request reads and changes.
+    pub world: Arc<Mutex<World>>,
+}
+
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+fn answer(status: u16, body: Value) -> Answer {
+    Answer { status, headers: Vec::new(), body }
+}
+
+fn error(status: u16, id: &str, message: &str) -> Answer {
+    answer(status, json!({ "id": id, "message": message }))
+}
+
+fn not_found(what: &str) -> Answer {
+    error(404, "not_found", &format!("Couldn't find that {what}."))
+}
+
+impl Handler for ApiHandler {
+    fn handle(&self, req: &Request) -> Reply {
+        let arrived = Instant::now();
+        let (reply, latency) = {
+            let mut world = self.world.lock().unwrap_or_else(|e| e.into_inner());
+            world.request_count += 1;
+            world.tick(arrived);
+            let latency = world.faults.latency;
+            let body: Option<Value> = serde_json::from_slice(&req.body).ok();
+            let outcome = match injected_fault(&mut world, req) {
+                Some(FaultKind::Reset) => None,
+                Some(FaultKind::RateLimited(secs)) => {
+                    let mut a = error(429, "rate_limit", "Your account reached the API rate limit. Please wait a few minutes before making new requests.");
+                    a.headers.push(("Retry-After".into(), secs.to_string()));
+                    Some(a)
+                }
+                Some(FaultKind::ServiceUnavailable) => {
+                    Some(error(503, "unavailable", "The service is temporarily unavailable."))
+                }
+                Some(FaultKind::TwoFactor) => Some(error(403, "two_factor", "Two-factor authentication is required for this action.")),
+                None if !authorized(&world, req) => Some(error(401, "unauthorized", "Invalid credentials provided.")),
+                None => Some(route(&mut world, req, body.as_ref(), arrived)),
+            };
+            world.log.push(LoggedRequest {
+                method: req.method.clone(),
+                path: req.path.clone(),
+                status: outcome.as_ref().map(|a| a.status).unwrap_or(0),
+                range: req.header("range").map(str::to_string),
+                body,
+                at: arrived,
+            });
+            let reply = match outcome {
+                None => Reply::Reset,
+                Some(a) => {
+                    let mut headers = a.headers;
+                    headers.push(("Content-Type".into(), "application/json".into()));
+                    headers.push(("Request-Id".into(), format!("sim-{}", world.request_count)));
+                    headers.push(("RateLimit-Remaining".into(), "4500".into()));
+                    Reply::Response { status: a.status, headers, body: a.body.to_string() }
+                }
+            };
+            (reply, latency)
+        };
+        // Outside the lock, so concurrent requests overlap as they would on the real API.
+        if !latency.is_zero() {
+            std::thread::sleep(latency.saturating_sub(arrived.elapsed()));
+        }
+        reply
+    }
+}
+
+fn injected_fault(world: &mut World, req: &Request) -> Option<FaultKind> {
+    let faults = &mut world.faults;
+    if let Some(pos) = faults.rules.iter().position(|r| {
+        r.remaining > 0
+            && r.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(&req.method))
+            && r.path_contains.as_deref().is_none_or(|p| req.path.contains(p))
+    }) {
+        let rule = &mut faults.rules[pos];
+        rule.remaining -= 1;
+        return Some(rule.kind.clone());
+    }
+    if let Some(n) = faults.rate_limit_every {
+        if n > 0 && world.request_count % u64::from(n) == 0 {
+            return Some(FaultKind::RateLimited(faults.retry_after_secs));
+        }
+    }
+    None
+}
+
+fn authorized(world: &World, req: &Request) -> bool {
+    let expected = format!("Bearer {}", world.token);
+    req.header("authorization").is_some_and(|v| v == expected)
+}
+
+fn decode_segment(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 3 <= bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -> Answer {
+    let segs: Vec<String> = req.path.split('/').filter(|s| !s.is_empty()).map(decode_segment).collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let method = req.method.as_str();
+    let range = req.header("range");
+    if segs == ["account"] && method == "GET" {
+        return answer(200, account_json(world));
+    }
+    let ["apps", app_key, rest @ ..] = segs.as_slice() else {
+        return error(404, "not_found", "Not found.");
+    };
+    let Some(app_name) = find_app(world, app_key) else {
+        return error(404, "not_found", "Couldn't find that app.");
+    };
+    match (method, rest) {
+        ("GET", []) => answer(200, app_json(world, &world.apps[&app_name])),
+        ("PATCH", []) => {
+            let app = world.apps.get_mut(&app_name).expect("found");
+            if let Some(m) = body.and_then(|b| b.get("maintenance")).and_then(Value::as_bool) {
+                app.maintenance = m;
+                app.updated_at = SystemTime::now();
+            }
+            answer(200, app_json(world, &world.apps[&app_name]))
+        }
+        ("GET", ["dynos"]) => {
+            let app = &world.apps[&app_name];
+            let items = app.dynos.iter().map(|d| dyno_json(app, d)).collect();
+            list(items, range, "id", world.faults.page_size)
+        }
+        ("POST", ["dynos"]) => create_dyno(world, &app_name, body, now),
+        ("DELETE", ["dynos"]) => {
+            restart(world, &app_name, |_| true, now);
+            answer(202, json!({}))
+        }
+        ("GET", ["dynos", dyno]) => {
+            let app = &world.apps[&app_name];
+            match app.dynos.iter().find(|d| d.id == *dyno || d.name == *dyno) {
+                Some(d) => answer(200, dyno_json(app, d)),
+                None => not_found("dyno"),
+            }
+        }
+        ("DELETE", ["dynos", target]) => {
+            let target = target.to_string();
+            let app = &world.apps[&app_name];
+            let is_dyno = app.dynos.iter().any(|d| d.id == target || d.name == target);
+            let is_type = app.dynos.iter().any(|d| d.process_type == target)
+                || app.formation.iter().any(|f| f.process_type == target);
+            if !is_dyno && !is_type {
+                return not_found("dyno");
+            }
+            restart(world, &app_name, |d| d.id == target || d.name == target || (!is_dyno && d.process_type == target), now);
+            answer(202, json!({}))
+        }
+        ("POST", ["dynos", target, "actions", "stop"]) => stop_dyno(world, &app_name, target, now),
+        ("POST", ["formations", ptype, "actions", "stop"]) => {
+            let stop_delay = world.timing.stop_delay;
+            let app = world.apps.get_mut(&app_name).expect("found");
+            for d in app.dynos.iter_mut().filter(|d| d.process_type == *ptype && !d.ignores_stop) {
+                d.gone_at.get_or_insert(now + stop_delay);
+            }
+            answer(202, json!({}))
+        }
+        ("GET", ["formation"]) => {
+            let app = &world.apps[&app_name];
+            let items = app.formation.iter().map(|f| formation_json(app, f)).collect();
+            list(items, range, "id", world.faults.page_size)
+        }
+        ("PATCH", ["formation"]) => {
+            let Some(updates) = body.and_then(|b| b.get("updates")).and_then(Value::as_array) else {
+                return error(422, "invalid_params", "updates is required.");
+            };
+            let mut parsed = Vec::new();
+            for u in updates {
+                let Some(ptype) = u.get("type").and_then(Value::as_str) else {
+                    return error(422, "invalid_params", "type is required.");
+                };
+                if !world.apps[&app_name].formation.iter().any(|f| f.process_type == ptype || f.id == ptype) {
+                    return not_found("formation");
+                }
+                parsed.push((ptype.to_string(), u.get("quantity").and_then(Value::as_u64)));
+            }
+            let mut changed = Vec::new();
+            for (ptype, qty) in parsed {
+                let ptype = resolve_formation_type(&world.apps[&app_name], &ptype);
+                if let Some(q) = qty {
+                    world.apply_quantity(&app_name, &ptype, q as u32, now);
+                }
+                changed.push(ptype);
+            }
+            let app = &world.apps[&app_name];
+            let out: Vec<Value> = app.formation.iter().filter(|f| changed.contains(&f.process_type)).map(|f| formation_json(app, f)).collect();
+            answer(200, Value::Array(out))
+        }
+        ("GET", ["formation", ptype]) => {
+            let app = &world.apps[&app_name];
+            match app.formation.iter().find(|f| f.process_type == *ptype || f.id == *ptype) {
+                Some(f) => answer(200, formation_json(app, f)),
+                None => not_found("formation"),
+            }
+        }
+        ("PATCH", ["formation", ptype]) => {
+            if !world.apps[&app_name].formation.iter().any(|f| f.process_type == *ptype || f.id == *ptype) {
+                return not_found("formation");
+            }
+            let ptype = resolve_formation_type(&world.apps[&app_name], ptype);
+            if let Some(q) = body.and_then(|b| b.get("quantity")).and_then(Value::as_u64) {
+                world.apply_quantity(&app_name, &ptype, q as u32, now);
+            }
+            let app = &world.apps[&app_name];
+            let f = app.formation.iter().find(|f| f.process_type == ptype).expect("exists");
+            answer(200, formation_json(app, f))
+        }
+        ("GET", ["releases"]) => {
+            let app = &world.apps[&app_name];
+            let items = app.releases.iter().map(|r| release_json(world, app, r.version)).collect();
+            list(items, range, "id", world.faults.page_size)
+        }
+        ("GET", ["releases", key]) => {
+            let app = &world.apps[&app_name];
+            match app.releases.iter().find(|r| r.id == *key || r.version.to_string() == key.trim_start_matches('v')) {
+                Some(r) => answer(200, release_json(world, app, r.version)),
+                None => not_found("release"),
+            }
+        }
+        ("POST", ["releases"]) => create_release(world, &app_name, body, now),
+        ("GET", ["slugs", id]) => {
+            let app = &world.apps[&app_name];
+            match app.slugs.iter().find(|s| s.id == *id) {
+                Some(s) => answer(200, slug_json(s)),
+                None => not_found("slug"),
+            }
+        }
+        ("GET", ["config-vars"]) => {
+            let vars: serde_json::Map<String, Value> =
+                world.apps[&app_name].config_vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            answer(200, Value::Object(vars))
+        }
+        ("GET", ["addon-attachments"]) => {
+            let app = &world.apps[&app_name];
+            let items = app.attachments.iter().map(|a| attachment_json(app, a)).collect();
+            list(items, range, "id", world.faults.page_size)
+        }
+        _ => error(404, "not_found", "Not found."),
+    }
+}
+
+fn resolve_formation_type(app: &AppState, key: &str) -> String {
+    app.formation.iter().find(|f| f.process_type == key || f.id == key).map(|f| f.process_type.clone()).unwrap_or_default()
+}
+
+fn list(items: Vec<Value>, range: Option<&str>, default_field: &str, page_size: usize) -> Answer {
+    let (status, headers, page) = paging::page(items, range, default_field, page_size);
+    Answer { status, headers, body: Value::Array(page) }
+}
+
+fn find_app(world: &World, key: &str) -> Option<String> {
+    if world.apps.contains_key(key) {
+        return Some(key.to_string());
+    }
+    world.apps.values().find(|a| a.id == key).map(|a| a.name.clone())
+}
+
+fn stop_dyno(world: &mut World, app_name: &str, target: &str, now: Instant) -> Answer {
+    let stop_delay = world.timing.stop_delay;
+    let app = world.apps.get_mut(app_name).expect("found");
+    if let Some(d) = app.dynos.iter_mut().find(|d| d.id == target || d.name == target) {
+        if !d.ignores_stop {
+            d.gone_at.get_or_insert(now + stop_delay);
+        }
+        let d = d.clone();
+        return answer(202, dyno_json(app, &d));
+    }
+    // The platform's known behaviour: a stop addressed to a bare process-type name that is
+    // not a dyno name is accepted and stops nothing.
+    if app.dynos.iter().any(|d| d.process_type == target) || app.formation.iter().any(|f| f.process_type == target) {
+        return answer(202, json!({}));
+    }
+    not_found("dyno")
+}
+
+fn restart(world: &mut World, app_name: &str, which: impl Fn(&DynoState) -> bool, now: Instant) {
+    let start_delay = world.timing.start_delay;
+    let app = world.apps.get_mut(app_name).expect("found");
+    let version = app.current_version();
+    for d in app.dynos.iter_mut().filter(|d| which(d)) {
+        let t = SystemTime::now();
+        d.created_at = t;
+        d.updated_at = t;
+        d.state = "starting".into();
+        d.up_at = Some(now + start_delay);
+        d.release_version = version;
+    }
+}
+
+fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Instant) -> Answer {
+    let Some(command) = body.and_then(|b| b.get("command")).and_then(Value::as_str) else {
+        return error(422, "invalid_params", "command is required.");
+    };
+    let ptype = body.and_then(|b| b.get("type")).and_then(Value::as_str).unwrap_or("run").to_string();
+    let size = body.and_then(|b| b.get("size")).and_then(Value::as_str).unwrap_or("standard-1X").to_string();
+    let env = body
+        .and_then(|b| b.get("env"))
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    let id = world.new_id();
+    let number = world.next_run_number();
+    let start_delay = world.timing.start_delay;
+    let app = world.apps.get_mut(app_name).expect("found");
+    let t = SystemTime::now();
+    let dyno = DynoState {
+        id,
+        name: format!("{ptype}.{number}"),
+        process_type: ptype,
+        command: command.to_string(),
+        size,
+        state: "starting".into(),
+        created_at: t,
+        updated_at: t,
+        release_version: app.current_version(),
+        gone_at: None,
+        up_at: Some(now + start_delay),
+        ignores_stop: false,
+        never_up: false,
+        attach_url: None,
+        env,
+    };
+    let out = dyno_json(app, &dyno);
+    app.dynos.push(dyno);
+    answer(201, out)
+}
+
+fn create_release(world: &mut World, app_name: &str, body: Option<&Value>, now: Instant) -> Answer {
+    let Some(slug_id) = body.and_then(|b| b.get("slug")).and_then(Value::as_str) else {
+        return error(422, "invalid_params", "slug is required.");
+    };
+    // A slug may come from another app of the same account (promotion).
+    let Some(slug) = world.apps.values().flat_map(|a| a.slugs.iter()).find(|s| s.id == slug_id).cloned() else {
+        return not_found("slug");
+    };
+    let description = body
+        .and_then(|b| b.get("description"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("Deploy {}", slug.commit.as_deref().unwrap_or("").chars().take(8).collect::<String>()));
+    let id = world.new_id();
+    let app = world.apps.get_mut(app_name).expect("found");
+    if !app.slugs.iter().any(|s| s.id == slug.id) {
+        app.slugs.push(slug.clone());
+    }
+    let version = app.releases.last().map(|r| r.version).unwrap_or(0) + 1;
+    app.releases.push(crate::model::ReleaseState {
+        id,
+        version,
+        description,
+        status: "succeeded".into(),
+        created_at: SystemTime::now(),
+        slug_id: Some(slug.id),
+    });
+    // A new release restarts the formation onto it.
+    restart(world, app_name, |d| d.attach_url.is_none() && d.process_type != "run", now);
+    let app = &world.apps[app_name];
+    answer(201, release_json(world, app, version))
+}
+
+fn account_json(world: &World) -> Value {
+    json!({
+        "id": world.account_id,
+        "email": world.account_email,
+        "name": "On Call",
+        "allow_tracking": false,
+        "beta": false,
+        "created_at": "2015-01-01T00:00:00Z",
+        "updated_at": "2015-01-01T00:00:00Z",
+        "last_login": "2026-01-01T00:00:00Z",
+        "sms_number": null,
+        "suspended_at": null,
+        "delinquent_at": null,
+        "two_factor_authentication": true,
+        "verified": true,
+        "country_of_residence": null,
+        "default_organization": null,
+        "default_team": null,
+        "identity_provider": null,
+        "federated": false
+    })
+}
+
+fn app_ref(app: &AppState) -> Value {
+    json!({ "id": app.id, "name": app.name })
+}
+
+fn app_json(world: &World, app: &AppState) -> Value {
+    let released_at = app.current_release().map(|r| ts(r.created_at));
+    json!({
+        "id": app.id,
+        "name": app.name,
+        "maintenance": app.maintenance,
+        "created_at": ts(app.created_at),
+        "updated_at": ts(app.updated_at),
+        "released_at": released_at,
+        "web_url": format!("https://{}.herokuapp.com/", app.name),
+        "git_url": format!("https://git.heroku.com/{}.git", app.name),
+        "owner": { "id": world.account_id, "email": world.account_email },
+        "region": { "id": "59accabd-516d-4f0e-83e6-6e3757701145", "name": "us" },
+        "stack": { "id": "ee582d3c-717d-4a57-ba5f-8b3a39f3a817", "name": "heroku-24" },
+        "build_stack": { "id": "ee582d3c-717d-4a57-ba5f-8b3a39f3a817", "name": "heroku-24" },
+        "buildpack_provided_description": "Ruby/Rails",
+        "acm": false,
+        "archived_at": null,
+        "internal_routing": null,
+        "organization": null,
+        "team": null,
+        "space": null,
+        "repo_size": null,
+        "slug_size": 52_428_800
+    })
+}
+
+fn dyno_json(app: &AppState, d: &DynoState) -> Value {
+    let release = app.releases.iter().find(|r| r.version == d.release_version);
+    json!({
+        "id": d.id,
+        "name": d.name,
+        "type": d.process_type,
+        "state": d.state,
+        "command": d.command,
+        "size": d.size,
+        "created_at": ts(d.created_at),
+        "updated_at": ts(d.updated_at),
+        "attach_url": d.attach_url,
+        "release": release.map(|r| json!({ "id": r.id, "version": r.version })),
+        "app": app_ref(app)
+    })
+}
+
+fn formation_json(app: &AppState, f: &crate::model::FormationState) -> Value {
+    json!({
+        "id": f.id,
+        "type": f.process_type,
+        "quantity": f.quantity,
+        "size": f.size,
+        "command": f.command,
+        "created_at": ts(app.created_at),
+        "updated_at": ts(f.updated_at),
+        "app": app_ref(app)
+    })
+}
+
+fn release_json(world: &World, app: &AppState, version: u64) -> Value {
+    let r = app.releases.iter().find(|r| r.version == version).expect("release exists");
+    let current = app.current_release().map(|c| c.version) == Some(version);
+    json!({
+        "id": r.id,
+        "version": r.version,
+        "description": r.description,
+        "status": r.status,
+        "created_at": ts(r.created_at),
+        "updated_at": ts(r.created_at),
+        "current": current,
+        "slug": r.slug_id.as_ref().map(|id| json!({ "id": id })),
+        "user": { "id": world.account_id, "email": world.account_email },
+        "app": app_ref(app),
+        "addon_plan_names": ["heroku-postgresql:standard-0"],
+        "output_stream_url": null
+    })
+}
+
+fn slug_json(s: &crate::model::SlugState) -> Value {
+    json!({
+        "id": s.id,
+        "commit": s.commit,
+        "commit_description": s.commit_description,
+        "process_types": s.process_types,
+        "created_at": ts(s.created_at),
+        "updated_at": ts(s.created_at),
+        "size": 52_428_800,
+        "checksum": "SHA256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "buildpack_provided_description": "Ruby/Rails",
+        "blob": { "method": "get", "url": "https://slugs.example.invalid/blob" },
+        "stack": { "id": "ee582d3c-717d-4a57-ba5f-8b3a39f3a817", "name": "heroku-24" }
+    })
+}
+
+fn attachment_json(app: &AppState, a: &crate::model::AttachmentState) -> Value {
+    json!({
+        "id": a.id,
+        "name": a.name,
+        "addon": { "id": a.addon_id, "name": a.addon_name, "app": app_ref(app) },
+        "app": app_ref(app),
+        "namespace": null,
+        "created_at": ts(app.created_at),
+        "updated_at": ts(app.created_at),
+        "web_url": format!("https://data.heroku.com/datastores/{}", a.addon_id),
+        "log_input_url": null
+    })
+}

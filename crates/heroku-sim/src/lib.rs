@@ -1,0 +1,93 @@
+//! A simulator of the Heroku Platform API subset the tools use.
+//!
+//! Stateful (apps, dynos, formation, releases, slugs, config vars, add-on attachments), with
+//! time (a stopped dyno disappears after [`Timing::stop_delay`]; restarts pass through
+//! `starting`), fault injection ([`Faults`]), a request log, and the platform's known quirk
+//! from the stuck-release incident: a stop addressed to a bare process-type name answers 202
+//! and stops nothing.
+//!
+//! In-process use from tests:
+//! ```no_run
+//! let mut world = heroku_sim::World::default();
+//! world.add_app("acme");
+//! let sim = heroku_sim::Sim::start(world).unwrap();
+//! std::env::set_var("HEROKU_HOST", sim.url());
+//! ```
+
+pub mod api;
+pub mod http;
+pub mod model;
+pub mod paging;
+pub mod scenarios;
+mod seed;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub use model::{AppState, DynoState, FaultKind, FaultRule, Faults, LoggedRequest, Timing, World};
+pub use scenarios::{scenario, SCENARIOS};
+
+/// A running simulator on 127.0.0.1. Stops when dropped.
+pub struct Sim {
+    world: Arc<Mutex<World>>,
+    server: http::Server,
+}
+
+impl Sim {
+    /// Starts on a free port.
+    pub fn start(world: World) -> std::io::Result<Sim> {
+        Sim::start_on(world, 0)
+    }
+
+    /// Starts on `port` (0 = any free port).
+    pub fn start_on(world: World, port: u16) -> std::io::Result<Sim> {
+        let world = Arc::new(Mutex::new(world));
+        let handler = Arc::new(api::ApiHandler { world: world.clone() });
+        let server = http::Server::start(port, handler)?;
+        Ok(Sim { world, server })
+    }
+
+    /// `http://127.0.0.1:PORT`, the value for `HEROKU_HOST`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.server.addr().port()
+    }
+
+    /// The token the simulator accepts.
+    pub fn token(&self) -> String {
+        self.with(|w| w.token.clone())
+    }
+
+    /// Reads or changes the world, after moving it to the present.
+    pub fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        w.tick(Instant::now());
+        f(&mut w)
+    }
+
+    /// A copy of every request received so far.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.with(|w| w.log.clone())
+    }
+
+    /// Adds a one-shot fault rule.
+    pub fn add_fault(&self, kind: FaultKind, method: Option<&str>, path_contains: Option<&str>, times: u32) {
+        self.with(|w| {
+            w.faults.rules.push(FaultRule {
+                method: method.map(str::to_string),
+                path_contains: path_contains.map(str::to_string),
+                remaining: times,
+                kind,
+            })
+        });
+    }
+
+    /// Names of the dynos an app has now.
+    pub fn dyno_names(&self, app: &str) -> Vec<String> {
+        self.with(|w| w.apps.get(app).map(|a| a.dynos.iter().map(|d| d.name.clone()).collect()).unwrap_or_default())
+    }
+}

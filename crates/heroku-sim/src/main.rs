@@ -1,0 +1,87 @@
+//! `heroku-sim`: the Platform API simulator as a process, for the demo, the real Heroku CLI
+//! tests and the runbooks. Prints its URL on the first line of stdout, then serves until killed.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "usage: heroku-sim [--scenario NAME] [--port N] [--token TOKEN] [--latency-ms N]
+                  [--stop-delay-ms N] [--start-delay-ms N] [--rate-limit-every N] [--page-size N]
+                  [--list]
+
+Serves a simulated Heroku Platform API on 127.0.0.1 and prints its URL.
+Use it with: HEROKU_HOST=<url> HEROKU_API_KEY=<token> heroku ps -a acme";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("heroku-sim: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let mut scenario = "stuck-release".to_string();
+    let mut port = 0u16;
+    let mut token = None;
+    let mut latency = None;
+    let mut stop_delay = None;
+    let mut start_delay = None;
+    let mut rate_limit_every = None;
+    let mut page_size = None;
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
+        let num = |name: &str, v: String| v.parse::<u64>().map_err(|_| format!("{name}: `{v}` is not a whole number"));
+        match arg.as_str() {
+            "--scenario" => scenario = value("--scenario")?,
+            "--port" => port = num("--port", value("--port")?)? as u16,
+            "--token" => token = Some(value("--token")?),
+            "--latency-ms" => latency = Some(num("--latency-ms", value("--latency-ms")?)?),
+            "--stop-delay-ms" => stop_delay = Some(num("--stop-delay-ms", value("--stop-delay-ms")?)?),
+            "--start-delay-ms" => start_delay = Some(num("--start-delay-ms", value("--start-delay-ms")?)?),
+            "--rate-limit-every" => rate_limit_every = Some(num("--rate-limit-every", value("--rate-limit-every")?)? as u32),
+            "--page-size" => page_size = Some(num("--page-size", value("--page-size")?)? as usize),
+            "--list" => {
+                for (name, about) in heroku_sim::SCENARIOS {
+                    println!("{name:<14} {about}");
+                }
+                return Ok(());
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    let mut world = heroku_sim::scenario(&scenario).ok_or_else(|| {
+        let names: Vec<&str> = heroku_sim::SCENARIOS.iter().map(|(n, _)| *n).collect();
+        format!("unknown scenario `{scenario}`; known: {}", names.join(", "))
+    })?;
+    if let Some(t) = token {
+        world.token = t;
+    }
+    if let Some(ms) = latency {
+        world.faults.latency = Duration::from_millis(ms);
+    }
+    if let Some(ms) = stop_delay {
+        world.timing.stop_delay = Duration::from_millis(ms);
+    }
+    if let Some(ms) = start_delay {
+        world.timing.start_delay = Duration::from_millis(ms);
+    }
+    world.faults.rate_limit_every = rate_limit_every;
+    if let Some(n) = page_size {
+        world.faults.page_size = n;
+    }
+    let sim = heroku_sim::Sim::start_on(world, port).map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{}", sim.url());
+    let _ = out.flush();
+    loop {
+        std::thread::park();
+    }
+}

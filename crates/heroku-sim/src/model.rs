@@ -1,0 +1,376 @@
+//! The simulated platform's state and how it moves with time.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long platform transitions take.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// From a stop request until the dyno is gone from the list.
+    pub stop_delay: Duration,
+    /// From (re)start until a dyno is `up`.
+    pub start_delay: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing { stop_delay: Duration::from_millis(300), start_delay: Duration::from_millis(300) }
+    }
+}
+
+/// One dyno.
+#[derive(Debug, Clone)]
+pub struct DynoState {
+    /// UUID.
+    pub id: String,
+    /// `web.1`, `release.2343`.
+    pub name: String,
+    /// Process type.
+    pub process_type: String,
+    /// Command line.
+    pub command: String,
+    /// Size.
+    pub size: String,
+    /// `up`, `starting`, `crashed`, `down`.
+    pub state: String,
+    /// Boot time.
+    pub created_at: SystemTime,
+    /// Last state change.
+    pub updated_at: SystemTime,
+    /// Release version it runs.
+    pub release_version: u64,
+    /// Set when a stop was accepted: the dyno disappears at this instant.
+    pub gone_at: Option<Instant>,
+    /// Set while starting: the dyno is `up` at this instant.
+    pub up_at: Option<Instant>,
+    /// A dyno that ignores stop requests (fault).
+    pub ignores_stop: bool,
+    /// A dyno that never reaches `up` after a restart (fault).
+    pub never_up: bool,
+    /// Rendezvous URL for attached one-off dynos.
+    pub attach_url: Option<String>,
+    /// Environment given at creation (one-off dynos).
+    pub env: BTreeMap<String, String>,
+}
+
+/// One process type's formation.
+#[derive(Debug, Clone)]
+pub struct FormationState {
+    /// UUID.
+    pub id: String,
+    /// Process type.
+    pub process_type: String,
+    /// Quantity.
+    pub quantity: u32,
+    /// Size.
+    pub size: String,
+    /// Command.
+    pub command: String,
+    /// Last change.
+    pub updated_at: SystemTime,
+}
+
+/// One release.
+#[derive(Debug, Clone)]
+pub struct ReleaseState {
+    /// UUID.
+    pub id: String,
+    /// v-number.
+    pub version: u64,
+    /// Description.
+    pub description: String,
+    /// `succeeded`, `pending`, `failed`.
+    pub status: String,
+    /// Creation time.
+    pub created_at: SystemTime,
+    /// Slug id.
+    pub slug_id: Option<String>,
+}
+
+/// One slug.
+#[derive(Debug, Clone)]
+pub struct SlugState {
+    /// UUID.
+    pub id: String,
+    /// Git commit.
+    pub commit: Option<String>,
+    /// Commit message.
+    pub commit_description: Option<String>,
+    /// Procfile.
+    pub process_types: BTreeMap<String, String>,
+    /// Build time.
+    pub created_at: SystemTime,
+}
+
+/// One add-on attachment.
+#[derive(Debug, Clone)]
+pub struct AttachmentState {
+    /// UUID.
+    pub id: String,
+    /// Attachment name (`DATABASE`).
+    pub name: String,
+    /// Add-on UUID.
+    pub addon_id: String,
+    /// Add-on name (`postgresql-teal-12345`).
+    pub addon_name: String,
+}
+
+/// One app and everything it owns.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// UUID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Maintenance flag.
+    pub maintenance: bool,
+    /// Creation time.
+    pub created_at: SystemTime,
+    /// Last change.
+    pub updated_at: SystemTime,
+    /// Dynos.
+    pub dynos: Vec<DynoState>,
+    /// Formation by type.
+    pub formation: Vec<FormationState>,
+    /// Releases, oldest first.
+    pub releases: Vec<ReleaseState>,
+    /// Slugs.
+    pub slugs: Vec<SlugState>,
+    /// Config vars.
+    pub config_vars: BTreeMap<String, String>,
+    /// Add-on attachments.
+    pub attachments: Vec<AttachmentState>,
+}
+
+impl AppState {
+    /// The current release (the newest succeeded one).
+    pub fn current_release(&self) -> Option<&ReleaseState> {
+        self.releases.iter().rev().find(|r| r.status == "succeeded")
+    }
+
+    /// The current release's version, 0 when there is none.
+    pub fn current_version(&self) -> u64 {
+        self.current_release().map(|r| r.version).unwrap_or(0)
+    }
+}
+
+/// A fault rule: the next `remaining` requests matching `method`/`path_contains` get `kind`.
+#[derive(Debug, Clone)]
+pub struct FaultRule {
+    /// Only this method (None: any).
+    pub method: Option<String>,
+    /// Only paths containing this (None: any).
+    pub path_contains: Option<String>,
+    /// How many more requests it applies to.
+    pub remaining: u32,
+    /// What happens.
+    pub kind: FaultKind,
+}
+
+/// The kinds of injected failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultKind {
+    /// 503 with a Heroku error body.
+    ServiceUnavailable,
+    /// 429 with this Retry-After (seconds).
+    RateLimited(u32),
+    /// The connection is reset without an answer.
+    Reset,
+    /// 403 `two_factor`, as for an action that needs a second factor.
+    TwoFactor,
+}
+
+/// Faults that apply to every request.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    /// Added before every answer.
+    pub latency: Duration,
+    /// Every Nth request answers 429.
+    pub rate_limit_every: Option<u32>,
+    /// Retry-After seconds sent with 429s.
+    pub retry_after_secs: u32,
+    /// Largest page a list answers with.
+    pub page_size: usize,
+    /// One-shot rules, checked in order.
+    pub rules: Vec<FaultRule>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults { latency: Duration::ZERO, rate_limit_every: None, retry_after_secs: 1, page_size: 1000, rules: Vec::new() }
+    }
+}
+
+/// A request as the simulator saw it.
+#[derive(Debug, Clone)]
+pub struct LoggedRequest {
+    /// Method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Status answered (0 for a reset).
+    pub status: u16,
+    /// The Range header, if any.
+    pub range: Option<String>,
+    /// The decoded JSON body, if any.
+    pub body: Option<serde_json::Value>,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+/// The whole simulated platform.
+#[derive(Debug, Clone)]
+pub struct World {
+    /// Apps by name.
+    pub apps: BTreeMap<String, AppState>,
+    /// The account owning every app.
+    pub account_email: String,
+    /// The account's id.
+    pub account_id: String,
+    /// The token the API accepts.
+    pub token: String,
+    /// Transition timing.
+    pub timing: Timing,
+    /// Fault injection.
+    pub faults: Faults,
+    /// Every request received.
+    pub log: Vec<LoggedRequest>,
+    /// Requests seen, for `rate_limit_every`.
+    pub request_count: u64,
+    next_id: u64,
+    next_run: u64,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World {
+            apps: BTreeMap::new(),
+            account_email: "oncall@example.com".into(),
+            account_id: "3f1c9a0e-0000-4000-8000-00000000a001".into(),
+            token: "sim-token".into(),
+            timing: Timing::default(),
+            faults: Faults::default(),
+            log: Vec::new(),
+            request_count: 0,
+            next_id: 1,
+            next_run: 1000,
+        }
+    }
+}
+
+impl World {
+    /// A fresh UUID-shaped id, unique in this world.
+    pub fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        let n = self.next_id;
+        let h = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", (h >> 32) as u32, (h >> 16) as u16, (h & 0xfff), (n & 0xfff), n)
+    }
+
+    /// The next one-off dyno number (`run.1001`…).
+    pub fn next_run_number(&mut self) -> u64 {
+        self.next_run += 1;
+        self.next_run
+    }
+
+    /// Moves time forward to `now`: stopped dynos vanish (formation dynos come back as new
+    /// dynos with the same name), starting dynos come up, formation quantities are honoured.
+    pub fn tick(&mut self, now: Instant) {
+        let start_delay = self.timing.start_delay;
+        let names: Vec<String> = self.apps.keys().cloned().collect();
+        for name in names {
+            let mut replacements = Vec::new();
+            {
+                let app = self.apps.get_mut(&name).expect("app exists");
+                let formation: BTreeMap<String, u32> =
+                    app.formation.iter().map(|f| (f.process_type.clone(), f.quantity)).collect();
+                app.dynos.retain(|d| {
+                    let gone = d.gone_at.is_some_and(|t| t <= now) && !d.ignores_stop;
+                    if gone {
+                        if let Some(index) = formation_index(d, &formation) {
+                            replacements.push((d.process_type.clone(), index, d.command.clone(), d.size.clone()));
+                        }
+                    }
+                    !gone
+                });
+                for d in &mut app.dynos {
+                    if d.up_at.is_some_and(|t| t <= now) && !d.never_up {
+                        d.up_at = None;
+                        d.state = "up".into();
+                        d.updated_at = SystemTime::now();
+                    }
+                }
+            }
+            for (ptype, index, command, size) in replacements {
+                let id = self.new_id();
+                let app = self.apps.get_mut(&name).expect("app exists");
+                let version = app.current_version();
+                app.dynos.push(new_dyno(id, &ptype, index, &command, &size, version, now + start_delay));
+            }
+        }
+    }
+
+    /// Applies a formation quantity: extra dynos are stopped, missing ones start.
+    pub fn apply_quantity(&mut self, app: &str, ptype: &str, quantity: u32, now: Instant) {
+        let stop_delay = self.timing.stop_delay;
+        let start_delay = self.timing.start_delay;
+        let mut to_create = Vec::new();
+        {
+            let Some(a) = self.apps.get_mut(app) else { return };
+            let Some(f) = a.formation.iter_mut().find(|f| f.process_type == ptype) else { return };
+            f.quantity = quantity;
+            f.updated_at = SystemTime::now();
+            let (command, size) = (f.command.clone(), f.size.clone());
+            for d in a.dynos.iter_mut().filter(|d| d.process_type == ptype) {
+                let index = dyno_index(&d.name).unwrap_or(0);
+                if index > quantity as u64 && d.gone_at.is_none() {
+                    d.gone_at = Some(now + stop_delay);
+                }
+            }
+            for index in 1..=quantity as u64 {
+                let exists = a.dynos.iter().any(|d| d.process_type == ptype && dyno_index(&d.name) == Some(index));
+                if !exists {
+                    to_create.push((index, command.clone(), size.clone()));
+                }
+            }
+        }
+        for (index, command, size) in to_create {
+            let id = self.new_id();
+            let a = self.apps.get_mut(app).expect("app exists");
+            let version = a.current_version();
+            a.dynos.push(new_dyno(id, ptype, index, &command, &size, version, now + start_delay));
+        }
+    }
+}
+
+/// The `N` of `web.N`.
+pub fn dyno_index(name: &str) -> Option<u64> {
+    name.rsplit_once('.').and_then(|(_, n)| n.parse().ok())
+}
+
+fn formation_index(d: &DynoState, formation: &BTreeMap<String, u32>) -> Option<u64> {
+    let qty = *formation.get(&d.process_type)? as u64;
+    let index = dyno_index(&d.name)?;
+    (index >= 1 && index <= qty).then_some(index)
+}
+
+fn new_dyno(id: String, ptype: &str, index: u64, command: &str, size: &str, version: u64, up_at: Instant) -> DynoState {
+    let now = SystemTime::now();
+    DynoState {
+        id,
+        name: format!("{ptype}.{index}"),
+        process_type: ptype.to_string(),
+        command: command.to_string(),
+        size: size.to_string(),
+        state: "starting".into(),
+        created_at: now,
+        updated_at: now,
+        release_version: version,
+        gone_at: None,
+        up_at: Some(up_at),
+        ignores_stop: false,
+        never_up: false,
+        attach_url: None,
+        env: BTreeMap::new(),
+    }
+}
