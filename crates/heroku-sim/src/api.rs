@@ -67,6 +67,8 @@ impl Handler for ApiHandler {
                 range: req.header("range").map(str::to_string),
                 body,
                 at: arrived,
+                accept: req.header("accept").map(str::to_string),
+                user_agent: req.header("user-agent").map(str::to_string),
             });
             let reply = match outcome {
                 None => Reply::Reset,

@@ -216,6 +216,10 @@ pub struct LoggedRequest {
     pub body: Option<serde_json::Value>,
     /// When it arrived.
     pub at: Instant,
+    /// The Accept header.
+    pub accept: Option<String>,
+    /// The User-Agent header.
+    pub user_agent: Option<String>,
 }
 
 /// The whole simulated platform.

@@ -1,0 +1,33 @@
+//! The Heroku API client as every tool builds it: from the environment, token registered for
+//! redaction, requests logged under `-v`.
+
+use std::sync::Arc;
+
+use heroku_api::{Client, ClientBuilder, RequestRecord};
+
+use crate::output::{dim, Output};
+use crate::redact::register_secret;
+
+/// Builds the API client for `tool`, or the exit-4 "run `heroku login`" error.
+pub fn api_client(tool: &str, version: &str, out: &Output) -> anyhow::Result<Client> {
+    let mut builder = ClientBuilder::from_env(tool, version)?;
+    if out.is_verbose() {
+        let out = out.clone();
+        builder = builder.logger(Arc::new(move |r: &RequestRecord| out.note(dim().apply_to(format_record(r)).to_string())));
+    }
+    let client = builder.build()?;
+    register_secret(client.token().expose());
+    Ok(client)
+}
+
+/// `→ GET /apps/acme/dynos 200 12ms (Request-Id …)`.
+pub fn format_record(r: &RequestRecord) -> String {
+    let status = match (r.status, &r.error) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(e)) => format!("error: {e}"),
+        (None, None) => "no answer".into(),
+    };
+    let retry = if r.attempt > 1 { format!(" (retry {})", r.attempt - 1) } else { String::new() };
+    let rid = r.request_id.as_deref().map(|id| format!(" Request-Id {id}")).unwrap_or_default();
+    format!("→ {} {} {} {}ms{}{}", r.method, r.path, status, r.elapsed.as_millis(), rid, retry)
+}

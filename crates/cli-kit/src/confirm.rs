@@ -1,0 +1,50 @@
+//! Confirmation before anything destructive: a prompt that defaults to No on a terminal,
+//! `--confirm APP` in scripts, and a refusal (exit 5, nothing changed) otherwise.
+
+use dialoguer::theme::ColorfulTheme;
+use dialoguer::{Confirm, Select};
+
+use crate::error::{refused, usage};
+use crate::output::Output;
+
+/// Asks before a destructive action on `app`.
+///
+/// - `confirm` given: it must equal `app`, otherwise refused (exit 5);
+/// - no `confirm`, terminal: a yes/no prompt defaulting to No; No → refused;
+/// - no `confirm`, no terminal (or `--json`): refused with the flag to add.
+pub fn confirm_destructive(out: &Output, app: &str, confirm: Option<&str>, question: &str) -> anyhow::Result<()> {
+    if let Some(given) = confirm {
+        if given == app {
+            return Ok(());
+        }
+        return Err(refused(format!("--confirm {given} does not match the app {app}; nothing was changed")));
+    }
+    if !out.can_prompt() {
+        return Err(refused(format!(
+            "this needs confirmation and there is no terminal to ask on: re-run with --confirm {app}; nothing was changed"
+        )));
+    }
+    let yes = Confirm::with_theme(&ColorfulTheme::default())
+        .with_prompt(question)
+        .default(false)
+        .interact_on(&console::Term::stderr())
+        .map_err(|e| refused(format!("no answer ({e}); nothing was changed")))?;
+    if yes {
+        Ok(())
+    } else {
+        Err(refused("not confirmed; nothing was changed"))
+    }
+}
+
+/// Lets the user pick one of `items` on a terminal; `None` when they cancel (Esc / q).
+pub fn pick(out: &Output, prompt: &str, items: &[String]) -> anyhow::Result<Option<usize>> {
+    if !out.can_prompt() {
+        return Err(usage(format!("{prompt}: no terminal to choose on; name one explicitly")));
+    }
+    Select::with_theme(&ColorfulTheme::default())
+        .with_prompt(prompt)
+        .items(items)
+        .default(0)
+        .interact_on_opt(&console::Term::stderr())
+        .map_err(|e| usage(format!("no choice made ({e})")))
+}

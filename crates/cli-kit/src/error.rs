@@ -1,0 +1,71 @@
+//! One way errors reach the user: `error: <one line>` on stderr and the contract's exit code.
+
+use std::fmt;
+
+use crate::exit::Exit;
+
+/// An error that knows its exit code. Attach one with [`fail`] or the `usage`/`refused` helpers;
+/// errors without one are classified by [`exit_for`].
+#[derive(Debug)]
+pub struct CliError {
+    /// The exit code.
+    pub exit: Exit,
+    /// One line saying what was wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// An error with an explicit exit code.
+pub fn fail(exit: Exit, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(CliError { exit, message: message.into() })
+}
+
+/// A usage error (exit 2).
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    fail(Exit::Usage, message)
+}
+
+/// A safety refusal (exit 5).
+pub fn refused(message: impl Into<String>) -> anyhow::Error {
+    fail(Exit::Refused, message)
+}
+
+/// The exit code an error maps to: an explicit [`CliError`] wins; API auth errors are 4,
+/// "not found" and configuration errors are 2, clap errors are 2, anything else 1.
+pub fn exit_for(err: &anyhow::Error) -> Exit {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<CliError>() {
+            return e.exit;
+        }
+        if let Some(e) = cause.downcast_ref::<heroku_api::Error>() {
+            return match e {
+                e if e.is_auth() => Exit::NotAuthenticated,
+                heroku_api::Error::NotFound { .. } | heroku_api::Error::Config(_) => Exit::Usage,
+                _ => Exit::Failed,
+            };
+        }
+    }
+    Exit::Failed
+}
+
+/// The one line printed for an error: its context chain joined with ": ", redacted.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        // anyhow's context chain often repeats the inner message inside the outer one.
+        if parts.last().is_some_and(|p| p.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    let line = parts.join(": ").replace('\n', " ");
+    crate::redact::redact(&line)
+}

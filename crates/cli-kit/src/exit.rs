@@ -1,0 +1,71 @@
+//! The exit-code contract. Scripts depend on these numbers; docs/exit-codes.md is checked
+//! against this table by a test.
+
+/// How a tool ended. The numbers are a public contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Exit {
+    /// 0: done, and the effect was observed.
+    Success,
+    /// 1: the operation failed (API error, command failed, database error).
+    Failed,
+    /// 2: usage error: bad flag, bad value, nothing matched.
+    Usage,
+    /// 3: requested but not verified: the effect was not observed before the deadline.
+    NotVerified,
+    /// 4: not authenticated or not allowed (401, 403, no credentials).
+    NotAuthenticated,
+    /// 5: refused for safety (needs `--confirm`, preflight found blockers, a journal is open); nothing was changed.
+    Refused,
+    /// 6: pg-blockers `--exit-status` only: blocking was found.
+    BlockingFound,
+    /// 130: interrupted; what the tool had started was cleaned up or reported.
+    Interrupted,
+}
+
+impl Exit {
+    /// Every code, in table order.
+    pub const ALL: [Exit; 8] = [
+        Exit::Success,
+        Exit::Failed,
+        Exit::Usage,
+        Exit::NotVerified,
+        Exit::NotAuthenticated,
+        Exit::Refused,
+        Exit::BlockingFound,
+        Exit::Interrupted,
+    ];
+
+    /// The process exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failed => 1,
+            Exit::Usage => 2,
+            Exit::NotVerified => 3,
+            Exit::NotAuthenticated => 4,
+            Exit::Refused => 5,
+            Exit::BlockingFound => 6,
+            Exit::Interrupted => 130,
+        }
+    }
+
+    /// One line for the docs table.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Success => "done, and the effect was observed",
+            Exit::Failed => "the operation failed (API error, command failed, database error)",
+            Exit::Usage => "usage error: bad flag, bad value, nothing matched",
+            Exit::NotVerified => "requested but not verified: the tool could not observe the effect before its deadline",
+            Exit::NotAuthenticated => "not authenticated or not allowed (401, 403, no credentials)",
+            Exit::Refused => "refused for safety: needs --confirm, preflight found blockers, a journal is open; nothing was changed",
+            Exit::BlockingFound => "pg-blockers --exit-status only: blocking sessions were found",
+            Exit::Interrupted => "interrupted; what the tool had started was cleaned up or reported",
+        }
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.code())
+    }
+}

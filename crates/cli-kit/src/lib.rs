@@ -1,0 +1,51 @@
+//! What every binary shares, so that all four tools look and behave alike:
+//! app resolution ([`AppArgs`]), output modes ([`Output`]), confirmation ([`confirm_destructive`]),
+//! the exit-code contract ([`Exit`]), styling, redaction, durations and the `main` wrapper.
+
+pub mod api;
+pub mod app;
+pub mod confirm;
+pub mod duration;
+pub mod error;
+pub mod exit;
+pub mod output;
+pub mod redact;
+
+pub use api::api_client;
+pub use app::AppArgs;
+pub use confirm::{confirm_destructive, pick};
+pub use duration::{format_duration, parse_duration, parse_positive_duration};
+pub use error::{exit_for, fail, one_line, refused, usage, CliError};
+pub use exit::Exit;
+pub use output::{Output, OutputArgs};
+pub use redact::{redact, register_secret};
+
+/// Runs a tool's `try_main` and turns its result into the process exit code: an error is
+/// printed once, as `error: <one line>` on stderr, redacted, and mapped by [`exit_for`].
+/// Panics are reported redacted too.
+pub fn run_main(try_main: impl FnOnce() -> anyhow::Result<Exit>) -> std::process::ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = redact(&info.to_string());
+        eprintln!("internal error (please report it): {msg}");
+    }));
+    match try_main() {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            let exit = exit_for(&err);
+            let line = one_line(&err);
+            let mut stderr = std::io::stderr().lock();
+            let _ = std::io::Write::write_fmt(&mut stderr, format_args!("{} {line}\n", output::red().apply_to("error:")));
+            exit.into()
+        }
+    }
+}
+
+/// clap value parser for durations that may be zero (`--min-wait 0s`).
+pub fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    parse_duration(s)
+}
+
+/// clap value parser for durations that must be positive (timeouts, intervals).
+pub fn positive_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    parse_positive_duration(s)
+}

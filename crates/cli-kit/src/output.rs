@@ -1,0 +1,214 @@
+//! How text reaches the user: human text on a terminal, exactly one JSON document with
+//! `--json` (human text then goes to stderr), colour by meaning, spinners only on a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use console::Style;
+
+use crate::redact::redact;
+
+/// The output flags every tool takes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct OutputArgs {
+    /// Print exactly one JSON document on stdout; human text goes to stderr
+    #[arg(long)]
+    pub json: bool,
+    /// Do not colour output (also honoured: NO_COLOR)
+    #[arg(long)]
+    pub no_color: bool,
+    /// Log each API request and SQL statement to stderr (secrets are never shown)
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+/// Where and how to print.
+#[derive(Debug, Clone)]
+pub struct Output {
+    json: bool,
+    verbose: bool,
+    stdin_tty: bool,
+    stderr_tty: bool,
+}
+
+impl Output {
+    /// Sets up output for these flags and this process's terminals.
+    pub fn new(args: &OutputArgs) -> Output {
+        let no_color = args.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if no_color {
+            console::set_colors_enabled(false);
+            console::set_colors_enabled_stderr(false);
+        }
+        Output {
+            json: args.json,
+            verbose: args.verbose,
+            stdin_tty: std::io::stdin().is_terminal(),
+            stderr_tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// `--json` was given.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// `-v` was given.
+    pub fn is_verbose(&self) -> bool {
+        self.verbose
+    }
+
+    /// Prompts are allowed: stdin and stderr are terminals and the output is not JSON.
+    pub fn can_prompt(&self) -> bool {
+        self.stdin_tty && self.stderr_tty && !self.json
+    }
+
+    /// Spinners and in-place redraws are allowed.
+    pub fn can_animate(&self) -> bool {
+        self.stderr_tty && !self.json
+    }
+
+    /// A line of the human report: stdout normally, stderr under `--json`.
+    pub fn say(&self, line: impl AsRef<str>) {
+        let line = redact(line.as_ref());
+        if self.json {
+            write_or_exit(&mut std::io::stderr().lock(), &line);
+        } else {
+            write_or_exit(&mut std::io::stdout().lock(), &line);
+        }
+    }
+
+    /// Progress and notes: always stderr, so stdout stays clean for pipes.
+    pub fn note(&self, line: impl AsRef<str>) {
+        write_or_exit(&mut std::io::stderr().lock(), &redact(line.as_ref()));
+    }
+
+    /// `✓ text` in green.
+    pub fn ok(&self, text: impl AsRef<str>) {
+        self.say(format!("{} {}", green().apply_to("✓"), text.as_ref()));
+    }
+
+    /// `✗ text` in red.
+    pub fn bad(&self, text: impl AsRef<str>) {
+        self.say(format!("{} {}", red().apply_to("✗"), text.as_ref()));
+    }
+
+    /// `! text` in yellow, on stderr.
+    pub fn warn(&self, text: impl AsRef<str>) {
+        self.note(format!("{} {}", yellow().apply_to("!"), text.as_ref()));
+    }
+
+    /// A verbose line, only with `-v`.
+    pub fn debug(&self, text: impl AsRef<str>) {
+        if self.verbose {
+            self.note(dim().apply_to(text.as_ref()).to_string());
+        }
+    }
+
+    /// The one JSON document on stdout.
+    pub fn json(&self, value: &serde_json::Value) {
+        let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
+        write_or_exit(&mut std::io::stdout().lock(), &redact(&text));
+    }
+
+    /// A spinner on stderr while `message` is under way; silent without a terminal.
+    pub fn spinner(&self, message: impl Into<String>) -> Spinner {
+        Spinner::start(self.can_animate(), message.into())
+    }
+}
+
+/// Writes a line; a closed pipe (`tool | head`) ends the process quietly with success, as
+/// a reader that stopped reading is not an error.
+fn write_or_exit(w: &mut dyn Write, line: &str) {
+    if let Err(e) = writeln!(w, "{line}").and_then(|_| w.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// Bold.
+pub fn bold() -> Style {
+    Style::new().bold()
+}
+/// Dim (ages, ids, hints).
+pub fn dim() -> Style {
+    Style::new().dim()
+}
+/// Success.
+pub fn green() -> Style {
+    Style::new().green()
+}
+/// Failure.
+pub fn red() -> Style {
+    Style::new().red().bold()
+}
+/// Caution.
+pub fn yellow() -> Style {
+    Style::new().yellow()
+}
+/// Names of things (apps, dynos, pids).
+pub fn cyan() -> Style {
+    Style::new().cyan()
+}
+
+/// A spinner that redraws one stderr line until finished.
+pub struct Spinner {
+    message: Arc<Mutex<String>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Spinner {
+    fn start(animate: bool, message: String) -> Spinner {
+        let message = Arc::new(Mutex::new(message));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = animate.then(|| {
+            let (message, stop) = (message.clone(), stop.clone());
+            std::thread::spawn(move || {
+                const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let m = message.lock().map(|m| m.clone()).unwrap_or_default();
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(err, "\r\x1b[2K{} {}", cyan().apply_to(FRAMES[i % FRAMES.len()]), redact(&m));
+                    let _ = err.flush();
+                    drop(err);
+                    i += 1;
+                    std::thread::sleep(Duration::from_millis(80));
+                }
+                let mut err = std::io::stderr().lock();
+                let _ = write!(err, "\r\x1b[2K");
+                let _ = err.flush();
+            })
+        });
+        Spinner { message, stop, thread }
+    }
+
+    /// Changes the text.
+    pub fn set_message(&self, message: impl Into<String>) {
+        if let Ok(mut m) = self.message.lock() {
+            *m = message.into();
+        }
+    }
+
+    /// Clears the line.
+    pub fn finish(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}

@@ -1,0 +1,13 @@
+//! Test helpers: a throwaway PostgreSQL cluster ([`PgCluster`]) and the pinned, locally
+//! installed Heroku CLI ([`heroku_cli`]).
+
+pub mod heroku_cli;
+pub mod postgres;
+
+pub use postgres::PgCluster;
+
+/// The workspace root (where Cargo.lock lives).
+pub fn workspace_root() -> std::path::PathBuf {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors().nth(2).expect("crates/test-support is two levels below the root").to_path_buf()
+}

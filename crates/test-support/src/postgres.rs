@@ -1,0 +1,218 @@
+//! A throwaway PostgreSQL cluster: initdb + pg_ctl on a free loopback port in a temp dir,
+//! stopped when dropped (also when a test panics).
+//!
+//! PostgreSQL refuses to run as root; when the tests run as root (CI containers) the server
+//! runs as `nobody` and its directory is handed to that user.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+/// The superuser's name and password in every test cluster.
+pub const SUPERUSER: &str = "postgres";
+const SUPERUSER_PASSWORD: &str = "test-superuser-pw";
+
+/// A running throwaway cluster.
+pub struct PgCluster {
+    dir: tempfile::TempDir,
+    bindir: PathBuf,
+    port: u16,
+    run_as: Option<(u32, u32)>,
+}
+
+impl PgCluster {
+    /// Starts a cluster with room for 100 connections.
+    pub fn start() -> anyhow::Result<PgCluster> {
+        PgCluster::start_with_max_connections(100)
+    }
+
+    /// Starts a cluster with room for `max_connections` sessions (benchmarks need hundreds).
+    pub fn start_with_max_connections(max_connections: u32) -> anyhow::Result<PgCluster> {
+        let bindir = find_bindir()?;
+        let run_as = if unsafe_geteuid() == 0 { Some(nobody()?) } else { None };
+        let dir = tempfile::Builder::new().prefix("pg-test-").tempdir().context("creating the cluster directory")?;
+        if let Some((uid, gid)) = run_as {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).context("handing the cluster directory to nobody")?;
+        }
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, SUPERUSER_PASSWORD)?;
+        if let Some((uid, gid)) = run_as {
+            std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid))?;
+        }
+        let data = dir.path().join("data");
+        let out = run(
+            Command::new(bindir.join("initdb"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"])
+                .arg(format!("--pwfile={}", pwfile.display())),
+            run_as,
+        )?;
+        if !out.status.success() {
+            bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = free_port()?;
+            let opts = format!(
+                "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections={max_connections} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB",
+                dir.path().display()
+            );
+            let out = run(
+                Command::new(bindir.join("pg_ctl"))
+                    .arg("-D")
+                    .arg(&data)
+                    .arg("-l")
+                    .arg(dir.path().join("server.log"))
+                    .args(["-w", "-t", "60", "-o", &opts, "start"]),
+                run_as,
+            )?;
+            if out.status.success() {
+                return Ok(PgCluster { dir, bindir, port, run_as });
+            }
+            last_err = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+        }
+        bail!("pg_ctl start failed 5 times; last server log:\n{last_err}")
+    }
+
+    /// The TCP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A URL for the superuser on database `db`.
+    pub fn superuser_url(&self, db: &str) -> String {
+        self.url(SUPERUSER, SUPERUSER_PASSWORD, db)
+    }
+
+    /// A URL for `user`/`password` on database `db` (sslmode=disable: the test server has no TLS).
+    pub fn url(&self, user: &str, password: &str, db: &str) -> String {
+        format!("postgres://{user}:{password}@127.0.0.1:{}/{db}?sslmode=disable", self.port)
+    }
+
+    /// Runs SQL as the superuser through psql over the Unix socket and returns stdout.
+    pub fn psql(&self, db: &str, sql: &str) -> anyhow::Result<String> {
+        let out = Command::new(self.bindir.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.dir.path())
+            .args(["-p", &self.port.to_string(), "-U", SUPERUSER, "-d", db, "-c", sql])
+            .output()
+            .context("running psql")?;
+        if !out.status.success() {
+            bail!("psql failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Creates an ordinary login role (no superuser, no createrole) and returns its URL on `db`.
+    pub fn create_role(&self, name: &str, password: &str, db: &str) -> anyhow::Result<String> {
+        self.psql("postgres", &format!("CREATE ROLE {name} LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEROLE NOCREATEDB"))?;
+        self.psql(db, &format!("GRANT ALL ON SCHEMA public TO {name}"))?;
+        Ok(self.url(name, password, db))
+    }
+
+    /// The directory holding the data, the log and the socket.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server binaries' directory.
+    pub fn bindir(&self) -> &Path {
+        &self.bindir
+    }
+
+    /// Whether the postmaster is accepting connections.
+    pub fn is_running(&self) -> bool {
+        Command::new(self.bindir.join("pg_isready"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-t", "2"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
+    fn stop(&self) {
+        let _ = run(
+            Command::new(self.bindir.join("pg_ctl")).arg("-D").arg(self.dir.path().join("data")).args(["-m", "immediate", "-w", "-t", "30", "stop"]),
+            self.run_as,
+        );
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(cmd: &mut Command, run_as: Option<(u32, u32)>) -> anyhow::Result<Output> {
+    use std::os::unix::process::CommandExt;
+    if let Some((uid, gid)) = run_as {
+        cmd.uid(uid).gid(gid).env("HOME", "/tmp");
+    }
+    cmd.output().with_context(|| format!("running {:?}", cmd.get_program()))
+}
+
+/// Finds the server binaries: `PG_BINDIR`, `pg_config --bindir`, the newest
+/// `/usr/lib/postgresql/*/bin`, then `initdb` on PATH.
+pub fn find_bindir() -> anyhow::Result<PathBuf> {
+    let has_initdb = |p: &Path| p.join("initdb").is_file() && p.join("pg_ctl").is_file();
+    if let Some(dir) = std::env::var_os("PG_BINDIR").map(PathBuf::from) {
+        if has_initdb(&dir) {
+            return Ok(dir);
+        }
+        bail!("PG_BINDIR={} has no initdb/pg_ctl", dir.display());
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && has_initdb(&dir) {
+            return Ok(dir);
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, p)| has_initdb(p))
+        .collect();
+    versions.sort();
+    if let Some((_, p)) = versions.pop() {
+        return Ok(p);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if has_initdb(&dir) {
+                return Ok(dir);
+            }
+        }
+    }
+    bail!("no PostgreSQL server binaries found (initdb, pg_ctl): run scripts/test, which installs them, or set PG_BINDIR")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn unsafe_geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn nobody() -> anyhow::Result<(u32, u32)> {
+    let name = std::ffi::CString::new("nobody").expect("no NUL");
+    // SAFETY: getpwnam returns NULL or a pointer to static storage valid until the next call;
+    // we copy the two fields out immediately.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        bail!("running as root and there is no `nobody` user for PostgreSQL to run as");
+    }
+    // SAFETY: pw is non-null and points to a valid passwd struct.
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    Ok((uid, gid))
+}
+
+/// How long to wait for things in tests that poll (never a fixed sleep).
+pub const POLL_LIMIT: Duration = Duration::from_secs(20);
