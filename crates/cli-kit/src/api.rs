@@ -13,7 +13,8 @@ pub fn api_client(tool: &str, version: &str, out: &Output) -> anyhow::Result<Cli
     let mut builder = ClientBuilder::from_env(tool, version)?;
     if out.is_verbose() {
         let out = out.clone();
-        builder = builder.logger(Arc::new(move |r: &RequestRecord| out.note(dim().apply_to(format_record(r)).to_string())));
+        builder =
+            builder.logger(Arc::new(move |r: &RequestRecord| out.note(dim().apply_to(format_record(r)).to_string())));
     }
     let client = builder.build()?;
     register_secret(client.token().expose());

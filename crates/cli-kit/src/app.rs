@@ -47,7 +47,10 @@ pub fn validate_app_name(name: &str) -> anyhow::Result<()> {
         && b[0].is_ascii_lowercase()
         && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[b.len() - 1] != b'-';
-    let is_uuid = b.len() == 36 && b.iter().enumerate().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { *c == b'-' } else { c.is_ascii_hexdigit() });
+    let is_uuid = b.len() == 36
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { *c == b'-' } else { c.is_ascii_hexdigit() });
     if is_name || is_uuid {
         Ok(())
     } else {
@@ -69,7 +72,9 @@ pub fn app_from_remote(remote: &str) -> anyhow::Result<Option<String>> {
 
 /// `https://git.heroku.com/acme.git`, `ssh://git@heroku.com/acme.git`, `git@heroku.com:acme.git` → `acme`.
 pub fn app_from_git_url(url: &str) -> Option<String> {
-    let rest = if let Some(r) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).or_else(|| url.strip_prefix("ssh://")) {
+    let rest = if let Some(r) =
+        url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).or_else(|| url.strip_prefix("ssh://"))
+    {
         r
     } else {
         url
@@ -124,8 +129,16 @@ mod tests {
         assert_eq!(crate::error::exit_for(&err), crate::Exit::Usage);
         assert!(err.to_string().contains("-a APP"), "{err}");
         let ok = Command::new("git").args(["init", "-q"]).status().unwrap().success()
-            && Command::new("git").args(["remote", "add", "heroku", "https://git.heroku.com/from-remote.git"]).status().unwrap().success()
-            && Command::new("git").args(["remote", "add", "staging", "git@heroku.com:from-staging.git"]).status().unwrap().success();
+            && Command::new("git")
+                .args(["remote", "add", "heroku", "https://git.heroku.com/from-remote.git"])
+                .status()
+                .unwrap()
+                .success()
+            && Command::new("git")
+                .args(["remote", "add", "staging", "git@heroku.com:from-staging.git"])
+                .status()
+                .unwrap()
+                .success();
         assert!(ok, "git setup failed");
         assert_eq!(AppArgs::default().resolve().unwrap(), "from-remote");
         assert_eq!(AppArgs { app: None, remote: Some("staging".into()) }.resolve().unwrap(), "from-staging");

@@ -18,7 +18,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if num_len == 0 {
             return Err(format!("`{text}` is not a duration; use e.g. 500ms, 30s, 5m or 1h"));
         }
-        let value: f64 = rest[..num_len].parse().map_err(|_| format!("`{text}` is not a duration; use e.g. 500ms, 30s, 5m or 1h"))?;
+        let value: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| format!("`{text}` is not a duration; use e.g. 500ms, 30s, 5m or 1h"))?;
         rest = &rest[num_len..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let unit = &rest[..unit_len];
@@ -57,7 +59,11 @@ pub fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
     if secs < 60 {
         let tenths = (d.as_millis() + 50) / 100;
-        return if tenths % 10 == 0 { format!("{}s", tenths / 10) } else { format!("{}.{}s", tenths / 10, tenths % 10) };
+        return if tenths % 10 == 0 {
+            format!("{}s", tenths / 10)
+        } else {
+            format!("{}.{}s", tenths / 10, tenths % 10)
+        };
     }
     let (d_, h, m, s) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
     match (d_, h) {

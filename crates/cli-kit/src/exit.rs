@@ -55,9 +55,13 @@ impl Exit {
             Exit::Success => "done, and the effect was observed",
             Exit::Failed => "the operation failed (API error, command failed, database error)",
             Exit::Usage => "usage error: bad flag, bad value, nothing matched",
-            Exit::NotVerified => "requested but not verified: the tool could not observe the effect before its deadline",
+            Exit::NotVerified => {
+                "requested but not verified: the tool could not observe the effect before its deadline"
+            }
             Exit::NotAuthenticated => "not authenticated or not allowed (401, 403, no credentials)",
-            Exit::Refused => "refused for safety: needs --confirm, preflight found blockers, a journal is open; nothing was changed",
+            Exit::Refused => {
+                "refused for safety: needs --confirm, preflight found blockers, a journal is open; nothing was changed"
+            }
             Exit::BlockingFound => "pg-blockers --exit-status only: blocking sessions were found",
             Exit::Interrupted => "interrupted; what the tool had started was cleaned up or reported",
         }

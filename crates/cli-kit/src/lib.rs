@@ -34,7 +34,8 @@ pub fn run_main(try_main: impl FnOnce() -> anyhow::Result<Exit>) -> std::process
             let exit = exit_for(&err);
             let line = one_line(&err);
             let mut stderr = std::io::stderr().lock();
-            let _ = std::io::Write::write_fmt(&mut stderr, format_args!("{} {line}\n", output::red().apply_to("error:")));
+            let _ =
+                std::io::Write::write_fmt(&mut stderr, format_args!("{} {line}\n", output::red().apply_to("error:")));
             exit.into()
         }
     }

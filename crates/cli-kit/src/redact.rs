@@ -91,7 +91,10 @@ mod tests {
     #[test]
     fn keyword_and_query_passwords_are_hidden() {
         assert_eq!(redact("host=h password=hunter22 dbname=x"), "host=h password=*** dbname=x");
-        assert_eq!(redact("postgres://h/db?password=zz9&sslmode=require"), "postgres://h/db?password=***&sslmode=require");
+        assert_eq!(
+            redact("postgres://h/db?password=zz9&sslmode=require"),
+            "postgres://h/db?password=***&sslmode=require"
+        );
     }
 
     #[test]

@@ -320,11 +320,9 @@ impl Client {
     fn error_for(&self, call: &Call, resp: RawResponse) -> Error {
         let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         let id = body.get("id").and_then(Value::as_str).unwrap_or("").to_string();
-        let message = body
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| String::from_utf8_lossy(&resp.body).chars().take(200).collect::<String>().trim().to_string());
+        let message = body.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| {
+            String::from_utf8_lossy(&resp.body).chars().take(200).collect::<String>().trim().to_string()
+        });
         match resp.status {
             401 => Error::Unauthorized { message },
             403 => Error::Forbidden { id, message },

@@ -229,10 +229,7 @@ impl Client {
 
     /// `GET /apps/{app}/dynos/{dyno}` by id or name.
     pub fn dyno_info(&self, app: &str, dyno: &str) -> Result<Dyno, Error> {
-        self.send(&Call::get(
-            format!("/apps/{}/dynos/{}", seg(app), seg(dyno)),
-            format!("dyno `{dyno}` of {app}"),
-        ))
+        self.send(&Call::get(format!("/apps/{}/dynos/{}", seg(app), seg(dyno)), format!("dyno `{dyno}` of {app}")))
     }
 
     /// `POST /apps/{app}/dynos`: a one-off dyno. Never retried after an ambiguous failure: a second

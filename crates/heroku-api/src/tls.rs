@@ -10,7 +10,10 @@ pub fn extra_roots() -> Result<Vec<reqwest::Certificate>, Error> {
         return Ok(Vec::new());
     };
     let pem = std::fs::read(&path).map_err(|e| {
-        Error::Config(format!("cannot read SSL_CERT_FILE {}: {e}; unset it or point it at a PEM file", path.to_string_lossy()))
+        Error::Config(format!(
+            "cannot read SSL_CERT_FILE {}: {e}; unset it or point it at a PEM file",
+            path.to_string_lossy()
+        ))
     })?;
     reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
         Error::Config(format!("SSL_CERT_FILE {} is not a PEM certificate bundle: {e}", path.to_string_lossy()))

@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use heroku_api::{ApiHost, Client, ClientBuilder, DynoCreate, Error, FormationUpdate, RequestRecord, RetryPolicy, Token};
+use heroku_api::{
+    ApiHost, Client, ClientBuilder, DynoCreate, Error, FormationUpdate, RequestRecord, RetryPolicy, Token,
+};
 use heroku_sim::{FaultKind, Sim, World};
 
 fn client_for(sim: &Sim) -> Client {
@@ -12,10 +14,8 @@ fn client_for(sim: &Sim) -> Client {
 
 fn builder_for(sim: &Sim) -> ClientBuilder {
     let host = ApiHost::from_heroku_host(Some(&sim.url())).unwrap();
-    ClientBuilder::new(host, Token::new(sim.token()), "test-tool", "9.9.9").retry_policy(RetryPolicy {
-        base_backoff: Duration::from_millis(20),
-        ..RetryPolicy::default()
-    })
+    ClientBuilder::new(host, Token::new(sim.token()), "test-tool", "9.9.9")
+        .retry_policy(RetryPolicy { base_backoff: Duration::from_millis(20), ..RetryPolicy::default() })
 }
 
 fn acme() -> World {
@@ -42,7 +42,11 @@ fn lists_all_250_dynos_through_range_pagination() {
     let gets: Vec<_> = sim.requests().into_iter().filter(|r| r.path == "/apps/acme/dynos").collect();
     assert_eq!(gets.len(), 3, "250 dynos in pages of 100 take three requests");
     assert_eq!(gets[0].status, 206);
-    assert!(gets[1].range.as_deref().unwrap().starts_with("id ]"), "second page asks for the Next-Range: {:?}", gets[1].range);
+    assert!(
+        gets[1].range.as_deref().unwrap().starts_with("id ]"),
+        "second page asks for the Next-Range: {:?}",
+        gets[1].range
+    );
     assert_eq!(gets[2].status, 200);
 }
 
@@ -62,7 +66,8 @@ fn waits_for_retry_after_on_429_then_succeeds() {
 fn a_429_on_a_create_is_retried_because_nothing_happened() {
     let sim = Sim::start(acme()).unwrap();
     sim.add_fault(FaultKind::RateLimited(0), Some("POST"), None, 1);
-    let dyno = client_for(&sim).create_dyno("acme", &DynoCreate { command: "echo".into(), ..Default::default() }).unwrap();
+    let dyno =
+        client_for(&sim).create_dyno("acme", &DynoCreate { command: "echo".into(), ..Default::default() }).unwrap();
     assert!(dyno.name.starts_with("run."));
     assert_eq!(sim.requests().iter().filter(|r| r.method == "POST").count(), 2);
 }
@@ -76,7 +81,9 @@ fn a_get_is_retried_after_503_but_a_create_is_not() {
     assert_eq!(sim.requests().iter().filter(|r| r.method == "GET").count(), 3);
 
     sim.add_fault(FaultKind::ServiceUnavailable, Some("POST"), None, 1);
-    let err = client.create_dyno("acme", &DynoCreate { command: "rake db:migrate".into(), ..Default::default() }).unwrap_err();
+    let err = client
+        .create_dyno("acme", &DynoCreate { command: "rake db:migrate".into(), ..Default::default() })
+        .unwrap_err();
     assert!(matches!(err, Error::Api { status: 503, .. }), "{err:?}");
     assert_eq!(sim.requests().iter().filter(|r| r.method == "POST").count(), 1, "a create was sent twice");
     assert_eq!(sim.dyno_names("acme").len(), 4, "no one-off dyno may exist");
@@ -150,7 +157,10 @@ fn sends_v3_accept_and_a_user_agent_and_logs_without_the_token() {
     let sim = Sim::start(acme()).unwrap();
     let records: Arc<Mutex<Vec<RequestRecord>>> = Arc::default();
     let sink = records.clone();
-    let client = builder_for(&sim).logger(Arc::new(move |r: &RequestRecord| sink.lock().unwrap().push(r.clone()))).build().unwrap();
+    let client = builder_for(&sim)
+        .logger(Arc::new(move |r: &RequestRecord| sink.lock().unwrap().push(r.clone())))
+        .build()
+        .unwrap();
     client.app_info("acme").unwrap();
     let seen = &sim.requests()[0];
     assert_eq!(seen.accept.as_deref(), Some("application/vnd.heroku+json; version=3"));
@@ -177,10 +187,20 @@ fn typed_resources_round_trip() {
     let formation = c.formation("acme").unwrap();
     assert_eq!(formation.iter().find(|f| f.process_type == "worker").unwrap().quantity, 1);
     let updated = c
-        .update_formation("acme", &[FormationUpdate { process_type: "worker".into(), quantity: 0 }, FormationUpdate { process_type: "web".into(), quantity: 3 }])
+        .update_formation(
+            "acme",
+            &[
+                FormationUpdate { process_type: "worker".into(), quantity: 0 },
+                FormationUpdate { process_type: "web".into(), quantity: 3 },
+            ],
+        )
         .unwrap();
     assert_eq!(updated.len(), 2);
-    assert_eq!(sim.requests().iter().filter(|r| r.method == "PATCH" && r.path.ends_with("/formation")).count(), 1, "one batch request");
+    assert_eq!(
+        sim.requests().iter().filter(|r| r.method == "PATCH" && r.path.ends_with("/formation")).count(),
+        1,
+        "one batch request"
+    );
 
     let web1 = c.dyno_info("acme", "web.1").unwrap();
     assert_eq!(web1.process_type, "web");
@@ -205,7 +225,15 @@ fn typed_resources_round_trip() {
     assert_eq!((att[0].name.as_str(), att[0].addon.name.as_str()), ("DATABASE", "postgresql-teal-123"));
 
     let one_off = c
-        .create_dyno("acme", &DynoCreate { command: "rake db:migrate".into(), attach: false, size: Some("standard-2X".into()), ..Default::default() })
+        .create_dyno(
+            "acme",
+            &DynoCreate {
+                command: "rake db:migrate".into(),
+                attach: false,
+                size: Some("standard-2X".into()),
+                ..Default::default()
+            },
+        )
         .unwrap();
     assert!(one_off.name.starts_with("run."));
     assert_eq!(one_off.size.as_deref(), Some("standard-2X"));

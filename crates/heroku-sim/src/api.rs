@@ -56,7 +56,9 @@ impl Handler for ApiHandler {
                 Some(FaultKind::ServiceUnavailable) => {
                     Some(error(503, "unavailable", "The service is temporarily unavailable."))
                 }
-                Some(FaultKind::TwoFactor) => Some(error(403, "two_factor", "Two-factor authentication is required for this action.")),
+                Some(FaultKind::TwoFactor) => {
+                    Some(error(403, "two_factor", "Two-factor authentication is required for this action."))
+                }
                 None if !authorized(&world, req) => Some(error(401, "unauthorized", "Invalid credentials provided.")),
                 None => Some(route(&mut world, req, body.as_ref(), arrived)),
             };
@@ -182,7 +184,12 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
             if !is_dyno && !is_type {
                 return not_found("dyno");
             }
-            restart(world, &app_name, |d| d.id == target || d.name == target || (!is_dyno && d.process_type == target), now);
+            restart(
+                world,
+                &app_name,
+                |d| d.id == target || d.name == target || (!is_dyno && d.process_type == target),
+                now,
+            );
             answer(202, json!({}))
         }
         ("POST", ["dynos", target, "actions", "stop"]) => stop_dyno(world, &app_name, target, now),
@@ -222,7 +229,12 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
                 changed.push(ptype);
             }
             let app = &world.apps[&app_name];
-            let out: Vec<Value> = app.formation.iter().filter(|f| changed.contains(&f.process_type)).map(|f| formation_json(app, f)).collect();
+            let out: Vec<Value> = app
+                .formation
+                .iter()
+                .filter(|f| changed.contains(&f.process_type))
+                .map(|f| formation_json(app, f))
+                .collect();
             answer(200, Value::Array(out))
         }
         ("GET", ["formation", ptype]) => {
@@ -279,7 +291,11 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
 }
 
 fn resolve_formation_type(app: &AppState, key: &str) -> String {
-    app.formation.iter().find(|f| f.process_type == key || f.id == key).map(|f| f.process_type.clone()).unwrap_or_default()
+    app.formation
+        .iter()
+        .find(|f| f.process_type == key || f.id == key)
+        .map(|f| f.process_type.clone())
+        .unwrap_or_default()
 }
 
 fn list(items: Vec<Value>, range: Option<&str>, default_field: &str, page_size: usize) -> Answer {
@@ -372,11 +388,10 @@ fn create_release(world: &mut World, app_name: &str, body: Option<&Value>, now: 
     let Some(slug) = world.apps.values().flat_map(|a| a.slugs.iter()).find(|s| s.id == slug_id).cloned() else {
         return not_found("slug");
     };
-    let description = body
-        .and_then(|b| b.get("description"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("Deploy {}", slug.commit.as_deref().unwrap_or("").chars().take(8).collect::<String>()));
+    let description =
+        body.and_then(|b| b.get("description")).and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| {
+            format!("Deploy {}", slug.commit.as_deref().unwrap_or("").chars().take(8).collect::<String>())
+        });
     let id = world.new_id();
     let app = world.apps.get_mut(app_name).expect("found");
     if !app.slugs.iter().any(|s| s.id == slug.id) {

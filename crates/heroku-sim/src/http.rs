@@ -122,7 +122,12 @@ fn serve_connection(conn: TcpStream, handler: &dyn Handler) {
                 }
                 head.push_str(&format!("Content-Length: {}\r\n", body.len()));
                 head.push_str(if close { "Connection: close\r\n\r\n" } else { "Connection: keep-alive\r\n\r\n" });
-                if out.write_all(head.as_bytes()).and_then(|_| out.write_all(body.as_bytes())).and_then(|_| out.flush()).is_err() {
+                if out
+                    .write_all(head.as_bytes())
+                    .and_then(|_| out.write_all(body.as_bytes()))
+                    .and_then(|_| out.flush())
+                    .is_err()
+                {
                     return;
                 }
                 if close {

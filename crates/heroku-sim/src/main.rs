@@ -42,7 +42,9 @@ fn run() -> Result<(), String> {
             "--latency-ms" => latency = Some(num("--latency-ms", value("--latency-ms")?)?),
             "--stop-delay-ms" => stop_delay = Some(num("--stop-delay-ms", value("--stop-delay-ms")?)?),
             "--start-delay-ms" => start_delay = Some(num("--start-delay-ms", value("--start-delay-ms")?)?),
-            "--rate-limit-every" => rate_limit_every = Some(num("--rate-limit-every", value("--rate-limit-every")?)? as u32),
+            "--rate-limit-every" => {
+                rate_limit_every = Some(num("--rate-limit-every", value("--rate-limit-every")?)? as u32)
+            }
             "--page-size" => page_size = Some(num("--page-size", value("--page-size")?)? as usize),
             "--list" => {
                 for (name, about) in heroku_sim::SCENARIOS {

@@ -197,7 +197,13 @@ pub struct Faults {
 
 impl Default for Faults {
     fn default() -> Self {
-        Faults { latency: Duration::ZERO, rate_limit_every: None, retry_after_secs: 1, page_size: 1000, rules: Vec::new() }
+        Faults {
+            latency: Duration::ZERO,
+            rate_limit_every: None,
+            retry_after_secs: 1,
+            page_size: 1000,
+            rules: Vec::new(),
+        }
     }
 }
 
@@ -268,7 +274,14 @@ impl World {
         self.next_id += 1;
         let n = self.next_id;
         let h = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", (h >> 32) as u32, (h >> 16) as u16, (h & 0xfff), (n & 0xfff), n)
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            (h >> 32) as u32,
+            (h >> 16) as u16,
+            (h & 0xfff),
+            (n & 0xfff),
+            n
+        )
     }
 
     /// The next one-off dyno number (`run.1001`…).

@@ -68,7 +68,12 @@ fn key_from_text(text: &str, like: &Value) -> Value {
 }
 
 /// One page of `items` for `range` (or the default), with the status and headers to send.
-pub fn page(mut items: Vec<Value>, range: Option<&str>, default_field: &str, page_size: usize) -> (u16, Vec<(String, String)>, Vec<Value>) {
+pub fn page(
+    mut items: Vec<Value>,
+    range: Option<&str>,
+    default_field: &str,
+    page_size: usize,
+) -> (u16, Vec<(String, String)>, Vec<Value>) {
     let spec = range.and_then(parse_range).unwrap_or(RangeSpec {
         field: default_field.to_string(),
         start: None,

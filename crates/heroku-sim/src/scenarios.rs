@@ -36,7 +36,12 @@ pub fn scenario(name: &str) -> Option<World> {
             base_app(&mut w, "acme", 3);
             w.add_formation("acme", "clock", 1, "bundle exec clockwork clock.rb", Duration::from_secs(3600));
             w.add_app("acme-staging");
-            w.add_release("acme-staging", "feedface0001", "Deploy feedface: new billing", Duration::from_secs(30 * MIN));
+            w.add_release(
+                "acme-staging",
+                "feedface0001",
+                "Deploy feedface: new billing",
+                Duration::from_secs(30 * MIN),
+            );
         }
         _ => return None,
     }

@@ -34,7 +34,8 @@ impl PgCluster {
         let run_as = if unsafe_geteuid() == 0 { Some(nobody()?) } else { None };
         let dir = tempfile::Builder::new().prefix("pg-test-").tempdir().context("creating the cluster directory")?;
         if let Some((uid, gid)) = run_as {
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).context("handing the cluster directory to nobody")?;
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
+                .context("handing the cluster directory to nobody")?;
         }
         let pwfile = dir.path().join("pw");
         std::fs::write(&pwfile, SUPERUSER_PASSWORD)?;
@@ -46,7 +47,16 @@ impl PgCluster {
             Command::new(bindir.join("initdb"))
                 .arg("-D")
                 .arg(&data)
-                .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"])
+                .args([
+                    "-U",
+                    SUPERUSER,
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ])
                 .arg(format!("--pwfile={}", pwfile.display())),
             run_as,
         )?;
@@ -108,7 +118,10 @@ impl PgCluster {
 
     /// Creates an ordinary login role (no superuser, no createrole) and returns its URL on `db`.
     pub fn create_role(&self, name: &str, password: &str, db: &str) -> anyhow::Result<String> {
-        self.psql("postgres", &format!("CREATE ROLE {name} LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEROLE NOCREATEDB"))?;
+        self.psql(
+            "postgres",
+            &format!("CREATE ROLE {name} LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEROLE NOCREATEDB"),
+        )?;
         self.psql(db, &format!("GRANT ALL ON SCHEMA public TO {name}"))?;
         Ok(self.url(name, password, db))
     }
@@ -134,7 +147,14 @@ impl PgCluster {
 
     fn stop(&self) {
         let _ = run(
-            Command::new(self.bindir.join("pg_ctl")).arg("-D").arg(self.dir.path().join("data")).args(["-m", "immediate", "-w", "-t", "30", "stop"]),
+            Command::new(self.bindir.join("pg_ctl")).arg("-D").arg(self.dir.path().join("data")).args([
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                "30",
+                "stop",
+            ]),
             self.run_as,
         );
     }
@@ -188,7 +208,9 @@ pub fn find_bindir() -> anyhow::Result<PathBuf> {
             }
         }
     }
-    bail!("no PostgreSQL server binaries found (initdb, pg_ctl): run scripts/test, which installs them, or set PG_BINDIR")
+    bail!(
+        "no PostgreSQL server binaries found (initdb, pg_ctl): run scripts/test, which installs them, or set PG_BINDIR"
+    )
 }
 
 fn free_port() -> anyhow::Result<u16> {

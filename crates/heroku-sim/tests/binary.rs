@@ -1,0 +1,43 @@
+//! `heroku-sim --scenario stuck-release --port 0` prints its URL, and the real Heroku CLI
+//! lists release.2343 from it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use test_support::heroku_cli::{text, HerokuCli};
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_binary_prints_its_url_and_the_heroku_cli_sees_release_2343() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_heroku-sim"))
+        .args(["--scenario", "stuck-release", "--port", "0", "--token", "bin-token"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _guard = KillOnDrop(child);
+    let mut url = String::new();
+    BufReader::new(stdout).read_line(&mut url).unwrap();
+    let url = url.trim();
+    assert!(url.starts_with("http://127.0.0.1:"), "first line is the URL: {url:?}");
+    let cli = HerokuCli::new(url, "bin-token");
+    let out = cli.run(&["ps", "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("release.2343: up"), "{}", text(&out));
+}
+
+#[test]
+fn an_unknown_scenario_is_a_usage_error_naming_the_known_ones() {
+    let out = Command::new(env!("CARGO_BIN_EXE_heroku-sim")).args(["--scenario", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown scenario `nope`") && err.contains("stuck-release"), "{err}");
+}

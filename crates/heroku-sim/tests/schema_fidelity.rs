@@ -1,0 +1,239 @@
+//! Every JSON object the simulator returns is checked against the published Platform API
+//! schema (../shared/heroku-platform-api/schema.json): property names, JSON types, enums and
+//! the uuid / date-time formats. Main resources must also carry every property the schema lists.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use heroku_sim::{Sim, World};
+use serde_json::{json, Value};
+
+fn schema() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/heroku-platform-api/schema.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+struct Checker {
+    root: Value,
+}
+
+impl Checker {
+    fn resolve<'a>(&'a self, mut s: &'a Value) -> &'a Value {
+        while let Some(r) = s.get("$ref").and_then(Value::as_str) {
+            let mut cur = &self.root;
+            for part in r.trim_start_matches("#/").split('/') {
+                cur = &cur[part];
+            }
+            s = cur;
+        }
+        s
+    }
+
+    /// Problems found in `v` against `s`, each with its JSON path.
+    fn check(&self, path: &str, v: &Value, s: &Value, problems: &mut Vec<String>) {
+        let s = self.resolve(s);
+        for key in ["anyOf", "oneOf"] {
+            if let Some(branches) = s.get(key).and_then(Value::as_array) {
+                let ok = branches.iter().any(|b| {
+                    let mut p = Vec::new();
+                    self.check(path, v, b, &mut p);
+                    p.is_empty()
+                });
+                if !ok {
+                    problems.push(format!("{path}: matches no branch of {key}"));
+                }
+                return;
+            }
+        }
+        if let Some(types) = s.get("type") {
+            let types: Vec<&str> = match types {
+                Value::String(t) => vec![t.as_str()],
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                _ => vec![],
+            };
+            let actual = match v {
+                Value::Null => "null",
+                Value::Bool(_) => "boolean",
+                Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+                Value::Number(_) => "number",
+                Value::String(_) => "string",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+            };
+            let fits = types.contains(&actual) || (actual == "integer" && types.contains(&"number"));
+            if !types.is_empty() && !fits {
+                problems.push(format!("{path}: is {actual}, schema says {types:?}"));
+                return;
+            }
+        }
+        if let (Some(allowed), false) = (s.get("enum").and_then(Value::as_array), v.is_null()) {
+            if !allowed.contains(v) {
+                problems.push(format!("{path}: {v} is not one of {allowed:?}"));
+            }
+        }
+        if let (Some(fmt), Some(text)) = (s.get("format").and_then(Value::as_str), v.as_str()) {
+            let ok = match fmt {
+                "uuid" => is_uuid(text),
+                "date-time" => heroku_api::timestamp::parse_rfc3339(text).is_some(),
+                _ => true,
+            };
+            if !ok {
+                problems.push(format!("{path}: `{text}` is not a {fmt}"));
+            }
+        }
+        match v {
+            Value::Object(map) => {
+                let props = s.get("properties").and_then(Value::as_object);
+                let patterns = s.get("patternProperties").and_then(Value::as_object);
+                for (k, child) in map {
+                    if let Some(ps) = props.and_then(|p| p.get(k)) {
+                        self.check(&format!("{path}.{k}"), child, ps, problems);
+                    } else if let Some(pp) = patterns.and_then(|p| p.values().next()) {
+                        self.check(&format!("{path}.{k}"), child, pp, problems);
+                    } else if props.is_some() {
+                        problems.push(format!("{path}.{k}: property not in the schema"));
+                    }
+                }
+            }
+            Value::Array(items) => {
+                if let Some(item_schema) = s.get("items") {
+                    for (i, item) in items.iter().enumerate() {
+                        self.check(&format!("{path}[{i}]"), item, item_schema, problems);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+}
+
+/// A raw request, so the test sees exactly the JSON the simulator sent.
+fn call(sim: &Sim, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", sim.port())).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nAccept: application/vnd.heroku+json; version=3\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        sim.token(),
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status: u16 = raw[9..12].parse().unwrap();
+    let body = raw.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn world() -> World {
+    let mut w = World::default();
+    w.add_app("acme");
+    w.add_formation("acme", "web", 2, "puma", Duration::from_secs(3600));
+    w.add_formation("acme", "worker", 1, "sidekiq", Duration::from_secs(3600));
+    w.add_dyno("acme", "release", "release.2343", "rake db:migrate", Duration::from_secs(1200));
+    w.add_release("acme", "abc1234", "Deploy abc1234", Duration::from_secs(600));
+    w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", "postgres://u:p@h/d");
+    w
+}
+
+#[test]
+fn every_endpoint_answers_in_the_published_schema() {
+    let root = schema();
+    let checker = Checker { root: root.clone() };
+    let def = |name: &str| root["definitions"][name].clone();
+    let sim = Sim::start(world()).unwrap();
+    let slug_id = sim.with(|w| w.apps["acme"].slugs.last().unwrap().id.clone());
+    let dyno_id = sim.with(|w| w.apps["acme"].dynos[0].id.clone());
+    let release_id = sim.with(|w| w.apps["acme"].releases[0].id.clone());
+
+    // (request, definition, whether every schema property must be present)
+    let cases: Vec<(&str, String, Option<Value>, &str, bool)> = vec![
+        ("GET", "/account".into(), None, "account", false),
+        ("GET", "/apps/acme".into(), None, "app", true),
+        ("PATCH", "/apps/acme".into(), Some(json!({"maintenance": true})), "app", true),
+        ("GET", "/apps/acme/dynos".into(), None, "dyno", true),
+        ("GET", "/apps/acme/dynos/web.1".into(), None, "dyno", true),
+        ("GET", format!("/apps/acme/dynos/{dyno_id}"), None, "dyno", true),
+        (
+            "POST",
+            "/apps/acme/dynos".into(),
+            Some(
+                json!({"command": "rake db:migrate", "attach": false, "env": {"PGAPPNAME": "x"}, "size": "standard-1X"}),
+            ),
+            "dyno",
+            true,
+        ),
+        ("POST", format!("/apps/acme/dynos/{dyno_id}/actions/stop"), None, "dyno", true),
+        ("POST", "/apps/acme/dynos/release/actions/stop".into(), None, "dyno", false),
+        ("DELETE", "/apps/acme/dynos/worker".into(), None, "dyno", false),
+        ("DELETE", "/apps/acme/dynos".into(), None, "dyno", false),
+        ("GET", "/apps/acme/formation".into(), None, "formation", true),
+        ("GET", "/apps/acme/formation/web".into(), None, "formation", true),
+        (
+            "PATCH",
+            "/apps/acme/formation".into(),
+            Some(json!({"updates": [{"type": "worker", "quantity": 0}]})),
+            "formation",
+            true,
+        ),
+        ("PATCH", "/apps/acme/formation/web".into(), Some(json!({"quantity": 2})), "formation", true),
+        ("GET", "/apps/acme/releases".into(), None, "release", true),
+        ("GET", format!("/apps/acme/releases/{release_id}"), None, "release", true),
+        ("GET", "/apps/acme/releases/2".into(), None, "release", true),
+        (
+            "POST",
+            "/apps/acme/releases".into(),
+            Some(json!({"slug": slug_id, "description": "promote"})),
+            "release",
+            true,
+        ),
+        ("GET", format!("/apps/acme/slugs/{slug_id}"), None, "slug", true),
+        ("GET", "/apps/acme/config-vars".into(), None, "config-var", false),
+        ("GET", "/apps/acme/addon-attachments".into(), None, "add-on-attachment", true),
+    ];
+    let mut problems = Vec::new();
+    for (method, path, body, name, complete) in cases {
+        let (status, value) = call(&sim, method, &path, body);
+        assert!((200..300).contains(&status), "{method} {path} answered {status}: {value}");
+        let schema = def(name);
+        let objects: Vec<Value> = match value {
+            Value::Array(items) => {
+                assert!(!items.is_empty(), "{method} {path}: empty list proves nothing");
+                items
+            }
+            other => vec![other],
+        };
+        for obj in objects {
+            checker.check(&format!("{method} {path}"), &obj, &schema, &mut problems);
+            if complete {
+                for prop in schema["properties"].as_object().unwrap().keys() {
+                    if obj.get(prop).is_none() {
+                        problems.push(format!("{method} {path}: missing property `{prop}`"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "schema problems:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_checker_catches_wrong_names_and_types() {
+    // A check that cannot fail proves nothing: feed it bad objects.
+    let root = schema();
+    let checker = Checker { root: root.clone() };
+    let mut problems = Vec::new();
+    let dyno = json!({"id": "not-a-uuid", "name": 3, "nickname": "x", "state": "up"});
+    checker.check("dyno", &dyno, &root["definitions"]["dyno"], &mut problems);
+    let text = problems.join("\n");
+    assert!(text.contains("dyno.id: `not-a-uuid` is not a uuid"), "{text}");
+    assert!(text.contains("dyno.name: is integer"), "{text}");
+    assert!(text.contains("dyno.nickname: property not in the schema"), "{text}");
+}

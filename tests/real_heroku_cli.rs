@@ -1,0 +1,91 @@
+//! The published Heroku CLI (pinned in tests/heroku-cli) against heroku-sim: proof that the
+//! simulator speaks the real protocol, including the platform's behaviour in the stuck-release
+//! incident.
+
+use std::time::{Duration, Instant};
+
+use heroku_sim::{scenario, Sim};
+use test_support::heroku_cli::{text, HerokuCli};
+
+fn stuck_release() -> (Sim, HerokuCli) {
+    let sim = Sim::start(scenario("stuck-release").unwrap()).unwrap();
+    let cli = HerokuCli::new(&sim.url(), &sim.token());
+    (sim, cli)
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn ps_lists_what_the_sim_holds() {
+    let (sim, cli) = stuck_release();
+    let out = cli.run(&["ps", "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = stdout(&out);
+    for name in sim.dyno_names("acme") {
+        assert!(listed.contains(&format!("{name}: up")), "{name} missing from heroku ps:\n{listed}");
+    }
+    assert!(listed.contains("bundle exec rake db:migrate"), "{listed}");
+    assert!(sim.requests().iter().any(|r| r.path == "/apps/acme/dynos" && r.status == 200));
+}
+
+#[test]
+fn maintenance_reads_and_sets_the_flag() {
+    let (sim, cli) = stuck_release();
+    let out = cli.run(&["maintenance", "-a", "acme"]);
+    assert_eq!(stdout(&out).trim(), "off", "{}", text(&out));
+    let out = cli.run(&["maintenance:on", "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(sim.with(|w| w.apps["acme"].maintenance), "maintenance:on did not reach the sim");
+    let out = cli.run(&["maintenance", "-a", "acme"]);
+    assert_eq!(stdout(&out).trim(), "on", "{}", text(&out));
+}
+
+#[test]
+fn releases_lists_newest_first() {
+    let (_sim, cli) = stuck_release();
+    let out = cli.run(&["releases", "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let s = stdout(&out);
+    let v2 = s.find("v2").unwrap_or_else(|| panic!("no v2:\n{s}"));
+    let v1 = s.find("v1 ").unwrap_or_else(|| panic!("no v1:\n{s}"));
+    assert!(v2 < v1, "newest first:\n{s}");
+    assert!(s.contains("Deploy b7c2e4f1: add users.nickname"), "{s}");
+    assert!(s.contains("Current: v2"), "{s}");
+}
+
+#[test]
+fn ps_stop_by_dyno_name_replaces_the_dyno() {
+    let (sim, cli) = stuck_release();
+    let old_id = sim.with(|w| w.dyno_mut("acme", "web.1").id.clone());
+    let out = cli.run(&["ps:stop", "--dyno-name", "web.1", "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(sim.requests().iter().any(|r| r.method == "POST" && r.path == "/apps/acme/dynos/web.1/actions/stop"));
+    // The formation brings web.1 back as a new dyno: the stopped one (by id) is gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.with(|w| w.apps["acme"].dynos.iter().any(|d| d.id == old_id)) {
+        assert!(Instant::now() < deadline, "stopped dyno never went away");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = cli.run(&["ps", "-a", "acme"]);
+    assert!(stdout(&out).contains("web.1: starting") || stdout(&out).contains("web.1: up"), "{}", text(&out));
+}
+
+#[test]
+fn incident_ps_stop_release_prints_success_and_stops_nothing() {
+    let (sim, cli) = stuck_release();
+    let out = cli.run(&["ps:stop", "release", "-a", "acme"]);
+    assert!(out.status.success(), "the CLI reports success: {}", text(&out));
+    let all = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("Stopping dyno release on acme... done"), "{all}");
+    let stop_delay = sim.with(|w| w.timing.stop_delay);
+    std::thread::sleep(stop_delay * 3);
+    assert!(sim.dyno_names("acme").contains(&"release.2343".to_string()), "the sim must not stop release.2343");
+    let out = cli.run(&["ps", "-a", "acme"]);
+    assert!(stdout(&out).contains("release.2343: up"), "still listed after the 'successful' stop:\n{}", text(&out));
+    // ps:kill is an alias of ps:stop and behaves the same.
+    let out = cli.run(&["ps:kill", "release", "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(sim.dyno_names("acme").contains(&"release.2343".to_string()));
+}
