@@ -277,3 +277,29 @@ fn restarts_give_new_boot_times_and_pass_through_starting() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_dyno_that_ignores_stop_stays_listed() {
+    let mut w = acme();
+    w.dyno_mut("acme", "release.2343").ignores_stop = true;
+    let sim = Sim::start(w).unwrap();
+    let c = client_for(&sim);
+    let id = c.dyno_info("acme", "release.2343").unwrap().id;
+    c.stop_dyno("acme", &id).unwrap();
+    std::thread::sleep(sim.with(|w| w.timing.stop_delay) * 3);
+    assert!(c.dynos("acme").unwrap().iter().any(|d| d.id == id));
+}
+
+#[test]
+fn rate_limiting_every_nth_request_is_absorbed() {
+    let mut w = acme();
+    w.faults.rate_limit_every = Some(3);
+    w.faults.retry_after_secs = 0;
+    let sim = Sim::start(w).unwrap();
+    let c = client_for(&sim);
+    for _ in 0..5 {
+        assert_eq!(c.app_info("acme").unwrap().name, "acme");
+    }
+    let limited = sim.requests().iter().filter(|r| r.status == 429).count();
+    assert!(limited >= 2, "the fault fired {limited} times");
+}
