@@ -1,0 +1,204 @@
+//! Cancel or terminate sessions, then prove it: re-snapshot with bounded polling until the
+//! targets no longer block anyone, escalate to terminate when asked, and count how many of
+//! the previously blocked sessions are running again.
+
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind};
+use crate::recommend::refusal;
+use crate::snapshot::Snapshot;
+
+/// Which signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// `pg_cancel_backend`: stop the running statement.
+    Cancel,
+    /// `pg_terminate_backend`: end the session (rolls back its transaction).
+    Terminate,
+}
+
+impl Signal {
+    fn function(self) -> &'static str {
+        match self {
+            Signal::Cancel => "pg_cancel_backend",
+            Signal::Terminate => "pg_terminate_backend",
+        }
+    }
+
+    /// `cancel` / `terminate`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Signal::Cancel => "cancel",
+            Signal::Terminate => "terminate",
+        }
+    }
+}
+
+/// How long to watch for the effect, and whether to escalate.
+#[derive(Debug, Clone, Copy)]
+pub struct ActOptions {
+    /// Longest wait for a signal to take effect.
+    pub grace: Duration,
+    /// Terminate sessions a cancel did not release.
+    pub escalate: bool,
+}
+
+impl Default for ActOptions {
+    fn default() -> Self {
+        ActOptions { grace: Duration::from_secs(2), escalate: false }
+    }
+}
+
+/// What happened to one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct PidOutcome {
+    /// The pid.
+    pub pid: i32,
+    /// The last signal sent.
+    pub signal: Signal,
+    /// Whether the server accepted the signal (false: the session had already ended).
+    pub sent: bool,
+    /// Whether it stopped blocking others before the deadline.
+    pub took: bool,
+    /// Whether a cancel was escalated to terminate.
+    pub escalated: bool,
+    /// Milliseconds from the first signal until it was seen to take.
+    pub took_after_ms: Option<u64>,
+}
+
+/// The verified result.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActReport {
+    /// Per target.
+    pub outcomes: Vec<PidOutcome>,
+    /// Sessions that were waiting before.
+    pub previously_blocked: usize,
+    /// Of those, how many are running again (or finished).
+    pub running_again: usize,
+    /// Pids still waiting on a lock afterwards.
+    pub still_blocked: Vec<i32>,
+    /// The snapshot taken last.
+    #[serde(skip)]
+    pub after: Snapshot,
+}
+
+/// Refuses targets that are not in the snapshot (exit 2), this tool's own session or
+/// PostgreSQL system processes (refused, exit 5).
+pub fn validate_targets(snapshot: &Snapshot, pids: &[i32]) -> Result<(), Error> {
+    for &pid in pids {
+        let Some(s) = snapshot.get(pid) else {
+            let blockers: Vec<String> =
+                crate::forest::Forest::build(snapshot).roots.iter().map(|r| r.pid.to_string()).collect();
+            let hint = if blockers.is_empty() {
+                "nothing is blocked right now".to_string()
+            } else {
+                format!("root blockers now: {}", blockers.join(", "))
+            };
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!("pid {pid} is not a session of this database now ({hint}); nothing was cancelled"),
+            ));
+        };
+        if let Some(why) = refusal(s) {
+            return Err(Error::new(
+                ErrorKind::Refused,
+                format!("refusing to signal pid {pid}: {why}; nothing was cancelled"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn send(client: &mut Client, pid: i32, signal: Signal) -> Result<bool, Error> {
+    let sql = format!("SELECT {}($1)", signal.function());
+    let row = client.query_one(&sql, &[&pid]).map_err(|e| {
+        let mut err = Error::from_driver(&format!("{} pid {pid}", signal.word()), e);
+        if err.kind == ErrorKind::Permission {
+            err.message.push_str(
+                "; the session belongs to another role — ask its owner, or use a credential with pg_signal_backend",
+            );
+        }
+        err
+    })?;
+    Ok(row.get(0))
+}
+
+fn blocks_anyone(s: &Snapshot, pid: i32) -> bool {
+    s.sessions.iter().any(|x| x.blocked_by.contains(&pid))
+}
+
+/// Polls until none of `pids` blocks anyone or `grace` passes; returns the last snapshot and
+/// when each pid was seen released.
+fn watch(
+    client: &mut Client,
+    pids: &[i32],
+    grace: Duration,
+    started: Instant,
+    seen: &mut [Option<u64>],
+) -> Result<Snapshot, Error> {
+    let deadline = Instant::now() + grace;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let snap = Snapshot::take(client)?;
+        for (i, &pid) in pids.iter().enumerate() {
+            if seen[i].is_none() && !blocks_anyone(&snap, pid) {
+                seen[i] = Some(started.elapsed().as_millis() as u64);
+            }
+        }
+        if seen.iter().all(Option::is_some) || Instant::now() >= deadline {
+            return Ok(snap);
+        }
+        std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// Signals `pids` (validated against `before`), verifies, escalates if asked.
+pub fn act(
+    client: &mut Client,
+    before: &Snapshot,
+    pids: &[i32],
+    signal: Signal,
+    opts: ActOptions,
+) -> Result<ActReport, Error> {
+    validate_targets(before, pids)?;
+    let started = Instant::now();
+    let mut outcomes: Vec<PidOutcome> = Vec::new();
+    for &pid in pids {
+        let sent = send(client, pid, signal)?;
+        outcomes.push(PidOutcome { pid, signal, sent, took: false, escalated: false, took_after_ms: None });
+    }
+    let mut seen = vec![None; pids.len()];
+    let mut after = watch(client, pids, opts.grace, started, &mut seen)?;
+    if opts.escalate && signal == Signal::Cancel && seen.iter().any(Option::is_none) {
+        let pending: Vec<i32> = pids.iter().zip(&seen).filter(|(_, s)| s.is_none()).map(|(p, _)| *p).collect();
+        for &pid in &pending {
+            let sent = send(client, pid, Signal::Terminate)?;
+            if let Some(o) = outcomes.iter_mut().find(|o| o.pid == pid) {
+                o.signal = Signal::Terminate;
+                o.escalated = true;
+                o.sent |= sent;
+            }
+        }
+        after = watch(client, pids, opts.grace, started, &mut seen)?;
+    }
+    for (o, s) in outcomes.iter_mut().zip(&seen) {
+        o.took = s.is_some();
+        o.took_after_ms = *s;
+    }
+    // The targets themselves are not counted: they were stopped, not released.
+    let previously: Vec<i32> = before.blocked().map(|s| s.pid).filter(|p| !pids.contains(p)).collect();
+    let still_blocked: Vec<i32> =
+        previously.iter().copied().filter(|p| after.get(*p).is_some_and(|s| s.is_blocked())).collect();
+    Ok(ActReport {
+        outcomes,
+        previously_blocked: previously.len(),
+        running_again: previously.len() - still_blocked.len(),
+        still_blocked,
+        after,
+    })
+}

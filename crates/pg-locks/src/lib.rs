@@ -1,0 +1,25 @@
+//! The only code in the project that reads Postgres locks.
+//!
+//! [`Snapshot::take`] reads every session and what blocks it in one query; [`Forest::build`]
+//! turns that into root blockers → chains → victims; [`label_session`] says what each session
+//! is (backup, autovacuum, DDL, migration, idle transaction…); [`recommend`] picks the one
+//! cancel that lets the most sessions run; [`act`] cancels or terminates and verifies.
+
+mod act;
+mod connect;
+mod error;
+mod forest;
+mod labels;
+mod recommend;
+mod snapshot;
+
+pub use act::{act, validate_targets, ActOptions, ActReport, PidOutcome, Signal};
+pub use connect::{connect, parse_url, ConnectOptions, ParsedUrl, SslMode};
+pub use error::{Error, ErrorKind};
+pub use forest::{Forest, Graph, Node};
+pub use labels::{is_ddl, label_session, Label, MIGRATION_APP_PREFIX};
+pub use recommend::{cost, needs_terminate, recommend, refusal, Recommendation};
+pub use snapshot::{LockWait, Session, Snapshot, SNAPSHOT_SQL};
+
+/// postgres client type re-exported so tools need no direct dependency on the driver.
+pub use postgres::Client;

@@ -1,0 +1,222 @@
+//! One round trip reads every session with what it waits for, what it holds and who blocks it.
+
+use std::time::SystemTime;
+
+use postgres::Client;
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::labels::{label_session, Label};
+
+/// The snapshot query. Works on PostgreSQL 12–17 for an ordinary role: pg_stat_activity,
+/// pg_locks and pg_blocking_pids need no extension or superuser (other roles' query text
+/// may read `<insufficient privilege>` without pg_read_all_stats).
+///
+/// `pg_blocking_pids` includes sessions ahead in the lock queue ("soft" blocks), which is how a
+/// waiting ALTER is seen to block later readers that do not conflict with the current holder.
+/// It is only called for sessions waiting on a lock, which keeps the query cheap.
+/// `waitstart` exists from PostgreSQL 14; reading it through to_jsonb keeps 12 and 13 working.
+pub const SNAPSHOT_SQL: &str = r#"
+WITH waiting AS (
+  SELECT DISTINCT ON (l.pid) l.pid, l.locktype, l.mode,
+    CASE
+      WHEN l.locktype IN ('relation', 'tuple', 'page', 'extend') AND l.relation IS NOT NULL THEN l.relation::regclass::text
+      WHEN l.locktype = 'advisory' THEN 'advisory key ' || ((l.classid::bigint << 32) | l.objid::bigint)::text
+      WHEN l.locktype = 'transactionid' THEN 'transaction ' || l.transactionid::text
+      WHEN l.locktype = 'virtualxid' THEN 'virtual transaction ' || l.virtualxid
+      ELSE l.locktype
+    END AS object,
+    extract(epoch FROM now() - (to_jsonb(l) ->> 'waitstart')::timestamptz)::float8 AS wait_age
+  FROM pg_locks l
+  WHERE NOT l.granted
+  ORDER BY l.pid
+), held AS (
+  SELECT l.pid, array_agg(DISTINCT l.relation::regclass::text || ' ' || l.mode) AS held
+  FROM pg_locks l
+  WHERE l.granted AND l.locktype = 'relation'
+    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  GROUP BY l.pid
+)
+SELECT a.pid,
+  a.usename::text,
+  coalesce(a.application_name, ''),
+  host(a.client_addr),
+  coalesce(a.backend_type, ''),
+  a.state,
+  a.wait_event_type,
+  a.wait_event,
+  greatest(extract(epoch FROM now() - a.xact_start), 0)::float8,
+  greatest(extract(epoch FROM now() - a.query_start), 0)::float8,
+  greatest(extract(epoch FROM now() - a.state_change), 0)::float8,
+  a.query,
+  CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) ELSE '{}'::int[] END,
+  w.locktype,
+  w.mode,
+  w.object,
+  greatest(w.wait_age, 0)::float8,
+  coalesce(h.held, '{}'::text[]),
+  a.datname::text,
+  pg_backend_pid(),
+  current_setting('server_version_num')::int
+FROM pg_stat_activity a
+LEFT JOIN waiting w ON w.pid = a.pid
+LEFT JOIN held h ON h.pid = a.pid
+WHERE a.pid IS NOT NULL
+ORDER BY a.pid
+"#;
+
+/// The lock a session waits for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LockWait {
+    /// `relation`, `transactionid`, `advisory`, `tuple`…
+    pub locktype: String,
+    /// e.g. `AccessExclusiveLock`.
+    pub mode: String,
+    /// Table name, `advisory key N`, `transaction N`…
+    pub object: Option<String>,
+    /// Seconds waited (PostgreSQL 14+; else the query's age).
+    pub wait_secs: Option<f64>,
+}
+
+/// One backend as seen in the snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Session {
+    /// Backend pid.
+    pub pid: i32,
+    /// Role.
+    pub user: Option<String>,
+    /// `application_name`.
+    pub application_name: String,
+    /// Client address.
+    pub client_addr: Option<String>,
+    /// `client backend`, `autovacuum worker`, …
+    pub backend_type: String,
+    /// `active`, `idle in transaction`, …
+    pub state: Option<String>,
+    /// `Lock`, `Client`, …
+    pub wait_event_type: Option<String>,
+    /// `relation`, `ClientWrite`, …
+    pub wait_event: Option<String>,
+    /// Seconds since the transaction began.
+    pub xact_age_secs: Option<f64>,
+    /// Seconds since the current/last query began.
+    pub query_age_secs: Option<f64>,
+    /// Seconds since the state changed.
+    pub state_age_secs: Option<f64>,
+    /// The query, whole.
+    pub query: Option<String>,
+    /// Pids this session waits for (hard and lock-queue blocks), deduplicated.
+    pub blocked_by: Vec<i32>,
+    /// The lock it waits for.
+    pub waiting_for: Option<LockWait>,
+    /// Relation locks it holds: `users AccessShareLock`.
+    pub holds: Vec<String>,
+    /// Database.
+    pub database: Option<String>,
+    /// What kind of session this is.
+    pub labels: Vec<Label>,
+}
+
+impl Session {
+    /// True when waiting on a lock held or queued by another session.
+    pub fn is_blocked(&self) -> bool {
+        !self.blocked_by.is_empty()
+    }
+
+    /// How long it has been waiting: the lock wait when known, else the query's age.
+    pub fn wait_secs(&self) -> Option<f64> {
+        self.waiting_for.as_ref().and_then(|w| w.wait_secs).or(self.query_age_secs)
+    }
+
+    /// Whether it carries `label`.
+    pub fn has(&self, label: Label) -> bool {
+        self.labels.contains(&label)
+    }
+
+    /// The query on one line, at most `max` characters (for people; JSON keeps it whole).
+    pub fn query_line(&self, max: usize) -> String {
+        let q = self.query.as_deref().unwrap_or("");
+        let one: String = q.split_whitespace().collect::<Vec<_>>().join(" ");
+        if one.chars().count() > max {
+            let cut: String = one.chars().take(max.saturating_sub(1)).collect();
+            format!("{cut}…")
+        } else {
+            one
+        }
+    }
+}
+
+/// Every session at one instant.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// This tool's own backend pid (never proposed for cancelling).
+    pub own_pid: i32,
+    /// `server_version_num`, e.g. 150004.
+    pub server_version_num: i32,
+    /// When it was taken.
+    #[serde(skip)]
+    pub taken_at: SystemTime,
+    /// Sessions by pid.
+    pub sessions: Vec<Session>,
+}
+
+impl Snapshot {
+    /// Takes a snapshot in one query.
+    pub fn take(client: &mut Client) -> Result<Snapshot, Error> {
+        let rows = client
+            .query(SNAPSHOT_SQL, &[])
+            .map_err(|e| Error::from_driver("reading pg_stat_activity and pg_locks", e))?;
+        let mut own_pid = 0;
+        let mut server_version_num = 0;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for row in rows {
+            own_pid = row.get(19);
+            server_version_num = row.get(20);
+            let pid: i32 = row.get(0);
+            let mut blocked_by: Vec<i32> = row.get::<_, Option<Vec<i32>>>(12).unwrap_or_default();
+            blocked_by.sort_unstable();
+            blocked_by.dedup();
+            blocked_by.retain(|p| *p != pid);
+            let locktype: Option<String> = row.get(13);
+            let waiting_for = locktype.map(|locktype| LockWait {
+                locktype,
+                mode: row.get::<_, Option<String>>(14).unwrap_or_default(),
+                object: row.get(15),
+                wait_secs: row.get(16),
+            });
+            sessions.push(Session {
+                pid,
+                user: row.get(1),
+                application_name: row.get(2),
+                client_addr: row.get(3),
+                backend_type: row.get(4),
+                state: row.get(5),
+                wait_event_type: row.get(6),
+                wait_event: row.get(7),
+                xact_age_secs: row.get(8),
+                query_age_secs: row.get(9),
+                state_age_secs: row.get(10),
+                query: row.get(11),
+                blocked_by,
+                waiting_for,
+                holds: row.get(17),
+                database: row.get(18),
+                labels: Vec::new(),
+            });
+        }
+        for s in &mut sessions {
+            s.labels = label_session(s, own_pid);
+        }
+        Ok(Snapshot { own_pid, server_version_num, taken_at: SystemTime::now(), sessions })
+    }
+
+    /// The session with this pid.
+    pub fn get(&self, pid: i32) -> Option<&Session> {
+        self.sessions.iter().find(|s| s.pid == pid)
+    }
+
+    /// Sessions waiting on another session's lock.
+    pub fn blocked(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.iter().filter(|s| s.is_blocked())
+    }
+}

@@ -1,0 +1,260 @@
+//! The incidents replayed on a real PostgreSQL: the lock graph must show the true cause and
+//! the cancel must be verified.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{client, spawn, wait_for, StalledBackup};
+use pg_locks::{act, recommend, validate_targets, ActOptions, ErrorKind, Forest, Label, Signal, Snapshot};
+use test_support::PgCluster;
+
+#[test]
+fn incident_001_backup_copy_blocks_drop_table() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    pg.psql(
+        "postgres",
+        "CREATE TABLE field_history AS SELECT g AS id, repeat(md5(g::text), 7) AS data FROM generate_series(1, 230000) g",
+    )
+    .unwrap();
+    let size: i64 = pg.psql("postgres", "SELECT pg_total_relation_size('field_history')").unwrap().parse().unwrap();
+    assert!(size >= 50 * 1024 * 1024, "table is only {size} bytes");
+
+    let _backup = StalledBackup::start(&pg, "postgres", "field_history", true);
+    let mut c = client(&url, "pg-blockers");
+    let s = wait_for(&mut c, "backup stalled in ClientWrite", |s| {
+        s.sessions.iter().any(|x| x.has(Label::Backup) && x.wait_event.as_deref() == Some("ClientWrite"))
+    });
+    let backup_pid = s.sessions.iter().find(|x| x.has(Label::Backup)).unwrap().pid;
+
+    let drop = spawn(&url, "django-migrate", &[], "DROP TABLE field_history");
+    let snap = wait_for(&mut c, "DROP waits", |s| s.get(drop.pid).is_some_and(|x| x.is_blocked()));
+
+    let forest = Forest::build(&snap);
+    assert_eq!(forest.roots.len(), 1);
+    assert_eq!(forest.roots[0].pid, backup_pid, "the backup is the root blocker");
+    assert_eq!(forest.roots[0].children[0].pid, drop.pid);
+    let drop_session = snap.get(drop.pid).unwrap();
+    assert!(drop_session.has(Label::Ddl));
+    let wait = drop_session.waiting_for.as_ref().unwrap();
+    assert_eq!((wait.mode.as_str(), wait.object.as_deref()), ("AccessExclusiveLock", Some("field_history")));
+    let backup = snap.get(backup_pid).unwrap();
+    assert!(backup.holds.iter().any(|h| h == "field_history AccessShareLock"), "{:?}", backup.holds);
+
+    let (primary, _) = recommend(&snap);
+    let primary = primary.unwrap();
+    assert_eq!((primary.pid, primary.action), (backup_pid, "cancel"));
+    assert!(primary.cost.contains("backup fails"), "{}", primary.cost);
+
+    let report = act(&mut c, &snap, &[backup_pid], Signal::Cancel, ActOptions::default()).unwrap();
+    assert!(report.outcomes[0].sent && report.outcomes[0].took, "{report:?}");
+    assert_eq!((report.previously_blocked, report.running_again), (1, 1));
+    drop.finish().expect("the DROP completes once the backup is cancelled");
+    assert_eq!(pg.psql("postgres", "SELECT to_regclass('field_history') IS NULL").unwrap(), "t");
+}
+
+#[test]
+fn a_backup_whose_client_stopped_reading_is_cleared_with_escalation() {
+    // A backend blocked writing to a client that does not read may only notice a cancel when
+    // it can write again; the recommendation says so and escalation clears it regardless.
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    pg.psql(
+        "postgres",
+        "CREATE TABLE events AS SELECT g AS id, repeat(md5(g::text), 7) AS data FROM generate_series(1, 100000) g",
+    )
+    .unwrap();
+    let _backup = StalledBackup::start(&pg, "postgres", "events", false);
+    let mut c = client(&url, "pg-blockers");
+    let s = wait_for(&mut c, "backup stalled", |s| {
+        s.sessions.iter().any(|x| x.has(Label::Backup) && x.wait_event.as_deref() == Some("ClientWrite"))
+    });
+    let backup_pid = s.sessions.iter().find(|x| x.has(Label::Backup)).unwrap().pid;
+    let drop = spawn(&url, "migrate", &[], "DROP TABLE events");
+    let snap = wait_for(&mut c, "DROP waits", |s| s.get(drop.pid).is_some_and(|x| x.is_blocked()));
+    let (primary, _) = recommend(&snap);
+    let primary = primary.unwrap();
+    assert_eq!(primary.pid, backup_pid);
+    assert!(primary.note.as_deref().unwrap_or("").contains("--escalate"), "{primary:?}");
+
+    // Whether the cancel alone takes depends on when the server next gets to write; with
+    // escalation the backup is gone either way and the DROP proceeds.
+    let opts = ActOptions { grace: Duration::from_millis(500), escalate: true };
+    let report = act(&mut c, &snap, &[backup_pid], Signal::Cancel, opts).unwrap();
+    assert!(report.outcomes[0].took, "{:?}", report.outcomes);
+    assert_eq!(report.running_again, 1);
+    drop.finish().expect("DROP completes after the backup is gone");
+}
+
+#[test]
+fn incident_000_reader_alter_and_forty_queued_queries() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id, 'user' || g AS name FROM generate_series(1, 20000) g")
+        .unwrap();
+
+    let reader = spawn(&url, "reporting", &[], "SELECT count(*), pg_sleep(600) FROM users");
+    let mut c = client(&url, "pg-blockers");
+    wait_for(&mut c, "reader holds users", |s| {
+        s.get(reader.pid).is_some_and(|x| x.holds.iter().any(|h| h.starts_with("users ")))
+    });
+    let alter = spawn(&url, "rails-release", &[], "ALTER TABLE users ADD COLUMN nickname text");
+    wait_for(&mut c, "ALTER waits", |s| s.get(alter.pid).is_some_and(|x| x.is_blocked()));
+
+    let finished = Arc::new(AtomicUsize::new(0));
+    let mut queued = Vec::new();
+    for i in 0..40 {
+        let r = spawn(&url, &format!("web.{i}"), &[], "SELECT count(*) FROM users");
+        queued.push((r, finished.clone()));
+    }
+    let snap = wait_for(&mut c, "41 blocked", |s| s.blocked().count() == 41);
+
+    let forest = Forest::build(&snap);
+    assert_eq!(forest.blocked_total, 41);
+    assert_eq!(forest.roots.len(), 1);
+    let root = &forest.roots[0];
+    assert_eq!(root.pid, reader.pid, "the long reader is the root");
+    assert_eq!(root.blocking_total, 41);
+    assert_eq!(root.children.len(), 1);
+    let alter_node = &root.children[0];
+    assert_eq!(alter_node.pid, alter.pid);
+    assert_eq!((alter_node.blocking_direct, alter_node.blocking_total), (40, 40));
+    // Every queued reader waits on the ALTER (the lock queue), not on the reader.
+    for (r, _) in &queued {
+        assert_eq!(snap.get(r.pid).unwrap().blocked_by, vec![alter.pid]);
+    }
+
+    let (primary, alternative) = recommend(&snap);
+    let primary = primary.unwrap();
+    assert_eq!((primary.pid, primary.unblocks), (reader.pid, 41));
+    let alternative = alternative.unwrap();
+    assert_eq!((alternative.pid, alternative.unblocks), (alter.pid, 40));
+    assert!(alternative.cost.contains("migration fails"));
+
+    // Cancelling the ALTER alone lets the 40 finish.
+    let report = act(&mut c, &snap, &[alter.pid], Signal::Cancel, ActOptions::default()).unwrap();
+    assert!(report.outcomes[0].took);
+    assert_eq!(report.previously_blocked, 40);
+    assert_eq!(report.running_again, 40);
+    let err = alter.finish().unwrap_err();
+    assert!(err.contains("canceling statement due to user request"), "{err}");
+    for (r, done) in queued {
+        r.finish().expect("queued reader finishes");
+        done.fetch_add(1, Ordering::SeqCst);
+    }
+    assert_eq!(finished.load(Ordering::SeqCst), 40);
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'nickname'"
+        )
+        .unwrap(),
+        "0"
+    );
+}
+
+#[test]
+fn idle_in_transaction_holder_needs_terminate_and_escalation_does_it() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    pg.psql("postgres", "CREATE TABLE accounts (id int primary key, balance int); INSERT INTO accounts VALUES (1, 10)")
+        .unwrap();
+    let mut holder = client(&url, "console");
+    holder.batch_execute("BEGIN; UPDATE accounts SET balance = 11 WHERE id = 1").unwrap();
+    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let alter = spawn(&url, "migrate", &[], "ALTER TABLE accounts ADD COLUMN note text");
+    let mut c = client(&url, "pg-blockers");
+    let snap = wait_for(&mut c, "ALTER waits", |s| s.get(alter.pid).is_some_and(|x| x.is_blocked()));
+    let h = snap.get(holder_pid).unwrap();
+    assert!(h.has(Label::IdleInTransaction));
+    let (primary, _) = recommend(&snap);
+    let primary = primary.unwrap();
+    assert_eq!((primary.pid, primary.action), (holder_pid, "terminate"));
+    assert!(primary.cost.contains("uncommitted work"));
+
+    // A cancel does nothing to an idle transaction: verified as not taken.
+    let opts = ActOptions { grace: Duration::from_millis(300), escalate: false };
+    let report = act(&mut c, &snap, &[holder_pid], Signal::Cancel, opts).unwrap();
+    assert!(!report.outcomes[0].took, "a cancel cannot release an idle transaction");
+    assert_eq!(report.still_blocked, vec![alter.pid]);
+
+    let snap = Snapshot::take(&mut c).unwrap();
+    let report = act(&mut c, &snap, &[holder_pid], Signal::Cancel, ActOptions { escalate: true, ..opts }).unwrap();
+    let o = &report.outcomes[0];
+    assert!(o.took && o.escalated && o.signal == Signal::Terminate, "{o:?}");
+    alter.finish().expect("ALTER runs after the holder is terminated");
+}
+
+#[test]
+fn advisory_lock_chain() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    let mut holder = client(&url, "worker-a");
+    holder.batch_execute("SELECT pg_advisory_lock(42)").unwrap();
+    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let b = spawn(&url, "worker-b", &[], "SELECT pg_advisory_lock(42)");
+    let c2 = spawn(&url, "worker-c", &[], "SELECT pg_advisory_lock(42)");
+    let mut c = client(&url, "pg-blockers");
+    let snap = wait_for(&mut c, "two advisory waiters", |s| s.blocked().count() == 2);
+    let forest = Forest::build(&snap);
+    assert_eq!(forest.roots.len(), 1);
+    assert_eq!(forest.roots[0].pid, holder_pid);
+    assert_eq!(forest.roots[0].blocking_total, 2);
+    let w = snap.get(b.pid).unwrap().waiting_for.clone().unwrap();
+    assert_eq!((w.locktype.as_str(), w.object.as_deref()), ("advisory", Some("advisory key 42")));
+    holder.batch_execute("SELECT pg_advisory_unlock(42)").unwrap();
+    b.finish().unwrap();
+    // b now holds the lock in a finished session; closing it hands the lock to c.
+    c2.finish().unwrap();
+}
+
+#[test]
+fn nothing_blocked_gives_an_empty_forest_and_no_recommendation() {
+    let pg = PgCluster::start().unwrap();
+    let mut c = client(&pg.superuser_url("postgres"), "pg-blockers");
+    let snap = Snapshot::take(&mut c).unwrap();
+    assert!(snap.get(snap.own_pid).unwrap().has(Label::Own));
+    assert!(snap.server_version_num >= 120000);
+    assert!(Forest::build(&snap).is_empty());
+    assert_eq!(recommend(&snap), (None, None));
+}
+
+#[test]
+fn an_ordinary_role_sees_the_blocking_and_bad_targets_are_refused() {
+    let pg = PgCluster::start().unwrap();
+    let su = pg.superuser_url("postgres");
+    pg.psql("postgres", "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").unwrap();
+    let app_url = pg.create_role("app_user", "app-pw", "postgres").unwrap();
+    pg.psql("postgres", "GRANT ALL ON t TO app_user").unwrap();
+    let holder = spawn(&su, "admin", &[], "SELECT pg_sleep(600) FROM t");
+    let mut c = client(&su, "helper");
+    wait_for(&mut c, "holder runs", |s| s.get(holder.pid).is_some_and(|x| !x.holds.is_empty()));
+    let waiter = spawn(&app_url, "app", &[], "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; COMMIT");
+
+    let mut app = client(&app_url, "pg-blockers");
+    let snap = wait_for(&mut app, "ordinary role sees the wait", |s| s.get(waiter.pid).is_some_and(|x| x.is_blocked()));
+    let me: String =
+        app.query_one("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user", &[]).unwrap().get(0);
+    assert_eq!(me, "false");
+    let forest = Forest::build(&snap);
+    assert_eq!(forest.roots[0].pid, holder.pid, "the root is visible even though it belongs to another role");
+
+    let own = validate_targets(&snap, &[snap.own_pid]).unwrap_err();
+    assert_eq!(own.kind, ErrorKind::Refused);
+    let missing = validate_targets(&snap, &[999_999]).unwrap_err();
+    assert_eq!(missing.kind, ErrorKind::Usage);
+    assert!(missing.message.contains(&format!("root blockers now: {}", holder.pid)), "{}", missing.message);
+    let system = snap.sessions.iter().find(|s| s.has(Label::NonClient)).expect("a system process is listed");
+    assert_eq!(validate_targets(&snap, &[system.pid]).unwrap_err().kind, ErrorKind::Refused);
+
+    // The ordinary role may not cancel the superuser's session: a clear permission error.
+    let err = act(&mut app, &snap, &[holder.pid], Signal::Cancel, ActOptions::default()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Permission, "{}", err.message);
+    let mut admin = client(&su, "admin-2");
+    admin.query_one("SELECT pg_cancel_backend($1)", &[&holder.pid]).unwrap();
+    let _ = holder.finish();
+    waiter.finish().unwrap();
+}
