@@ -16,6 +16,12 @@ pub struct AppArgs {
 }
 
 impl AppArgs {
+    /// True when the user named an app (flag, `HEROKU_APP` or `-r`), as opposed to one that
+    /// would only come from the repo's `heroku` remote.
+    pub fn is_explicit(&self) -> bool {
+        self.app.is_some() || self.remote.is_some() || std::env::var("HEROKU_APP").is_ok_and(|s| !s.trim().is_empty())
+    }
+
     /// Resolves and validates the app name, in the order of DESIGN.md.
     pub fn resolve(&self) -> anyhow::Result<String> {
         let env_app = std::env::var("HEROKU_APP").ok().filter(|s| !s.trim().is_empty());

@@ -37,12 +37,21 @@ pub fn refused(message: impl Into<String>) -> anyhow::Error {
     fail(Exit::Refused, message)
 }
 
-/// The exit code an error maps to: an explicit [`CliError`] wins; API auth errors are 4,
-/// "not found" and configuration errors are 2, clap errors are 2, anything else 1.
+/// The exit code an error maps to: an explicit [`CliError`] wins; API auth errors and
+/// rejected database logins are 4, "not found", configuration and malformed-URL errors are 2,
+/// refused database targets are 5, anything else 1.
 pub fn exit_for(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<CliError>() {
             return e.exit;
+        }
+        if let Some(e) = cause.downcast_ref::<pg_locks::Error>() {
+            return match e.kind {
+                pg_locks::ErrorKind::Usage => Exit::Usage,
+                pg_locks::ErrorKind::Auth | pg_locks::ErrorKind::Permission => Exit::NotAuthenticated,
+                pg_locks::ErrorKind::Refused => Exit::Refused,
+                pg_locks::ErrorKind::Unreachable | pg_locks::ErrorKind::Query => Exit::Failed,
+            };
         }
         if let Some(e) = cause.downcast_ref::<heroku_api::Error>() {
             return match e {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod app;
 pub mod confirm;
+pub mod database;
 pub mod duration;
 pub mod error;
 pub mod exit;
@@ -14,11 +15,12 @@ pub mod redact;
 pub use api::api_client;
 pub use app::AppArgs;
 pub use confirm::{confirm_destructive, pick};
+pub use database::{resolve_database, DatabaseArgs, DatabaseSource, ResolvedDatabase};
 pub use duration::{format_duration, parse_duration, parse_positive_duration};
 pub use error::{exit_for, fail, one_line, refused, usage, CliError};
 pub use exit::Exit;
 pub use output::{Output, OutputArgs};
-pub use redact::{redact, register_secret};
+pub use redact::{redact, register_secret, register_url_password};
 
 /// Runs a tool's `try_main` and turns its result into the process exit code: an error is
 /// printed once, as `error: <one line>` on stderr, redacted, and mapped by [`exit_for`].

@@ -129,6 +129,15 @@ fn write_or_exit(w: &mut dyn Write, line: &str) {
     }
 }
 
+/// `1 session`, `2 sessions`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Bold.
 pub fn bold() -> Style {
     Style::new().bold()

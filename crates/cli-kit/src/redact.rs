@@ -22,6 +22,18 @@ pub fn register_secret(secret: &str) {
     }
 }
 
+/// Registers the password inside a database URL (`scheme://user:PASSWORD@host`), if any.
+pub fn register_url_password(url: &str) {
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split('/').next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            if let Some((_, password)) = userinfo.split_once(':') {
+                register_secret(password);
+            }
+        }
+    }
+}
+
 /// `text` with every registered secret and every URL or keyword password replaced by `***`.
 pub fn redact(text: &str) -> String {
     let mut out = text.to_string();

@@ -58,6 +58,14 @@ pub struct Recommendation {
     pub note: Option<String>,
 }
 
+fn sessions(n: usize) -> String {
+    if n == 1 {
+        "1 session".into()
+    } else {
+        format!("{n} sessions")
+    }
+}
+
 /// Cost rank for tie-breaks: cheaper first.
 fn rank(s: &Session) -> u8 {
     if s.has(Label::Autovacuum) && !s.has(Label::Wraparound) {
@@ -112,9 +120,9 @@ pub fn recommend(snapshot: &Snapshot) -> (Option<Recommendation>, Option<Recomme
     let primary = best.and_then(|(n, _, pid)| {
         let s = snapshot.get(pid)?;
         let reason = if s.is_blocked() {
-            format!("it waits for a lock and {n} sessions queue behind it")
+            format!("it waits for a lock and {} queue behind it", sessions(n))
         } else {
-            format!("it holds the lock at the head of the chain; {n} sessions can proceed without it")
+            format!("it holds the lock at the head of the chain; {} can proceed without it", sessions(n))
         };
         Some(recommendation_for(s, n, reason))
     });
@@ -128,6 +136,8 @@ pub fn recommend(snapshot: &Snapshot) -> (Option<Recommendation>, Option<Recomme
         .map(|s| (g.released_by_removing(s.pid).len(), s))
         .filter(|(n, _)| *n > 0)
         .max_by_key(|(n, s)| (*n, std::cmp::Reverse(s.pid)))
-        .map(|(n, s)| recommendation_for(s, n, format!("the {n} sessions queued behind this waiting DDL run at once")));
+        .map(|(n, s)| {
+            recommendation_for(s, n, format!("the {} queued behind this waiting DDL run at once", sessions(n)))
+        });
     (primary, alternative)
 }

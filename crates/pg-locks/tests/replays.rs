@@ -1,56 +1,56 @@
 //! The incidents replayed on a real PostgreSQL: the lock graph must show the true cause and
 //! the cancel must be verified.
 
-mod common;
-
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{client, spawn, wait_for, StalledBackup};
-use pg_locks::{act, recommend, validate_targets, ActOptions, ErrorKind, Forest, Label, Signal, Snapshot};
+use pg_locks::{act, recommend, validate_targets, ActOptions, Client, ErrorKind, Forest, Label, Signal, Snapshot};
+use test_support::sessions::{client, create_big_table, spawn, Backup, StuckAlter};
 use test_support::PgCluster;
+
+/// Polls snapshots until `cond` holds (bounded).
+fn snapshot_when(c: &mut Client, what: &str, cond: impl Fn(&Snapshot) -> bool) -> Snapshot {
+    let mut last = None;
+    test_support::sessions::wait_until(what, || {
+        let s = Snapshot::take(c).unwrap();
+        let ok = cond(&s);
+        last = Some(s);
+        ok
+    });
+    last.unwrap()
+}
 
 #[test]
 fn incident_001_backup_copy_blocks_drop_table() {
     let pg = PgCluster::start().unwrap();
     let url = pg.superuser_url("postgres");
-    pg.psql(
-        "postgres",
-        "CREATE TABLE field_history AS SELECT g AS id, repeat(md5(g::text), 7) AS data FROM generate_series(1, 230000) g",
-    )
-    .unwrap();
+    create_big_table(&pg, "field_history", 50);
     let size: i64 = pg.psql("postgres", "SELECT pg_total_relation_size('field_history')").unwrap().parse().unwrap();
     assert!(size >= 50 * 1024 * 1024, "table is only {size} bytes");
 
-    let _backup = StalledBackup::start(&pg, "postgres", "field_history", true);
+    let backup = Backup::start(&pg, "postgres", "field_history", true);
+    let drop = spawn(&url, "django-migrate", "DROP TABLE field_history");
     let mut c = client(&url, "pg-blockers");
-    let s = wait_for(&mut c, "backup stalled in ClientWrite", |s| {
-        s.sessions.iter().any(|x| x.has(Label::Backup) && x.wait_event.as_deref() == Some("ClientWrite"))
-    });
-    let backup_pid = s.sessions.iter().find(|x| x.has(Label::Backup)).unwrap().pid;
-
-    let drop = spawn(&url, "django-migrate", &[], "DROP TABLE field_history");
-    let snap = wait_for(&mut c, "DROP waits", |s| s.get(drop.pid).is_some_and(|x| x.is_blocked()));
+    let snap = snapshot_when(&mut c, "DROP waits", |s| s.get(drop.pid).is_some_and(|x| x.is_blocked()));
 
     let forest = Forest::build(&snap);
     assert_eq!(forest.roots.len(), 1);
-    assert_eq!(forest.roots[0].pid, backup_pid, "the backup is the root blocker");
+    assert_eq!(forest.roots[0].pid, backup.pid, "the backup is the root blocker");
     assert_eq!(forest.roots[0].children[0].pid, drop.pid);
     let drop_session = snap.get(drop.pid).unwrap();
     assert!(drop_session.has(Label::Ddl));
     let wait = drop_session.waiting_for.as_ref().unwrap();
     assert_eq!((wait.mode.as_str(), wait.object.as_deref()), ("AccessExclusiveLock", Some("field_history")));
-    let backup = snap.get(backup_pid).unwrap();
-    assert!(backup.holds.iter().any(|h| h == "field_history AccessShareLock"), "{:?}", backup.holds);
+    let b = snap.get(backup.pid).unwrap();
+    assert!(b.has(Label::Backup));
+    assert!(b.holds.iter().any(|h| h == "field_history AccessShareLock"), "{:?}", b.holds);
 
     let (primary, _) = recommend(&snap);
     let primary = primary.unwrap();
-    assert_eq!((primary.pid, primary.action), (backup_pid, "cancel"));
+    assert_eq!((primary.pid, primary.action), (backup.pid, "cancel"));
     assert!(primary.cost.contains("backup fails"), "{}", primary.cost);
 
-    let report = act(&mut c, &snap, &[backup_pid], Signal::Cancel, ActOptions::default()).unwrap();
-    assert!(report.outcomes[0].sent && report.outcomes[0].took, "{report:?}");
+    let report = act(&mut c, &snap, &[backup.pid], Signal::Cancel, ActOptions::default()).unwrap();
+    assert!(report.outcomes[0].sent && report.outcomes[0].took, "{:?}", report.outcomes);
     assert_eq!((report.previously_blocked, report.running_again), (1, 1));
     drop.finish().expect("the DROP completes once the backup is cancelled");
     assert_eq!(pg.psql("postgres", "SELECT to_regclass('field_history') IS NULL").unwrap(), "t");
@@ -62,28 +62,18 @@ fn a_backup_whose_client_stopped_reading_is_cleared_with_escalation() {
     // it can write again; the recommendation says so and escalation clears it regardless.
     let pg = PgCluster::start().unwrap();
     let url = pg.superuser_url("postgres");
-    pg.psql(
-        "postgres",
-        "CREATE TABLE events AS SELECT g AS id, repeat(md5(g::text), 7) AS data FROM generate_series(1, 100000) g",
-    )
-    .unwrap();
-    let _backup = StalledBackup::start(&pg, "postgres", "events", false);
+    create_big_table(&pg, "events", 20);
+    let backup = Backup::start(&pg, "postgres", "events", false);
+    let drop = spawn(&url, "migrate", "DROP TABLE events");
     let mut c = client(&url, "pg-blockers");
-    let s = wait_for(&mut c, "backup stalled", |s| {
-        s.sessions.iter().any(|x| x.has(Label::Backup) && x.wait_event.as_deref() == Some("ClientWrite"))
-    });
-    let backup_pid = s.sessions.iter().find(|x| x.has(Label::Backup)).unwrap().pid;
-    let drop = spawn(&url, "migrate", &[], "DROP TABLE events");
-    let snap = wait_for(&mut c, "DROP waits", |s| s.get(drop.pid).is_some_and(|x| x.is_blocked()));
+    let snap = snapshot_when(&mut c, "DROP waits", |s| s.get(drop.pid).is_some_and(|x| x.is_blocked()));
     let (primary, _) = recommend(&snap);
     let primary = primary.unwrap();
-    assert_eq!(primary.pid, backup_pid);
+    assert_eq!(primary.pid, backup.pid);
     assert!(primary.note.as_deref().unwrap_or("").contains("--escalate"), "{primary:?}");
 
-    // Whether the cancel alone takes depends on when the server next gets to write; with
-    // escalation the backup is gone either way and the DROP proceeds.
     let opts = ActOptions { grace: Duration::from_millis(500), escalate: true };
-    let report = act(&mut c, &snap, &[backup_pid], Signal::Cancel, opts).unwrap();
+    let report = act(&mut c, &snap, &[backup.pid], Signal::Cancel, opts).unwrap();
     assert!(report.outcomes[0].took, "{:?}", report.outcomes);
     assert_eq!(report.running_again, 1);
     drop.finish().expect("DROP completes after the backup is gone");
@@ -93,67 +83,43 @@ fn a_backup_whose_client_stopped_reading_is_cleared_with_escalation() {
 fn incident_000_reader_alter_and_forty_queued_queries() {
     let pg = PgCluster::start().unwrap();
     let url = pg.superuser_url("postgres");
-    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id, 'user' || g AS name FROM generate_series(1, 20000) g")
-        .unwrap();
-
-    let reader = spawn(&url, "reporting", &[], "SELECT count(*), pg_sleep(600) FROM users");
+    let stuck = StuckAlter::start(&pg, 40, "rails-release");
     let mut c = client(&url, "pg-blockers");
-    wait_for(&mut c, "reader holds users", |s| {
-        s.get(reader.pid).is_some_and(|x| x.holds.iter().any(|h| h.starts_with("users ")))
-    });
-    let alter = spawn(&url, "rails-release", &[], "ALTER TABLE users ADD COLUMN nickname text");
-    wait_for(&mut c, "ALTER waits", |s| s.get(alter.pid).is_some_and(|x| x.is_blocked()));
-
-    let finished = Arc::new(AtomicUsize::new(0));
-    let mut queued = Vec::new();
-    for i in 0..40 {
-        let r = spawn(&url, &format!("web.{i}"), &[], "SELECT count(*) FROM users");
-        queued.push((r, finished.clone()));
-    }
-    let snap = wait_for(&mut c, "41 blocked", |s| s.blocked().count() == 41);
+    let snap = snapshot_when(&mut c, "41 blocked", |s| s.blocked().count() == 41);
 
     let forest = Forest::build(&snap);
     assert_eq!(forest.blocked_total, 41);
     assert_eq!(forest.roots.len(), 1);
     let root = &forest.roots[0];
-    assert_eq!(root.pid, reader.pid, "the long reader is the root");
+    assert_eq!(root.pid, stuck.reader.pid, "the long reader is the root");
     assert_eq!(root.blocking_total, 41);
     assert_eq!(root.children.len(), 1);
     let alter_node = &root.children[0];
-    assert_eq!(alter_node.pid, alter.pid);
+    assert_eq!(alter_node.pid, stuck.alter.pid);
     assert_eq!((alter_node.blocking_direct, alter_node.blocking_total), (40, 40));
     // Every queued reader waits on the ALTER (the lock queue), not on the reader.
-    for (r, _) in &queued {
-        assert_eq!(snap.get(r.pid).unwrap().blocked_by, vec![alter.pid]);
+    for r in &stuck.queued {
+        assert_eq!(snap.get(r.pid).unwrap().blocked_by, vec![stuck.alter.pid]);
     }
 
     let (primary, alternative) = recommend(&snap);
     let primary = primary.unwrap();
-    assert_eq!((primary.pid, primary.unblocks), (reader.pid, 41));
+    assert_eq!((primary.pid, primary.unblocks), (stuck.reader.pid, 41));
     let alternative = alternative.unwrap();
-    assert_eq!((alternative.pid, alternative.unblocks), (alter.pid, 40));
+    assert_eq!((alternative.pid, alternative.unblocks), (stuck.alter.pid, 40));
     assert!(alternative.cost.contains("migration fails"));
 
     // Cancelling the ALTER alone lets the 40 finish.
-    let report = act(&mut c, &snap, &[alter.pid], Signal::Cancel, ActOptions::default()).unwrap();
+    let report = act(&mut c, &snap, &[stuck.alter.pid], Signal::Cancel, ActOptions::default()).unwrap();
     assert!(report.outcomes[0].took);
-    assert_eq!(report.previously_blocked, 40);
-    assert_eq!(report.running_again, 40);
-    let err = alter.finish().unwrap_err();
+    assert_eq!((report.previously_blocked, report.running_again), (40, 40));
+    let err = stuck.alter.finish().unwrap_err();
     assert!(err.contains("canceling statement due to user request"), "{err}");
-    for (r, done) in queued {
-        r.finish().expect("queued reader finishes");
-        done.fetch_add(1, Ordering::SeqCst);
-    }
-    assert_eq!(finished.load(Ordering::SeqCst), 40);
-    assert_eq!(
-        pg.psql(
-            "postgres",
-            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'nickname'"
-        )
-        .unwrap(),
-        "0"
-    );
+    let finished = stuck.queued.into_iter().map(|r| r.finish()).filter(Result::is_ok).count();
+    assert_eq!(finished, 40);
+    let cols =
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'nickname'";
+    assert_eq!(pg.psql("postgres", cols).unwrap(), "0");
 }
 
 #[test]
@@ -165,11 +131,10 @@ fn idle_in_transaction_holder_needs_terminate_and_escalation_does_it() {
     let mut holder = client(&url, "console");
     holder.batch_execute("BEGIN; UPDATE accounts SET balance = 11 WHERE id = 1").unwrap();
     let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
-    let alter = spawn(&url, "migrate", &[], "ALTER TABLE accounts ADD COLUMN note text");
+    let alter = spawn(&url, "migrate", "ALTER TABLE accounts ADD COLUMN note text");
     let mut c = client(&url, "pg-blockers");
-    let snap = wait_for(&mut c, "ALTER waits", |s| s.get(alter.pid).is_some_and(|x| x.is_blocked()));
-    let h = snap.get(holder_pid).unwrap();
-    assert!(h.has(Label::IdleInTransaction));
+    let snap = snapshot_when(&mut c, "ALTER waits", |s| s.get(alter.pid).is_some_and(|x| x.is_blocked()));
+    assert!(snap.get(holder_pid).unwrap().has(Label::IdleInTransaction));
     let (primary, _) = recommend(&snap);
     let primary = primary.unwrap();
     assert_eq!((primary.pid, primary.action), (holder_pid, "terminate"));
@@ -195,10 +160,10 @@ fn advisory_lock_chain() {
     let mut holder = client(&url, "worker-a");
     holder.batch_execute("SELECT pg_advisory_lock(42)").unwrap();
     let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
-    let b = spawn(&url, "worker-b", &[], "SELECT pg_advisory_lock(42)");
-    let c2 = spawn(&url, "worker-c", &[], "SELECT pg_advisory_lock(42)");
+    let b = spawn(&url, "worker-b", "SELECT pg_advisory_lock(42)");
+    let c2 = spawn(&url, "worker-c", "SELECT pg_advisory_lock(42)");
     let mut c = client(&url, "pg-blockers");
-    let snap = wait_for(&mut c, "two advisory waiters", |s| s.blocked().count() == 2);
+    let snap = snapshot_when(&mut c, "two advisory waiters", |s| s.blocked().count() == 2);
     let forest = Forest::build(&snap);
     assert_eq!(forest.roots.len(), 1);
     assert_eq!(forest.roots[0].pid, holder_pid);
@@ -207,7 +172,7 @@ fn advisory_lock_chain() {
     assert_eq!((w.locktype.as_str(), w.object.as_deref()), ("advisory", Some("advisory key 42")));
     holder.batch_execute("SELECT pg_advisory_unlock(42)").unwrap();
     b.finish().unwrap();
-    // b now holds the lock in a finished session; closing it hands the lock to c.
+    // b's session ended with the lock; closing it hands the lock to c.
     c2.finish().unwrap();
 }
 
@@ -229,13 +194,12 @@ fn an_ordinary_role_sees_the_blocking_and_bad_targets_are_refused() {
     pg.psql("postgres", "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").unwrap();
     let app_url = pg.create_role("app_user", "app-pw", "postgres").unwrap();
     pg.psql("postgres", "GRANT ALL ON t TO app_user").unwrap();
-    let holder = spawn(&su, "admin", &[], "SELECT pg_sleep(600) FROM t");
-    let mut c = client(&su, "helper");
-    wait_for(&mut c, "holder runs", |s| s.get(holder.pid).is_some_and(|x| !x.holds.is_empty()));
-    let waiter = spawn(&app_url, "app", &[], "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; COMMIT");
+    let holder = spawn(&su, "admin", "SELECT pg_sleep(600) FROM t");
+    let waiter = spawn(&app_url, "app", "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; COMMIT");
 
     let mut app = client(&app_url, "pg-blockers");
-    let snap = wait_for(&mut app, "ordinary role sees the wait", |s| s.get(waiter.pid).is_some_and(|x| x.is_blocked()));
+    let snap =
+        snapshot_when(&mut app, "ordinary role sees the wait", |s| s.get(waiter.pid).is_some_and(|x| x.is_blocked()));
     let me: String =
         app.query_one("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user", &[]).unwrap().get(0);
     assert_eq!(me, "false");

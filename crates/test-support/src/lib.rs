@@ -3,6 +3,8 @@
 
 pub mod heroku_cli;
 pub mod postgres;
+pub mod sessions;
+pub mod tool;
 
 pub use postgres::PgCluster;
 

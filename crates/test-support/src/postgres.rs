@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-/// The superuser's name and password in every test cluster.
+/// The superuser's name in every test cluster.
 pub const SUPERUSER: &str = "postgres";
-const SUPERUSER_PASSWORD: &str = "test-superuser-pw";
+/// The superuser's password in every test cluster.
+pub const SUPERUSER_PASSWORD: &str = "test-superuser-pw";
 
 /// A running throwaway cluster.
 pub struct PgCluster {

@@ -1,0 +1,183 @@
+//! Which database a command is about, as the Heroku CLI resolves it: a config var or
+//! attachment name of the app (`DATABASE_URL`, `HEROKU_POSTGRESQL_TEAL_URL`, `TEAL`, an add-on
+//! name), or a URL given directly (`--database-url`, `DATABASE_URL`).
+
+use heroku_api::{AddonAttachment, Client};
+use pg_locks::{ConnectOptions, SslMode};
+
+use crate::app::AppArgs;
+use crate::error::usage;
+
+/// The database flags shared by tools that read Postgres.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DatabaseArgs {
+    /// Connect to this URL instead of resolving the app's database [env: DATABASE_URL]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// Where the URL came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseSource {
+    /// `--database-url`.
+    Flag,
+    /// The `DATABASE_URL` environment variable.
+    Env,
+    /// A config var of a Heroku app.
+    App {
+        /// The app.
+        app: String,
+        /// The config var, e.g. `DATABASE_URL`.
+        config_var: String,
+        /// The add-on behind it, when an attachment names it.
+        addon: Option<String>,
+    },
+}
+
+/// A database to connect to.
+#[derive(Debug, Clone)]
+pub struct ResolvedDatabase {
+    /// The URL (a secret: never print it).
+    pub url: String,
+    /// Where it came from.
+    pub source: DatabaseSource,
+    /// The database name in the URL.
+    pub dbname: String,
+    /// The host in the URL.
+    pub host: String,
+}
+
+impl ResolvedDatabase {
+    /// Connection options: a URL from a Heroku app defaults to `sslmode=require`, as Heroku
+    /// Postgres expects; a URL typed by the user defaults to libpq's `prefer`.
+    pub fn connect_options(&self, application_name: &str) -> ConnectOptions {
+        let mut o = ConnectOptions::new(self.url.clone(), application_name);
+        if matches!(self.source, DatabaseSource::App { .. }) {
+            o.default_sslmode = SslMode::Require;
+        }
+        o
+    }
+
+    /// The app, when the database came from one.
+    pub fn app(&self) -> Option<&str> {
+        match &self.source {
+            DatabaseSource::App { app, .. } => Some(app),
+            _ => None,
+        }
+    }
+
+    /// What `--confirm` must equal: the app, or the database name when there is no app.
+    pub fn confirm_name(&self) -> &str {
+        self.app().unwrap_or(&self.dbname)
+    }
+
+    /// `DATABASE_URL of acme (postgresql-teal-12345)` / `--database-url (db on host)`.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            DatabaseSource::App { app, config_var, addon } => match addon {
+                Some(a) => format!("{config_var} of {app} ({a})"),
+                None => format!("{config_var} of {app}"),
+            },
+            DatabaseSource::Flag => format!("--database-url (database {} on {})", self.dbname, self.host),
+            DatabaseSource::Env => {
+                format!("DATABASE_URL from the environment (database {} on {})", self.dbname, self.host)
+            }
+        }
+    }
+
+    /// The arguments that select this database again, for printed commands (no secrets).
+    pub fn selector_args(&self) -> String {
+        match &self.source {
+            DatabaseSource::App { app, config_var, .. } if config_var == "DATABASE_URL" => format!("-a {app}"),
+            DatabaseSource::App { app, config_var, .. } => format!("{config_var} -a {app}"),
+            DatabaseSource::Flag | DatabaseSource::Env => "--database-url \"$DATABASE_URL\"".to_string(),
+        }
+    }
+}
+
+/// Resolves the database: `--database-url`; else an explicitly named app's config var (via
+/// the API); else `DATABASE_URL` from the environment; else the repo's `heroku` remote's app.
+pub fn resolve_database(
+    name: Option<&str>,
+    db: &DatabaseArgs,
+    app: &AppArgs,
+    api: impl FnOnce() -> anyhow::Result<Client>,
+) -> anyhow::Result<ResolvedDatabase> {
+    if let Some(url) = &db.database_url {
+        if name.is_some() {
+            return Err(usage("give either a DATABASE name (with -a APP) or --database-url, not both"));
+        }
+        crate::redact::register_url_password(url);
+        return direct(url, DatabaseSource::Flag);
+    }
+    let env_url = std::env::var("DATABASE_URL").ok().filter(|s| !s.trim().is_empty());
+    if app.is_explicit() || env_url.is_none() || name.is_some() {
+        let app_name = app.resolve().map_err(|e| {
+            if env_url.is_none() && !app.is_explicit() {
+                usage(format!("{e}; or pass --database-url URL (or set DATABASE_URL) for any Postgres"))
+            } else {
+                e
+            }
+        })?;
+        return from_app(&api()?, &app_name, name.unwrap_or("DATABASE_URL"));
+    }
+    let url = env_url.expect("checked above");
+    crate::redact::register_url_password(&url);
+    direct(&url, DatabaseSource::Env)
+}
+
+fn direct(url: &str, source: DatabaseSource) -> anyhow::Result<ResolvedDatabase> {
+    let parsed = pg_locks::parse_url(url, SslMode::Prefer)?;
+    Ok(ResolvedDatabase { url: url.to_string(), source, dbname: parsed.dbname, host: parsed.host })
+}
+
+/// Finds `name` among the app's config vars and attachments. Reads both at once.
+pub fn from_app(client: &Client, app: &str, name: &str) -> anyhow::Result<ResolvedDatabase> {
+    let (vars, attachments) = std::thread::scope(|s| {
+        let att = s.spawn(|| client.addon_attachments(app));
+        let vars = client.config_vars(app);
+        (vars, att.join().unwrap_or_else(|_| Ok(Vec::new())))
+    });
+    let vars = vars?;
+    // Attachments only help name things; a failure to list them must not stop the tool.
+    let attachments = attachments.unwrap_or_default();
+    for v in vars.values() {
+        crate::redact::register_url_password(v);
+    }
+    let upper = name.trim().to_ascii_uppercase().replace('-', "_");
+    let mut candidates = vec![upper.clone(), format!("{upper}_URL"), format!("HEROKU_POSTGRESQL_{upper}_URL")];
+    if let Some(a) = attachments.iter().find(|a| a.addon.name.eq_ignore_ascii_case(name.trim())) {
+        candidates.insert(0, format!("{}_URL", a.name));
+    }
+    for key in candidates {
+        if let Some(url) = vars.get(&key).filter(|u| is_postgres_url(u)) {
+            let parsed = pg_locks::parse_url(url, SslMode::Require)?;
+            let addon = addon_for(&attachments, &key);
+            return Ok(ResolvedDatabase {
+                url: url.clone(),
+                source: DatabaseSource::App { app: app.to_string(), config_var: key, addon },
+                dbname: parsed.dbname,
+                host: parsed.host,
+            });
+        }
+    }
+    let known: Vec<String> = vars
+        .iter()
+        .filter(|(_, v)| is_postgres_url(v))
+        .map(|(k, _)| match addon_for(&attachments, k) {
+            Some(a) => format!("{k} ({a})"),
+            None => k.clone(),
+        })
+        .collect();
+    let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+    Err(usage(format!("no database `{name}` on {app}; its databases: {known}")))
+}
+
+fn addon_for(attachments: &[AddonAttachment], config_var: &str) -> Option<String> {
+    let att = config_var.strip_suffix("_URL")?;
+    attachments.iter().find(|a| a.name == att).map(|a| a.addon.name.clone())
+}
+
+fn is_postgres_url(v: &str) -> bool {
+    v.starts_with("postgres://") || v.starts_with("postgresql://")
+}

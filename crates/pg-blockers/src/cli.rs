@@ -1,0 +1,78 @@
+//! The command line.
+
+use std::time::Duration;
+
+use cli_kit::{AppArgs, DatabaseArgs, OutputArgs};
+
+/// Show which Postgres sessions block which, name the root blocker (backups, long readers,
+/// idle transactions, waiting DDL), and apply the smallest fix with verification.
+///
+/// Unlike `heroku pg:blocking`, this sees relation-lock waits and lock-queue order: a waiting
+/// ALTER that blocks every later query on its table shows up with the session it waits for.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "pg-blockers",
+    version,
+    after_help = "Examples:
+  pg-blockers -a acme                          # the blocking forest of acme's DATABASE_URL
+  pg-blockers HEROKU_POSTGRESQL_TEAL -a acme   # another attached database (TEAL works too)
+  pg-blockers --database-url postgres://…      # any Postgres (or set DATABASE_URL)
+  pg-blockers -a acme --cancel 4242 --confirm acme
+  pg-blockers -a acme --cancel-roots --escalate --confirm acme
+  pg-blockers -a acme --watch 2s               # redraw every 2s until Ctrl-C
+  pg-blockers -a acme --json --exit-status     # for monitors: exit 6 when blocking is found
+
+Exit codes: 0 ok (nothing blocked, or the fix was verified), 1 failed, 2 usage, 3 a signal
+did not take before the deadline, 4 login rejected / not allowed, 5 refused (no --confirm, own
+or system session), 6 blocking found (--exit-status)."
+)]
+pub struct Args {
+    /// Config var or attachment of the app: DATABASE_URL, HEROKU_POSTGRESQL_TEAL_URL, TEAL (default DATABASE_URL)
+    #[arg(value_name = "DATABASE")]
+    pub database: Option<String>,
+
+    #[command(flatten)]
+    pub app: AppArgs,
+
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Only show chains where someone has waited at least this long (e.g. 5s)
+    #[arg(long, value_name = "DUR", value_parser = cli_kit::duration_arg)]
+    pub min_wait: Option<Duration>,
+
+    /// Keep watching: redraw every DUR (default 2s) until Ctrl-C
+    #[arg(long, value_name = "DUR", num_args = 0..=1, default_missing_value = "2s", value_parser = cli_kit::positive_duration_arg)]
+    pub watch: Option<Duration>,
+
+    /// Cancel the running statement of these pids (pg_cancel_backend), then verify
+    #[arg(long, value_name = "PID", num_args = 1.., conflicts_with_all = ["terminate", "cancel_roots", "watch"])]
+    pub cancel: Vec<i32>,
+
+    /// End these sessions (pg_terminate_backend; their transactions roll back), then verify
+    #[arg(long, value_name = "PID", num_args = 1.., conflicts_with_all = ["cancel_roots", "watch"])]
+    pub terminate: Vec<i32>,
+
+    /// Cancel every root blocker in the current snapshot, then verify
+    #[arg(long, conflicts_with = "watch")]
+    pub cancel_roots: bool,
+
+    /// Terminate sessions a cancel did not release within the grace period
+    #[arg(long)]
+    pub escalate: bool,
+
+    /// How long to wait for a signal to take effect
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = cli_kit::positive_duration_arg)]
+    pub grace: Duration,
+
+    /// Answer the confirmation: the app name (or the database name with --database-url)
+    #[arg(long, value_name = "APP")]
+    pub confirm: Option<String>,
+
+    /// Exit 6 when blocking is found (for monitors)
+    #[arg(long)]
+    pub exit_status: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

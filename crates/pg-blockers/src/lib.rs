@@ -1,0 +1,169 @@
+//! pg-blockers: read the lock graph, show it, and apply the smallest fix with verification.
+
+mod cli;
+pub mod render;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use cli_kit::output::{dim, green, red};
+use cli_kit::{api_client, confirm_destructive, resolve_database, usage, Exit, Output, ResolvedDatabase};
+use pg_locks::{act, recommend, validate_targets, ActOptions, ActReport, Client, Forest, Signal, Snapshot};
+use serde_json::json;
+
+pub use cli::Args;
+
+const TOOL: &str = "pg-blockers";
+
+/// Runs the command; returns the exit code the contract prescribes.
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let out = Output::new(&args.output);
+    if args.escalate && args.cancel.is_empty() && !args.cancel_roots {
+        return Err(usage("--escalate only applies to --cancel PID or --cancel-roots"));
+    }
+    let db = resolve_database(args.database.as_deref(), &args.db, &args.app, || {
+        api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)
+    })?;
+    out.debug(format!("connecting to {}", db.describe()));
+    let mut client = pg_locks::connect(&db.connect_options(TOOL))?;
+    out.debug("SQL: lock snapshot (pg_stat_activity, pg_locks, pg_blocking_pids) in one query");
+
+    if let Some(interval) = args.watch {
+        return watch(&args, &out, &db, &mut client, interval);
+    }
+    let snap = Snapshot::take(&mut client)?;
+    if !args.cancel.is_empty() || !args.terminate.is_empty() || args.cancel_roots {
+        return apply(&args, &out, &db, &mut client, snap);
+    }
+    let forest = render::filter_min_wait(Forest::build(&snap), &snap, args.min_wait);
+    let recs = if forest.is_empty() { (None, None) } else { recommend(&snap) };
+    if out.is_json() {
+        out.json(&render::json_report(&db, &snap, &forest, &recs));
+    } else {
+        for line in render::human(&db, &snap, &forest, &recs) {
+            out.say(line);
+        }
+    }
+    Ok(if args.exit_status && !forest.is_empty() { Exit::BlockingFound } else { Exit::Success })
+}
+
+fn watch(
+    args: &Args,
+    out: &Output,
+    db: &ResolvedDatabase,
+    client: &mut Client,
+    interval: Duration,
+) -> anyhow::Result<Exit> {
+    loop {
+        let snap = Snapshot::take(client)?;
+        let forest = render::filter_min_wait(Forest::build(&snap), &snap, args.min_wait);
+        let recs = if forest.is_empty() { (None, None) } else { recommend(&snap) };
+        if out.is_json() {
+            // One compact document per line (NDJSON), so a pipe can read each snapshot.
+            let doc = render::json_report(db, &snap, &forest, &recs);
+            out.say(serde_json::to_string(&doc).unwrap_or_default());
+        } else {
+            let mut lines = render::human(db, &snap, &forest, &recs);
+            let stamp =
+                dim().apply_to(format!("every {} — Ctrl-C to stop", cli_kit::format_duration(interval))).to_string();
+            if out.can_animate() {
+                // Redraw in place: home, clear, then the report.
+                lines.insert(0, stamp);
+                out.say(format!("\x1b[H\x1b[2J{}", lines.join("\n")));
+            } else {
+                out.say(format!("--- {stamp}"));
+                for l in lines {
+                    out.say(l);
+                }
+            }
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+fn apply(
+    args: &Args,
+    out: &Output,
+    db: &ResolvedDatabase,
+    client: &mut Client,
+    snap: Snapshot,
+) -> anyhow::Result<Exit> {
+    let (signal, pids) = if !args.terminate.is_empty() {
+        (Signal::Terminate, args.terminate.clone())
+    } else if args.cancel_roots {
+        let forest = Forest::build(&snap);
+        let roots: Vec<i32> = forest
+            .roots
+            .iter()
+            .map(|r| r.pid)
+            .filter(|p| snap.get(*p).is_some_and(|s| pg_locks::refusal(s).is_none()))
+            .collect();
+        if roots.is_empty() {
+            out.ok(format!("Nothing to cancel: no root blockers on {}.", db.describe()));
+            if out.is_json() {
+                out.json(&json!({ "database": db.describe(), "action": null, "blocked_total": forest.blocked_total }));
+            }
+            return Ok(Exit::Success);
+        }
+        (Signal::Cancel, roots)
+    } else {
+        (Signal::Cancel, args.cancel.clone())
+    };
+    validate_targets(&snap, &pids)?;
+    let forest = Forest::build(&snap);
+    let graph = pg_locks::Graph::of(&snap);
+    out.say(format!("Will {} on {}:", signal.word(), db.describe()));
+    for pid in &pids {
+        let s = snap.get(*pid).expect("validated");
+        let blocks = graph.downstream(*pid).len();
+        out.say(format!("  {} {} — {} — blocking {blocks}", pid, s.application_name, s.query_line(70)));
+        out.say(format!("    cost: {}", pg_locks::cost(s)));
+    }
+    confirm_destructive(
+        out,
+        db.confirm_name(),
+        args.confirm.as_deref(),
+        &format!("{} {} session(s)?", signal.word(), pids.len()),
+    )?;
+    let opts = ActOptions { grace: args.grace, escalate: args.escalate };
+    let report = act(client, &snap, &pids, signal, opts).context("signalling")?;
+    report_action(out, db, &report, &forest, args.grace);
+    Ok(if report.outcomes.iter().all(|o| o.took) { Exit::Success } else { Exit::NotVerified })
+}
+
+fn report_action(out: &Output, db: &ResolvedDatabase, report: &ActReport, before: &Forest, grace: Duration) {
+    for o in &report.outcomes {
+        let how = if o.escalated { "cancel did not take; terminated" } else { o.signal.word() };
+        match (o.took, o.took_after_ms) {
+            (true, Some(ms)) => out.ok(format!("pid {} released its locks ({how}, seen after {}ms)", o.pid, ms)),
+            _ if !o.sent => out.bad(format!("pid {} had already ended before the signal", o.pid)),
+            _ => out.bad(format!(
+                "pid {} STILL BLOCKING after {} ({how}){}",
+                o.pid,
+                cli_kit::format_duration(grace),
+                if o.escalated { "" } else { " — retry with --escalate to terminate it" }
+            )),
+        }
+    }
+    let line = format!(
+        "{} of {} previously blocked sessions are running again",
+        report.running_again, report.previously_blocked
+    );
+    let line = if report.previously_blocked == 1 { line.replace("sessions are", "session is") } else { line };
+    if report.still_blocked.is_empty() {
+        out.say(format!("{} {line}.", green().apply_to("✓")));
+    } else {
+        out.say(format!(
+            "{} {line}; still waiting: {}.",
+            red().apply_to("✗"),
+            report.still_blocked.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if out.is_json() {
+        out.json(&json!({
+            "database": db.describe(),
+            "blocked_before": before.blocked_total,
+            "action": report,
+        }));
+    }
+}

@@ -1,0 +1,278 @@
+//! The report: one tree per root blocker for people, one JSON document for scripts.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cli_kit::output::{bold, count, cyan, dim, red, yellow};
+use cli_kit::{format_duration, ResolvedDatabase};
+use pg_locks::{Forest, Label, Node, Recommendation, Session, Snapshot};
+use serde_json::{json, Value};
+
+/// Query text width in human output.
+const QUERY_WIDTH: usize = 90;
+
+/// Keeps only trees in which someone has waited at least `min_wait`.
+pub fn filter_min_wait(forest: Forest, snapshot: &Snapshot, min_wait: Option<Duration>) -> Forest {
+    let Some(min) = min_wait else { return forest };
+    let min = min.as_secs_f64();
+    let roots: Vec<Node> = forest
+        .roots
+        .into_iter()
+        .filter(|r| {
+            r.pids().iter().skip(1).any(|p| snapshot.get(*p).and_then(Session::wait_secs).is_some_and(|w| w >= min))
+        })
+        .collect();
+    let blocked_total = roots.iter().map(|r| r.pids().len() - 1).sum();
+    Forest { roots, blocked_total }
+}
+
+fn secs(d: Option<f64>) -> String {
+    d.map(|s| format_duration(Duration::from_secs_f64(s.max(0.0)))).unwrap_or_else(|| "?".into())
+}
+
+fn labels(s: &Session) -> String {
+    let words: Vec<&str> = s.labels.iter().filter(|l| **l != Label::Own).map(|l| l.word()).collect();
+    if words.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", yellow().apply_to(format!("[{}]", words.join(", "))))
+    }
+}
+
+fn who(s: &Session) -> String {
+    let app = if s.application_name.is_empty() { "(no application_name)" } else { &s.application_name };
+    let user = s.user.as_deref().map(|u| format!(" {}", dim().apply_to(format!("as {u}")))).unwrap_or_default();
+    format!("{} {}{}", cyan().apply_to(s.pid), bold().apply_to(app), user)
+}
+
+fn waits_for(s: &Session) -> String {
+    match &s.waiting_for {
+        Some(w) => format!(" ({} on {})", w.mode, w.object.as_deref().unwrap_or(&w.locktype)),
+        None => String::new(),
+    }
+}
+
+fn blocking(n: &Node) -> String {
+    match (n.blocking_direct, n.blocking_total) {
+        (0, _) => String::new(),
+        (d, t) if d == t => format!(" — {}", red().apply_to(format!("blocking {t}"))),
+        (d, t) => format!(" — {}", red().apply_to(format!("blocking {d} ({t} in total)"))),
+    }
+}
+
+fn root_lines(node: &Node, snap: &Snapshot, out: &mut Vec<String>) {
+    let Some(s) = snap.get(node.pid) else { return };
+    let state = match (s.wait_event_type.as_deref(), s.wait_event.as_deref(), s.state.as_deref()) {
+        (Some("Client"), Some(ev), _) => format!("{ev} (waiting for its client)"),
+        (_, _, Some(st)) => st.to_string(),
+        _ => "state hidden".to_string(),
+    };
+    let age = s.xact_age_secs.or(s.query_age_secs);
+    out.push(format!("● {}{}  {state}, transaction open {}{}", who(s), labels(s), secs(age), blocking(node)));
+    out.push(format!("  {}", s.query_line(QUERY_WIDTH)));
+    if !s.holds.is_empty() {
+        let mine: Vec<&String> = s.holds.iter().filter(|h| !h.starts_with("pg_")).collect();
+        if !mine.is_empty() {
+            out.push(format!(
+                "  {}",
+                dim().apply_to(format!("holds {}", mine.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")))
+            ));
+        }
+    }
+    child_lines(node, snap, "  ", out);
+}
+
+fn child_lines(node: &Node, snap: &Snapshot, indent: &str, out: &mut Vec<String>) {
+    // Identical leaf waiters (the usual pile-up behind a DDL) are shown as one line.
+    let mut groups: BTreeMap<(String, String), Vec<&Node>> = BTreeMap::new();
+    let mut items: Vec<Result<&Node, (String, String)>> = Vec::new();
+    for c in &node.children {
+        let Some(s) = snap.get(c.pid) else { continue };
+        if c.children.is_empty() {
+            let key = (s.query_line(QUERY_WIDTH), waits_for(s));
+            if !groups.contains_key(&key) {
+                items.push(Err(key.clone()));
+            }
+            groups.entry(key).or_default().push(c);
+        } else {
+            items.push(Ok(c));
+        }
+    }
+    let count = items.len();
+    for (i, item) in items.into_iter().enumerate() {
+        let last = i + 1 == count;
+        let (branch, next_indent) =
+            if last { ("└─ ", format!("{indent}   ")) } else { ("├─ ", format!("{indent}│  ")) };
+        match item {
+            Ok(c) => {
+                let s = snap.get(c.pid).expect("checked");
+                out.push(format!(
+                    "{indent}{branch}{}{}  waits {}: {}{}{}",
+                    who(s),
+                    labels(s),
+                    secs(s.wait_secs()),
+                    s.query_line(QUERY_WIDTH),
+                    waits_for(s),
+                    blocking(c)
+                ));
+                child_lines(c, snap, &next_indent, out);
+            }
+            Err(key) => {
+                let members = &groups[&key];
+                if members.len() < 3 {
+                    for (j, c) in members.iter().enumerate() {
+                        let s = snap.get(c.pid).expect("checked");
+                        let b = if last && j + 1 == members.len() { "└─ " } else { "├─ " };
+                        out.push(format!(
+                            "{indent}{b}{}{}  waits {}: {}{}",
+                            who(s),
+                            labels(s),
+                            secs(s.wait_secs()),
+                            key.0,
+                            key.1
+                        ));
+                    }
+                } else {
+                    let longest =
+                        members.iter().filter_map(|c| snap.get(c.pid).and_then(Session::wait_secs)).fold(0.0, f64::max);
+                    let pids: Vec<i32> = members.iter().map(|c| c.pid).collect();
+                    out.push(format!(
+                        "{indent}{branch}{} sessions wait (up to {}): {}{}  {}",
+                        bold().apply_to(members.len()),
+                        secs(Some(longest)),
+                        key.0,
+                        key.1,
+                        dim().apply_to(format!("pids {}", pid_list(&pids)))
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn pid_list(pids: &[i32]) -> String {
+    if pids.len() <= 6 {
+        pids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+    } else {
+        format!("{}, {}, … {}", pids[0], pids[1], pids[pids.len() - 1])
+    }
+}
+
+/// The command that applies a recommendation.
+pub fn command_for(tool: &str, db: &ResolvedDatabase, r: &Recommendation) -> String {
+    let escalate = if r.note.is_some() { " --escalate" } else { "" };
+    format!("{tool} {} --{} {}{escalate} --confirm {}", db.selector_args(), r.action, r.pid, db.confirm_name())
+}
+
+/// The human report.
+pub fn human(
+    db: &ResolvedDatabase,
+    snap: &Snapshot,
+    forest: &Forest,
+    recs: &(Option<Recommendation>, Option<Recommendation>),
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if forest.is_empty() {
+        let waiting = snap.blocked().count();
+        let hidden = if waiting > 0 { format!(" ({waiting} waiting below --min-wait)") } else { String::new() };
+        out.push(format!(
+            "✓ No blocking on {}: {}, none waiting on another's lock{hidden}.",
+            db.describe(),
+            count(snap.sessions.len(), "session")
+        ));
+        return out;
+    }
+    let longest = forest
+        .roots
+        .iter()
+        .flat_map(|r| r.pids().into_iter().skip(1))
+        .filter_map(|p| snap.get(p).and_then(Session::wait_secs))
+        .fold(0.0, f64::max);
+    out.push(format!(
+        "{} on {}: {} waiting, {}, longest wait {}",
+        red().apply_to("Blocking"),
+        db.describe(),
+        count(forest.blocked_total, "session"),
+        count(forest.roots.len(), "root blocker"),
+        secs(Some(longest))
+    ));
+    for root in &forest.roots {
+        out.push(String::new());
+        root_lines(root, snap, &mut out);
+    }
+    out.push(String::new());
+    let (primary, alternative) = recs;
+    match primary {
+        Some(r) => {
+            let s = snap.get(r.pid);
+            out.push(format!(
+                "{} {} pid {}{} — {}.",
+                bold().apply_to("Recommended:"),
+                r.action,
+                r.pid,
+                s.map(labels).unwrap_or_default(),
+                r.reason
+            ));
+            out.push(format!("  cost: {}", r.cost));
+            if let Some(n) = &r.note {
+                out.push(format!("  note: {n}"));
+            }
+            out.push(format!("  run:  {}", command_for("pg-blockers", db, r)));
+        }
+        None => out.push(
+            "No session here can be cancelled safely by this tool (only system processes or this tool block).".into(),
+        ),
+    }
+    if let Some(r) = alternative {
+        let s = snap.get(r.pid);
+        out.push(format!(
+            "{} {} pid {}{} — {}.",
+            bold().apply_to("Or, to release the queue now:"),
+            r.action,
+            r.pid,
+            s.map(labels).unwrap_or_default(),
+            r.reason
+        ));
+        out.push(format!("  cost: {}", r.cost));
+        out.push(format!("  run:  {}", command_for("pg-blockers", db, r)));
+    }
+    out
+}
+
+/// The JSON document.
+pub fn json_report(
+    db: &ResolvedDatabase,
+    snap: &Snapshot,
+    forest: &Forest,
+    recs: &(Option<Recommendation>, Option<Recommendation>),
+) -> Value {
+    let involved: Vec<&Session> = {
+        let mut pids: Vec<i32> = forest.roots.iter().flat_map(Node::pids).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids.iter().filter_map(|p| snap.get(*p)).collect()
+    };
+    let with_command = |r: &Option<Recommendation>| {
+        r.as_ref().map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+            v["command"] = Value::String(command_for("pg-blockers", db, r));
+            v
+        })
+    };
+    json!({
+        "database": {
+            "source": db.describe(),
+            "app": db.app(),
+            "dbname": db.dbname,
+            "host": db.host,
+        },
+        "server_version_num": snap.server_version_num,
+        "own_pid": snap.own_pid,
+        "session_count": snap.sessions.len(),
+        "blocked_total": forest.blocked_total,
+        "roots": forest.roots,
+        "sessions": involved,
+        "recommendation": with_command(&recs.0),
+        "alternative": with_command(&recs.1),
+    })
+}

@@ -1,0 +1,200 @@
+//! pg-blockers end to end: the binary, heroku-sim serving the app's DATABASE_URL, and a real
+//! PostgreSQL replaying the incidents.
+
+use std::time::Duration;
+
+use heroku_sim::{Sim, World};
+use serde_json::Value;
+use test_support::sessions::{create_big_table, lock_waiters, spawn, wait_until, Backup, StuckAlter};
+use test_support::tool::{OutputExt, Tool};
+use test_support::PgCluster;
+
+fn sim_with_database(url: &str) -> Sim {
+    let mut w = World::default();
+    w.add_app("acme");
+    w.add_formation("acme", "web", 2, "puma", Duration::from_secs(3600));
+    w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", url);
+    w.add_postgres("acme", "HEROKU_POSTGRESQL_TEAL", "postgresql-teal-12345", url);
+    Sim::start(w).unwrap()
+}
+
+fn tool(sim: &Sim) -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).api(&sim.url(), &sim.token())
+}
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", out.dump()))
+}
+
+#[test]
+fn incident_001_names_the_backup_and_the_cancel_lets_the_drop_finish() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    create_big_table(&pg, "field_history", 50);
+    let backup = Backup::start(&pg, "postgres", "field_history", true);
+    let drop = spawn(&url, "django-migrate", "DROP TABLE field_history");
+    wait_until("DROP waits", || lock_waiters(&pg) == 1);
+    let sim = sim_with_database(&url);
+    let t = tool(&sim);
+
+    let out = t.run(&["-a", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let text = out.stdout_text();
+    assert!(
+        text.contains("Blocking on DATABASE_URL of acme (postgresql-teal-12345): 1 session waiting, 1 root blocker"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("● {} Heroku Postgres Backups", backup.pid)), "{text}");
+    assert!(text.contains("[backup]") && text.contains("ClientWrite"), "{text}");
+    assert!(text.contains("DROP TABLE field_history (AccessExclusiveLock on field_history)"), "{text}");
+    // A backup waiting on its client may ignore a plain cancel, so the command escalates.
+    let run_line = format!("run:  pg-blockers -a acme --cancel {} --escalate --confirm acme", backup.pid);
+    assert!(text.contains(&run_line), "the exact command is printed:\n{text}");
+    assert!(!text.contains("test-superuser-pw"), "password leaked:\n{text}");
+
+    let out = t.run(&["-a", "acme", "--json"]);
+    let doc = json(&out);
+    assert_eq!(doc["blocked_total"], 1);
+    assert_eq!(doc["roots"][0]["pid"], backup.pid);
+    assert_eq!(doc["roots"][0]["children"][0]["pid"], drop.pid);
+    assert_eq!(doc["recommendation"]["pid"], backup.pid);
+    let sessions = doc["sessions"].as_array().unwrap();
+    let b = sessions.iter().find(|s| s["pid"] == backup.pid).unwrap();
+    assert_eq!(b["labels"], serde_json::json!(["backup"]));
+    assert!(b["query"].as_str().unwrap().starts_with("COPY \"public\".\"field_history\""));
+    assert!(!out.stdout_text().contains("test-superuser-pw"));
+
+    let out = t.run(&["-a", "acme", "--cancel", &backup.pid.to_string(), "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains(&format!("✓ pid {} released its locks", backup.pid)), "{}", out.dump());
+    assert!(out.stdout_text().contains("1 of 1 previously blocked session is running again"), "{}", out.dump());
+    drop.finish().expect("DROP completes");
+}
+
+#[test]
+fn incident_000_shows_the_chain_and_cancelling_the_alter_frees_forty() {
+    let pg = PgCluster::start().unwrap();
+    let stuck = StuckAlter::start(&pg, 40, "rails-release");
+    let sim = sim_with_database(&pg.superuser_url("postgres"));
+    let t = tool(&sim);
+
+    let out = t.run(&["-a", "acme"]);
+    let text = out.stdout_text();
+    assert!(text.contains("41 sessions waiting, 1 root blocker"), "{text}");
+    assert!(text.contains(&format!("● {} reporting", stuck.reader.pid)), "{text}");
+    let alter_line = text
+        .lines()
+        .find(|l| l.contains("ALTER TABLE users ADD COLUMN nickname text"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        alter_line.contains("└─")
+            && alter_line.contains("waits")
+            && alter_line.contains("(AccessExclusiveLock on users)")
+            && alter_line.ends_with("blocking 40"),
+        "{alter_line}"
+    );
+    assert!(text.contains("40 sessions wait"), "the 40 readers are grouped:\n{text}");
+    assert!(text.contains("Or, to release the queue now: cancel pid"), "{text}");
+
+    let doc = json(&t.run(&["-a", "acme", "--json"]));
+    assert_eq!(doc["blocked_total"], 41);
+    assert_eq!(doc["roots"][0]["pid"], stuck.reader.pid);
+    assert_eq!(doc["roots"][0]["blocking_total"], 41);
+    assert_eq!(doc["roots"][0]["children"][0]["pid"], stuck.alter.pid);
+    assert_eq!(doc["roots"][0]["children"][0]["blocking_total"], 40);
+    assert_eq!(doc["alternative"]["pid"], stuck.alter.pid);
+
+    let out = t.run(&["-a", "acme", "--cancel", &stuck.alter.pid.to_string(), "--confirm", "acme", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc = json(&out);
+    assert_eq!(doc["action"]["running_again"], 40);
+    assert_eq!(doc["action"]["previously_blocked"], 40);
+    assert_eq!(stuck.queued.into_iter().map(|r| r.finish()).filter(Result::is_ok).count(), 40);
+}
+
+#[test]
+fn nothing_blocked_is_one_line_and_exit_status_reports_blocking() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    let t = Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).env("DATABASE_URL", &url);
+    let out = t.run(&["--exit-status"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert_eq!(out.stdout_text().lines().count(), 1, "{}", out.dump());
+    assert!(out.stdout_text().starts_with("✓ No blocking on DATABASE_URL from the environment"), "{}", out.dump());
+
+    pg.psql("postgres", "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").unwrap();
+    let _holder = spawn(&url, "holder", "SELECT pg_sleep(600) FROM t");
+    let _waiter = spawn(&url, "waiter", "BEGIN; LOCK TABLE t; COMMIT");
+    wait_until("a waiter", || lock_waiters(&pg) == 1);
+    let out = t.run(&["--json", "--exit-status"]);
+    assert_eq!(out.code(), 6, "{}", out.dump());
+    assert_eq!(json(&out)["blocked_total"], 1);
+    // --min-wait hides chains that have not waited long enough.
+    let out = t.run(&["--min-wait", "1h", "--exit-status"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("waiting below --min-wait"), "{}", out.dump());
+}
+
+#[test]
+fn acting_without_a_terminal_or_confirm_refuses_and_cancels_nothing() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    pg.psql("postgres", "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").unwrap();
+    let holder = spawn(&url, "holder", "SELECT pg_sleep(600) FROM t");
+    let _waiter = spawn(&url, "waiter", "BEGIN; LOCK TABLE t; COMMIT");
+    wait_until("a waiter", || lock_waiters(&pg) == 1);
+    let sim = sim_with_database(&url);
+    let t = tool(&sim);
+    let pid = holder.pid.to_string();
+
+    let out = t.run(&["-a", "acme", "--cancel", &pid]);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    assert!(out.stderr_text().contains("--confirm acme"), "{}", out.dump());
+    let out = t.run(&["-a", "acme", "--cancel", &pid, "--confirm", "other-app"]);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    let out = t.run(&["-a", "acme", "--cancel", "999999", "--confirm", "acme"]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(out.stderr_text().contains("pid 999999 is not a session"), "{}", out.dump());
+    assert!(!holder.is_finished(), "nothing may be cancelled");
+    assert_eq!(lock_waiters(&pg), 1);
+}
+
+#[test]
+fn bad_input_is_one_line_with_the_documented_code() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    let sim = sim_with_database(&url);
+    let t = tool(&sim);
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (vec!["--database-url".into(), "postgres://u:hunter2@127.0.0.1:notaport/db".into()], 2, "malformed database URL"),
+        (vec!["--database-url".into(), "postgres://u:hunter2@127.0.0.1:1/db?sslmode=disable".into()], 1, "cannot connect to database db on 127.0.0.1"),
+        (vec!["--database-url".into(), pg.url("postgres", "wrong-pw", "postgres")], 4, "password authentication failed"),
+        (vec!["NOPE".into(), "-a".into(), "acme".into()], 2, "no database `NOPE` on acme; its databases: DATABASE_URL (postgresql-teal-12345), HEROKU_POSTGRESQL_TEAL_URL (postgresql-teal-12345)"),
+        (vec!["-a".into(), "nope".into()], 2, "app `nope` not found"),
+        (vec!["-a".into(), "Bad_Name".into()], 2, "not a valid app name"),
+        (vec!["-a".into(), "acme".into(), "--min-wait".into(), "soon".into()], 2, "not a duration"),
+        (vec!["-a".into(), "acme".into(), "--watch".into(), "0s".into()], 2, "greater than zero"),
+    ];
+    for (args, code, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = t.run(&args);
+        assert_eq!(out.code(), code, "{args:?}\n{}", out.dump());
+        let err = out.stderr_text();
+        assert!(err.contains(needle), "{args:?}: expected `{needle}`\n{}", out.dump());
+        assert!(
+            !err.contains("hunter2") && !err.contains("wrong-pw") && !err.contains("test-superuser-pw"),
+            "secret leaked: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout\n{}", out.dump());
+    }
+    // TLS defaults: an app's URL without sslmode requires TLS, which this test server lacks.
+    let plain = format!("postgres://postgres:test-superuser-pw@127.0.0.1:{}/postgres", pg.port());
+    sim.with(|w| w.set_config_var("acme", "DATABASE_URL", &plain));
+    let out = t.run(&["-a", "acme"]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(out.stderr_text().contains("sslmode=require"), "{}", out.dump());
+    // Without an app token: the login hint and exit 4.
+    let out = Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).env("HEROKU_HOST", &sim.url()).run(&["-a", "acme"]);
+    assert_eq!(out.code(), 4, "{}", out.dump());
+    assert!(out.stderr_text().contains("heroku login"), "{}", out.dump());
+}
