@@ -146,7 +146,11 @@ pub fn from_app(client: &Client, app: &str, name: &str) -> anyhow::Result<Resolv
     }
     let upper = name.trim().to_ascii_uppercase().replace('-', "_");
     let mut candidates = vec![upper.clone(), format!("{upper}_URL"), format!("HEROKU_POSTGRESQL_{upper}_URL")];
-    if let Some(a) = attachments.iter().find(|a| a.addon.name.eq_ignore_ascii_case(name.trim())) {
+    // An add-on name: its attachment, preferring DATABASE when it is attached more than once.
+    let mut by_addon: Vec<&AddonAttachment> =
+        attachments.iter().filter(|a| a.addon.name.eq_ignore_ascii_case(name.trim())).collect();
+    by_addon.sort_by_key(|a| (a.name != "DATABASE", a.name.clone()));
+    if let Some(a) = by_addon.first() {
         candidates.insert(0, format!("{}_URL", a.name));
     }
     for key in candidates {

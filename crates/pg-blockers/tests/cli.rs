@@ -165,6 +165,10 @@ fn bad_input_is_one_line_with_the_documented_code() {
     let url = pg.superuser_url("postgres");
     let sim = sim_with_database(&url);
     let t = tool(&sim);
+    let started = std::time::Instant::now();
+    let out = t.run(&["--database-url", "postgres://u:pw@10.255.255.1:5432/db?sslmode=disable"]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(started.elapsed() < Duration::from_secs(15), "an unreachable host must fail within the connect timeout");
     let cases: Vec<(Vec<String>, i32, &str)> = vec![
         (vec!["--database-url".into(), "postgres://u:hunter2@127.0.0.1:notaport/db".into()], 2, "malformed database URL"),
         (vec!["--database-url".into(), "postgres://u:hunter2@127.0.0.1:1/db?sslmode=disable".into()], 1, "cannot connect to database db on 127.0.0.1"),
@@ -197,4 +201,102 @@ fn bad_input_is_one_line_with_the_documented_code() {
     let out = Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).env("HEROKU_HOST", &sim.url()).run(&["-a", "acme"]);
     assert_eq!(out.code(), 4, "{}", out.dump());
     assert!(out.stderr_text().contains("heroku login"), "{}", out.dump());
+}
+
+fn one_waiter(pg: &PgCluster) -> (test_support::sessions::Running, test_support::sessions::Running) {
+    let url = pg.superuser_url("postgres");
+    pg.psql("postgres", "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").unwrap();
+    let holder = spawn(&url, "holder", "SELECT pg_sleep(600) FROM t");
+    let waiter = spawn(&url, "waiter", "BEGIN; LOCK TABLE t; COMMIT");
+    wait_until("a waiter", || lock_waiters(pg) == 1);
+    (holder, waiter)
+}
+
+#[test]
+fn attachment_names_resolve_as_in_the_heroku_cli_and_cancel_roots_clears_the_root() {
+    let pg = PgCluster::start().unwrap();
+    let (holder, waiter) = one_waiter(&pg);
+    let sim = sim_with_database(&pg.superuser_url("postgres"));
+    let t = tool(&sim);
+    for (name, var) in [
+        ("TEAL", "HEROKU_POSTGRESQL_TEAL_URL"),
+        ("HEROKU_POSTGRESQL_TEAL", "HEROKU_POSTGRESQL_TEAL_URL"),
+        ("DATABASE", "DATABASE_URL"),
+        ("postgresql-teal-12345", "DATABASE_URL"),
+    ] {
+        let out = t.run(&[name, "-a", "acme", "--json"]);
+        assert_eq!(out.code(), 0, "{name}: {}", out.dump());
+        let source = json(&out)["database"]["source"].as_str().unwrap().to_string();
+        assert!(source.starts_with(&format!("{var} of acme")), "{name} resolved to {source}");
+    }
+    let out = t.run(&["TEAL", "-a", "acme", "--cancel-roots", "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(
+        out.stdout_text().contains(&format!("Will cancel on HEROKU_POSTGRESQL_TEAL_URL of acme")),
+        "{}",
+        out.dump()
+    );
+    assert!(out.stdout_text().contains(&format!("✓ pid {} released its locks", holder.pid)), "{}", out.dump());
+    waiter.finish().unwrap();
+    assert!(holder.finish().unwrap_err().contains("canceling statement"));
+}
+
+#[test]
+fn the_prompt_on_a_terminal_defaults_to_no_and_yes_cancels() {
+    let pg = PgCluster::start().unwrap();
+    let (holder, waiter) = one_waiter(&pg);
+    let sim = sim_with_database(&pg.superuser_url("postgres"));
+    let t = tool(&sim);
+    let pid = holder.pid.to_string();
+
+    let mut no = t.pty(&["-a", "acme", "--cancel", &pid]);
+    no.expect("cancel 1 session(s)?", Duration::from_secs(20));
+    no.send("\r");
+    assert_eq!(no.wait(Duration::from_secs(20)).code(), Some(5), "{}", no.screen());
+    assert!(no.screen().contains("not confirmed; nothing was changed"), "{}", no.screen());
+    assert!(!holder.is_finished());
+
+    let mut yes = t.pty(&["-a", "acme", "--cancel", &pid]);
+    yes.expect("cancel 1 session(s)?", Duration::from_secs(20));
+    yes.send("y");
+    assert_eq!(yes.wait(Duration::from_secs(20)).code(), Some(0), "{}", yes.screen());
+    assert!(yes.screen().contains("1 of 1 previously blocked session is running again"), "{}", yes.screen());
+    waiter.finish().unwrap();
+}
+
+#[test]
+fn watch_prints_a_snapshot_per_interval_without_a_terminal_and_redraws_on_one() {
+    let pg = PgCluster::start().unwrap();
+    let (_holder, _waiter) = one_waiter(&pg);
+    let t = Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).env("DATABASE_URL", &pg.superuser_url("postgres"));
+
+    let mut child = t.command(&["--watch", "200ms"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    wait_until("three snapshots", || seen.lock().unwrap().matches("Blocking on").count() >= 3);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = seen.lock().unwrap().clone();
+    let snapshots = text.matches("--- every 200ms").count();
+    assert!(snapshots >= 3, "expected a snapshot per interval, got {snapshots}:\n{text}");
+    // The last snapshot may have been cut off by the kill.
+    assert!(text.matches("Blocking on").count().abs_diff(snapshots) <= 1, "{text}");
+    assert!(!text.contains("\x1b[2J"), "no screen clearing without a terminal");
+
+    let mut term = t.pty(&["--watch", "200ms"]);
+    term.expect("Blocking on", Duration::from_secs(20));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while term.screen().matches("\x1b[H\x1b[2J").count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no redraw:\n{}", term.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    term.signal(2); // SIGINT, as Ctrl-C
+    assert!(!term.wait(Duration::from_secs(10)).success());
 }

@@ -3,6 +3,7 @@
 
 pub mod heroku_cli;
 pub mod postgres;
+pub mod pty;
 pub mod sessions;
 pub mod tool;
 

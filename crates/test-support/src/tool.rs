@@ -54,6 +54,11 @@ impl Tool {
         c
     }
 
+    /// Starts with `args` on a pseudo-terminal.
+    pub fn pty(&self, args: &[&str]) -> crate::pty::PtySession {
+        crate::pty::PtySession::spawn(self.command(args))
+    }
+
     /// Runs with `args` and returns the output.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("tool runs")

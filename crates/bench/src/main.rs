@@ -1,0 +1,19 @@
+//! `bench`: measures the tools as users run them (whole processes, wall time) beside the
+//! Heroku CLI and the SQL it runs, on the same machine in the same run, and prints Markdown
+//! for docs/BENCHMARKS.md. Run it through `scripts/bench`, which builds release binaries first.
+
+mod measure;
+mod pg_blockers;
+
+use std::path::PathBuf;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let bin_dir = PathBuf::from(args.first().map(String::as_str).unwrap_or("target/release"));
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let mut report = String::new();
+    report.push_str(&measure::machine_header());
+    report.push_str(&pg_blockers::run(&bin_dir, runs)?);
+    print!("{report}");
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! Timing helpers: repeated runs, median and spread, and the machine description.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Summary of repeated timings.
+#[derive(Debug, Clone, Copy)]
+pub struct Stats {
+    /// Median.
+    pub median: Duration,
+    /// Fastest.
+    pub min: Duration,
+    /// Slowest.
+    pub max: Duration,
+}
+
+/// Runs `f` `runs` times (after one warm-up) and summarises the wall time.
+pub fn time(runs: usize, mut f: impl FnMut()) -> Stats {
+    f();
+    let mut samples: Vec<Duration> = (0..runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    Stats { median: samples[samples.len() / 2], min: samples[0], max: samples[samples.len() - 1] }
+}
+
+/// Runs a command and panics with its output when it fails.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("command runs");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}{}",
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `12.3 ms`.
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// `12.3 ms (11.9–13.0)`.
+pub fn cell(s: Stats) -> String {
+    format!("{} ({:.1}–{:.1})", ms(s.median), s.min.as_secs_f64() * 1000.0, s.max.as_secs_f64() * 1000.0)
+}
+
+/// The machine, so numbers are read in context.
+pub fn machine_header() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .unwrap_or(0);
+    let date = String::from_utf8_lossy(
+        &Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| o.stdout).unwrap_or_default(),
+    )
+    .trim()
+    .to_string();
+    format!(
+        "Machine: {cpu}, {cores} cores, {} GiB RAM, Linux. Measured {date}. Times are medians of repeated whole-process runs (min–max in brackets).\n\n",
+        mem_kb / 1024 / 1024
+    )
+}
