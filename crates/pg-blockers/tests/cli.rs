@@ -231,11 +231,7 @@ fn attachment_names_resolve_as_in_the_heroku_cli_and_cancel_roots_clears_the_roo
     }
     let out = t.run(&["TEAL", "-a", "acme", "--cancel-roots", "--confirm", "acme"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    assert!(
-        out.stdout_text().contains(&format!("Will cancel on HEROKU_POSTGRESQL_TEAL_URL of acme")),
-        "{}",
-        out.dump()
-    );
+    assert!(out.stdout_text().contains("Will cancel on HEROKU_POSTGRESQL_TEAL_URL of acme"), "{}", out.dump());
     assert!(out.stdout_text().contains(&format!("✓ pid {} released its locks", holder.pid)), "{}", out.dump());
     waiter.finish().unwrap();
     assert!(holder.finish().unwrap_err().contains("canceling statement"));
