@@ -64,7 +64,8 @@ fn incident_001_names_the_backup_and_the_cancel_lets_the_drop_finish() {
     assert!(b["query"].as_str().unwrap().starts_with("COPY \"public\".\"field_history\""));
     assert!(!out.stdout_text().contains("test-superuser-pw"));
 
-    let out = t.run(&["-a", "acme", "--cancel", &backup.pid.to_string(), "--confirm", "acme"]);
+    // A generous --grace: the backend sees the cancel when its write to the slow client completes.
+    let out = t.run(&["-a", "acme", "--cancel", &backup.pid.to_string(), "--grace", "15s", "--confirm", "acme"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     assert!(out.stdout_text().contains(&format!("✓ pid {} released its locks", backup.pid)), "{}", out.dump());
     assert!(out.stdout_text().contains("1 of 1 previously blocked session is running again"), "{}", out.dump());
@@ -229,6 +230,12 @@ fn attachment_names_resolve_as_in_the_heroku_cli_and_cancel_roots_clears_the_roo
         let source = json(&out)["database"]["source"].as_str().unwrap().to_string();
         assert!(source.starts_with(&format!("{var} of acme")), "{name} resolved to {source}");
     }
+    // -v logs each API request (method, path, status, Request-Id, ms) and never the token.
+    let out = t.run(&["TEAL", "-a", "acme", "-v"]);
+    let err = out.stderr_text();
+    assert!(err.contains("→ GET /apps/acme/config-vars 200") && err.contains("Request-Id sim-"), "{}", out.dump());
+    assert!(err.contains("→ GET /apps/acme/addon-attachments 200"), "{}", out.dump());
+    assert!(!err.contains(&sim.token()) && !out.stdout_text().contains(&sim.token()), "token leaked");
     let out = t.run(&["TEAL", "-a", "acme", "--cancel-roots", "--confirm", "acme"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     assert!(out.stdout_text().contains("Will cancel on HEROKU_POSTGRESQL_TEAL_URL of acme"), "{}", out.dump());
