@@ -126,6 +126,35 @@ pub fn resolve_database(
     direct(&url, DatabaseSource::Env)
 }
 
+/// The database in config var `var` of `app`, from config vars already fetched (no API call).
+/// `None` when the var is missing or not a Postgres URL.
+pub fn from_config_vars(
+    app: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+    var: &str,
+) -> Option<ResolvedDatabase> {
+    let url = vars.get(var).filter(|u| is_postgres_url(u))?;
+    crate::redact::register_url_password(url);
+    let parsed = pg_locks::parse_url(url, SslMode::Require).ok()?;
+    Some(ResolvedDatabase {
+        url: url.clone(),
+        source: DatabaseSource::App { app: app.to_string(), config_var: var.to_string(), addon: None },
+        dbname: parsed.dbname,
+        host: parsed.host,
+    })
+}
+
+/// The database from `--database-url` when given.
+pub fn from_flag(db: &DatabaseArgs) -> anyhow::Result<Option<ResolvedDatabase>> {
+    match &db.database_url {
+        Some(url) => {
+            crate::redact::register_url_password(url);
+            direct(url, DatabaseSource::Flag).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
 fn direct(url: &str, source: DatabaseSource) -> anyhow::Result<ResolvedDatabase> {
     let parsed = pg_locks::parse_url(url, SslMode::Prefer)?;
     Ok(ResolvedDatabase { url: url.to_string(), source, dbname: parsed.dbname, host: parsed.host })

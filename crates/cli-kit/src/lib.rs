@@ -10,6 +10,7 @@ pub mod duration;
 pub mod error;
 pub mod exit;
 pub mod output;
+pub mod poll;
 pub mod redact;
 
 pub use api::api_client;
@@ -20,6 +21,7 @@ pub use duration::{format_duration, parse_duration, parse_positive_duration};
 pub use error::{exit_for, fail, one_line, refused, usage, CliError};
 pub use exit::Exit;
 pub use output::{Output, OutputArgs};
+pub use poll::Poll;
 pub use redact::{redact, register_secret, register_url_password};
 
 /// Runs a tool's `try_main` and turns its result into the process exit code: an error is

@@ -143,6 +143,50 @@ impl Forest {
     }
 }
 
+/// A DDL statement waiting for a lock, with what it blocks and who holds it up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaitingDdl {
+    /// The DDL's pid.
+    pub pid: i32,
+    /// Sessions queued behind it, directly or through others.
+    pub blocking_total: usize,
+    /// The sessions it waits for.
+    pub waits_for: Vec<i32>,
+    /// The root blocker at the head of its chain, when there is one.
+    pub root: Option<i32>,
+}
+
+/// The session at the head of `pid`'s chain: follow the first blocker until one waits on nobody.
+pub fn root_of(snapshot: &Snapshot, pid: i32) -> Option<i32> {
+    let mut cur = pid;
+    let mut seen = BTreeSet::from([pid]);
+    loop {
+        let s = snapshot.get(cur)?;
+        match s.blocked_by.first() {
+            None => return (cur != pid).then_some(cur),
+            Some(&b) if !seen.insert(b) => return Some(b),
+            Some(&b) => cur = b,
+        }
+    }
+}
+
+/// Every DDL or migration statement waiting for a lock, most blocking first.
+pub fn waiting_ddl(snapshot: &Snapshot) -> Vec<WaitingDdl> {
+    let g = Graph::of(snapshot);
+    let mut out: Vec<WaitingDdl> = snapshot
+        .blocked()
+        .filter(|s| s.has(crate::Label::Ddl) || s.has(crate::Label::Migration))
+        .map(|s| WaitingDdl {
+            pid: s.pid,
+            blocking_total: g.downstream(s.pid).len(),
+            waits_for: s.blocked_by.clone(),
+            root: root_of(snapshot, s.pid),
+        })
+        .collect();
+    out.sort_by_key(|w| (std::cmp::Reverse(w.blocking_total), w.pid));
+    out
+}
+
 impl Node {
     /// Every pid in this tree, root first.
     pub fn pids(&self) -> Vec<i32> {

@@ -16,7 +16,7 @@ mod snapshot;
 pub use act::{act, validate_targets, ActOptions, ActReport, PidOutcome, Signal};
 pub use connect::{connect, parse_url, ConnectOptions, ParsedUrl, SslMode};
 pub use error::{Error, ErrorKind};
-pub use forest::{Forest, Graph, Node};
+pub use forest::{root_of, waiting_ddl, Forest, Graph, Node, WaitingDdl};
 pub use labels::{is_ddl, label_session, Label, MIGRATION_APP_PREFIX};
 pub use recommend::{cost, needs_terminate, recommend, refusal, Recommendation};
 pub use snapshot::{LockWait, Session, Snapshot, SNAPSHOT_SQL};

@@ -1,0 +1,57 @@
+//! The command line.
+
+use std::time::Duration;
+
+use cli_kit::{AppArgs, DatabaseArgs, OutputArgs};
+
+/// Stop a dyno by its id and prove it is gone.
+///
+/// A process-type name resolves to its dynos first (`release` → `release.2343`): the platform
+/// accepts a stop addressed to a bare type name and stops nothing, which is how a stuck
+/// release phase survived `heroku ps:kill release`. After stopping a release or one-off dyno it
+/// checks Postgres for DDL its statements left waiting, since stopping a dyno does not end them.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "safe-ps-kill",
+    version,
+    after_help = "Examples:
+  safe-ps-kill release -a acme                   # release → release.2343, asks, stops, verifies
+  safe-ps-kill release.2343 -a acme --confirm acme
+  safe-ps-kill worker -a acme --all --confirm acme
+  safe-ps-kill run -a acme --dry-run             # resolve and show, stop nothing
+  safe-ps-kill release -a acme --confirm acme --json
+
+Exit codes: 0 stopped and seen gone, 1 failed, 2 usage (unknown dyno, ambiguous type without
+a terminal, bad --wait), 3 a dyno was STILL RUNNING at the deadline, 4 not logged in / not
+allowed, 5 refused (no terminal and no --confirm, or --confirm names another app)."
+)]
+pub struct Args {
+    /// A dyno name (release.2343, web.1) or a process type (release, run, web)
+    #[arg(value_name = "DYNO|TYPE")]
+    pub target: Option<String>,
+
+    #[command(flatten)]
+    pub app: AppArgs,
+
+    /// Stop every dyno of the process type (needs --confirm without a terminal)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Answer the confirmation with the app's name
+    #[arg(long, value_name = "APP")]
+    pub confirm: Option<String>,
+
+    /// How long to wait for the dynos to disappear
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = cli_kit::positive_duration_arg)]
+    pub wait: Duration,
+
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Resolve and show what would be stopped; stop nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

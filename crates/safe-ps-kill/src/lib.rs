@@ -1,0 +1,306 @@
+//! safe-ps-kill: resolve a dyno or process type to dyno ids, stop by id, prove the dynos are
+//! gone, and show what their database statements left waiting.
+
+mod cli;
+mod dbcheck;
+pub mod resolve;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use cli_kit::output::{bold, count, dim, red};
+use cli_kit::{api_client, confirm_destructive, format_duration, pick, refused, usage, Exit, Output, Poll};
+use heroku_api::{Client, Dyno};
+use serde_json::{json, Value};
+
+pub use cli::Args;
+use resolve::{closest, natural_key, resolve, Resolution};
+
+const TOOL: &str = "safe-ps-kill";
+
+/// How the dynos to stop were chosen, for the report.
+struct Choice {
+    dynos: Vec<Dyno>,
+    how: &'static str,
+}
+
+/// Runs the command; returns the exit code the contract prescribes.
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let out = Output::new(&args.output);
+    let app = args.app.resolve()?;
+    if let Some(c) = &args.confirm {
+        if c != &app {
+            return Err(refused(format!("--confirm {c} does not match the app {app}; nothing was stopped")));
+        }
+    }
+    let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
+    // The dyno list and the config vars (for the database check) are independent: fetch both at once.
+    let (dynos, vars) = std::thread::scope(|s| {
+        let vars =
+            s.spawn(|| if args.db.database_url.is_some() { Ok(BTreeMap::new()) } else { client.config_vars(&app) });
+        let dynos = client.dynos(&app);
+        (dynos, vars.join().unwrap_or_else(|_| Ok(BTreeMap::new())))
+    });
+    let dynos = dynos?;
+    let choice = choose(&args, &out, &app, &dynos)?;
+    show_plan(&out, &choice);
+
+    if args.dry_run {
+        out.say(format!(
+            "Dry run: nothing was stopped. To stop: safe-ps-kill {} -a {app}{} --confirm {app}",
+            target_arg(&args, &choice),
+            if choice.dynos.len() > 1 { " --all" } else { "" }
+        ));
+        if out.is_json() {
+            out.json(&report_json(&args, &app, &choice, "dry-run", &[], &Value::Null));
+        }
+        return Ok(Exit::Success);
+    }
+    let names: Vec<&str> = choice.dynos.iter().map(|d| d.name.as_str()).collect();
+    confirm_destructive(&out, &app, args.confirm.as_deref(), &format!("Stop {} on {app}?", names.join(", ")))?;
+
+    stop_all(&client, &app, &choice.dynos)?;
+    let outcomes = verify(&client, &out, &app, &choice.dynos, args.wait);
+    let all_gone = outcomes.iter().all(|o| o.gone_after.is_some());
+    for o in &outcomes {
+        match o.gone_after {
+            Some(t) => {
+                let replaced = o.replaced_by.as_deref().map(|s| format!("; its formation started a new {} ({s})", o.dyno.name)).unwrap_or_default();
+                out.ok(format!("{} stopped (gone after {}){replaced}", o.dyno.name, format_duration(t)));
+            }
+            None => out.bad(format!(
+                "{} {} after {} — the platform accepted the stop but the dyno is still listed ({}); check `heroku ps -a {app}` and retry by name",
+                o.dyno.name,
+                red().apply_to("STILL RUNNING"),
+                format_duration(args.wait),
+                o.last_state.as_deref().unwrap_or("up")
+            )),
+        }
+    }
+
+    let db_check = if choice.dynos.iter().any(|d| dbcheck::runs_statements(d)) {
+        dbcheck::check(&out, &app, &args.db, &vars.unwrap_or_default(), &choice.dynos)
+    } else {
+        json!({ "status": "not_applicable", "reason": "only release and one-off dynos run migrations" })
+    };
+    if out.is_json() {
+        let per: Vec<Value> = outcomes
+            .iter()
+            .map(|o| {
+                json!({
+                    "name": o.dyno.name,
+                    "id": o.dyno.id,
+                    "stopped": o.gone_after.is_some(),
+                    "gone_after_ms": o.gone_after.map(|t| t.as_millis() as u64),
+                    "still_running": o.gone_after.is_none(),
+                    "last_state": o.last_state,
+                })
+            })
+            .collect();
+        out.json(&report_json(&args, &app, &choice, "stop", &per, &db_check));
+    }
+    Ok(if all_gone { Exit::Success } else { Exit::NotVerified })
+}
+
+fn target_arg(args: &Args, choice: &Choice) -> String {
+    match (&args.target, choice.dynos.as_slice()) {
+        (_, [one]) => one.name.clone(),
+        (Some(t), _) => t.clone(),
+        (None, _) => String::new(),
+    }
+}
+
+fn choose(args: &Args, out: &Output, app: &str, dynos: &[Dyno]) -> anyhow::Result<Choice> {
+    let Some(target) = args.target.as_deref() else {
+        if dynos.is_empty() {
+            return Err(usage(format!("{app} has no dynos running; nothing to stop")));
+        }
+        if !out.can_prompt() {
+            return Err(usage(format!(
+                "name a dyno or process type: safe-ps-kill DYNO -a {app}; dynos: {}",
+                list_names(dynos)
+            )));
+        }
+        let mut sorted = dynos.to_vec();
+        sorted.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
+        let items: Vec<String> = sorted.iter().map(describe_for_pick).collect();
+        return match pick(out, &format!("Which dyno of {app}?"), &items)? {
+            Some(i) => Ok(Choice { dynos: vec![sorted[i].clone()], how: "picked" }),
+            None => Err(refused("nothing chosen; nothing was stopped")),
+        };
+    };
+    match resolve(target, dynos) {
+        Resolution::Exact(d) => Ok(Choice { dynos: vec![d], how: "exact" }),
+        Resolution::Type(t, ds) if ds.len() == 1 => {
+            out.say(format!("{t} → {}", bold().apply_to(&ds[0].name)));
+            Ok(Choice { dynos: ds, how: "type" })
+        }
+        Resolution::Type(t, ds) => {
+            if args.all {
+                return Ok(Choice { dynos: ds, how: "all" });
+            }
+            if !out.can_prompt() {
+                return Err(usage(format!(
+                    "{t} has {} ({}): name one, or stop them all with --all --confirm {app}",
+                    count(ds.len(), "dyno"),
+                    ds.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            let mut items: Vec<String> = ds.iter().map(describe_for_pick).collect();
+            items.push(format!("all {} {t} dynos", ds.len()));
+            match pick(out, &format!("{t} has {} dynos; which?", ds.len()), &items)? {
+                Some(i) if i == ds.len() => Ok(Choice { dynos: ds, how: "all" }),
+                Some(i) => Ok(Choice { dynos: vec![ds[i].clone()], how: "picked" }),
+                None => Err(refused("nothing chosen; nothing was stopped")),
+            }
+        }
+        Resolution::NoMatch => {
+            if dynos.is_empty() {
+                return Err(usage(format!("no dyno or process type `{target}` on {app}: it has no dynos running")));
+            }
+            Err(usage(format!(
+                "no dyno or process type `{target}` on {app}; its dynos: {}",
+                closest(target, dynos).join(", ")
+            )))
+        }
+    }
+}
+
+fn list_names(dynos: &[Dyno]) -> String {
+    let mut names: Vec<&str> = dynos.iter().map(|d| d.name.as_str()).collect();
+    names.sort_by_key(|n| natural_key(n));
+    names.join(", ")
+}
+
+fn age(d: &Dyno) -> String {
+    d.created_at_time()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .map(format_duration)
+        .unwrap_or_else(|| "?".into())
+}
+
+fn describe_for_pick(d: &Dyno) -> String {
+    format!("{}  ({}, {} for {})  {}", d.name, d.process_type, d.state, age(d), d.command)
+}
+
+fn show_plan(out: &Output, choice: &Choice) {
+    let rows: Vec<[String; 7]> = choice
+        .dynos
+        .iter()
+        .map(|d| {
+            [
+                d.name.clone(),
+                d.process_type.clone(),
+                d.state.clone(),
+                age(d),
+                d.size.clone().unwrap_or_else(|| "-".into()),
+                d.release.as_ref().map(|r| format!("v{}", r.version)).unwrap_or_else(|| "-".into()),
+                d.command.clone(),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "TYPE", "STATE", "AGE", "SIZE", "RELEASE", "COMMAND"].map(String::from);
+    let mut widths = [0usize; 6];
+    for r in std::iter::once(&header).chain(rows.iter()) {
+        for (i, w) in widths.iter_mut().enumerate() {
+            *w = (*w).max(r[i].chars().count());
+        }
+    }
+    out.say(format!("Will stop {}:", count(choice.dynos.len(), "dyno")));
+    for (n, r) in std::iter::once(&header).chain(rows.iter()).enumerate() {
+        let mut line = String::from("  ");
+        for (i, w) in widths.iter().enumerate() {
+            line.push_str(&format!("{:<w$}  ", r[i], w = *w));
+        }
+        line.push_str(&r[6]);
+        out.say(if n == 0 { dim().apply_to(line).to_string() } else { line });
+    }
+}
+
+/// Stops every dyno by id, in parallel. A dyno that vanished already (404) is not an error:
+/// verification will see it gone.
+fn stop_all(client: &Client, app: &str, dynos: &[Dyno]) -> anyhow::Result<()> {
+    let results: Vec<(String, Result<(), heroku_api::Error>)> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            dynos.iter().map(|d| (d.name.clone(), s.spawn(move || client.stop_dyno(app, &d.id)))).collect();
+        handles.into_iter().map(|(n, h)| (n, h.join().unwrap_or_else(|_| Ok(())))).collect()
+    });
+    for (name, r) in results {
+        match r {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("stopping {name}"))),
+        }
+    }
+    Ok(())
+}
+
+struct Outcome {
+    dyno: Dyno,
+    gone_after: Option<Duration>,
+    last_state: Option<String>,
+    replaced_by: Option<String>,
+}
+
+/// Polls the dyno list (one request per check, however many dynos) until every stopped id is
+/// gone or `limit` passes. Only what was observed is reported.
+fn verify(client: &Client, out: &Output, app: &str, dynos: &[Dyno], limit: Duration) -> Vec<Outcome> {
+    let mut gone: HashMap<String, Duration> = HashMap::new();
+    let mut last: Vec<Dyno> = Vec::new();
+    let spinner = out.spinner(format!(
+        "waiting for {} to stop",
+        dynos.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+    ));
+    let mut poll = Poll::with_pauses(limit, Duration::from_millis(100), Duration::from_secs(2));
+    loop {
+        match client.dynos(app) {
+            Ok(list) => {
+                for d in dynos {
+                    if !gone.contains_key(&d.id) && !list.iter().any(|x| x.id == d.id) {
+                        gone.insert(d.id.clone(), poll.elapsed());
+                    }
+                }
+                last = list;
+            }
+            // The client already retried; a failed check is not an observation either way.
+            Err(e) => spinner.set_message(format!("checking failed ({e}); retrying")),
+        }
+        if gone.len() == dynos.len() || !poll.next() {
+            break;
+        }
+    }
+    spinner.finish();
+    dynos
+        .iter()
+        .map(|d| Outcome {
+            dyno: d.clone(),
+            gone_after: gone.get(&d.id).copied(),
+            last_state: last.iter().find(|x| x.id == d.id).map(|x| x.state.clone()),
+            replaced_by: last.iter().find(|x| x.name == d.name && x.id != d.id).map(|x| x.state.clone()),
+        })
+        .collect()
+}
+
+fn report_json(args: &Args, app: &str, choice: &Choice, action: &str, outcomes: &[Value], db_check: &Value) -> Value {
+    let resolved: Vec<Value> = choice
+        .dynos
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "name": d.name, "type": d.process_type, "state": d.state,
+                "created_at": d.created_at, "command": d.command, "size": d.size,
+                "release_version": d.release.as_ref().map(|r| r.version),
+            })
+        })
+        .collect();
+    json!({
+        "app": app,
+        "argument": args.target,
+        "resolution": choice.how,
+        "resolved": resolved,
+        "action": action,
+        "wait_limit_ms": args.wait.as_millis() as u64,
+        "outcomes": outcomes,
+        "database_check": db_check,
+    })
+}

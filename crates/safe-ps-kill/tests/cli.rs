@@ -1,0 +1,272 @@
+//! safe-ps-kill against heroku-sim (and a real PostgreSQL for the database check).
+
+use std::time::Duration;
+
+use heroku_sim::{scenario, FaultKind, Sim, World};
+use serde_json::Value;
+use test_support::sessions::StuckAlter;
+use test_support::tool::{OutputExt, Tool};
+use test_support::PgCluster;
+
+fn stuck() -> World {
+    let mut w = scenario("stuck-release").unwrap();
+    w.timing.stop_delay = Duration::from_millis(200);
+    w
+}
+
+fn tool(sim: &Sim) -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).api(&sim.url(), &sim.token())
+}
+
+fn stops(sim: &Sim) -> Vec<String> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/actions/stop"))
+        .map(|r| r.path)
+        .collect()
+}
+
+#[test]
+fn incident_release_resolves_to_release_2343_stops_it_by_id_and_sees_it_gone() {
+    let sim = Sim::start(stuck()).unwrap();
+    let id = sim.with(|w| w.dyno_mut("acme", "release.2343").id.clone());
+    let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let text = out.stdout_text();
+    assert!(text.contains("release → release.2343"), "{text}");
+    assert!(text.contains("release.2343  release  up"), "the plan shows name, type, state: {text}");
+    assert!(text.contains("bundle exec rake db:migrate") && text.contains("v2"), "{text}");
+    assert!(text.contains("✓ release.2343 stopped (gone after"), "{text}");
+    assert_eq!(stops(&sim), vec![format!("/apps/acme/dynos/{id}/actions/stop")], "stopped by id, once");
+    assert!(!sim.requests().iter().any(|r| r.path.contains("/dynos/release/")), "never addressed to the type name");
+    assert!(!sim.dyno_names("acme").contains(&"release.2343".to_string()));
+    // No DATABASE_URL on this app: the check says so in one line.
+    assert!(
+        out.stderr_text().contains("database check skipped: acme has no DATABASE_URL config var"),
+        "{}",
+        out.dump()
+    );
+}
+
+#[test]
+fn an_exact_formation_dyno_name_is_stopped_and_its_replacement_noted() {
+    let sim = Sim::start(stuck()).unwrap();
+    let out = tool(&sim).run(&["web.1", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("✓ web.1 stopped (gone after"), "{}", out.dump());
+    assert!(out.stdout_text().contains("its formation started a new web.1"), "{}", out.dump());
+    assert!(!out.stderr_text().contains("database check"), "web dynos need no database check");
+}
+
+#[test]
+fn several_dynos_of_a_type_need_a_choice_or_all_with_confirm() {
+    let mut w = stuck();
+    w.add_formation("acme", "clock", 3, "clockwork", Duration::from_secs(60));
+    let sim = Sim::start(w).unwrap();
+    let t = tool(&sim);
+
+    let out = t.run(&["clock", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(
+        out.stderr_text().contains(
+            "clock has 3 dynos (clock.1, clock.2, clock.3): name one, or stop them all with --all --confirm acme"
+        ),
+        "{}",
+        out.dump()
+    );
+    let out = t.run(&["clock", "-a", "acme", "--all"]);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    assert!(stops(&sim).is_empty(), "nothing may be stopped");
+
+    let out = t.run(&["clock", "-a", "acme", "--all", "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    for n in 1..=3 {
+        assert!(out.stdout_text().contains(&format!("✓ clock.{n} stopped")), "{}", out.dump());
+    }
+    assert_eq!(stops(&sim).len(), 3);
+}
+
+#[test]
+fn no_argument_without_a_terminal_and_unknown_names_are_usage_errors() {
+    let sim = Sim::start(stuck()).unwrap();
+    let t = tool(&sim);
+    let out = t.run(&["-a", "acme"]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(out.stderr_text().contains("name a dyno or process type"), "{}", out.dump());
+    let out = t.run(&["relase", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(
+        out.stderr_text().contains("no dyno or process type `relase` on acme; its dynos: release.2343, "),
+        "closest first: {}",
+        out.dump()
+    );
+    assert!(stops(&sim).is_empty());
+}
+
+#[test]
+fn a_dyno_that_ignores_stop_is_reported_still_running_with_exit_3() {
+    let mut w = stuck();
+    w.dyno_mut("acme", "release.2343").ignores_stop = true;
+    let sim = Sim::start(w).unwrap();
+    let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme", "--wait", "1s"]);
+    assert_eq!(out.code(), 3, "{}", out.dump());
+    assert!(out.stdout_text().contains("✗ release.2343 STILL RUNNING after 1s"), "{}", out.dump());
+    assert!(!out.stdout_text().contains("✓"), "never reports a stop it did not observe: {}", out.dump());
+}
+
+#[test]
+fn rate_limits_and_503s_while_polling_are_absorbed() {
+    let mut w = stuck();
+    w.timing.stop_delay = Duration::from_millis(800);
+    w.faults.rate_limit_every = Some(3);
+    w.faults.retry_after_secs = 0;
+    let sim = Sim::start(w).unwrap();
+    sim.add_fault(FaultKind::ServiceUnavailable, Some("GET"), Some("/apps/acme/dynos"), 2);
+    let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let statuses: Vec<u16> = sim.requests().iter().filter(|r| r.path == "/apps/acme/dynos").map(|r| r.status).collect();
+    assert!(statuses.contains(&503) && statuses.contains(&429), "faults fired: {statuses:?}");
+    assert_eq!(stops(&sim).len(), 1, "a stop is sent once");
+}
+
+#[test]
+fn finds_the_release_dyno_among_250() {
+    let mut w = stuck();
+    w.add_formation("acme", "burst", 246, "work", Duration::from_secs(60));
+    w.faults.page_size = 100;
+    let sim = Sim::start(w).unwrap();
+    assert_eq!(sim.dyno_names("acme").len(), 250);
+    let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["resolved"][0]["name"], "release.2343");
+    assert!(sim.requests().iter().any(|r| r.path == "/apps/acme/dynos" && r.status == 206), "paged");
+}
+
+#[test]
+fn json_is_one_document_with_the_outcome() {
+    let sim = Sim::start(stuck()).unwrap();
+    let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.dump()));
+    assert_eq!(doc["app"], "acme");
+    assert_eq!(doc["argument"], "release");
+    assert_eq!(doc["resolution"], "type");
+    assert_eq!(doc["action"], "stop");
+    assert_eq!(doc["resolved"][0]["release_version"], 2);
+    assert_eq!(doc["outcomes"][0]["name"], "release.2343");
+    assert_eq!(doc["outcomes"][0]["stopped"], true);
+    assert!(doc["outcomes"][0]["gone_after_ms"].as_u64().unwrap() < 30_000);
+    assert_eq!(doc["database_check"]["status"], "skipped");
+    assert!(out.stderr_text().contains("release → release.2343"), "human text goes to stderr under --json");
+}
+
+#[test]
+fn dry_run_and_refusals_stop_nothing() {
+    let sim = Sim::start(stuck()).unwrap();
+    let t = tool(&sim);
+    let out = t.run(&["release", "-a", "acme", "--dry-run"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("Dry run: nothing was stopped"), "{}", out.dump());
+    let out = t.run(&["release", "-a", "acme"]);
+    assert_eq!(out.code(), 5, "no terminal and no --confirm: {}", out.dump());
+    assert!(out.stderr_text().contains("--confirm acme"), "{}", out.dump());
+    let out = t.run(&["release", "-a", "acme", "--confirm", "acme-staging"]);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    assert!(stops(&sim).is_empty(), "the sim saw no stop request");
+}
+
+#[test]
+fn bad_input_gets_one_line_and_the_documented_code() {
+    let sim = Sim::start(stuck()).unwrap();
+    let t = tool(&sim);
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["release", "-a", "ACME!"], 2, "not a valid app name"),
+        (&["release", "-a", "nope"], 2, "app `nope` not found"),
+        (&["release", "-a", "acme", "--wait", "0s"], 2, "greater than zero"),
+        (&["release", "-a", "acme", "--wait", "soon"], 2, "not a duration"),
+        (&["release", "-a", "acme", "--wait=-5s"], 2, "negative"),
+    ];
+    for (args, code, needle) in cases {
+        let out = t.run(args);
+        assert_eq!(out.code(), *code, "{args:?}: {}", out.dump());
+        assert!(out.stderr_text().contains(needle), "{args:?}: {}", out.dump());
+    }
+    let out =
+        Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).env("HEROKU_HOST", &sim.url()).run(&["release", "-a", "acme"]);
+    assert_eq!(out.code(), 4, "{}", out.dump());
+    assert!(out.stderr_text().contains("run `heroku login` or set HEROKU_API_KEY"), "{}", out.dump());
+    let out = Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).api(&sim.url(), "revoked").run(&["release", "-a", "acme"]);
+    assert_eq!(out.code(), 4, "{}", out.dump());
+    assert!(stops(&sim).is_empty());
+}
+
+#[test]
+fn the_prompt_under_a_terminal_says_no_by_default_and_yes_stops() {
+    let sim = Sim::start(stuck()).unwrap();
+    let t = tool(&sim);
+    let mut no = t.pty(&["release", "-a", "acme"]);
+    no.expect("Stop release.2343 on acme?", Duration::from_secs(20));
+    no.send("\r");
+    assert_eq!(no.wait(Duration::from_secs(20)).code(), Some(5), "{}", no.screen());
+    assert!(stops(&sim).is_empty());
+
+    let mut yes = t.pty(&["release", "-a", "acme"]);
+    yes.expect("Stop release.2343 on acme?", Duration::from_secs(20));
+    yes.send("y");
+    assert_eq!(yes.wait(Duration::from_secs(20)).code(), Some(0), "{}", yes.screen());
+    assert!(yes.screen().contains("release.2343 stopped"), "{}", yes.screen());
+    assert_eq!(stops(&sim).len(), 1);
+}
+
+#[test]
+fn on_a_terminal_an_ambiguous_type_offers_a_pick() {
+    let mut w = stuck();
+    w.add_formation("acme", "clock", 2, "clockwork", Duration::from_secs(60));
+    let sim = Sim::start(w).unwrap();
+    let mut s = tool(&sim).pty(&["clock", "-a", "acme"]);
+    s.expect("clock has 2 dynos; which?", Duration::from_secs(20));
+    // Down twice to "all 2 clock dynos", Enter, then confirm.
+    s.send("\x1b[B");
+    s.send("\x1b[B");
+    s.send("\r");
+    s.expect("Stop clock.1, clock.2 on acme?", Duration::from_secs(20));
+    s.send("y");
+    assert_eq!(s.wait(Duration::from_secs(20)).code(), Some(0), "{}", s.screen());
+    assert_eq!(stops(&sim).len(), 2);
+}
+
+#[test]
+fn after_stopping_a_release_dyno_the_waiting_alter_and_its_queue_are_named() {
+    let pg = PgCluster::start().unwrap();
+    let stuck_alter = StuckAlter::start(&pg, 40, "migrate-restart/release.2343");
+    let mut w = stuck();
+    w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
+    let sim = Sim::start(w).unwrap();
+    let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let text = out.stdout_text();
+    assert!(text.contains("1 DDL statement waiting for a lock on DATABASE_URL of acme"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("ALTER TABLE users ADD COLUMN nickname text"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains(&format!("pid {}", stuck_alter.alter.pid)) && line.ends_with("blocking 40"), "{line}");
+    assert!(text.contains(&format!("held up by pid {} (reporting", stuck_alter.reader.pid)), "{text}");
+    assert!(
+        text.contains(&format!("fix now: pg-blockers -a acme --cancel {} --confirm acme", stuck_alter.alter.pid)),
+        "{text}"
+    );
+    assert!(!text.contains("test-superuser-pw") && !out.stderr_text().contains("test-superuser-pw"));
+
+    // An unreachable database: one line, and the stop itself still succeeds.
+    let sim = Sim::start(stuck()).unwrap();
+    sim.with(|w| w.set_config_var("acme", "DATABASE_URL", "postgres://u:p@127.0.0.1:1/db?sslmode=disable"));
+    let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(
+        out.stderr_text().contains("database check skipped: cannot connect to database db on 127.0.0.1"),
+        "{}",
+        out.dump()
+    );
+}
