@@ -25,7 +25,7 @@ impl Poll {
     }
 
     /// Sleeps until the next check; `false` once the deadline has passed (check no more).
-    pub fn next(&mut self) -> bool {
+    pub fn wait_next(&mut self) -> bool {
         let now = Instant::now();
         if now >= self.deadline {
             return false;
@@ -49,7 +49,7 @@ mod tests {
     fn stops_at_the_deadline_and_backs_off() {
         let mut p = Poll::with_pauses(Duration::from_millis(120), Duration::from_millis(20), Duration::from_millis(50));
         let mut checks = 0;
-        while p.next() {
+        while p.wait_next() {
             checks += 1;
             assert!(checks < 20, "did not stop");
         }

@@ -265,7 +265,7 @@ fn verify(client: &Client, out: &Output, app: &str, dynos: &[Dyno], limit: Durat
             // The client already retried; a failed check is not an observation either way.
             Err(e) => spinner.set_message(format!("checking failed ({e}); retrying")),
         }
-        if gone.len() == dynos.len() || !poll.next() {
+        if gone.len() == dynos.len() || !poll.wait_next() {
             break;
         }
     }
