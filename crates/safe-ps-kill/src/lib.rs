@@ -39,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         let vars =
             s.spawn(|| if args.db.database_url.is_some() { Ok(BTreeMap::new()) } else { client.config_vars(&app) });
         let dynos = client.dynos(&app);
-        (dynos, vars.join().unwrap_or_else(|_| Ok(BTreeMap::new())))
+        (dynos, vars.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
     });
     let dynos = dynos?;
     let choice = choose(&args, &out, &app, &dynos)?;
@@ -78,7 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         }
     }
 
-    let db_check = if choice.dynos.iter().any(|d| dbcheck::runs_statements(d)) {
+    let db_check = if choice.dynos.iter().any(dbcheck::runs_statements) {
         dbcheck::check(&out, &app, &args.db, &vars.unwrap_or_default(), &choice.dynos)
     } else {
         json!({ "status": "not_applicable", "reason": "only release and one-off dynos run migrations" })
@@ -122,7 +122,7 @@ fn choose(args: &Args, out: &Output, app: &str, dynos: &[Dyno]) -> anyhow::Resul
             )));
         }
         let mut sorted = dynos.to_vec();
-        sorted.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
+        sorted.sort_by_key(|d| natural_key(&d.name));
         let items: Vec<String> = sorted.iter().map(describe_for_pick).collect();
         return match pick(out, &format!("Which dyno of {app}?"), &items)? {
             Some(i) => Ok(Choice { dynos: vec![sorted[i].clone()], how: "picked" }),
@@ -223,7 +223,7 @@ fn stop_all(client: &Client, app: &str, dynos: &[Dyno]) -> anyhow::Result<()> {
     let results: Vec<(String, Result<(), heroku_api::Error>)> = std::thread::scope(|s| {
         let handles: Vec<_> =
             dynos.iter().map(|d| (d.name.clone(), s.spawn(move || client.stop_dyno(app, &d.id)))).collect();
-        handles.into_iter().map(|(n, h)| (n, h.join().unwrap_or_else(|_| Ok(())))).collect()
+        handles.into_iter().map(|(n, h)| (n, h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))).collect()
     });
     for (name, r) in results {
         match r {

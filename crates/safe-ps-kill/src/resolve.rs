@@ -22,7 +22,7 @@ pub fn resolve(target: &str, dynos: &[Dyno]) -> Resolution {
     if of_type.is_empty() {
         return Resolution::NoMatch;
     }
-    of_type.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
+    of_type.sort_by_key(|d| natural_key(&d.name));
     Resolution::Type(target.to_string(), of_type)
 }
 
