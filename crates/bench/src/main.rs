@@ -4,6 +4,7 @@
 
 mod measure;
 mod pg_blockers;
+mod safe_ps_kill;
 
 use std::path::PathBuf;
 
@@ -13,6 +14,7 @@ fn main() -> anyhow::Result<()> {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let mut report = String::new();
     report.push_str(&measure::machine_header());
+    report.push_str(&safe_ps_kill::run(&bin_dir, runs)?);
     report.push_str(&pg_blockers::run(&bin_dir, runs)?);
     print!("{report}");
     Ok(())
