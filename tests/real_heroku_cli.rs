@@ -89,3 +89,27 @@ fn incident_ps_stop_release_prints_success_and_stops_nothing() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(sim.dyno_names("acme").contains(&"release.2343".to_string()));
 }
+
+/// `heroku run` through the simulator's TLS rendezvous (trusted via NODE_EXTRA_CA_CERTS):
+/// output and the exit-status marker round-trip, and without `--exit-code` a failed command
+/// still "succeeds" — why `heroku run rake db:migrate && heroku restart` restarts after a
+/// failed migration.
+#[test]
+fn heroku_run_attaches_through_the_rendezvous() {
+    let (sim, cli) = stuck_release();
+    let ca = cli.home().join("sim-ca.pem");
+    sim.write_ca(&ca).unwrap();
+    let run = |args: &[&str]| {
+        cli.command().env("NODE_EXTRA_CA_CERTS", &ca).args(args).stdin(std::process::Stdio::null()).output().unwrap()
+    };
+
+    let out = run(&["run", "--exit-code", "-a", "acme", "--", "echo hi from $DYNO"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout(&out).contains("hi from run."), "{}", text(&out));
+
+    let out = run(&["run", "--exit-code", "-a", "acme", "--", "false"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    let out = run(&["run", "-a", "acme", "--", "false"]);
+    assert_eq!(out.status.code(), Some(0), "without --exit-code the failure is lost: {}", text(&out));
+}

@@ -62,6 +62,9 @@ impl Handler for ApiHandler {
                 None if !authorized(&world, req) => Some(error(401, "unauthorized", "Invalid credentials provided.")),
                 None => Some(route(&mut world, req, body.as_ref(), arrived)),
             };
+            for job in std::mem::take(&mut world.detached_jobs) {
+                crate::oneoff::run_detached(job, self.world.clone());
+            }
             world.log.push(LoggedRequest {
                 method: req.method.clone(),
                 path: req.path.clone(),
@@ -316,6 +319,10 @@ fn stop_dyno(world: &mut World, app_name: &str, target: &str, now: Instant) -> A
     if let Some(d) = app.dynos.iter_mut().find(|d| d.id == target || d.name == target) {
         if !d.ignores_stop {
             d.gone_at.get_or_insert(now + stop_delay);
+            // A one-off dyno's command ends with it.
+            if let Some(pid) = d.process {
+                crate::oneoff::kill_group(pid);
+            }
         }
         let d = d.clone();
         return answer(202, dyno_json(app, &d));
@@ -348,19 +355,37 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
     };
     let ptype = body.and_then(|b| b.get("type")).and_then(Value::as_str).unwrap_or("run").to_string();
     let size = body.and_then(|b| b.get("size")).and_then(Value::as_str).unwrap_or("standard-1X").to_string();
-    let env = body
+    let env: std::collections::BTreeMap<String, String> = body
         .and_then(|b| b.get("env"))
         .and_then(Value::as_object)
         .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
         .unwrap_or_default();
+    let attach = body.and_then(|b| b.get("attach")).and_then(Value::as_bool).unwrap_or(false);
     let id = world.new_id();
     let number = world.next_run_number();
+    let secret = world.new_id().replace('-', "");
     let start_delay = world.timing.start_delay;
+    let rendezvous_port = world.rendezvous_port;
+    let name = format!("{ptype}.{number}");
     let app = world.apps.get_mut(app_name).expect("found");
+    // A dyno's environment: the app's config vars, then what the request adds.
+    let mut job_env = app.config_vars.clone();
+    job_env.extend(env.clone());
+    let job = crate::oneoff::Job {
+        app: app_name.to_string(),
+        dyno_id: id.clone(),
+        dyno_name: name.clone(),
+        command: command.to_string(),
+        env: job_env,
+    };
+    let attach_url = match (attach, rendezvous_port) {
+        (true, Some(port)) => Some(format!("rendezvous://127.0.0.1:{port}/{secret}")),
+        _ => None,
+    };
     let t = SystemTime::now();
     let dyno = DynoState {
         id,
-        name: format!("{ptype}.{number}"),
+        name,
         process_type: ptype,
         command: command.to_string(),
         size,
@@ -372,11 +397,19 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
         up_at: Some(now + start_delay),
         ignores_stop: false,
         never_up: false,
-        attach_url: None,
+        attach_url: attach_url.clone(),
         env,
+        process: None,
     };
     let out = dyno_json(app, &dyno);
     app.dynos.push(dyno);
+    match (attach, attach_url) {
+        (true, Some(_)) => {
+            world.attach_jobs.insert(secret, job);
+        }
+        (true, None) => {}
+        (false, _) => world.detached_jobs.push(job),
+    }
     answer(201, out)
 }
 

@@ -17,6 +17,7 @@
 pub mod api;
 pub mod http;
 pub mod model;
+pub mod oneoff;
 pub mod paging;
 pub mod scenarios;
 mod seed;
@@ -31,6 +32,7 @@ pub use scenarios::{scenario, SCENARIOS};
 pub struct Sim {
     world: Arc<Mutex<World>>,
     server: http::Server,
+    rendezvous: oneoff::Rendezvous,
 }
 
 impl Sim {
@@ -42,9 +44,11 @@ impl Sim {
     /// Starts on `port` (0 = any free port).
     pub fn start_on(world: World, port: u16) -> std::io::Result<Sim> {
         let world = Arc::new(Mutex::new(world));
+        let rendezvous = oneoff::Rendezvous::start(world.clone())?;
+        world.lock().unwrap_or_else(|e| e.into_inner()).rendezvous_port = Some(rendezvous.port());
         let handler = Arc::new(api::ApiHandler { world: world.clone() });
         let server = http::Server::start(port, handler)?;
-        Ok(Sim { world, server })
+        Ok(Sim { world, server, rendezvous })
     }
 
     /// `http://127.0.0.1:PORT`, the value for `HEROKU_HOST`.
@@ -55,6 +59,17 @@ impl Sim {
     /// The port.
     pub fn port(&self) -> u16 {
         self.server.addr().port()
+    }
+
+    /// The CA certificate (PEM) the rendezvous endpoint's certificate chains to; clients trust
+    /// it through `SSL_CERT_FILE`.
+    pub fn ca_pem(&self) -> &str {
+        self.rendezvous.ca_pem()
+    }
+
+    /// Writes the CA certificate to `path` (for `SSL_CERT_FILE`).
+    pub fn write_ca(&self, path: &std::path::Path) -> std::io::Result<()> {
+        std::fs::write(path, self.ca_pem())
     }
 
     /// The token the simulator accepts.

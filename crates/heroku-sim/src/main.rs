@@ -7,9 +7,11 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: heroku-sim [--scenario NAME] [--port N] [--token TOKEN] [--latency-ms N]
                   [--stop-delay-ms N] [--start-delay-ms N] [--rate-limit-every N] [--page-size N]
-                  [--list]
+                  [--ca-file PATH] [--list]
 
-Serves a simulated Heroku Platform API on 127.0.0.1 and prints its URL.
+Serves a simulated Heroku Platform API on 127.0.0.1 and prints its URL. One-off dynos run
+their command locally; attach through the TLS rendezvous after pointing SSL_CERT_FILE at
+the CA written by --ca-file.
 Use it with: HEROKU_HOST=<url> HEROKU_API_KEY=<token> heroku ps -a acme";
 
 fn main() -> ExitCode {
@@ -32,6 +34,7 @@ fn run() -> Result<(), String> {
     let mut start_delay = None;
     let mut rate_limit_every = None;
     let mut page_size = None;
+    let mut ca_file = None;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
         let num = |name: &str, v: String| v.parse::<u64>().map_err(|_| format!("{name}: `{v}` is not a whole number"));
@@ -45,6 +48,7 @@ fn run() -> Result<(), String> {
             "--rate-limit-every" => {
                 rate_limit_every = Some(num("--rate-limit-every", value("--rate-limit-every")?)? as u32)
             }
+            "--ca-file" => ca_file = Some(value("--ca-file")?),
             "--page-size" => page_size = Some(num("--page-size", value("--page-size")?)? as usize),
             "--list" => {
                 for (name, about) in heroku_sim::SCENARIOS {
@@ -80,6 +84,9 @@ fn run() -> Result<(), String> {
         world.faults.page_size = n;
     }
     let sim = heroku_sim::Sim::start_on(world, port).map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    if let Some(path) = ca_file {
+        sim.write_ca(std::path::Path::new(&path)).map_err(|e| format!("cannot write --ca-file {path}: {e}"))?;
+    }
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{}", sim.url());
     let _ = out.flush();

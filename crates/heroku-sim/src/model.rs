@@ -51,6 +51,8 @@ pub struct DynoState {
     pub attach_url: Option<String>,
     /// Environment given at creation (one-off dynos).
     pub env: BTreeMap<String, String>,
+    /// The local process running a one-off dyno's command.
+    pub process: Option<u32>,
 }
 
 /// One process type's formation.
@@ -247,6 +249,12 @@ pub struct World {
     pub log: Vec<LoggedRequest>,
     /// Requests seen, for `rate_limit_every`.
     pub request_count: u64,
+    /// Attached one-off dynos waiting for their client, by rendezvous secret.
+    pub attach_jobs: std::collections::HashMap<String, crate::oneoff::Job>,
+    /// Detached one-off dynos to start once the request is answered.
+    pub detached_jobs: Vec<crate::oneoff::Job>,
+    /// The rendezvous port, when one-off dynos can attach.
+    pub rendezvous_port: Option<u16>,
     next_id: u64,
     next_run: u64,
 }
@@ -262,6 +270,9 @@ impl Default for World {
             faults: Faults::default(),
             log: Vec::new(),
             request_count: 0,
+            attach_jobs: std::collections::HashMap::new(),
+            detached_jobs: Vec::new(),
+            rendezvous_port: None,
             next_id: 1,
             next_run: 1000,
         }
@@ -389,5 +400,6 @@ fn new_dyno(id: String, ptype: &str, index: u64, command: &str, size: &str, vers
         never_up: false,
         attach_url: None,
         env: BTreeMap::new(),
+        process: None,
     }
 }

@@ -111,6 +111,7 @@ impl World {
             never_up: false,
             attach_url: None,
             env: BTreeMap::new(),
+            process: None,
         });
         a.dynos.last_mut().expect("just pushed")
     }

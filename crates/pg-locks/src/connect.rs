@@ -176,7 +176,7 @@ pub fn connect(opts: &ConnectOptions) -> Result<Client, Error> {
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    tls_roots::provider()
 }
 
 fn tls_config(mode: SslMode, rootcert: Option<&str>) -> Result<ClientConfig, Error> {
@@ -202,27 +202,16 @@ fn tls_config(mode: SslMode, rootcert: Option<&str>) -> Result<ClientConfig, Err
     Ok(config)
 }
 
+/// `sslrootcert` alone when given (libpq's meaning), else the system's roots plus `SSL_CERT_FILE`.
 fn root_store(rootcert: Option<&str>) -> Result<RootCertStore, Error> {
-    let mut store = RootCertStore::empty();
-    let mut add_pem_file = |path: &str| -> Result<(), Error> {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::new(ErrorKind::Usage, format!("cannot read root certificate {path}: {e}")))?;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
-            let _ = store.add(cert);
+    match rootcert {
+        Some(path) => {
+            let mut store = RootCertStore::empty();
+            tls_roots::add_pem_file(&mut store, path).map_err(|e| Error::new(ErrorKind::Usage, e))?;
+            Ok(store)
         }
-        Ok(())
-    };
-    if let Some(path) = rootcert {
-        add_pem_file(path)?;
-        return Ok(store);
+        None => tls_roots::system_and_env().map_err(|e| Error::new(ErrorKind::Usage, e)),
     }
-    if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
-        add_pem_file(&path.to_string_lossy())?;
-    }
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = store.add(cert);
-    }
-    Ok(store)
 }
 
 /// `sslmode=require`/`prefer`: encrypted, certificate not checked (libpq's meaning);

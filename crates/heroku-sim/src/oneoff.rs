@@ -1,0 +1,278 @@
+//! One-off dynos that really run: their command runs as a local process with the app's config
+//! vars and the requested env, and an attached dyno is reached through a TLS rendezvous
+//! endpoint speaking the platform's protocol (secret line, banner line, then the terminal).
+//!
+//! The rendezvous uses a certificate from a CA made at start-up; clients trust it through
+//! `SSL_CERT_FILE` ([`Rendezvous::ca_pem`]). Nothing turns verification off.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+use crate::model::World;
+
+/// What a one-off dyno runs.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// App name.
+    pub app: String,
+    /// Dyno id.
+    pub dyno_id: String,
+    /// Dyno name (`run.1001`), exported as `DYNO`.
+    pub dyno_name: String,
+    /// The command line, run with `sh -c`.
+    pub command: String,
+    /// Config vars and the requested env.
+    pub env: BTreeMap<String, String>,
+}
+
+/// The rendezvous endpoint.
+pub struct Rendezvous {
+    port: u16,
+    ca_pem: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Rendezvous {
+    /// Starts listening on 127.0.0.1 with a fresh CA and a certificate for 127.0.0.1/localhost.
+    pub fn start(world: Arc<Mutex<World>>) -> std::io::Result<Rendezvous> {
+        let (ca_pem, config) = tls_config().map_err(std::io::Error::other)?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_flag = stop.clone();
+        std::thread::Builder::new().name("rendezvous-accept".into()).spawn(move || {
+            for conn in listener.incoming() {
+                if stop_flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (world, config) = (world.clone(), config.clone());
+                let _ = std::thread::Builder::new()
+                    .name("rendezvous-conn".into())
+                    .spawn(move || serve(conn, config, world));
+            }
+        })?;
+        Ok(Rendezvous { port, ca_pem, stop })
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The CA certificate (PEM) clients must trust.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+}
+
+impl Drop for Rendezvous {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn tls_config() -> Result<(String, Arc<ServerConfig>), String> {
+    let ca_key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "heroku-sim test CA");
+    let ca = ca_params.self_signed(&ca_key).map_err(|e| e.to_string())?;
+    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .map_err(|e| e.to_string())?;
+    let cert = params.signed_by(&key, &ca, &ca_key).map_err(|e| e.to_string())?;
+    let chain = vec![CertificateDer::from(cert.der().to_vec())];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    Ok((ca.pem(), Arc::new(config)))
+}
+
+/// Starts a job's process in its own process group, stdout and stderr piped.
+pub fn spawn(job: &Job, stdin: Stdio) -> std::io::Result<Child> {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(&job.command).env_clear();
+    for key in ["PATH", "HOME", "LANG", "TMPDIR", "SSL_CERT_FILE"] {
+        if let Some(v) = std::env::var_os(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd.envs(&job.env)
+        .env("DYNO", &job.dyno_name)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    cmd.spawn()
+}
+
+/// Ends a job's whole process group.
+pub fn kill_group(pid: u32) {
+    // SAFETY: signalling a process group we created.
+    unsafe {
+        libc::kill(-(pid as i32), libc::SIGTERM);
+    }
+}
+
+/// Runs a detached job to completion in the background; the dyno goes away when it ends.
+pub fn run_detached(job: Job, world: Arc<Mutex<World>>) {
+    std::thread::spawn(move || {
+        let Ok(mut child) = spawn(&job, Stdio::null()) else {
+            finish(&world, &job);
+            return;
+        };
+        record_pid(&world, &job, child.id());
+        let _ = child.wait();
+        finish(&world, &job);
+    });
+}
+
+fn record_pid(world: &Arc<Mutex<World>>, job: &Job, pid: u32) {
+    let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(d) = w.apps.get_mut(&job.app).and_then(|a| a.dynos.iter_mut().find(|d| d.id == job.dyno_id)) {
+        d.process = Some(pid);
+        d.state = "up".into();
+        d.up_at = None;
+    }
+}
+
+fn finish(world: &Arc<Mutex<World>>, job: &Job) {
+    let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(a) = w.apps.get_mut(&job.app) {
+        a.dynos.retain(|d| d.id != job.dyno_id);
+    }
+}
+
+fn serve(tcp: TcpStream, config: Arc<ServerConfig>, world: Arc<Mutex<World>>) {
+    let Ok(conn) = ServerConnection::new(config) else { return };
+    let mut tls = StreamOwned::new(conn, tcp);
+    let mut line = String::new();
+    {
+        let mut reader = BufReader::new(&mut tls);
+        if reader.read_line(&mut line).is_err() {
+            return;
+        }
+    }
+    let secret = line.trim_end().split('?').next().unwrap_or("").to_string();
+    let (job, boot) = {
+        let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+        (w.attach_jobs.remove(&secret), w.timing.start_delay)
+    };
+    let Some(job) = job else {
+        // Unknown or already used secret: close without a banner, as the platform does.
+        return;
+    };
+    if tls.write_all(b"rendezvous\r\n").and_then(|_| tls.flush()).is_err() {
+        finish(&world, &job);
+        return;
+    }
+    // The dyno boots before its command runs (platform time, as for any starting dyno); a
+    // client sends its stdin EOF in this window, as the Heroku CLI does.
+    std::thread::sleep(boot);
+    let Ok(mut child) = spawn(&job, Stdio::piped()) else {
+        let _ = tls.write_all(format!("bash: {}: command not found\r\n", job.command).as_bytes());
+        finish(&world, &job);
+        return;
+    };
+    record_pid(&world, &job, child.id());
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let mut readers = Vec::new();
+    for pipe in [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut pipe = pipe;
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                // A terminal turns \n into \r\n; so does the rendezvous.
+                let chunk = String::from_utf8_lossy(&buf[..n]).replace('\n', "\r\n").into_bytes();
+                if tx.send(chunk).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut stdin = child.stdin.take();
+    let _ = tls.sock.set_read_timeout(Some(Duration::from_millis(20)));
+    let mut input = [0u8; 1024];
+    loop {
+        // Output first, so nothing is lost when the process ends.
+        let mut closed = false;
+        loop {
+            match rx.try_recv() {
+                Ok(chunk) => {
+                    if tls.write_all(&chunk).and_then(|_| tls.flush()).is_err() {
+                        closed = true;
+                        break;
+                    }
+                }
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if closed {
+            break;
+        }
+        match tls.read(&mut input) {
+            Ok(0) => {
+                // The client hung up: the platform ends the dyno.
+                kill_group(child.id());
+                break;
+            }
+            Ok(n) => {
+                let data = &input[..n];
+                if let Some(pos) = data.iter().position(|b| *b == 0x04) {
+                    if let Some(s) = stdin.as_mut() {
+                        let _ = s.write_all(&data[..pos]);
+                    }
+                    stdin = None;
+                } else if let Some(s) = stdin.as_mut() {
+                    let _ = s.write_all(data);
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => {
+                kill_group(child.id());
+                break;
+            }
+        }
+    }
+    let _ = child.wait();
+    for r in readers {
+        let _ = r.join();
+    }
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    finish(&world, &job);
+    // A lingering close: stop writing, then drain until the client hangs up, so unread input
+    // does not turn the close into a reset that could discard output the client has not read.
+    let _ = tls.sock.shutdown(std::net::Shutdown::Write);
+    let _ = tls.sock.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut sink = [0u8; 1024];
+    while matches!(tls.sock.read(&mut sink), Ok(n) if n > 0) {}
+}
