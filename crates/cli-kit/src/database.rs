@@ -165,7 +165,7 @@ pub fn from_app(client: &Client, app: &str, name: &str) -> anyhow::Result<Resolv
     let (vars, attachments) = std::thread::scope(|s| {
         let att = s.spawn(|| client.addon_attachments(app));
         let vars = client.config_vars(app);
-        (vars, att.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        (vars, crate::join(att))
     });
     let vars = vars?;
     // Attachments only help name things; a failure to list them must not stop the tool.

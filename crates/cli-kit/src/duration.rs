@@ -66,10 +66,13 @@ pub fn format_duration(d: Duration) -> String {
         };
     }
     let (d_, h, m, s) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
-    match (d_, h) {
-        (0, 0) => format!("{m}m {s}s"),
-        (0, _) => format!("{h}h {m}m"),
-        _ => format!("{d_}d {h}h"),
+    match (d_, h, m, s) {
+        (0, 0, m, 0) => format!("{m}m"),
+        (0, 0, m, s) => format!("{m}m {s}s"),
+        (0, h, 0, _) => format!("{h}h"),
+        (0, h, m, _) => format!("{h}h {m}m"),
+        (d_, 0, _, _) => format!("{d_}d"),
+        (d_, h, _, _) => format!("{d_}d {h}h"),
     }
 }
 
@@ -104,5 +107,7 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(20 * 60 + 14)), "20m 14s");
         assert_eq!(format_duration(Duration::from_secs(2 * 3600 + 5 * 60)), "2h 5m");
         assert_eq!(format_duration(Duration::from_secs(3 * 86_400 + 4 * 3600)), "3d 4h");
+        assert_eq!(format_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
     }
 }

@@ -9,9 +9,11 @@ pub mod database;
 pub mod duration;
 pub mod error;
 pub mod exit;
+pub mod interrupt;
 pub mod output;
 pub mod poll;
 pub mod redact;
+pub mod state;
 
 pub use api::api_client;
 pub use app::AppArgs;
@@ -43,6 +45,12 @@ pub fn run_main(try_main: impl FnOnce() -> anyhow::Result<Exit>) -> std::process
             exit.into()
         }
     }
+}
+
+/// Joins a scoped thread, re-raising its panic: a panic in a parallel request must not turn
+/// into a silent default.
+pub fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// clap value parser for durations that may be zero (`--min-wait 0s`).

@@ -202,3 +202,38 @@ pub fn act(
         after,
     })
 }
+
+/// What [`end_sessions_named`] found and left.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EndReport {
+    /// Sessions that carried the name.
+    pub found: Vec<i32>,
+    /// Sessions still there at the deadline.
+    pub remaining: Vec<i32>,
+}
+
+/// Ends every session whose `application_name` is `name` (a migration's sessions, found by the
+/// PGAPPNAME it was given): cancel first so a waiting DDL leaves the lock queue at once, then
+/// terminate what is left (its client is gone), and verify none remains within `grace`.
+pub fn end_sessions_named(client: &mut Client, name: &str, grace: Duration) -> Result<EndReport, Error> {
+    let named = |s: &Snapshot| -> Vec<i32> {
+        s.sessions.iter().filter(|x| x.application_name == name && x.pid != s.own_pid).map(|x| x.pid).collect()
+    };
+    let found = named(&Snapshot::take(client)?);
+    for &pid in &found {
+        send(client, pid, Signal::Cancel)?;
+    }
+    for &pid in &found {
+        send(client, pid, Signal::Terminate)?;
+    }
+    let deadline = Instant::now() + grace;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let remaining = named(&Snapshot::take(client)?);
+        if remaining.is_empty() || Instant::now() >= deadline {
+            return Ok(EndReport { found, remaining });
+        }
+        std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
+}

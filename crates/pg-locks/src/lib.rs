@@ -13,7 +13,7 @@ mod labels;
 mod recommend;
 mod snapshot;
 
-pub use act::{act, validate_targets, ActOptions, ActReport, PidOutcome, Signal};
+pub use act::{act, end_sessions_named, validate_targets, ActOptions, ActReport, EndReport, PidOutcome, Signal};
 pub use connect::{connect, parse_url, ConnectOptions, ParsedUrl, SslMode};
 pub use error::{Error, ErrorKind};
 pub use forest::{root_of, waiting_ddl, Forest, Graph, Node, WaitingDdl};

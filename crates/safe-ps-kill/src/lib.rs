@@ -39,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         let vars =
             s.spawn(|| if args.db.database_url.is_some() { Ok(BTreeMap::new()) } else { client.config_vars(&app) });
         let dynos = client.dynos(&app);
-        (dynos, vars.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        (dynos, cli_kit::join(vars))
     });
     let dynos = dynos?;
     let choice = choose(&args, &out, &app, &dynos)?;
@@ -223,7 +223,7 @@ fn stop_all(client: &Client, app: &str, dynos: &[Dyno]) -> anyhow::Result<()> {
     let results: Vec<(String, Result<(), heroku_api::Error>)> = std::thread::scope(|s| {
         let handles: Vec<_> =
             dynos.iter().map(|d| (d.name.clone(), s.spawn(move || client.stop_dyno(app, &d.id)))).collect();
-        handles.into_iter().map(|(n, h)| (n, h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))).collect()
+        handles.into_iter().map(|(n, h)| (n, cli_kit::join(h))).collect()
     });
     for (name, r) in results {
         match r {

@@ -1,0 +1,207 @@
+//! One migration attempt: a one-off dyno with PGOPTIONS and PGAPPNAME, attached through the
+//! rendezvous, output streamed live, the real exit status read from the marker.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use cli_kit::{fail, interrupt, Exit, Output, ResolvedDatabase};
+use heroku_api::rendezvous::{attach, with_exit_marker, AttachUrl, OutputScanner};
+use heroku_api::{Client, Dyno, DynoCreate};
+use pg_locks::MIGRATION_APP_PREFIX;
+
+use crate::lockwatch;
+
+/// Lines of output kept to show after a failure.
+pub const TAIL_LINES: usize = 30;
+
+/// What the attempt needs.
+pub struct Spec<'a> {
+    /// App.
+    pub app: &'a str,
+    /// The migration command as the user gave it.
+    pub command: &'a str,
+    /// Dyno size.
+    pub size: Option<String>,
+    /// `lock_timeout` for PGOPTIONS.
+    pub lock_timeout: Duration,
+    /// `statement_timeout` for PGOPTIONS.
+    pub statement_timeout: Option<Duration>,
+    /// Longest the attempt may run.
+    pub timeout: Duration,
+    /// Database to watch for lock waits, when reachable.
+    pub watch: Option<&'a ResolvedDatabase>,
+}
+
+/// How the attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The command's real exit status.
+    Exited(i32),
+    /// The connection ended without an exit status.
+    Lost(String),
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// `--timeout` passed.
+    TimedOut,
+}
+
+/// The outcome of one attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The one-off dyno.
+    pub dyno: Dyno,
+    /// How it ended.
+    pub ending: Ending,
+    /// The last lines of output.
+    pub tail: VecDeque<String>,
+    /// Whether the output shows Postgres cancelling a statement for its lock timeout.
+    pub lock_timeout: bool,
+    /// Wall time from dyno creation to the end.
+    pub duration: Duration,
+    /// Lock waits the watcher reported.
+    pub lock_waits: Vec<String>,
+    /// When it ended.
+    pub finished_at: SystemTime,
+}
+
+/// The application_name the migration's sessions carry.
+pub fn session_name(dyno: &Dyno) -> String {
+    format!("{MIGRATION_APP_PREFIX}{}", dyno.name)
+}
+
+/// `-c lock_timeout=5000 [-c statement_timeout=N]` (milliseconds).
+pub fn pgoptions(lock_timeout: Duration, statement_timeout: Option<Duration>) -> String {
+    let mut o = format!("-c lock_timeout={}", lock_timeout.as_millis());
+    if let Some(s) = statement_timeout {
+        o.push_str(&format!(" -c statement_timeout={}", s.as_millis()));
+    }
+    o
+}
+
+/// True when Postgres cancelled a statement for its lock timeout (Rails and Django print the
+/// server's message; Rails also names the exception).
+pub fn is_lock_timeout(line: &str) -> bool {
+    line.contains("canceling statement due to lock timeout") || line.contains("PG::LockNotAvailable")
+}
+
+/// Creates the dyno, attaches and streams until it ends. Never retries the create.
+pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt> {
+    let started = Instant::now();
+    // PGAPPNAME needs the dyno's name, which only exists once the dyno does: the shell reads
+    // it from $DYNO, which the platform sets in every dyno.
+    let command =
+        with_exit_marker(&format!("export PGAPPNAME=\"{MIGRATION_APP_PREFIX}${{DYNO:-run}}\"; {}", spec.command));
+    let create = DynoCreate {
+        command,
+        env: [
+            ("PGOPTIONS".to_string(), pgoptions(spec.lock_timeout, spec.statement_timeout)),
+            ("PGAPPNAME".to_string(), MIGRATION_APP_PREFIX.trim_end_matches('/').to_string()),
+        ]
+        .into(),
+        attach: true,
+        size: spec.size.clone(),
+        process_type: Some("run".into()),
+        time_to_live: Some(spec.timeout.as_secs().max(60)),
+    };
+    let dyno = client.create_dyno(spec.app, &create)?;
+    out.note(format!(
+        "Running `{}` on {} (lock_timeout {})…",
+        spec.command,
+        dyno.name,
+        cli_kit::format_duration(spec.lock_timeout)
+    ));
+    let url = match dyno.attach_url.as_deref().map(AttachUrl::parse) {
+        Some(Ok(u)) => u,
+        Some(Err(e)) => return Err(abandon(client, spec.app, &dyno, anyhow::Error::new(e))),
+        None => {
+            let e = fail(
+                Exit::Failed,
+                format!("Heroku returned no attach_url for {}; cannot follow the migration", dyno.name),
+            );
+            return Err(abandon(client, spec.app, &dyno, e));
+        }
+    };
+    let mut stream = match attach(&url, Duration::from_secs(10)) {
+        Ok(s) => s,
+        Err(e) => return Err(abandon(client, spec.app, &dyno, anyhow::Error::new(e))),
+    };
+    // The migration reads no input: end its stdin at once, as `heroku run` does off a terminal.
+    let _ = stream.send_eof();
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+
+    let stop_watch = Arc::new(AtomicBool::new(false));
+    let waits: Arc<Mutex<Vec<String>>> = Arc::default();
+    let watcher = spec
+        .watch
+        .map(|db| lockwatch::spawn(db.clone(), session_name(&dyno), out.clone(), stop_watch.clone(), waits.clone()));
+
+    let mut scanner = OutputScanner::default();
+    let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
+    let mut lock_timeout = false;
+    let mut buf = [0u8; 8192];
+    let show = |line: String, tail: &mut VecDeque<String>, lock_timeout: &mut bool| {
+        *lock_timeout |= is_lock_timeout(&line);
+        out.say(&line);
+        if tail.len() == TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    };
+    let ending = loop {
+        if interrupt::requested() {
+            break Ending::Interrupted;
+        }
+        if started.elapsed() > spec.timeout {
+            break Ending::TimedOut;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                if let Some(last) = scanner.finish() {
+                    show(last, &mut tail, &mut lock_timeout);
+                }
+                break match scanner.exit_status {
+                    Some(code) => Ending::Exited(code),
+                    None => Ending::Lost("the connection closed without an exit status".into()),
+                };
+            }
+            Ok(n) => {
+                for line in scanner.feed(&buf[..n]) {
+                    show(line, &mut tail, &mut lock_timeout);
+                }
+                if let Some(code) = scanner.exit_status {
+                    break Ending::Exited(code);
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => break Ending::Lost(format!("the connection failed: {e}")),
+        }
+    };
+    stop_watch.store(true, Ordering::SeqCst);
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
+    let lock_waits = waits.lock().map(|w| w.clone()).unwrap_or_default();
+    Ok(Attempt {
+        dyno,
+        ending,
+        tail,
+        lock_timeout,
+        duration: started.elapsed(),
+        lock_waits,
+        finished_at: SystemTime::now(),
+    })
+}
+
+/// A dyno we cannot follow is stopped (by id) rather than left running unobserved.
+fn abandon(client: &Client, app: &str, dyno: &Dyno, err: anyhow::Error) -> anyhow::Error {
+    match client.stop_dyno(app, &dyno.id) {
+        Ok(()) => err.context(format!("{} was stopped", dyno.name)),
+        Err(stop) => err.context(format!(
+            "and stopping {} failed too ({stop}); stop it with safe-ps-kill {} -a {app}",
+            dyno.name, dyno.name
+        )),
+    }
+}

@@ -1,0 +1,109 @@
+//! `migrate-restart check`: which dynos booted before the schema last changed.
+
+use std::time::SystemTime;
+
+use cli_kit::{api_client, format_duration, usage, Exit, Output};
+use heroku_api::timestamp::{format_rfc3339, parse_rfc3339};
+use serde_json::json;
+
+use crate::cli::CheckArgs;
+use crate::record;
+
+/// Where the schema-change time came from.
+fn schema_changed(
+    args: &CheckArgs,
+    app: &str,
+    client: &heroku_api::Client,
+    out: &Output,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<(SystemTime, String)> {
+    if let Some(since) = &args.since {
+        if let Some(t) = parse_rfc3339(since) {
+            return Ok((t, "--since".into()));
+        }
+        let ago = cli_kit::parse_duration(since).map_err(|_| {
+            usage(format!("--since `{since}`: use a time like 2026-11-22T06:00:00Z or an age like 10m"))
+        })?;
+        return Ok((SystemTime::now() - ago, "--since".into()));
+    }
+    let db = match cli_kit::database::from_flag(&args.db)? {
+        Some(d) => Some(d),
+        None => cli_kit::database::from_config_vars(app, vars, "DATABASE_URL"),
+    };
+    if let Some(db) = db {
+        match framework_migration_time(&db) {
+            Ok(Some((t, table))) => return Ok((t, format!("the last migration recorded in {table}"))),
+            Ok(None) => {}
+            Err(e) => out.warn(format!("could not read migration times from the database: {e}")),
+        }
+    }
+    if let Some(t) = record::last_migration(app) {
+        return Ok((t, "the last migrate-restart run on this machine".into()));
+    }
+    let release =
+        client.latest_release(app)?.ok_or_else(|| cli_kit::fail(Exit::Failed, format!("{app} has no releases")))?;
+    let t = parse_rfc3339(&release.created_at)
+        .ok_or_else(|| cli_kit::fail(Exit::Failed, "the current release has no readable time"))?;
+    Ok((t, format!("the current release v{} (no migration time recorded)", release.version)))
+}
+
+/// Django records when each migration was applied; Rails' schema_migrations does not.
+fn framework_migration_time(db: &cli_kit::ResolvedDatabase) -> anyhow::Result<Option<(SystemTime, &'static str)>> {
+    let mut c = pg_locks::connect(&db.connect_options("migrate-restart"))?;
+    let row = c.query_one("SELECT to_char(max(applied) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM django_migrations WHERE to_regclass('django_migrations') IS NOT NULL", &[]);
+    match row {
+        Ok(r) => Ok(r.get::<_, Option<String>>(0).and_then(|t| parse_rfc3339(&t)).map(|t| (t, "django_migrations"))),
+        // No django_migrations table: the query fails on the missing relation.
+        Err(_) => Ok(None),
+    }
+}
+
+/// Runs the check.
+pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
+    let out = Output::new(&args.output);
+    let app = args.app.resolve()?;
+    let client = api_client("migrate-restart", env!("CARGO_PKG_VERSION"), &out)?;
+    let (dynos, vars) = std::thread::scope(|s| {
+        let vars = s.spawn(|| client.config_vars(&app));
+        (client.dynos(&app), cli_kit::join(vars))
+    });
+    let dynos = dynos?;
+    let vars = if args.db.database_url.is_some() || args.since.is_some() { Default::default() } else { vars? };
+    let (changed, source) = schema_changed(&args, &app, &client, &out, &vars)?;
+    // One-off and release dynos end on their own; the formation's dynos are the ones that stay stale.
+    let mut stale: Vec<&heroku_api::Dyno> = dynos
+        .iter()
+        .filter(|d| !matches!(d.process_type.as_str(), "run" | "release"))
+        .filter(|d| d.created_at_time().is_some_and(|b| b < changed))
+        .collect();
+    stale.sort_by_key(|d| d.name.clone());
+    let ago = SystemTime::now().duration_since(changed).map(format_duration).unwrap_or_else(|_| "just now".into());
+    out.say(format!("Schema last changed {} ({ago} ago), per {source}.", format_rfc3339(changed)));
+    if stale.is_empty() {
+        out.ok(format!("Every dyno of {app} booted after that."));
+    } else {
+        out.bad(format!(
+            "{} booted before it and may hold a stale schema:",
+            cli_kit::output::count(stale.len(), "dyno")
+        ));
+        for d in &stale {
+            let age = d
+                .created_at_time()
+                .and_then(|b| SystemTime::now().duration_since(b).ok())
+                .map(format_duration)
+                .unwrap_or_default();
+            out.say(format!("  {}  {}  up {age}", d.name, d.state));
+        }
+        out.say(format!("Fix: heroku ps:restart -a {app}   (or migrate-restart -a {app} for the next migration)"));
+    }
+    if out.is_json() {
+        out.json(&json!({
+            "app": app,
+            "schema_changed_at": format_rfc3339(changed),
+            "source": source,
+            "stale": stale.iter().map(|d| json!({ "name": d.name, "id": d.id, "created_at": d.created_at, "state": d.state })).collect::<Vec<_>>(),
+            "dynos_checked": dynos.iter().filter(|d| !matches!(d.process_type.as_str(), "run" | "release")).count(),
+        }));
+    }
+    Ok(if stale.is_empty() { Exit::Success } else { Exit::NotVerified })
+}

@@ -1,0 +1,128 @@
+//! The command line.
+
+use std::time::Duration;
+
+use cli_kit::{AppArgs, DatabaseArgs, OutputArgs};
+
+/// Run the release migration on a one-off dyno with a lock timeout, retry it when a lock
+/// blocks it, then restart at once and prove every dyno booted after the migration.
+///
+/// Before starting it checks Postgres for what would make the DDL wait (backups, long or idle
+/// transactions, existing lock waits); while it runs it says who holds any lock the migration
+/// waits for. The real exit status comes back from the dyno, so a failed migration never
+/// triggers a restart.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "migrate-restart",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:
+  migrate-restart -a acme                                   # the Procfile's release: command
+  migrate-restart -a acme --command 'bin/rails db:migrate' --lock-timeout 3s
+  migrate-restart -a acme --restart web,worker --confirm acme
+  migrate-restart -a acme --wait-clear 2m                   # wait for a backup to finish first
+  migrate-restart -a acme --restart none --json             # inside a maintenance window
+  migrate-restart check -a acme                             # dynos that predate the schema
+
+Exit codes: 0 migrated and every restarted dyno verified, 1 the migration failed (no restart),
+2 usage, 3 restart not verified in time or the dyno connection was lost (outcome unknown),
+4 not logged in, 5 refused (no --confirm without a terminal, or the preflight found blockers:
+--force or --wait-clear), 130 interrupted
+(the one-off dyno was stopped and its database session ended)."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub check: Option<Sub>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Sub {
+    /// List dynos that booted before the schema last changed (stale-schema risk)
+    Check(CheckArgs),
+}
+
+/// `migrate-restart check`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+
+    /// The time the schema changed: RFC 3339 (2026-11-22T06:00:00Z) or an age (10m = ten minutes ago)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Running a migration.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+
+    /// The migration command (default: the `release:` line of ./Procfile)
+    #[arg(long, value_name = "CMD")]
+    pub command: Option<String>,
+
+    /// One-off dyno size
+    #[arg(long, value_name = "SIZE")]
+    pub size: Option<String>,
+
+    /// lock_timeout for the migration's sessions (via PGOPTIONS)
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = cli_kit::positive_duration_arg)]
+    pub lock_timeout: Duration,
+
+    /// statement_timeout for the migration's sessions (via PGOPTIONS; default: none)
+    #[arg(long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]
+    pub statement_timeout: Option<Duration>,
+
+    /// Retries after a lock timeout
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+
+    /// What to restart after success: all, a comma-separated list of process types, or none
+    #[arg(long, value_name = "all|TYPE,…|none", default_value = "all")]
+    pub restart: String,
+
+    /// Skip the database preflight
+    #[arg(long)]
+    pub no_preflight: bool,
+
+    /// A transaction older than this makes the preflight refuse
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
+    pub max_xact_age: Duration,
+
+    /// Wait up to DUR for preflight findings to clear instead of refusing at once
+    #[arg(long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]
+    pub wait_clear: Option<Duration>,
+
+    /// Start even though the preflight found blockers
+    #[arg(long)]
+    pub force: bool,
+
+    /// Longest a migration attempt may run (the dyno is also told to stop then)
+    #[arg(long, value_name = "DUR", default_value = "1h", value_parser = cli_kit::positive_duration_arg)]
+    pub timeout: Duration,
+
+    /// How long restarted dynos have to come up
+    #[arg(long, value_name = "DUR", default_value = "3m", value_parser = cli_kit::positive_duration_arg)]
+    pub restart_timeout: Duration,
+
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Answer the confirmation (run the migration and restart) with the app's name
+    #[arg(long, value_name = "APP")]
+    pub confirm: Option<String>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

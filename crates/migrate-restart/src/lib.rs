@@ -1,0 +1,333 @@
+//! migrate-restart: preflight, the migration on a one-off dyno with lock safety and retries,
+//! then restart and verification; `check` for dynos that predate the schema.
+
+mod attempt;
+mod check;
+mod cli;
+mod lockwatch;
+mod preflight;
+pub mod procfile;
+mod record;
+mod restart;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use cli_kit::output::{bold, red};
+use cli_kit::{
+    api_client, confirm_destructive, fail, format_duration, interrupt, refused, usage, Exit, Output, Poll,
+    ResolvedDatabase,
+};
+use heroku_api::{Client, Dyno};
+use pg_locks::Snapshot;
+use serde_json::{json, Value};
+
+pub use attempt::{is_lock_timeout, pgoptions};
+pub use cli::{Args, CheckArgs, RunArgs, Sub};
+
+use attempt::{Attempt, Ending, Spec};
+use restart::Plan;
+
+const TOOL: &str = "migrate-restart";
+
+/// Runs `migrate-restart` or `migrate-restart check`.
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    match args.check {
+        Some(Sub::Check(c)) => check::run(c),
+        None => migrate(args.run),
+    }
+}
+
+fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
+    let out = Output::new(&args.output);
+    interrupt::install();
+    let app = args.app.resolve()?;
+    if let Some(c) = &args.confirm {
+        if c != &app {
+            return Err(refused(format!("--confirm {c} does not match the app {app}; nothing was started")));
+        }
+    }
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let command = procfile::command(args.command.as_deref(), &cwd)?;
+    let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
+
+    // Independent reads, at once: formation (to check --restart), dynos (boot times before the
+    // migration), config vars (the database).
+    let (formation, before, vars) = std::thread::scope(|s| {
+        let f = s.spawn(|| client.formation(&app));
+        let v = s.spawn(|| if args.db.database_url.is_some() { Ok(BTreeMap::new()) } else { client.config_vars(&app) });
+        let d = client.dynos(&app);
+        (cli_kit::join(f), d, cli_kit::join(v))
+    });
+    let formation = formation?;
+    let before = before?;
+    let vars = vars?;
+    let plan = Plan::parse(&args.restart, &formation)?;
+    let db = match cli_kit::database::from_flag(&args.db)? {
+        Some(d) => Some(d),
+        None => cli_kit::database::from_config_vars(&app, &vars, "DATABASE_URL"),
+    };
+
+    let preflight =
+        if args.no_preflight { json!({ "skipped": true }) } else { run_preflight(&args, &out, &app, db.as_ref())? };
+
+    out.say(format!(
+        "Will run `{command}` on a one-off dyno of {app} (lock_timeout {}{}, up to {} retries after a lock timeout), then {}.",
+        format_duration(args.lock_timeout),
+        args.statement_timeout.map(|s| format!(", statement_timeout {}", format_duration(s))).unwrap_or_default(),
+        args.retries,
+        match &plan {
+            Plan::All => "restart every dyno".to_string(),
+            Plan::Types(t) => format!("restart {}", t.join(", ")),
+            Plan::None => "restart nothing".to_string(),
+        }
+    ));
+    confirm_destructive(&out, &app, args.confirm.as_deref(), &format!("Run the migration on {app} and restart?"))?;
+
+    let watch_db = if args.no_preflight { None } else { db.as_ref() };
+    let spec = Spec {
+        app: &app,
+        command: &command,
+        size: args.size.clone(),
+        lock_timeout: args.lock_timeout,
+        statement_timeout: args.statement_timeout,
+        timeout: args.timeout,
+        watch: watch_db,
+    };
+    let mut attempts: Vec<Attempt> = Vec::new();
+    let last = loop {
+        let a = attempt::run(&client, &out, &spec)?;
+        let retry = matches!(a.ending, Ending::Exited(code) if code != 0)
+            && a.lock_timeout
+            && (attempts.len() as u32) < args.retries;
+        attempts.push(a);
+        if !retry {
+            break attempts.last().expect("pushed").clone();
+        }
+        let n = attempts.len() as u32;
+        let pause = Duration::from_secs(1u64 << n.min(5));
+        out.warn(format!(
+            "lock timeout: the migration gave up waiting for a lock (attempt {n} of {}); retrying in {}",
+            args.retries + 1,
+            format_duration(pause)
+        ));
+        // Interruptible pause between attempts.
+        let mut p = Poll::with_pauses(pause, Duration::from_millis(100), Duration::from_millis(100));
+        while p.wait_next() {
+            if interrupt::requested() {
+                break;
+            }
+        }
+        if interrupt::requested() {
+            out.warn("interrupted between attempts; nothing is running");
+            emit_json(&out, &app, &command, &preflight, &attempts, "interrupted", None);
+            return Ok(Exit::Interrupted);
+        }
+    };
+
+    match &last.ending {
+        Ending::Exited(0) => {
+            out.ok(format!("migration finished on {} in {}", last.dyno.name, format_duration(last.duration)));
+            if let Err(e) = record::save(&app, last.finished_at, &command) {
+                out.warn(format!("could not record the migration time locally: {e}"));
+            }
+            let request = restart::Request {
+                plan: &plan,
+                formation: &formation,
+                before: &before,
+                migrated_at: last.finished_at,
+                limit: args.restart_timeout,
+            };
+            let report = restart::restart_and_verify(&client, &out, &app, &request)?;
+            let verified = report.verified;
+            emit_json(&out, &app, &command, &preflight, &attempts, "succeeded", Some(&report));
+            Ok(if verified { Exit::Success } else { Exit::NotVerified })
+        }
+        Ending::Exited(code) => {
+            out.bad(format!("the migration exited with status {code} on {}; nothing was restarted", last.dyno.name));
+            if last.lock_timeout {
+                out.say(format!(
+                    "It timed out waiting for a lock {} times; see what holds it: pg-blockers -a {app}",
+                    attempts.len()
+                ));
+            }
+            out.say(format!("Last {} lines of output:", last.tail.len()));
+            for l in &last.tail {
+                out.say(format!("  {l}"));
+            }
+            emit_json(&out, &app, &command, &preflight, &attempts, "failed", None);
+            Ok(Exit::Failed)
+        }
+        Ending::Interrupted => {
+            cleanup(&client, &out, &app, &last.dyno, db.as_ref());
+            emit_json(&out, &app, &command, &preflight, &attempts, "interrupted", None);
+            Ok(Exit::Interrupted)
+        }
+        Ending::TimedOut => {
+            out.bad(format!("the migration ran longer than --timeout {}; stopping it", format_duration(args.timeout)));
+            cleanup(&client, &out, &app, &last.dyno, db.as_ref());
+            emit_json(&out, &app, &command, &preflight, &attempts, "timed_out", None);
+            Ok(Exit::Failed)
+        }
+        Ending::Lost(why) => {
+            let state = client
+                .dyno_info(&app, &last.dyno.id)
+                .map(|d| d.state)
+                .unwrap_or_else(|_| "gone (no longer listed)".into());
+            out.bad(format!(
+                "lost the connection to {} ({why}); its state is {state}. The migration may still be running or may have finished: \
+                 follow it with `heroku logs -a {app} --dyno {}` and check with `migrate-restart check -a {app}`. Nothing was restarted.",
+                last.dyno.name, last.dyno.name
+            ));
+            emit_json(&out, &app, &command, &preflight, &attempts, "unknown", None);
+            Ok(Exit::NotVerified)
+        }
+    }
+}
+
+/// Preflight: refuse (exit 5) when something would make the DDL wait, unless --force; with
+/// --wait-clear, wait for it to end first.
+fn run_preflight(args: &RunArgs, out: &Output, app: &str, db: Option<&ResolvedDatabase>) -> anyhow::Result<Value> {
+    let Some(db) = db else {
+        return Err(usage(format!("cannot run the preflight: {app} has no DATABASE_URL config var; pass --database-url URL, or --no-preflight to skip it")));
+    };
+    let mut client = pg_locks::connect(&db.connect_options(TOOL))
+        .map_err(|e| fail(Exit::Failed, format!("cannot run the preflight: {e}; pass --no-preflight to skip it")))?;
+    let mut found = preflight::findings(&Snapshot::take(&mut client)?, args.max_xact_age);
+    if !found.is_empty() {
+        if let Some(limit) = args.wait_clear {
+            out.note(format!(
+                "Waiting up to {} for {} to clear…",
+                format_duration(limit),
+                cli_kit::output::count(found.len(), "blocker")
+            ));
+            let mut poll = Poll::with_pauses(limit, Duration::from_millis(500), Duration::from_secs(2));
+            while !found.is_empty() && poll.wait_next() {
+                if interrupt::requested() {
+                    return Err(fail(
+                        Exit::Interrupted,
+                        "interrupted while waiting for the preflight to clear; nothing was started",
+                    ));
+                }
+                found = preflight::findings(&Snapshot::take(&mut client)?, args.max_xact_age);
+            }
+        }
+    }
+    let doc = json!({ "database": db.describe(), "findings": found });
+    if found.is_empty() {
+        out.ok(format!("preflight: nothing on {} would make the migration wait", db.describe()));
+        return Ok(doc);
+    }
+    out.say(format!(
+        "{} on {}: a migration's DDL would wait behind these, and every query on its tables behind it:",
+        red().apply_to("Preflight found blockers"),
+        db.describe()
+    ));
+    for f in &found {
+        out.say(format!("  {} {}", bold().apply_to(format!("[{}]", f.kind)), f.detail));
+    }
+    if args.force {
+        out.warn("--force: starting anyway; the lock timeout limits how long the DDL can hold up the app");
+        return Ok(doc);
+    }
+    let sel = db.selector_args();
+    Err(refused(format!(
+        "preflight found {} that would block the migration; nothing was started. Wait with --wait-clear DUR, clear them (pg-blockers {sel}), or pass --force",
+        cli_kit::output::count(found.len(), "session")
+    )))
+}
+
+/// After Ctrl-C: stop the one-off dyno by id and see it gone, and end its database session so
+/// no DDL is left in the lock queue. A second Ctrl-C stops waiting.
+fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&ResolvedDatabase>) {
+    out.warn(format!("stopping {} and ending its database session (Ctrl-C again to stop waiting)…", dyno.name));
+    let first = interrupt::count();
+    match client.stop_dyno(app, &dyno.id) {
+        Ok(()) => {
+            let mut poll = Poll::new(Duration::from_secs(30));
+            let mut gone = false;
+            while interrupt::count() <= first.max(1) {
+                if client.dynos(app).map(|l| !l.iter().any(|d| d.id == dyno.id)).unwrap_or(false) {
+                    gone = true;
+                    break;
+                }
+                if !poll.wait_next() {
+                    break;
+                }
+            }
+            if gone {
+                out.ok(format!("{} stopped", dyno.name));
+            } else {
+                out.bad(format!("{} NOT SEEN GONE; check with safe-ps-kill {} -a {app}", dyno.name, dyno.name));
+            }
+        }
+        Err(e) => out.bad(format!("could not stop {}: {e}; run safe-ps-kill {} -a {app}", dyno.name, dyno.name)),
+    }
+    if interrupt::count() > first.max(1) {
+        out.warn("stopped waiting; the database session may remain: pg-blockers to check");
+        return;
+    }
+    let Some(db) = db else {
+        out.warn("no database to check: a statement the migration started may still wait on a lock");
+        return;
+    };
+    let name = attempt::session_name(dyno);
+    match pg_locks::connect(&db.connect_options(TOOL))
+        .and_then(|mut c| pg_locks::end_sessions_named(&mut c, &name, Duration::from_secs(10)))
+    {
+        Ok(r) if r.remaining.is_empty() => {
+            out.ok(format!("no database session named {name} remains (ended {})", r.found.len()))
+        }
+        Ok(r) => out.bad(format!(
+            "sessions {:?} named {name} are still there; see pg-blockers {}",
+            r.remaining,
+            db.selector_args()
+        )),
+        Err(e) => out.bad(format!("could not end the migration's database session: {e}")),
+    }
+}
+
+fn emit_json(
+    out: &Output,
+    app: &str,
+    command: &str,
+    preflight: &Value,
+    attempts: &[Attempt],
+    result: &str,
+    restart: Option<&restart::Report>,
+) {
+    if !out.is_json() {
+        return;
+    }
+    let attempts: Vec<Value> = attempts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            json!({
+                "attempt": i + 1,
+                "dyno": a.dyno.name,
+                "dyno_id": a.dyno.id,
+                "exit_status": match a.ending { Ending::Exited(c) => Some(c), _ => None },
+                "ending": match &a.ending { Ending::Exited(_) => "exited".to_string(), Ending::Lost(w) => format!("lost: {w}"), Ending::Interrupted => "interrupted".into(), Ending::TimedOut => "timed_out".into() },
+                "lock_timeout": a.lock_timeout,
+                "duration_ms": a.duration.as_millis() as u64,
+                "lock_waits": a.lock_waits,
+                "finished_at": heroku_api::timestamp::format_rfc3339(a.finished_at),
+            })
+        })
+        .collect();
+    out.json(&json!({
+        "app": app,
+        "command": command,
+        "preflight": preflight,
+        "attempts": attempts,
+        "result": result,
+        "restart": restart,
+    }));
+}
+
+/// The time a migration finished, as recorded (for tests and `check`).
+pub fn recorded_migration(app: &str) -> Option<SystemTime> {
+    record::last_migration(app)
+}

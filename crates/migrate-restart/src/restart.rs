@@ -1,0 +1,195 @@
+//! After a successful migration: restart at once, then prove every dyno of those types booted
+//! after the migration finished and is up.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use cli_kit::{format_duration, usage, Output, Poll};
+use heroku_api::{Client, Dyno, Formation};
+use serde::Serialize;
+
+/// Clock skew tolerated between this machine and the platform when comparing boot times.
+const SKEW: Duration = Duration::from_secs(2);
+
+/// What to restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Every dyno (one API call).
+    All,
+    /// These process types.
+    Types(Vec<String>),
+    /// Nothing (e.g. inside a maintenance window that restarts on close).
+    None,
+}
+
+impl Plan {
+    /// Parses `all`, `none` or `web,worker`, checking types against the formation.
+    pub fn parse(text: &str, formation: &[Formation]) -> anyhow::Result<Plan> {
+        match text.trim() {
+            "all" => Ok(Plan::All),
+            "none" => Ok(Plan::None),
+            list => {
+                let known: Vec<&str> = formation.iter().map(|f| f.process_type.as_str()).collect();
+                let types: Vec<String> =
+                    list.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+                if types.is_empty() {
+                    return Err(usage("--restart needs all, none, or process types such as web,worker"));
+                }
+                for t in &types {
+                    if !known.contains(&t.as_str()) {
+                        return Err(usage(format!(
+                            "--restart: unknown process type `{t}`; this app has: {}",
+                            known.join(", ")
+                        )));
+                    }
+                }
+                Ok(Plan::Types(types))
+            }
+        }
+    }
+
+    /// The process types whose dynos must be verified.
+    pub fn types(&self, formation: &[Formation]) -> Vec<String> {
+        match self {
+            Plan::All => formation.iter().filter(|f| f.quantity > 0).map(|f| f.process_type.clone()).collect(),
+            Plan::Types(t) => t.clone(),
+            Plan::None => Vec::new(),
+        }
+    }
+}
+
+/// One dyno's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// Name.
+    pub name: String,
+    /// Id.
+    pub id: String,
+    /// Boot time as the platform reports it.
+    pub created_at: String,
+    /// State.
+    pub state: String,
+    /// Booted after the migration finished.
+    pub fresh: bool,
+    /// `up`.
+    pub up: bool,
+}
+
+/// The restart's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Process types restarted.
+    pub types: Vec<String>,
+    /// Per dyno, from the last listing.
+    pub dynos: Vec<Verdict>,
+    /// Every dyno fresh and up, and as many as the formation asks for.
+    pub verified: bool,
+    /// Milliseconds from the restart request until verified (or the deadline).
+    pub elapsed_ms: u64,
+}
+
+/// What to restart and what "fresh" means.
+pub struct Request<'a> {
+    /// The plan.
+    pub plan: &'a Plan,
+    /// The app's formation.
+    pub formation: &'a [Formation],
+    /// The dyno list taken before the migration.
+    pub before: &'a [Dyno],
+    /// When the migration finished.
+    pub migrated_at: SystemTime,
+    /// How long the dynos have to come up.
+    pub limit: Duration,
+}
+
+/// Restarts and verifies.
+pub fn restart_and_verify(client: &Client, out: &Output, app: &str, req: &Request) -> anyhow::Result<Report> {
+    let Request { plan, formation, before, migrated_at, limit } = *req;
+    let types = plan.types(formation);
+    match plan {
+        Plan::None => return Ok(Report { types, dynos: Vec::new(), verified: true, elapsed_ms: 0 }),
+        Plan::All => client.restart_all(app)?,
+        Plan::Types(ts) => {
+            // Independent requests: send them together.
+            let results: Vec<_> = std::thread::scope(|s| {
+                let hs: Vec<_> = ts.iter().map(|t| s.spawn(move || client.restart_process_type(app, t))).collect();
+                hs.into_iter().map(|h| cli_kit::join(h)).collect()
+            });
+            for r in results {
+                r?;
+            }
+        }
+    }
+    out.note(format!(
+        "Restarting {} on {app}…",
+        if *plan == Plan::All { "all dynos".to_string() } else { types.join(", ") }
+    ));
+    let expected: BTreeMap<&str, u32> = formation
+        .iter()
+        .filter(|f| types.contains(&f.process_type))
+        .map(|f| (f.process_type.as_str(), f.quantity))
+        .collect();
+    let booted_before: BTreeMap<&str, SystemTime> =
+        before.iter().filter_map(|d| Some((d.name.as_str(), d.created_at_time()?))).collect();
+    let spinner = out.spinner("waiting for the restarted dynos to come up");
+    let mut poll = Poll::with_pauses(limit, Duration::from_millis(250), Duration::from_secs(3));
+    let mut verdicts = Vec::new();
+    let verified = loop {
+        if let Ok(list) = client.dynos(app) {
+            verdicts = list
+                .iter()
+                .filter(|d| types.contains(&d.process_type))
+                .map(|d| {
+                    let booted = d.created_at_time();
+                    let after_migration = booted.is_some_and(|b| b + SKEW >= migrated_at);
+                    let newer_than_before = match (booted, booted_before.get(d.name.as_str())) {
+                        (Some(b), Some(prev)) => b > *prev,
+                        _ => true,
+                    };
+                    Verdict {
+                        name: d.name.clone(),
+                        id: d.id.clone(),
+                        created_at: d.created_at.clone(),
+                        state: d.state.clone(),
+                        fresh: after_migration && newer_than_before,
+                        up: d.state == "up",
+                    }
+                })
+                .collect();
+            let complete = expected
+                .iter()
+                .all(|(t, q)| verdicts.iter().filter(|v| v.name.split('.').next() == Some(*t)).count() >= *q as usize);
+            spinner.set_message(format!(
+                "{} of {} restarted dynos up",
+                verdicts.iter().filter(|v| v.fresh && v.up).count(),
+                expected.values().sum::<u32>()
+            ));
+            if complete && verdicts.iter().all(|v| v.fresh && v.up) {
+                break true;
+            }
+        }
+        if !poll.wait_next() {
+            break false;
+        }
+    };
+    spinner.finish();
+    verdicts.sort_by(|a, b| a.name.cmp(&b.name));
+    let report = Report { types, dynos: verdicts, verified, elapsed_ms: poll.elapsed().as_millis() as u64 };
+    if report.verified {
+        out.ok(format!(
+            "{} restarted after the migration and up (in {})",
+            cli_kit::output::count(report.dynos.len(), "dyno"),
+            format_duration(poll.elapsed())
+        ));
+    } else {
+        for v in report.dynos.iter().filter(|v| !(v.fresh && v.up)) {
+            let why = if !v.fresh {
+                format!("still booted before the migration ({})", v.created_at)
+            } else {
+                format!("{} since the restart", v.state)
+            };
+            out.bad(format!("{} NOT VERIFIED after {}: {why}", v.name, format_duration(limit)));
+        }
+    }
+    Ok(report)
+}

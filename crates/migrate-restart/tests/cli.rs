@@ -1,0 +1,340 @@
+//! migrate-restart end to end: heroku-sim runs the one-off dyno's command as a local process
+//! behind its TLS rendezvous, against a real PostgreSQL with PGOPTIONS in force.
+
+use std::time::Duration;
+
+use heroku_sim::{Sim, World};
+use serde_json::Value;
+use test_support::sessions::{create_big_table, lock_waiters, spawn, wait_until, Backup};
+use test_support::tool::{OutputExt, Tool};
+use test_support::PgCluster;
+
+struct Setup {
+    pg: PgCluster,
+    sim: Sim,
+    tool: Tool,
+}
+
+fn setup() -> Setup {
+    let pg = PgCluster::start().unwrap();
+    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 1000) g").unwrap();
+    let mut w = World::default();
+    w.add_app("acme");
+    w.add_formation("acme", "web", 2, "puma", Duration::from_secs(18 * 3600));
+    w.add_formation("acme", "worker", 1, "sidekiq", Duration::from_secs(17 * 3600));
+    w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
+    w.timing.start_delay = Duration::from_millis(100);
+    w.timing.stop_delay = Duration::from_millis(100);
+    let sim = Sim::start(w).unwrap();
+    let tool = Tool::new(env!("CARGO_BIN_EXE_migrate-restart")).api(&sim.url(), &sim.token());
+    let ca = tool.home().join("sim-ca.pem");
+    sim.write_ca(&ca).unwrap();
+    let tool = tool.env("SSL_CERT_FILE", ca.to_str().unwrap());
+    Setup { pg, sim, tool }
+}
+
+/// A migration the dyno runs: psql against the app's DATABASE_URL, as a framework would.
+fn sql_migration(pg: &PgCluster, sql: &str) -> String {
+    format!("{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"", pg.bindir().join("psql").display())
+}
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.dump()))
+}
+
+fn restarts(sim: &Sim) -> usize {
+    sim.requests().iter().filter(|r| r.method == "DELETE").count()
+}
+
+#[test]
+fn success_restarts_and_verifies_every_dyno() {
+    let s = setup();
+    let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc = json(&out);
+    assert_eq!(doc["result"], "succeeded");
+    assert_eq!(doc["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["attempts"][0]["exit_status"], 0);
+    assert_eq!(doc["restart"]["verified"], true);
+    let names: Vec<&str> =
+        doc["restart"]["dynos"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["web.1", "web.2", "worker.1"]);
+    assert!(doc["restart"]["dynos"].as_array().unwrap().iter().all(|d| d["fresh"] == true && d["up"] == true));
+    let cols =
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'nickname'";
+    assert_eq!(s.pg.psql("postgres", cols).unwrap(), "1");
+    // PGOPTIONS and PGAPPNAME reached the dyno, and the create was sent once.
+    let create = s.sim.requests().into_iter().find(|r| r.method == "POST" && r.path == "/apps/acme/dynos").unwrap();
+    let body = create.body.unwrap();
+    assert_eq!(body["env"]["PGOPTIONS"], "-c lock_timeout=5000");
+    assert_eq!(body["attach"], true);
+    assert!(body["command"].as_str().unwrap().contains("heroku-command-exit-status"));
+    assert_eq!(restarts(&s.sim), 1, "restart all is one request");
+}
+
+#[test]
+fn a_failing_migration_restarts_nothing_and_shows_its_last_lines() {
+    let s = setup();
+    let cmd = format!("echo starting; {}", sql_migration(&s.pg, "ALTER TABLE nope ADD COLUMN x int"));
+    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme"]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let text = out.stdout_text();
+    assert!(text.contains("✗ the migration exited with status 1"), "{text}");
+    assert!(text.contains("nothing was restarted"), "{text}");
+    assert!(
+        text.contains("Last ") && text.contains("  starting") && text.contains("relation \"nope\" does not exist"),
+        "{text}"
+    );
+    assert_eq!(restarts(&s.sim), 0, "no restart after a failed migration");
+}
+
+#[test]
+fn a_blocked_migration_hits_its_lock_timeout_is_retried_and_the_blocker_is_named() {
+    let s = setup();
+    let url = s.pg.superuser_url("postgres");
+    let reader = spawn(&url, "reporting", "SELECT count(*), pg_sleep(600) FROM users");
+    wait_until("reader runs", || {
+        s.pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
+        )
+        .is_ok_and(|c| c == "1")
+    });
+    let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        &cmd,
+        "--confirm",
+        "acme",
+        "--lock-timeout",
+        "1500ms",
+        "--retries",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let err = out.stderr_text();
+    assert!(
+        err.contains(&format!(
+            "migration waits for AccessExclusiveLock on users, held by pid {} (reporting, active",
+            reader.pid
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("lock timeout: the migration gave up waiting for a lock (attempt 1 of 2); retrying in 2s"),
+        "{err}"
+    );
+    let doc = json(&out);
+    let attempts = doc["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert!(attempts.iter().all(|a| a["lock_timeout"] == true && a["exit_status"] == 1));
+    assert!(attempts[0]["lock_waits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains(&format!("pid {}", reader.pid))));
+    assert_eq!(restarts(&s.sim), 0);
+    // The lock timeout kept the app up: nothing is left waiting behind the reader.
+    assert_eq!(lock_waiters(&s.pg), 0);
+}
+
+#[test]
+fn when_the_blocker_ends_before_the_retry_the_migration_succeeds() {
+    let s = setup();
+    let url = s.pg.superuser_url("postgres");
+    let _reader = spawn(&url, "reporting", "SELECT count(*), pg_sleep(2) FROM users");
+    wait_until("reader runs", || {
+        s.pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
+        )
+        .is_ok_and(|c| c == "1")
+    });
+    let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-timeout", "500ms", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc = json(&out);
+    let attempts = doc["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{doc}");
+    assert_eq!(attempts.last().unwrap()["exit_status"], 0);
+    assert_eq!(doc["restart"]["verified"], true);
+}
+
+#[test]
+fn the_preflight_refuses_while_a_backup_copy_runs() {
+    let s = setup();
+    create_big_table(&s.pg, "field_history", 20);
+    let _backup = Backup::start(&s.pg, "postgres", "field_history", false);
+    let cmd = sql_migration(&s.pg, "DROP TABLE field_history");
+    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme"]);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    assert!(out.stdout_text().contains("[backup] pid"), "{}", out.dump());
+    assert!(
+        out.stderr_text().contains("preflight found 1 session that would block the migration; nothing was started"),
+        "{}",
+        out.dump()
+    );
+    assert!(!s.sim.requests().iter().any(|r| r.method == "POST"), "no dyno may be created");
+    // --wait-clear waits, boundedly, then refuses the same way.
+    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--wait-clear", "1s"]);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    assert!(out.stderr_text().contains("Waiting up to 1s"), "{}", out.dump());
+}
+
+#[test]
+fn ctrl_c_mid_migration_stops_the_dyno_and_ends_its_session() {
+    let s = setup();
+    let url = s.pg.superuser_url("postgres");
+    let _reader = spawn(&url, "reporting", "SELECT count(*), pg_sleep(600) FROM users");
+    wait_until("reader runs", || {
+        s.pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
+        )
+        .is_ok_and(|c| c == "1")
+    });
+    let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let mut child = s
+        .tool
+        .command(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-timeout", "10m"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the migration waits in the lock queue", || lock_waiters(&s.pg) == 1);
+    let dyno = s.sim.dyno_names("acme").into_iter().find(|n| n.starts_with("run.")).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = {
+        let status = child.wait().unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+        (status, text)
+    };
+    assert_eq!(out.0.code(), Some(130), "{:?}\n{}", out.0, out.1);
+    assert!(out.1.contains(&format!("✓ {dyno} stopped")), "{}", out.1);
+    let left =
+        s.pg.psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'migrate-restart/%'")
+            .unwrap();
+    assert_eq!(left, "0", "a migration session was left behind");
+    assert_eq!(lock_waiters(&s.pg), 0, "no DDL left in the lock queue");
+    assert!(!s.sim.dyno_names("acme").contains(&dyno));
+    assert_eq!(restarts(&s.sim), 0);
+}
+
+#[test]
+fn a_dyno_that_never_comes_up_after_the_restart_is_named_with_exit_3() {
+    let s = setup();
+    s.sim.with(|w| w.dyno_mut("acme", "web.2").never_up = true);
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        "true",
+        "--confirm",
+        "acme",
+        "--no-preflight",
+        "--restart",
+        "web",
+        "--restart-timeout",
+        "2s",
+    ]);
+    assert_eq!(out.code(), 3, "{}", out.dump());
+    assert!(out.stdout_text().contains("✗ web.2 NOT VERIFIED after 2s: starting since the restart"), "{}", out.dump());
+    assert!(!out.stdout_text().contains("web.1 NOT VERIFIED"), "{}", out.dump());
+    assert!(
+        s.sim.requests().iter().any(|r| r.method == "DELETE" && r.path == "/apps/acme/dynos/web"),
+        "restart addressed to the type"
+    );
+}
+
+#[test]
+fn check_lists_dynos_that_predate_the_schema_change() {
+    let s = setup();
+    let out = s.tool.run(&["check", "-a", "acme", "--since", "10m"]);
+    assert_eq!(out.code(), 3, "{}", out.dump());
+    let text = out.stdout_text();
+    assert!(text.contains("3 dynos booted before it and may hold a stale schema"), "{text}");
+    assert!(text.contains("  web.1  up") && text.contains("  worker.1  up"), "{text}");
+
+    // Django records migration times; check uses them when --since is not given.
+    s.pg.psql("postgres", "CREATE TABLE django_migrations (id serial, app text, name text, applied timestamptz); INSERT INTO django_migrations (app, name, applied) VALUES ('billing', '0007_drop', now() - interval '5 minutes')").unwrap();
+    let out = s.tool.run(&["check", "-a", "acme", "--json"]);
+    assert_eq!(out.code(), 3, "{}", out.dump());
+    let doc = json(&out);
+    assert_eq!(doc["source"], "the last migration recorded in django_migrations");
+    assert_eq!(doc["stale"].as_array().unwrap().len(), 3);
+
+    // After a restart nothing predates it.
+    s.sim.with(|w| {
+        for a in w.apps.values_mut() {
+            for d in &mut a.dynos {
+                d.created_at = std::time::SystemTime::now();
+            }
+        }
+    });
+    let out = s.tool.run(&["check", "-a", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("✓ Every dyno of acme booted after that."), "{}", out.dump());
+}
+
+#[test]
+fn check_without_a_database_falls_back_to_the_current_release() {
+    let mut w = heroku_sim::scenario("stale-schema").unwrap();
+    w.timing.start_delay = Duration::from_millis(100);
+    let sim = Sim::start(w).unwrap();
+    let t = Tool::new(env!("CARGO_BIN_EXE_migrate-restart")).api(&sim.url(), &sim.token());
+    let out = t.run(&["check", "-a", "acme"]);
+    assert_eq!(out.code(), 3, "{}", out.dump());
+    assert!(out.stdout_text().contains("per the current release v2 (no migration time recorded)"), "{}", out.dump());
+}
+
+#[test]
+fn bad_input_starts_nothing() {
+    let s = setup();
+    let t = &s.tool;
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["-a", "acme", "--confirm", "acme"], 2, "no migration command: pass --command CMD"),
+        (
+            &["-a", "acme", "--command", "true", "--restart", "web,clock", "--confirm", "acme"],
+            2,
+            "--restart: unknown process type `clock`; this app has: web, worker",
+        ),
+        (&["-a", "acme", "--command", "true", "--lock-timeout", "soon"], 2, "not a duration"),
+        (&["-a", "acme", "--command", "true", "--restart-timeout", "0s"], 2, "greater than zero"),
+        (&["-a", "acme", "--command", "true", "--confirm", "other"], 5, "does not match the app acme"),
+        (&["-a", "acme", "--command", "true"], 5, "--confirm acme"),
+    ];
+    for (args, code, needle) in cases {
+        let out = t.run(args);
+        assert_eq!(out.code(), *code, "{args:?}: {}", out.dump());
+        assert!(out.stderr_text().contains(needle), "{args:?}: {}", out.dump());
+    }
+    assert!(!s.sim.requests().iter().any(|r| r.method == "POST"), "no dyno may be created");
+
+    // The Procfile's release line is the default command.
+    std::fs::write(t.home().join("Procfile"), "web: puma\nrelease: echo from-procfile\n").unwrap();
+    let out = t.run(&["-a", "acme", "--confirm", "acme", "--restart", "none"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("from-procfile"), "{}", out.dump());
+
+    // A rendezvous whose certificate is not trusted: one line, and the dyno is stopped.
+    let untrusted = Tool::new(env!("CARGO_BIN_EXE_migrate-restart")).api(&s.sim.url(), &s.sim.token());
+    let out = untrusted.run(&["-a", "acme", "--command", "true", "--confirm", "acme", "--restart", "none"]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(out.stderr_text().contains("TLS") && out.stderr_text().contains("was stopped"), "{}", out.dump());
+    assert_eq!(out.stderr_text().lines().filter(|l| l.starts_with("error:")).count(), 1, "{}", out.dump());
+
+    // No attach_url from the platform.
+    s.sim.with(|w| w.rendezvous_port = None);
+    let out = t.run(&["-a", "acme", "--command", "true", "--confirm", "acme", "--restart", "none"]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(out.stderr_text().contains("returned no attach_url"), "{}", out.dump());
+}
