@@ -338,3 +338,35 @@ fn bad_input_starts_nothing() {
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(out.stderr_text().contains("returned no attach_url"), "{}", out.dump());
 }
+
+#[test]
+fn a_lost_rendezvous_claims_neither_success_nor_failure() {
+    let s = setup();
+    let mut child = s
+        .tool
+        .command(&["-a", "acme", "--command", "sleep 30", "--confirm", "acme", "--no-preflight"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The platform ends the dyno under the attached client (as a crash or a deploy would).
+    let mut pid = None;
+    wait_until("the one-off dyno runs", || {
+        pid = s.sim.with(|w| w.apps["acme"].dynos.iter().find(|d| d.name.starts_with("run.")).and_then(|d| d.process));
+        pid.is_some()
+    });
+    heroku_sim::oneoff::kill_group(pid.unwrap());
+    let status = child.wait().unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+    assert_eq!(status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("lost the connection to run.")
+            && text.contains("The migration may still be running or may have finished"),
+        "{text}"
+    );
+    assert!(text.contains("heroku logs -a acme --dyno run."), "{text}");
+    assert!(!text.contains("✓ migration finished") && !text.contains("exited with status"), "{text}");
+    assert_eq!(restarts(&s.sim), 0);
+}
