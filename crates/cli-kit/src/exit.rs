@@ -20,6 +20,8 @@ pub enum Exit {
     BlockingFound,
     /// 130: interrupted; what the tool had started was cleaned up or reported.
     Interrupted,
+    /// Another status passed through unchanged (maintenance-window returns its COMMAND's).
+    Other(u8),
 }
 
 impl Exit {
@@ -46,6 +48,7 @@ impl Exit {
             Exit::Refused => 5,
             Exit::BlockingFound => 6,
             Exit::Interrupted => 130,
+            Exit::Other(code) => code,
         }
     }
 
@@ -64,6 +67,7 @@ impl Exit {
             }
             Exit::BlockingFound => "pg-blockers --exit-status only: blocking sessions were found",
             Exit::Interrupted => "interrupted; what the tool had started was cleaned up or reported",
+            Exit::Other(_) => "maintenance-window only: the status of the COMMAND it ran",
         }
     }
 }

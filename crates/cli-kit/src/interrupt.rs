@@ -4,10 +4,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static RECEIVED: AtomicUsize = AtomicUsize::new(0);
+static TERMS: AtomicUsize = AtomicUsize::new(0);
 
-extern "C" fn on_signal(_: libc::c_int) {
-    // Only an atomic increment: async-signal-safe.
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Only atomic increments: async-signal-safe.
     RECEIVED.fetch_add(1, Ordering::SeqCst);
+    if sig == libc::SIGTERM {
+        TERMS.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// Installs the handlers for SIGINT and SIGTERM. Call once, before starting anything that
@@ -24,6 +28,12 @@ pub fn install() {
 /// How many interrupts arrived since start.
 pub fn count() -> usize {
     RECEIVED.load(Ordering::SeqCst)
+}
+
+/// How many of them were SIGTERM (sent to this process alone, unlike a terminal's Ctrl-C,
+/// which reaches the whole foreground process group).
+pub fn terms() -> usize {
+    TERMS.load(Ordering::SeqCst)
 }
 
 /// True once at least one interrupt arrived.

@@ -59,6 +59,11 @@ impl Tool {
         crate::pty::PtySession::spawn(self.command(args))
     }
 
+    /// Runs with `args` in directory `dir`.
+    pub fn run_in(&self, dir: &Path, args: &[&str]) -> Output {
+        self.command(args).current_dir(dir).output().expect("tool runs")
+    }
+
     /// Runs with `args` and returns the output.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("tool runs")

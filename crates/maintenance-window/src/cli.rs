@@ -1,0 +1,129 @@
+//! The command line.
+
+use std::time::Duration;
+
+use cli_kit::{AppArgs, OutputArgs};
+
+/// Run a deploy step inside the shortest possible maintenance window — and only when the
+/// change needs one.
+///
+/// The window opens only when the diff between the running slug's commit and the target
+/// touches migrations. Before changing anything it journals the app's state (maintenance flag,
+/// quantities it scales down), so a window interrupted by anything — even kill -9 — can be seen
+/// with `status` and undone with `restore`.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "maintenance-window",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:
+  maintenance-window plan -a acme                     # is a window needed for HEAD? which files?
+  maintenance-window -a acme --confirm acme -- migrate-restart -a acme --restart none --confirm acme
+  maintenance-window -a acme --promote-from acme-staging --confirm acme -- ./bin/post-deploy
+  maintenance-window status -a acme                   # an open window: what was changed, when
+  maintenance-window restore -a acme                  # put back exactly what was journaled
+
+Exit codes: COMMAND's own status when it ran (127 when it could not start); otherwise 0 done,
+1 failed, 2 usage, 3 workers did not drain in time (window held), 4 not logged in, 5 refused (a
+window is already open for the app, or no --confirm without a terminal)."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub sub: Option<Sub>,
+
+    #[command(flatten)]
+    pub window: WindowArgs,
+}
+
+/// Subcommands.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Sub {
+    /// Say whether a window is needed and which files make it so
+    Plan(PlanArgs),
+    /// Show an open window: what was changed and when
+    Status(AppOnly),
+    /// Put back the journaled maintenance flag and quantities (safe to run twice)
+    Restore(AppOnly),
+}
+
+/// The git side of the decision.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DiffArgs {
+    /// Paths whose change needs a window (default: Rails db/migrate, db/schema.rb, db/structure.sql; Django **/migrations/**)
+    #[arg(long = "if-changed", value_name = "PATHSPEC", num_args = 1..)]
+    pub if_changed: Vec<String>,
+
+    /// Base commit (default: the commit of the slug of the app's current release)
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+
+    /// Target commit
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    pub target: String,
+}
+
+/// `plan`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
+    pub diff: DiffArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `status` and `restore`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AppOnly {
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What to do when COMMAND fails.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Keep maintenance on and workers down; print how to restore
+    Hold,
+    /// Reopen at once
+    Restore,
+}
+
+/// The window itself.
+#[derive(clap::Args, Debug, Clone)]
+pub struct WindowArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+
+    /// Process types to scale to 0 during the window (default: every non-web type with dynos)
+    #[arg(long, value_name = "TYPE,…", value_delimiter = ',')]
+    pub scale_down: Vec<String>,
+
+    #[command(flatten)]
+    pub diff: DiffArgs,
+
+    /// Release the current slug of this app inside the window, before COMMAND (nothing is built while down)
+    #[arg(long, value_name = "APP")]
+    pub promote_from: Option<String>,
+
+    /// When COMMAND fails: hold the window, or restore at once
+    #[arg(long, value_enum, default_value = "hold")]
+    pub on_failure: OnFailure,
+
+    /// How long scaled-down dynos have to stop
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
+    pub drain_timeout: Duration,
+
+    /// Answer the confirmation with the app's name
+    #[arg(long, value_name = "APP")]
+    pub confirm: Option<String>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// The deploy step to run inside the window (after --), with HEROKU_APP set
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}

@@ -1,0 +1,274 @@
+//! maintenance-window: decide whether a window is needed, open it journal-first, promote a
+//! prebuilt slug, run the deploy step, close it, and report how long the site was down.
+
+mod cli;
+mod command;
+pub mod journal;
+mod plan;
+mod window;
+
+use std::time::Instant;
+
+use cli_kit::output::{bold, red};
+use cli_kit::{api_client, confirm_destructive, interrupt, refused, usage, Exit, Output};
+use serde_json::json;
+
+pub use cli::{Args, OnFailure, Sub};
+use command::Ended;
+use window::{ms_since, secs, Timings};
+
+const TOOL: &str = "maintenance-window";
+
+/// Runs the command or one of its subcommands.
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    match args.sub {
+        Some(Sub::Plan(p)) => plan_cmd(p),
+        Some(Sub::Status(a)) => status_cmd(a),
+        Some(Sub::Restore(a)) => restore_cmd(a),
+        None => window_cmd(args.window),
+    }
+}
+
+fn plan_cmd(args: cli::PlanArgs) -> anyhow::Result<Exit> {
+    let out = Output::new(&args.output);
+    let app = args.app.resolve()?;
+    let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
+    let d = plan::decide(&client, &app, &args.diff, &std::env::current_dir()?)?;
+    report_decision(&out, &app, &d);
+    if out.is_json() {
+        out.json(&serde_json::to_value(&d)?);
+    }
+    Ok(Exit::Success)
+}
+
+fn report_decision(out: &Output, app: &str, d: &plan::Decision) {
+    let range = format!("{}..{}", short(&d.base), d.target);
+    if d.needed {
+        out.say(format!(
+            "{} for {app}: {} changed under {} ({range}, base = {}):",
+            bold().apply_to("A window is needed"),
+            cli_kit::output::count(d.files.len(), "file"),
+            d.pathspecs.join(" "),
+            d.base_source
+        ));
+        for f in &d.files {
+            out.say(format!("  {f}"));
+        }
+    } else {
+        out.say(format!(
+            "No window needed for {app}: nothing changed under {} ({range}, base = {}).",
+            d.pathspecs.join(" "),
+            d.base_source
+        ));
+    }
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
+    let out = Output::new(&args.output);
+    interrupt::install();
+    let app = args.app.resolve()?;
+    if args.command.is_empty() {
+        return Err(usage("give the deploy step to run after --, e.g. maintenance-window -a APP -- migrate-restart -a APP --restart none"));
+    }
+    if let Some(c) = &args.confirm {
+        if c != &app {
+            return Err(refused(format!("--confirm {c} does not match the app {app}; nothing was changed")));
+        }
+    }
+    if let Some(j) = journal::load(&app)? {
+        return Err(refused(format!(
+            "a window is already open for {app} (since {}, pid {}): see `maintenance-window status -a {app}`, close it with `maintenance-window restore -a {app}`; nothing was changed",
+            j.opened_at, j.pid
+        )));
+    }
+    let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
+    let decision = plan::decide(&client, &app, &args.diff, &std::env::current_dir()?)?;
+    report_decision(&out, &app, &decision);
+    if !decision.needed && args.promote_from.is_none() {
+        out.say(format!("Running `{}` without maintenance.", args.command.join(" ")));
+        let ended = command::run(&out, &args.command, &app);
+        let status = match ended {
+            Ended::Status(s) => s,
+            Ended::Abandoned => 130,
+        };
+        if out.is_json() {
+            out.json(&json!({ "app": app, "decision": decision, "window": false, "command_status": status }));
+        }
+        return Ok(exit_with(status));
+    }
+
+    // Everything read before the site goes down: maintenance flag, formation, the slug to promote.
+    let before = window::read_before(&client, &app, args.promote_from.as_deref())?;
+    let scaled = window::scale_set(&args.scale_down, &before.formation)?;
+    out.say(format!(
+        "Will turn maintenance on for {app}{}{}, run `{}`, then put everything back.",
+        if scaled.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", scale {} to 0",
+                scaled
+                    .iter()
+                    .map(|s| format!("{} ({})", s.process_type, s.quantity_before))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        before.promote.as_ref().map(|(from, _, _)| format!(", release {from}'s slug")).unwrap_or_default(),
+        args.command.join(" ")
+    ));
+    confirm_destructive(&out, &app, args.confirm.as_deref(), &format!("Open a maintenance window on {app}?"))?;
+
+    let mut j = window::new_journal(&app, &before, scaled, &args.command);
+    let mut t = Timings::default();
+    let started = Instant::now();
+    let calls_before = client.calls_made();
+    let drained = window::open(&client, &out, &mut j, args.drain_timeout)?;
+    t.open_ms = ms_since(started);
+    if !drained {
+        hold(
+            &out,
+            &j,
+            &format!("the scaled-down dynos did not stop within {}", secs(args.drain_timeout.as_millis() as u64)),
+        );
+        emit(&out, &app, &decision, &t, &j, "held", None);
+        return Ok(Exit::NotVerified);
+    }
+    if j.promotion.is_some() {
+        let p = Instant::now();
+        if let Err(e) = window::promote(&client, &out, &mut j) {
+            hold(&out, &j, &format!("the promotion failed: {}", cli_kit::one_line(&e)));
+            emit(&out, &app, &decision, &t, &j, "held", None);
+            return Ok(Exit::Failed);
+        }
+        t.promote_ms = ms_since(p);
+    }
+    let c = Instant::now();
+    let ended = command::run(&out, &args.command, &app);
+    t.command_ms = ms_since(c);
+    let status = match ended {
+        Ended::Status(0) => 0,
+        Ended::Status(s) => s,
+        Ended::Abandoned => 130,
+    };
+    if status != 0 && args.on_failure == OnFailure::Hold {
+        hold(&out, &j, &format!("`{}` exited with status {status}", args.command.join(" ")));
+        emit(&out, &app, &decision, &t, &j, "held", Some(status));
+        return Ok(exit_with(status));
+    }
+    let closing = Instant::now();
+    window::close(&client, &j)?;
+    t.close_ms = ms_since(closing);
+    t.window_ms = ms_since(started);
+    t.api_calls_in_window = client.calls_made() - calls_before;
+    let verdict = if status == 0 { "closed" } else { "restored after failure" };
+    out.ok(format!(
+        "window {verdict}: the site was in maintenance for {} (open {}, promote {}, command {}, close {}); {} API calls inside",
+        secs(t.window_ms),
+        secs(t.open_ms),
+        secs(t.promote_ms),
+        secs(t.command_ms),
+        secs(t.close_ms),
+        t.api_calls_in_window
+    ));
+    emit(&out, &app, &decision, &t, &j, if status == 0 { "closed" } else { "restored" }, Some(status));
+    Ok(exit_with(status))
+}
+
+fn hold(out: &Output, j: &journal::Journal, why: &str) {
+    out.bad(format!("{} {why}. Holding the window; this is what is held:", red().apply_to("Window held:")));
+    for l in window::describe(j) {
+        out.say(format!("  {l}"));
+    }
+    if let Ok(p) = journal::path(&j.app) {
+        out.say(format!("  journal: {}", p.display()));
+    }
+    out.say(format!("Reopen with: maintenance-window restore -a {}", j.app));
+}
+
+fn emit(
+    out: &Output,
+    app: &str,
+    decision: &plan::Decision,
+    t: &Timings,
+    j: &journal::Journal,
+    result: &str,
+    status: Option<i32>,
+) {
+    if out.is_json() {
+        out.json(&json!({
+            "app": app,
+            "decision": decision,
+            "window": true,
+            "result": result,
+            "command_status": status,
+            "timings": t,
+            "journal": j,
+        }));
+    }
+}
+
+/// COMMAND's status, passed through unchanged.
+fn exit_with(status: i32) -> Exit {
+    match status {
+        0 => Exit::Success,
+        other => Exit::Other(other.clamp(1, 255) as u8),
+    }
+}
+
+fn status_cmd(args: cli::AppOnly) -> anyhow::Result<Exit> {
+    let out = Output::new(&args.output);
+    let app = args.app.resolve()?;
+    let j = journal::load(&app)?;
+    match &j {
+        None => out.ok(format!("No open maintenance window for {app}.")),
+        Some(j) => {
+            let alive = std::path::Path::new(&format!("/proc/{}", j.pid)).exists();
+            out.say(format!(
+                "{} for {app}: {}",
+                red().apply_to("An open maintenance window"),
+                if alive {
+                    format!("pid {} may still be running it", j.pid)
+                } else {
+                    format!("the process that opened it (pid {}) is gone", j.pid)
+                }
+            ));
+            for l in window::describe(j) {
+                out.say(format!("  {l}"));
+            }
+            out.say(format!("Put back exactly what was journaled: maintenance-window restore -a {app}"));
+        }
+    }
+    if out.is_json() {
+        out.json(&json!({ "app": app, "open": j.is_some(), "journal": j }));
+    }
+    Ok(Exit::Success)
+}
+
+fn restore_cmd(args: cli::AppOnly) -> anyhow::Result<Exit> {
+    let out = Output::new(&args.output);
+    let app = args.app.resolve()?;
+    let Some(j) = journal::load(&app)? else {
+        out.ok(format!("No open maintenance window for {app}; nothing to restore."));
+        if out.is_json() {
+            out.json(&json!({ "app": app, "restored": false }));
+        }
+        return Ok(Exit::Success);
+    };
+    let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
+    window::close(&client, &j)?;
+    let scaled: Vec<String> = j.scaled.iter().map(|s| format!("{}={}", s.process_type, s.quantity_before)).collect();
+    out.ok(format!(
+        "restored {app}: maintenance {}{}",
+        if j.maintenance_before { "left on (it was on before the window)" } else { "off" },
+        if scaled.is_empty() { String::new() } else { format!(", {}", scaled.join(", ")) }
+    ));
+    if out.is_json() {
+        out.json(&json!({ "app": app, "restored": true, "journal": j }));
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,100 @@
+//! Is a window needed? The diff between the running slug's commit and the target, limited to
+//! the paths whose change needs the app down (migrations).
+
+use std::path::Path;
+use std::process::Command;
+
+use cli_kit::usage;
+use heroku_api::Client;
+use serde::Serialize;
+
+use crate::cli::DiffArgs;
+
+/// The decision and its evidence.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// Base commit.
+    pub base: String,
+    /// Where the base came from.
+    pub base_source: String,
+    /// Target ref as given, and the commit it names.
+    pub target: String,
+    /// Pathspecs used.
+    pub pathspecs: Vec<String>,
+    /// What the repository looks like (`rails`, `django`, `given`).
+    pub kind: String,
+    /// Files that changed under the pathspecs.
+    pub files: Vec<String>,
+    /// A window is needed.
+    pub needed: bool,
+}
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<std::process::Output> {
+    Command::new("git").args(args).current_dir(dir).output().map_err(|e| usage(format!("cannot run git: {e}")))
+}
+
+/// Default pathspecs by what the repository is.
+pub fn default_pathspecs(dir: &Path) -> Option<(&'static str, Vec<String>)> {
+    if dir.join("manage.py").is_file() {
+        return Some(("django", vec![":(glob)**/migrations/**".to_string()]));
+    }
+    if dir.join("db/migrate").is_dir() || dir.join("config/application.rb").is_file() || dir.join("Gemfile").is_file() {
+        return Some(("rails", vec!["db/migrate".into(), "db/schema.rb".into(), "db/structure.sql".into()]));
+    }
+    None
+}
+
+/// Decides. Reads the app's current release and slug only when `--base` is not given.
+pub fn decide(client: &Client, app: &str, diff: &DiffArgs, dir: &Path) -> anyhow::Result<Decision> {
+    let top = git(dir, &["rev-parse", "--show-toplevel"])?;
+    if !top.status.success() {
+        return Err(usage(format!("{} is not a git repository: run maintenance-window from the app's checkout (the diff decides whether a window is needed)", dir.display())));
+    }
+    let root = std::path::PathBuf::from(String::from_utf8_lossy(&top.stdout).trim());
+    let (kind, pathspecs) = if !diff.if_changed.is_empty() {
+        ("given".to_string(), diff.if_changed.clone())
+    } else {
+        let (k, p) = default_pathspecs(&root).ok_or_else(|| {
+            usage("cannot tell what changes need a window: this is neither a Rails nor a Django app; pass --if-changed PATHSPEC…")
+        })?;
+        (k.to_string(), p)
+    };
+    let (base, base_source) = match &diff.base {
+        Some(b) => (b.clone(), "--base".to_string()),
+        None => {
+            let release = client
+                .latest_release(app)?
+                .ok_or_else(|| usage(format!("{app} has no release yet; pass --base REF")))?;
+            let slug_id = release
+                .slug
+                .ok_or_else(|| {
+                    usage(format!("{app}'s current release v{} has no slug; pass --base REF", release.version))
+                })?
+                .id;
+            let slug = client.slug_info(app, &slug_id)?;
+            let commit = slug.commit.filter(|c| !c.is_empty()).ok_or_else(|| {
+                usage(format!("the slug of {app}'s v{} records no commit; pass --base REF", release.version))
+            })?;
+            (commit, format!("the slug of {app}'s current release v{}", release.version))
+        }
+    };
+    for (r, what) in [(&base, "base"), (&diff.target, "target")] {
+        let ok = git(&root, &["rev-parse", "--verify", "--quiet", &format!("{r}^{{commit}}")])?;
+        if !ok.status.success() {
+            return Err(usage(format!(
+                "{what} commit {r} ({}) is not in this repository: run `git fetch` (or pass --base REF)",
+                if what == "base" { &base_source } else { "--target" }
+            )));
+        }
+    }
+    let mut args = vec!["diff".to_string(), "--name-only".into(), format!("{base}..{}", diff.target), "--".into()];
+    args.extend(pathspecs.iter().cloned());
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = git(&root, &arg_refs)?;
+    if !out.status.success() {
+        return Err(usage(format!("git diff failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    let files: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect();
+    Ok(Decision { needed: !files.is_empty(), base, base_source, target: diff.target.clone(), pathspecs, kind, files })
+}

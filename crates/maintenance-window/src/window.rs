@@ -1,0 +1,244 @@
+//! Opening, closing and restoring the window: journal first, then act; independent calls at
+//! once; bounded polls.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use cli_kit::{format_duration, usage, Output, Poll};
+use heroku_api::timestamp::format_rfc3339;
+use heroku_api::{Client, Formation, FormationUpdate};
+
+use crate::journal::{self, Journal, Promotion, Scaled};
+
+/// The app's state read before the window (while the site is still up).
+pub struct Before {
+    /// Maintenance flag.
+    pub maintenance: bool,
+    /// Formation.
+    pub formation: Vec<Formation>,
+    /// Slug to promote and the app's current version, when promoting.
+    pub promote: Option<(String, String, Option<u64>)>,
+}
+
+/// Reads everything the window needs, all at once, before anything changes.
+pub fn read_before(client: &Client, app: &str, promote_from: Option<&str>) -> anyhow::Result<Before> {
+    let (info, formation, promote) = std::thread::scope(|s| {
+        let info = s.spawn(|| client.app_info(app));
+        let promote = s.spawn(|| -> anyhow::Result<Option<(String, String, Option<u64>)>> {
+            let Some(src) = promote_from else { return Ok(None) };
+            let release = client
+                .latest_release(src)?
+                .ok_or_else(|| usage(format!("--promote-from {src}: it has no release to promote")))?;
+            let slug = release.slug.ok_or_else(|| {
+                usage(format!("--promote-from {src}: its current release v{} has no slug", release.version))
+            })?;
+            let current = client.latest_release(app)?.map(|r| r.version);
+            Ok(Some((src.to_string(), slug.id, current)))
+        });
+        let formation = client.formation(app);
+        (cli_kit::join(info), formation, cli_kit::join(promote))
+    });
+    let info = info?;
+    let formation = formation?;
+    let promote = promote.map_err(|e| {
+        if e.downcast_ref::<heroku_api::Error>().is_some_and(heroku_api::Error::is_not_found) {
+            usage(format!(
+                "--promote-from {}: no such app (or no access); nothing was changed",
+                promote_from.unwrap_or("")
+            ))
+        } else {
+            e
+        }
+    })?;
+    Ok(Before { maintenance: info.maintenance, formation, promote })
+}
+
+/// The types to scale down: `--scale-down` (checked against the formation) or every non-web
+/// type with dynos.
+pub fn scale_set(requested: &[String], formation: &[Formation]) -> anyhow::Result<Vec<Scaled>> {
+    let by_type: BTreeMap<&str, u32> = formation.iter().map(|f| (f.process_type.as_str(), f.quantity)).collect();
+    let mut set: Vec<Scaled> = if requested.is_empty() {
+        by_type
+            .iter()
+            .filter(|(t, q)| **t != "web" && **q > 0)
+            .map(|(t, q)| Scaled { process_type: t.to_string(), quantity_before: *q })
+            .collect()
+    } else {
+        requested
+            .iter()
+            .map(|t| match by_type.get(t.as_str()) {
+                Some(q) => Ok(Scaled { process_type: t.clone(), quantity_before: *q }),
+                None => Err(usage(format!(
+                    "--scale-down: unknown process type `{t}`; this app has: {}",
+                    by_type.keys().copied().collect::<Vec<_>>().join(", ")
+                ))),
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    // Stable order for people and for the journal.
+    set.sort_by(|a, b| a.process_type.cmp(&b.process_type));
+    set.dedup_by(|a, b| a.process_type == b.process_type);
+    Ok(set)
+}
+
+/// Time spent in each phase.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    /// Maintenance on, scale down, drained.
+    pub open_ms: u64,
+    /// Release of the prebuilt slug.
+    pub promote_ms: u64,
+    /// COMMAND.
+    pub command_ms: u64,
+    /// Formation back, maintenance off.
+    pub close_ms: u64,
+    /// Maintenance on → off: how long the site was down.
+    pub window_ms: u64,
+    /// API requests made while maintenance was on.
+    pub api_calls_in_window: u64,
+}
+
+/// Journals, then turns maintenance on and scales down in parallel, then waits for the drain.
+/// Returns whether the drain finished in time.
+pub fn open(client: &Client, out: &Output, j: &mut Journal, drain_timeout: Duration) -> anyhow::Result<bool> {
+    journal::save(j)?;
+    let updates: Vec<FormationUpdate> =
+        j.scaled.iter().map(|s| FormationUpdate { process_type: s.process_type.clone(), quantity: 0 }).collect();
+    let (m, f) = std::thread::scope(|s| {
+        let f = s.spawn(|| if updates.is_empty() { Ok(Vec::new()) } else { client.update_formation(&j.app, &updates) });
+        (client.set_maintenance(&j.app, true), cli_kit::join(f))
+    });
+    m?;
+    j.steps.push("maintenance on".into());
+    f?;
+    for s in &j.scaled {
+        j.steps.push(format!("scaled {} {}→0", s.process_type, s.quantity_before));
+    }
+    journal::save(j)?;
+    out.note(format!(
+        "maintenance on for {}{}",
+        j.app,
+        if j.scaled.is_empty() {
+            String::new()
+        } else {
+            format!("; {} scaled to 0", j.scaled.iter().map(|s| s.process_type.as_str()).collect::<Vec<_>>().join(", "))
+        }
+    ));
+    if j.scaled.is_empty() {
+        return Ok(true);
+    }
+    let types: Vec<&str> = j.scaled.iter().map(|s| s.process_type.as_str()).collect();
+    let spinner = out.spinner(format!("waiting for {} to stop", types.join(", ")));
+    let mut poll = Poll::with_pauses(drain_timeout, Duration::from_millis(100), Duration::from_secs(1));
+    let drained = loop {
+        if let Ok(list) = client.dynos(&j.app) {
+            let left: Vec<&str> =
+                list.iter().filter(|d| types.contains(&d.process_type.as_str())).map(|d| d.name.as_str()).collect();
+            if left.is_empty() {
+                break true;
+            }
+            spinner.set_message(format!("waiting for {} to stop", left.join(", ")));
+        }
+        if !poll.wait_next() {
+            break false;
+        }
+    };
+    spinner.finish();
+    if drained {
+        j.steps.push("drained".into());
+        journal::save(j)?;
+    }
+    Ok(drained)
+}
+
+/// Releases the prebuilt slug on the app.
+pub fn promote(client: &Client, out: &Output, j: &mut Journal) -> anyhow::Result<()> {
+    let Some(p) = j.promotion.clone() else { return Ok(()) };
+    let release =
+        client.create_release(&j.app, &p.slug_id, &format!("Promote {}'s slug (maintenance-window)", p.from))?;
+    j.promotion = Some(Promotion { new_version: Some(release.version), ..p });
+    j.steps.push(format!("released v{}", release.version));
+    journal::save(j)?;
+    out.note(format!(
+        "released v{} on {} from {}'s slug",
+        release.version,
+        j.app,
+        j.promotion.as_ref().map(|p| p.from.as_str()).unwrap_or("")
+    ));
+    Ok(())
+}
+
+/// Puts back the journaled quantities and maintenance flag (both at once), then removes the
+/// journal. Absolute values make it safe to run twice.
+pub fn close(client: &Client, j: &Journal) -> anyhow::Result<()> {
+    let updates: Vec<FormationUpdate> = j
+        .scaled
+        .iter()
+        .map(|s| FormationUpdate { process_type: s.process_type.clone(), quantity: s.quantity_before })
+        .collect();
+    let (m, f) = std::thread::scope(|s| {
+        let f = s.spawn(|| if updates.is_empty() { Ok(Vec::new()) } else { client.update_formation(&j.app, &updates) });
+        (client.set_maintenance(&j.app, j.maintenance_before), cli_kit::join(f))
+    });
+    f?;
+    m?;
+    journal::remove(&j.app)
+}
+
+/// Lines describing what an open window holds.
+pub fn describe(j: &Journal) -> Vec<String> {
+    let mut lines = vec![format!(
+        "maintenance was {} before the window (opened {} by pid {})",
+        if j.maintenance_before { "on" } else { "off" },
+        j.opened_at,
+        j.pid
+    )];
+    for s in &j.scaled {
+        lines.push(format!(
+            "{} scaled {}→0 (restore puts back {})",
+            s.process_type, s.quantity_before, s.quantity_before
+        ));
+    }
+    if let Some(p) = &j.promotion {
+        match p.new_version {
+            Some(v) => lines.push(format!(
+                "released v{v} from {}'s slug (stays; roll back with heroku releases:rollback{} if needed)",
+                p.from,
+                p.previous_version.map(|v| format!(" v{v}")).unwrap_or_default()
+            )),
+            None => lines.push(format!("promotion from {} not made", p.from)),
+        }
+    }
+    lines.push(format!("steps done: {}", if j.steps.is_empty() { "none".to_string() } else { j.steps.join(", ") }));
+    lines
+}
+
+/// A new journal for an app.
+pub fn new_journal(app: &str, before: &Before, scaled: Vec<Scaled>, command: &[String]) -> Journal {
+    Journal {
+        version: journal::VERSION,
+        app: app.to_string(),
+        opened_at: format_rfc3339(SystemTime::now()),
+        pid: std::process::id(),
+        maintenance_before: before.maintenance,
+        scaled,
+        steps: Vec::new(),
+        promotion: before.promote.as_ref().map(|(from, slug, prev)| Promotion {
+            from: from.clone(),
+            slug_id: slug.clone(),
+            previous_version: *prev,
+            new_version: None,
+        }),
+        command: command.to_vec(),
+    }
+}
+
+/// Milliseconds since `t`.
+pub fn ms_since(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
+}
+
+/// `12.3s` for a report.
+pub fn secs(ms: u64) -> String {
+    format_duration(Duration::from_millis(ms))
+}

@@ -1,0 +1,350 @@
+//! maintenance-window against heroku-sim, with a real git repository deciding, and the real
+//! Heroku CLI as the COMMAND that looks at the app from inside the window.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use heroku_sim::{FaultKind, Sim, World};
+use serde_json::Value;
+use test_support::sessions::wait_until;
+use test_support::tool::{OutputExt, Tool};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A Rails-shaped repository: `deployed` (the running slug), `code_only` (no schema change),
+/// `migration` (adds db/migrate/…).
+struct Repo {
+    dir: PathBuf,
+    deployed: String,
+    code_only: String,
+    migration: String,
+}
+
+fn repo(home: &Path) -> Repo {
+    let dir = home.join("repo");
+    std::fs::create_dir_all(dir.join("db/migrate")).unwrap();
+    std::fs::create_dir_all(dir.join("app/models")).unwrap();
+    git(&dir, &["init", "-q"]);
+    std::fs::write(dir.join("Gemfile"), "source 'https://rubygems.org'\n").unwrap();
+    std::fs::write(dir.join("db/migrate/20260101_create_users.rb"), "class CreateUsers; end\n").unwrap();
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "deployed"]);
+    let deployed = git(&dir, &["rev-parse", "HEAD"]);
+    std::fs::write(dir.join("app/models/user.rb"), "class User; end\n").unwrap();
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "code only"]);
+    let code_only = git(&dir, &["rev-parse", "HEAD"]);
+    std::fs::write(dir.join("db/migrate/20261122_add_nickname.rb"), "class AddNickname; end\n").unwrap();
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "migration"]);
+    let migration = git(&dir, &["rev-parse", "HEAD"]);
+    Repo { dir, deployed, code_only, migration }
+}
+
+struct Setup {
+    sim: Sim,
+    tool: Tool,
+    repo: Repo,
+}
+
+fn setup() -> Setup {
+    let tool = Tool::new(env!("CARGO_BIN_EXE_maintenance-window"));
+    let repo = repo(tool.home());
+    let mut w = World::default();
+    w.add_app("acme");
+    w.add_formation("acme", "web", 2, "puma", Duration::from_secs(3600));
+    w.add_formation("acme", "worker", 3, "sidekiq", Duration::from_secs(3600));
+    w.add_formation("acme", "clock", 1, "clockwork", Duration::from_secs(3600));
+    w.add_release("acme", &repo.deployed, "Deploy deployed", Duration::from_secs(3600));
+    w.add_app("acme-staging");
+    w.add_release("acme-staging", &repo.migration, "Deploy migration", Duration::from_secs(600));
+    w.timing.stop_delay = Duration::from_millis(100);
+    w.timing.start_delay = Duration::from_millis(100);
+    let sim = Sim::start(w).unwrap();
+    let tool = tool.api(&sim.url(), &sim.token());
+    Setup { sim, tool, repo }
+}
+
+fn quantities(sim: &Sim) -> Vec<(String, u32)> {
+    sim.with(|w| w.apps["acme"].formation.iter().map(|f| (f.process_type.clone(), f.quantity)).collect())
+}
+
+fn maintenance(sim: &Sim) -> bool {
+    sim.with(|w| w.apps["acme"].maintenance)
+}
+
+fn heroku() -> String {
+    test_support::heroku_cli::heroku_bin().unwrap().display().to_string()
+}
+
+/// COMMAND: the real Heroku CLI asks the sim what it sees from inside the window.
+fn look_inside() -> String {
+    format!("{h} maintenance -a acme && {h} ps -a acme", h = heroku())
+}
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.dump()))
+}
+
+#[test]
+fn no_schema_change_runs_the_command_without_maintenance() {
+    let s = setup();
+    let out = s.tool.run_in(
+        &s.repo.dir,
+        &["-a", "acme", "--target", &s.repo.code_only, "--confirm", "acme", "--", "sh", "-c", &look_inside()],
+    );
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let text = out.stdout_text();
+    assert!(
+        text.contains("No window needed for acme: nothing changed under db/migrate db/schema.rb db/structure.sql"),
+        "{text}"
+    );
+    assert!(text.contains("without maintenance"), "{text}");
+    assert!(text.lines().any(|l| l.trim() == "off"), "the CLI saw maintenance off: {text}");
+    assert!(!s.sim.requests().iter().any(|r| r.method == "PATCH"), "nothing changed");
+}
+
+#[test]
+fn a_migration_opens_the_window_drains_workers_and_restores_exactly() {
+    let s = setup();
+    let out =
+        s.tool.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--json", "--", "sh", "-c", &look_inside()]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let inside = out.stdout_text();
+    assert!(inside.lines().any(|l| l.trim() == "on"), "COMMAND saw maintenance on: {inside}");
+    assert!(!inside.contains("worker.") && !inside.contains("clock."), "workers were drained before COMMAND: {inside}");
+    assert!(inside.contains("web.1"), "{inside}");
+    let doc: Value = serde_json::from_str(
+        inside.lines().skip_while(|l| !l.starts_with('{')).collect::<Vec<_>>().join("\n").as_str(),
+    )
+    .unwrap();
+    assert_eq!(doc["result"], "closed");
+    assert_eq!(doc["decision"]["files"], serde_json::json!(["db/migrate/20261122_add_nickname.rb"]));
+    assert!(doc["timings"]["window_ms"].as_u64().unwrap() >= doc["timings"]["command_ms"].as_u64().unwrap());
+    assert!(doc["timings"]["api_calls_in_window"].as_u64().unwrap() >= 3);
+    assert!(!maintenance(&s.sim));
+    assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 3), ("clock".into(), 1)]);
+    let patches: Vec<_> =
+        s.sim.requests().into_iter().filter(|r| r.method == "PATCH" && r.path == "/apps/acme/formation").collect();
+    assert_eq!(patches.len(), 2, "one batch update down, one back");
+    assert!(out.stderr_text().contains("✓ window closed: the site was in maintenance for"), "{}", out.dump());
+    let out = s.tool.run_in(&s.repo.dir, &["status", "-a", "acme"]);
+    assert!(out.stdout_text().contains("No open maintenance window"), "journal removed: {}", out.dump());
+}
+
+#[test]
+fn promote_from_releases_the_source_slug_inside_the_window() {
+    let s = setup();
+    let staging_slug = s.sim.with(|w| w.apps["acme-staging"].slugs.last().unwrap().id.clone());
+    let out = s
+        .tool
+        .run_in(&s.repo.dir, &["-a", "acme", "--promote-from", "acme-staging", "--confirm", "acme", "--", "true"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let log = s.sim.requests();
+    let pos = |pred: &dyn Fn(&heroku_sim::LoggedRequest) -> bool| log.iter().position(pred).unwrap();
+    let on = pos(&|r| {
+        r.method == "PATCH" && r.path == "/apps/acme" && r.body.as_ref().is_some_and(|b| b["maintenance"] == true)
+    });
+    let release = pos(&|r| r.method == "POST" && r.path == "/apps/acme/releases");
+    let off = pos(&|r| {
+        r.method == "PATCH" && r.path == "/apps/acme" && r.body.as_ref().is_some_and(|b| b["maintenance"] == false)
+    });
+    assert!(on < release && release < off, "the release is made inside the window");
+    assert_eq!(log[release].body.as_ref().unwrap()["slug"], staging_slug);
+    let current_slug = s.sim.with(|w| w.apps["acme"].current_release().unwrap().slug_id.clone().unwrap());
+    assert_eq!(current_slug, staging_slug);
+}
+
+#[test]
+fn a_failing_command_holds_the_window_until_restore_which_is_safe_twice() {
+    let s = setup();
+    let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.code(), 7, "COMMAND's status: {}", out.dump());
+    let text = out.stdout_text();
+    assert!(text.contains("worker scaled 3→0") && text.contains("clock scaled 1→0"), "{text}");
+    assert!(text.contains("Reopen with: maintenance-window restore -a acme"), "{text}");
+    assert!(maintenance(&s.sim));
+    assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 0), ("clock".into(), 0)]);
+
+    let out = s.tool.run_in(&s.repo.dir, &["restore", "-a", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("✓ restored acme: maintenance off, clock=1, worker=3"), "{}", out.dump());
+    assert!(!maintenance(&s.sim));
+    assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 3), ("clock".into(), 1)]);
+    let out = s.tool.run_in(&s.repo.dir, &["restore", "-a", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("nothing to restore"), "{}", out.dump());
+
+    // --on-failure restore reopens at once and still returns COMMAND's status.
+    let out = s.tool.run_in(
+        &s.repo.dir,
+        &["-a", "acme", "--confirm", "acme", "--on-failure", "restore", "--", "sh", "-c", "exit 3"],
+    );
+    assert_eq!(out.code(), 3, "{}", out.dump());
+    assert!(!maintenance(&s.sim));
+    assert_eq!(quantities(&s.sim)[1], ("worker".into(), 3));
+    // A command that cannot start: 127.
+    let out = s
+        .tool
+        .run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--on-failure", "restore", "--", "/no/such/command"]);
+    assert_eq!(out.code(), 127, "{}", out.dump());
+}
+
+#[test]
+fn killed_mid_window_the_journal_shows_and_restores_it() {
+    let s = setup();
+    use std::os::unix::process::CommandExt;
+    let mut child = s
+        .tool
+        .command(&["-a", "acme", "--confirm", "acme", "--", "sleep", "30"])
+        .current_dir(&s.repo.dir)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_until("the window is open and drained", || {
+        maintenance(&s.sim) && !s.sim.dyno_names("acme").iter().any(|n| n.starts_with("worker."))
+    });
+    child.kill().unwrap(); // SIGKILL to the tool alone: no clean-up of any kind
+    child.wait().unwrap();
+    // The orphaned COMMAND is not what this test is about; end it.
+    // SAFETY: signalling the process group we created.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+    let out = s.tool.run_in(&s.repo.dir, &["status", "-a", "acme", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc = json(&out);
+    assert_eq!(doc["open"], true);
+    assert_eq!(doc["journal"]["maintenance_before"], false);
+    assert_eq!(
+        doc["journal"]["scaled"],
+        serde_json::json!([{ "type": "clock", "quantity_before": 1 }, { "type": "worker", "quantity_before": 3 }])
+    );
+    assert!(out.stderr_text().contains("is gone"), "{}", out.dump());
+    let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--", "true"]);
+    assert_eq!(out.code(), 5, "a second window is refused while one is open: {}", out.dump());
+    let out = s.tool.run_in(&s.repo.dir, &["restore", "-a", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(!maintenance(&s.sim));
+    assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 3), ("clock".into(), 1)]);
+    let out = s.tool.run_in(&s.repo.dir, &["restore", "-a", "acme"]);
+    assert!(out.stdout_text().contains("nothing to restore"), "{}", out.dump());
+}
+
+#[test]
+fn errors_while_closing_are_retried_and_nothing_is_lost() {
+    let s = setup();
+    let mut child = s
+        .tool
+        .command(&["-a", "acme", "--confirm", "acme", "--", "sleep", "1"])
+        .current_dir(&s.repo.dir)
+        .spawn()
+        .unwrap();
+    wait_until("the window is open", || maintenance(&s.sim));
+    s.sim.add_fault(FaultKind::ServiceUnavailable, Some("PATCH"), Some("/formation"), 2);
+    s.sim.add_fault(FaultKind::RateLimited(0), Some("PATCH"), Some("/apps/acme"), 1);
+    s.sim.add_fault(FaultKind::Reset, Some("PATCH"), Some("/apps/acme"), 1);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(!maintenance(&s.sim));
+    assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 3), ("clock".into(), 1)]);
+    let statuses: Vec<u16> = s.sim.requests().iter().filter(|r| r.method == "PATCH").map(|r| r.status).collect();
+    assert!(statuses.contains(&503) && statuses.contains(&429), "{statuses:?}");
+}
+
+#[test]
+fn plan_says_why_and_bad_input_changes_nothing() {
+    let s = setup();
+    let out = s.tool.run_in(&s.repo.dir, &["plan", "-a", "acme", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc = json(&out);
+    assert_eq!(doc["needed"], true);
+    assert_eq!(doc["kind"], "rails");
+    assert_eq!(doc["base"], s.repo.deployed.as_str());
+    assert!(doc["base_source"].as_str().unwrap().starts_with("the slug of acme's current release v2"));
+    let out = s
+        .tool
+        .run_in(&s.repo.dir, &["plan", "-a", "acme", "--target", &s.repo.code_only, "--if-changed", "app/models"]);
+    assert!(
+        out.stdout_text().contains("A window is needed for acme: 1 file changed under app/models"),
+        "{}",
+        out.dump()
+    );
+
+    let journal_dir = s.tool.home().join(".local/state/heroku-deploy-safety/maintenance-window");
+    let cases: Vec<(Vec<&str>, i32, String)> = vec![
+        (
+            vec!["-a", "acme", "--confirm", "acme", "--scale-down", "worker,sidekiq", "--", "true"],
+            2,
+            "--scale-down: unknown process type `sidekiq`".into(),
+        ),
+        (
+            vec!["-a", "acme", "--confirm", "acme", "--promote-from", "nope-app", "--", "true"],
+            2,
+            "--promote-from nope-app: no such app".into(),
+        ),
+        (
+            vec!["-a", "acme", "--confirm", "acme", "--base", "0123456789abcdef0123456789abcdef01234567", "--", "true"],
+            2,
+            "is not in this repository: run `git fetch`".into(),
+        ),
+        (vec!["-a", "acme", "--confirm", "acme"], 2, "give the deploy step to run after --".into()),
+        (vec!["-a", "acme", "--", "true"], 5, "--confirm acme".into()),
+    ];
+    for (args, code, needle) in &cases {
+        let out = s.tool.run_in(&s.repo.dir, args);
+        assert_eq!(out.code(), *code, "{args:?}: {}", out.dump());
+        assert!(out.stderr_text().contains(needle.as_str()), "{args:?}: {}", out.dump());
+    }
+    // Not a git repository.
+    let out = s.tool.run_in(s.tool.home(), &["-a", "acme", "--confirm", "acme", "--", "true"]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(out.stderr_text().contains("is not a git repository"), "{}", out.dump());
+    assert!(!s.sim.requests().iter().any(|r| r.method == "PATCH" || r.method == "POST"), "nothing changed on the app");
+
+    // A corrupt journal and one from another version are refused, naming the file.
+    std::fs::create_dir_all(&journal_dir).unwrap();
+    std::fs::write(journal_dir.join("acme.json"), "{ not json").unwrap();
+    let out = s.tool.run_in(&s.repo.dir, &["restore", "-a", "acme"]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(out.stderr_text().contains("acme.json is corrupt"), "{}", out.dump());
+    std::fs::write(journal_dir.join("acme.json"), "{\"version\": 9, \"app\": \"acme\"}").unwrap();
+    let out = s.tool.run_in(&s.repo.dir, &["status", "-a", "acme"]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(out.stderr_text().contains("incompatible version (format 9"), "{}", out.dump());
+    assert!(!s.sim.requests().iter().any(|r| r.method == "PATCH"));
+}
+
+#[test]
+fn django_and_unknown_repositories() {
+    let s = setup();
+    let dir = s.tool.home().join("dj");
+    std::fs::create_dir_all(dir.join("billing/migrations")).unwrap();
+    git(&dir, &["init", "-q"]);
+    std::fs::write(dir.join("manage.py"), "").unwrap();
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "base"]);
+    let base = git(&dir, &["rev-parse", "HEAD"]);
+    std::fs::write(dir.join("billing/migrations/0007_drop.py"), "").unwrap();
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "migration"]);
+    let out = s.tool.run_in(&dir, &["plan", "-a", "acme", "--base", &base]);
+    assert!(out.stdout_text().contains("1 file changed under :(glob)**/migrations/**"), "{}", out.dump());
+    std::fs::remove_file(dir.join("manage.py")).unwrap();
+    let out = s.tool.run_in(&dir, &["plan", "-a", "acme", "--base", &base]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(out.stderr_text().contains("pass --if-changed PATHSPEC"), "{}", out.dump());
+}
