@@ -348,3 +348,35 @@ fn django_and_unknown_repositories() {
     assert_eq!(out.code(), 2, "{}", out.dump());
     assert!(out.stderr_text().contains("pass --if-changed PATHSPEC"), "{}", out.dump());
 }
+
+#[test]
+fn sigterm_is_forwarded_to_the_command_and_its_failure_holds_the_window() {
+    let s = setup();
+    let ready = s.tool.home().join("trap-ready");
+    let script =
+        format!("trap 'echo got-term; kill $! 2>/dev/null; exit 9' TERM; touch {}; sleep 30 & wait", ready.display());
+    let mut child = s
+        .tool
+        .command(&["-a", "acme", "--confirm", "acme", "--", "sh", "-c", &script])
+        .current_dir(&s.repo.dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the window is open and drained", || {
+        maintenance(&s.sim) && !s.sim.dyno_names("acme").iter().any(|n| n.starts_with("worker."))
+    });
+    wait_until("the shell's trap is installed", || ready.exists());
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    assert_eq!(status.code(), Some(9), "{text}");
+    assert!(text.contains("got-term"), "the command received the SIGTERM: {text}");
+    assert!(text.contains("Reopen with: maintenance-window restore -a acme"), "{text}");
+    assert!(maintenance(&s.sim), "held");
+    let out = s.tool.run_in(&s.repo.dir, &["restore", "-a", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+}

@@ -243,7 +243,9 @@ fn run_preflight(args: &RunArgs, out: &Output, app: &str, db: Option<&ResolvedDa
 fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&ResolvedDatabase>) {
     out.warn(format!("stopping {} and ending its database session (Ctrl-C again to stop waiting)…", dyno.name));
     let first = interrupt::count();
-    match client.stop_dyno(app, &dyno.id) {
+    // Closing the rendezvous already ends an attached dyno on the platform, so "not found" is
+    // an answer too: the listing below is what proves it gone.
+    match client.stop_dyno(app, &dyno.id).or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) }) {
         Ok(()) => {
             let mut poll = Poll::new(Duration::from_secs(30));
             let mut gone = false;
