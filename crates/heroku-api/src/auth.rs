@@ -42,26 +42,31 @@ pub enum TokenSource {
     Netrc(PathBuf),
 }
 
-/// Finds the token for `api_host`: a non-empty `HEROKU_API_KEY` wins; otherwise the
-/// password of the `machine api_host` entry in `~/.netrc` (or the file `NETRC` names).
-pub fn find_token(api_host: &str) -> Result<(Token, TokenSource), Error> {
+/// Finds the token for an API host: a non-empty `HEROKU_API_KEY` wins; otherwise the password
+/// of the first of `machines` with an entry in `~/.netrc` (or the file `NETRC` names).
+pub fn find_token_for(machines: &[&str]) -> Result<(Token, TokenSource), Error> {
     if let Ok(key) = std::env::var("HEROKU_API_KEY") {
         let key = key.trim();
         if !key.is_empty() {
             return Ok((Token::new(key), TokenSource::EnvVar));
         }
     }
-    let path = netrc_path();
-    if let Some(path) = path {
+    if let Some(path) = netrc_path() {
         if let Ok(text) = std::fs::read_to_string(&path) {
-            if let Some(password) = netrc_password(&text, api_host) {
-                return Ok((Token::new(password), TokenSource::Netrc(path)));
+            for m in machines {
+                if let Some(password) = netrc_password(&text, m) {
+                    return Ok((Token::new(password), TokenSource::Netrc(path)));
+                }
             }
         }
     }
-    Err(Error::NotLoggedIn(format!(
-        "no Heroku credentials found for {api_host}: run `heroku login` or set HEROKU_API_KEY"
-    )))
+    let host = machines.first().copied().unwrap_or("the API host");
+    Err(Error::NotLoggedIn(format!("no Heroku credentials found for {host}: run `heroku login` or set HEROKU_API_KEY")))
+}
+
+/// [`find_token_for`] with one machine name.
+pub fn find_token(api_host: &str) -> Result<(Token, TokenSource), Error> {
+    find_token_for(&[api_host])
 }
 
 /// The netrc file to read: `$NETRC` when set, else `~/.netrc`.

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::auth::{find_token, Token, TokenSource};
+use crate::auth::{find_token_for, Token, TokenSource};
 use crate::host::ApiHost;
 use crate::Error;
 
@@ -100,7 +100,7 @@ impl ClientBuilder {
     /// Host from `HEROKU_HOST`, token from `HEROKU_API_KEY` or `~/.netrc`.
     pub fn from_env(tool: &str, version: &str) -> Result<Self, Error> {
         let host = ApiHost::from_env()?;
-        let (token, source) = find_token(host.host())?;
+        let (token, source) = find_token_for(&host.netrc_machines())?;
         let mut b = ClientBuilder::new(host, token, tool, version);
         b.token_source = source;
         Ok(b)

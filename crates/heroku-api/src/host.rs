@@ -10,6 +10,7 @@ pub const DEFAULT_API_URL: &str = "https://api.heroku.com";
 pub struct ApiHost {
     base_url: String,
     host: String,
+    authority: String,
 }
 
 impl ApiHost {
@@ -51,7 +52,8 @@ impl ApiHost {
                 "refusing plain http to {host}: the API token would travel unencrypted; use https:// (http is allowed only to 127.0.0.1, ::1 or localhost)"
             )));
         }
-        Ok(ApiHost { base_url: base.to_string(), host })
+        let authority = authority.rsplit('@').next().unwrap_or(authority).to_ascii_lowercase();
+        Ok(ApiHost { base_url: base.to_string(), host, authority })
     }
 
     /// The base URL, e.g. `https://api.heroku.com`.
@@ -62,6 +64,17 @@ impl ApiHost {
     /// The host name alone (no port), which is also the `~/.netrc` machine name.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// The netrc machine names to try, as `heroku login` writes them: the URL's host with its
+    /// port when it has one (what the Heroku CLI uses for an http(s) HEROKU_HOST), then the
+    /// bare host.
+    pub fn netrc_machines(&self) -> Vec<&str> {
+        if self.authority != self.host {
+            vec![self.authority.as_str(), self.host.as_str()]
+        } else {
+            vec![self.host.as_str()]
+        }
     }
 
     /// True when the base URL is plain http (only ever loopback).
@@ -117,6 +130,8 @@ mod tests {
         let h = ApiHost::from_heroku_host(Some("http://127.0.0.1:5000")).unwrap();
         assert_eq!(h.base_url(), "http://127.0.0.1:5000");
         assert!(h.is_plain_http());
+        assert_eq!(h.netrc_machines(), vec!["127.0.0.1:5000", "127.0.0.1"]);
+        assert_eq!(ApiHost::from_heroku_host(None).unwrap().netrc_machines(), vec!["api.heroku.com"]);
         assert!(ApiHost::from_heroku_host(Some("http://[::1]:80")).is_ok());
         assert!(ApiHost::from_heroku_host(Some("http://localhost:80")).is_ok());
     }

@@ -15,7 +15,7 @@ pub mod resources;
 pub mod timestamp;
 mod tls;
 
-pub use auth::{find_token, Token, TokenSource};
+pub use auth::{find_token, find_token_for, Token, TokenSource};
 pub use client::{Client, ClientBuilder, Idempotency, RequestLogger, RequestRecord, RetryPolicy, ACCEPT_V3};
 pub use error::Error;
 pub use host::ApiHost;

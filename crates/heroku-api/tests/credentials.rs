@@ -19,9 +19,16 @@ fn env_key_beats_netrc_netrc_is_read_and_nothing_means_heroku_login() {
     assert_eq!(token.expose(), "netrc-token-1");
     assert_eq!(source, TokenSource::Netrc(netrc.clone()));
 
-    // The netrc machine is the API host, also for a simulator on loopback.
+    // The netrc machine is the API host, also for a simulator on loopback; like the Heroku CLI
+    // we try host:port first, then the bare host.
     let host = ApiHost::from_heroku_host(Some("http://127.0.0.1:5000")).unwrap();
-    assert_eq!(find_token(host.host()).unwrap().0.expose(), "local-token");
+    assert_eq!(heroku_api::find_token_for(&host.netrc_machines()).unwrap().0.expose(), "local-token");
+    std::fs::write(
+        &netrc,
+        "machine 127.0.0.1:5000 login me password port-token\nmachine 127.0.0.1 login me password local-token\n",
+    )
+    .unwrap();
+    assert_eq!(heroku_api::find_token_for(&host.netrc_machines()).unwrap().0.expose(), "port-token");
 
     std::fs::remove_file(&netrc).unwrap();
     let err = find_token("api.heroku.com").unwrap_err();

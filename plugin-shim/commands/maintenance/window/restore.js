@@ -1,0 +1,4 @@
+// heroku maintenance:window:restore: generated from manifest.json; see lib/shim.js.
+import { makeCommand } from '../../../lib/shim.js'
+
+export default makeCommand('maintenance:window:restore')

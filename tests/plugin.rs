@@ -1,0 +1,225 @@
+//! The plugin inside the real Heroku CLI (pinned in tests/heroku-cli), against heroku-sim and
+//! a real PostgreSQL: commands appear in help, arguments and exit codes pass through, prompts
+//! work on a terminal, the token never reaches argv, and a missing binary says how to install.
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use heroku_sim::{scenario, Sim, World};
+use test_support::heroku_cli::{text, HerokuCli};
+use test_support::pty::PtySession;
+use test_support::sessions::StuckAlter;
+use test_support::PgCluster;
+
+/// Where cargo put the tool binaries.
+fn bin_dir() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| test_support::workspace_root().join("target"))
+        .join("debug");
+    for b in ["safe-ps-kill", "pg-blockers", "migrate-restart", "maintenance-window"] {
+        assert!(
+            dir.join(b).is_file(),
+            "{} missing: run `cargo build --bins` (scripts/test does)",
+            dir.join(b).display()
+        );
+    }
+    dir
+}
+
+struct Linked {
+    sim: Sim,
+    cli: HerokuCli,
+    bins: PathBuf,
+}
+
+impl Linked {
+    fn new(world: World) -> Linked {
+        let sim = Sim::start(world).unwrap();
+        let cli = HerokuCli::new(&sim.url(), &sim.token());
+        let plugin = test_support::workspace_root().join("plugin-shim");
+        assert!(plugin.join("node_modules").is_dir(), "run `npm ci --prefix plugin-shim` (scripts/test does)");
+        let out = cli.run(&["plugins:link", "--no-install", plugin.to_str().unwrap()]);
+        assert!(out.status.success(), "link: {}", text(&out));
+        Linked { sim, cli, bins: bin_dir() }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cli
+            .command()
+            .env("HEROKU_DEPLOY_SAFETY_BIN", &self.bins)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+fn stuck() -> World {
+    let mut w = scenario("stuck-release").unwrap();
+    w.timing.stop_delay = Duration::from_millis(100);
+    w
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn help_lists_the_commands_with_flags_and_examples() {
+    let p = Linked::new(stuck());
+    let out = p.run(&["help", "ps"]);
+    assert!(stdout(&out).contains("ps:safe-kill"), "{}", text(&out));
+    let out = p.run(&["help", "pg"]);
+    assert!(stdout(&out).contains("pg:blockers"), "{}", text(&out));
+    let out = p.run(&["help", "migrate"]);
+    assert!(stdout(&out).contains("migrate:restart") && stdout(&out).contains("migrate:check"), "{}", text(&out));
+    let out = p.run(&["help", "maintenance"]);
+    assert!(stdout(&out).contains("maintenance:window"), "{}", text(&out));
+    let out = p.run(&["help", "pg:blockers"]);
+    let h = stdout(&out);
+    assert!(h.contains("--cancel-roots") && h.contains("--min-wait=DUR") && h.contains("-a, --app="), "{h}");
+    assert!(h.contains("heroku pg:blockers -a acme --cancel 4242 --confirm acme"), "examples: {h}");
+}
+
+#[test]
+fn ps_safe_kill_release_resolves_stops_and_verifies_with_exit_codes_passed_through() {
+    let p = Linked::new(stuck());
+    let id = p.sim.with(|w| w.dyno_mut("acme", "release.2343").id.clone());
+    let out = p.run(&["ps:safe-kill", "release", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("release → release.2343") && stdout(&out).contains("✓ release.2343 stopped"),
+        "{}",
+        text(&out)
+    );
+    assert!(p
+        .sim
+        .requests()
+        .iter()
+        .any(|r| r.method == "POST" && r.path == format!("/apps/acme/dynos/{id}/actions/stop")));
+
+    // 5: refused without --confirm and without a terminal.
+    let out = p.run(&["ps:safe-kill", "web.1", "-a", "acme"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    // 3: the dyno ignored the stop.
+    p.sim.with(|w| w.dyno_mut("acme", "worker.1").ignores_stop = true);
+    let out = p.run(&["ps:safe-kill", "worker.1", "-a", "acme", "--confirm", "acme", "--wait", "1s"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(stdout(&out).contains("STILL RUNNING"), "{}", text(&out));
+    // HEROKU_APP resolves the app as in every heroku command.
+    let out = p
+        .cli
+        .command()
+        .env("HEROKU_DEPLOY_SAFETY_BIN", &p.bins)
+        .env("HEROKU_APP", "acme")
+        .args(["ps:safe-kill", "web.2", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("Dry run"), "{}", text(&out));
+}
+
+#[test]
+fn pg_blockers_shows_the_stuck_release_chain() {
+    let pg = PgCluster::start().unwrap();
+    let _stuck = StuckAlter::start(&pg, 40, "rails-release");
+    let mut w = stuck();
+    w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
+    let p = Linked::new(w);
+    let out = p.run(&["pg:blockers", "-a", "acme"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = stdout(&out);
+    assert!(t.contains("41 sessions waiting, 1 root blocker"), "{t}");
+    assert!(
+        t.contains("ALTER TABLE users ADD COLUMN nickname text (AccessExclusiveLock on users) — blocking 40"),
+        "{t}"
+    );
+    let out = p.run(&["pg:blockers", "-a", "acme", "--json", "--exit-status"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+}
+
+#[test]
+fn a_prompt_is_answered_through_the_plugin_on_a_terminal() {
+    let p = Linked::new(stuck());
+    let mut cmd = p.cli.command();
+    cmd.env("HEROKU_DEPLOY_SAFETY_BIN", &p.bins).args(["ps:safe-kill", "release", "-a", "acme"]);
+    let mut term = PtySession::spawn(cmd);
+    term.expect("Stop release.2343 on acme?", Duration::from_secs(60));
+    term.send("y");
+    let status = term.wait(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(0), "{}", term.screen());
+    assert!(term.screen().contains("release.2343 stopped"), "{}", term.screen());
+}
+
+#[test]
+fn the_token_comes_from_the_clis_login_through_the_environment_never_argv() {
+    let p = Linked::new(stuck());
+    // A stand-in binary that records what it was given.
+    let fake = tempfile::tempdir().unwrap();
+    let record = fake.path().join("record");
+    let script = format!("#!/bin/sh\nprintf 'argv=%s\\n' \"$*\" > {r}\nprintf 'key=%s\\n' \"$HEROKU_API_KEY\" >> {r}\nprintf 'host=%s\\n' \"$HEROKU_HOST\" >> {r}\nexit 0\n", r = record.display());
+    let bin = fake.path().join("safe-ps-kill");
+    std::fs::write(&bin, script).unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // Logged in through ~/.netrc only, as `heroku login` leaves it.
+    // The machine is the API URL's host with its port, as the Heroku CLI names it.
+    let netrc =
+        format!("machine 127.0.0.1:{}\n  login oncall@example.com\n  password {}\n", p.sim.port(), p.sim.token());
+    std::fs::write(p.cli.home().join(".netrc"), netrc).unwrap();
+    let out = p
+        .cli
+        .command()
+        .env_remove("HEROKU_API_KEY")
+        .env("HEROKU_DEPLOY_SAFETY_BIN", fake.path())
+        .args(["ps:safe-kill", "release", "-a", "acme", "--confirm", "acme"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let seen = std::fs::read_to_string(&record).unwrap();
+    assert!(seen.contains("argv=release -a acme --confirm acme\n"), "{seen}");
+    assert!(seen.contains(&format!("key={}\n", p.sim.token())), "the token is in the environment: {seen}");
+    assert!(!seen.lines().next().unwrap().contains(&p.sim.token()), "the token must not be in argv: {seen}");
+    assert!(seen.contains(&format!("host={}", p.sim.url())), "HEROKU_HOST passed through: {seen}");
+}
+
+#[test]
+fn a_missing_binary_says_how_to_install_it() {
+    // A copy of the plugin without a bin/ (scripts/install may have filled the real one).
+    let sim = Sim::start(stuck()).unwrap();
+    let cli = HerokuCli::new(&sim.url(), &sim.token());
+    let copy = tempfile::tempdir().unwrap();
+    let src = test_support::workspace_root().join("plugin-shim");
+    for item in ["package.json", "manifest.json", "lib", "commands"] {
+        let status = std::process::Command::new("cp").arg("-r").arg(src.join(item)).arg(copy.path()).status().unwrap();
+        assert!(status.success());
+    }
+    std::os::unix::fs::symlink(src.join("node_modules"), copy.path().join("node_modules")).unwrap();
+    let out = cli.run(&["plugins:link", "--no-install", copy.path().to_str().unwrap()]);
+    assert!(out.status.success(), "link: {}", text(&out));
+    let p = Linked { sim, cli, bins: PathBuf::new() };
+    let empty = tempfile::tempdir().unwrap();
+    let out = p
+        .cli
+        .command()
+        .env("HEROKU_DEPLOY_SAFETY_BIN", empty.path())
+        .env(
+            "PATH",
+            std::env::join_paths([
+                test_support::heroku_cli::heroku_bin().unwrap().parent().unwrap().to_path_buf(),
+                PathBuf::from("/usr/bin"),
+                PathBuf::from("/bin"),
+            ])
+            .unwrap(),
+        )
+        .args(["ps:safe-kill", "release", "-a", "acme"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("safe-ps-kill is not installed: run scripts/install"),
+        "{}",
+        text(&out)
+    );
+}
