@@ -131,10 +131,33 @@ fn blocks_anyone(s: &Snapshot, pid: i32) -> bool {
     s.sessions.iter().any(|x| x.blocked_by.contains(&pid))
 }
 
-/// Polls until none of `pids` blocks anyone or `grace` passes; returns the last snapshot and
-/// when each pid was seen released.
+/// A signal took when the target blocks nobody and the statement seen before has ended: the
+/// session is gone, no longer active, or running a newer statement. (Blocking nobody alone is
+/// not proof: a target that blocked no one would pass trivially.)
+fn took(before: &Snapshot, after: &Snapshot, pid: i32) -> bool {
+    if blocks_anyone(after, pid) {
+        return false;
+    }
+    match (before.get(pid), after.get(pid)) {
+        (_, None) => true,
+        (Some(b), Some(a)) => {
+            let was_running = b.state.as_deref() == Some("active");
+            let still_same = a.state.as_deref() == Some("active") && a.query_start_epoch == b.query_start_epoch;
+            // An idle transaction ends only when the session does (or commits): it must leave the transaction.
+            let idle_in_tx = b.has(crate::Label::IdleInTransaction)
+                && a.has(crate::Label::IdleInTransaction)
+                && a.xact_age_secs >= b.xact_age_secs;
+            !(was_running && still_same) && !idle_in_tx
+        }
+        (None, Some(_)) => true,
+    }
+}
+
+/// Polls until every one of `pids` has [`took`] or `grace` passes; returns the last snapshot
+/// and when each pid was seen released.
 fn watch(
     client: &mut Client,
+    before: &Snapshot,
     pids: &[i32],
     grace: Duration,
     started: Instant,
@@ -145,7 +168,7 @@ fn watch(
     loop {
         let snap = Snapshot::take(client)?;
         for (i, &pid) in pids.iter().enumerate() {
-            if seen[i].is_none() && !blocks_anyone(&snap, pid) {
+            if seen[i].is_none() && took(before, &snap, pid) {
                 seen[i] = Some(started.elapsed().as_millis() as u64);
             }
         }
@@ -173,7 +196,7 @@ pub fn act(
         outcomes.push(PidOutcome { pid, signal, sent, took: false, escalated: false, took_after_ms: None });
     }
     let mut seen = vec![None; pids.len()];
-    let mut after = watch(client, pids, opts.grace, started, &mut seen)?;
+    let mut after = watch(client, before, pids, opts.grace, started, &mut seen)?;
     if opts.escalate && signal == Signal::Cancel && seen.iter().any(Option::is_none) {
         let pending: Vec<i32> = pids.iter().zip(&seen).filter(|(_, s)| s.is_none()).map(|(p, _)| *p).collect();
         for &pid in &pending {
@@ -184,7 +207,7 @@ pub fn act(
                 o.sent |= sent;
             }
         }
-        after = watch(client, pids, opts.grace, started, &mut seen)?;
+        after = watch(client, before, pids, opts.grace, started, &mut seen)?;
     }
     for (o, s) in outcomes.iter_mut().zip(&seen) {
         o.took = s.is_some();

@@ -146,6 +146,7 @@ mod tests {
             holds: vec![],
             database: None,
             labels: vec![],
+            query_start_epoch: None,
         }
     }
 

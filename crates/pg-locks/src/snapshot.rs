@@ -57,7 +57,8 @@ SELECT a.pid,
   coalesce(h.held, '{}'::text[]),
   a.datname::text,
   pg_backend_pid(),
-  current_setting('server_version_num')::int
+  current_setting('server_version_num')::int,
+  extract(epoch FROM a.query_start)::float8
 FROM pg_stat_activity a
 LEFT JOIN waiting w ON w.pid = a.pid
 LEFT JOIN held h ON h.pid = a.pid
@@ -115,6 +116,10 @@ pub struct Session {
     pub database: Option<String>,
     /// What kind of session this is.
     pub labels: Vec<Label>,
+    /// When the current statement started (seconds since the epoch): a different value later
+    /// means the statement the tool saw has ended.
+    #[serde(skip)]
+    pub query_start_epoch: Option<f64>,
 }
 
 impl Session {
@@ -202,6 +207,7 @@ impl Snapshot {
                 holds: row.get(17),
                 database: row.get(18),
                 labels: Vec::new(),
+                query_start_epoch: row.get(21),
             });
         }
         for s in &mut sessions {

@@ -1,0 +1,269 @@
+//! The narrated replay. Each act sets the scene in the sandbox, runs the tools exactly as a
+//! person would type them, and checks what happened.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use cli_kit::output::{bold, cyan, dim, green, red};
+use heroku_sim::World;
+use test_support::sandbox::Sandbox;
+use test_support::sessions::{create_big_table, lock_waiters, wait_until, Backup, StuckAlter};
+
+/// The demo's state: where the tools are, whether to pause, what failed.
+pub struct Demo {
+    bins: PathBuf,
+    interactive: bool,
+    /// Checks made.
+    pub checks: usize,
+    /// Checks that failed, described.
+    pub failures: Vec<String>,
+}
+
+impl Demo {
+    /// A demo using the tools in `bins`.
+    pub fn new(bins: PathBuf, interactive: bool) -> Demo {
+        Demo { bins, interactive, checks: 0, failures: Vec::new() }
+    }
+
+    fn say(&self, text: &str) {
+        println!("{text}");
+    }
+
+    fn act(&self, title: &str, story: &str) -> anyhow::Result<()> {
+        self.stop_if_interrupted()?;
+        println!("\n{}\n{}", bold().apply_to(format!("━━ {title} ━━")), dim().apply_to(story));
+        Ok(())
+    }
+
+    fn pause(&self) -> anyhow::Result<()> {
+        self.stop_if_interrupted()?;
+        if self.interactive {
+            println!("{}", dim().apply_to("   (Enter to continue)"));
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+        }
+        self.stop_if_interrupted()
+    }
+
+    fn stop_if_interrupted(&self) -> anyhow::Result<()> {
+        if cli_kit::interrupt::requested() {
+            anyhow::bail!("Ctrl-C");
+        }
+        Ok(())
+    }
+
+    /// Runs a command line as a user would, showing it and its output.
+    fn shell(&self, sb: &Sandbox, line: &str) -> anyhow::Result<Output> {
+        self.stop_if_interrupted()?;
+        println!("\n{} {}", cyan().apply_to("$"), bold().apply_to(line));
+        // stderr merged into stdout, so the narration shows lines in the order they appeared.
+        let out = sb.sh(&format!("{line} 2>&1")).output()?;
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            println!("  {l}");
+        }
+        println!("  {}", dim().apply_to(format!("(exit {})", out.status.code().unwrap_or(-1))));
+        Ok(out)
+    }
+
+    /// Records a check.
+    fn check(&mut self, what: &str, ok: bool) {
+        self.checks += 1;
+        if ok {
+            println!("  {} {what}", green().apply_to("✔ check:"));
+        } else {
+            println!("  {} {what}", red().apply_to("✘ check failed:"));
+            self.failures.push(what.to_string());
+        }
+    }
+
+    /// The whole story.
+    pub fn run(&mut self) -> anyhow::Result<()> {
+        self.say(&format!(
+            "{}\nA sandbox stands in for Heroku (heroku-sim) and for Heroku Postgres (a throwaway PostgreSQL).\nThe tools are the real binaries from {}.",
+            bold().apply_to("Four Heroku deploys that went wrong, replayed with the tools."),
+            self.bins.display()
+        ));
+        let sb = Sandbox::start(&self.bins)?;
+        self.stuck_release(&sb)?;
+        self.backup_6am(&sb)?;
+        self.stale_schema(&sb)?;
+        self.window(&sb)?;
+        Ok(())
+    }
+
+    fn stuck_release(&mut self, sb: &Sandbox) -> anyhow::Result<()> {
+        self.act(
+            "1. The release phase is stuck",
+            "A migration adding a blank column has hung in the release phase for 20 minutes. A long report holds a lock on users;\n\
+             the ALTER waits for it, and every query on users queues behind the ALTER — the site times out.",
+        )?;
+        let stuck = StuckAlter::start(&sb.pg, 40, "rails release.2343");
+        self.say("The scene: a long reader holds users, `ALTER TABLE users ADD COLUMN nickname text` waits, 40 web queries wait behind it.");
+        if test_support::heroku_cli::heroku_bin().is_ok() {
+            self.say("\nWhat the on-call engineer tried first:");
+            let out = self.shell(sb, "heroku ps:stop release -a acme")?;
+            let still = sb.sim.with(|w| w.apps["acme"].dynos.iter().any(|d| d.name == "release.2343"));
+            self.check("the Heroku CLI reports success for `ps:stop release`", out.status.success());
+            wait_until("the platform's stop delay to pass", || {
+                sb.sim.requests().iter().any(|r| r.path.ends_with("/release/actions/stop"))
+            });
+            self.check("…yet release.2343 is still running (a stop addressed to a type name stops nothing)", still);
+        }
+        self.pause()?;
+        self.say("\nsafe-ps-kill resolves `release` to its dyno, stops it by id and watches it go:");
+        let out = self.shell(sb, "safe-ps-kill release -a acme --confirm acme")?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        self.check(
+            "release → release.2343, stopped and seen gone",
+            out.status.success() && text.contains("release → release.2343") && text.contains("✓ release.2343 stopped"),
+        );
+        self.check(
+            "it warns that the dyno's ALTER is still waiting, with the 40 behind it",
+            text.contains("ALTER TABLE users ADD COLUMN nickname text") && text.contains("blocking 40"),
+        );
+        self.pause()?;
+        self.say("\nThe site is still down. pg-blockers shows why — heroku pg:blocking shows nothing here:");
+        let out = self.shell(sb, "pg-blockers -a acme")?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        self.check(
+            "pg-blockers shows the chain: the reader, the waiting ALTER, 40 queued queries",
+            text.contains("41 sessions waiting") && text.contains("blocking 40"),
+        );
+        self.pause()?;
+        self.say("\nOne cancel, not pg:killall: the waiting ALTER (its deploy has already failed) — the 40 queries run at once:");
+        let out = self.shell(sb, &format!("pg-blockers -a acme --cancel {} --confirm acme", stuck.alter.pid))?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        self.check(
+            "the cancel is verified: 40 of 40 blocked sessions run again",
+            out.status.success() && text.contains("40 of 40 previously blocked sessions are running again"),
+        );
+        let finished = stuck.queued.into_iter().map(|r| r.finish()).filter(Result::is_ok).count();
+        self.check(&format!("all 40 queued queries finished ({finished} of 40)"), finished == 40);
+        drop(stuck.reader);
+        sb.pg.psql(
+            "postgres",
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'reporting'",
+        )?;
+        self.pause()
+    }
+
+    fn backup_6am(&mut self, sb: &Sandbox) -> anyhow::Result<()> {
+        self.act(
+            "2. The 6 am deploy and the nightly backup",
+            "A deploy drops a table while the nightly backup copies it (COPY … TO stdout, a two-hour job stuck writing to its client).\n\
+             The DROP would wait behind the backup, and every query on the table behind the DROP.",
+        )?;
+        create_big_table(&sb.pg, "field_history", 20);
+        let backup = Backup::start(&sb.pg, "postgres", "field_history", false);
+        let migration = sb.psql_migration("DROP TABLE field_history");
+        self.say("migrate-restart checks the database before starting the migration:");
+        let out = self.shell(sb, &format!("migrate-restart -a acme --command '{migration}' --confirm acme"))?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        self.check(
+            "the preflight refuses (exit 5) and names the backup; nothing started",
+            out.status.code() == Some(5) && text.contains("[backup]"),
+        );
+        self.pause()?;
+        self.say("\nThe backup can be taken again later; the deploy cannot wait two hours. Cancel it — the pid the preflight named —\nescalating to terminate if the cancel does not take (it is stuck writing to its client):");
+        let out = self.shell(sb, &format!("pg-blockers -a acme --cancel {} --escalate --confirm acme", backup.pid))?;
+        let gone = sb.pg.psql(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {} AND state = 'active'", backup.pid),
+        )? == "0";
+        self.check(
+            "the backup's statement is gone, verified by pg-blockers and by the database",
+            out.status.success() && gone,
+        );
+        self.pause()?;
+        let out = self.shell(sb, &format!("migrate-restart -a acme --command '{migration}' --confirm acme"))?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let dropped = sb.pg.psql("postgres", "SELECT to_regclass('field_history') IS NULL")? == "t";
+        self.check(
+            "the migration ran, the table is gone, and every dyno restarted after it",
+            out.status.success() && dropped && text.contains("restarted after the migration and up"),
+        );
+        self.check("no migration session is left in the database", lock_waiters(&sb.pg) == 0);
+        self.pause()
+    }
+
+    fn stale_schema(&mut self, sb: &Sandbox) -> anyhow::Result<()> {
+        self.act(
+            "3. Stale schema after a migration",
+            "Processes that booted before a migration keep their cached view of the schema until restarted (\"stuck dynos\").",
+        )?;
+        sb.sim.with(|w: &mut World| {
+            w.add_app("billing");
+            w.add_formation("billing", "web", 2, "puma", Duration::from_secs(18 * 3600));
+            w.add_formation("billing", "worker", 1, "sidekiq", Duration::from_secs(17 * 3600));
+            w.add_release("billing", "c0ffee12", "Deploy c0ffee12: drop legacy columns", Duration::from_secs(600));
+        });
+        let out = self.shell(sb, "migrate-restart check -a billing")?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        self.check(
+            "check lists the 3 dynos that booted before the change (exit 3)",
+            out.status.code() == Some(3) && text.contains("3 dynos booted before it"),
+        );
+        self.pause()?;
+        self.say("\nmigrate-restart runs the migration with a real exit status and restarts at once (a failed migration would restart nothing):");
+        let out = self
+            .shell(sb, "migrate-restart -a billing --command 'echo == migrated ==' --no-preflight --confirm billing")?;
+        self.check("migration, restart, and every dyno verified fresh and up", out.status.success());
+        let out = self.shell(sb, "migrate-restart check -a billing")?;
+        self.check("check now finds no stale dyno", out.status.success());
+        self.pause()
+    }
+
+    fn window(&mut self, sb: &Sandbox) -> anyhow::Result<()> {
+        self.act(
+            "4. The shortest maintenance window",
+            "Enter maintenance only when migrations changed, scale background workers down first, release a prebuilt slug,\n\
+             and report how long the site was down. Everything changed is journaled first.",
+        )?;
+        let (repo, deployed, code_only, _migration) = sb.rails_repo()?;
+        sb.sim.with(|w: &mut World| {
+            w.add_app("shop");
+            w.add_formation("shop", "web", 2, "puma", Duration::from_secs(3600));
+            w.add_formation("shop", "worker", 3, "sidekiq", Duration::from_secs(3600));
+            w.add_formation("shop", "clock", 1, "clockwork", Duration::from_secs(3600));
+            w.add_release("shop", &deployed, "Deploy", Duration::from_secs(3600));
+            w.add_app("shop-staging");
+            w.add_release("shop-staging", "feedface", "Build of the new version", Duration::from_secs(300));
+        });
+        let cd = format!("cd {} && ", repo.display());
+        let out = self.shell(sb, &format!("{cd}maintenance-window plan -a shop --target {code_only}"))?;
+        self.check(
+            "a code-only change needs no window",
+            String::from_utf8_lossy(&out.stdout).contains("No window needed"),
+        );
+        let out = self.shell(sb, &format!("{cd}maintenance-window plan -a shop"))?;
+        self.check(
+            "a new file in db/migrate needs one",
+            String::from_utf8_lossy(&out.stdout).contains("A window is needed"),
+        );
+        self.pause()?;
+        let out = self.shell(
+            sb,
+            &format!("{cd}maintenance-window -a shop --promote-from shop-staging --confirm shop -- migrate-restart -a shop --restart none --no-preflight --command 'echo migrating' --confirm shop"),
+        )?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let restored = sb.sim.with(|w| {
+            let a = &w.apps["shop"];
+            !a.maintenance
+                && a.formation.iter().all(|f| {
+                    f.quantity
+                        == match f.process_type.as_str() {
+                            "worker" => 3,
+                            "web" => 2,
+                            _ => 1,
+                        }
+                })
+        });
+        self.check(
+            "the window closed with workers restored exactly and a timing report",
+            out.status.success() && restored && text.contains("the site was in maintenance for"),
+        );
+        Ok(())
+    }
+}
