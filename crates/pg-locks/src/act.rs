@@ -147,7 +147,8 @@ fn took(before: &Snapshot, after: &Snapshot, pid: i32) -> bool {
             let idle_in_tx = b.has(crate::Label::IdleInTransaction)
                 && a.has(crate::Label::IdleInTransaction)
                 && a.xact_age_secs >= b.xact_age_secs;
-            !(was_running && still_same) && !idle_in_tx
+            let statement_still_running = was_running && still_same;
+            !(statement_still_running || idle_in_tx)
         }
         (None, Some(_)) => true,
     }
