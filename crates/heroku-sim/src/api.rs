@@ -366,6 +366,7 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
     let secret = world.new_id().replace('-', "");
     let start_delay = world.timing.start_delay;
     let rendezvous_port = world.rendezvous_port;
+    let slug_dir = world.slug_dir.clone();
     let name = format!("{ptype}.{number}");
     let app = world.apps.get_mut(app_name).expect("found");
     // A dyno's environment: the app's config vars, then what the request adds.
@@ -377,6 +378,7 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
         dyno_name: name.clone(),
         command: command.to_string(),
         env: job_env,
+        dir: slug_dir,
     };
     let attach_url = match (attach, rendezvous_port) {
         (true, Some(port)) => Some(format!("rendezvous://127.0.0.1:{port}/{secret}")),

@@ -255,6 +255,8 @@ pub struct World {
     pub detached_jobs: Vec<crate::oneoff::Job>,
     /// The rendezvous port, when one-off dynos can attach.
     pub rendezvous_port: Option<u16>,
+    /// The directory one-off dynos run in (the "slug"); the simulator's own when unset.
+    pub slug_dir: Option<std::path::PathBuf>,
     next_id: u64,
     next_run: u64,
 }
@@ -273,6 +275,7 @@ impl Default for World {
             attach_jobs: std::collections::HashMap::new(),
             detached_jobs: Vec::new(),
             rendezvous_port: None,
+            slug_dir: None,
             next_id: 1,
             next_run: 1000,
         }

@@ -33,6 +33,8 @@ pub struct Job {
     pub command: String,
     /// Config vars and the requested env.
     pub env: BTreeMap<String, String>,
+    /// Working directory (the app's code).
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// The rendezvous endpoint.
@@ -112,6 +114,9 @@ pub fn spawn(job: &Job, stdin: Stdio) -> std::io::Result<Child> {
         if let Some(v) = std::env::var_os(key) {
             cmd.env(key, v);
         }
+    }
+    if let Some(dir) = &job.dir {
+        cmd.current_dir(dir);
     }
     cmd.envs(&job.env)
         .env("DYNO", &job.dyno_name)

@@ -100,6 +100,19 @@ impl Sandbox {
         };
         git(&["init", "-q"])?;
         std::fs::write(dir.join("Gemfile"), "source 'https://rubygems.org'\n")?;
+        // The app's migration command, as the slug would carry it: runs the pending
+        // migration's SQL against DATABASE_URL through psql (PGOPTIONS and PGAPPNAME apply).
+        std::fs::create_dir_all(dir.join("bin"))?;
+        let rails = format!(
+            "#!/bin/sh\n# Stand-in for `bin/rails db:migrate` in the sandbox.\necho \"== AddNickname: migrating ==\"\n{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"ALTER TABLE users ADD COLUMN IF NOT EXISTS nickname text\" || exit 1\necho \"== AddNickname: migrated ==\"\n",
+            self.pg.bindir().join("psql").display()
+        );
+        std::fs::write(dir.join("bin/rails"), rails)?;
+        std::fs::set_permissions(dir.join("bin/rails"), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        std::fs::write(
+            dir.join("Procfile"),
+            "web: bundle exec puma\nworker: bundle exec sidekiq\nrelease: bin/rails db:migrate\n",
+        )?;
         std::fs::write(dir.join("db/migrate/20260101_create_users.rb"), "class CreateUsers; end\n")?;
         git(&["add", "-A"])?;
         git(&["commit", "-qm", "deployed"])?;
@@ -112,6 +125,9 @@ impl Sandbox {
         git(&["add", "-A"])?;
         git(&["commit", "-qm", "add a migration"])?;
         let migration = git(&["rev-parse", "HEAD"])?;
+        // One-off dynos run in the app's code, as on the platform.
+        let slug = dir.clone();
+        self.sim.with(|w| w.slug_dir = Some(slug));
         Ok((dir, deployed, code_only, migration))
     }
 }

@@ -1,0 +1,166 @@
+//! Every command in docs/runbooks/*.md runs against the sandbox in the situation the page is
+//! about, in order, and must end with the status the page says (`# exit N`, default 0).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use test_support::sandbox::Sandbox;
+use test_support::sessions::{create_big_table, lock_waiters, spawn, wait_until, Backup, Running, StuckAlter};
+
+fn bin_dir() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| test_support::workspace_root().join("target"))
+        .join("debug");
+    assert!(dir.join("pg-blockers").is_file(), "run `cargo build --bins` first (scripts/test does)");
+    dir
+}
+
+/// (command line, expected exit) for each line of each ```sh block.
+fn commands(markdown: &str) -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    let mut in_sh = false;
+    for line in markdown.lines() {
+        let t = line.trim();
+        if t.starts_with("```") {
+            in_sh = !in_sh && (t == "```sh" || t == "```bash");
+            continue;
+        }
+        if !in_sh || t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let (cmd, exit) = match t.split_once("# exit ") {
+            Some((c, e)) => (c.trim().to_string(), e.trim().parse().expect("exit N")),
+            None => (t.split(" # ").next().unwrap_or(t).trim().to_string(), 0),
+        };
+        out.push((cmd, exit));
+    }
+    out
+}
+
+fn scenario_of(markdown: &str) -> String {
+    markdown
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("<!-- sandbox: ")?.strip_suffix(" -->").map(str::to_string))
+        .expect("<!-- sandbox: NAME --> line")
+}
+
+/// Things that must stay alive while the page's commands run.
+#[allow(dead_code)]
+enum Held {
+    Alter(StuckAlter),
+    Backup(Backup, Running),
+    Nothing,
+}
+
+fn set_scene(sb: &Sandbox, name: &str) -> (Held, PathBuf) {
+    match name {
+        "stuck-release" => (Held::Alter(StuckAlter::start(&sb.pg, 40, "rails release.2343")), sb.dir().to_path_buf()),
+        "stale-schema" => {
+            sb.sim.with(|w| {
+                w.add_release("acme", "d00dfeed", "Deploy d00dfeed: rename users.name", Duration::from_secs(300));
+            });
+            (Held::Nothing, sb.dir().to_path_buf())
+        }
+        "backup-blocks-migration" => {
+            create_big_table(&sb.pg, "field_history", 20);
+            let backup = Backup::start(&sb.pg, "postgres", "field_history", false);
+            let drop = spawn(&sb.pg.superuser_url("postgres"), "migrate-restart/run.1001", "DROP TABLE field_history");
+            wait_until("the DROP waits", || lock_waiters(&sb.pg) == 1);
+            (Held::Backup(backup, drop), sb.dir().to_path_buf())
+        }
+        "deploy-window" | "interrupted-window" => {
+            let (repo, deployed, _, _) = sb.rails_repo().unwrap();
+            sb.sim.with(|w| {
+                w.add_release("acme", &deployed, "Deploy deployed", Duration::from_secs(3600));
+                w.apps.get_mut("acme").unwrap().dynos.retain(|d| d.process_type != "release");
+            });
+            if name == "interrupted-window" {
+                // The deploy step kills the tool that opened the window: nothing is cleaned up.
+                let out = sb
+                    .sh("maintenance-window -a acme --confirm acme -- sh -c 'kill -9 $PPID'")
+                    .current_dir(&repo)
+                    .output()
+                    .unwrap();
+                assert_eq!(
+                    out.status.code(),
+                    Some(137),
+                    "the tool was killed (SIGKILL, through sh): {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(sb.sim.with(|w| w.apps["acme"].maintenance), "the window was left open");
+            }
+            (Held::Nothing, repo)
+        }
+        other => panic!("unknown sandbox scene `{other}`"),
+    }
+}
+
+fn run_page(page: &Path) {
+    let text = std::fs::read_to_string(page).unwrap();
+    let sb = Sandbox::start(&bin_dir()).unwrap();
+    let (_held, cwd) = set_scene(&sb, &scenario_of(&text));
+    let mut failures = Vec::new();
+    for (cmd, expected) in commands(&text) {
+        let out = sb.sh(&cmd).current_dir(&cwd).output().unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        if code != expected {
+            failures.push(format!(
+                "`{cmd}` ended with {code}, the page says {expected}\n--- stdout\n{}--- stderr\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}:\n{}", page.display(), failures.join("\n"));
+}
+
+fn page(name: &str) -> PathBuf {
+    test_support::workspace_root().join("docs/runbooks").join(name)
+}
+
+#[test]
+fn release_phase_stuck() {
+    run_page(&page("release-phase-stuck.md"));
+}
+
+#[test]
+fn timeouts_after_deploy() {
+    run_page(&page("timeouts-after-deploy.md"));
+}
+
+#[test]
+fn migration_waiting_on_lock() {
+    run_page(&page("migration-waiting-on-lock.md"));
+}
+
+#[test]
+fn deploy_migration_minimal_downtime() {
+    run_page(&page("deploy-migration-minimal-downtime.md"));
+}
+
+#[test]
+fn reopen_after_interrupted_window() {
+    run_page(&page("reopen-after-interrupted-window.md"));
+}
+
+#[test]
+fn every_runbook_page_is_tested() {
+    let mut pages: Vec<String> = std::fs::read_dir(test_support::workspace_root().join("docs/runbooks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".md") && n != "README.md")
+        .collect();
+    pages.sort();
+    let tested = [
+        "deploy-migration-minimal-downtime.md",
+        "migration-waiting-on-lock.md",
+        "release-phase-stuck.md",
+        "reopen-after-interrupted-window.md",
+        "timeouts-after-deploy.md",
+    ];
+    assert_eq!(pages, tested, "a runbook page without a test");
+    for p in &pages {
+        assert!(!commands(&std::fs::read_to_string(page(p)).unwrap()).is_empty(), "{p} has no commands");
+    }
+}
