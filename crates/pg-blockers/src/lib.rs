@@ -116,7 +116,8 @@ fn apply(
     for pid in &pids {
         let s = snap.get(*pid).expect("validated");
         let blocks = graph.downstream(*pid).len();
-        out.say(format!("  {} {} — {} — blocking {blocks}", pid, s.application_name, s.query_line(70)));
+        let blocking = if blocks == 0 { "blocking nothing".to_string() } else { format!("blocking {blocks}") };
+        out.say(format!("  {} {} — {} — {blocking}", pid, s.application_name, s.query_line(70)));
         out.say(format!("    cost: {}", pg_locks::cost(s)));
     }
     confirm_destructive(
