@@ -38,6 +38,24 @@ fn sql_migration(pg: &PgCluster, sql: &str) -> String {
     format!("{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"", pg.bindir().join("psql").display())
 }
 
+/// A report holding `users` for `secs` seconds, running when this returns.
+fn long_reader(s: &Setup, secs: u32) -> test_support::sessions::Running {
+    let reader =
+        spawn(&s.pg.superuser_url("postgres"), "reporting", &format!("SELECT count(*), pg_sleep({secs}) FROM users"));
+    let active = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'";
+    wait_until("reader runs", || s.pg.psql("postgres", active).is_ok_and(|c| c == "1"));
+    reader
+}
+
+/// Waits for a spawned tool and returns its status with stdout and stderr together.
+fn finish(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    let status = child.wait().unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+    (status, text)
+}
+
 fn json(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.dump()))
 }
@@ -92,15 +110,7 @@ fn a_failing_migration_restarts_nothing_and_shows_its_last_lines() {
 #[test]
 fn a_blocked_migration_hits_its_lock_timeout_is_retried_and_the_blocker_is_named() {
     let s = setup();
-    let url = s.pg.superuser_url("postgres");
-    let reader = spawn(&url, "reporting", "SELECT count(*), pg_sleep(600) FROM users");
-    wait_until("reader runs", || {
-        s.pg.psql(
-            "postgres",
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
-        )
-        .is_ok_and(|c| c == "1")
-    });
+    let reader = long_reader(&s, 600);
     let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
     let out = s.tool.run(&[
         "-a",
@@ -145,15 +155,7 @@ fn a_blocked_migration_hits_its_lock_timeout_is_retried_and_the_blocker_is_named
 #[test]
 fn when_the_blocker_ends_before_the_retry_the_migration_succeeds() {
     let s = setup();
-    let url = s.pg.superuser_url("postgres");
-    let _reader = spawn(&url, "reporting", "SELECT count(*), pg_sleep(2) FROM users");
-    wait_until("reader runs", || {
-        s.pg.psql(
-            "postgres",
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
-        )
-        .is_ok_and(|c| c == "1")
-    });
+    let _reader = long_reader(&s, 2);
     let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
     let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-timeout", "500ms", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
@@ -188,17 +190,9 @@ fn the_preflight_refuses_while_a_backup_copy_runs() {
 #[test]
 fn ctrl_c_mid_migration_stops_the_dyno_and_ends_its_session() {
     let s = setup();
-    let url = s.pg.superuser_url("postgres");
-    let _reader = spawn(&url, "reporting", "SELECT count(*), pg_sleep(600) FROM users");
-    wait_until("reader runs", || {
-        s.pg.psql(
-            "postgres",
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
-        )
-        .is_ok_and(|c| c == "1")
-    });
+    let _reader = long_reader(&s, 600);
     let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
-    let mut child = s
+    let child = s
         .tool
         .command(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-timeout", "10m"])
         .stdout(std::process::Stdio::piped())
@@ -211,13 +205,7 @@ fn ctrl_c_mid_migration_stops_the_dyno_and_ends_its_session() {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
-    let out = {
-        let status = child.wait().unwrap();
-        let mut text = String::new();
-        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
-        (status, text)
-    };
+    let out = finish(child);
     assert_eq!(out.0.code(), Some(130), "{:?}\n{}", out.0, out.1);
     assert!(out.1.contains(&format!("✓ {dyno} stopped")), "{}", out.1);
     let left =
@@ -342,7 +330,7 @@ fn bad_input_starts_nothing() {
 #[test]
 fn a_lost_rendezvous_claims_neither_success_nor_failure() {
     let s = setup();
-    let mut child = s
+    let child = s
         .tool
         .command(&["-a", "acme", "--command", "sleep 30", "--confirm", "acme", "--no-preflight"])
         .stdout(std::process::Stdio::piped())
@@ -356,10 +344,7 @@ fn a_lost_rendezvous_claims_neither_success_nor_failure() {
         pid.is_some()
     });
     heroku_sim::oneoff::kill_group(pid.unwrap());
-    let status = child.wait().unwrap();
-    let mut text = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+    let (status, text) = finish(child);
     assert_eq!(status.code(), Some(3), "{text}");
     assert!(
         text.contains("lost the connection to run.")
