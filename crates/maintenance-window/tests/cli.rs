@@ -380,3 +380,38 @@ fn sigterm_is_forwarded_to_the_command_and_its_failure_holds_the_window() {
     let out = s.tool.run_in(&s.repo.dir, &["restore", "-a", "acme"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
 }
+
+#[test]
+fn a_second_interrupt_stops_waiting_for_the_command_and_holds_the_window() {
+    use std::os::unix::process::CommandExt;
+    let s = setup();
+    let ready = s.tool.home().join("stubborn-ready");
+    // A COMMAND that ignores SIGTERM: the first interrupt is forwarded and does nothing.
+    let script = format!("trap '' TERM; touch {}; sleep 30", ready.display());
+    let mut child = s
+        .tool
+        .command(&["-a", "acme", "--confirm", "acme", "--", "sh", "-c", &script])
+        .current_dir(&s.repo.dir)
+        .stdout(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_until("the command runs", || ready.exists());
+    let pid = child.id() as i32;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(500)); // a separate interrupt, not the same keypress
+                                                    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    // SAFETY: end the stubborn COMMAND left in the group (it holds the output pipe open).
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(
+        text.contains("Reopen with: maintenance-window restore -a acme"),
+        "the window is held, not silently closed: {text}"
+    );
+    assert!(maintenance(&s.sim));
+}
