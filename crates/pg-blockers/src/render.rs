@@ -164,6 +164,22 @@ pub fn command_for(tool: &str, db: &ResolvedDatabase, r: &Recommendation) -> Str
     format!("{tool} {} --{} {}{escalate} --confirm {}", db.selector_args(), r.action, r.pid, db.confirm_name())
 }
 
+fn recommendation_lines(
+    title: &str,
+    r: &Recommendation,
+    db: &ResolvedDatabase,
+    snap: &Snapshot,
+    out: &mut Vec<String>,
+) {
+    let labels = snap.get(r.pid).map(labels).unwrap_or_default();
+    out.push(format!("{} {} pid {}{labels} — {}.", bold().apply_to(title), r.action, r.pid, r.reason));
+    out.push(format!("  cost: {}", r.cost));
+    if let Some(n) = &r.note {
+        out.push(format!("  note: {n}"));
+    }
+    out.push(format!("  run:  {}", command_for("pg-blockers", db, r)));
+}
+
 /// The human report.
 pub fn human(
     db: &ResolvedDatabase,
@@ -203,38 +219,13 @@ pub fn human(
     out.push(String::new());
     let (primary, alternative) = recs;
     match primary {
-        Some(r) => {
-            let s = snap.get(r.pid);
-            out.push(format!(
-                "{} {} pid {}{} — {}.",
-                bold().apply_to("Recommended:"),
-                r.action,
-                r.pid,
-                s.map(labels).unwrap_or_default(),
-                r.reason
-            ));
-            out.push(format!("  cost: {}", r.cost));
-            if let Some(n) = &r.note {
-                out.push(format!("  note: {n}"));
-            }
-            out.push(format!("  run:  {}", command_for("pg-blockers", db, r)));
-        }
+        Some(r) => recommendation_lines("Recommended:", r, db, snap, &mut out),
         None => out.push(
             "No session here can be cancelled safely by this tool (only system processes or this tool block).".into(),
         ),
     }
     if let Some(r) = alternative {
-        let s = snap.get(r.pid);
-        out.push(format!(
-            "{} {} pid {}{} — {}.",
-            bold().apply_to("Or, to release the queue now:"),
-            r.action,
-            r.pid,
-            s.map(labels).unwrap_or_default(),
-            r.reason
-        ));
-        out.push(format!("  cost: {}", r.cost));
-        out.push(format!("  run:  {}", command_for("pg-blockers", db, r)));
+        recommendation_lines("Or, to release the queue now:", r, db, snap, &mut out);
     }
     out
 }
