@@ -35,6 +35,11 @@ pub fn findings(snap: &Snapshot, max_xact_age: Duration) -> Vec<Finding> {
         if s.has(Label::Own) || s.has(Label::NonClient) || (s.has(Label::Autovacuum) && !s.has(Label::Wraparound)) {
             continue;
         }
+        // Only a session inside a transaction holds table locks: an idle connection (a backup
+        // client whose COPY was cancelled, say) cannot make DDL wait.
+        if s.xact_age_secs.is_none() && !s.is_blocked() {
+            continue;
+        }
         let who = describe(s);
         if s.has(Label::Backup) {
             out.push(Finding {
@@ -73,4 +78,55 @@ pub fn findings(snap: &Snapshot, max_xact_age: Duration) -> Vec<Finding> {
 fn describe(s: &Session) -> String {
     let app = if s.application_name.is_empty() { "(no application_name)" } else { &s.application_name };
     format!("pid {} ({app}: {})", s.pid, s.query_line(60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(pid: i32, app: &str, state: &str, xact_age: Option<f64>, query: &str) -> Session {
+        let mut s = Session {
+            pid,
+            user: Some("u".into()),
+            application_name: app.into(),
+            client_addr: None,
+            backend_type: "client backend".into(),
+            state: Some(state.into()),
+            wait_event_type: None,
+            wait_event: None,
+            xact_age_secs: xact_age,
+            query_age_secs: xact_age,
+            state_age_secs: Some(30.0),
+            query: Some(query.into()),
+            blocked_by: vec![],
+            waiting_for: None,
+            holds: vec![],
+            database: Some("d".into()),
+            labels: vec![],
+            query_start_epoch: None,
+        };
+        s.labels = pg_locks::label_session(&s, 1);
+        s
+    }
+
+    #[test]
+    fn running_backups_long_and_idle_transactions_count_an_idle_connection_does_not() {
+        let copy = "COPY \"public\".\"t\" (\"id\") TO stdout;";
+        let snap = Snapshot {
+            own_pid: 1,
+            server_version_num: 150000,
+            taken_at: std::time::SystemTime::now(),
+            sessions: vec![
+                session(10, "Heroku Postgres Backups", "active", Some(3.0), copy),
+                // The same client after its COPY was cancelled: connected, in no transaction.
+                session(11, "Heroku Postgres Backups", "idle", None, copy),
+                session(12, "console", "idle in transaction", Some(30.0), "UPDATE accounts SET x = 1"),
+                session(13, "report", "active", Some(120.0), "SELECT * FROM big"),
+                session(14, "web", "active", Some(0.5), "SELECT 1"),
+            ],
+        };
+        let found: Vec<(i32, &str)> =
+            findings(&snap, Duration::from_secs(60)).iter().map(|f| (f.pid, f.kind)).collect();
+        assert_eq!(found, vec![(10, "backup"), (12, "idle in transaction"), (13, "long transaction")]);
+    }
 }

@@ -146,11 +146,11 @@ fn report_action(out: &Output, db: &ResolvedDatabase, report: &ActReport, before
             )),
         }
     }
-    let line = format!(
-        "{} of {} previously blocked sessions are running again",
-        report.running_again, report.previously_blocked
-    );
-    let line = if report.previously_blocked == 1 { line.replace("sessions are", "session is") } else { line };
+    let line = match report.previously_blocked {
+        0 => "nothing else was waiting on it".to_string(),
+        1 => format!("{} of 1 previously blocked session is running again", report.running_again),
+        n => format!("{} of {n} previously blocked sessions are running again", report.running_again),
+    };
     if report.still_blocked.is_empty() {
         out.say(format!("{} {line}.", green().apply_to("✓")));
     } else {
