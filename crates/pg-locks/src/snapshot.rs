@@ -12,6 +12,9 @@ use crate::labels::{label_session, Label};
 /// pg_locks and pg_blocking_pids need no extension or superuser (other roles' query text
 /// may read `<insufficient privilege>` without pg_read_all_stats).
 ///
+/// Ages are NULL where the timestamp is (no transaction, no statement yet) and are clamped at
+/// zero in Rust (a session can start after the snapshot's `now()`); GREATEST would turn NULL
+/// into 0 and make every idle session look like it has a transaction open.
 /// `pg_blocking_pids` includes sessions ahead in the lock queue ("soft" blocks), which is how a
 /// waiting ALTER is seen to block later readers that do not conflict with the current holder.
 /// It is only called for sessions waiting on a lock, which keeps the query cheap.
@@ -45,15 +48,15 @@ SELECT a.pid,
   a.state,
   a.wait_event_type,
   a.wait_event,
-  greatest(extract(epoch FROM now() - a.xact_start), 0)::float8,
-  greatest(extract(epoch FROM now() - a.query_start), 0)::float8,
-  greatest(extract(epoch FROM now() - a.state_change), 0)::float8,
+  extract(epoch FROM now() - a.xact_start)::float8,
+  extract(epoch FROM now() - a.query_start)::float8,
+  extract(epoch FROM now() - a.state_change)::float8,
   a.query,
   CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) ELSE '{}'::int[] END,
   w.locktype,
   w.mode,
   w.object,
-  greatest(w.wait_age, 0)::float8,
+  w.wait_age,
   coalesce(h.held, '{}'::text[]),
   a.datname::text,
   pg_backend_pid(),
@@ -183,11 +186,12 @@ impl Snapshot {
             blocked_by.dedup();
             blocked_by.retain(|p| *p != pid);
             let locktype: Option<String> = row.get(13);
+            let age = |i: usize| row.get::<_, Option<f64>>(i).map(|v| v.max(0.0));
             let waiting_for = locktype.map(|locktype| LockWait {
                 locktype,
                 mode: row.get::<_, Option<String>>(14).unwrap_or_default(),
                 object: row.get(15),
-                wait_secs: row.get(16),
+                wait_secs: age(16),
             });
             sessions.push(Session {
                 pid,
@@ -198,9 +202,9 @@ impl Snapshot {
                 state: row.get(5),
                 wait_event_type: row.get(6),
                 wait_event: row.get(7),
-                xact_age_secs: row.get(8),
-                query_age_secs: row.get(9),
-                state_age_secs: row.get(10),
+                xact_age_secs: age(8),
+                query_age_secs: age(9),
+                state_age_secs: age(10),
                 query: row.get(11),
                 blocked_by,
                 waiting_for,

@@ -182,9 +182,15 @@ fn advisory_lock_chain() {
 #[test]
 fn nothing_blocked_gives_an_empty_forest_and_no_recommendation() {
     let pg = PgCluster::start().unwrap();
+    let mut idle = client(&pg.superuser_url("postgres"), "idle-client");
+    let idle_pid: i32 = idle.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
     let mut c = client(&pg.superuser_url("postgres"), "pg-blockers");
     let snap = Snapshot::take(&mut c).unwrap();
     assert!(snap.get(snap.own_pid).unwrap().has(Label::Own));
+    // An idle session has no transaction: its age is absent, not zero.
+    let i = snap.get(idle_pid).unwrap();
+    assert_eq!((i.state.as_deref(), i.xact_age_secs), (Some("idle"), None));
+    assert!(snap.get(snap.own_pid).unwrap().xact_age_secs.is_some());
     assert!(snap.server_version_num >= 120000);
     assert!(Forest::build(&snap).is_empty());
     assert_eq!(recommend(&snap), (None, None));
