@@ -67,8 +67,13 @@ fn root_lines(node: &Node, snap: &Snapshot, out: &mut Vec<String>) {
         (_, _, Some(st)) => st.to_string(),
         _ => "state hidden".to_string(),
     };
-    let age = s.xact_age_secs.or(s.query_age_secs);
-    out.push(format!("● {}{}  {state}, transaction open {}{}", who(s), labels(s), secs(age), blocking(node)));
+    // Session-level locks (advisory) outlive transactions: say which kind of age this is.
+    let age = match (s.xact_age_secs, s.state_age_secs) {
+        (Some(x), _) => format!("transaction open {}", secs(Some(x))),
+        (None, Some(st)) => format!("no transaction, {} in this state", secs(Some(st))),
+        (None, None) => "age hidden".to_string(),
+    };
+    out.push(format!("● {}{}  {state}, {age}{}", who(s), labels(s), blocking(node)));
     out.push(format!("  {}", s.query_line(QUERY_WIDTH)));
     if !s.holds.is_empty() {
         let mine: Vec<&String> = s.holds.iter().filter(|h| !h.starts_with("pg_")).collect();
