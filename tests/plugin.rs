@@ -223,3 +223,36 @@ fn a_missing_binary_says_how_to_install_it() {
         text(&out)
     );
 }
+
+/// The plugin as a user installs it without a checkout: `npm pack`, then
+/// `heroku plugins:install file://…tgz` (the CLI installs its dependencies from the registry).
+#[test]
+fn installs_from_a_packed_tarball() {
+    let sim = Sim::start(stuck()).unwrap();
+    let cli = HerokuCli::new(&sim.url(), &sim.token());
+    let src = test_support::workspace_root().join("plugin-shim");
+    let pkg = tempfile::tempdir().unwrap();
+    for item in ["package.json", "package-lock.json", "manifest.json", "lib", "commands"] {
+        assert!(std::process::Command::new("cp")
+            .arg("-r")
+            .arg(src.join(item))
+            .arg(pkg.path())
+            .status()
+            .unwrap()
+            .success());
+    }
+    let out = std::process::Command::new("npm").args(["pack", "--silent"]).current_dir(pkg.path()).output().unwrap();
+    assert!(out.status.success(), "npm pack: {}", text(&out));
+    let tarball = pkg.path().join(String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap());
+    let out = cli.run(&["plugins:install", &format!("file://{}", tarball.display())]);
+    assert!(out.status.success(), "plugins:install: {}", text(&out));
+    let out = cli
+        .command()
+        .env("HEROKU_DEPLOY_SAFETY_BIN", bin_dir())
+        .args(["ps:safe-kill", "release", "-a", "acme", "--confirm", "acme"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("✓ release.2343 stopped"), "{}", text(&out));
+}
