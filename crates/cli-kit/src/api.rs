@@ -18,6 +18,14 @@ pub fn api_client(tool: &str, version: &str, out: &Output) -> anyhow::Result<Cli
     }
     let client = builder.build()?;
     register_secret(client.token().expose());
+    out.debug(match client.token_source() {
+        heroku_api::TokenSource::EnvVar => {
+            format!("API {} with the token from HEROKU_API_KEY", client.host().base_url())
+        }
+        heroku_api::TokenSource::Netrc(p) => {
+            format!("API {} with the token from {}", client.host().base_url(), p.display())
+        }
+    });
     Ok(client)
 }
 

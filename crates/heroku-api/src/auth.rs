@@ -1,7 +1,7 @@
 //! The API token: `HEROKU_API_KEY`, else the `~/.netrc` entry `heroku login` wrote.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::Error;
 
@@ -149,11 +149,6 @@ impl<'a> Tokens<'a> {
     fn skip_macro_body(&mut self) {
         self.rest = self.rest.split_once("\n\n").map(|x| x.1).unwrap_or("");
     }
-}
-
-/// Reads a netrc file and returns the password for `host` (used by tests and `-v`).
-pub fn netrc_password_in(path: &Path, host: &str) -> Option<String> {
-    netrc_password(&std::fs::read_to_string(path).ok()?, host)
 }
 
 #[cfg(test)]

@@ -256,6 +256,16 @@ impl Client {
         })
     }
 
+    /// Stops a dyno by id; `Ok(false)` when it no longer exists (a 404). Callers verify by
+    /// listing, so "already gone" is an answer, not an error.
+    pub fn stop_dyno_if_present(&self, app: &str, dyno_id: &str) -> Result<bool, Error> {
+        match self.stop_dyno(app, dyno_id) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `DELETE /apps/{app}/dynos/{id}`: restart one dyno.
     pub fn restart_dyno(&self, app: &str, dyno_id: &str) -> Result<(), Error> {
         self.send_ignore_body(&Call {

@@ -11,7 +11,7 @@ mod record;
 mod restart;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context;
 use cli_kit::output::{bold, red};
@@ -245,8 +245,8 @@ fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&Re
     let first = interrupt::count();
     // Closing the rendezvous already ends an attached dyno on the platform, so "not found" is
     // an answer too: the listing below is what proves it gone.
-    match client.stop_dyno(app, &dyno.id).or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) }) {
-        Ok(()) => {
+    match client.stop_dyno_if_present(app, &dyno.id) {
+        Ok(_) => {
             let mut poll = Poll::new(Duration::from_secs(30));
             let mut gone = false;
             while interrupt::count() <= first.max(1) {
@@ -327,9 +327,4 @@ fn emit_json(
         "result": result,
         "restart": restart,
     }));
-}
-
-/// The time a migration finished, as recorded (for tests and `check`).
-pub fn recorded_migration(app: &str) -> Option<SystemTime> {
-    record::last_migration(app)
 }

@@ -235,6 +235,7 @@ fn attachment_names_resolve_as_in_the_heroku_cli_and_cancel_roots_clears_the_roo
     let err = out.stderr_text();
     assert!(err.contains("→ GET /apps/acme/config-vars 200") && err.contains("Request-Id sim-"), "{}", out.dump());
     assert!(err.contains("→ GET /apps/acme/addon-attachments 200"), "{}", out.dump());
+    assert!(err.contains("with the token from HEROKU_API_KEY"), "says where the token came from: {}", out.dump());
     assert!(!err.contains(&sim.token()) && !out.stdout_text().contains(&sim.token()), "token leaked");
     let out = t.run(&["TEAL", "-a", "acme", "--cancel-roots", "--confirm", "acme"]);
     assert_eq!(out.code(), 0, "{}", out.dump());

@@ -217,20 +217,16 @@ fn show_plan(out: &Output, choice: &Choice) {
     }
 }
 
-/// Stops every dyno by id, in parallel. A dyno that vanished already (404) is not an error:
+/// Stops every dyno by id, in parallel. A dyno that vanished already is not an error:
 /// verification will see it gone.
 fn stop_all(client: &Client, app: &str, dynos: &[Dyno]) -> anyhow::Result<()> {
-    let results: Vec<(String, Result<(), heroku_api::Error>)> = std::thread::scope(|s| {
+    let results: Vec<(String, Result<bool, heroku_api::Error>)> = std::thread::scope(|s| {
         let handles: Vec<_> =
-            dynos.iter().map(|d| (d.name.clone(), s.spawn(move || client.stop_dyno(app, &d.id)))).collect();
+            dynos.iter().map(|d| (d.name.clone(), s.spawn(move || client.stop_dyno_if_present(app, &d.id)))).collect();
         handles.into_iter().map(|(n, h)| (n, cli_kit::join(h))).collect()
     });
     for (name, r) in results {
-        match r {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(anyhow::Error::new(e).context(format!("stopping {name}"))),
-        }
+        r.map_err(|e| anyhow::Error::new(e).context(format!("stopping {name}")))?;
     }
     Ok(())
 }

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 
@@ -236,6 +235,3 @@ fn nobody() -> anyhow::Result<(u32, u32)> {
     let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
     Ok((uid, gid))
 }
-
-/// How long to wait for things in tests that poll (never a fixed sleep).
-pub const POLL_LIMIT: Duration = Duration::from_secs(20);
