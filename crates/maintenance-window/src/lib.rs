@@ -88,7 +88,17 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
     let decision = plan::decide(&client, &app, &args.diff, &std::env::current_dir()?)?;
     report_decision(&out, &app, &decision);
-    if !decision.needed && args.promote_from.is_none() {
+    if !decision.needed {
+        // A prebuilt slug needs no window by itself: release it with the site up.
+        if let Some(src) = &args.promote_from {
+            let slug = window::source_slug(&client, src)?;
+            let release = client.create_release(
+                &app,
+                &slug,
+                &format!("Promote {src}'s slug (maintenance-window, no window needed)"),
+            )?;
+            out.say(format!("Released v{} on {app} from {src}'s slug, without maintenance.", release.version));
+        }
         out.say(format!("Running `{}` without maintenance.", args.command.join(" ")));
         let ended = command::run(&out, &args.command, &app);
         let status = match ended {
@@ -102,7 +112,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     }
 
     // Everything read before the site goes down: maintenance flag, formation, the slug to promote.
-    let before = window::read_before(&client, &app, args.promote_from.as_deref())?;
+    let before = window::read_before(&client, &app, args.promote_from.as_deref(), decision.release_version)?;
     let scaled = window::scale_set(&args.scale_down, &before.formation)?;
     out.say(format!(
         "Will turn maintenance on for {app}{}{}, run `{}`, then put everything back.",

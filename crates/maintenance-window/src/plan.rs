@@ -27,6 +27,8 @@ pub struct Decision {
     pub files: Vec<String>,
     /// A window is needed.
     pub needed: bool,
+    /// The app's current release version, when the base came from it (saves a second lookup).
+    pub release_version: Option<u64>,
 }
 
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<std::process::Output> {
@@ -59,8 +61,8 @@ pub fn decide(client: &Client, app: &str, diff: &DiffArgs, dir: &Path) -> anyhow
         })?;
         (k.to_string(), p)
     };
-    let (base, base_source) = match &diff.base {
-        Some(b) => (b.clone(), "--base".to_string()),
+    let (base, base_source, release_version) = match &diff.base {
+        Some(b) => (b.clone(), "--base".to_string(), None),
         None => {
             let release = client
                 .latest_release(app)?
@@ -75,7 +77,7 @@ pub fn decide(client: &Client, app: &str, diff: &DiffArgs, dir: &Path) -> anyhow
             let commit = slug.commit.filter(|c| !c.is_empty()).ok_or_else(|| {
                 usage(format!("the slug of {app}'s v{} records no commit; pass --base REF", release.version))
             })?;
-            (commit, format!("the slug of {app}'s current release v{}", release.version))
+            (commit, format!("the slug of {app}'s current release v{}", release.version), Some(release.version))
         }
     };
     for (r, what) in [(&base, "base"), (&diff.target, "target")] {
@@ -96,5 +98,14 @@ pub fn decide(client: &Client, app: &str, diff: &DiffArgs, dir: &Path) -> anyhow
     }
     let files: Vec<String> =
         String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect();
-    Ok(Decision { needed: !files.is_empty(), base, base_source, target: diff.target.clone(), pathspecs, kind, files })
+    Ok(Decision {
+        needed: !files.is_empty(),
+        base,
+        base_source,
+        target: diff.target.clone(),
+        pathspecs,
+        kind,
+        files,
+        release_version,
+    })
 }

@@ -20,37 +20,46 @@ pub struct Before {
     pub promote: Option<(String, String, Option<u64>)>,
 }
 
-/// Reads everything the window needs, all at once, before anything changes.
-pub fn read_before(client: &Client, app: &str, promote_from: Option<&str>) -> anyhow::Result<Before> {
+/// The slug of `source`'s current release (what `--promote-from` releases). An unknown source
+/// app is a usage error: nothing has been changed when this runs.
+pub fn source_slug(client: &Client, source: &str) -> anyhow::Result<String> {
+    let release = client.latest_release(source).map_err(|e| {
+        if e.is_not_found() {
+            usage(format!("--promote-from {source}: no such app (or no access); nothing was changed"))
+        } else {
+            e.into()
+        }
+    })?;
+    let release = release.ok_or_else(|| usage(format!("--promote-from {source}: it has no release to promote")))?;
+    let slug = release.slug.ok_or_else(|| {
+        usage(format!("--promote-from {source}: its current release v{} has no slug", release.version))
+    })?;
+    Ok(slug.id)
+}
+
+/// Reads everything the window needs, all at once, before anything changes. `known_version`
+/// is the app's current release version when the decision already read it.
+pub fn read_before(
+    client: &Client,
+    app: &str,
+    promote_from: Option<&str>,
+    known_version: Option<u64>,
+) -> anyhow::Result<Before> {
     let (info, formation, promote) = std::thread::scope(|s| {
         let info = s.spawn(|| client.app_info(app));
         let promote = s.spawn(|| -> anyhow::Result<Option<(String, String, Option<u64>)>> {
             let Some(src) = promote_from else { return Ok(None) };
-            let release = client
-                .latest_release(src)?
-                .ok_or_else(|| usage(format!("--promote-from {src}: it has no release to promote")))?;
-            let slug = release.slug.ok_or_else(|| {
-                usage(format!("--promote-from {src}: its current release v{} has no slug", release.version))
-            })?;
-            let current = client.latest_release(app)?.map(|r| r.version);
-            Ok(Some((src.to_string(), slug.id, current)))
+            let slug = source_slug(client, src)?;
+            let current = match known_version {
+                Some(v) => Some(v),
+                None => client.latest_release(app)?.map(|r| r.version),
+            };
+            Ok(Some((src.to_string(), slug, current)))
         });
         let formation = client.formation(app);
         (cli_kit::join(info), formation, cli_kit::join(promote))
     });
-    let info = info?;
-    let formation = formation?;
-    let promote = promote.map_err(|e| {
-        if e.downcast_ref::<heroku_api::Error>().is_some_and(heroku_api::Error::is_not_found) {
-            usage(format!(
-                "--promote-from {}: no such app (or no access); nothing was changed",
-                promote_from.unwrap_or("")
-            ))
-        } else {
-            e
-        }
-    })?;
-    Ok(Before { maintenance: info.maintenance, formation, promote })
+    Ok(Before { maintenance: info?.maintenance, formation: formation?, promote: promote? })
 }
 
 /// The types to scale down: `--scale-down` (checked against the formation) or every non-web

@@ -146,6 +146,31 @@ fn a_migration_opens_the_window_drains_workers_and_restores_exactly() {
 }
 
 #[test]
+fn without_a_schema_change_the_promotion_happens_with_the_site_up() {
+    let s = setup();
+    let staging_slug = s.sim.with(|w| w.apps["acme-staging"].slugs.last().unwrap().id.clone());
+    let out = s.tool.run_in(
+        &s.repo.dir,
+        &[
+            "-a",
+            "acme",
+            "--target",
+            &s.repo.code_only,
+            "--promote-from",
+            "acme-staging",
+            "--confirm",
+            "acme",
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("without maintenance"), "{}", out.dump());
+    assert!(!s.sim.requests().iter().any(|r| r.method == "PATCH"), "no maintenance, no scaling");
+    assert_eq!(s.sim.with(|w| w.apps["acme"].current_release().unwrap().slug_id.clone().unwrap()), staging_slug);
+}
+
+#[test]
 fn promote_from_releases_the_source_slug_inside_the_window() {
     let s = setup();
     let staging_slug = s.sim.with(|w| w.apps["acme-staging"].slugs.last().unwrap().id.clone());
@@ -163,6 +188,8 @@ fn promote_from_releases_the_source_slug_inside_the_window() {
         r.method == "PATCH" && r.path == "/apps/acme" && r.body.as_ref().is_some_and(|b| b["maintenance"] == false)
     });
     assert!(on < release && release < off, "the release is made inside the window");
+    let release_lists = log.iter().filter(|r| r.method == "GET" && r.path == "/apps/acme/releases").count();
+    assert_eq!(release_lists, 1, "the app's current release is read once");
     assert_eq!(log[release].body.as_ref().unwrap()["slug"], staging_slug);
     let current_slug = s.sim.with(|w| w.apps["acme"].current_release().unwrap().slug_id.clone().unwrap());
     assert_eq!(current_slug, staging_slug);
