@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 static RECEIVED: AtomicUsize = AtomicUsize::new(0);
 static TERMS: AtomicUsize = AtomicUsize::new(0);
+static SENT_INTS: AtomicUsize = AtomicUsize::new(0);
 static LAST_MS: AtomicU64 = AtomicU64::new(0);
 
 const SAME_KEYPRESS_MS: u64 = 300;
@@ -22,8 +23,15 @@ fn monotonic_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
-extern "C" fn on_signal(sig: libc::c_int) {
-    // Only atomics and clock_gettime: async-signal-safe.
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // Only atomics, a field read and clock_gettime: async-signal-safe.
+    // SAFETY: the kernel passes a valid siginfo_t with SA_SIGINFO.
+    let code = if info.is_null() { libc::SI_KERNEL } else { unsafe { (*info).si_code } };
+    // A terminal's Ctrl-C comes from the kernel (SI_KERNEL) and reaches the whole foreground
+    // process group; one sent with kill(2) (SI_USER and friends, ≤ 0) reaches this process only.
+    if sig == libc::SIGINT && code <= 0 {
+        SENT_INTS.fetch_add(1, Ordering::SeqCst);
+    }
     let now = monotonic_ms();
     let last = LAST_MS.swap(now, Ordering::SeqCst);
     if last != 0 && now.saturating_sub(last) < SAME_KEYPRESS_MS {
@@ -38,11 +46,15 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// Installs the handlers for SIGINT and SIGTERM. Call once, before starting anything that
 /// must be cleaned up.
 pub fn install() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only touches atomics and the monotonic clock.
+    // SAFETY: a zeroed sigaction with a valid SA_SIGINFO handler that only touches atomics.
     unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction =
+            on_signal as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) as libc::sighandler_t;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+        libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
     }
 }
 
@@ -55,6 +67,12 @@ pub fn count() -> usize {
 /// which reaches the whole foreground process group).
 pub fn terms() -> usize {
     TERMS.load(Ordering::SeqCst)
+}
+
+/// How many SIGINTs were sent to this process alone (with kill(2), not from a terminal). A
+/// wrapper forwards these; a terminal's Ctrl-C has already reached its children.
+pub fn sent_ints() -> usize {
+    SENT_INTS.load(Ordering::SeqCst)
 }
 
 /// True once at least one interrupt arrived.
@@ -75,6 +93,7 @@ mod tests {
             libc::raise(libc::SIGINT);
         }
         assert_eq!(count(), 1, "two deliveries of one keypress count once");
+        assert_eq!(sent_ints(), 2, "raise() is a user-sent signal, not a terminal's");
         std::thread::sleep(std::time::Duration::from_millis(SAME_KEYPRESS_MS + 50));
         // SAFETY: as above.
         unsafe {

@@ -1,7 +1,7 @@
 //! Running COMMAND inside the window: inherited stdio, HEROKU_APP set, signals handled.
 //!
-//! Ctrl-C on a terminal reaches COMMAND directly (it shares our process group); SIGTERM sent
-//! to maintenance-window alone is forwarded. A second interrupt stops waiting for COMMAND.
+//! Ctrl-C on a terminal reaches COMMAND directly (it shares our process group); a SIGINT or
+//! SIGTERM sent to maintenance-window alone is forwarded. A second interrupt stops waiting.
 
 use std::process::Command;
 use std::time::Duration;
@@ -27,6 +27,7 @@ pub fn run(out: &Output, argv: &[String], app: &str) -> Ended {
         }
     };
     let mut forwarded_terms = 0;
+    let mut forwarded_ints = 0;
     let base_interrupts = interrupt::count();
     loop {
         match child.try_wait() {
@@ -43,6 +44,13 @@ pub fn run(out: &Output, argv: &[String], app: &str) -> Ended {
                 libc::kill(child.id() as i32, libc::SIGTERM);
             }
             forwarded_terms += 1;
+        }
+        while forwarded_ints < interrupt::sent_ints() {
+            // SAFETY: signalling our own child.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGINT);
+            }
+            forwarded_ints += 1;
         }
         if interrupt::count() >= base_interrupts + 2 {
             out.warn(format!("second interrupt: no longer waiting for `{}` (pid {})", argv[0], child.id()));

@@ -442,3 +442,27 @@ fn a_second_interrupt_stops_waiting_for_the_command_and_holds_the_window() {
     );
     assert!(maintenance(&s.sim));
 }
+
+#[test]
+fn a_sigint_sent_to_the_tool_alone_is_forwarded_to_the_command() {
+    let s = setup();
+    let ready = s.tool.home().join("int-ready");
+    let script =
+        format!("trap 'echo got-int; kill $! 2>/dev/null; exit 8' INT; touch {}; sleep 30 & wait", ready.display());
+    let mut child = s
+        .tool
+        .command(&["-a", "acme", "--confirm", "acme", "--on-failure", "restore", "--", "sh", "-c", &script])
+        .current_dir(&s.repo.dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the command's trap is installed", || ready.exists());
+    // SAFETY: signalling our own child (kill(2): only the tool receives it).
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    assert!(text.contains("got-int"), "the command received the SIGINT: {text}");
+    assert_eq!(status.code(), Some(8), "{text}");
+    assert!(!maintenance(&s.sim), "--on-failure restore reopened");
+}
