@@ -303,3 +303,18 @@ fn rate_limiting_every_nth_request_is_absorbed() {
     let limited = sim.requests().iter().filter(|r| r.status == 429).count();
     assert!(limited >= 2, "the fault fired {limited} times");
 }
+
+#[test]
+fn a_long_retry_after_is_capped() {
+    // An hour-long Retry-After must not stall an incident tool: the wait is bounded by the policy.
+    let sim = Sim::start(acme()).unwrap();
+    sim.add_fault(FaultKind::RateLimited(3600), Some("GET"), None, 1);
+    let client = builder_for(&sim)
+        .retry_policy(RetryPolicy { max_retry_after: Duration::from_millis(200), ..RetryPolicy::default() })
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(client.app_info("acme").unwrap().name, "acme");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(190) && waited < Duration::from_secs(5), "waited {waited:?}");
+}

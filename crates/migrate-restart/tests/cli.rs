@@ -127,6 +127,9 @@ fn a_blocked_migration_hits_its_lock_timeout_is_retried_and_the_blocker_is_named
     ]);
     assert_eq!(out.code(), 1, "{}", out.dump());
     let err = out.stderr_text();
+    // The watch line is printed once per change (once per attempt here), not once a second.
+    let watch_lines = err.matches("migration waits for AccessExclusiveLock on users").count();
+    assert!((1..=2).contains(&watch_lines), "{watch_lines} watch lines:\n{err}");
     assert!(
         err.contains(&format!(
             "migration waits for AccessExclusiveLock on users, held by pid {} (reporting, active",
@@ -354,4 +357,43 @@ fn a_lost_rendezvous_claims_neither_success_nor_failure() {
     assert!(text.contains("heroku logs -a acme --dyno run."), "{text}");
     assert!(!text.contains("✓ migration finished") && !text.contains("exited with status"), "{text}");
     assert_eq!(restarts(&s.sim), 0);
+}
+
+#[test]
+fn output_streams_while_the_migration_runs() {
+    let s = setup();
+    let child = s
+        .tool
+        .command(&[
+            "-a",
+            "acme",
+            "--command",
+            "echo first-line; sleep 3; echo last-line",
+            "--confirm",
+            "acme",
+            "--no-preflight",
+            "--restart",
+            "none",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    // The plan line quotes the command; the command's own output is a line of its own.
+    let printed = |text: &str| seen.lock().unwrap().lines().any(|l| l.trim() == text);
+    wait_until("the first line arrives", || printed("first-line"));
+    assert!(child.try_wait().unwrap().is_none(), "the first line is shown while the command still runs");
+    assert!(!printed("last-line"));
+    assert!(child.wait().unwrap().success());
+    wait_until("the last line arrives", || printed("last-line"));
 }

@@ -270,3 +270,29 @@ fn after_stopping_a_release_dyno_the_waiting_alter_and_its_queue_are_named() {
         out.dump()
     );
 }
+
+#[test]
+fn on_a_terminal_a_spinner_shows_while_waiting_and_no_color_is_honoured() {
+    let mut w = stuck();
+    w.timing.stop_delay = Duration::from_millis(800);
+    let sim = Sim::start(w).unwrap();
+    let t = tool(&sim);
+    let mut cmd = t.command(&["web.1", "-a", "acme", "--confirm", "acme"]);
+    cmd.env_remove("NO_COLOR");
+    let mut colored = test_support::pty::PtySession::spawn(cmd);
+    assert_eq!(colored.wait(Duration::from_secs(20)).code(), Some(0), "{}", colored.screen());
+    let screen = colored.screen();
+    assert!(screen.contains("waiting for web.1 to stop"), "a spinner while polling: {screen}");
+    assert!(screen.contains("\x1b[32m"), "colour on a terminal: {screen:?}");
+
+    let mut plain = test_support::pty::PtySession::spawn(t.command(&["web.2", "-a", "acme", "--confirm", "acme"]));
+    assert_eq!(plain.wait(Duration::from_secs(20)).code(), Some(0), "{}", plain.screen());
+    assert!(
+        !plain.screen().contains("\x1b[32m") && !plain.screen().contains("\x1b[31"),
+        "NO_COLOR: {:?}",
+        plain.screen()
+    );
+    // Without a terminal there is no spinner at all.
+    let out = t.run(&["worker.1", "-a", "acme", "--confirm", "acme"]);
+    assert!(!out.stderr_text().contains("waiting for"), "{}", out.dump());
+}
