@@ -256,3 +256,54 @@ fn installs_from_a_packed_tarball() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout(&out).contains("✓ release.2343 stopped"), "{}", text(&out));
 }
+
+/// `-r REMOTE` resolves the app from a git remote, as in every heroku command.
+#[test]
+fn the_remote_flag_resolves_the_app_from_git() {
+    let p = Linked::new(stuck());
+    let repo = tempfile::tempdir().unwrap();
+    for args in [&["init", "-q"][..], &["remote", "add", "production", "https://git.heroku.com/acme.git"]] {
+        assert!(std::process::Command::new("git").args(args).current_dir(repo.path()).status().unwrap().success());
+    }
+    let out = p
+        .cli
+        .command()
+        .env("HEROKU_DEPLOY_SAFETY_BIN", &p.bins)
+        .env("HEROKU_GIT_HOST", "git.heroku.com")
+        .current_dir(repo.path())
+        .args(["ps:safe-kill", "web.1", "-r", "production", "--dry-run"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("safe-ps-kill web.1 -a acme --confirm acme"), "{}", text(&out));
+}
+
+/// SIGTERM to the Heroku CLI reaches the tool, and the status comes back (128 + 15).
+#[test]
+fn sigterm_is_forwarded_to_the_binary() {
+    let mut w = stuck();
+    w.dyno_mut("acme", "worker.1").ignores_stop = true;
+    let p = Linked::new(w);
+    let mut child = p
+        .cli
+        .command()
+        .env("HEROKU_DEPLOY_SAFETY_BIN", &p.bins)
+        .args(["ps:safe-kill", "worker.1", "-a", "acme", "--confirm", "acme", "--wait", "60s"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    test_support::sessions::wait_until("the tool is polling", || {
+        p.sim.requests().iter().any(|r| r.method == "POST" && r.path.ends_with("/actions/stop"))
+    });
+    // SAFETY: signalling our own child (the CLI's node process).
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "the binary's signal status is returned: {status:?}");
+    let polls_after = |since: usize| p.sim.requests().len() > since;
+    let seen = p.sim.requests().len();
+    std::thread::sleep(Duration::from_millis(2500)); // longer than the tool's longest poll pause
+    assert!(!polls_after(seen), "the tool kept polling after the CLI was told to stop: it was not forwarded");
+}
