@@ -23,7 +23,7 @@ fn heroku_cli_sql(command_file: &str) -> anyhow::Result<String> {
 }
 
 fn psql(pg: &PgCluster, sql: &str) -> Command {
-    let mut c = Command::new(pg.bindir().join("psql"));
+    let mut c = Command::new(pg.psql_path());
     c.args([
         "-X",
         "-A",

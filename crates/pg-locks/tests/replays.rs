@@ -104,6 +104,13 @@ fn incident_000_reader_alter_and_forty_queued_queries() {
     for r in &stuck.queued {
         assert_eq!(snap.get(r.pid).unwrap().blocked_by, vec![stuck.alter.pid]);
     }
+    // The one version-dependent column: the lock-wait start exists from PostgreSQL 14; before
+    // that the wait reads as the statement's age, and the query must not fail for its absence.
+    let major = pg.server_major().unwrap();
+    assert_eq!(snap.server_version_num / 10_000, major as i32);
+    let alter_wait = snap.get(stuck.alter.pid).unwrap().waiting_for.clone().unwrap();
+    assert_eq!(alter_wait.wait_secs.is_some(), major >= 14, "lock-wait time on PostgreSQL {major}: {alter_wait:?}");
+    assert!(snap.get(stuck.alter.pid).unwrap().wait_secs().is_some());
 
     let (primary, alternative) = recommend(&snap);
     let primary = primary.unwrap();
@@ -230,4 +237,16 @@ fn an_ordinary_role_sees_the_blocking_and_bad_targets_are_refused() {
     admin.query_one("SELECT pg_cancel_backend($1)", &[&holder.pid]).unwrap();
     let _ = holder.finish();
     waiter.finish().unwrap();
+}
+
+/// scripts/test runs this suite once per supported major version (12–17) and names the one it
+/// asked for in `PG_EXPECT_MAJOR`; a run that silently fell back to another server fails here.
+#[test]
+fn the_server_under_test_is_the_version_asked_for() {
+    let pg = PgCluster::start().unwrap();
+    let major = pg.server_major().unwrap();
+    assert!((12..=17).contains(&major), "PostgreSQL {major} is outside the supported range 12–17");
+    if let Some(expected) = std::env::var("PG_EXPECT_MAJOR").ok().filter(|v| !v.is_empty()) {
+        assert_eq!(major.to_string(), expected, "PG_BINDIR gave PostgreSQL {major}, scripts/test asked for {expected}");
+    }
 }

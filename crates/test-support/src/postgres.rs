@@ -3,6 +3,10 @@
 //!
 //! PostgreSQL refuses to run as root; when the tests run as root (CI containers) the server
 //! runs as `nobody` and its directory is handed to that user.
+//!
+//! `PG_BINDIR` picks the server (initdb, pg_ctl, postgres): scripts/test points it at each
+//! supported major version in turn. A server-only directory (no psql) is fine: the client
+//! tools come from the system's PostgreSQL, which speaks to every server version.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,6 +22,7 @@ pub const SUPERUSER_PASSWORD: &str = "test-superuser-pw";
 pub struct PgCluster {
     dir: tempfile::TempDir,
     bindir: PathBuf,
+    client_bindir: PathBuf,
     port: u16,
     run_as: Option<(u32, u32)>,
 }
@@ -31,6 +36,7 @@ impl PgCluster {
     /// Starts a cluster with room for `max_connections` sessions (benchmarks need hundreds).
     pub fn start_with_max_connections(max_connections: u32) -> anyhow::Result<PgCluster> {
         let bindir = find_bindir()?;
+        let client_bindir = find_client_bindir(&bindir)?;
         let run_as = if unsafe_geteuid() == 0 { Some(nobody()?) } else { None };
         let dir = tempfile::Builder::new().prefix("pg-test-").tempdir().context("creating the cluster directory")?;
         if let Some((uid, gid)) = run_as {
@@ -80,7 +86,7 @@ impl PgCluster {
                 run_as,
             )?;
             if out.status.success() {
-                return Ok(PgCluster { dir, bindir, port, run_as });
+                return Ok(PgCluster { dir, bindir, client_bindir, port, run_as });
             }
             last_err = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
         }
@@ -104,7 +110,7 @@ impl PgCluster {
 
     /// Runs SQL as the superuser through psql over the Unix socket and returns stdout.
     pub fn psql(&self, db: &str, sql: &str) -> anyhow::Result<String> {
-        let out = Command::new(self.bindir.join("psql"))
+        let out = Command::new(self.psql_path())
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(self.dir.path())
             .args(["-p", &self.port.to_string(), "-U", SUPERUSER, "-d", db, "-c", sql])
@@ -136,9 +142,25 @@ impl PgCluster {
         &self.bindir
     }
 
+    /// The directory holding psql and pg_isready (the server's own, or the system's).
+    pub fn client_bindir(&self) -> &Path {
+        &self.client_bindir
+    }
+
+    /// The psql to talk to this cluster with.
+    pub fn psql_path(&self) -> PathBuf {
+        self.client_bindir.join("psql")
+    }
+
+    /// The server's major version (12, 13, …), asked of the running server.
+    pub fn server_major(&self) -> anyhow::Result<u32> {
+        let num: u32 = self.psql("postgres", "SHOW server_version_num")?.parse().context("server_version_num")?;
+        Ok(num / 10_000)
+    }
+
     /// Whether the postmaster is accepting connections.
     pub fn is_running(&self) -> bool {
-        Command::new(self.bindir.join("pg_isready"))
+        Command::new(self.client_bindir.join("pg_isready"))
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-t", "2"])
             .output()
             .map(|o| o.status.success())
@@ -177,40 +199,47 @@ fn run(cmd: &mut Command, run_as: Option<(u32, u32)>) -> anyhow::Result<Output> 
 /// Finds the server binaries: `PG_BINDIR`, `pg_config --bindir`, the newest
 /// `/usr/lib/postgresql/*/bin`, then `initdb` on PATH.
 pub fn find_bindir() -> anyhow::Result<PathBuf> {
-    let has_initdb = |p: &Path| p.join("initdb").is_file() && p.join("pg_ctl").is_file();
+    let has_server = |p: &Path| p.join("initdb").is_file() && p.join("pg_ctl").is_file();
     if let Some(dir) = std::env::var_os("PG_BINDIR").map(PathBuf::from) {
-        if has_initdb(&dir) {
+        if has_server(&dir) {
             return Ok(dir);
         }
         bail!("PG_BINDIR={} has no initdb/pg_ctl", dir.display());
     }
+    system_bindirs().into_iter().find(|p| has_server(p)).context(
+        "no PostgreSQL server binaries found (initdb, pg_ctl): run scripts/test, which installs them, or set PG_BINDIR",
+    )
+}
+
+/// Finds psql and pg_isready: beside the server if it ships them, otherwise the system's.
+fn find_client_bindir(server: &Path) -> anyhow::Result<PathBuf> {
+    let has_client = |p: &Path| p.join("psql").is_file() && p.join("pg_isready").is_file();
+    std::iter::once(server.to_path_buf()).chain(system_bindirs()).find(|p| has_client(p)).with_context(|| {
+        format!("{} has no psql/pg_isready and no PostgreSQL client was found on this system", server.display())
+    })
+}
+
+/// Where the system's PostgreSQL binaries may be, best first: `pg_config --bindir`, each
+/// `/usr/lib/postgresql/*/bin` newest first (Debian), then every PATH entry.
+fn system_bindirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if out.status.success() && has_initdb(&dir) {
-            return Ok(dir);
+        if out.status.success() {
+            dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
         }
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .filter(|(_, p)| has_initdb(p))
         .collect();
-    versions.sort();
-    if let Some((_, p)) = versions.pop() {
-        return Ok(p);
-    }
+    versioned.sort();
+    dirs.extend(versioned.into_iter().rev().map(|(_, p)| p));
     if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            if has_initdb(&dir) {
-                return Ok(dir);
-            }
-        }
+        dirs.extend(std::env::split_paths(&path));
     }
-    bail!(
-        "no PostgreSQL server binaries found (initdb, pg_ctl): run scripts/test, which installs them, or set PG_BINDIR"
-    )
+    dirs
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -51,7 +51,7 @@ impl Sandbox {
         if let Ok(h) = crate::heroku_cli::heroku_bin() {
             path.push(h.parent().expect("bin dir").to_path_buf());
         }
-        path.push(self.pg.bindir().to_path_buf());
+        path.push(self.pg.client_bindir().to_path_buf());
         path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
         let home = self.dir.path().join("home");
         vec![
@@ -78,7 +78,7 @@ impl Sandbox {
 
     /// A migration command the one-off dyno runs: psql against its DATABASE_URL.
     pub fn psql_migration(&self, sql: &str) -> String {
-        format!("{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"", self.pg.bindir().join("psql").display())
+        format!("{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"", self.pg.psql_path().display())
     }
 
     /// A Rails-shaped git repository: returns (dir, deployed commit, code-only commit, migration commit).
@@ -105,7 +105,7 @@ impl Sandbox {
         std::fs::create_dir_all(dir.join("bin"))?;
         let rails = format!(
             "#!/bin/sh\n# Stand-in for `bin/rails db:migrate` in the sandbox.\necho \"== AddNickname: migrating ==\"\n{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"ALTER TABLE users ADD COLUMN IF NOT EXISTS nickname text\" || exit 1\necho \"== AddNickname: migrated ==\"\n",
-            self.pg.bindir().join("psql").display()
+            self.pg.psql_path().display()
         );
         std::fs::write(dir.join("bin/rails"), rails)?;
         std::fs::set_permissions(dir.join("bin/rails"), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;

@@ -80,7 +80,7 @@ pub struct Backup {
 impl Backup {
     /// Starts the backup of `table` and waits until it sits in ClientWrite.
     pub fn start(pg: &PgCluster, db: &str, table: &str, drain: bool) -> Backup {
-        let mut child = Command::new(pg.bindir().join("psql"))
+        let mut child = Command::new(pg.psql_path())
             .args(["-X", "-q", "-h", "127.0.0.1", "-p", &pg.port().to_string(), "-U", "postgres", "-d", db, "-c"])
             .arg(format!("COPY \"public\".\"{table}\" (\"id\", \"data\") TO stdout;"))
             .env("PGPASSWORD", crate::postgres::SUPERUSER_PASSWORD)
