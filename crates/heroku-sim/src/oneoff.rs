@@ -157,6 +157,11 @@ fn record_pid(world: &Arc<Mutex<World>>, job: &Job, pid: u32) {
     }
 }
 
+fn ignores_stop(world: &Arc<Mutex<World>>, job: &Job) -> bool {
+    let w = world.lock().unwrap_or_else(|e| e.into_inner());
+    w.apps.get(&job.app).and_then(|a| a.dynos.iter().find(|d| d.id == job.dyno_id)).is_some_and(|d| d.ignores_stop)
+}
+
 fn finish(world: &Arc<Mutex<World>>, job: &Job) {
     let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(a) = w.apps.get_mut(&job.app) {
@@ -245,8 +250,12 @@ fn serve(tcp: TcpStream, config: Arc<ServerConfig>, world: Arc<Mutex<World>>) {
         }
         match tls.read(&mut input) {
             Ok(0) => {
-                // The client hung up: the platform ends the dyno.
-                kill_group(child.id());
+                // The client hung up: the platform ends the dyno, unless it is one that
+                // ignores being stopped (fault), which then runs on, still listed, as the
+                // "killed" release dyno did.
+                if !ignores_stop(&world, &job) {
+                    kill_group(child.id());
+                }
                 break;
             }
             Ok(n) => {
@@ -262,7 +271,9 @@ fn serve(tcp: TcpStream, config: Arc<ServerConfig>, world: Arc<Mutex<World>>) {
             }
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
             Err(_) => {
-                kill_group(child.id());
+                if !ignores_stop(&world, &job) {
+                    kill_group(child.id());
+                }
                 break;
             }
         }

@@ -220,6 +220,56 @@ fn ctrl_c_mid_migration_stops_the_dyno_and_ends_its_session() {
     assert_eq!(restarts(&s.sim), 0);
 }
 
+/// Cleanup after Ctrl-C waits up to 30 s to see the dyno gone; when it will not go, a second
+/// Ctrl-C stops waiting at once and says what may be left, rather than ending the session of a
+/// migration whose dyno may still be running it.
+#[test]
+fn a_second_ctrl_c_stops_waiting_for_a_dyno_that_will_not_stop() {
+    let s = setup();
+    let _reader = long_reader(&s, 600);
+    let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let mut child = s
+        .tool
+        .command(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-timeout", "10m"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the migration waits in the lock queue", || lock_waiters(&s.pg) == 1);
+    let dyno = s.sim.dyno_names("acme").into_iter().find(|n| n.starts_with("run.")).unwrap();
+    s.sim.with(|w| w.dyno_mut("acme", &dyno).ignores_stop = true);
+    let sigint = || {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+    };
+    sigint();
+    let first = std::time::Instant::now();
+    // The stop request is the sign that cleanup has begun and is now waiting.
+    wait_until("the stop request", || {
+        s.sim.requests().iter().any(|r| r.method == "POST" && r.path.ends_with("/actions/stop"))
+    });
+    // Signals within 300 ms count as one keypress (cli_kit::interrupt); a person's second
+    // Ctrl-C comes later than that.
+    std::thread::sleep(Duration::from_millis(400).saturating_sub(first.elapsed()));
+    let second = std::time::Instant::now();
+    sigint();
+    let status = child.wait().unwrap();
+    let waited = second.elapsed();
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(waited < Duration::from_secs(10), "the second Ctrl-C took {waited:?} to end the wait (the wait is 30 s)");
+    assert!(text.contains(&format!("{dyno} NOT SEEN GONE")), "{text}");
+    assert!(text.contains("stopped waiting; the database session may remain"), "{text}");
+    // It said the truth: the dyno is still listed and its DDL still waits.
+    assert!(s.sim.dyno_names("acme").contains(&dyno));
+    assert_eq!(lock_waiters(&s.pg), 1);
+    assert_eq!(restarts(&s.sim), 0);
+}
+
 #[test]
 fn a_dyno_that_never_comes_up_after_the_restart_is_named_with_exit_3() {
     let s = setup();
