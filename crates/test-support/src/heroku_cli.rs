@@ -37,7 +37,13 @@ impl HerokuCli {
 
     /// A command with the environment set; add args and run it.
     pub fn command(&self) -> Command {
-        let mut c = Command::new(&self.bin);
+        self.command_for(&self.bin)
+    }
+
+    /// Another program run with this CLI's environment (its HOME, its `heroku` first on PATH),
+    /// e.g. an install script that calls `heroku plugins:install`.
+    pub fn command_for(&self, program: &std::path::Path) -> Command {
+        let mut c = Command::new(program);
         let node_bin = self.bin.parent().expect("bin dir").to_path_buf();
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut paths = vec![node_bin];
