@@ -1,13 +1,13 @@
 //! pg-blockers on a cluster with 300 idle and 200 waiting sessions, beside the queries behind
 //! `heroku pg:blocking` and `heroku pg:locks` run through psql on the same database.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use test_support::sessions::{client, lock_waiters, spawn, wait_until, Running};
 use test_support::PgCluster;
 
-use crate::measure::{cell, run_ok, time};
+use crate::measure::{cell, ms, run_ok, time, Stats};
 
 /// The SQL a Heroku CLI command runs, read from the pinned CLI's own source (so nothing of it
 /// is copied into this repository and it always matches the installed version).
@@ -45,9 +45,19 @@ fn psql(pg: &PgCluster, sql: &str) -> Command {
     c
 }
 
-/// Runs the comparison and returns a Markdown section.
-pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
-    let pg = PgCluster::start_with_max_connections(600)?;
+/// One cluster's numbers: each measurement with the blocked sessions it found.
+struct Measured {
+    major: u32,
+    version: String,
+    tool: (Stats, usize),
+    query: (Stats, usize),
+    blocking: (Stats, usize),
+    locks: (Stats, usize),
+}
+
+/// Builds the scene on a fresh cluster from `server_bindir` and measures everything on it.
+fn measure(server_bindir: &Path, bin_dir: &Path, runs: usize) -> anyhow::Result<Measured> {
+    let pg = PgCluster::start_from(server_bindir, 600)?;
     let url = pg.superuser_url("postgres");
     pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id, 'user' || g AS name FROM generate_series(1, 20000) g")?;
     let idle: Vec<postgres::Client> = (0..300).map(|i| client(&url, &format!("idle.{i}"))).collect();
@@ -75,7 +85,7 @@ pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
         c
     };
     let doc: serde_json::Value = serde_json::from_str(&run_ok(&mut tool_cmd()))?;
-    let tool_found = doc["blocked_total"].as_u64().unwrap_or(0);
+    let tool_found = doc["blocked_total"].as_u64().unwrap_or(0) as usize;
     let tool_time = time(runs, || {
         run_ok(&mut tool_cmd());
     });
@@ -90,8 +100,7 @@ pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
     });
 
     let blocking_sql = heroku_cli_sql("blocking.js")?;
-    let blocking_rows = run_ok(&mut psql(&pg, &blocking_sql));
-    let blocking_found = distinct_first_column(&blocking_rows);
+    let blocking_found = distinct_first_column(&run_ok(&mut psql(&pg, &blocking_sql)));
     let blocking_time = time(runs, || {
         run_ok(&mut psql(&pg, &blocking_sql));
     });
@@ -103,26 +112,77 @@ pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
         run_ok(&mut psql(&pg, &locks_sql));
     });
     drop(idle);
+    Ok(Measured {
+        major: pg.server_major()?,
+        version: pg.psql("postgres", "SHOW server_version")?,
+        tool: (tool_time, tool_found),
+        query: (query_time, query_found),
+        blocking: (blocking_time, blocking_found),
+        locks: (locks_time, locks_found),
+    })
+}
 
-    Ok(format!(
+/// The other supported major versions pinned in tests/pg-versions (installed by scripts/test),
+/// oldest first; empty when they are not installed.
+fn pinned_versions() -> Vec<PathBuf> {
+    let root = test_support::workspace_root().join("tests/pg-versions/node_modules");
+    [12, 13, 14, 16, 17]
+        .iter()
+        .map(|v| root.join(format!("pg{v}/native/bin")))
+        .filter(|d| d.join("postgres").is_file())
+        .collect()
+}
+
+/// Runs the comparison and returns a Markdown section.
+pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
+    let m = measure(&test_support::postgres::find_bindir()?, bin_dir, runs)?;
+    let mut md = format!(
         "## pg-blockers: 300 idle and 200 waiting sessions\n\n\
          One throwaway PostgreSQL {ver} cluster: 300 idle sessions; a long reader holds `users`, an `ALTER TABLE users ADD COLUMN` waits, 199 readers queue behind it (200 waiting).\n\
          Command: `scripts/bench` ({runs} runs each).\n\n\
          | what | wall time | blocked sessions found |\n|---|---|---|\n\
-         | `pg-blockers --json` (whole process: connect, query, forest, JSON) | {} | {tool_found} |\n\
-         | its snapshot query alone (open connection) | {} | {query_found} |\n\
-         | `heroku pg:blocking`'s query through psql (process + connect + query) | {} | {blocking_found} |\n\
-         | `heroku pg:locks`'s query through psql (process + connect + query) | {} | {locks_found} |\n\n\
-         Ratio, whole process: pg-blockers takes {:.2}× the time of psql running pg:blocking's query, and finds {tool_found} blocked sessions where that query finds {blocking_found} \
+         | `pg-blockers --json` (whole process: connect, query, forest, JSON) | {} | {} |\n\
+         | its snapshot query alone (open connection) | {} | {} |\n\
+         | `heroku pg:blocking`'s query through psql (process + connect + query) | {} | {} |\n\
+         | `heroku pg:locks`'s query through psql (process + connect + query) | {} | {} |\n\n\
+         Ratio, whole process: pg-blockers takes {:.2}× the time of psql running pg:blocking's query, and finds {} blocked sessions where that query finds {} \
          (it joins locks only on transactionid, so relation-lock waits and the lock queue behind a waiting ALTER are invisible to it). \
          The Heroku CLI adds its own process start-up and database resolution on top of the psql time shown here.\n\n",
-        cell(tool_time),
-        cell(query_time),
-        cell(blocking_time),
-        cell(locks_time),
-        tool_time.median.as_secs_f64() / blocking_time.median.as_secs_f64(),
-        ver = pg.psql("postgres", "SHOW server_version")?,
-    ))
+        cell(m.tool.0),
+        m.tool.1,
+        cell(m.query.0),
+        m.query.1,
+        cell(m.blocking.0),
+        m.blocking.1,
+        cell(m.locks.0),
+        m.locks.1,
+        m.tool.0.median.as_secs_f64() / m.blocking.0.median.as_secs_f64(),
+        m.tool.1,
+        m.blocking.1,
+        ver = m.version,
+    );
+    let others = pinned_versions();
+    if others.is_empty() {
+        md.push_str("(The other major versions were not measured: tests/pg-versions is not installed; scripts/test installs it.)\n\n");
+        return Ok(md);
+    }
+    md.push_str(&format!(
+        "### The same scene on every supported major version\n\n\
+         Servers pinned in `tests/pg-versions` (the default one above repeated for comparison); medians of {runs} runs, blocked sessions found in brackets.\n\n\
+         | PostgreSQL | `pg-blockers --json` | snapshot query alone | pg:blocking's query via psql | pg:locks's query via psql |\n|---|---|---|---|---|\n"
+    ));
+    let row = |m: &Measured| -> String {
+        let c = |(s, n): (Stats, usize)| format!("{} ({n})", ms(s.median));
+        format!("| {} | {} | {} | {} | {} |\n", m.version, c(m.tool), c(m.query), c(m.blocking), c(m.locks))
+    };
+    let mut all = vec![m];
+    for dir in others {
+        all.push(measure(&dir, bin_dir, runs)?);
+    }
+    all.sort_by_key(|m| m.major);
+    md.extend(all.iter().map(row));
+    md.push('\n');
+    Ok(md)
 }
 
 fn distinct_first_column(rows: &str) -> usize {

@@ -35,7 +35,13 @@ impl PgCluster {
 
     /// Starts a cluster with room for `max_connections` sessions (benchmarks need hundreds).
     pub fn start_with_max_connections(max_connections: u32) -> anyhow::Result<PgCluster> {
-        let bindir = find_bindir()?;
+        PgCluster::start_from(&find_bindir()?, max_connections)
+    }
+
+    /// Starts a cluster from the server binaries in `bindir` (a version other than the
+    /// default, e.g. one of tests/pg-versions).
+    pub fn start_from(bindir: &Path, max_connections: u32) -> anyhow::Result<PgCluster> {
+        let bindir = bindir.to_path_buf();
         let client_bindir = find_client_bindir(&bindir)?;
         let run_as = if unsafe_geteuid() == 0 { Some(nobody()?) } else { None };
         let dir = tempfile::Builder::new().prefix("pg-test-").tempdir().context("creating the cluster directory")?;
