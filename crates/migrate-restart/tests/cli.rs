@@ -190,10 +190,9 @@ fn the_preflight_refuses_while_a_backup_copy_runs() {
     assert!(out.stderr_text().contains("Waiting up to 1s"), "{}", out.dump());
 }
 
-#[test]
-fn ctrl_c_mid_migration_stops_the_dyno_and_ends_its_session() {
-    let s = setup();
-    let _reader = long_reader(&s, 600);
+/// Starts an ALTER migration (lock timeout 10m) behind a long reader and returns once it
+/// waits in the lock queue, with its one-off dyno's name.
+fn start_a_migration_that_waits(s: &Setup) -> (std::process::Child, String) {
     let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
     let child = s
         .tool
@@ -204,10 +203,23 @@ fn ctrl_c_mid_migration_stops_the_dyno_and_ends_its_session() {
         .unwrap();
     wait_until("the migration waits in the lock queue", || lock_waiters(&s.pg) == 1);
     let dyno = s.sim.dyno_names("acme").into_iter().find(|n| n.starts_with("run.")).unwrap();
+    (child, dyno)
+}
+
+/// Ctrl-C as `kill -INT` of the tool.
+fn sigint(child: &std::process::Child) {
     // SAFETY: signalling our own child.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
+}
+
+#[test]
+fn ctrl_c_mid_migration_stops_the_dyno_and_ends_its_session() {
+    let s = setup();
+    let _reader = long_reader(&s, 600);
+    let (child, dyno) = start_a_migration_that_waits(&s);
+    sigint(&child);
     let out = finish(child);
     assert_eq!(out.0.code(), Some(130), "{:?}\n{}", out.0, out.1);
     assert!(out.1.contains(&format!("✓ {dyno} stopped")), "{}", out.1);
@@ -227,24 +239,9 @@ fn ctrl_c_mid_migration_stops_the_dyno_and_ends_its_session() {
 fn a_second_ctrl_c_stops_waiting_for_a_dyno_that_will_not_stop() {
     let s = setup();
     let _reader = long_reader(&s, 600);
-    let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
-    let mut child = s
-        .tool
-        .command(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-timeout", "10m"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the migration waits in the lock queue", || lock_waiters(&s.pg) == 1);
-    let dyno = s.sim.dyno_names("acme").into_iter().find(|n| n.starts_with("run.")).unwrap();
+    let (child, dyno) = start_a_migration_that_waits(&s);
     s.sim.with(|w| w.dyno_mut("acme", &dyno).ignores_stop = true);
-    let sigint = || {
-        // SAFETY: signalling our own child.
-        unsafe {
-            libc::kill(child.id() as i32, libc::SIGINT);
-        }
-    };
-    sigint();
+    sigint(&child);
     let first = std::time::Instant::now();
     // The stop request is the sign that cleanup has begun and is now waiting.
     wait_until("the stop request", || {
@@ -254,12 +251,9 @@ fn a_second_ctrl_c_stops_waiting_for_a_dyno_that_will_not_stop() {
     // Ctrl-C comes later than that.
     std::thread::sleep(Duration::from_millis(400).saturating_sub(first.elapsed()));
     let second = std::time::Instant::now();
-    sigint();
-    let status = child.wait().unwrap();
+    sigint(&child);
+    let (status, text) = finish(child);
     let waited = second.elapsed();
-    let mut text = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
     assert_eq!(status.code(), Some(130), "{text}");
     assert!(waited < Duration::from_secs(10), "the second Ctrl-C took {waited:?} to end the wait (the wait is 30 s)");
     assert!(text.contains(&format!("{dyno} NOT SEEN GONE")), "{text}");
