@@ -1,12 +1,12 @@
 //! `scripts/demo --interactive` waits for Enter between steps (the non-interactive run is part
 //! of scripts/test itself).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use test_support::sessions::wait_until;
+use test_support::tool::LiveOutput;
 
 #[test]
 fn interactive_mode_pauses_until_enter() {
@@ -23,23 +23,15 @@ fn interactive_mode_pauses_until_enter() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let seen = Arc::new(Mutex::new(String::new()));
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n @ 1..) = stdout.read(&mut buf) {
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    wait_until("the first pause", || seen.lock().unwrap().contains("(Enter to continue)"));
-    let at_pause = seen.lock().unwrap().len();
+    let seen = LiveOutput::start(child.stdout.take().unwrap());
+    wait_until("the first pause", || seen.text().contains("(Enter to continue)"));
+    let at_pause = seen.text().len();
     std::thread::sleep(Duration::from_secs(1)); // a paused demo prints nothing more
-    assert_eq!(seen.lock().unwrap().len(), at_pause, "the demo went on without Enter");
+    assert_eq!(seen.text().len(), at_pause, "the demo went on without Enter");
     let mut stdin = child.stdin.take().unwrap();
     let mut presses = 0;
     while child.try_wait().unwrap().is_none() {
-        let pauses = seen.lock().unwrap().matches("(Enter to continue)").count();
+        let pauses = seen.text().matches("(Enter to continue)").count();
         if pauses > presses {
             stdin.write_all(b"\n").unwrap();
             presses += 1;
@@ -48,7 +40,8 @@ fn interactive_mode_pauses_until_enter() {
         assert!(presses < 50, "too many pauses");
     }
     let status = child.wait().unwrap();
-    assert!(status.success(), "{}", seen.lock().unwrap());
+    let text = seen.finish();
+    assert!(status.success(), "{text}");
     assert!(presses >= 8, "paused between steps ({presses} times)");
-    assert!(seen.lock().unwrap().contains("all 17 steps behaved as described"));
+    assert!(text.contains("all 17 steps behaved as described"), "{text}");
 }

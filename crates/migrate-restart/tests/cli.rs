@@ -6,7 +6,7 @@ use std::time::Duration;
 use heroku_sim::{Sim, World};
 use serde_json::Value;
 use test_support::sessions::{create_big_table, lock_waiters, spawn, wait_until, Backup};
-use test_support::tool::{OutputExt, Tool};
+use test_support::tool::{LiveOutput, OutputExt, Tool};
 use test_support::PgCluster;
 
 struct Setup {
@@ -424,17 +424,9 @@ fn output_streams_while_the_migration_runs() {
         .spawn()
         .unwrap();
     let mut child = child;
-    let mut stdout = child.stdout.take().unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 1024];
-        while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
+    let seen = LiveOutput::start(child.stdout.take().unwrap());
     // The plan line quotes the command; the command's own output is a line of its own.
-    let printed = |text: &str| seen.lock().unwrap().lines().any(|l| l.trim() == text);
+    let printed = |text: &str| seen.text().lines().any(|l| l.trim() == text);
     wait_until("the first line arrives", || printed("first-line"));
     assert!(child.try_wait().unwrap().is_none(), "the first line is shown while the command still runs");
     assert!(!printed("last-line"));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use heroku_sim::{Sim, World};
 use serde_json::Value;
 use test_support::sessions::{create_big_table, lock_waiters, spawn, wait_until, Backup, StuckAlter};
-use test_support::tool::{OutputExt, Tool};
+use test_support::tool::{LiveOutput, OutputExt, Tool};
 use test_support::PgCluster;
 
 fn sim_with_database(url: &str) -> Sim {
@@ -275,19 +275,11 @@ fn watch_prints_a_snapshot_per_interval_without_a_terminal_and_redraws_on_one() 
     let t = Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).env("DATABASE_URL", &pg.superuser_url("postgres"));
 
     let mut child = t.command(&["--watch", "200ms"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    wait_until("three snapshots", || seen.lock().unwrap().matches("Blocking on").count() >= 3);
+    let seen = LiveOutput::start(child.stdout.take().unwrap());
+    wait_until("three snapshots", || seen.text().matches("Blocking on").count() >= 3);
     child.kill().unwrap();
     child.wait().unwrap();
-    let text = seen.lock().unwrap().clone();
+    let text = seen.text();
     let snapshots = text.matches("--- every 200ms").count();
     assert!(snapshots >= 3, "expected a snapshot per interval, got {snapshots}:\n{text}");
     // The last snapshot may have been cut off by the kill.

@@ -96,3 +96,38 @@ impl OutputExt for Output {
         format!("exit {}\n--- stdout\n{}--- stderr\n{}", self.code(), self.stdout_text(), self.stderr_text())
     }
 }
+
+/// A child's pipe read on a background thread, so a test can watch what a process prints while
+/// it still runs (a streamed line, a watch redraw, a pause).
+pub struct LiveOutput {
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl LiveOutput {
+    /// Starts reading `pipe` until it closes.
+    pub fn start(mut pipe: impl std::io::Read + Send + 'static) -> LiveOutput {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = seen.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        LiveOutput { seen, reader }
+    }
+
+    /// Everything read so far.
+    pub fn text(&self) -> String {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Everything, once the pipe has closed (after the process exited, nothing is missed).
+    pub fn finish(self) -> String {
+        let LiveOutput { seen, reader } = self;
+        let _ = reader.join();
+        let text = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        text
+    }
+}
