@@ -72,6 +72,36 @@ fn ps_stop_by_dyno_name_replaces_the_dyno() {
     assert!(stdout(&out).contains("web.1: starting") || stdout(&out).contains("web.1: up"), "{}", text(&out));
 }
 
+/// `ps:restart --process-type` and `ps:stop --process-type` go through the formation routes
+/// (with the 3.sdk variant); the simulator answers them as the platform does.
+#[test]
+fn ps_restart_and_stop_by_process_type_use_the_formation_routes() {
+    let (sim, cli) = stuck_release();
+    let web_before: Vec<_> =
+        sim.with(|w| w.apps["acme"].dynos.iter().filter(|d| d.process_type == "web").map(|d| d.created_at).collect());
+    let out = cli.run(&["ps:restart", "--process-type", "web", "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let restart = sim.requests().into_iter().find(|r| r.method == "DELETE").expect("a restart request");
+    assert_eq!(restart.path, "/apps/acme/formations/web");
+    assert_eq!(restart.accept.as_deref(), Some("application/vnd.heroku+json; version=3.sdk"));
+    let web_after: Vec<_> =
+        sim.with(|w| w.apps["acme"].dynos.iter().filter(|d| d.process_type == "web").map(|d| d.created_at).collect());
+    assert!(web_before.iter().zip(&web_after).all(|(b, a)| a > b), "every web dyno restarted");
+
+    // Stopping a type stops each of its dynos; the formation then replaces them with new ones.
+    let workers: Vec<String> = sim
+        .with(|w| w.apps["acme"].dynos.iter().filter(|d| d.process_type == "worker").map(|d| d.id.clone()).collect());
+    assert!(!workers.is_empty());
+    let out = cli.run(&["ps:stop", "--process-type", "worker", "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(sim.requests().iter().any(|r| r.method == "POST" && r.path == "/apps/acme/formations/worker/actions/stop"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.with(|w| w.apps["acme"].dynos.iter().any(|d| workers.contains(&d.id))) {
+        assert!(Instant::now() < deadline, "the worker dynos were never stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn incident_ps_stop_release_prints_success_and_stops_nothing() {
     let (sim, cli) = stuck_release();

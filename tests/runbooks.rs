@@ -38,11 +38,26 @@ fn commands(markdown: &str) -> Vec<(String, i32)> {
     out
 }
 
-fn scenario_of(markdown: &str) -> String {
-    markdown
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("<!-- sandbox: ")?.strip_suffix(" -->").map(str::to_string))
-        .expect("<!-- sandbox: NAME --> line")
+fn scene_marker(line: &str) -> Option<String> {
+    line.trim().strip_prefix("<!-- sandbox: ")?.strip_suffix(" -->").map(str::to_string)
+}
+
+/// The page cut at each `<!-- sandbox: NAME -->` line: (scene, the text up to the next one).
+/// A page about two situations runs each part in a sandbox of its own.
+fn scenes(markdown: &str) -> Vec<(String, String)> {
+    let mut parts: Vec<(String, String)> = Vec::new();
+    for line in markdown.lines() {
+        match (scene_marker(line), parts.last_mut()) {
+            (Some(name), _) => parts.push((name, String::new())),
+            (None, Some((_, text))) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(!parts.is_empty(), "a page starts with a <!-- sandbox: NAME --> line");
+    parts
 }
 
 /// Things that must stay alive while the page's commands run.
@@ -69,19 +84,21 @@ fn set_scene(sb: &Sandbox, name: &str) -> (Held, PathBuf) {
             wait_until("the DROP waits", || lock_waiters(&sb.pg) == 1);
             (Held::Backup(backup, drop), sb.dir().to_path_buf())
         }
-        "deploy-window" | "interrupted-window" => {
+        "deploy-window" | "interrupted-window" | "window-opened-elsewhere" => {
             let (repo, deployed, _, _) = sb.rails_repo().unwrap();
             sb.sim.with(|w| {
                 w.add_release("acme", &deployed, "Deploy deployed", Duration::from_secs(3600));
                 w.apps.get_mut("acme").unwrap().dynos.retain(|d| d.process_type != "release");
             });
-            if name == "interrupted-window" {
+            if name != "deploy-window" {
                 // The deploy step kills the tool that opened the window: nothing is cleaned up.
-                let out = sb
-                    .sh("maintenance-window -a acme --confirm acme -- sh -c 'kill -9 $PPID'")
-                    .current_dir(&repo)
-                    .output()
-                    .unwrap();
+                // Opened elsewhere: on a CI runner, whose journal is not on the operator's machine.
+                let mut open = sb.sh("maintenance-window -a acme --confirm acme -- sh -c 'kill -9 $PPID'");
+                if name == "window-opened-elsewhere" {
+                    let runner = sb.dir().join("ci-runner");
+                    open.env("HOME", &runner).env("XDG_STATE_HOME", runner.join(".local/state"));
+                }
+                let out = open.current_dir(&repo).output().unwrap();
                 assert_eq!(
                     out.status.code(),
                     Some(137),
@@ -98,10 +115,18 @@ fn set_scene(sb: &Sandbox, name: &str) -> (Held, PathBuf) {
 
 fn run_page(page: &Path) {
     let text = std::fs::read_to_string(page).unwrap();
+    for (scene, part) in scenes(&text) {
+        run_part(page, &scene, &part);
+    }
+}
+
+fn run_part(page: &Path, scene: &str, text: &str) {
     let sb = Sandbox::start(&bin_dir()).unwrap();
-    let (_held, cwd) = set_scene(&sb, &scenario_of(&text));
+    let (_held, cwd) = set_scene(&sb, scene);
     let mut failures = Vec::new();
-    for (cmd, expected) in commands(&text) {
+    let commands = commands(text);
+    assert!(!commands.is_empty(), "{}: the part for {scene} runs no command", page.display());
+    for (cmd, expected) in commands {
         let out = sb.sh(&cmd).current_dir(&cwd).output().unwrap();
         let code = out.status.code().unwrap_or(-1);
         if code != expected {
@@ -112,7 +137,7 @@ fn run_page(page: &Path) {
             ));
         }
     }
-    assert!(failures.is_empty(), "{}:\n{}", page.display(), failures.join("\n"));
+    assert!(failures.is_empty(), "{} ({scene}):\n{}", page.display(), failures.join("\n"));
 }
 
 fn page(name: &str) -> PathBuf {

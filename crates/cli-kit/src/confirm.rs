@@ -12,7 +12,17 @@ use crate::output::Output;
 /// - `confirm` given: it must equal `app`, otherwise refused (exit 5);
 /// - no `confirm`, terminal: a yes/no prompt defaulting to No; No → refused;
 /// - no `confirm`, no terminal (or `--json`): refused with the flag to add.
+///
+/// A yes marks the start of the change on `out` ([`Output::begin_change`]).
 pub fn confirm_destructive(out: &Output, app: &str, confirm: Option<&str>, question: &str) -> anyhow::Result<()> {
+    let answer = ask(out, app, confirm, question);
+    if answer.is_ok() {
+        out.begin_change();
+    }
+    answer
+}
+
+fn ask(out: &Output, app: &str, confirm: Option<&str>, question: &str) -> anyhow::Result<()> {
     if let Some(given) = confirm {
         if given == app {
             return Ok(());

@@ -18,6 +18,8 @@ pub enum Exit {
     Refused,
     /// 6: pg-blockers `--exit-status` only: blocking was found.
     BlockingFound,
+    /// 7: maintenance-window `status` only: a window is open, or the app looks like one is.
+    WindowOpen,
     /// 130: interrupted; what the tool had started was cleaned up or reported.
     Interrupted,
     /// Another status passed through unchanged (maintenance-window returns its COMMAND's).
@@ -26,7 +28,7 @@ pub enum Exit {
 
 impl Exit {
     /// Every code, in table order.
-    pub const ALL: [Exit; 8] = [
+    pub const ALL: [Exit; 9] = [
         Exit::Success,
         Exit::Failed,
         Exit::Usage,
@@ -34,6 +36,7 @@ impl Exit {
         Exit::NotAuthenticated,
         Exit::Refused,
         Exit::BlockingFound,
+        Exit::WindowOpen,
         Exit::Interrupted,
     ];
 
@@ -47,6 +50,7 @@ impl Exit {
             Exit::NotAuthenticated => 4,
             Exit::Refused => 5,
             Exit::BlockingFound => 6,
+            Exit::WindowOpen => 7,
             Exit::Interrupted => 130,
             Exit::Other(code) => code,
         }
@@ -66,6 +70,9 @@ impl Exit {
                 "refused for safety: needs --confirm, preflight found blockers, a journal is open; nothing was changed"
             }
             Exit::BlockingFound => "pg-blockers --exit-status only: blocking sessions were found",
+            Exit::WindowOpen => {
+                "maintenance-window status only: a window is open, or the app is in maintenance with no journal here"
+            }
             Exit::Interrupted => "interrupted; what the tool had started was cleaned up or reported",
             Exit::Other(_) => "maintenance-window only: the status of the COMMAND it ran",
         }

@@ -26,12 +26,29 @@ pub struct OutputArgs {
 }
 
 /// Where and how to print.
+///
+/// A closed stdout (`tool | head`) never ends the process: only a binary's `main` decides the
+/// exit code, from the operation's outcome. Once stdout is closed, later lines are dropped —
+/// unless the tool has begun changing something ([`Output::begin_change`]), in which case the
+/// rest of the report goes to stderr so the operator still sees how the change ended.
 #[derive(Debug, Clone)]
 pub struct Output {
     json: bool,
     verbose: bool,
     stdin_tty: bool,
     stderr_tty: bool,
+    /// Shared by clones (a watcher thread prints through its own clone).
+    stdout_state: Arc<StdoutState>,
+}
+
+#[derive(Debug, Default)]
+struct StdoutState {
+    /// A write to stdout failed with a broken pipe.
+    closed: AtomicBool,
+    /// The tool is changing something: its report must not be lost with the pipe.
+    changing: AtomicBool,
+    /// The one note saying where the report went has been written.
+    told: AtomicBool,
 }
 
 impl Output {
@@ -47,7 +64,41 @@ impl Output {
             verbose: args.verbose,
             stdin_tty: std::io::stdin().is_terminal(),
             stderr_tty: std::io::stderr().is_terminal(),
+            stdout_state: Arc::default(),
         }
+    }
+
+    /// Marks the start of a change (a stop, a cancel, a migration, a window): from here on a
+    /// closed stdout moves the report to stderr instead of dropping it. Confirmation calls it.
+    pub fn begin_change(&self) {
+        self.stdout_state.changing.store(true, Ordering::SeqCst);
+    }
+
+    /// A reader closed stdout. Read-only loops (`--watch`) end when they see this.
+    pub fn stdout_closed(&self) -> bool {
+        self.stdout_state.closed.load(Ordering::SeqCst)
+    }
+
+    /// Writes one line to stdout, or, once stdout is closed, to stderr during a change (with one
+    /// note saying so) and nowhere otherwise.
+    fn to_stdout(&self, line: &str) {
+        let state = &self.stdout_state;
+        if !state.closed.load(Ordering::SeqCst) {
+            match write_line(&mut std::io::stdout().lock(), line) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => state.closed.store(true, Ordering::SeqCst),
+                _ => return,
+            }
+        }
+        if !state.changing.load(Ordering::SeqCst) {
+            return;
+        }
+        if !state.told.swap(true, Ordering::SeqCst) {
+            self.note(format!(
+                "{} stdout was closed; the rest of the report follows here, and the exit code is the operation's",
+                yellow().apply_to("!")
+            ));
+        }
+        self.note(line);
     }
 
     /// `--json` was given.
@@ -74,15 +125,16 @@ impl Output {
     pub fn say(&self, line: impl AsRef<str>) {
         let line = redact(line.as_ref());
         if self.json {
-            write_or_exit(&mut std::io::stderr().lock(), &line);
+            self.note(line);
         } else {
-            write_or_exit(&mut std::io::stdout().lock(), &line);
+            self.to_stdout(&line);
         }
     }
 
-    /// Progress and notes: always stderr, so stdout stays clean for pipes.
+    /// Progress and notes: always stderr, so stdout stays clean for pipes. A closed stderr
+    /// loses the line and nothing else.
     pub fn note(&self, line: impl AsRef<str>) {
-        write_or_exit(&mut std::io::stderr().lock(), &redact(line.as_ref()));
+        let _ = write_line(&mut std::io::stderr().lock(), &redact(line.as_ref()));
     }
 
     /// `✓ text` in green.
@@ -107,10 +159,23 @@ impl Output {
         }
     }
 
-    /// The one JSON document on stdout.
+    /// The one JSON document on stdout (dropped if a reader closed stdout: stderr is for
+    /// humans, and a script that closed the pipe has the exit code).
     pub fn json(&self, value: &serde_json::Value) {
-        let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
-        write_or_exit(&mut std::io::stdout().lock(), &redact(&text));
+        self.write_json(&serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into()));
+    }
+
+    /// One compact JSON document as one stdout line (NDJSON, for `--watch --json`).
+    pub fn json_line(&self, value: &serde_json::Value) {
+        self.write_json(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()));
+    }
+
+    fn write_json(&self, text: &str) {
+        if let Err(e) = write_line(&mut std::io::stdout().lock(), &redact(text)) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                self.stdout_state.closed.store(true, Ordering::SeqCst);
+            }
+        }
     }
 
     /// A spinner on stderr while `message` is under way; silent without a terminal.
@@ -119,14 +184,9 @@ impl Output {
     }
 }
 
-/// Writes a line; a closed pipe (`tool | head`) ends the process quietly with success, as
-/// a reader that stopped reading is not an error.
-fn write_or_exit(w: &mut dyn Write, line: &str) {
-    if let Err(e) = writeln!(w, "{line}").and_then(|_| w.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-    }
+/// Writes and flushes one line.
+fn write_line(w: &mut dyn Write, line: &str) -> std::io::Result<()> {
+    writeln!(w, "{line}").and_then(|_| w.flush())
 }
 
 /// `1 session`, `2 sessions`.

@@ -17,6 +17,10 @@ use crate::Error;
 /// The media type every Platform API v3 request asks for.
 pub const ACCEPT_V3: &str = "application/vnd.heroku+json; version=3";
 
+/// The variant the Heroku CLI asks for on the routes outside the published schema (formation
+/// actions, the generation of an app): `commands/ps/restart.js`, `stop.js`.
+pub const ACCEPT_V3_SDK: &str = "application/vnd.heroku+json; version=3.sdk";
+
 /// One finished HTTP attempt, for `-v`. Never carries the token or bodies.
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
@@ -124,16 +128,19 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client. Certificates are always verified: system roots plus `SSL_CERT_FILE`.
+    /// Builds the client. Certificates are always verified against the one store every
+    /// connection uses ([`tls_roots::client_config`]: system roots plus `SSL_CERT_FILE`).
+    /// reqwest's own root loading is not used: it reads `SSL_CERT_FILE` *instead of* the
+    /// system's roots, so the API and the rendezvous would trust different sets.
     pub fn build(self) -> Result<Client, Error> {
-        let mut http = HttpClient::builder()
+        let tls = tls_roots::client_config().map_err(Error::Config)?;
+        let http = HttpClient::builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none());
-        for cert in crate::tls::extra_roots()? {
-            http = http.add_root_certificate(cert);
-        }
-        let http = http.build().map_err(|e| Error::Config(format!("cannot set up HTTPS: {e}")))?;
+            .redirect(reqwest::redirect::Policy::none())
+            .use_preconfigured_tls(tls)
+            .build()
+            .map_err(|e| Error::Config(format!("cannot set up HTTPS: {e}")))?;
         Ok(Client {
             http,
             host: self.host,
@@ -167,11 +174,13 @@ pub(crate) struct Call {
     pub idempotency: Idempotency,
     /// What the request is about, for a 404: "app `acme`".
     pub subject: String,
+    /// The `Accept` media type: [`ACCEPT_V3`] unless the route needs a variant.
+    pub accept: &'static str,
 }
 
 impl Call {
     pub fn get(path: String, subject: String) -> Self {
-        Call { method: Method::GET, path, body: None, idempotency: Idempotency::Idempotent, subject }
+        Call { method: Method::GET, path, body: None, idempotency: Idempotency::Idempotent, subject, accept: ACCEPT_V3 }
     }
 }
 
@@ -282,7 +291,7 @@ impl Client {
         let mut req = self
             .http
             .request(call.method.clone(), url)
-            .header(ACCEPT, ACCEPT_V3)
+            .header(ACCEPT, call.accept)
             .header(USER_AGENT, &self.user_agent)
             .header(AUTHORIZATION, bearer(&self.token));
         if let Some(range) = range {

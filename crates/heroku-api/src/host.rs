@@ -27,6 +27,10 @@ impl ApiHost {
             DEFAULT_API_URL.to_string()
         } else if value.starts_with("http://") || value.starts_with("https://") {
             value.trim_end_matches('/').to_string()
+        } else if let Some((scheme, _)) = value.split_once("://") {
+            return Err(Error::Config(format!(
+                "HEROKU_HOST `{value}` uses the scheme `{scheme}`; the Platform API speaks https (or http to 127.0.0.1): set HEROKU_HOST to a host name like heroku.com or to https://host[:port]"
+            )));
         } else {
             format!("https://api.{}", value.trim_end_matches('/'))
         };
@@ -134,6 +138,15 @@ mod tests {
         assert_eq!(ApiHost::from_heroku_host(None).unwrap().netrc_machines(), vec!["api.heroku.com"]);
         assert!(ApiHost::from_heroku_host(Some("http://[::1]:80")).is_ok());
         assert!(ApiHost::from_heroku_host(Some("http://localhost:80")).is_ok());
+    }
+
+    #[test]
+    fn another_scheme_is_a_configuration_error_naming_the_variable() {
+        for value in ["ftp://x", "postgres://db.example.com", "HTTPS-ish://x"] {
+            let err = ApiHost::from_heroku_host(Some(value)).unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{value}: {err:?}");
+            assert!(err.to_string().starts_with(&format!("HEROKU_HOST `{value}` uses the scheme")), "{err}");
+        }
     }
 
     #[test]

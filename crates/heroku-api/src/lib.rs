@@ -13,10 +13,11 @@ pub mod host;
 pub mod rendezvous;
 pub mod resources;
 pub mod timestamp;
-mod tls;
 
 pub use auth::{find_token, find_token_for, Token, TokenSource};
-pub use client::{Client, ClientBuilder, Idempotency, RequestLogger, RequestRecord, RetryPolicy, ACCEPT_V3};
+pub use client::{
+    Client, ClientBuilder, Idempotency, RequestLogger, RequestRecord, RetryPolicy, ACCEPT_V3, ACCEPT_V3_SDK,
+};
 pub use error::Error;
 pub use host::ApiHost;
 pub use resources::*;

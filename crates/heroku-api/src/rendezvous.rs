@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use rustls::{ClientConnection, StreamOwned};
 
 use crate::Error;
 
@@ -76,12 +76,7 @@ pub fn attach(url: &AttachUrl, connect_timeout: Duration) -> Result<Rendezvous, 
         attempts: 1,
         not_retried_unsafe: false,
     };
-    let roots = tls_roots::system_and_env().map_err(Error::Config)?;
-    let config = ClientConfig::builder_with_provider(tls_roots::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("TLS setup: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = tls_roots::client_config().map_err(Error::Config)?;
     let name = ServerName::try_from(url.host.clone())
         .map_err(|e| Error::Config(format!("rendezvous host `{}`: {e}", url.host)))?;
     let conn = ClientConnection::new(Arc::new(config), name).map_err(|e| fail(format!("TLS: {e}")))?;

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::client::{seg, Call, Client, Idempotency};
+use crate::client::{seg, Call, Client, Idempotency, ACCEPT_V3, ACCEPT_V3_SDK};
 use crate::timestamp::parse_rfc3339;
 use crate::Error;
 
@@ -219,6 +219,7 @@ impl Client {
             body: Some(json!({ "maintenance": on })),
             idempotency: Idempotency::Idempotent,
             subject: app_subject(app),
+            accept: ACCEPT_V3,
         })
     }
 
@@ -241,6 +242,7 @@ impl Client {
             body: Some(serde_json::to_value(spec).unwrap_or(Value::Null)),
             idempotency: Idempotency::NotIdempotent,
             subject: app_subject(app),
+            accept: ACCEPT_V3,
         })
     }
 
@@ -253,6 +255,7 @@ impl Client {
             body: None,
             idempotency: Idempotency::Idempotent,
             subject: format!("dyno `{dyno_id}` of {app}"),
+            accept: ACCEPT_V3,
         })
     }
 
@@ -274,17 +277,21 @@ impl Client {
             body: None,
             idempotency: Idempotency::Idempotent,
             subject: format!("dyno `{dyno_id}` of {app}"),
+            accept: ACCEPT_V3,
         })
     }
 
-    /// `DELETE /apps/{app}/dynos/{type}`: restart every dyno of a process type.
+    /// `DELETE /apps/{app}/formations/{type}` (3.sdk variant): restart every dyno of a
+    /// process type, as `heroku ps:restart --process-type` does. The dyno route takes a dyno's
+    /// id or name only; a type there is no dyno.
     pub fn restart_process_type(&self, app: &str, process_type: &str) -> Result<(), Error> {
         self.send_ignore_body(&Call {
             method: Method::DELETE,
-            path: format!("/apps/{}/dynos/{}", seg(app), seg(process_type)),
+            path: format!("/apps/{}/formations/{}", seg(app), seg(process_type)),
             body: None,
             idempotency: Idempotency::Idempotent,
             subject: format!("process type `{process_type}` of {app}"),
+            accept: ACCEPT_V3_SDK,
         })
     }
 
@@ -296,6 +303,7 @@ impl Client {
             body: None,
             idempotency: Idempotency::Idempotent,
             subject: app_subject(app),
+            accept: ACCEPT_V3,
         })
     }
 
@@ -313,6 +321,7 @@ impl Client {
             body: Some(json!({ "updates": updates })),
             idempotency: Idempotency::Idempotent,
             subject: app_subject(app),
+            accept: ACCEPT_V3,
         })
     }
 
@@ -347,6 +356,7 @@ impl Client {
             body: Some(json!({ "slug": slug_id, "description": description })),
             idempotency: Idempotency::NotIdempotent,
             subject: app_subject(app),
+            accept: ACCEPT_V3,
         })
     }
 

@@ -179,29 +179,43 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
             }
         }
         ("DELETE", ["dynos", target]) => {
+            // The dyno route takes a dyno's id or name (the schema's dyno identity). A process
+            // type there is no dyno: the platform answers 404 and restarts nothing. Restarting a
+            // type is `DELETE /apps/{app}/formations/{type}` (below).
             let target = target.to_string();
-            let app = &world.apps[&app_name];
-            let is_dyno = app.dynos.iter().any(|d| d.id == target || d.name == target);
-            let is_type = app.dynos.iter().any(|d| d.process_type == target)
-                || app.formation.iter().any(|f| f.process_type == target);
-            if !is_dyno && !is_type {
-                return not_found("dyno");
+            if !world.apps[&app_name].dynos.iter().any(|d| d.id == target || d.name == target) {
+                return error(404, "not_found", "Couldn't find that process.");
             }
-            restart(
-                world,
-                &app_name,
-                |d| d.id == target || d.name == target || (!is_dyno && d.process_type == target),
-                now,
-            );
+            restart(world, &app_name, |d| d.id == target || d.name == target, now);
             answer(202, json!({}))
         }
         ("POST", ["dynos", target, "actions", "stop"]) => stop_dyno(world, &app_name, target, now),
+        // Stop and restart by process type. The schema has no link for these; the pinned Heroku
+        // CLI sends them (commands/ps/stop.js, restart.js), always with the `3.sdk` variant, so
+        // the simulator serves them only under that variant.
         ("POST", ["formations", ptype, "actions", "stop"]) => {
+            if let Some(refusal) = needs_sdk_variant(req) {
+                return refusal;
+            }
+            if !has_process_type(&world.apps[&app_name], ptype) {
+                return not_found("formation");
+            }
             let stop_delay = world.timing.stop_delay;
             let app = world.apps.get_mut(&app_name).expect("found");
             for d in app.dynos.iter_mut().filter(|d| d.process_type == *ptype && !d.ignores_stop) {
                 d.gone_at.get_or_insert(now + stop_delay);
             }
+            answer(202, json!({}))
+        }
+        ("DELETE", ["formations", ptype]) => {
+            if let Some(refusal) = needs_sdk_variant(req) {
+                return refusal;
+            }
+            if !has_process_type(&world.apps[&app_name], ptype) {
+                return not_found("formation");
+            }
+            let ptype = ptype.to_string();
+            restart(world, &app_name, |d| d.process_type == ptype, now);
             answer(202, json!({}))
         }
         ("GET", ["formation"]) => {
@@ -313,6 +327,20 @@ fn find_app(world: &World, key: &str) -> Option<String> {
     world.apps.values().find(|a| a.id == key).map(|a| a.name.clone())
 }
 
+/// The `Accept` variant the Heroku CLI sends for the formation action routes.
+const SDK_VARIANT: &str = "application/vnd.heroku+json; version=3.sdk";
+
+fn needs_sdk_variant(req: &Request) -> Option<Answer> {
+    if req.header("accept").is_some_and(|a| a.split(',').any(|v| v.trim() == SDK_VARIANT)) {
+        return None;
+    }
+    Some(error(404, "not_found", "Not found: this route is served under the 3.sdk variant only."))
+}
+
+fn has_process_type(app: &AppState, ptype: &str) -> bool {
+    app.dynos.iter().any(|d| d.process_type == ptype) || app.formation.iter().any(|f| f.process_type == ptype)
+}
+
 fn stop_dyno(world: &mut World, app_name: &str, target: &str, now: Instant) -> Answer {
     let stop_delay = world.timing.stop_delay;
     let app = world.apps.get_mut(app_name).expect("found");
@@ -329,7 +357,7 @@ fn stop_dyno(world: &mut World, app_name: &str, target: &str, now: Instant) -> A
     }
     // The platform's known behaviour: a stop addressed to a bare process-type name that is
     // not a dyno name is accepted and stops nothing.
-    if app.dynos.iter().any(|d| d.process_type == target) || app.formation.iter().any(|f| f.process_type == target) {
+    if has_process_type(app, target) {
         return answer(202, json!({}));
     }
     not_found("dyno")

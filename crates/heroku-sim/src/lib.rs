@@ -21,6 +21,7 @@ pub mod oneoff;
 pub mod paging;
 pub mod scenarios;
 mod seed;
+pub mod tls;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

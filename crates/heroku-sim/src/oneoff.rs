@@ -15,7 +15,6 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use crate::model::World;
@@ -86,24 +85,8 @@ impl Drop for Rendezvous {
 }
 
 fn tls_config() -> Result<(String, Arc<ServerConfig>), String> {
-    let ca_key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "heroku-sim test CA");
-    let ca = ca_params.self_signed(&ca_key).map_err(|e| e.to_string())?;
-    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .map_err(|e| e.to_string())?;
-    let cert = params.signed_by(&key, &ca, &ca_key).map_err(|e| e.to_string())?;
-    let chain = vec![CertificateDer::from(cert.der().to_vec())];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| e.to_string())?;
-    Ok((ca.pem(), Arc::new(config)))
+    let ca = crate::tls::TestCa::new("heroku-sim test CA")?;
+    Ok((ca.pem(), ca.server_config()?))
 }
 
 /// Starts a job's process in its own process group, stdout and stderr piped.

@@ -116,11 +116,15 @@ fn is_uuid(s: &str) -> bool {
 
 /// A raw request, so the test sees exactly the JSON the simulator sent.
 fn call(sim: &Sim, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    call_accepting(sim, method, path, body, "application/vnd.heroku+json; version=3")
+}
+
+fn call_accepting(sim: &Sim, method: &str, path: &str, body: Option<Value>, accept: &str) -> (u16, Value) {
     let mut s = TcpStream::connect(("127.0.0.1", sim.port())).unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nAccept: application/vnd.heroku+json; version=3\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nAccept: {accept}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         sim.token(),
         body.len()
     )
@@ -172,7 +176,7 @@ fn every_endpoint_answers_in_the_published_schema() {
         ),
         ("POST", format!("/apps/acme/dynos/{dyno_id}/actions/stop"), None, "dyno", true),
         ("POST", "/apps/acme/dynos/release/actions/stop".into(), None, "dyno", false),
-        ("DELETE", "/apps/acme/dynos/worker".into(), None, "dyno", false),
+        ("DELETE", "/apps/acme/dynos/web.1".into(), None, "dyno", false),
         ("DELETE", "/apps/acme/dynos".into(), None, "dyno", false),
         ("GET", "/apps/acme/formation".into(), None, "formation", true),
         ("GET", "/apps/acme/formation/web".into(), None, "formation", true),
@@ -222,6 +226,39 @@ fn every_endpoint_answers_in_the_published_schema() {
         }
     }
     assert!(problems.is_empty(), "schema problems:\n{}", problems.join("\n"));
+}
+
+/// A process type is no dyno: the dyno routes answer as the platform does for a name that is
+/// no dyno (stop: 202 and nothing stops, as in the stuck-release incident; restart: 404), and
+/// a type is restarted or stopped through the formation routes, which the Heroku CLI sends
+/// with the 3.sdk variant (the schema has no link for them).
+#[test]
+fn a_process_type_is_restarted_through_the_formation_route_only() {
+    let sim = Sim::start(world()).unwrap();
+    let web_started = |sim: &Sim| -> Vec<std::time::SystemTime> {
+        sim.with(|w| w.apps["acme"].dynos.iter().filter(|d| d.process_type == "web").map(|d| d.created_at).collect())
+    };
+    let before = web_started(&sim);
+    let (status, body) = call(&sim, "DELETE", "/apps/acme/dynos/web", None);
+    assert_eq!((status, body["message"].as_str()), (404, Some("Couldn't find that process.")));
+    assert_eq!(web_started(&sim), before, "nothing restarted");
+
+    let (status, _) = call(&sim, "DELETE", "/apps/acme/formations/web", None);
+    assert_eq!(status, 404, "the formation route is served under the 3.sdk variant");
+    assert_eq!(web_started(&sim), before);
+    let sdk = "application/vnd.heroku+json; version=3.sdk";
+    let (status, _) = call_accepting(&sim, "DELETE", "/apps/acme/formations/web", None, sdk);
+    assert_eq!(status, 202);
+    assert!(web_started(&sim).iter().zip(&before).all(|(after, b)| after > b), "every web dyno restarted");
+    let (status, _) = call_accepting(&sim, "DELETE", "/apps/acme/formations/nope", None, sdk);
+    assert_eq!(status, 404);
+
+    let (status, _) = call(&sim, "POST", "/apps/acme/dynos/release/actions/stop", None);
+    assert_eq!(status, 202, "the platform accepts a stop addressed to a type name");
+    assert!(sim.with(|w| w.apps["acme"].dynos.iter().all(|d| d.gone_at.is_none())), "and stops nothing");
+    let (status, _) = call_accepting(&sim, "POST", "/apps/acme/formations/release/actions/stop", None, sdk);
+    assert_eq!(status, 202);
+    assert!(sim.with(|w| w.apps["acme"].dynos.iter().any(|d| d.name == "release.2343" && d.gone_at.is_some())));
 }
 
 #[test]

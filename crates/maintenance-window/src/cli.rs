@@ -22,10 +22,13 @@ use cli_kit::{AppArgs, OutputArgs};
   maintenance-window -a acme --promote-from acme-staging --confirm acme -- ./bin/post-deploy
   maintenance-window status -a acme                   # an open window: what was changed, when
   maintenance-window restore -a acme                  # put back exactly what was journaled
+  maintenance-window restore -a acme --maintenance off --scale worker=3,clock=1 --confirm acme
+                                                      # from another machine: the values the window printed
 
 Exit codes: COMMAND's own status when it ran (127 when it could not start); otherwise 0 done,
 1 failed, 2 usage, 3 workers did not drain in time (window held), 4 not logged in, 5 refused (a
-window is already open for the app, or no --confirm without a terminal)."
+window is already open for the app, the app is in maintenance with types at 0 and no journal
+here, or no --confirm without a terminal); `status`: 7 when a window is open or looks open."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -40,10 +43,10 @@ pub struct Args {
 pub enum Sub {
     /// Say whether a window is needed and which files make it so
     Plan(PlanArgs),
-    /// Show an open window: what was changed and when
+    /// Show an open window: the journal on this machine and the app's live state (exit 7 when open)
     Status(AppOnly),
-    /// Put back the journaled maintenance flag and quantities (safe to run twice)
-    Restore(AppOnly),
+    /// Put back the journaled maintenance flag and quantities, or the values given (safe to run twice)
+    Restore(RestoreArgs),
 }
 
 /// The git side of the decision.
@@ -80,6 +83,37 @@ pub struct AppOnly {
     pub app: AppArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `restore`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+
+    /// The maintenance flag to put back (when the window's journal is not on this machine)
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub maintenance: Option<OnOff>,
+
+    /// Quantities to put back, e.g. worker=3,clock=1 (with --maintenance)
+    #[arg(long, value_name = "TYPE=N,…", value_delimiter = ',', requires = "maintenance")]
+    pub scale: Vec<String>,
+
+    /// Answer the confirmation with the app's name
+    #[arg(long, value_name = "APP")]
+    pub confirm: Option<String>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// A maintenance flag value.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnOff {
+    /// Maintenance on.
+    On,
+    /// Maintenance off.
+    Off,
 }
 
 /// What to do when COMMAND fails.

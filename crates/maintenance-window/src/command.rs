@@ -2,8 +2,14 @@
 //!
 //! Ctrl-C on a terminal reaches COMMAND directly (it shares our process group); a SIGINT or
 //! SIGTERM sent to maintenance-window alone is forwarded. A second interrupt stops waiting.
+//!
+//! COMMAND's stdout is inherited only when ours is a terminal and not `--json`. Otherwise it is
+//! relayed line by line through [`Output`]: under `--json` stdout carries our one document and
+//! nothing else, and a reader that closes our stdout (`| head`) must not kill COMMAND with
+//! SIGPIPE in the middle of the window — its lines move to stderr instead.
 
-use std::process::Command;
+use std::io::{BufRead, IsTerminal};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cli_kit::{interrupt, Output};
@@ -19,13 +25,45 @@ pub enum Ended {
 
 /// Runs `argv` with `HEROKU_APP=app`.
 pub fn run(out: &Output, argv: &[String], app: &str) -> Ended {
-    let mut child = match Command::new(&argv[0]).args(&argv[1..]).env("HEROKU_APP", app).spawn() {
+    let relay = out.is_json() || !std::io::stdout().is_terminal();
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]).env("HEROKU_APP", app);
+    if relay {
+        command.stdout(Stdio::piped());
+    }
+    let mut child = match command.spawn() {
         Ok(c) => c,
         Err(e) => {
             out.bad(format!("cannot start `{}`: {e}", argv[0]));
             return Ended::Status(127);
         }
     };
+    let relayed = child.stdout.take().map(|pipe| relay_lines(out.clone(), pipe));
+    let ended = wait(out, &mut child, argv);
+    if let Some(done) = relayed {
+        // A daemon COMMAND started may hold the pipe open: the rest of its output is not ours.
+        let _ = done.recv_timeout(Duration::from_secs(2));
+    }
+    ended
+}
+
+/// Copies COMMAND's stdout to [`Output::say`] on a thread; the receiver hears when the pipe closed.
+fn relay_lines(out: Output, pipe: std::process::ChildStdout) -> std::sync::mpsc::Receiver<()> {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::new(pipe);
+        let mut line = Vec::new();
+        while matches!(reader.read_until(b'\n', &mut line), Ok(1..)) {
+            let text = String::from_utf8_lossy(&line);
+            out.say(text.strip_suffix('\n').unwrap_or(&text));
+            line.clear();
+        }
+        let _ = done.send(());
+    });
+    finished
+}
+
+fn wait(out: &Output, child: &mut std::process::Child, argv: &[String]) -> Ended {
     let mut forwarded_terms = 0;
     let mut forwarded_ints = 0;
     let base_interrupts = interrupt::count();

@@ -4,6 +4,7 @@
 mod cli;
 mod command;
 pub mod journal;
+mod live;
 mod plan;
 mod window;
 
@@ -15,6 +16,7 @@ use serde_json::json;
 
 pub use cli::{Args, OnFailure, Sub};
 use command::Ended;
+use live::{restore_command, Live};
 use window::{ms_since, secs, Timings};
 
 const TOOL: &str = "maintenance-window";
@@ -113,6 +115,15 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
 
     // Everything read before the site goes down: maintenance flag, formation, the slug to promote.
     let before = window::read_before(&client, &app, args.promote_from.as_deref(), decision.release_version)?;
+    let live = Live::of(before.maintenance, &before.formation);
+    if live.looks_like_a_window() {
+        // Journaling "0 workers" as the state to go back to would leave them at 0 for good.
+        return Err(refused(format!(
+            "{}. Restore it first, with the restore command that window printed (maintenance-window restore -a {app} --maintenance off --scale {} --confirm {app}, with the quantities from before it); nothing was changed",
+            live.unjournaled(&app),
+            live.types_at_zero.iter().map(|t| format!("{t}=N")).collect::<Vec<_>>().join(",")
+        )));
+    }
     let scaled = window::scale_set(&args.scale_down, &before.formation)?;
     out.say(format!(
         "Will turn maintenance on for {app}{}{}, run `{}`, then put everything back.",
@@ -134,6 +145,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     confirm_destructive(&out, &app, args.confirm.as_deref(), &format!("Open a maintenance window on {app}?"))?;
 
     let mut j = window::new_journal(&app, &before, scaled, &args.command);
+    out.note(format!("If this run dies, put everything back from any machine with:\n  {}", restore_command(&j)));
     let mut t = Timings::default();
     let started = Instant::now();
     let calls_before = client.calls_made();
@@ -198,6 +210,7 @@ fn hold(out: &Output, j: &journal::Journal, why: &str) {
         out.say(format!("  journal: {}", p.display()));
     }
     out.say(format!("Reopen with: maintenance-window restore -a {}", j.app));
+    out.say(format!("From another machine: {}", restore_command(j)));
 }
 
 fn emit(
@@ -218,6 +231,7 @@ fn emit(
             "command_status": status,
             "timings": t,
             "journal": j,
+            "restore_command": restore_command(j),
         }));
     }
 }
@@ -234,9 +248,23 @@ fn status_cmd(args: cli::AppOnly) -> anyhow::Result<Exit> {
     let out = Output::new(&args.output);
     let app = args.app.resolve()?;
     let j = journal::load(&app)?;
-    match &j {
-        None => out.ok(format!("No open maintenance window for {app}.")),
-        Some(j) => {
+    let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
+    // The live state is what matters most when no journal is here; with one, the journal
+    // still answers if the API does not.
+    let live = match (Live::read(&client, &app), &j) {
+        (Ok(l), _) => Some(l),
+        (Err(e), Some(_)) => {
+            out.warn(format!(
+                "could not read {app}'s live state ({}); showing the journal only",
+                cli_kit::one_line(&e)
+            ));
+            None
+        }
+        (Err(e), None) => return Err(e),
+    };
+    let opened_elsewhere = j.is_none() && live.as_ref().is_some_and(|l| l.maintenance);
+    match (&j, &live) {
+        (Some(j), _) => {
             let alive = std::path::Path::new(&format!("/proc/{}", j.pid)).exists();
             out.say(format!(
                 "{} for {app}: {}",
@@ -250,35 +278,123 @@ fn status_cmd(args: cli::AppOnly) -> anyhow::Result<Exit> {
             for l in window::describe(j) {
                 out.say(format!("  {l}"));
             }
+            if let Some(l) = &live {
+                out.say(format!("  now: {}", describe_live(l)));
+            }
             out.say(format!("Put back exactly what was journaled: maintenance-window restore -a {app}"));
+            out.say(format!("From another machine: {}", restore_command(j)));
         }
+        (None, Some(l)) if l.maintenance => {
+            out.bad(l.unjournaled(&app));
+            out.say(format!("  now: {}", describe_live(l)));
+            out.say(format!(
+                "Restore with the command the window printed when it opened (maintenance-window restore -a {app} --maintenance off --scale TYPE=N,… --confirm {app}), or ask whoever opened it."
+            ));
+        }
+        _ => out.ok(format!("No open maintenance window for {app}.")),
     }
     if out.is_json() {
-        out.json(&json!({ "app": app, "open": j.is_some(), "journal": j }));
+        out.json(&json!({
+            "app": app,
+            "open": j.is_some() || opened_elsewhere,
+            "journal": j,
+            "opened_elsewhere": opened_elsewhere,
+            "live": live,
+            "restore_command": j.as_ref().map(restore_command),
+        }));
+    }
+    Ok(if j.is_some() || opened_elsewhere { Exit::WindowOpen } else { Exit::Success })
+}
+
+fn describe_live(l: &Live) -> String {
+    let quantities: Vec<String> = l.quantities.iter().map(|(t, q)| format!("{t}={q}")).collect();
+    format!("maintenance {}, {}", if l.maintenance { "on" } else { "off" }, quantities.join(", "))
+}
+
+/// `restore`: what this machine's journal recorded, or the values given (the window's printed
+/// restore command, run from another machine).
+fn restore_cmd(args: cli::RestoreArgs) -> anyhow::Result<Exit> {
+    let out = Output::new(&args.output);
+    let app = args.app.resolve()?;
+    if let Some(c) = &args.confirm {
+        if c != &app {
+            return Err(refused(format!("--confirm {c} does not match the app {app}; nothing was changed")));
+        }
+    }
+    let local = journal::load(&app)?;
+    let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
+    let (j, from_journal) = match (local, args.maintenance) {
+        (Some(j), None) => (j, true),
+        (local, Some(m)) => {
+            let live = Live::read(&client, &app)?;
+            let given = journal::Journal {
+                version: journal::VERSION,
+                app: app.clone(),
+                opened_at: String::new(),
+                pid: 0,
+                maintenance_before: m == cli::OnOff::On,
+                scaled: live::parse_scale(&args.scale, &live)?,
+                steps: Vec::new(),
+                promotion: None,
+                command: Vec::new(),
+            };
+            if let Some(j) = local {
+                if (j.maintenance_before, &j.scaled) != (given.maintenance_before, &given.scaled) {
+                    return Err(usage(format!(
+                        "a window journal for {app} is on this machine and records other values ({}); run `maintenance-window restore -a {app}` to put back what it recorded; nothing was changed",
+                        restore_command(&j)
+                    )));
+                }
+                (j, true)
+            } else {
+                (given, false)
+            }
+        }
+        (None, None) => {
+            let live = Live::read(&client, &app)?;
+            if live.maintenance {
+                return Err(refused(format!(
+                    "{}; give the values to put back, as the window printed them: maintenance-window restore -a {app} --maintenance off --scale TYPE=N,… --confirm {app}; nothing was changed",
+                    live.unjournaled(&app)
+                )));
+            }
+            out.ok(format!("No open maintenance window for {app}; nothing to restore."));
+            if out.is_json() {
+                out.json(&json!({ "app": app, "restored": false }));
+            }
+            return Ok(Exit::Success);
+        }
+    };
+    let plan = describe_restore(&j);
+    out.say(format!(
+        "Will put back on {app}: {plan}{}",
+        if from_journal { " (from this machine's journal)" } else { "" }
+    ));
+    if from_journal {
+        // This machine recorded these values itself: restoring them is what the journal is for.
+        out.begin_change();
+    } else {
+        confirm_destructive(&out, &app, args.confirm.as_deref(), &format!("Put back {plan} on {app}?"))?;
+    }
+    window::close(&client, &j)?;
+    out.ok(format!("restored {app}: {plan}"));
+    if out.is_json() {
+        out.json(&json!({
+            "app": app,
+            "restored": true,
+            "source": if from_journal { "journal" } else { "flags" },
+            "journal": j,
+        }));
     }
     Ok(Exit::Success)
 }
 
-fn restore_cmd(args: cli::AppOnly) -> anyhow::Result<Exit> {
-    let out = Output::new(&args.output);
-    let app = args.app.resolve()?;
-    let Some(j) = journal::load(&app)? else {
-        out.ok(format!("No open maintenance window for {app}; nothing to restore."));
-        if out.is_json() {
-            out.json(&json!({ "app": app, "restored": false }));
-        }
-        return Ok(Exit::Success);
-    };
-    let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
-    window::close(&client, &j)?;
+/// `maintenance off, clock=1, worker=3`.
+fn describe_restore(j: &journal::Journal) -> String {
     let scaled: Vec<String> = j.scaled.iter().map(|s| format!("{}={}", s.process_type, s.quantity_before)).collect();
-    out.ok(format!(
-        "restored {app}: maintenance {}{}",
+    format!(
+        "maintenance {}{}",
         if j.maintenance_before { "left on (it was on before the window)" } else { "off" },
         if scaled.is_empty() { String::new() } else { format!(", {}", scaled.join(", ")) }
-    ));
-    if out.is_json() {
-        out.json(&json!({ "app": app, "restored": true, "journal": j }));
-    }
-    Ok(Exit::Success)
+    )
 }

@@ -123,14 +123,12 @@ fn a_migration_opens_the_window_drains_workers_and_restores_exactly() {
     let out =
         s.tool.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--json", "--", "sh", "-c", &look_inside()]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    let inside = out.stdout_text();
+    // Under --json, stdout is the one document; COMMAND's output is relayed to stderr.
+    let inside = out.stderr_text();
     assert!(inside.lines().any(|l| l.trim() == "on"), "COMMAND saw maintenance on: {inside}");
     assert!(!inside.contains("worker.") && !inside.contains("clock."), "workers were drained before COMMAND: {inside}");
     assert!(inside.contains("web.1"), "{inside}");
-    let doc: Value = serde_json::from_str(
-        inside.lines().skip_while(|l| !l.starts_with('{')).collect::<Vec<_>>().join("\n").as_str(),
-    )
-    .unwrap();
+    let doc = json(&out);
     assert_eq!(doc["result"], "closed");
     assert_eq!(doc["decision"]["files"], serde_json::json!(["db/migrate/20261122_add_nickname.rb"]));
     assert!(doc["timings"]["window_ms"].as_u64().unwrap() >= doc["timings"]["command_ms"].as_u64().unwrap());
@@ -230,6 +228,34 @@ fn a_failing_command_holds_the_window_until_restore_which_is_safe_twice() {
     assert_eq!(out.code(), 127, "{}", out.dump());
 }
 
+/// `maintenance-window … | head -1`: the reader goes away while COMMAND still prints. COMMAND
+/// is not killed by the closed pipe (its output is relayed), the window closes, and the exit
+/// code is COMMAND's own status (here 3), not the 0 of a process that ended at the pipe.
+#[test]
+fn a_closed_stdout_does_not_end_the_window_early_or_hide_the_commands_status() {
+    let s = setup();
+    let script = "for i in 1 2 3 4; do echo step$i; sleep 0.3; done; exit 3";
+    let mut command =
+        s.tool.command(&["-a", "acme", "--confirm", "acme", "--on-failure", "restore", "--", "sh", "-c", script]);
+    command.current_dir(&s.repo.dir);
+    let run = test_support::tool::run_closing_stdout_after_first_line(command);
+    assert_eq!(run.code(), 3, "COMMAND's status; first line {:?}; stderr:\n{}", run.first_line, run.stderr);
+    assert!(run.stderr.contains("step4"), "COMMAND ran to its end:\n{}", run.stderr);
+    assert!(run.stderr.contains("window restored after failure"), "{}", run.stderr);
+    assert!(!maintenance(&s.sim));
+    assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 3), ("clock".into(), 1)]);
+}
+
+/// Under --json stdout holds exactly one document, even when COMMAND prints.
+#[test]
+fn under_json_the_commands_output_stays_off_stdout() {
+    let s = setup();
+    let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--json", "--", "echo", "hello"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert_eq!(json(&out)["result"], "closed");
+    assert!(out.stderr_text().lines().any(|l| l == "hello"), "{}", out.dump());
+}
+
 #[test]
 fn killed_mid_window_the_journal_shows_and_restores_it() {
     let s = setup();
@@ -252,9 +278,11 @@ fn killed_mid_window_the_journal_shows_and_restores_it() {
         libc::kill(-(child.id() as i32), libc::SIGKILL);
     }
     let out = s.tool.run_in(&s.repo.dir, &["status", "-a", "acme", "--json"]);
-    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert_eq!(out.code(), 7, "an open window: {}", out.dump());
     let doc = json(&out);
     assert_eq!(doc["open"], true);
+    assert_eq!(doc["opened_elsewhere"], false);
+    assert_eq!(doc["live"]["maintenance"], true);
     assert_eq!(doc["journal"]["maintenance_before"], false);
     assert_eq!(
         doc["journal"]["scaled"],
@@ -269,6 +297,79 @@ fn killed_mid_window_the_journal_shows_and_restores_it() {
     assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 3), ("clock".into(), 1)]);
     let out = s.tool.run_in(&s.repo.dir, &["restore", "-a", "acme"]);
     assert!(out.stdout_text().contains("nothing to restore"), "{}", out.dump());
+}
+
+/// A window opened on one machine (a CI runner that died) is seen, refused over and restored
+/// from another, where its journal is not: `status` reads the live state, a new window refuses
+/// to journal "0 workers" as the state to go back to, and the restore command the window
+/// printed carries the values.
+#[test]
+fn a_window_opened_elsewhere_is_seen_refused_over_and_restored_from_its_printed_command() {
+    let s = setup();
+    let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--json", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.code(), 7, "held: {}", out.dump());
+    let printed = "maintenance-window restore -a acme --maintenance off --scale clock=1,worker=3 --confirm acme";
+    assert_eq!(json(&out)["restore_command"], printed);
+    assert!(
+        out.stderr_text().contains(&format!("put everything back from any machine with:\n  {printed}")),
+        "{}",
+        out.dump()
+    );
+
+    let other = Tool::new(env!("CARGO_BIN_EXE_maintenance-window")).api(&s.sim.url(), &s.sim.token());
+    let out = other.run(&["status", "-a", "acme"]);
+    assert_eq!(out.code(), 7, "{}", out.dump());
+    assert!(
+        out.stdout_text().contains("✗ acme is in maintenance and clock, worker are at 0, but no window journal is on this machine: a window opened elsewhere may not have closed"),
+        "{}",
+        out.dump()
+    );
+    let out = other.run(&["status", "-a", "acme", "--json"]);
+    assert_eq!(
+        (json(&out)["open"].clone(), json(&out)["opened_elsewhere"].clone()),
+        (Value::Bool(true), Value::Bool(true))
+    );
+
+    let patches = |sim: &Sim| sim.requests().iter().filter(|r| r.method == "PATCH").count();
+    let before = patches(&s.sim);
+    let out = other.run(&["restore", "-a", "acme"]);
+    assert_eq!(out.code(), 5, "no journal and no values: refused: {}", out.dump());
+    assert!(out.stderr_text().contains("--maintenance off --scale TYPE=N"), "{}", out.dump());
+    let out = other.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--", "true"]);
+    assert_eq!(out.code(), 5, "a new window over it is refused: {}", out.dump());
+    assert!(out.stderr_text().contains("Restore it first"), "{}", out.dump());
+    let out = other.run(&["restore", "-a", "acme", "--maintenance", "off", "--scale", "clock=1,worker=3"]);
+    assert_eq!(out.code(), 5, "values from elsewhere need --confirm without a terminal: {}", out.dump());
+    let out = other.run(&["restore", "-a", "acme", "--maintenance", "off", "--scale", "nope=1", "--confirm", "acme"]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert_eq!(patches(&s.sim), before, "nothing changed");
+    assert!(maintenance(&s.sim));
+
+    let args: Vec<&str> = printed.split(' ').skip(1).collect();
+    let out = other.run(&args);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("✓ restored acme: maintenance off, clock=1, worker=3"), "{}", out.dump());
+    assert!(!maintenance(&s.sim));
+    assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 3), ("clock".into(), 1)]);
+    let out = other.run(&["status", "-a", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("No open maintenance window"), "{}", out.dump());
+}
+
+#[test]
+fn restoring_values_from_elsewhere_asks_on_a_terminal() {
+    let s = setup();
+    s.sim.with(|w| w.apps.get_mut("acme").unwrap().maintenance = true);
+    let mut no = s.tool.pty(&["restore", "-a", "acme", "--maintenance", "off"]);
+    no.expect("Put back maintenance off on acme?", Duration::from_secs(20));
+    no.send("\r");
+    assert_eq!(no.wait(Duration::from_secs(20)).code(), Some(5), "{}", no.screen());
+    assert!(maintenance(&s.sim), "No changes nothing");
+    let mut yes = s.tool.pty(&["restore", "-a", "acme", "--maintenance", "off"]);
+    yes.expect("Put back maintenance off on acme?", Duration::from_secs(20));
+    yes.send("y");
+    assert_eq!(yes.wait(Duration::from_secs(20)).code(), Some(0), "{}", yes.screen());
+    assert!(!maintenance(&s.sim));
 }
 
 #[test]

@@ -285,9 +285,60 @@ fn a_dyno_that_never_comes_up_after_the_restart_is_named_with_exit_3() {
     assert!(out.stdout_text().contains("✗ web.2 NOT VERIFIED after 2s: starting since the restart"), "{}", out.dump());
     assert!(!out.stdout_text().contains("web.1 NOT VERIFIED"), "{}", out.dump());
     assert!(
-        s.sim.requests().iter().any(|r| r.method == "DELETE" && r.path == "/apps/acme/dynos/web"),
-        "restart addressed to the type"
+        s.sim.requests().iter().any(|r| r.method == "DELETE" && r.path == "/apps/acme/formations/web"),
+        "restart addressed to the type's formation"
     );
+}
+
+/// `--restart web,worker` restarts each type the way `heroku ps:restart --process-type` does
+/// (the formation route, 3.sdk variant) and verifies every dyno; the dyno route would answer
+/// 404 for a type.
+#[test]
+fn restarting_types_goes_through_the_formation_route_and_is_verified() {
+    let s = setup();
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        "true",
+        "--confirm",
+        "acme",
+        "--no-preflight",
+        "--restart",
+        "web,worker",
+        "--json",
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert_eq!(json(&out)["restart"]["verified"], true, "{}", out.dump());
+    let restarts: Vec<(String, Option<String>)> =
+        s.sim.requests().into_iter().filter(|r| r.method == "DELETE").map(|r| (r.path, r.accept)).collect();
+    let sdk = Some("application/vnd.heroku+json; version=3.sdk".to_string());
+    assert_eq!(
+        restarts,
+        [("/apps/acme/formations/web".to_string(), sdk.clone()), ("/apps/acme/formations/worker".to_string(), sdk)]
+    );
+}
+
+/// `migrate-restart … | head -1`: the reader goes away after the first line of the migration's
+/// output; the migration still runs to its end, the app is restarted and verified, and 0 means
+/// that was observed.
+#[test]
+fn a_closed_stdout_does_not_end_the_migration_or_skip_the_restart() {
+    let s = setup();
+    let cmd = "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done";
+    let run = test_support::tool::run_closing_stdout_after_first_line(s.tool.command(&[
+        "-a",
+        "acme",
+        "--command",
+        cmd,
+        "--confirm",
+        "acme",
+        "--no-preflight",
+    ]));
+    assert_eq!(run.code(), 0, "first line {:?}; stderr:\n{}", run.first_line, run.stderr);
+    assert!(run.stderr.contains("line5"), "the rest of the output reaches stderr:\n{}", run.stderr);
+    assert!(run.stderr.contains("✓ migration finished"), "{}", run.stderr);
+    assert_eq!(restarts(&s.sim), 1, "the app was restarted:\n{}", run.stderr);
 }
 
 #[test]

@@ -60,8 +60,7 @@ fn watch(
         let recs = if forest.is_empty() { (None, None) } else { recommend(&snap) };
         if out.is_json() {
             // One compact document per line (NDJSON), so a pipe can read each snapshot.
-            let doc = render::json_report(db, &snap, &forest, &recs);
-            out.say(serde_json::to_string(&doc).unwrap_or_default());
+            out.json_line(&render::json_report(db, &snap, &forest, &recs));
         } else {
             let mut lines = render::human(db, &snap, &forest, &recs);
             let stamp =
@@ -76,6 +75,10 @@ fn watch(
                     out.say(l);
                 }
             }
+        }
+        if out.stdout_closed() {
+            // The reader is gone (`--watch | head`): a read-only watch ends quietly.
+            return Ok(Exit::Success);
         }
         std::thread::sleep(interval);
     }

@@ -245,6 +245,35 @@ fn attachment_names_resolve_as_in_the_heroku_cli_and_cancel_roots_clears_the_roo
     assert!(holder.finish().unwrap_err().contains("canceling statement"));
 }
 
+/// `pg-blockers --cancel … | head -1`: the cancel is sent and checked to its end, and the exit
+/// code is its own. An idle-in-transaction holder ignores a cancel, so the honest answer is 3.
+#[test]
+fn a_closed_stdout_does_not_turn_an_unverified_cancel_into_success() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    pg.psql("postgres", "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").unwrap();
+    let mut idle = test_support::sessions::client(&url, "idle-holder");
+    let pid: i32 = idle.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    idle.batch_execute("BEGIN; SELECT * FROM t").unwrap();
+    let waiter = spawn(&url, "waiter", "BEGIN; LOCK TABLE t; COMMIT");
+    wait_until("a waiter", || lock_waiters(&pg) == 1);
+    let t = Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).env("DATABASE_URL", &url);
+    let run = test_support::tool::run_closing_stdout_after_first_line(t.command(&[
+        "--cancel",
+        &pid.to_string(),
+        "--grace",
+        "1s",
+        "--confirm",
+        "postgres",
+    ]));
+    assert!(run.first_line.starts_with("Will cancel on"), "{:?}", run.first_line);
+    assert_eq!(run.code(), 3, "stderr:\n{}", run.stderr);
+    assert!(run.stderr.contains(&format!("✗ pid {pid} STILL BLOCKING after 1s")), "{}", run.stderr);
+    assert!(!waiter.is_finished(), "the waiter still waits: the cancel could not help");
+    drop(idle);
+    waiter.finish().unwrap();
+}
+
 #[test]
 fn the_prompt_on_a_terminal_defaults_to_no_and_yes_cancels() {
     let pg = PgCluster::start().unwrap();

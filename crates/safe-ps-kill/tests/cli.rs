@@ -114,6 +114,28 @@ fn a_dyno_that_ignores_stop_is_reported_still_running_with_exit_3() {
     assert!(!out.stdout_text().contains("✓"), "never reports a stop it did not observe: {}", out.dump());
 }
 
+/// `safe-ps-kill … | head -1`: the reader goes away, the tool still waits for the stop, and the
+/// exit code is the operation's (3: not seen gone), not 0. The outcome moves to stderr.
+#[test]
+fn a_closed_stdout_does_not_turn_an_unverified_stop_into_success() {
+    let mut w = stuck();
+    w.dyno_mut("acme", "release.2343").ignores_stop = true;
+    let sim = Sim::start(w).unwrap();
+    let run = test_support::tool::run_closing_stdout_after_first_line(tool(&sim).command(&[
+        "release",
+        "-a",
+        "acme",
+        "--confirm",
+        "acme",
+        "--wait",
+        "1s",
+    ]));
+    assert_eq!(run.code(), 3, "first line {:?}; stderr:\n{}", run.first_line, run.stderr);
+    assert!(run.stderr.contains("✗ release.2343 STILL RUNNING after 1s"), "{}", run.stderr);
+    assert!(run.stderr.contains("stdout was closed"), "{}", run.stderr);
+    assert_eq!(stops(&sim).len(), 1, "the stop was sent");
+}
+
 #[test]
 fn rate_limits_and_503s_while_polling_are_absorbed() {
     let mut w = stuck();
@@ -198,6 +220,15 @@ fn bad_input_gets_one_line_and_the_documented_code() {
     assert!(out.stderr_text().contains("run `heroku login` or set HEROKU_API_KEY"), "{}", out.dump());
     let out = Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).api(&sim.url(), "revoked").run(&["release", "-a", "acme"]);
     assert_eq!(out.code(), 4, "{}", out.dump());
+    // A HEROKU_HOST with a scheme the API does not speak is a usage error naming the variable
+    // (it used to become `https://api.ftp://x`, a DNS failure after four attempts).
+    let out = Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill"))
+        .env("HEROKU_HOST", "ftp://x")
+        .env("HEROKU_API_KEY", "t")
+        .run(&["release", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(out.stderr_text().contains("HEROKU_HOST `ftp://x` uses the scheme `ftp`"), "{}", out.dump());
+    assert_eq!(out.stderr_text().lines().count(), 1, "one line: {}", out.dump());
     assert!(stops(&sim).is_empty());
 }
 

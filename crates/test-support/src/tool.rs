@@ -131,3 +131,37 @@ impl LiveOutput {
         text
     }
 }
+
+/// What a run with its stdout closed early left behind.
+pub struct ClosedPipeRun {
+    /// The one line read before the pipe was closed.
+    pub first_line: String,
+    /// How the process ended.
+    pub status: std::process::ExitStatus,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+}
+
+impl ClosedPipeRun {
+    /// Exit code (-1 for a signal).
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+}
+
+/// Runs `command` the way `command | head -1` would: reads the first line of stdout, then
+/// closes the pipe while the process goes on, and waits for it to end.
+pub fn run_closing_stdout_after_first_line(mut command: std::process::Command) -> ClosedPipeRun {
+    use std::io::BufRead;
+    let mut child =
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("tool starts with piped stdout");
+    let stderr = LiveOutput::start(child.stderr.take().expect("stderr piped"));
+    let mut first_line = String::new();
+    {
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout piped"));
+        stdout.read_line(&mut first_line).expect("read the first line");
+        // Dropping the reader closes the pipe: the next write gets EPIPE, as under `| head -1`.
+    }
+    let status = child.wait().expect("tool ends");
+    ClosedPipeRun { first_line, status, stderr: stderr.finish() }
+}

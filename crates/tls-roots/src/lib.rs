@@ -1,7 +1,7 @@
-//! Trusted roots for every TLS connection the tools make (the Heroku API's rendezvous and
-//! `sslmode=verify-*` Postgres): the system's certificates plus those in `SSL_CERT_FILE`.
-//! There is deliberately no way to switch verification off; tests trust their own CA through
-//! `SSL_CERT_FILE`.
+//! Trusted roots for every TLS connection the tools make (the Platform API, the rendezvous,
+//! and `sslmode=verify-*` Postgres): one store, the system's certificates plus those in
+//! `SSL_CERT_FILE`. There is deliberately no way to switch verification off; tests trust
+//! their own CA through `SSL_CERT_FILE`.
 
 use std::sync::Arc;
 
@@ -43,7 +43,22 @@ pub fn system_and_env() -> Result<RootCertStore, String> {
         }
     }
     if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
-        add_pem_file(&mut store, &path.to_string_lossy()).map_err(|e| format!("SSL_CERT_FILE: {e}"))?;
+        let path = path.to_string_lossy();
+        let added = add_pem_file(&mut store, &path).map_err(|e| format!("SSL_CERT_FILE: {e}"))?;
+        if added == 0 {
+            return Err(format!("SSL_CERT_FILE {path} holds no PEM certificate; unset it or point it at a PEM bundle"));
+        }
     }
     Ok(store)
+}
+
+/// A client configuration that trusts [`system_and_env`], for the API client (through
+/// reqwest), the rendezvous and log streams alike — so no connection trusts a different set.
+pub fn client_config() -> Result<rustls::ClientConfig, String> {
+    let roots = system_and_env()?;
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }

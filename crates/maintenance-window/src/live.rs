@@ -1,0 +1,166 @@
+//! The app's live state, read from the platform: a window's journal lives only on the machine
+//! that opened it, so `status`, `restore` and a new window also look at what the app is doing
+//! now (maintenance flag, process types at 0) to see a window opened elsewhere.
+
+use heroku_api::{Client, Formation};
+use serde::Serialize;
+
+use crate::journal::{Journal, Scaled};
+
+/// What the platform says now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Live {
+    /// The maintenance flag.
+    pub maintenance: bool,
+    /// Process types other than web whose quantity is 0, sorted.
+    pub types_at_zero: Vec<String>,
+    /// Every process type with its quantity, sorted by type.
+    pub quantities: Vec<(String, u32)>,
+}
+
+impl Live {
+    /// Reads the flag and the formation at once.
+    pub fn read(client: &Client, app: &str) -> anyhow::Result<Live> {
+        let (info, formation) = std::thread::scope(|s| {
+            let info = s.spawn(|| client.app_info(app));
+            (cli_kit::join(info), client.formation(app))
+        });
+        Ok(Live::of(info?.maintenance, &formation?))
+    }
+
+    /// From a flag and a formation already read.
+    pub fn of(maintenance: bool, formation: &[Formation]) -> Live {
+        let mut quantities: Vec<(String, u32)> =
+            formation.iter().map(|f| (f.process_type.clone(), f.quantity)).collect();
+        quantities.sort();
+        let types_at_zero = quantities.iter().filter(|(t, q)| t != "web" && *q == 0).map(|(t, _)| t.clone()).collect();
+        Live { maintenance, types_at_zero, quantities }
+    }
+
+    /// In maintenance with types at 0: what an unclosed window leaves behind.
+    pub fn looks_like_a_window(&self) -> bool {
+        self.maintenance && !self.types_at_zero.is_empty()
+    }
+
+    /// The plain sentence for a live window with no journal on this machine.
+    pub fn unjournaled(&self, app: &str) -> String {
+        let zero = match self.types_at_zero.as_slice() {
+            [] => String::new(),
+            [one] => format!(" and {one} is at 0"),
+            many => format!(" and {} are at 0", many.join(", ")),
+        };
+        format!(
+            "{app} is in maintenance{zero}, but no window journal is on this machine: a window opened elsewhere may not have closed"
+        )
+    }
+
+    /// The process type names, for checking `--scale`.
+    pub fn has_type(&self, process_type: &str) -> bool {
+        self.quantities.iter().any(|(t, _)| t == process_type)
+    }
+}
+
+/// The one command that puts back what `j` recorded, from any machine: it carries the values,
+/// not a path to the journal.
+pub fn restore_command(j: &Journal) -> String {
+    let mut line = format!(
+        "maintenance-window restore -a {} --maintenance {}",
+        j.app,
+        if j.maintenance_before { "on" } else { "off" }
+    );
+    if !j.scaled.is_empty() {
+        let scale: Vec<String> = j.scaled.iter().map(|s| format!("{}={}", s.process_type, s.quantity_before)).collect();
+        line.push_str(&format!(" --scale {}", scale.join(",")));
+    }
+    line.push_str(&format!(" --confirm {}", j.app));
+    line
+}
+
+/// Parses `--scale worker=3,clock=1`, checked against the app's live types.
+pub fn parse_scale(values: &[String], live: &Live) -> anyhow::Result<Vec<Scaled>> {
+    let mut scaled = Vec::new();
+    for v in values {
+        let (t, q) = v.split_once('=').ok_or_else(|| {
+            cli_kit::usage(format!("--scale {v}: expected TYPE=N, e.g. worker=3; nothing was changed"))
+        })?;
+        let quantity: u32 = q.trim().parse().map_err(|_| {
+            cli_kit::usage(format!("--scale {v}: `{q}` is not a quantity (a whole number ≥ 0); nothing was changed"))
+        })?;
+        if !live.has_type(t) {
+            let known: Vec<&str> = live.quantities.iter().map(|(t, _)| t.as_str()).collect();
+            return Err(cli_kit::usage(format!(
+                "--scale: unknown process type `{t}`; this app has: {}; nothing was changed",
+                known.join(", ")
+            )));
+        }
+        scaled.push(Scaled { process_type: t.to_string(), quantity_before: quantity });
+    }
+    scaled.sort_by(|a, b| a.process_type.cmp(&b.process_type));
+    Ok(scaled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(maintenance: bool, q: &[(&str, u32)]) -> Live {
+        let quantities: Vec<(String, u32)> = q.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+        let types_at_zero = quantities.iter().filter(|(t, n)| t != "web" && *n == 0).map(|(t, _)| t.clone()).collect();
+        Live { maintenance, types_at_zero, quantities }
+    }
+
+    #[test]
+    fn of_sorts_and_finds_the_types_at_zero() {
+        let f = |t: &str, q: u32| -> Formation {
+            serde_json::from_value(serde_json::json!({
+                "id": "01234567-89ab-cdef-0123-456789abcdef", "type": t, "quantity": q, "size": "standard-1X",
+                "command": "x", "app": {"id": "01234567-89ab-cdef-0123-456789abcdef", "name": "acme"},
+                "created_at": "2026-11-22T06:00:00Z", "updated_at": "2026-11-22T06:00:00Z"
+            }))
+            .unwrap()
+        };
+        let l = Live::of(true, &[f("worker", 0), f("web", 0), f("clock", 1)]);
+        assert_eq!(l, live(true, &[("clock", 1), ("web", 0), ("worker", 0)]));
+        assert_eq!(l.types_at_zero, ["worker"], "web at 0 is not a scaled-down worker");
+    }
+
+    #[test]
+    fn a_window_left_open_elsewhere_is_said_plainly() {
+        let l = live(true, &[("clock", 0), ("web", 2), ("worker", 0)]);
+        assert!(l.looks_like_a_window());
+        assert_eq!(
+            l.unjournaled("acme"),
+            "acme is in maintenance and clock, worker are at 0, but no window journal is on this machine: a window opened elsewhere may not have closed"
+        );
+        assert!(!live(false, &[("worker", 0)]).looks_like_a_window(), "a worker at 0 alone is no window");
+        assert!(!live(true, &[("web", 0), ("worker", 1)]).looks_like_a_window(), "maintenance alone is no window");
+    }
+
+    #[test]
+    fn the_restore_command_carries_the_values() {
+        let j = Journal {
+            version: 1,
+            app: "acme".into(),
+            opened_at: "2026-11-22T06:00:00Z".into(),
+            pid: 1,
+            maintenance_before: false,
+            scaled: vec![
+                Scaled { process_type: "clock".into(), quantity_before: 1 },
+                Scaled { process_type: "worker".into(), quantity_before: 3 },
+            ],
+            steps: vec![],
+            promotion: None,
+            command: vec![],
+        };
+        assert_eq!(
+            restore_command(&j),
+            "maintenance-window restore -a acme --maintenance off --scale clock=1,worker=3 --confirm acme"
+        );
+        let l = live(true, &[("clock", 0), ("web", 2), ("worker", 0)]);
+        assert_eq!(parse_scale(&["worker=3".into(), "clock=1".into()], &l).unwrap(), j.scaled);
+        for bad in ["worker", "worker=x", "worker=-1", "nope=1"] {
+            let err = parse_scale(&[bad.to_string()], &l).unwrap_err();
+            assert_eq!(cli_kit::exit_for(&err), cli_kit::Exit::Usage, "{bad}");
+        }
+    }
+}
