@@ -86,6 +86,24 @@ impl Demo {
             self.bins.display()
         ));
         let sb = Sandbox::start(&self.bins)?;
+        println!(
+            "{}",
+            dim().apply_to(format!(
+                "The database: PostgreSQL {} from {}; psql: {}",
+                sb.pg.server_major()?,
+                sb.pg.bindir().display(),
+                sb.pg.psql_path().display()
+            ))
+        );
+        if std::env::var_os("PG_IGNORE_SYSTEM").is_some_and(|v| v == "1") {
+            // As on a fresh machine: nothing of the system's PostgreSQL may have been used.
+            let pinned = sb.pg.bindir().starts_with(test_support::workspace_root().join("tests/pg-versions"));
+            let stand_in = sb.pg.psql_path().file_name().is_some_and(|n| n == "sandbox-psql");
+            self.check(
+                "without the system's PostgreSQL: the pinned server build and the psql stand-in",
+                pinned && stand_in,
+            );
+        }
         self.stuck_release(&sb)?;
         self.backup_6am(&sb)?;
         self.stale_schema(&sb)?;

@@ -194,29 +194,42 @@ fn run_preflight(args: &RunArgs, out: &Output, app: &str, db: Option<&ResolvedDa
     };
     let mut client = pg_locks::connect(&db.connect_options(TOOL))
         .map_err(|e| fail(Exit::Failed, format!("cannot run the preflight: {e}; pass --no-preflight to skip it")))?;
-    let mut found = preflight::findings(&Snapshot::take(&mut client)?, args.max_xact_age);
-    if !found.is_empty() {
+    let mut assessment = preflight::assess(&Snapshot::take(&mut client)?, args.max_xact_age);
+    if !assessment.findings.is_empty() {
         if let Some(limit) = args.wait_clear {
             out.note(format!(
                 "Waiting up to {} for {} to clear…",
                 format_duration(limit),
-                cli_kit::output::count(found.len(), "blocker")
+                cli_kit::output::count(assessment.findings.len(), "blocker")
             ));
             let mut poll = Poll::with_pauses(limit, Duration::from_millis(500), Duration::from_secs(2));
-            while !found.is_empty() && poll.wait_next() {
+            while !assessment.findings.is_empty() && poll.wait_next() {
                 if interrupt::requested() {
                     return Err(fail(
                         Exit::Interrupted,
                         "interrupted while waiting for the preflight to clear; nothing was started",
                     ));
                 }
-                found = preflight::findings(&Snapshot::take(&mut client)?, args.max_xact_age);
+                assessment = preflight::assess(&Snapshot::take(&mut client)?, args.max_xact_age);
             }
         }
     }
-    let doc = json!({ "database": db.describe(), "findings": found });
-    if found.is_empty() {
+    let found = &assessment.findings;
+    let doc = json!({ "database": db.describe(), "findings": found, "unvouched": assessment.unvouched });
+    if found.is_empty() && assessment.unvouched.is_empty() {
         out.ok(format!("preflight: nothing on {} would make the migration wait", db.describe()));
+        return Ok(doc);
+    }
+    if found.is_empty() {
+        // Not an all-clear: this credential cannot see how old these transactions are.
+        out.warn(format!(
+            "preflight: no blocker seen on {}, but table locks are held by {} of other roles, and this credential cannot see for how long; the lock timeout bounds the wait:",
+            db.describe(),
+            cli_kit::output::count(assessment.unvouched.len(), "session")
+        ));
+        for f in &assessment.unvouched {
+            out.warn(format!("  {}", f.detail));
+        }
         return Ok(doc);
     }
     out.say(format!(
@@ -224,7 +237,7 @@ fn run_preflight(args: &RunArgs, out: &Output, app: &str, db: Option<&ResolvedDa
         red().apply_to("Preflight found blockers"),
         db.describe()
     ));
-    for f in &found {
+    for f in found {
         out.say(format!("  {} {}", bold().apply_to(format!("[{}]", f.kind)), f.detail));
     }
     if args.force {

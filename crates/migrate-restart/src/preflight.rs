@@ -25,14 +25,48 @@ fn age(secs: Option<f64>) -> String {
     secs.map(|s| format_duration(Duration::from_secs_f64(s.max(0.0)))).unwrap_or_else(|| "?".into())
 }
 
+/// What the preflight found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Assessment {
+    /// Reasons not to start.
+    pub findings: Vec<Finding>,
+    /// Sessions this credential may not see that hold table locks: whether one of them is a
+    /// long transaction cannot be told, so the preflight cannot vouch for them (it says so
+    /// instead of an all-clear; the lock timeout still bounds the wait).
+    pub unvouched: Vec<Finding>,
+}
+
 /// What would block DDL: backups, transactions older than `max_xact_age`, idle transactions,
 /// sessions already waiting on locks. Autovacuum is left out unless it is preventing
 /// wraparound: it yields to a DDL's lock request by itself.
-pub fn findings(snap: &Snapshot, max_xact_age: Duration) -> Vec<Finding> {
+pub fn assess(snap: &Snapshot, max_xact_age: Duration) -> Assessment {
     let max = max_xact_age.as_secs_f64();
     let mut out = Vec::new();
+    let mut unvouched = Vec::new();
     for s in &snap.sessions {
         if s.has(Label::Own) || s.has(Label::NonClient) || (s.has(Label::Autovacuum) && !s.has(Label::Wraparound)) {
+            continue;
+        }
+        // Another role's session: its ages and state read NULL, its locks do not. Holding a
+        // table lock means it is inside a transaction, of an age this credential cannot see.
+        let tables: Vec<&String> = s.holds.iter().filter(|h| !h.starts_with("pg_")).collect();
+        if s.query_hidden && !s.is_blocked() && !tables.is_empty() {
+            let who = describe(s);
+            let held = tables.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ");
+            let finding = if s.has(Label::Backup) {
+                Finding { pid: s.pid, kind: "backup", detail: format!("{who} is copying (holds {held}; age hidden)") }
+            } else {
+                Finding {
+                    pid: s.pid,
+                    kind: "hidden",
+                    detail: format!("{who} holds {held}; its age is hidden from this credential"),
+                }
+            };
+            if finding.kind == "backup" {
+                out.push(finding);
+            } else {
+                unvouched.push(finding);
+            }
             continue;
         }
         // Only a session inside a transaction holds table locks: an idle connection (a backup
@@ -72,7 +106,7 @@ pub fn findings(snap: &Snapshot, max_xact_age: Duration) -> Vec<Finding> {
             });
         }
     }
-    out
+    Assessment { findings: out, unvouched }
 }
 
 fn describe(s: &Session) -> String {
@@ -104,6 +138,7 @@ mod tests {
             database: Some("d".into()),
             labels: vec![],
             query_start_epoch: None,
+            query_hidden: false,
         };
         s.labels = pg_locks::label_session(&s, 1);
         s
@@ -126,7 +161,37 @@ mod tests {
             ],
         };
         let found: Vec<(i32, &str)> =
-            findings(&snap, Duration::from_secs(60)).iter().map(|f| (f.pid, f.kind)).collect();
+            assess(&snap, Duration::from_secs(60)).findings.iter().map(|f| (f.pid, f.kind)).collect();
         assert_eq!(found, vec![(10, "backup"), (12, "idle in transaction"), (13, "long transaction")]);
+    }
+
+    #[test]
+    fn another_roles_sessions_holding_locks_are_not_vouched_for() {
+        let hidden = |pid: i32, app: &str, holds: &[&str]| {
+            let mut s = session(pid, app, "active", None, "");
+            s.query = None;
+            s.query_hidden = true;
+            s.state = None;
+            s.state_age_secs = None;
+            s.holds = holds.iter().map(|h| h.to_string()).collect();
+            s.labels = pg_locks::label_session(&s, 1);
+            s
+        };
+        let snap = Snapshot {
+            own_pid: 1,
+            server_version_num: 150000,
+            taken_at: std::time::SystemTime::now(),
+            sessions: vec![
+                hidden(20, "report", &["users AccessShareLock"]),
+                hidden(21, "Heroku Postgres Backups", &["field_history AccessShareLock"]),
+                hidden(22, "web", &[]),
+                hidden(23, "web", &["pg_class AccessShareLock"]),
+            ],
+        };
+        let a = assess(&snap, Duration::from_secs(60));
+        let kinds = |f: &[Finding]| f.iter().map(|f| (f.pid, f.kind)).collect::<Vec<_>>();
+        assert_eq!(kinds(&a.findings), [(21, "backup")], "a backup is known by its name even when hidden");
+        assert_eq!(kinds(&a.unvouched), [(20, "hidden")], "idle or catalog-only sessions hold no table");
+        assert!(a.unvouched[0].detail.contains("query hidden from this credential"), "{}", a.unvouched[0].detail);
     }
 }

@@ -169,6 +169,41 @@ fn when_the_blocker_ends_before_the_retry_the_migration_succeeds() {
     assert_eq!(doc["restart"]["verified"], true);
 }
 
+/// With a credential that owns none of the sessions, the preflight never gives an all-clear it
+/// cannot vouch for: a hidden session holding a table lock is named (its age is unknown), and
+/// a hidden session waiting on a lock still refuses the start.
+#[test]
+fn the_preflight_with_a_credential_that_owns_none_of_the_sessions() {
+    let s = setup();
+    let second = s.pg.create_role("second_credential", "second-pw", "postgres").unwrap();
+    let reader = long_reader(&s, 600);
+    let args = ["-a", "acme", "--command", "true", "--restart", "none", "--confirm", "acme", "--database-url", &second];
+    let out = s.tool.run(&args);
+    assert_eq!(out.code(), 0, "not a blocker, so the migration runs: {}", out.dump());
+    let err = out.stderr_text();
+    assert!(!out.stdout_text().contains("✓ preflight"), "no all-clear: {}", out.dump());
+    assert!(
+        err.contains("table locks are held by 1 session of other roles, and this credential cannot see for how long"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("pid {} (reporting: query hidden from this credential) holds users", reader.pid)),
+        "{err}"
+    );
+
+    let waiter =
+        test_support::sessions::spawn(&s.pg.superuser_url("postgres"), "admin", "BEGIN; LOCK TABLE users; COMMIT");
+    wait_until("the LOCK waits", || lock_waiters(&s.pg) == 1);
+    let out = s.tool.run(&args);
+    assert_eq!(out.code(), 5, "a hidden lock wait is still a blocker: {}", out.dump());
+    assert!(
+        out.stdout_text()
+            .contains(&format!("[lock wait] pid {} (admin: query hidden from this credential)", waiter.pid)),
+        "{}",
+        out.dump()
+    );
+}
+
 #[test]
 fn the_preflight_refuses_while_a_backup_copy_runs() {
     let s = setup();

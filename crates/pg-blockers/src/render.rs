@@ -163,6 +163,21 @@ fn pid_list(pids: &[i32]) -> String {
     }
 }
 
+/// What this credential cannot see, said once: lock waits are seen whatever the role (through
+/// pg_locks), what other roles' sessions run is not.
+fn hidden_note(snap: &Snapshot) -> Option<String> {
+    match snap.hidden_count() {
+        0 => None,
+        n => Some(format!(
+            "  {}",
+            dim().apply_to(format!(
+                "{} of other roles: query text hidden from this credential (their locks and waits are shown)",
+                count(n, "session")
+            ))
+        )),
+    }
+}
+
 /// The command that applies a recommendation.
 pub fn command_for(tool: &str, db: &ResolvedDatabase, r: &Recommendation) -> String {
     let escalate = if r.note.is_some() { " --escalate" } else { "" };
@@ -201,6 +216,7 @@ pub fn human(
             db.describe(),
             count(snap.sessions.len(), "session")
         ));
+        out.extend(hidden_note(snap));
         return out;
     }
     let longest = forest
@@ -217,6 +233,7 @@ pub fn human(
         count(forest.roots.len(), "root blocker"),
         secs(Some(longest))
     ));
+    out.extend(hidden_note(snap));
     for root in &forest.roots {
         out.push(String::new());
         root_lines(root, snap, &mut out);
@@ -265,6 +282,7 @@ pub fn json_report(
         "server_version_num": snap.server_version_num,
         "own_pid": snap.own_pid,
         "session_count": snap.sessions.len(),
+        "hidden_sessions": snap.hidden_count(),
         "blocked_total": forest.blocked_total,
         "roots": forest.roots,
         "sessions": involved,

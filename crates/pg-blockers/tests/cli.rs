@@ -113,6 +113,28 @@ fn incident_000_shows_the_chain_and_cancelling_the_alter_frees_forty() {
     assert_eq!(stuck.queued.into_iter().map(|r| r.finish()).filter(Result::is_ok).count(), 40);
 }
 
+/// A credential that owns none of the sessions gets no false all-clear: the waits come from
+/// pg_locks, and what it cannot see is said as hidden.
+#[test]
+fn a_credential_that_owns_none_of_the_sessions_gets_the_forest_not_an_all_clear() {
+    let pg = PgCluster::start().unwrap();
+    let stuck = StuckAlter::start(&pg, 40, "rails release.2343");
+    let second = pg.create_role("second_credential", "second-pw", "postgres").unwrap();
+    let t = Tool::new(env!("CARGO_BIN_EXE_pg-blockers"));
+    let out = t.run(&["--database-url", &second, "--exit-status"]);
+    assert_eq!(out.code(), 6, "blocking found: {}", out.dump());
+    let text = out.stdout_text();
+    assert!(!text.contains("✓"), "{text}");
+    assert!(text.contains("41 sessions waiting, 1 root blocker"), "{text}");
+    assert!(text.contains(&format!("● {} reporting", stuck.reader.pid)), "{text}");
+    assert!(text.contains("query hidden from this credential"), "{text}");
+    assert!(text.contains("sessions of other roles: query text hidden from this credential"), "{text}");
+    let out = t.run(&["--database-url", &second, "--json"]);
+    let doc = json(&out);
+    assert_eq!(doc["blocked_total"], 41);
+    assert!(doc["hidden_sessions"].as_u64().unwrap() >= 42, "{doc}");
+}
+
 #[test]
 fn nothing_blocked_is_one_line_and_exit_status_reports_blocking() {
     let pg = PgCluster::start().unwrap();

@@ -70,7 +70,12 @@ pub fn label_session(s: &Session, own_pid: i32) -> Vec<Label> {
     if s.state.as_deref().is_some_and(|st| st.starts_with("idle in transaction")) {
         labels.push(Label::IdleInTransaction);
     }
-    if is_ddl(&q) {
+    // A hidden query is still known to be a schema change when it asks for an
+    // AccessExclusiveLock on a table: only ALTER, DROP, TRUNCATE, LOCK, VACUUM FULL, CLUSTER,
+    // REINDEX and the like do.
+    let hidden_ddl = s.query_hidden
+        && s.waiting_for.as_ref().is_some_and(|w| w.mode == "AccessExclusiveLock" && w.locktype == "relation");
+    if is_ddl(&q) || hidden_ddl {
         labels.push(Label::Ddl);
     }
     if app.starts_with(MIGRATION_APP_PREFIX) {
@@ -147,6 +152,7 @@ mod tests {
             database: None,
             labels: vec![],
             query_start_epoch: None,
+            query_hidden: false,
         }
     }
 

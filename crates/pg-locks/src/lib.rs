@@ -19,7 +19,7 @@ pub use error::{Error, ErrorKind};
 pub use forest::{root_of, waiting_ddl, Forest, Graph, Node, WaitingDdl};
 pub use labels::{is_ddl, label_session, Label, MIGRATION_APP_PREFIX};
 pub use recommend::{cost, needs_terminate, recommend, refusal, Recommendation};
-pub use snapshot::{LockWait, Session, Snapshot, SNAPSHOT_SQL};
+pub use snapshot::{LockWait, Session, Snapshot, HIDDEN_QUERY, SNAPSHOT_SQL};
 
 /// postgres client type re-exported so tools need no direct dependency on the driver.
 pub use postgres::Client;

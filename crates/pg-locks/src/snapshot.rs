@@ -17,7 +17,11 @@ use crate::labels::{label_session, Label};
 /// into 0 and make every idle session look like it has a transaction open.
 /// `pg_blocking_pids` includes sessions ahead in the lock queue ("soft" blocks), which is how a
 /// waiting ALTER is seen to block later readers that do not conflict with the current holder.
-/// It is only called for sessions waiting on a lock, which keeps the query cheap.
+/// It is only called for sessions waiting on a lock, which keeps the query cheap. Whether a
+/// session waits is read from `pg_locks` (an ungranted lock) as well as `wait_event_type`:
+/// to a role that is not the session's owner (a second credential, `pg:credentials:create`)
+/// pg_stat_activity shows NULL for another role's state and wait event, while pg_locks and
+/// pg_blocking_pids show every role's locks.
 /// `waitstart` exists from PostgreSQL 14; reading it through to_jsonb keeps 12 and 13 working.
 pub const SNAPSHOT_SQL: &str = r#"
 WITH waiting AS (
@@ -52,7 +56,7 @@ SELECT a.pid,
   extract(epoch FROM now() - a.query_start)::float8,
   extract(epoch FROM now() - a.state_change)::float8,
   a.query,
-  CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) ELSE '{}'::int[] END,
+  CASE WHEN a.wait_event_type = 'Lock' OR w.pid IS NOT NULL THEN pg_blocking_pids(a.pid) ELSE '{}'::int[] END,
   w.locktype,
   w.mode,
   w.object,
@@ -68,6 +72,12 @@ LEFT JOIN held h ON h.pid = a.pid
 WHERE a.pid IS NOT NULL
 ORDER BY a.pid
 "#;
+
+/// What pg_stat_activity shows as the query of a session this credential may not see.
+const INSUFFICIENT_PRIVILEGE: &str = "<insufficient privilege>";
+
+/// How a hidden query reads in human output.
+pub const HIDDEN_QUERY: &str = "query hidden from this credential";
 
 /// The lock a session waits for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,8 +117,12 @@ pub struct Session {
     pub query_age_secs: Option<f64>,
     /// Seconds since the state changed.
     pub state_age_secs: Option<f64>,
-    /// The query, whole.
+    /// The query, whole; `None` when it is hidden from this credential.
     pub query: Option<String>,
+    /// This credential may not see the session's activity (another role's session, without
+    /// `pg_read_all_stats`): its query, state, wait event and ages read as NULL. Its locks are
+    /// still seen, through pg_locks.
+    pub query_hidden: bool,
     /// Pids this session waits for (hard and lock-queue blocks), deduplicated.
     pub blocked_by: Vec<i32>,
     /// The lock it waits for.
@@ -143,6 +157,9 @@ impl Session {
 
     /// The query on one line, at most `max` characters (for people; JSON keeps it whole).
     pub fn query_line(&self, max: usize) -> String {
+        if self.query_hidden {
+            return HIDDEN_QUERY.to_string();
+        }
         let q = self.query.as_deref().unwrap_or("");
         let one: String = q.split_whitespace().collect::<Vec<_>>().join(" ");
         if one.chars().count() > max {
@@ -193,6 +210,8 @@ impl Snapshot {
                 object: row.get(15),
                 wait_secs: age(16),
             });
+            let query: Option<String> = row.get(11);
+            let query_hidden = query.as_deref() == Some(INSUFFICIENT_PRIVILEGE);
             sessions.push(Session {
                 pid,
                 user: row.get(1),
@@ -205,7 +224,8 @@ impl Snapshot {
                 xact_age_secs: age(8),
                 query_age_secs: age(9),
                 state_age_secs: age(10),
-                query: row.get(11),
+                query: if query_hidden { None } else { query },
+                query_hidden,
                 blocked_by,
                 waiting_for,
                 holds: row.get(17),
@@ -228,5 +248,11 @@ impl Snapshot {
     /// Sessions waiting on another session's lock.
     pub fn blocked(&self) -> impl Iterator<Item = &Session> {
         self.sessions.iter().filter(|s| s.is_blocked())
+    }
+
+    /// Client sessions whose activity this credential may not see (system processes, which
+    /// no ordinary role sees either, are not counted).
+    pub fn hidden_count(&self) -> usize {
+        self.sessions.iter().filter(|s| s.query_hidden && !s.has(Label::NonClient)).count()
     }
 }

@@ -239,6 +239,28 @@ fn an_ordinary_role_sees_the_blocking_and_bad_targets_are_refused() {
     waiter.finish().unwrap();
 }
 
+/// The incident-000 scene, all of one role, seen by a credential that owns none of it (a second
+/// credential made with `heroku pg:credentials:create`): pg_stat_activity hides the state and
+/// wait event of every session, pg_locks does not, so the pile-up is still found whole.
+#[test]
+fn a_credential_that_owns_none_of_the_sessions_sees_the_whole_pile_up() {
+    let pg = PgCluster::start().unwrap();
+    let stuck = StuckAlter::start(&pg, 40, "rails release.2343");
+    let second = pg.create_role("second_credential", "second-pw", "postgres").unwrap();
+    let mut c = client(&second, "pg-blockers");
+    let snap = snapshot_when(&mut c, "the pile-up is seen", |s| s.blocked().count() == 41);
+    let alter = snap.get(stuck.alter.pid).unwrap();
+    assert!(alter.query_hidden && alter.query.is_none() && alter.state.is_none(), "{alter:?}");
+    assert_eq!(alter.query_line(80), pg_locks::HIDDEN_QUERY);
+    assert!(alter.has(Label::Ddl), "an AccessExclusiveLock request on a table is a schema change");
+    assert_eq!(alter.waiting_for.as_ref().map(|w| w.mode.as_str()), Some("AccessExclusiveLock"));
+    let forest = Forest::build(&snap);
+    assert_eq!(forest.roots.len(), 1);
+    assert_eq!(forest.roots[0].pid, stuck.reader.pid);
+    assert_eq!(forest.blocked_total, 41);
+    assert!(snap.hidden_count() >= 42, "reader, ALTER and 40 readers are hidden: {}", snap.hidden_count());
+}
+
 /// scripts/test runs this suite once per supported major version (12–17) and names the one it
 /// asked for in `PG_EXPECT_MAJOR`; a run that silently fell back to another server fails here.
 #[test]

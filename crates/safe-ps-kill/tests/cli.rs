@@ -290,6 +290,20 @@ fn after_stopping_a_release_dyno_the_waiting_alter_and_its_queue_are_named() {
     );
     assert!(!text.contains("test-superuser-pw") && !out.stderr_text().contains("test-superuser-pw"));
 
+    // A credential that owns none of the sessions sees the same waiting DDL (its query hidden).
+    let second = pg.create_role("second_credential", "second-pw", "postgres").unwrap();
+    let sim = Sim::start(stuck()).unwrap();
+    let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme", "--database-url", &second]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let text = out.stdout_text();
+    assert!(text.contains("1 DDL statement waiting for a lock"), "{text}");
+    assert!(
+        text.contains(&format!("pid {} [migrate-restart/release.2343] waits", stuck_alter.alter.pid))
+            && text.contains("query hidden from this credential"),
+        "{text}"
+    );
+    assert!(!text.contains("No statement"), "no all-clear: {text}");
+
     // An unreachable database: one line, and the stop itself still succeeds.
     let sim = Sim::start(stuck()).unwrap();
     sim.with(|w| w.set_config_var("acme", "DATABASE_URL", "postgres://u:p@127.0.0.1:1/db?sslmode=disable"));

@@ -5,8 +5,14 @@
 //! runs as `nobody` and its directory is handed to that user.
 //!
 //! `PG_BINDIR` picks the server (initdb, pg_ctl, postgres): scripts/test points it at each
-//! supported major version in turn. A server-only directory (no psql) is fine: the client
-//! tools come from the system's PostgreSQL, which speaks to every server version.
+//! supported major version in turn. A server-only directory (no psql) is fine: psql comes from
+//! the system's PostgreSQL, which speaks to every server version, or, when the system has no
+//! PostgreSQL client, from `sandbox-psql` (this crate's stand-in, built beside the tools).
+//!
+//! With no `PG_BINDIR` and no server on the system, the pinned server builds in
+//! `tests/pg-versions` are used (what `scripts/demo` installs on a fresh machine).
+//! `PG_IGNORE_SYSTEM=1` pretends the system has no PostgreSQL at all, server or client, so
+//! scripts/test can keep that path tested on a machine that has one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -22,7 +28,7 @@ pub const SUPERUSER_PASSWORD: &str = "test-superuser-pw";
 pub struct PgCluster {
     dir: tempfile::TempDir,
     bindir: PathBuf,
-    client_bindir: PathBuf,
+    psql: PathBuf,
     port: u16,
     run_as: Option<(u32, u32)>,
 }
@@ -42,7 +48,7 @@ impl PgCluster {
     /// default, e.g. one of tests/pg-versions).
     pub fn start_from(bindir: &Path, max_connections: u32) -> anyhow::Result<PgCluster> {
         let bindir = bindir.to_path_buf();
-        let client_bindir = find_client_bindir(&bindir)?;
+        let psql = find_psql(&bindir)?;
         let run_as = if unsafe_geteuid() == 0 { Some(nobody()?) } else { None };
         let dir = tempfile::Builder::new().prefix("pg-test-").tempdir().context("creating the cluster directory")?;
         if let Some((uid, gid)) = run_as {
@@ -92,7 +98,7 @@ impl PgCluster {
                 run_as,
             )?;
             if out.status.success() {
-                return Ok(PgCluster { dir, bindir, client_bindir, port, run_as });
+                return Ok(PgCluster { dir, bindir, psql, port, run_as });
             }
             last_err = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
         }
@@ -114,18 +120,39 @@ impl PgCluster {
         format!("postgres://{user}:{password}@127.0.0.1:{}/{db}?sslmode=disable", self.port)
     }
 
-    /// Runs SQL as the superuser through psql over the Unix socket and returns stdout.
+    /// Runs SQL as the superuser and returns the rows as `psql -A -t` prints them (fields
+    /// joined with `|`, one row per line, trimmed). A connection of its own, through the
+    /// driver: no client binary is needed.
     pub fn psql(&self, db: &str, sql: &str) -> anyhow::Result<String> {
-        let out = Command::new(self.psql_path())
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(self.dir.path())
-            .args(["-p", &self.port.to_string(), "-U", SUPERUSER, "-d", db, "-c", sql])
-            .output()
-            .context("running psql")?;
-        if !out.status.success() {
-            bail!("psql failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        let mut client = self.connect(db)?;
+        let messages = client.simple_query(sql).map_err(|e| {
+            anyhow::anyhow!(
+                "psql failed: {}",
+                e.as_db_error().map(|d| d.message().to_string()).unwrap_or(e.to_string())
+            )
+        })?;
+        let rows: Vec<String> = messages
+            .iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => {
+                    Some((0..row.len()).map(|i| row.get(i).unwrap_or("")).collect::<Vec<_>>().join("|"))
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(rows.join("\n").trim().to_string())
+    }
+
+    fn connect(&self, db: &str) -> anyhow::Result<postgres::Client> {
+        let mut config = postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(self.port)
+            .user(SUPERUSER)
+            .password(SUPERUSER_PASSWORD)
+            .dbname(db)
+            .connect_timeout(std::time::Duration::from_secs(5));
+        config.connect(postgres::NoTls).context("connecting to the test cluster")
     }
 
     /// Creates an ordinary login role (no superuser, no createrole) and returns its URL on `db`.
@@ -148,14 +175,14 @@ impl PgCluster {
         &self.bindir
     }
 
-    /// The directory holding psql and pg_isready (the server's own, or the system's).
+    /// The directory holding the psql of [`PgCluster::psql_path`].
     pub fn client_bindir(&self) -> &Path {
-        &self.client_bindir
+        self.psql.parent().unwrap_or(Path::new("/"))
     }
 
-    /// The psql to talk to this cluster with.
+    /// The psql to talk to this cluster with: the server's own, the system's, or `sandbox-psql`.
     pub fn psql_path(&self) -> PathBuf {
-        self.client_bindir.join("psql")
+        self.psql.clone()
     }
 
     /// The server's major version (12, 13, …), asked of the running server.
@@ -166,11 +193,7 @@ impl PgCluster {
 
     /// Whether the postmaster is accepting connections.
     pub fn is_running(&self) -> bool {
-        Command::new(self.client_bindir.join("pg_isready"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-t", "2"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
+        self.connect("postgres").is_ok()
     }
 
     fn stop(&self) {
@@ -203,32 +226,54 @@ fn run(cmd: &mut Command, run_as: Option<(u32, u32)>) -> anyhow::Result<Output> 
 }
 
 /// Finds the server binaries: `PG_BINDIR`, `pg_config --bindir`, the newest
-/// `/usr/lib/postgresql/*/bin`, then `initdb` on PATH.
+/// `/usr/lib/postgresql/*/bin`, `initdb` on PATH, then the pinned builds of tests/pg-versions.
 pub fn find_bindir() -> anyhow::Result<PathBuf> {
-    let has_server = |p: &Path| p.join("initdb").is_file() && p.join("pg_ctl").is_file();
     if let Some(dir) = std::env::var_os("PG_BINDIR").map(PathBuf::from) {
         if has_server(&dir) {
             return Ok(dir);
         }
         bail!("PG_BINDIR={} has no initdb/pg_ctl", dir.display());
     }
-    system_bindirs().into_iter().find(|p| has_server(p)).context(
-        "no PostgreSQL server binaries found (initdb, pg_ctl): run scripts/test, which installs them, or set PG_BINDIR",
+    system_bindirs().into_iter().chain(pinned_bindirs()).find(|p| has_server(p)).context(
+        "no PostgreSQL server binaries found (initdb, pg_ctl): run scripts/test or scripts/demo, which install them, or set PG_BINDIR",
     )
 }
 
-/// Finds psql and pg_isready: beside the server if it ships them, otherwise the system's.
-fn find_client_bindir(server: &Path) -> anyhow::Result<PathBuf> {
-    let has_client = |p: &Path| p.join("psql").is_file() && p.join("pg_isready").is_file();
-    std::iter::once(server.to_path_buf()).chain(system_bindirs()).find(|p| has_client(p)).with_context(|| {
-        format!("{} has no psql/pg_isready and no PostgreSQL client was found on this system", server.display())
-    })
+fn has_server(dir: &Path) -> bool {
+    dir.join("initdb").is_file() && dir.join("pg_ctl").is_file()
+}
+
+/// The pinned server builds scripts/test and scripts/demo install from npm, newest first.
+pub fn pinned_bindirs() -> Vec<PathBuf> {
+    let modules = crate::workspace_root().join("tests/pg-versions/node_modules");
+    ["pg17", "pg16", "pg14", "pg13", "pg12"].iter().map(|v| modules.join(v).join("native/bin")).collect()
+}
+
+/// Finds psql: beside the server if it ships one, the system's, else the `sandbox-psql`
+/// stand-in built beside the running binary.
+fn find_psql(server: &Path) -> anyhow::Result<PathBuf> {
+    let real =
+        std::iter::once(server.to_path_buf()).chain(system_bindirs()).map(|d| d.join("psql")).find(|p| p.is_file());
+    real.or_else(sandbox_psql).context(
+        "no psql found and no sandbox-psql beside this binary: build the workspace's binaries (cargo build --bins)",
+    )
+}
+
+/// `sandbox-psql` in the directory of the running binary or its parent (tests run from
+/// `target/debug/deps`, the demo from `target/debug`).
+fn sandbox_psql() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors().skip(1).take(2).map(|d| d.join("sandbox-psql")).find(|p| p.is_file())
 }
 
 /// Where the system's PostgreSQL binaries may be, best first: `pg_config --bindir`, each
-/// `/usr/lib/postgresql/*/bin` newest first (Debian), then every PATH entry.
+/// `/usr/lib/postgresql/*/bin` newest first (Debian), then every PATH entry. None at all with
+/// `PG_IGNORE_SYSTEM=1`.
 fn system_bindirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
+    if std::env::var_os("PG_IGNORE_SYSTEM").is_some_and(|v| v == "1") {
+        return dirs;
+    }
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         if out.status.success() {
             dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
