@@ -345,8 +345,9 @@ fn restarting_types_goes_through_the_formation_route_and_is_verified() {
     ]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     assert_eq!(json(&out)["restart"]["verified"], true, "{}", out.dump());
-    let restarts: Vec<(String, Option<String>)> =
+    let mut restarts: Vec<(String, Option<String>)> =
         s.sim.requests().into_iter().filter(|r| r.method == "DELETE").map(|r| (r.path, r.accept)).collect();
+    restarts.sort(); // sent in parallel
     let sdk = Some("application/vnd.heroku+json; version=3.sdk".to_string());
     assert_eq!(
         restarts,
