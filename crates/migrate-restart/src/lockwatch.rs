@@ -63,6 +63,16 @@ pub fn describe_wait(snap: &Snapshot, session: &str) -> Option<String> {
         .unwrap_or_else(|| "a lock".into());
     let root = root_of(snap, waiting.pid).and_then(|p| snap.get(p));
     let holder = match root {
+        Some(r) if r.query_hidden => format!(
+            "held by pid {} ({}, state and age hidden from this credential){}",
+            r.pid,
+            r.application_name,
+            if r.labels.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", r.labels.iter().map(|l| l.word()).collect::<Vec<_>>().join(", "))
+            }
+        ),
         Some(r) => {
             let labels: Vec<&str> = r.labels.iter().map(|l| l.word()).collect();
             let labels = if labels.is_empty() { String::new() } else { format!(" [{}]", labels.join(", ")) };

@@ -191,6 +191,34 @@ fn the_preflight_with_a_credential_that_owns_none_of_the_sessions() {
         "{err}"
     );
 
+    // The lock watch, through the same credential, still names who holds the migration up.
+    let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        &cmd,
+        "--restart",
+        "none",
+        "--confirm",
+        "acme",
+        "--database-url",
+        &second,
+        "--lock-timeout",
+        "1500ms",
+        "--retries",
+        "0",
+    ]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(
+        out.stderr_text().contains(&format!(
+            "migration waits for AccessExclusiveLock on users, held by pid {} (reporting, state and age hidden from this credential)",
+            reader.pid
+        )),
+        "{}",
+        out.dump()
+    );
+
     let waiter =
         test_support::sessions::spawn(&s.pg.superuser_url("postgres"), "admin", "BEGIN; LOCK TABLE users; COMMIT");
     wait_until("the LOCK waits", || lock_waiters(&s.pg) == 1);
