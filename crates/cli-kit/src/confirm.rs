@@ -7,6 +7,33 @@ use dialoguer::{Confirm, Select};
 use crate::error::{refused, usage};
 use crate::output::Output;
 
+/// `--confirm APP`: the answer a script gives to the confirmation prompt. Every changing
+/// command flattens this one definition, so the flag reads and fails the same everywhere.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ConfirmArgs {
+    /// Answer the confirmation with the app's name (required without a terminal)
+    #[arg(long, value_name = "APP")]
+    pub confirm: Option<String>,
+}
+
+impl ConfirmArgs {
+    /// The given answer, if any.
+    pub fn answer(&self) -> Option<&str> {
+        self.confirm.as_deref()
+    }
+
+    /// Checks a given answer against `name` before anything is read or changed: a mismatch is a
+    /// refusal (exit 5) that says nothing was changed.
+    pub fn check(&self, name: &str) -> anyhow::Result<()> {
+        match self.answer() {
+            Some(given) if given != name => {
+                Err(refused(format!("--confirm {given} does not match the app {name}; nothing was changed")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Asks before a destructive action on `app`.
 ///
 /// - `confirm` given: it must equal `app`, otherwise refused (exit 5);

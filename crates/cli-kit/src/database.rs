@@ -155,6 +155,19 @@ pub fn from_flag(db: &DatabaseArgs) -> anyhow::Result<Option<ResolvedDatabase>> 
     }
 }
 
+/// `--database-url` when given, else the app's `DATABASE_URL` among `vars` (already read):
+/// the database a tool checks beside its work on the app. `Ok(None)` when the app has none.
+pub fn from_flag_or_app(
+    db: &DatabaseArgs,
+    app: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<Option<ResolvedDatabase>> {
+    Ok(match from_flag(db)? {
+        Some(d) => Some(d),
+        None => from_config_vars(app, vars, "DATABASE_URL"),
+    })
+}
+
 fn direct(url: &str, source: DatabaseSource) -> anyhow::Result<ResolvedDatabase> {
     let parsed = pg_locks::parse_url(url, SslMode::Prefer)?;
     Ok(ResolvedDatabase { url: url.to_string(), source, dbname: parsed.dbname, host: parsed.host })

@@ -84,3 +84,35 @@ impl From<Exit> for std::process::ExitCode {
         std::process::ExitCode::from(e.code())
     }
 }
+
+/// The `Examples:` and `Exit codes:` text of a tool's `--help`. The numbers come from
+/// [`Exit`], so the help cannot drift from the contract; each tool says in `codes` which codes
+/// it returns and what each means for it.
+pub fn after_help(examples: &str, codes: &[(Exit, &str)]) -> String {
+    let mut text = format!("Examples:\n{}\n\nExit codes (docs/exit-codes.md):", examples.trim_end());
+    for (exit, meaning) in codes {
+        let code = match exit {
+            Exit::Other(_) => "N".to_string(),
+            e => e.code().to_string(),
+        };
+        text.push_str(&format!("\n  {code:<4}{meaning}"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_help_numbers_come_from_the_contract() {
+        let text = after_help(
+            "  tool -a acme\n",
+            &[(Exit::Success, "done"), (Exit::Interrupted, "interrupted"), (Exit::Other(9), "COMMAND's status")],
+        );
+        assert_eq!(
+            text,
+            "Examples:\n  tool -a acme\n\nExit codes (docs/exit-codes.md):\n  0   done\n  130 interrupted\n  N   COMMAND's status"
+        );
+    }
+}

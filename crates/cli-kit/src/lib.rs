@@ -17,7 +17,7 @@ pub mod state;
 
 pub use api::api_client;
 pub use app::AppArgs;
-pub use confirm::{confirm_destructive, pick};
+pub use confirm::{confirm_destructive, pick, ConfirmArgs};
 pub use database::{resolve_database, DatabaseArgs, DatabaseSource, ResolvedDatabase};
 pub use duration::{format_duration, parse_duration, parse_positive_duration};
 pub use error::{exit_for, fail, one_line, refused, usage, CliError};

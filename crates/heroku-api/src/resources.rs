@@ -80,6 +80,18 @@ impl Dyno {
     pub fn created_at_time(&self) -> Option<SystemTime> {
         parse_rfc3339(&self.created_at)
     }
+
+    /// How long it has been up at `now` (since it last started); `None` when `created_at`
+    /// is unparseable or in the future of `now`.
+    pub fn age(&self, now: SystemTime) -> Option<std::time::Duration> {
+        now.duration_since(self.created_at_time()?).ok()
+    }
+
+    /// A one-off or release-phase dyno (`run.N`, `release.N`, and a detached one-off's type
+    /// `run`): not part of the formation, and the kind that runs migrations.
+    pub fn is_one_off(&self) -> bool {
+        matches!(self.process_type.as_str(), "run" | "release")
+    }
 }
 
 /// A process type's formation (`GET /apps/{app}/formation`).
@@ -378,5 +390,29 @@ impl Client {
     /// `GET /apps/{app}/addon-attachments`, every page.
     pub fn addon_attachments(&self, app: &str) -> Result<Vec<AddonAttachment>, Error> {
         self.list(&Call::get(format!("/apps/{}/addon-attachments", seg(app)), app_subject(app)), None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dyno(process_type: &str, name: &str, created_at: &str) -> Dyno {
+        serde_json::from_value(json!({
+            "id": "01234567-89ab-cdef-0123-456789abcdef", "name": name, "type": process_type, "state": "up",
+            "command": "x", "created_at": created_at, "updated_at": created_at
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn age_and_one_off() {
+        let d = dyno("release", "release.2343", "2026-11-22T06:00:00Z");
+        let now = parse_rfc3339("2026-11-22T06:20:14Z").unwrap();
+        assert_eq!(d.age(now), Some(std::time::Duration::from_secs(20 * 60 + 14)));
+        assert_eq!(d.age(parse_rfc3339("2026-11-22T05:00:00Z").unwrap()), None, "a boot in the future has no age");
+        assert_eq!(dyno("web", "web.1", "garbage").age(now), None);
+        assert!(d.is_one_off() && dyno("run", "run.1001", "").is_one_off());
+        assert!(!dyno("web", "web.1", "").is_one_off() && !dyno("worker", "worker.1", "").is_one_off());
     }
 }

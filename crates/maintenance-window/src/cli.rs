@@ -2,7 +2,29 @@
 
 use std::time::Duration;
 
-use cli_kit::{AppArgs, OutputArgs};
+use cli_kit::{AppArgs, ConfirmArgs, Exit, OutputArgs};
+
+/// `--help` examples.
+const EXAMPLES: &str =
+    "  maintenance-window plan -a acme                     # is a window needed for HEAD? which files?
+  maintenance-window -a acme --confirm acme -- migrate-restart -a acme --restart none --confirm acme
+  maintenance-window -a acme --promote-from acme-staging --confirm acme -- ./bin/post-deploy
+  maintenance-window status -a acme                   # an open window: what was changed, when
+  maintenance-window restore -a acme                  # put back exactly what was journaled
+  maintenance-window restore -a acme --maintenance off --scale worker=3,clock=1 --confirm acme
+                                                      # from another machine: the values the window printed\n";
+
+/// The exit codes this tool returns, for `--help`.
+const EXITS: &[(Exit, &str)] = &[
+    (Exit::Other(0), "COMMAND's own status when it ran (127: it could not start)"),
+    (Exit::Success, "done (no window needed, or the window closed)"),
+    (Exit::Failed, "failed"),
+    (Exit::Usage, "bad flag, unknown process type, unreadable journal"),
+    (Exit::NotVerified, "workers did not drain in time (window held)"),
+    (Exit::NotAuthenticated, "not logged in / not allowed"),
+    (Exit::Refused, "a window is open for the app, or it is in maintenance with types at 0 and no journal here, or no --confirm without a terminal"),
+    (Exit::WindowOpen, "`status`: a window is open, or looks open"),
+];
 
 /// Run a deploy step inside the shortest possible maintenance window — and only when the
 /// change needs one.
@@ -16,19 +38,7 @@ use cli_kit::{AppArgs, OutputArgs};
     name = "maintenance-window",
     version,
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:
-  maintenance-window plan -a acme                     # is a window needed for HEAD? which files?
-  maintenance-window -a acme --confirm acme -- migrate-restart -a acme --restart none --confirm acme
-  maintenance-window -a acme --promote-from acme-staging --confirm acme -- ./bin/post-deploy
-  maintenance-window status -a acme                   # an open window: what was changed, when
-  maintenance-window restore -a acme                  # put back exactly what was journaled
-  maintenance-window restore -a acme --maintenance off --scale worker=3,clock=1 --confirm acme
-                                                      # from another machine: the values the window printed
-
-Exit codes: COMMAND's own status when it ran (127 when it could not start); otherwise 0 done,
-1 failed, 2 usage, 3 workers did not drain in time (window held), 4 not logged in, 5 refused (a
-window is already open for the app, the app is in maintenance with types at 0 and no journal
-here, or no --confirm without a terminal); `status`: 7 when a window is open or looks open."
+    after_help = cli_kit::exit::after_help(EXAMPLES, EXITS)
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -99,9 +109,8 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "TYPE=N,…", value_delimiter = ',', requires = "maintenance")]
     pub scale: Vec<String>,
 
-    /// Answer the confirmation with the app's name
-    #[arg(long, value_name = "APP")]
-    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -150,9 +159,8 @@ pub struct WindowArgs {
     #[arg(long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
     pub drain_timeout: Duration,
 
-    /// Answer the confirmation with the app's name
-    #[arg(long, value_name = "APP")]
-    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,

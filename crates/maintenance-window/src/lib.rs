@@ -76,11 +76,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     if args.command.is_empty() {
         return Err(usage("give the deploy step to run after --, e.g. maintenance-window -a APP -- migrate-restart -a APP --restart none"));
     }
-    if let Some(c) = &args.confirm {
-        if c != &app {
-            return Err(refused(format!("--confirm {c} does not match the app {app}; nothing was changed")));
-        }
-    }
+    args.confirm.check(&app)?;
     if let Some(j) = journal::load(&app)? {
         return Err(refused(format!(
             "a window is already open for {app} (since {}, pid {}): see `maintenance-window status -a {app}`, close it with `maintenance-window restore -a {app}`; nothing was changed",
@@ -142,7 +138,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
         before.promote.as_ref().map(|(from, _, _)| format!(", release {from}'s slug")).unwrap_or_default(),
         args.command.join(" ")
     ));
-    confirm_destructive(&out, &app, args.confirm.as_deref(), &format!("Open a maintenance window on {app}?"))?;
+    confirm_destructive(&out, &app, args.confirm.answer(), &format!("Open a maintenance window on {app}?"))?;
 
     let mut j = window::new_journal(&app, &before, scaled, &args.command);
     out.note(format!("If this run dies, put everything back from any machine with:\n  {}", restore_command(&j)));
@@ -316,11 +312,7 @@ fn describe_live(l: &Live) -> String {
 fn restore_cmd(args: cli::RestoreArgs) -> anyhow::Result<Exit> {
     let out = Output::new(&args.output);
     let app = args.app.resolve()?;
-    if let Some(c) = &args.confirm {
-        if c != &app {
-            return Err(refused(format!("--confirm {c} does not match the app {app}; nothing was changed")));
-        }
-    }
+    args.confirm.check(&app)?;
     let local = journal::load(&app)?;
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
     let (j, from_journal) = match (local, args.maintenance) {
@@ -374,7 +366,7 @@ fn restore_cmd(args: cli::RestoreArgs) -> anyhow::Result<Exit> {
         // This machine recorded these values itself: restoring them is what the journal is for.
         out.begin_change();
     } else {
-        confirm_destructive(&out, &app, args.confirm.as_deref(), &format!("Put back {plan} on {app}?"))?;
+        confirm_destructive(&out, &app, args.confirm.answer(), &format!("Put back {plan} on {app}?"))?;
     }
     window::close(&client, &j)?;
     out.ok(format!("restored {app}: {plan}"));

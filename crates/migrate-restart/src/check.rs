@@ -26,10 +26,7 @@ fn schema_changed(
         })?;
         return Ok((SystemTime::now() - ago, "--since".into()));
     }
-    let db = match cli_kit::database::from_flag(&args.db)? {
-        Some(d) => Some(d),
-        None => cli_kit::database::from_config_vars(app, vars, "DATABASE_URL"),
-    };
+    let db = cli_kit::database::from_flag_or_app(&args.db, app, vars)?;
     if let Some(db) = db {
         match framework_migration_time(&db) {
             Ok(Some((t, table))) => return Ok((t, format!("the last migration recorded in {table}"))),
@@ -73,7 +70,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     // One-off and release dynos end on their own; the formation's dynos are the ones that stay stale.
     let mut stale: Vec<&heroku_api::Dyno> = dynos
         .iter()
-        .filter(|d| !matches!(d.process_type.as_str(), "run" | "release"))
+        .filter(|d| !d.is_one_off())
         .filter(|d| d.created_at_time().is_some_and(|b| b < changed))
         .collect();
     stale.sort_by_key(|d| d.name.clone());
@@ -87,11 +84,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
             cli_kit::output::count(stale.len(), "dyno")
         ));
         for d in &stale {
-            let age = d
-                .created_at_time()
-                .and_then(|b| SystemTime::now().duration_since(b).ok())
-                .map(format_duration)
-                .unwrap_or_default();
+            let age = d.age(SystemTime::now()).map(format_duration).unwrap_or_default();
             out.say(format!("  {}  {}  up {age}", d.name, d.state));
         }
         out.say(format!("Fix: heroku ps:restart -a {app}   (or migrate-restart -a {app} for the next migration)"));
@@ -102,7 +95,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
             "schema_changed_at": format_rfc3339(changed),
             "source": source,
             "stale": stale.iter().map(|d| json!({ "name": d.name, "id": d.id, "created_at": d.created_at, "state": d.state })).collect::<Vec<_>>(),
-            "dynos_checked": dynos.iter().filter(|d| !matches!(d.process_type.as_str(), "run" | "release")).count(),
+            "dynos_checked": dynos.iter().filter(|d| !d.is_one_off()).count(),
         }));
     }
     Ok(if stale.is_empty() { Exit::Success } else { Exit::NotVerified })

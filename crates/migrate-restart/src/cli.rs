@@ -2,7 +2,26 @@
 
 use std::time::Duration;
 
-use cli_kit::{AppArgs, DatabaseArgs, OutputArgs};
+use cli_kit::{AppArgs, ConfirmArgs, DatabaseArgs, Exit, OutputArgs};
+
+/// `--help` examples.
+const EXAMPLES: &str = "  migrate-restart -a acme                                   # the Procfile's release: command
+  migrate-restart -a acme --command 'bin/rails db:migrate' --lock-timeout 3s
+  migrate-restart -a acme --restart web,worker --confirm acme
+  migrate-restart -a acme --wait-clear 2m                   # wait for a backup to finish first
+  migrate-restart -a acme --restart none --json             # inside a maintenance window
+  migrate-restart check -a acme                             # dynos that predate the schema\n";
+
+/// The exit codes this tool returns, for `--help`.
+const EXITS: &[(Exit, &str)] = &[
+    (Exit::Success, "migrated and every restarted dyno verified"),
+    (Exit::Failed, "the migration failed (nothing restarted)"),
+    (Exit::Usage, "bad flag, unknown process type, no database for the preflight"),
+    (Exit::NotVerified, "restart not verified in time, or the dyno connection was lost (outcome unknown)"),
+    (Exit::NotAuthenticated, "not logged in / not allowed"),
+    (Exit::Refused, "no --confirm without a terminal, or the preflight found blockers (--force, --wait-clear)"),
+    (Exit::Interrupted, "interrupted: the one-off dyno was stopped and its database session ended"),
+];
 
 /// Run the release migration on a one-off dyno with a lock timeout, retry it when a lock
 /// blocks it, then restart at once and prove every dyno booted after the migration.
@@ -16,19 +35,7 @@ use cli_kit::{AppArgs, DatabaseArgs, OutputArgs};
     name = "migrate-restart",
     version,
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:
-  migrate-restart -a acme                                   # the Procfile's release: command
-  migrate-restart -a acme --command 'bin/rails db:migrate' --lock-timeout 3s
-  migrate-restart -a acme --restart web,worker --confirm acme
-  migrate-restart -a acme --wait-clear 2m                   # wait for a backup to finish first
-  migrate-restart -a acme --restart none --json             # inside a maintenance window
-  migrate-restart check -a acme                             # dynos that predate the schema
-
-Exit codes: 0 migrated and every restarted dyno verified, 1 the migration failed (no restart),
-2 usage, 3 restart not verified in time or the dyno connection was lost (outcome unknown),
-4 not logged in, 5 refused (no --confirm without a terminal, or the preflight found blockers:
---force or --wait-clear), 130 interrupted
-(the one-off dyno was stopped and its database session ended)."
+    after_help = cli_kit::exit::after_help(EXAMPLES, EXITS)
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -119,9 +126,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
 
-    /// Answer the confirmation (run the migration and restart) with the app's name
-    #[arg(long, value_name = "APP")]
-    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,

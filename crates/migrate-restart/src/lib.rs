@@ -43,11 +43,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     let out = Output::new(&args.output);
     interrupt::install();
     let app = args.app.resolve()?;
-    if let Some(c) = &args.confirm {
-        if c != &app {
-            return Err(refused(format!("--confirm {c} does not match the app {app}; nothing was started")));
-        }
-    }
+    args.confirm.check(&app)?;
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let command = procfile::command(args.command.as_deref(), &cwd)?;
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
@@ -64,10 +60,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     let before = before?;
     let vars = vars?;
     let plan = Plan::parse(&args.restart, &formation)?;
-    let db = match cli_kit::database::from_flag(&args.db)? {
-        Some(d) => Some(d),
-        None => cli_kit::database::from_config_vars(&app, &vars, "DATABASE_URL"),
-    };
+    let db = cli_kit::database::from_flag_or_app(&args.db, &app, &vars)?;
 
     let preflight =
         if args.no_preflight { json!({ "skipped": true }) } else { run_preflight(&args, &out, &app, db.as_ref())? };
@@ -83,7 +76,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
             Plan::None => "restart nothing".to_string(),
         }
     ));
-    confirm_destructive(&out, &app, args.confirm.as_deref(), &format!("Run the migration on {app} and restart?"))?;
+    confirm_destructive(&out, &app, args.confirm.answer(), &format!("Run the migration on {app} and restart?"))?;
 
     let watch_db = if args.no_preflight { None } else { db.as_ref() };
     let spec = Spec {

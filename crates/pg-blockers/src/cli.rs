@@ -2,7 +2,27 @@
 
 use std::time::Duration;
 
-use cli_kit::{AppArgs, DatabaseArgs, OutputArgs};
+use cli_kit::{AppArgs, ConfirmArgs, DatabaseArgs, Exit, OutputArgs};
+
+/// `--help` examples.
+const EXAMPLES: &str = "  pg-blockers -a acme                          # the blocking forest of acme's DATABASE_URL
+  pg-blockers HEROKU_POSTGRESQL_TEAL -a acme   # another attached database (TEAL works too)
+  pg-blockers --database-url postgres://…      # any Postgres (or set DATABASE_URL)
+  pg-blockers -a acme --cancel 4242 --confirm acme
+  pg-blockers -a acme --cancel-roots --escalate --confirm acme
+  pg-blockers -a acme --watch 2s               # redraw every 2s until Ctrl-C
+  pg-blockers -a acme --json --exit-status     # for monitors: exit 6 when blocking is found\n";
+
+/// The exit codes this tool returns, for `--help`.
+const EXITS: &[(Exit, &str)] = &[
+    (Exit::Success, "nothing blocked, or the fix was verified"),
+    (Exit::Failed, "the database or the API failed"),
+    (Exit::Usage, "bad flag, unknown pid or database"),
+    (Exit::NotVerified, "a signal did not take before the deadline"),
+    (Exit::NotAuthenticated, "login rejected / not allowed"),
+    (Exit::Refused, "no --confirm, or the tool's own or a system session; nothing was signalled"),
+    (Exit::BlockingFound, "blocking found (with --exit-status)"),
+];
 
 /// Show which Postgres sessions block which, name the root blocker (backups, long readers,
 /// idle transactions, waiting DDL), and apply the smallest fix with verification.
@@ -13,18 +33,8 @@ use cli_kit::{AppArgs, DatabaseArgs, OutputArgs};
 #[command(
     name = "pg-blockers",
     version,
-    after_help = "Examples:
-  pg-blockers -a acme                          # the blocking forest of acme's DATABASE_URL
-  pg-blockers HEROKU_POSTGRESQL_TEAL -a acme   # another attached database (TEAL works too)
-  pg-blockers --database-url postgres://…      # any Postgres (or set DATABASE_URL)
-  pg-blockers -a acme --cancel 4242 --confirm acme
-  pg-blockers -a acme --cancel-roots --escalate --confirm acme
-  pg-blockers -a acme --watch 2s               # redraw every 2s until Ctrl-C
-  pg-blockers -a acme --json --exit-status     # for monitors: exit 6 when blocking is found
-
-Exit codes: 0 ok (nothing blocked, or the fix was verified), 1 failed, 2 usage, 3 a signal
-did not take before the deadline, 4 login rejected / not allowed, 5 refused (no --confirm, own
-or system session), 6 blocking found (--exit-status)."
+    after_help = cli_kit::exit::after_help(EXAMPLES, EXITS),
+    mut_arg("confirm", |a| a.help("Answer the confirmation: the app's name (the database's name with --database-url)"))
 )]
 pub struct Args {
     /// Config var or attachment of the app: DATABASE_URL, HEROKU_POSTGRESQL_TEAL_URL, TEAL (default DATABASE_URL)
@@ -65,9 +75,8 @@ pub struct Args {
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = cli_kit::positive_duration_arg)]
     pub grace: Duration,
 
-    /// Answer the confirmation: the app name (or the database name with --database-url)
-    #[arg(long, value_name = "APP")]
-    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 
     /// Exit 6 when blocking is found (for monitors)
     #[arg(long)]

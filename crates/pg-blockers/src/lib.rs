@@ -126,7 +126,7 @@ fn apply(
     confirm_destructive(
         out,
         db.confirm_name(),
-        args.confirm.as_deref(),
+        args.confirm.answer(),
         &format!("{} {} session(s)?", signal.word(), pids.len()),
     )?;
     let opts = ActOptions { grace: args.grace, escalate: args.escalate };

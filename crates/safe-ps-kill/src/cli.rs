@@ -2,7 +2,25 @@
 
 use std::time::Duration;
 
-use cli_kit::{AppArgs, DatabaseArgs, OutputArgs};
+use cli_kit::{AppArgs, ConfirmArgs, DatabaseArgs, Exit, OutputArgs};
+
+/// `--help` examples.
+const EXAMPLES: &str =
+    "  safe-ps-kill release -a acme                   # release → release.2343, asks, stops, verifies
+  safe-ps-kill release.2343 -a acme --confirm acme
+  safe-ps-kill worker -a acme --all --confirm acme
+  safe-ps-kill run -a acme --dry-run             # resolve and show, stop nothing
+  safe-ps-kill release -a acme --confirm acme --json\n";
+
+/// The exit codes this tool returns, for `--help`.
+const EXITS: &[(Exit, &str)] = &[
+    (Exit::Success, "stopped and seen gone (or --dry-run)"),
+    (Exit::Failed, "the API failed"),
+    (Exit::Usage, "unknown dyno, ambiguous type without a terminal, bad --wait"),
+    (Exit::NotVerified, "a dyno was STILL RUNNING at the deadline"),
+    (Exit::NotAuthenticated, "not logged in / not allowed"),
+    (Exit::Refused, "no terminal and no --confirm, or --confirm names another app; nothing was stopped"),
+];
 
 /// Stop a dyno by its id and prove it is gone.
 ///
@@ -14,16 +32,7 @@ use cli_kit::{AppArgs, DatabaseArgs, OutputArgs};
 #[command(
     name = "safe-ps-kill",
     version,
-    after_help = "Examples:
-  safe-ps-kill release -a acme                   # release → release.2343, asks, stops, verifies
-  safe-ps-kill release.2343 -a acme --confirm acme
-  safe-ps-kill worker -a acme --all --confirm acme
-  safe-ps-kill run -a acme --dry-run             # resolve and show, stop nothing
-  safe-ps-kill release -a acme --confirm acme --json
-
-Exit codes: 0 stopped and seen gone, 1 failed, 2 usage (unknown dyno, ambiguous type without
-a terminal, bad --wait), 3 a dyno was STILL RUNNING at the deadline, 4 not logged in / not
-allowed, 5 refused (no terminal and no --confirm, or --confirm names another app)."
+    after_help = cli_kit::exit::after_help(EXAMPLES, EXITS)
 )]
 pub struct Args {
     /// A dyno name (release.2343, web.1) or a process type (release, run, web)
@@ -37,9 +46,8 @@ pub struct Args {
     #[arg(long)]
     pub all: bool,
 
-    /// Answer the confirmation with the app's name
-    #[arg(long, value_name = "APP")]
-    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 
     /// How long to wait for the dynos to disappear
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = cli_kit::positive_duration_arg)]

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 /// Release-phase and one-off dynos run migrations and other statements worth checking.
 pub fn runs_statements(d: &Dyno) -> bool {
-    matches!(d.process_type.as_str(), "release" | "run")
+    d.is_one_off()
 }
 
 /// Runs the check and prints it; returns the JSON part. Never fails the command: a database
@@ -22,9 +22,8 @@ pub fn check(out: &Output, app: &str, db: &DatabaseArgs, vars: &BTreeMap<String,
         "Statements started by {} may still be running or waiting on locks: stopping a dyno does not end its database sessions.",
         names.join(", ")
     ));
-    let resolved = match cli_kit::database::from_flag(db) {
-        Ok(Some(r)) => Some(r),
-        Ok(None) => cli_kit::database::from_config_vars(app, vars, "DATABASE_URL"),
+    let resolved = match cli_kit::database::from_flag_or_app(db, app, vars) {
+        Ok(r) => r,
         Err(e) => return skipped(out, &format!("--database-url is unusable: {}", cli_kit::one_line(&e))),
     };
     let Some(resolved) = resolved else {

@@ -28,11 +28,7 @@ struct Choice {
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let out = Output::new(&args.output);
     let app = args.app.resolve()?;
-    if let Some(c) = &args.confirm {
-        if c != &app {
-            return Err(refused(format!("--confirm {c} does not match the app {app}; nothing was stopped")));
-        }
-    }
+    args.confirm.check(&app)?;
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
     // The dyno list and the config vars (for the database check) are independent: fetch both at once.
     let (dynos, vars) = std::thread::scope(|s| {
@@ -57,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     let names: Vec<&str> = choice.dynos.iter().map(|d| d.name.as_str()).collect();
-    confirm_destructive(&out, &app, args.confirm.as_deref(), &format!("Stop {} on {app}?", names.join(", ")))?;
+    confirm_destructive(&out, &app, args.confirm.answer(), &format!("Stop {} on {app}?", names.join(", ")))?;
 
     stop_all(&client, &app, &choice.dynos)?;
     let outcomes = verify(&client, &out, &app, &choice.dynos, args.wait);
@@ -173,10 +169,7 @@ fn list_names(dynos: &[Dyno]) -> String {
 }
 
 fn age(d: &Dyno) -> String {
-    d.created_at_time()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .map(format_duration)
-        .unwrap_or_else(|| "?".into())
+    d.age(SystemTime::now()).map(format_duration).unwrap_or_else(|| "?".into())
 }
 
 fn describe_for_pick(d: &Dyno) -> String {
