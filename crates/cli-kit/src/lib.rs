@@ -26,6 +26,10 @@ pub use output::{Output, OutputArgs};
 pub use poll::Poll;
 pub use redact::{redact, register_secret, register_url_password};
 
+/// The version of every tool's `--json` document (`schema_version`). Raised when a field
+/// changes meaning or goes away; adding a field does not raise it.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// Runs a tool's `try_main` and turns its result into the process exit code: an error is
 /// printed once, as `error: <one line>` on stderr, redacted, and mapped by [`exit_for`].
 /// Panics are reported redacted too.

@@ -165,6 +165,13 @@ impl Output {
         self.write_json(&serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into()));
     }
 
+    /// A tool's typed report as the one JSON document on stdout (only with `--json`).
+    pub fn report(&self, report: &impl serde::Serialize) {
+        if self.json {
+            self.json(&serde_json::to_value(report).unwrap_or(serde_json::Value::Null));
+        }
+    }
+
     /// One compact JSON document as one stdout line (NDJSON, for `--watch --json`).
     pub fn json_line(&self, value: &serde_json::Value) {
         self.write_json(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()));

@@ -181,7 +181,7 @@ fn hidden_note(snap: &Snapshot) -> Option<String> {
 /// The command that applies a recommendation.
 pub fn command_for(tool: &str, db: &ResolvedDatabase, r: &Recommendation) -> String {
     let escalate = if r.note.is_some() { " --escalate" } else { "" };
-    format!("{tool} {} --{} {}{escalate} --confirm {}", db.selector_args(), r.action, r.pid, db.confirm_name())
+    format!("{tool} {} --{} {}{escalate} --confirm {}", db.selector_args(), r.action.word(), r.pid, db.confirm_name())
 }
 
 fn recommendation_lines(
@@ -192,7 +192,7 @@ fn recommendation_lines(
     out: &mut Vec<String>,
 ) {
     let labels = snap.get(r.pid).map(labels).unwrap_or_default();
-    out.push(format!("{} {} pid {}{labels} — {}.", bold().apply_to(title), r.action, r.pid, r.reason));
+    out.push(format!("{} {} pid {}{labels} — {}.", bold().apply_to(title), r.action.word(), r.pid, r.reason));
     out.push(format!("  cost: {}", r.cost));
     if let Some(n) = &r.note {
         out.push(format!("  note: {n}"));

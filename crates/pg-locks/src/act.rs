@@ -5,14 +5,14 @@
 use std::time::{Duration, Instant};
 
 use postgres::Client;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
 use crate::recommend::refusal;
 use crate::snapshot::Snapshot;
 
 /// Which signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Signal {
     /// `pg_cancel_backend`: stop the running statement.
@@ -54,7 +54,7 @@ impl Default for ActOptions {
 }
 
 /// What happened to one target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PidOutcome {
     /// The pid.
     pub pid: i32,
@@ -71,7 +71,7 @@ pub struct PidOutcome {
 }
 
 /// The verified result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ActReport {
     /// Per target.
     pub outcomes: Vec<PidOutcome>,
@@ -228,7 +228,7 @@ pub fn act(
 }
 
 /// What [`end_sessions_named`] found and left.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EndReport {
     /// Sessions that carried the name.
     pub found: Vec<i32>,

@@ -2,12 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::snapshot::Snapshot;
 
 /// One session in a blocking tree.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Node {
     /// Backend pid.
     pub pid: i32,
@@ -20,7 +20,7 @@ pub struct Node {
 }
 
 /// The blocking forest of a snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Forest {
     /// One tree per root blocker, the one blocking most first.
     pub roots: Vec<Node>,
@@ -144,7 +144,7 @@ impl Forest {
 }
 
 /// A DDL statement waiting for a lock, with what it blocks and who holds it up.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WaitingDdl {
     /// The DDL's pid.
     pub pid: i32,

@@ -1,12 +1,12 @@
 //! What kind of session this is: backup, autovacuum, idle in transaction, DDL, migration,
 //! a non-client backend, or this tool's own session.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::snapshot::Session;
 
 /// A session label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Label {
     /// Heroku Postgres Backups, pg_dump, or a `COPY … TO stdout`.

@@ -1,7 +1,7 @@
 //! The smallest intervention: the one pid whose cancel lets the most sessions run, with its
 //! cost in words.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::forest::Graph;
 use crate::labels::Label;
@@ -42,16 +42,16 @@ pub fn needs_terminate(s: &Session) -> bool {
 }
 
 /// A proposed cancel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recommendation {
     /// The pid to signal.
     pub pid: i32,
     /// `cancel`, or `terminate` for an idle transaction.
-    pub action: &'static str,
+    pub action: crate::Signal,
     /// Sessions that can proceed once it is gone.
     pub unblocks: usize,
     /// What it costs.
-    pub cost: &'static str,
+    pub cost: String,
     /// Why this one, in a sentence.
     pub reason: String,
     /// Anything that may stop a plain cancel from working.
@@ -89,9 +89,9 @@ fn recommendation_for(s: &Session, unblocks: usize, reason: String) -> Recommend
     });
     Recommendation {
         pid: s.pid,
-        action: if needs_terminate(s) { "terminate" } else { "cancel" },
+        action: if needs_terminate(s) { crate::Signal::Terminate } else { crate::Signal::Cancel },
         unblocks,
-        cost: cost(s),
+        cost: cost(s).to_string(),
         reason,
         note,
     }

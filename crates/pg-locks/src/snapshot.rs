@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use postgres::Client;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::labels::{label_session, Label};
@@ -80,7 +80,7 @@ const INSUFFICIENT_PRIVILEGE: &str = "<insufficient privilege>";
 pub const HIDDEN_QUERY: &str = "query hidden from this credential";
 
 /// The lock a session waits for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LockWait {
     /// `relation`, `transactionid`, `advisory`, `tuple`…
     pub locktype: String,
@@ -93,7 +93,7 @@ pub struct LockWait {
 }
 
 /// One backend as seen in the snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     /// Backend pid.
     pub pid: i32,
@@ -172,17 +172,24 @@ impl Session {
 }
 
 /// Every session at one instant.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
     /// This tool's own backend pid (never proposed for cancelling).
     pub own_pid: i32,
     /// `server_version_num`, e.g. 150004.
     pub server_version_num: i32,
-    /// When it was taken.
-    #[serde(skip)]
+    /// When it was taken (not part of the JSON: a saved snapshot reads as taken now).
+    #[serde(skip, default = "SystemTime::now")]
     pub taken_at: SystemTime,
     /// Sessions by pid.
     pub sessions: Vec<Session>,
+}
+
+impl Default for Snapshot {
+    /// An empty snapshot taken now (what a report read back from JSON carries).
+    fn default() -> Self {
+        Snapshot { own_pid: 0, server_version_num: 0, taken_at: SystemTime::now(), sessions: Vec::new() }
+    }
 }
 
 impl Snapshot {

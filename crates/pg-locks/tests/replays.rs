@@ -46,7 +46,7 @@ fn incident_001_backup_copy_blocks_drop_table() {
 
     let (primary, _) = recommend(&snap);
     let primary = primary.unwrap();
-    assert_eq!((primary.pid, primary.action), (backup.pid, "cancel"));
+    assert_eq!((primary.pid, primary.action), (backup.pid, Signal::Cancel));
     assert!(primary.cost.contains("backup fails"), "{}", primary.cost);
 
     // The backend notices the cancel when its pending write to the (slow) client completes;
@@ -147,7 +147,7 @@ fn idle_in_transaction_holder_needs_terminate_and_escalation_does_it() {
     assert!(snap.get(holder_pid).unwrap().has(Label::IdleInTransaction));
     let (primary, _) = recommend(&snap);
     let primary = primary.unwrap();
-    assert_eq!((primary.pid, primary.action), (holder_pid, "terminate"));
+    assert_eq!((primary.pid, primary.action), (holder_pid, Signal::Terminate));
     assert!(primary.cost.contains("uncommitted work"));
 
     // A cancel does nothing to an idle transaction: verified as not taken.

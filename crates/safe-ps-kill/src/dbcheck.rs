@@ -7,16 +7,16 @@ use cli_kit::output::{bold, red};
 use cli_kit::{format_duration, DatabaseArgs, Output, ResolvedDatabase};
 use heroku_api::Dyno;
 use pg_locks::{waiting_ddl, Snapshot};
-use serde_json::{json, Value};
+use crate::report::{DatabaseCheck, WaitingStatement};
 
 /// Release-phase and one-off dynos run migrations and other statements worth checking.
 pub fn runs_statements(d: &Dyno) -> bool {
     d.is_one_off()
 }
 
-/// Runs the check and prints it; returns the JSON part. Never fails the command: a database
+/// Runs the check and prints it; returns the report's part. Never fails the command: a database
 /// that cannot be reached is one line saying the check was skipped and why.
-pub fn check(out: &Output, app: &str, db: &DatabaseArgs, vars: &BTreeMap<String, String>, stopped: &[Dyno]) -> Value {
+pub fn check(out: &Output, app: &str, db: &DatabaseArgs, vars: &BTreeMap<String, String>, stopped: &[Dyno]) -> DatabaseCheck {
     let names: Vec<&str> = stopped.iter().filter(|d| runs_statements(d)).map(|d| d.name.as_str()).collect();
     out.say(format!(
         "Statements started by {} may still be running or waiting on locks: stopping a dyno does not end its database sessions.",
@@ -43,12 +43,12 @@ pub fn check(out: &Output, app: &str, db: &DatabaseArgs, vars: &BTreeMap<String,
     report(out, &resolved, &snap)
 }
 
-fn skipped(out: &Output, reason: &str) -> Value {
+fn skipped(out: &Output, reason: &str) -> DatabaseCheck {
     out.warn(format!("database check skipped: {reason}"));
-    json!({ "status": "skipped", "reason": reason })
+    DatabaseCheck::Skipped { reason: reason.to_string() }
 }
 
-fn report(out: &Output, db: &ResolvedDatabase, snap: &Snapshot) -> Value {
+fn report(out: &Output, db: &ResolvedDatabase, snap: &Snapshot) -> DatabaseCheck {
     let waiting = waiting_ddl(snap);
     let blocked_total = snap.blocked().count();
     let selector = db.selector_args();
@@ -105,25 +105,20 @@ fn report(out: &Output, db: &ResolvedDatabase, snap: &Snapshot) -> Value {
             bold().apply_to("fix now:"),
             w.blocking_total
         ));
-        items.push(json!({
-            "pid": w.pid,
-            "query": s.query,
-            "application_name": s.application_name,
-            "waiting_for": s.waiting_for,
-            "wait_secs": s.wait_secs(),
-            "blocking_total": w.blocking_total,
-            "waits_for": w.waits_for,
-            "root_blocker": w.root,
-            "command": command,
-        }));
+        items.push(WaitingStatement {
+            pid: w.pid,
+            query: s.query.clone(),
+            application_name: s.application_name.clone(),
+            waiting_for: s.waiting_for.clone(),
+            wait_secs: s.wait_secs(),
+            blocking_total: w.blocking_total,
+            waits_for: w.waits_for.clone(),
+            root_blocker: w.root,
+            command,
+        });
     }
     if !waiting.is_empty() {
         out.say(format!("  see everything: pg-blockers {selector}"));
     }
-    json!({
-        "status": "checked",
-        "database": db.describe(),
-        "blocked_total": blocked_total,
-        "waiting_ddl": items,
-    })
+    DatabaseCheck::Checked { database: db.describe(), blocked_total, waiting_ddl: items }
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod dbcheck;
+pub mod report;
 pub mod resolve;
 
 use std::collections::{BTreeMap, HashMap};
@@ -11,9 +12,8 @@ use std::time::{Duration, SystemTime};
 use cli_kit::output::{bold, count, dim, red};
 use cli_kit::{api_client, confirm_destructive, format_duration, pick, refused, usage, Exit, Output, Poll};
 use heroku_api::{Client, Dyno};
-use serde_json::{json, Value};
-
 pub use cli::Args;
+use report::{Action, DatabaseCheck, KillReport, ResolvedDyno, StopOutcome};
 use resolve::{closest, natural_key, resolve, Resolution};
 
 const TOOL: &str = "safe-ps-kill";
@@ -21,7 +21,7 @@ const TOOL: &str = "safe-ps-kill";
 /// How the dynos to stop were chosen, for the report.
 struct Choice {
     dynos: Vec<Dyno>,
-    how: &'static str,
+    how: report::Resolution,
 }
 
 /// Runs the command; returns the exit code the contract prescribes.
@@ -47,9 +47,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             target_arg(&args, &choice),
             if choice.dynos.len() > 1 { " --all" } else { "" }
         ));
-        if out.is_json() {
-            out.json(&report_json(&args, &app, &choice, "dry-run", &[], &Value::Null));
-        }
+        out.report(&kill_report(&args, &app, &choice, Action::DryRun, Vec::new(), DatabaseCheck::NotApplicable {
+            reason: "dry run: nothing was stopped".into(),
+        }));
         return Ok(Exit::Success);
     }
     let names: Vec<&str> = choice.dynos.iter().map(|d| d.name.as_str()).collect();
@@ -77,24 +77,20 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let db_check = if choice.dynos.iter().any(dbcheck::runs_statements) {
         dbcheck::check(&out, &app, &args.db, &vars.unwrap_or_default(), &choice.dynos)
     } else {
-        json!({ "status": "not_applicable", "reason": "only release and one-off dynos run migrations" })
+        DatabaseCheck::NotApplicable { reason: "only release and one-off dynos run migrations".into() }
     };
-    if out.is_json() {
-        let per: Vec<Value> = outcomes
-            .iter()
-            .map(|o| {
-                json!({
-                    "name": o.dyno.name,
-                    "id": o.dyno.id,
-                    "stopped": o.gone_after.is_some(),
-                    "gone_after_ms": o.gone_after.map(|t| t.as_millis() as u64),
-                    "still_running": o.gone_after.is_none(),
-                    "last_state": o.last_state,
-                })
-            })
-            .collect();
-        out.json(&report_json(&args, &app, &choice, "stop", &per, &db_check));
-    }
+    let per = outcomes
+        .iter()
+        .map(|o| StopOutcome {
+            name: o.dyno.name.clone(),
+            id: o.dyno.id.clone(),
+            stopped: o.gone_after.is_some(),
+            gone_after_ms: o.gone_after.map(|t| t.as_millis() as u64),
+            still_running: o.gone_after.is_none(),
+            last_state: o.last_state.clone(),
+        })
+        .collect();
+    out.report(&kill_report(&args, &app, &choice, Action::Stop, per, db_check));
     Ok(if all_gone { Exit::Success } else { Exit::NotVerified })
 }
 
@@ -121,19 +117,19 @@ fn choose(args: &Args, out: &Output, app: &str, dynos: &[Dyno]) -> anyhow::Resul
         sorted.sort_by_key(|d| natural_key(&d.name));
         let items: Vec<String> = sorted.iter().map(describe_for_pick).collect();
         return match pick(out, &format!("Which dyno of {app}?"), &items)? {
-            Some(i) => Ok(Choice { dynos: vec![sorted[i].clone()], how: "picked" }),
+            Some(i) => Ok(Choice { dynos: vec![sorted[i].clone()], how: report::Resolution::Picked }),
             None => Err(refused("nothing chosen; nothing was stopped")),
         };
     };
     match resolve(target, dynos) {
-        Resolution::Exact(d) => Ok(Choice { dynos: vec![d], how: "exact" }),
+        Resolution::Exact(d) => Ok(Choice { dynos: vec![d], how: report::Resolution::Exact }),
         Resolution::Type(t, ds) if ds.len() == 1 => {
             out.say(format!("{t} → {}", bold().apply_to(&ds[0].name)));
-            Ok(Choice { dynos: ds, how: "type" })
+            Ok(Choice { dynos: ds, how: report::Resolution::Type })
         }
         Resolution::Type(t, ds) => {
             if args.all {
-                return Ok(Choice { dynos: ds, how: "all" });
+                return Ok(Choice { dynos: ds, how: report::Resolution::All });
             }
             if !out.can_prompt() {
                 return Err(usage(format!(
@@ -145,8 +141,8 @@ fn choose(args: &Args, out: &Output, app: &str, dynos: &[Dyno]) -> anyhow::Resul
             let mut items: Vec<String> = ds.iter().map(describe_for_pick).collect();
             items.push(format!("all {} {t} dynos", ds.len()));
             match pick(out, &format!("{t} has {} dynos; which?", ds.len()), &items)? {
-                Some(i) if i == ds.len() => Ok(Choice { dynos: ds, how: "all" }),
-                Some(i) => Ok(Choice { dynos: vec![ds[i].clone()], how: "picked" }),
+                Some(i) if i == ds.len() => Ok(Choice { dynos: ds, how: report::Resolution::All }),
+                Some(i) => Ok(Choice { dynos: vec![ds[i].clone()], how: report::Resolution::Picked }),
                 None => Err(refused("nothing chosen; nothing was stopped")),
             }
         }
@@ -270,26 +266,23 @@ fn verify(client: &Client, out: &Output, app: &str, dynos: &[Dyno], limit: Durat
         .collect()
 }
 
-fn report_json(args: &Args, app: &str, choice: &Choice, action: &str, outcomes: &[Value], db_check: &Value) -> Value {
-    let resolved: Vec<Value> = choice
-        .dynos
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id, "name": d.name, "type": d.process_type, "state": d.state,
-                "created_at": d.created_at, "command": d.command, "size": d.size,
-                "release_version": d.release.as_ref().map(|r| r.version),
-            })
-        })
-        .collect();
-    json!({
-        "app": app,
-        "argument": args.target,
-        "resolution": choice.how,
-        "resolved": resolved,
-        "action": action,
-        "wait_limit_ms": args.wait.as_millis() as u64,
-        "outcomes": outcomes,
-        "database_check": db_check,
-    })
+fn kill_report(
+    args: &Args,
+    app: &str,
+    choice: &Choice,
+    action: Action,
+    outcomes: Vec<StopOutcome>,
+    database_check: DatabaseCheck,
+) -> KillReport {
+    KillReport {
+        schema_version: cli_kit::SCHEMA_VERSION,
+        app: app.to_string(),
+        argument: args.target.clone(),
+        resolution: choice.how,
+        resolved: choice.dynos.iter().map(ResolvedDyno::from).collect(),
+        action,
+        wait_limit_ms: args.wait.as_millis() as u64,
+        outcomes,
+        database_check,
+    }
 }

@@ -4,6 +4,7 @@
 pub mod heroku_cli;
 pub mod postgres;
 pub mod pty;
+pub mod docs;
 pub mod sandbox;
 pub mod sessions;
 pub mod tool;
