@@ -68,11 +68,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     let vars = if args.db.database_url.is_some() || args.since.is_some() { Default::default() } else { vars? };
     let (changed, source) = schema_changed(&args, &app, &client, &out, &vars)?;
     // One-off and release dynos end on their own; the formation's dynos are the ones that stay stale.
-    let mut stale: Vec<&heroku_api::Dyno> = dynos
-        .iter()
-        .filter(|d| !d.is_one_off())
-        .filter(|d| d.created_at_time().is_some_and(|b| b < changed))
-        .collect();
+    let mut stale: Vec<&heroku_api::Dyno> =
+        dynos.iter().filter(|d| !d.is_one_off()).filter(|d| d.created_at_time().is_some_and(|b| b < changed)).collect();
     stale.sort_by_key(|d| d.name.clone());
     let ago = SystemTime::now().duration_since(changed).map(format_duration).unwrap_or_else(|_| "just now".into());
     out.say(format!("Schema last changed {} ({ago} ago), per {source}.", format_rfc3339(changed)));

@@ -2,14 +2,16 @@
 
 mod cli;
 pub mod render;
+pub mod report;
 
 use std::time::Duration;
 
 use anyhow::Context;
 use cli_kit::output::{dim, green, red};
 use cli_kit::{api_client, confirm_destructive, resolve_database, usage, Exit, Output, ResolvedDatabase};
-use pg_locks::{act, recommend, validate_targets, ActOptions, ActReport, Client, Forest, Signal, Snapshot};
-use serde_json::json;
+use pg_locks::{
+    act, recommend, validate_targets, ActOptions, ActReport, Client, Forest, Recommendation, Signal, Snapshot,
+};
 
 pub use cli::Args;
 
@@ -35,16 +37,24 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if !args.cancel.is_empty() || !args.terminate.is_empty() || args.cancel_roots {
         return apply(&args, &out, &db, &mut client, snap);
     }
-    let forest = render::filter_min_wait(Forest::build(&snap), &snap, args.min_wait);
-    let recs = if forest.is_empty() { (None, None) } else { recommend(&snap) };
+    let (forest, recs) = analyse(&snap, args.min_wait);
     if out.is_json() {
-        out.json(&render::json_report(&db, &snap, &forest, &recs));
+        out.report(&report::blockers_report(&db, &snap, &forest, &recs));
     } else {
         for line in render::human(&db, &snap, &forest, &recs) {
             out.say(line);
         }
     }
     Ok(if args.exit_status && !forest.is_empty() { Exit::BlockingFound } else { Exit::Success })
+}
+
+/// The one analysis of a snapshot, for a single report and each `--watch` redraw alike: the
+/// forest (trees where someone waited at least `min_wait`) and, when something is blocked,
+/// the recommended fix and its alternative.
+fn analyse(snap: &Snapshot, min_wait: Option<Duration>) -> (Forest, (Option<Recommendation>, Option<Recommendation>)) {
+    let forest = Forest::build(snap).with_min_wait(snap, min_wait);
+    let recs = if forest.is_empty() { (None, None) } else { recommend(snap) };
+    (forest, recs)
 }
 
 fn watch(
@@ -56,11 +66,10 @@ fn watch(
 ) -> anyhow::Result<Exit> {
     loop {
         let snap = Snapshot::take(client)?;
-        let forest = render::filter_min_wait(Forest::build(&snap), &snap, args.min_wait);
-        let recs = if forest.is_empty() { (None, None) } else { recommend(&snap) };
+        let (forest, recs) = analyse(&snap, args.min_wait);
         if out.is_json() {
             // One compact document per line (NDJSON), so a pipe can read each snapshot.
-            out.json_line(&render::json_report(db, &snap, &forest, &recs));
+            out.json_line(&serde_json::to_value(report::blockers_report(db, &snap, &forest, &recs))?);
         } else {
             let mut lines = render::human(db, &snap, &forest, &recs);
             let stamp =
@@ -103,9 +112,12 @@ fn apply(
             .collect();
         if roots.is_empty() {
             out.ok(format!("Nothing to cancel: no root blockers on {}.", db.describe()));
-            if out.is_json() {
-                out.json(&json!({ "database": db.describe(), "action": null, "blocked_total": forest.blocked_total }));
-            }
+            out.report(&report::ActionReport {
+                schema_version: cli_kit::SCHEMA_VERSION,
+                database: db.describe(),
+                blocked_before: forest.blocked_total,
+                action: None,
+            });
             return Ok(Exit::Success);
         }
         (Signal::Cancel, roots)
@@ -163,11 +175,10 @@ fn report_action(out: &Output, db: &ResolvedDatabase, report: &ActReport, before
             report.still_blocked.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
         ));
     }
-    if out.is_json() {
-        out.json(&json!({
-            "database": db.describe(),
-            "blocked_before": before.blocked_total,
-            "action": report,
-        }));
-    }
+    out.report(&report::ActionReport {
+        schema_version: cli_kit::SCHEMA_VERSION,
+        database: db.describe(),
+        blocked_before: before.blocked_total,
+        action: Some(report.clone()),
+    });
 }

@@ -6,25 +6,9 @@ use std::time::Duration;
 use cli_kit::output::{bold, count, cyan, dim, red, yellow};
 use cli_kit::{format_duration, ResolvedDatabase};
 use pg_locks::{Forest, Label, Node, Recommendation, Session, Snapshot};
-use serde_json::{json, Value};
 
 /// Query text width in human output.
 const QUERY_WIDTH: usize = 90;
-
-/// Keeps only trees in which someone has waited at least `min_wait`.
-pub fn filter_min_wait(forest: Forest, snapshot: &Snapshot, min_wait: Option<Duration>) -> Forest {
-    let Some(min) = min_wait else { return forest };
-    let min = min.as_secs_f64();
-    let roots: Vec<Node> = forest
-        .roots
-        .into_iter()
-        .filter(|r| {
-            r.pids().iter().skip(1).any(|p| snapshot.get(*p).and_then(Session::wait_secs).is_some_and(|w| w >= min))
-        })
-        .collect();
-    let blocked_total = roots.iter().map(|r| r.pids().len() - 1).sum();
-    Forest { roots, blocked_total }
-}
 
 fn secs(d: Option<f64>) -> String {
     d.map(|s| format_duration(Duration::from_secs_f64(s.max(0.0)))).unwrap_or_else(|| "?".into())
@@ -250,43 +234,4 @@ pub fn human(
         recommendation_lines("Or, to release the queue now:", r, db, snap, &mut out);
     }
     out
-}
-
-/// The JSON document.
-pub fn json_report(
-    db: &ResolvedDatabase,
-    snap: &Snapshot,
-    forest: &Forest,
-    recs: &(Option<Recommendation>, Option<Recommendation>),
-) -> Value {
-    let involved: Vec<&Session> = {
-        let mut pids: Vec<i32> = forest.roots.iter().flat_map(Node::pids).collect();
-        pids.sort_unstable();
-        pids.dedup();
-        pids.iter().filter_map(|p| snap.get(*p)).collect()
-    };
-    let with_command = |r: &Option<Recommendation>| {
-        r.as_ref().map(|r| {
-            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-            v["command"] = Value::String(command_for("pg-blockers", db, r));
-            v
-        })
-    };
-    json!({
-        "database": {
-            "source": db.describe(),
-            "app": db.app(),
-            "dbname": db.dbname,
-            "host": db.host,
-        },
-        "server_version_num": snap.server_version_num,
-        "own_pid": snap.own_pid,
-        "session_count": snap.sessions.len(),
-        "hidden_sessions": snap.hidden_count(),
-        "blocked_total": forest.blocked_total,
-        "roots": forest.roots,
-        "sessions": involved,
-        "recommendation": with_command(&recs.0),
-        "alternative": with_command(&recs.1),
-    })
 }

@@ -98,6 +98,7 @@ fn incident_000_shows_the_chain_and_cancelling_the_alter_frees_forty() {
     assert!(text.contains("Or, to release the queue now: cancel pid"), "{text}");
 
     let doc = json(&t.run(&["-a", "acme", "--json"]));
+    assert_eq!(doc["schema_version"], 1);
     assert_eq!(doc["blocked_total"], 41);
     assert_eq!(doc["roots"][0]["pid"], stuck.reader.pid);
     assert_eq!(doc["roots"][0]["blocking_total"], 41);
@@ -317,6 +318,39 @@ fn the_prompt_on_a_terminal_defaults_to_no_and_yes_cancels() {
     assert_eq!(yes.wait(Duration::from_secs(20)).code(), Some(0), "{}", yes.screen());
     assert!(yes.screen().contains("1 of 1 previously blocked session is running again"), "{}", yes.screen());
     waiter.finish().unwrap();
+}
+
+/// `--watch --json` writes one report per line to stdout, and a read-only watch ends by itself
+/// when its reader goes away (`| head -2`).
+#[test]
+fn watch_json_is_one_report_per_stdout_line_and_ends_with_its_reader() {
+    use std::io::BufRead;
+    let pg = PgCluster::start().unwrap();
+    let (_holder, _waiter) = one_waiter(&pg);
+    let t = Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).env("DATABASE_URL", &pg.superuser_url("postgres"));
+    let mut child = t
+        .command(&["--watch", "200ms", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        for _ in 0..2 {
+            let line = lines.next().expect("a line").unwrap();
+            let report: pg_blockers::report::BlockersReport = serde_json::from_str(&line).expect("one report per line");
+            assert_eq!(report.blocked_total, 1);
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "the watch did not end after its reader went away");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
 }
 
 #[test]

@@ -187,6 +187,26 @@ pub fn waiting_ddl(snapshot: &Snapshot) -> Vec<WaitingDdl> {
     out
 }
 
+impl Forest {
+    /// Keeps only trees in which someone has waited at least `min_wait` (`None`: all).
+    pub fn with_min_wait(self, snapshot: &Snapshot, min_wait: Option<std::time::Duration>) -> Forest {
+        let Some(min) = min_wait else { return self };
+        let min = min.as_secs_f64();
+        let roots: Vec<Node> = self
+            .roots
+            .into_iter()
+            .filter(|r| {
+                r.pids()
+                    .iter()
+                    .skip(1)
+                    .any(|p| snapshot.get(*p).and_then(crate::Session::wait_secs).is_some_and(|w| w >= min))
+            })
+            .collect();
+        let blocked_total = roots.iter().map(|r| r.pids().len() - 1).sum();
+        Forest { roots, blocked_total }
+    }
+}
+
 impl Node {
     /// Every pid in this tree, root first.
     pub fn pids(&self) -> Vec<i32> {

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::report::{DatabaseCheck, WaitingStatement};
 use cli_kit::output::{bold, red};
 use cli_kit::{format_duration, DatabaseArgs, Output, ResolvedDatabase};
 use heroku_api::Dyno;
 use pg_locks::{waiting_ddl, Snapshot};
-use crate::report::{DatabaseCheck, WaitingStatement};
 
 /// Release-phase and one-off dynos run migrations and other statements worth checking.
 pub fn runs_statements(d: &Dyno) -> bool {
@@ -16,7 +16,13 @@ pub fn runs_statements(d: &Dyno) -> bool {
 
 /// Runs the check and prints it; returns the report's part. Never fails the command: a database
 /// that cannot be reached is one line saying the check was skipped and why.
-pub fn check(out: &Output, app: &str, db: &DatabaseArgs, vars: &BTreeMap<String, String>, stopped: &[Dyno]) -> DatabaseCheck {
+pub fn check(
+    out: &Output,
+    app: &str,
+    db: &DatabaseArgs,
+    vars: &BTreeMap<String, String>,
+    stopped: &[Dyno],
+) -> DatabaseCheck {
     let names: Vec<&str> = stopped.iter().filter(|d| runs_statements(d)).map(|d| d.name.as_str()).collect();
     out.say(format!(
         "Statements started by {} may still be running or waiting on locks: stopping a dyno does not end its database sessions.",

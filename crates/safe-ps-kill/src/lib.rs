@@ -9,10 +9,10 @@ pub mod resolve;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
+pub use cli::Args;
 use cli_kit::output::{bold, count, dim, red};
 use cli_kit::{api_client, confirm_destructive, format_duration, pick, refused, usage, Exit, Output, Poll};
 use heroku_api::{Client, Dyno};
-pub use cli::Args;
 use report::{Action, DatabaseCheck, KillReport, ResolvedDyno, StopOutcome};
 use resolve::{closest, natural_key, resolve, Resolution};
 
@@ -47,9 +47,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             target_arg(&args, &choice),
             if choice.dynos.len() > 1 { " --all" } else { "" }
         ));
-        out.report(&kill_report(&args, &app, &choice, Action::DryRun, Vec::new(), DatabaseCheck::NotApplicable {
-            reason: "dry run: nothing was stopped".into(),
-        }));
+        out.report(&kill_report(
+            &args,
+            &app,
+            &choice,
+            Action::DryRun,
+            Vec::new(),
+            DatabaseCheck::NotApplicable { reason: "dry run: nothing was stopped".into() },
+        ));
         return Ok(Exit::Success);
     }
     let names: Vec<&str> = choice.dynos.iter().map(|d| d.name.as_str()).collect();

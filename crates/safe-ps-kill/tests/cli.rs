@@ -172,7 +172,8 @@ fn json_is_one_document_with_the_outcome() {
     assert_eq!(out.code(), 0, "{}", out.dump());
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.dump()));
     assert_eq!(doc["schema_version"], 1);
-    let _: safe_ps_kill::report::KillReport = serde_json::from_value(doc.clone()).expect("the document is a KillReport");
+    let _: safe_ps_kill::report::KillReport =
+        serde_json::from_value(doc.clone()).expect("the document is a KillReport");
     assert_eq!(doc["app"], "acme");
     assert_eq!(doc["argument"], "release");
     assert_eq!(doc["resolution"], "type");

@@ -1,10 +1,10 @@
 //! Test helpers: a throwaway PostgreSQL cluster ([`PgCluster`]) and the pinned, locally
 //! installed Heroku CLI ([`heroku_cli`]).
 
+pub mod docs;
 pub mod heroku_cli;
 pub mod postgres;
 pub mod pty;
-pub mod docs;
 pub mod sandbox;
 pub mod sessions;
 pub mod tool;
