@@ -2,9 +2,9 @@
 
 use std::time::SystemTime;
 
+use crate::report::{CheckReport, StaleDyno};
 use cli_kit::{api_client, format_duration, usage, Exit, Output};
 use heroku_api::timestamp::{format_rfc3339, parse_rfc3339};
-use serde_json::json;
 
 use crate::cli::CheckArgs;
 use crate::record;
@@ -86,14 +86,21 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         }
         out.say(format!("Fix: heroku ps:restart -a {app}   (or migrate-restart -a {app} for the next migration)"));
     }
-    if out.is_json() {
-        out.json(&json!({
-            "app": app,
-            "schema_changed_at": format_rfc3339(changed),
-            "source": source,
-            "stale": stale.iter().map(|d| json!({ "name": d.name, "id": d.id, "created_at": d.created_at, "state": d.state })).collect::<Vec<_>>(),
-            "dynos_checked": dynos.iter().filter(|d| !d.is_one_off()).count(),
-        }));
-    }
+    out.report(&CheckReport {
+        schema_version: cli_kit::SCHEMA_VERSION,
+        app: app.clone(),
+        schema_changed_at: format_rfc3339(changed),
+        source,
+        stale: stale
+            .iter()
+            .map(|d| StaleDyno {
+                name: d.name.clone(),
+                id: d.id.clone(),
+                created_at: d.created_at.clone(),
+                state: d.state.clone(),
+            })
+            .collect(),
+        dynos_checked: dynos.iter().filter(|d| !d.is_one_off()).count(),
+    });
     Ok(if stale.is_empty() { Exit::Success } else { Exit::NotVerified })
 }

@@ -8,6 +8,7 @@ mod lockwatch;
 mod preflight;
 pub mod procfile;
 mod record;
+pub mod report;
 mod restart;
 
 use std::collections::BTreeMap;
@@ -21,12 +22,12 @@ use cli_kit::{
 };
 use heroku_api::{Client, Dyno};
 use pg_locks::Snapshot;
-use serde_json::{json, Value};
 
 pub use attempt::{is_lock_timeout, pgoptions};
 pub use cli::{Args, CheckArgs, RunArgs, Sub};
 
 use attempt::{Attempt, Ending, Spec};
+use report::{AttemptReport, MigrateReport, Outcome, Preflight};
 use restart::Plan;
 
 const TOOL: &str = "migrate-restart";
@@ -62,8 +63,20 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     let plan = Plan::parse(&args.restart, &formation)?;
     let db = cli_kit::database::from_flag_or_app(&args.db, &app, &vars)?;
 
-    let preflight =
-        if args.no_preflight { json!({ "skipped": true }) } else { run_preflight(&args, &out, &app, db.as_ref())? };
+    let preflight = if args.no_preflight {
+        Preflight::Skipped { skipped: true }
+    } else {
+        run_preflight(&args, &out, &app, db.as_ref())?
+    };
+    let mut report = MigrateReport {
+        schema_version: cli_kit::SCHEMA_VERSION,
+        app: app.clone(),
+        command: command.clone(),
+        preflight,
+        attempts: Vec::new(),
+        result: Outcome::Unknown,
+        restart: None,
+    };
 
     out.say(format!(
         "Will run `{command}` on a one-off dyno of {app} (lock_timeout {}{}, up to {} retries after a lock timeout), then {}.",
@@ -114,8 +127,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         }
         if interrupt::requested() {
             out.warn("interrupted between attempts; nothing is running");
-            emit_json(&out, &app, &command, &preflight, &attempts, "interrupted", None);
-            return Ok(Exit::Interrupted);
+            return Ok(finish(&out, report, &attempts, Outcome::Interrupted, Exit::Interrupted));
         }
     };
 
@@ -132,10 +144,10 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
                 migrated_at: last.finished_at,
                 limit: args.restart_timeout,
             };
-            let report = restart::restart_and_verify(&client, &out, &app, &request)?;
-            let verified = report.verified;
-            emit_json(&out, &app, &command, &preflight, &attempts, "succeeded", Some(&report));
-            Ok(if verified { Exit::Success } else { Exit::NotVerified })
+            let restarted = restart::restart_and_verify(&client, &out, &app, &request)?;
+            let exit = if restarted.verified { Exit::Success } else { Exit::NotVerified };
+            report.restart = Some(restarted);
+            Ok(finish(&out, report, &attempts, Outcome::Succeeded, exit))
         }
         Ending::Exited(code) => {
             out.bad(format!("the migration exited with status {code} on {}; nothing was restarted", last.dyno.name));
@@ -149,19 +161,16 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
             for l in &last.tail {
                 out.say(format!("  {l}"));
             }
-            emit_json(&out, &app, &command, &preflight, &attempts, "failed", None);
-            Ok(Exit::Failed)
+            Ok(finish(&out, report, &attempts, Outcome::Failed, Exit::Failed))
         }
         Ending::Interrupted => {
             cleanup(&client, &out, &app, &last.dyno, db.as_ref());
-            emit_json(&out, &app, &command, &preflight, &attempts, "interrupted", None);
-            Ok(Exit::Interrupted)
+            Ok(finish(&out, report, &attempts, Outcome::Interrupted, Exit::Interrupted))
         }
         Ending::TimedOut => {
             out.bad(format!("the migration ran longer than --timeout {}; stopping it", format_duration(args.timeout)));
             cleanup(&client, &out, &app, &last.dyno, db.as_ref());
-            emit_json(&out, &app, &command, &preflight, &attempts, "timed_out", None);
-            Ok(Exit::Failed)
+            Ok(finish(&out, report, &attempts, Outcome::TimedOut, Exit::Failed))
         }
         Ending::Lost(why) => {
             let state = client
@@ -173,15 +182,44 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
                  follow it with `heroku logs -a {app} --dyno {}` and check with `migrate-restart check -a {app}`. Nothing was restarted.",
                 last.dyno.name, last.dyno.name
             ));
-            emit_json(&out, &app, &command, &preflight, &attempts, "unknown", None);
-            Ok(Exit::NotVerified)
+            Ok(finish(&out, report, &attempts, Outcome::Unknown, Exit::NotVerified))
         }
+    }
+}
+
+/// Records how the run ended, prints the report (`--json`) and returns the exit code.
+fn finish(out: &Output, mut report: MigrateReport, attempts: &[Attempt], result: Outcome, exit: Exit) -> Exit {
+    report.attempts = attempts.iter().enumerate().map(|(i, a)| attempt_report(i + 1, a)).collect();
+    report.result = result;
+    out.report(&report);
+    exit
+}
+
+fn attempt_report(n: usize, a: &Attempt) -> AttemptReport {
+    AttemptReport {
+        attempt: n,
+        dyno: a.dyno.name.clone(),
+        dyno_id: a.dyno.id.clone(),
+        exit_status: match a.ending {
+            Ending::Exited(c) => Some(c),
+            _ => None,
+        },
+        ending: match &a.ending {
+            Ending::Exited(_) => "exited".to_string(),
+            Ending::Lost(w) => format!("lost: {w}"),
+            Ending::Interrupted => "interrupted".into(),
+            Ending::TimedOut => "timed_out".into(),
+        },
+        lock_timeout: a.lock_timeout,
+        duration_ms: a.duration.as_millis() as u64,
+        lock_waits: a.lock_waits.clone(),
+        finished_at: heroku_api::timestamp::format_rfc3339(a.finished_at),
     }
 }
 
 /// Preflight: refuse (exit 5) when something would make the DDL wait, unless --force; with
 /// --wait-clear, wait for it to end first.
-fn run_preflight(args: &RunArgs, out: &Output, app: &str, db: Option<&ResolvedDatabase>) -> anyhow::Result<Value> {
+fn run_preflight(args: &RunArgs, out: &Output, app: &str, db: Option<&ResolvedDatabase>) -> anyhow::Result<Preflight> {
     let Some(db) = db else {
         return Err(usage(format!("cannot run the preflight: {app} has no DATABASE_URL config var; pass --database-url URL, or --no-preflight to skip it")));
     };
@@ -208,7 +246,11 @@ fn run_preflight(args: &RunArgs, out: &Output, app: &str, db: Option<&ResolvedDa
         }
     }
     let found = &assessment.findings;
-    let doc = json!({ "database": db.describe(), "findings": found, "unvouched": assessment.unvouched });
+    let doc = Preflight::Checked {
+        database: db.describe(),
+        findings: found.clone(),
+        unvouched: assessment.unvouched.clone(),
+    };
     if found.is_empty() && assessment.unvouched.is_empty() {
         out.ok(format!("preflight: nothing on {} would make the migration wait", db.describe()));
         return Ok(doc);
@@ -294,43 +336,4 @@ fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&Re
         )),
         Err(e) => out.bad(format!("could not end the migration's database session: {e}")),
     }
-}
-
-fn emit_json(
-    out: &Output,
-    app: &str,
-    command: &str,
-    preflight: &Value,
-    attempts: &[Attempt],
-    result: &str,
-    restart: Option<&restart::Report>,
-) {
-    if !out.is_json() {
-        return;
-    }
-    let attempts: Vec<Value> = attempts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            json!({
-                "attempt": i + 1,
-                "dyno": a.dyno.name,
-                "dyno_id": a.dyno.id,
-                "exit_status": match a.ending { Ending::Exited(c) => Some(c), _ => None },
-                "ending": match &a.ending { Ending::Exited(_) => "exited".to_string(), Ending::Lost(w) => format!("lost: {w}"), Ending::Interrupted => "interrupted".into(), Ending::TimedOut => "timed_out".into() },
-                "lock_timeout": a.lock_timeout,
-                "duration_ms": a.duration.as_millis() as u64,
-                "lock_waits": a.lock_waits,
-                "finished_at": heroku_api::timestamp::format_rfc3339(a.finished_at),
-            })
-        })
-        .collect();
-    out.json(&json!({
-        "app": app,
-        "command": command,
-        "preflight": preflight,
-        "attempts": attempts,
-        "result": result,
-        "restart": restart,
-    }));
 }

@@ -5,18 +5,46 @@ use std::time::Duration;
 
 use cli_kit::format_duration;
 use pg_locks::{Label, Session, Snapshot};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An idle transaction younger than this is ordinary application traffic.
 const IDLE_IN_TRANSACTION_GRACE_SECS: f64 = 5.0;
 
+/// What kind of reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    /// A backup (or `pg_dump`, or `COPY … TO stdout`) is copying.
+    #[serde(rename = "backup")]
+    Backup,
+    /// A transaction older than `--max-xact-age`.
+    #[serde(rename = "long transaction")]
+    LongTransaction,
+    /// A session idle inside an open transaction.
+    #[serde(rename = "idle in transaction")]
+    IdleInTransaction,
+    /// A session already waiting on a lock.
+    #[serde(rename = "lock wait")]
+    LockWait,
+    /// Another role's session holding table locks, of an age this credential cannot see.
+    #[serde(rename = "hidden")]
+    Hidden,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let word = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        f.write_str(&word)
+    }
+}
+
 /// One reason not to start yet.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Finding {
     /// The session.
     pub pid: i32,
-    /// `backup`, `long transaction`, `idle in transaction`, `lock wait`.
-    pub kind: &'static str,
+    /// What kind of reason.
+    pub kind: Kind,
     /// One line for people.
     pub detail: String,
 }
@@ -26,7 +54,7 @@ fn age(secs: Option<f64>) -> String {
 }
 
 /// What the preflight found.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Assessment {
     /// Reasons not to start.
     pub findings: Vec<Finding>,
@@ -54,15 +82,19 @@ pub fn assess(snap: &Snapshot, max_xact_age: Duration) -> Assessment {
             let who = describe(s);
             let held = tables.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ");
             let finding = if s.has(Label::Backup) {
-                Finding { pid: s.pid, kind: "backup", detail: format!("{who} is copying (holds {held}; age hidden)") }
+                Finding {
+                    pid: s.pid,
+                    kind: Kind::Backup,
+                    detail: format!("{who} is copying (holds {held}; age hidden)"),
+                }
             } else {
                 Finding {
                     pid: s.pid,
-                    kind: "hidden",
+                    kind: Kind::Hidden,
                     detail: format!("{who} holds {held}; its age is hidden from this credential"),
                 }
             };
-            if finding.kind == "backup" {
+            if finding.kind == Kind::Backup {
                 out.push(finding);
             } else {
                 unvouched.push(finding);
@@ -78,7 +110,7 @@ pub fn assess(snap: &Snapshot, max_xact_age: Duration) -> Assessment {
         if s.has(Label::Backup) {
             out.push(Finding {
                 pid: s.pid,
-                kind: "backup",
+                kind: Kind::Backup,
                 detail: format!("{who} has been copying for {}", age(s.query_age_secs)),
             });
         } else if s.is_blocked() {
@@ -89,19 +121,19 @@ pub fn assess(snap: &Snapshot, max_xact_age: Duration) -> Assessment {
                 .unwrap_or_default();
             out.push(Finding {
                 pid: s.pid,
-                kind: "lock wait",
+                kind: Kind::LockWait,
                 detail: format!("{who} already waits for {what} ({})", age(s.wait_secs())),
             });
         } else if s.has(Label::IdleInTransaction) && s.state_age_secs.unwrap_or(0.0) >= IDLE_IN_TRANSACTION_GRACE_SECS {
             out.push(Finding {
                 pid: s.pid,
-                kind: "idle in transaction",
+                kind: Kind::IdleInTransaction,
                 detail: format!("{who} is idle inside a transaction open for {}", age(s.xact_age_secs)),
             });
         } else if s.xact_age_secs.unwrap_or(0.0) > max {
             out.push(Finding {
                 pid: s.pid,
-                kind: "long transaction",
+                kind: Kind::LongTransaction,
                 detail: format!("{who} has a transaction open for {}", age(s.xact_age_secs)),
             });
         }
@@ -160,9 +192,9 @@ mod tests {
                 session(14, "web", "active", Some(0.5), "SELECT 1"),
             ],
         };
-        let found: Vec<(i32, &str)> =
+        let found: Vec<(i32, Kind)> =
             assess(&snap, Duration::from_secs(60)).findings.iter().map(|f| (f.pid, f.kind)).collect();
-        assert_eq!(found, vec![(10, "backup"), (12, "idle in transaction"), (13, "long transaction")]);
+        assert_eq!(found, vec![(10, Kind::Backup), (12, Kind::IdleInTransaction), (13, Kind::LongTransaction)]);
     }
 
     #[test]
@@ -190,8 +222,9 @@ mod tests {
         };
         let a = assess(&snap, Duration::from_secs(60));
         let kinds = |f: &[Finding]| f.iter().map(|f| (f.pid, f.kind)).collect::<Vec<_>>();
-        assert_eq!(kinds(&a.findings), [(21, "backup")], "a backup is known by its name even when hidden");
-        assert_eq!(kinds(&a.unvouched), [(20, "hidden")], "idle or catalog-only sessions hold no table");
+        assert_eq!(kinds(&a.findings), [(21, Kind::Backup)], "a backup is known by its name even when hidden");
+        assert_eq!(kinds(&a.unvouched), [(20, Kind::Hidden)], "idle or catalog-only sessions hold no table");
+        assert_eq!(Kind::IdleInTransaction.to_string(), "idle in transaction");
         assert!(a.unvouched[0].detail.contains("query hidden from this credential"), "{}", a.unvouched[0].detail);
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use cli_kit::{format_duration, usage, Output, Poll};
 use heroku_api::{Client, Dyno, Formation};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Clock skew tolerated between this machine and the platform when comparing boot times.
 const SKEW: Duration = Duration::from_secs(2);
@@ -59,7 +59,8 @@ impl Plan {
 }
 
 /// One dyno's verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Verdict {
     /// Name.
     pub name: String,
@@ -76,7 +77,8 @@ pub struct Verdict {
 }
 
 /// The restart's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Report {
     /// Process types restarted.
     pub types: Vec<String>,

@@ -71,6 +71,8 @@ fn success_restarts_and_verifies_every_dyno() {
     let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     let doc = json(&out);
+    assert_eq!(doc["schema_version"], 1);
+    let _: migrate_restart::report::MigrateReport = serde_json::from_value(doc.clone()).expect("a MigrateReport");
     assert_eq!(doc["result"], "succeeded");
     assert_eq!(doc["attempts"].as_array().unwrap().len(), 1);
     assert_eq!(doc["attempts"][0]["exit_status"], 0);

@@ -1,0 +1,119 @@
+//! The typed reports: a migration run and `check`. Built while the tool works, printed as one
+//! JSON document with `--json`; docs/json/migrate-restart.md is parsed into them by a test.
+
+use serde::{Deserialize, Serialize};
+
+use crate::preflight::Finding;
+use crate::restart;
+
+/// A migration run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateReport {
+    /// [`cli_kit::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The app.
+    pub app: String,
+    /// The migration command as given (or from the Procfile).
+    pub command: String,
+    /// What the preflight found.
+    pub preflight: Preflight,
+    /// One per one-off dyno; a retry follows only a lock timeout.
+    pub attempts: Vec<AttemptReport>,
+    /// How the run ended.
+    pub result: Outcome,
+    /// The restart and its verification (only after a successful migration).
+    pub restart: Option<restart::Report>,
+}
+
+/// The preflight's part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Preflight {
+    /// `--no-preflight`.
+    Skipped {
+        /// Always true.
+        skipped: bool,
+    },
+    /// The database was checked.
+    Checked {
+        /// Which database.
+        database: String,
+        /// Reasons not to start (the run was refused unless `--force`).
+        findings: Vec<Finding>,
+        /// Sessions this credential cannot see that hold table locks.
+        unvouched: Vec<Finding>,
+    },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Migrated (the restart's verdict is in `restart`).
+    Succeeded,
+    /// The migration exited non-zero: nothing was restarted.
+    Failed,
+    /// Ctrl-C or SIGTERM: the dyno was stopped and its session ended.
+    Interrupted,
+    /// `--timeout` passed: the dyno was stopped.
+    TimedOut,
+    /// The connection was lost without an exit status: the outcome is not known.
+    Unknown,
+}
+
+/// One attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptReport {
+    /// 1, 2, …
+    pub attempt: usize,
+    /// The one-off dyno's name.
+    pub dyno: String,
+    /// Its id.
+    pub dyno_id: String,
+    /// The command's real exit status; `None` when none came back.
+    pub exit_status: Option<i32>,
+    /// `exited`, `interrupted`, `timed_out`, or `lost: …`.
+    pub ending: String,
+    /// Postgres cancelled a statement for its lock_timeout.
+    pub lock_timeout: bool,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// What the lock watch printed.
+    pub lock_waits: Vec<String>,
+    /// When it ended (RFC 3339).
+    pub finished_at: String,
+}
+
+/// `migrate-restart check`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckReport {
+    /// [`cli_kit::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The app.
+    pub app: String,
+    /// When the schema last changed (RFC 3339).
+    pub schema_changed_at: String,
+    /// Where that time came from.
+    pub source: String,
+    /// Formation dynos that booted before it.
+    pub stale: Vec<StaleDyno>,
+    /// Formation dynos looked at.
+    pub dynos_checked: usize,
+}
+
+/// A dyno that may hold a stale schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaleDyno {
+    /// Name.
+    pub name: String,
+    /// Id.
+    pub id: String,
+    /// Boot time.
+    pub created_at: String,
+    /// State.
+    pub state: String,
+}
