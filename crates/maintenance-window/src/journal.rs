@@ -35,6 +35,7 @@ pub struct Promotion {
 
 /// An open window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Journal {
     /// Format version.
     pub version: u32,

@@ -4,19 +4,20 @@
 mod cli;
 mod command;
 pub mod journal;
-mod live;
-mod plan;
-mod window;
+pub mod live;
+pub mod plan;
+pub mod report;
+pub mod window;
 
 use std::time::Instant;
 
 use cli_kit::output::{bold, red};
 use cli_kit::{api_client, confirm_destructive, interrupt, refused, usage, Exit, Output};
-use serde_json::json;
 
 pub use cli::{Args, OnFailure, Sub};
 use command::Ended;
 use live::{restore_command, Live};
+use report::{PlanReport, RestoreReport, RestoreSource, StatusReport, WindowReport, WindowResult};
 use window::{ms_since, secs, Timings};
 
 const TOOL: &str = "maintenance-window";
@@ -37,10 +38,7 @@ fn plan_cmd(args: cli::PlanArgs) -> anyhow::Result<Exit> {
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
     let d = plan::decide(&client, &app, &args.diff, &std::env::current_dir()?)?;
     report_decision(&out, &app, &d);
-    if out.is_json() {
-        out.json(&serde_json::to_value(&d)?);
-    }
-    Ok(Exit::Success)
+    Ok(finish(&out, &PlanReport { schema_version: cli_kit::SCHEMA_VERSION, app, decision: d }, Exit::Success))
 }
 
 fn report_decision(out: &Output, app: &str, d: &plan::Decision) {
@@ -103,10 +101,8 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
             Ended::Status(s) => s,
             Ended::Abandoned => 130,
         };
-        if out.is_json() {
-            out.json(&json!({ "app": app, "decision": decision, "window": false, "command_status": status }));
-        }
-        return Ok(exit_with(status));
+        let report = WindowReport { command_status: Some(status), ..WindowReport::without_window(&app, decision) };
+        return Ok(finish(&out, &report, exit_with(status)));
     }
 
     // Everything read before the site goes down: maintenance flag, formation, the slug to promote.
@@ -145,6 +141,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     let mut t = Timings::default();
     let started = Instant::now();
     let calls_before = client.calls_made();
+    let mut report = WindowReport { window: true, ..WindowReport::without_window(&app, decision) };
     let drained = window::open(&client, &out, &mut j, args.drain_timeout)?;
     t.open_ms = ms_since(started);
     if !drained {
@@ -153,15 +150,15 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
             &j,
             &format!("the scaled-down dynos did not stop within {}", secs(args.drain_timeout.as_millis() as u64)),
         );
-        emit(&out, &app, &decision, &t, &j, "held", None);
-        return Ok(Exit::NotVerified);
+        report.record(WindowResult::Held, None, t, &j);
+        return Ok(finish(&out, &report, Exit::NotVerified));
     }
     if j.promotion.is_some() {
         let p = Instant::now();
         if let Err(e) = window::promote(&client, &out, &mut j) {
             hold(&out, &j, &format!("the promotion failed: {}", cli_kit::one_line(&e)));
-            emit(&out, &app, &decision, &t, &j, "held", None);
-            return Ok(Exit::Failed);
+            report.record(WindowResult::Held, None, t, &j);
+            return Ok(finish(&out, &report, Exit::Failed));
         }
         t.promote_ms = ms_since(p);
     }
@@ -175,8 +172,8 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     };
     if status != 0 && args.on_failure == OnFailure::Hold {
         hold(&out, &j, &format!("`{}` exited with status {status}", args.command.join(" ")));
-        emit(&out, &app, &decision, &t, &j, "held", Some(status));
-        return Ok(exit_with(status));
+        report.record(WindowResult::Held, Some(status), t, &j);
+        return Ok(finish(&out, &report, exit_with(status)));
     }
     let closing = Instant::now();
     window::close(&client, &j)?;
@@ -193,8 +190,15 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
         secs(t.close_ms),
         t.api_calls_in_window
     ));
-    emit(&out, &app, &decision, &t, &j, if status == 0 { "closed" } else { "restored" }, Some(status));
-    Ok(exit_with(status))
+    let result = if status == 0 { WindowResult::Closed } else { WindowResult::Restored };
+    report.record(result, Some(status), t, &j);
+    Ok(finish(&out, &report, exit_with(status)))
+}
+
+/// Prints the report (`--json`) and returns the exit code.
+fn finish(out: &Output, report: &impl serde::Serialize, exit: Exit) -> Exit {
+    out.report(report);
+    exit
 }
 
 fn hold(out: &Output, j: &journal::Journal, why: &str) {
@@ -207,29 +211,6 @@ fn hold(out: &Output, j: &journal::Journal, why: &str) {
     }
     out.say(format!("Reopen with: maintenance-window restore -a {}", j.app));
     out.say(format!("From another machine: {}", restore_command(j)));
-}
-
-fn emit(
-    out: &Output,
-    app: &str,
-    decision: &plan::Decision,
-    t: &Timings,
-    j: &journal::Journal,
-    result: &str,
-    status: Option<i32>,
-) {
-    if out.is_json() {
-        out.json(&json!({
-            "app": app,
-            "decision": decision,
-            "window": true,
-            "result": result,
-            "command_status": status,
-            "timings": t,
-            "journal": j,
-            "restore_command": restore_command(j),
-        }));
-    }
 }
 
 /// COMMAND's status, passed through unchanged.
@@ -289,17 +270,17 @@ fn status_cmd(args: cli::AppOnly) -> anyhow::Result<Exit> {
         }
         _ => out.ok(format!("No open maintenance window for {app}.")),
     }
-    if out.is_json() {
-        out.json(&json!({
-            "app": app,
-            "open": j.is_some() || opened_elsewhere,
-            "journal": j,
-            "opened_elsewhere": opened_elsewhere,
-            "live": live,
-            "restore_command": j.as_ref().map(restore_command),
-        }));
-    }
-    Ok(if j.is_some() || opened_elsewhere { Exit::WindowOpen } else { Exit::Success })
+    let open = j.is_some() || opened_elsewhere;
+    let report = StatusReport {
+        schema_version: cli_kit::SCHEMA_VERSION,
+        restore_command: j.as_ref().map(restore_command),
+        app,
+        open,
+        opened_elsewhere,
+        journal: j,
+        live,
+    };
+    Ok(finish(&out, &report, if open { Exit::WindowOpen } else { Exit::Success }))
 }
 
 fn describe_live(l: &Live) -> String {
@@ -351,10 +332,14 @@ fn restore_cmd(args: cli::RestoreArgs) -> anyhow::Result<Exit> {
                 )));
             }
             out.ok(format!("No open maintenance window for {app}; nothing to restore."));
-            if out.is_json() {
-                out.json(&json!({ "app": app, "restored": false }));
-            }
-            return Ok(Exit::Success);
+            let report = RestoreReport {
+                schema_version: cli_kit::SCHEMA_VERSION,
+                app,
+                restored: false,
+                source: None,
+                journal: None,
+            };
+            return Ok(finish(&out, &report, Exit::Success));
         }
     };
     let plan = describe_restore(&j);
@@ -370,15 +355,14 @@ fn restore_cmd(args: cli::RestoreArgs) -> anyhow::Result<Exit> {
     }
     window::close(&client, &j)?;
     out.ok(format!("restored {app}: {plan}"));
-    if out.is_json() {
-        out.json(&json!({
-            "app": app,
-            "restored": true,
-            "source": if from_journal { "journal" } else { "flags" },
-            "journal": j,
-        }));
-    }
-    Ok(Exit::Success)
+    let report = RestoreReport {
+        schema_version: cli_kit::SCHEMA_VERSION,
+        app,
+        restored: true,
+        source: Some(if from_journal { RestoreSource::Journal } else { RestoreSource::Flags }),
+        journal: Some(j),
+    };
+    Ok(finish(&out, &report, Exit::Success))
 }
 
 /// `maintenance off, clock=1, worker=3`.

@@ -3,12 +3,13 @@
 //! now (maintenance flag, process types at 0) to see a window opened elsewhere.
 
 use heroku_api::{Client, Formation};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::journal::{Journal, Scaled};
 
 /// What the platform says now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Live {
     /// The maintenance flag.
     pub maintenance: bool,

@@ -6,12 +6,13 @@ use std::process::Command;
 
 use cli_kit::usage;
 use heroku_api::Client;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::DiffArgs;
 
 /// The decision and its evidence.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Decision {
     /// Base commit.
     pub base: String,

@@ -91,7 +91,8 @@ pub fn scale_set(requested: &[String], formation: &[Formation]) -> anyhow::Resul
 }
 
 /// Time spent in each phase.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Timings {
     /// Maintenance on, scale down, drained.
     pub open_ms: u64,

@@ -129,6 +129,7 @@ fn a_migration_opens_the_window_drains_workers_and_restores_exactly() {
     assert!(!inside.contains("worker.") && !inside.contains("clock."), "workers were drained before COMMAND: {inside}");
     assert!(inside.contains("web.1"), "{inside}");
     let doc = json(&out);
+    let _: maintenance_window::report::WindowReport = serde_json::from_value(doc.clone()).expect("a WindowReport");
     assert_eq!(doc["result"], "closed");
     assert_eq!(doc["decision"]["files"], serde_json::json!(["db/migrate/20261122_add_nickname.rb"]));
     assert!(doc["timings"]["window_ms"].as_u64().unwrap() >= doc["timings"]["command_ms"].as_u64().unwrap());
@@ -399,6 +400,8 @@ fn plan_says_why_and_bad_input_changes_nothing() {
     let out = s.tool.run_in(&s.repo.dir, &["plan", "-a", "acme", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     let doc = json(&out);
+    assert_eq!(doc["schema_version"], 1);
+    let doc = &doc["decision"];
     assert_eq!(doc["needed"], true);
     assert_eq!(doc["kind"], "rails");
     assert_eq!(doc["base"], s.repo.deployed.as_str());

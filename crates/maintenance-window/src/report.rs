@@ -1,0 +1,130 @@
+//! The typed reports: a window run, `plan`, `status` and `restore`. Built while the tool works,
+//! printed as one JSON document with `--json`; docs/json/maintenance-window.md is parsed into
+//! them by a test.
+
+use serde::{Deserialize, Serialize};
+
+use crate::journal::Journal;
+use crate::live::Live;
+use crate::plan::Decision;
+use crate::window::Timings;
+
+/// A window run (or the deploy step run without one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowReport {
+    /// [`cli_kit::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The app.
+    pub app: String,
+    /// Whether a window was needed, and why.
+    pub decision: Decision,
+    /// A window was opened.
+    pub window: bool,
+    /// How the window ended (`None` without a window).
+    pub result: Option<WindowResult>,
+    /// COMMAND's status, also the tool's own (`None` when it did not run).
+    pub command_status: Option<i32>,
+    /// Where the time went (`None` without a window).
+    pub timings: Option<Timings>,
+    /// What was changed, as journaled.
+    pub journal: Option<Journal>,
+    /// The command that puts back what the journal holds, from any machine.
+    pub restore_command: Option<String>,
+}
+
+impl WindowReport {
+    /// The report of a run that opened no window (yet).
+    pub fn without_window(app: &str, decision: Decision) -> WindowReport {
+        WindowReport {
+            schema_version: cli_kit::SCHEMA_VERSION,
+            app: app.to_string(),
+            decision,
+            window: false,
+            result: None,
+            command_status: None,
+            timings: None,
+            journal: None,
+            restore_command: None,
+        }
+    }
+
+    /// Records how the window ended.
+    pub fn record(&mut self, result: WindowResult, command_status: Option<i32>, timings: Timings, j: &Journal) {
+        self.result = Some(result);
+        self.command_status = command_status;
+        self.timings = Some(timings);
+        self.restore_command = Some(crate::live::restore_command(j));
+        self.journal = Some(j.clone());
+    }
+}
+
+/// How a window ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowResult {
+    /// COMMAND succeeded; everything was put back.
+    Closed,
+    /// COMMAND failed and `--on-failure restore` put everything back.
+    Restored,
+    /// Maintenance stays on and workers stay down (COMMAND failed, a drain or promotion failed).
+    Held,
+}
+
+/// `plan`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanReport {
+    /// [`cli_kit::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The app.
+    pub app: String,
+    /// Whether a window is needed, and why.
+    pub decision: Decision,
+}
+
+/// `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    /// [`cli_kit::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The app.
+    pub app: String,
+    /// A window is open: journaled here, or opened elsewhere (exit 7).
+    pub open: bool,
+    /// In maintenance with no journal on this machine.
+    pub opened_elsewhere: bool,
+    /// This machine's journal.
+    pub journal: Option<Journal>,
+    /// The app now (`None` if it could not be read while a journal is here).
+    pub live: Option<Live>,
+    /// The restore command, when the journal is here.
+    pub restore_command: Option<String>,
+}
+
+/// `restore`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreReport {
+    /// [`cli_kit::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The app.
+    pub app: String,
+    /// Something was put back.
+    pub restored: bool,
+    /// Where the values came from (`None` when nothing was open).
+    pub source: Option<RestoreSource>,
+    /// What was put back.
+    pub journal: Option<Journal>,
+}
+
+/// Where restored values came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreSource {
+    /// This machine's journal.
+    Journal,
+    /// `--maintenance` and `--scale`.
+    Flags,
+}
