@@ -39,6 +39,35 @@ pub struct Output {
     stderr_tty: bool,
     /// Shared by clones (a watcher thread prints through its own clone).
     stdout_state: Arc<StdoutState>,
+    /// Where lines go instead of the process's stdout and stderr ([`Output::buffered`]).
+    buffer: Option<Captured>,
+}
+
+/// A tool's whole output captured in memory (tests, goldens): what would have gone to stdout
+/// and to stderr, in order. Clones share the buffers.
+#[derive(Debug, Clone, Default)]
+pub struct Captured {
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Captured {
+    /// Everything written to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Everything written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// Which stream a line is for.
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +94,34 @@ impl Output {
             stdin_tty: std::io::stdin().is_terminal(),
             stderr_tty: std::io::stderr().is_terminal(),
             stdout_state: Arc::default(),
+            buffer: None,
+        }
+    }
+
+    /// An output that writes into memory instead of the process's streams, with no terminal
+    /// and no colour: a tool's whole output can be captured in-process and compared whole.
+    pub fn buffered(args: &OutputArgs) -> (Output, Captured) {
+        console::set_colors_enabled(false);
+        console::set_colors_enabled_stderr(false);
+        let captured = Captured::default();
+        let out = Output {
+            json: args.json,
+            verbose: args.verbose,
+            stdin_tty: false,
+            stderr_tty: false,
+            stdout_state: Arc::default(),
+            buffer: Some(captured.clone()),
+        };
+        (out, captured)
+    }
+
+    /// Writes one line to a stream (or to the buffer).
+    fn write(&self, stream: Stream, line: &str) -> std::io::Result<()> {
+        match (&self.buffer, stream) {
+            (Some(b), Stream::Stdout) => push_line(&b.stdout, line),
+            (Some(b), Stream::Stderr) => push_line(&b.stderr, line),
+            (None, Stream::Stdout) => write_line(&mut std::io::stdout().lock(), line),
+            (None, Stream::Stderr) => write_line(&mut std::io::stderr().lock(), line),
         }
     }
 
@@ -84,7 +141,7 @@ impl Output {
     fn to_stdout(&self, line: &str) {
         let state = &self.stdout_state;
         if !state.closed.load(Ordering::SeqCst) {
-            match write_line(&mut std::io::stdout().lock(), line) {
+            match self.write(Stream::Stdout, line) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => state.closed.store(true, Ordering::SeqCst),
                 _ => return,
             }
@@ -134,7 +191,7 @@ impl Output {
     /// Progress and notes: always stderr, so stdout stays clean for pipes. A closed stderr
     /// loses the line and nothing else.
     pub fn note(&self, line: impl AsRef<str>) {
-        let _ = write_line(&mut std::io::stderr().lock(), &redact(line.as_ref()));
+        let _ = self.write(Stream::Stderr, &redact(line.as_ref()));
     }
 
     /// `✓ text` in green.
@@ -178,7 +235,7 @@ impl Output {
     }
 
     fn write_json(&self, text: &str) {
-        if let Err(e) = write_line(&mut std::io::stdout().lock(), &redact(text)) {
+        if let Err(e) = self.write(Stream::Stdout, &redact(text)) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 self.stdout_state.closed.store(true, Ordering::SeqCst);
             }
@@ -189,6 +246,13 @@ impl Output {
     pub fn spinner(&self, message: impl Into<String>) -> Spinner {
         Spinner::start(self.can_animate(), message.into())
     }
+}
+
+fn push_line(buffer: &Mutex<String>, line: &str) -> std::io::Result<()> {
+    let mut b = buffer.lock().map_err(|_| std::io::Error::other("output buffer poisoned"))?;
+    b.push_str(line);
+    b.push('\n');
+    Ok(())
 }
 
 /// Writes and flushes one line.
@@ -286,5 +350,27 @@ impl Spinner {
 impl Drop for Spinner {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffered_output_keeps_each_stream_whole_and_in_order() {
+        let (out, seen) = Output::buffered(&OutputArgs::default());
+        out.say("plan");
+        out.note("progress");
+        out.ok("done");
+        out.report(&serde_json::json!({ "ignored": true }));
+        assert_eq!(seen.stdout(), "plan\n✓ done\n", "no JSON without --json");
+        assert_eq!(seen.stderr(), "progress\n");
+
+        let (out, seen) = Output::buffered(&OutputArgs { json: true, ..Default::default() });
+        out.say("plan");
+        out.report(&serde_json::json!({ "schema_version": 1 }));
+        assert_eq!(seen.stderr(), "plan\n", "human text goes to stderr under --json");
+        assert_eq!(seen.stdout(), "{\n  \"schema_version\": 1\n}\n");
     }
 }

@@ -42,25 +42,30 @@ fn plan_cmd(args: cli::PlanArgs) -> anyhow::Result<Exit> {
 }
 
 fn report_decision(out: &Output, app: &str, d: &plan::Decision) {
+    for line in decision_lines(app, d) {
+        out.say(line);
+    }
+}
+
+/// Whether a window is needed and which files make it so, for people.
+pub fn decision_lines(app: &str, d: &plan::Decision) -> Vec<String> {
     let range = format!("{}..{}", short(&d.base), d.target);
-    if d.needed {
-        out.say(format!(
-            "{} for {app}: {} changed under {} ({range}, base = {}):",
-            bold().apply_to("A window is needed"),
-            cli_kit::output::count(d.files.len(), "file"),
-            d.pathspecs.join(" "),
-            d.base_source
-        ));
-        for f in &d.files {
-            out.say(format!("  {f}"));
-        }
-    } else {
-        out.say(format!(
+    if !d.needed {
+        return vec![format!(
             "No window needed for {app}: nothing changed under {} ({range}, base = {}).",
             d.pathspecs.join(" "),
             d.base_source
-        ));
+        )];
     }
+    let mut lines = vec![format!(
+        "{} for {app}: {} changed under {} ({range}, base = {}):",
+        bold().apply_to("A window is needed"),
+        cli_kit::output::count(d.files.len(), "file"),
+        d.pathspecs.join(" "),
+        d.base_source
+    )];
+    lines.extend(d.files.iter().map(|f| format!("  {f}")));
+    lines
 }
 
 fn short(commit: &str) -> &str {

@@ -51,7 +51,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
 /// The one analysis of a snapshot, for a single report and each `--watch` redraw alike: the
 /// forest (trees where someone waited at least `min_wait`) and, when something is blocked,
 /// the recommended fix and its alternative.
-fn analyse(snap: &Snapshot, min_wait: Option<Duration>) -> (Forest, (Option<Recommendation>, Option<Recommendation>)) {
+pub fn analyse(
+    snap: &Snapshot,
+    min_wait: Option<Duration>,
+) -> (Forest, (Option<Recommendation>, Option<Recommendation>)) {
     let forest = Forest::build(snap).with_min_wait(snap, min_wait);
     let recs = if forest.is_empty() { (None, None) } else { recommend(snap) };
     (forest, recs)

@@ -272,3 +272,52 @@ fn the_server_under_test_is_the_version_asked_for() {
         assert_eq!(major.to_string(), expected, "PG_BINDIR gave PostgreSQL {major}, scripts/test asked for {expected}");
     }
 }
+
+/// Records the lock snapshots the golden tests of pg-blockers render (its tests/fixtures):
+/// real snapshots of the incident scenes. Run by hand after a change to what a snapshot holds:
+/// `cargo nextest run -p pg-locks --run-ignored only record_fixtures`.
+#[test]
+#[ignore = "records fixtures; run by hand"]
+fn record_fixtures() {
+    let dir = test_support::workspace_root().join("crates/pg-blockers/tests/fixtures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let save = |name: &str, snap: &Snapshot| {
+        std::fs::write(dir.join(format!("{name}.json")), serde_json::to_string_pretty(snap).unwrap() + "\n").unwrap();
+    };
+    {
+        let pg = PgCluster::start().unwrap();
+        let stuck = StuckAlter::start(&pg, 40, "rails release.2343");
+        std::thread::sleep(Duration::from_secs(2));
+        let mut c = client(&pg.superuser_url("postgres"), "pg-blockers");
+        save("incident-000", &snapshot_when(&mut c, "41 waiting", |s| s.blocked().count() == 41));
+        let second = pg.create_role("second_credential", "second-pw", "postgres").unwrap();
+        let mut c = client(&second, "pg-blockers");
+        save("incident-000-second-credential", &snapshot_when(&mut c, "41 waiting", |s| s.blocked().count() == 41));
+        drop(stuck);
+    }
+    {
+        let pg = PgCluster::start().unwrap();
+        let url = pg.superuser_url("postgres");
+        create_big_table(&pg, "field_history", 20);
+        let _backup = Backup::start(&pg, "postgres", "field_history", false);
+        let _drop = spawn(&url, "migrate-restart/run.1001", "DROP TABLE field_history");
+        let mut c = client(&url, "pg-blockers");
+        save("incident-001", &snapshot_when(&mut c, "the DROP waits", |s| s.blocked().count() == 1));
+    }
+    {
+        let pg = PgCluster::start().unwrap();
+        let url = pg.superuser_url("postgres");
+        pg.psql("postgres", "CREATE TABLE accounts (id int); INSERT INTO accounts VALUES (1)").unwrap();
+        let mut idle = client(&url, "console");
+        idle.batch_execute("BEGIN; UPDATE accounts SET id = 2").unwrap();
+        let _waiter = spawn(&url, "web.1", "UPDATE accounts SET id = 3");
+        let mut c = client(&url, "pg-blockers");
+        save("idle-in-transaction", &snapshot_when(&mut c, "the update waits", |s| s.blocked().count() == 1));
+        drop(idle);
+    }
+    {
+        let pg = PgCluster::start().unwrap();
+        let mut c = client(&pg.superuser_url("postgres"), "pg-blockers");
+        save("nothing-blocked", &snapshot_when(&mut c, "a snapshot", |_| true));
+    }
+}

@@ -178,15 +178,21 @@ fn describe_for_pick(d: &Dyno) -> String {
 }
 
 fn show_plan(out: &Output, choice: &Choice) {
-    let rows: Vec<[String; 7]> = choice
-        .dynos
+    for line in plan_lines(&choice.dynos, SystemTime::now()) {
+        out.say(line);
+    }
+}
+
+/// The plan as a table: what will be stopped, with each dyno's age at `now`.
+pub fn plan_lines(dynos: &[Dyno], now: SystemTime) -> Vec<String> {
+    let rows: Vec<[String; 7]> = dynos
         .iter()
         .map(|d| {
             [
                 d.name.clone(),
                 d.process_type.clone(),
                 d.state.clone(),
-                age(d),
+                d.age(now).map(format_duration).unwrap_or_else(|| "?".into()),
                 d.size.clone().unwrap_or_else(|| "-".into()),
                 d.release.as_ref().map(|r| format!("v{}", r.version)).unwrap_or_else(|| "-".into()),
                 d.command.clone(),
@@ -200,15 +206,16 @@ fn show_plan(out: &Output, choice: &Choice) {
             *w = (*w).max(r[i].chars().count());
         }
     }
-    out.say(format!("Will stop {}:", count(choice.dynos.len(), "dyno")));
+    let mut lines = vec![format!("Will stop {}:", count(dynos.len(), "dyno"))];
     for (n, r) in std::iter::once(&header).chain(rows.iter()).enumerate() {
         let mut line = String::from("  ");
         for (i, w) in widths.iter().enumerate() {
             line.push_str(&format!("{:<w$}  ", r[i], w = *w));
         }
         line.push_str(&r[6]);
-        out.say(if n == 0 { dim().apply_to(line).to_string() } else { line });
+        lines.push(if n == 0 { dim().apply_to(line).to_string() } else { line });
     }
+    lines
 }
 
 /// Stops every dyno by id, in parallel. A dyno that vanished already is not an error:
