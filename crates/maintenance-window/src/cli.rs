@@ -41,9 +41,11 @@ const EXITS: &[(Exit, &str)] = &[
     after_help = cli_kit::exit::after_help(EXAMPLES, EXITS)
 )]
 pub struct Args {
+    /// The subcommand, when one is given.
     #[command(subcommand)]
     pub sub: Option<Sub>,
 
+    /// The window itself (when no subcommand is given).
     #[command(flatten)]
     pub window: WindowArgs,
 }
@@ -78,10 +80,13 @@ pub struct DiffArgs {
 /// `plan`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PlanArgs {
+    /// Which app (-a, HEROKU_APP, -r, the heroku git remote).
     #[command(flatten)]
     pub app: AppArgs,
+    /// The git side of the decision.
     #[command(flatten)]
     pub diff: DiffArgs,
+    /// How to print.
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -89,8 +94,10 @@ pub struct PlanArgs {
 /// `status` and `restore`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct AppOnly {
+    /// Which app (-a, HEROKU_APP, -r, the heroku git remote).
     #[command(flatten)]
     pub app: AppArgs,
+    /// How to print.
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -98,6 +105,7 @@ pub struct AppOnly {
 /// `restore`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RestoreArgs {
+    /// Which app (-a, HEROKU_APP, -r, the heroku git remote).
     #[command(flatten)]
     pub app: AppArgs,
 
@@ -109,9 +117,11 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "TYPE=N,…", value_delimiter = ',', requires = "maintenance")]
     pub scale: Vec<String>,
 
+    /// The answer to the confirmation.
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 
+    /// How to print.
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -137,6 +147,7 @@ pub enum OnFailure {
 /// The window itself.
 #[derive(clap::Args, Debug, Clone)]
 pub struct WindowArgs {
+    /// Which app (-a, HEROKU_APP, -r, the heroku git remote).
     #[command(flatten)]
     pub app: AppArgs,
 
@@ -144,6 +155,7 @@ pub struct WindowArgs {
     #[arg(long, value_name = "TYPE,…", value_delimiter = ',')]
     pub scale_down: Vec<String>,
 
+    /// The git side of the decision.
     #[command(flatten)]
     pub diff: DiffArgs,
 
@@ -159,9 +171,11 @@ pub struct WindowArgs {
     #[arg(long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
     pub drain_timeout: Duration,
 
+    /// The answer to the confirmation.
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 
+    /// How to print.
     #[command(flatten)]
     pub output: OutputArgs,
 

@@ -38,9 +38,11 @@ const EXITS: &[(Exit, &str)] = &[
     after_help = cli_kit::exit::after_help(EXAMPLES, EXITS)
 )]
 pub struct Args {
+    /// The subcommand, when one is given.
     #[command(subcommand)]
     pub check: Option<Sub>,
 
+    /// A migration run (when no subcommand is given).
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -55,6 +57,7 @@ pub enum Sub {
 /// `migrate-restart check`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CheckArgs {
+    /// Which app (-a, HEROKU_APP, -r, the heroku git remote).
     #[command(flatten)]
     pub app: AppArgs,
 
@@ -62,9 +65,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
 
+    /// Which database.
     #[command(flatten)]
     pub db: DatabaseArgs,
 
+    /// How to print.
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -72,6 +77,7 @@ pub struct CheckArgs {
 /// Running a migration.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
+    /// Which app (-a, HEROKU_APP, -r, the heroku git remote).
     #[command(flatten)]
     pub app: AppArgs,
 
@@ -123,12 +129,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR", default_value = "3m", value_parser = cli_kit::positive_duration_arg)]
     pub restart_timeout: Duration,
 
+    /// Which database.
     #[command(flatten)]
     pub db: DatabaseArgs,
 
+    /// The answer to the confirmation.
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 
+    /// How to print.
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -41,9 +41,11 @@ pub struct Args {
     #[arg(value_name = "DATABASE")]
     pub database: Option<String>,
 
+    /// Which app (-a, HEROKU_APP, -r, the heroku git remote).
     #[command(flatten)]
     pub app: AppArgs,
 
+    /// Which database.
     #[command(flatten)]
     pub db: DatabaseArgs,
 
@@ -75,6 +77,7 @@ pub struct Args {
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = cli_kit::positive_duration_arg)]
     pub grace: Duration,
 
+    /// The answer to the confirmation.
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 
@@ -82,6 +85,7 @@ pub struct Args {
     #[arg(long)]
     pub exit_status: bool,
 
+    /// How to print.
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -39,6 +39,7 @@ pub struct Args {
     #[arg(value_name = "DYNO|TYPE")]
     pub target: Option<String>,
 
+    /// Which app (-a, HEROKU_APP, -r, the heroku git remote).
     #[command(flatten)]
     pub app: AppArgs,
 
@@ -46,6 +47,7 @@ pub struct Args {
     #[arg(long)]
     pub all: bool,
 
+    /// The answer to the confirmation.
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 
@@ -53,6 +55,7 @@ pub struct Args {
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = cli_kit::positive_duration_arg)]
     pub wait: Duration,
 
+    /// Which database.
     #[command(flatten)]
     pub db: DatabaseArgs,
 
@@ -60,6 +63,7 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// How to print.
     #[command(flatten)]
     pub output: OutputArgs,
 }
