@@ -102,6 +102,42 @@ fn ps_restart_and_stop_by_process_type_use_the_formation_routes() {
     }
 }
 
+/// `heroku run:detached` starts a one-off dyno whose output goes to the log, and `heroku logs
+/// --dyno run.N` reads it back through a log session, in the platform's format.
+#[test]
+fn run_detached_output_and_exit_status_reach_heroku_logs() {
+    let (sim, cli) = stuck_release();
+    let out = cli.run(&["run:detached", "-a", "acme", "--", "echo hello-from-detached; exit 3"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = stdout(&out);
+    let dyno = said
+        .split("--dyno ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .map(|d| d.trim_matches(|c: char| !c.is_alphanumeric() && c != '.').to_string())
+        .unwrap_or_else(|| panic!("no dyno named: {said}"));
+    assert!(dyno.starts_with("run."), "{said}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sim.with(|w| w.log_text("acme").iter().any(|l| l.ends_with("Process exited with status 3"))) {
+        assert!(Instant::now() < deadline, "the detached dyno never exited: {:?}", sim.with(|w| w.log_text("acme")));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = cli.run(&["logs", "-a", "acme", "--dyno", &dyno]);
+    assert!(out.status.success(), "{}", text(&out));
+    let logs = stdout(&out);
+    for expected in [
+        format!("heroku[{dyno}]: Starting process with command `echo hello-from-detached; exit 3`"),
+        format!("heroku[{dyno}]: State changed from starting to up"),
+        format!("app[{dyno}]: hello-from-detached"),
+        format!("heroku[{dyno}]: Process exited with status 3"),
+        format!("heroku[{dyno}]: State changed from up to complete"),
+    ] {
+        assert!(logs.contains(&expected), "missing `{expected}` in:\n{logs}");
+    }
+    let session = sim.requests().into_iter().find(|r| r.path == "/apps/acme/log-sessions").expect("a log session");
+    assert_eq!(session.body.unwrap()["dyno"], dyno.as_str());
+}
+
 #[test]
 fn incident_ps_stop_release_prints_success_and_stops_nothing() {
     let (sim, cli) = stuck_release();

@@ -134,6 +134,14 @@ impl ClientBuilder {
     /// system's roots, so the API and the rendezvous would trust different sets.
     pub fn build(self) -> Result<Client, Error> {
         let tls = tls_roots::client_config().map_err(Error::Config)?;
+        // Log streams stay open as long as the dyno runs: no overall timeout, only on connect.
+        let stream_http = HttpClient::builder()
+            .timeout(None)
+            .connect_timeout(self.timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .use_preconfigured_tls(tls.clone())
+            .build()
+            .map_err(|e| Error::Config(format!("cannot set up HTTPS: {e}")))?;
         let http = HttpClient::builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout.min(Duration::from_secs(10)))
@@ -143,6 +151,7 @@ impl ClientBuilder {
             .map_err(|e| Error::Config(format!("cannot set up HTTPS: {e}")))?;
         Ok(Client {
             http,
+            stream_http,
             host: self.host,
             token: self.token,
             token_source: self.token_source,
@@ -157,6 +166,7 @@ impl ClientBuilder {
 /// A Platform API client. Cheap to share by reference across threads.
 pub struct Client {
     http: HttpClient,
+    stream_http: HttpClient,
     host: ApiHost,
     token: Token,
     token_source: TokenSource,
@@ -191,6 +201,16 @@ struct RawResponse {
 }
 
 impl Client {
+    /// The HTTP client for long-lived streams (same trust store, no overall timeout).
+    pub(crate) fn stream_http(&self) -> &HttpClient {
+        &self.stream_http
+    }
+
+    /// The User-Agent every request carries.
+    pub(crate) fn user_agent(&self) -> &str {
+        &self.user_agent
+    }
+
     /// The API host this client talks to.
     pub fn host(&self) -> &ApiHost {
         &self.host
@@ -367,7 +387,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// A transport error in words, without the URL (which reqwest includes and which may carry a host we'd rather not echo twice).
-fn transport_detail(err: &reqwest::Error) -> String {
+pub(crate) fn transport_detail(err: &reqwest::Error) -> String {
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {

@@ -10,6 +10,7 @@ pub mod auth;
 mod client;
 mod error;
 pub mod host;
+pub mod logs;
 pub mod rendezvous;
 pub mod resources;
 pub mod timestamp;

@@ -22,7 +22,9 @@ pub const EXIT_MARKER: &str = "\u{FFFF} heroku-command-exit-status: ";
 /// `(CMD); echo "<marker>$?"`: the command as sent to the dyno. The subshell keeps a command
 /// that calls `exit` from skipping the marker, which would lose its status.
 pub fn with_exit_marker(command: &str) -> String {
-    format!("({command}\n); echo \"{EXIT_MARKER}$?\"")
+    // The shell then exits with the command's status too, so the platform's own exit line (on a
+    // detached dyno) carries the same number as the marker.
+    format!("({command}\n); s=$?; echo \"{EXIT_MARKER}$s\"; exit $s")
 }
 
 /// A parsed `rendezvous://host:port/secret` URL.
@@ -226,7 +228,7 @@ mod tests {
         assert_eq!(s.exit_status, Some(1));
         assert_eq!(
             with_exit_marker("rake db:migrate"),
-            "(rake db:migrate\n); echo \"\u{FFFF} heroku-command-exit-status: $?\""
+            "(rake db:migrate\n); s=$?; echo \"\u{FFFF} heroku-command-exit-status: $s\"; exit $s"
         );
     }
 }

@@ -54,6 +54,13 @@ pub fn format_rfc3339(t: SystemTime) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// Formats a `SystemTime` as a log line's timestamp: `2026-11-22T06:00:01.123456+00:00`.
+pub fn format_log_timestamp(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let whole = format_rfc3339(UNIX_EPOCH + Duration::from_secs(since.as_secs()));
+    format!("{}.{:06}+00:00", whole.trim_end_matches('Z'), since.subsec_micros())
+}
+
 // Howard Hinnant's civil-date algorithms: exact for the proleptic Gregorian calendar.
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -89,6 +96,10 @@ mod tests {
         assert_eq!(format_rfc3339(t), "2020-06-09T09:09:20Z");
         let t = parse_rfc3339("2024-02-29T23:59:59.5+01:00").unwrap();
         assert_eq!(format_rfc3339(t), "2024-02-29T22:59:59Z");
+        let whole = parse_rfc3339("2024-02-29T22:59:59Z").unwrap();
+        let log = format_log_timestamp(whole + Duration::from_micros(123_456));
+        assert_eq!(log, "2024-02-29T22:59:59.123456+00:00");
+        assert_eq!(parse_rfc3339(&log), Some(whole + Duration::from_micros(123_456)));
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(UNIX_EPOCH));
     }
 

@@ -59,6 +59,20 @@ impl Handler for ApiHandler {
                 Some(FaultKind::TwoFactor) => {
                     Some(error(403, "two_factor", "Two-factor authentication is required for this action."))
                 }
+                // A log stream is reached with the secret in its URL, not the API token.
+                None if req.method == "GET" && req.path.starts_with("/log-sessions/") => {
+                    let id = req.path.trim_start_matches("/log-sessions/").trim_end_matches("/stream").to_string();
+                    match world.log_sessions.get(&id).cloned() {
+                        Some(session) => {
+                            let world = self.world.clone();
+                            return Reply::Stream {
+                                headers: vec![("Content-Type".into(), "text/event-stream".into())],
+                                body: Box::new(move |out| crate::logs::stream(world, session, out)),
+                            };
+                        }
+                        None => Some(not_found("log session")),
+                    }
+                }
                 None if !authorized(&world, req) => Some(error(401, "unauthorized", "Invalid credentials provided.")),
                 None => Some(route(&mut world, req, body.as_ref(), arrived)),
             };
@@ -167,6 +181,10 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
             list(items, range, "id", world.faults.page_size)
         }
         ("POST", ["dynos"]) => create_dyno(world, &app_name, body, now),
+        ("POST", ["log-sessions"]) => {
+            let host = req.header("host").unwrap_or("127.0.0.1").to_string();
+            create_log_session(world, &app_name, body, &host)
+        }
         ("DELETE", ["dynos"]) => {
             restart(world, &app_name, |_| true, now);
             answer(202, json!({}))
@@ -441,6 +459,32 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
         (false, _) => world.detached_jobs.push(job),
     }
     answer(201, out)
+}
+
+/// `POST /apps/{app}/log-sessions`: the session's `logplex_url` streams the app's log from
+/// this server (a secret path, as the platform's carries a token).
+fn create_log_session(world: &mut World, app_name: &str, body: Option<&Value>, host: &str) -> Answer {
+    let get = |k: &str| body.and_then(|b| b.get(k));
+    let lines = get("lines").and_then(Value::as_u64).unwrap_or(100).min(1500) as usize;
+    let session = crate::logs::LogSession {
+        app: app_name.to_string(),
+        dyno: get("dyno").and_then(Value::as_str).map(str::to_string),
+        source: get("source").and_then(Value::as_str).map(str::to_string),
+        lines,
+        tail: get("tail").and_then(Value::as_bool).unwrap_or(false),
+    };
+    let id = world.new_id();
+    world.log_sessions.insert(id.clone(), session);
+    let t = ts(SystemTime::now());
+    answer(
+        201,
+        json!({
+            "id": id,
+            "logplex_url": format!("http://{host}/log-sessions/{id}/stream"),
+            "created_at": t,
+            "updated_at": t,
+        }),
+    )
 }
 
 fn create_release(world: &mut World, app_name: &str, body: Option<&Value>, now: Instant) -> Answer {

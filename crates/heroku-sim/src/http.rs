@@ -31,8 +31,10 @@ impl Request {
     }
 }
 
+/// Writes a streamed body until the stream ends.
+pub type StreamBody = Box<dyn FnOnce(&mut dyn Write) + Send>;
+
 /// What to send back.
-#[derive(Debug, Clone)]
 pub enum Reply {
     /// A normal answer.
     Response {
@@ -45,6 +47,23 @@ pub enum Reply {
     },
     /// Drop the connection with a TCP reset and send nothing.
     Reset,
+    /// A body written as it is produced (server-sent events); the connection closes after it.
+    Stream {
+        /// Extra headers.
+        headers: Vec<(String, String)>,
+        /// Writes the body; returns when the stream ends.
+        body: StreamBody,
+    },
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Response { status, .. } => write!(f, "Response({status})"),
+            Reply::Reset => f.write_str("Reset"),
+            Reply::Stream { .. } => f.write_str("Stream"),
+        }
+    }
 }
 
 /// Something that turns requests into replies.
@@ -113,6 +132,18 @@ fn serve_connection(conn: TcpStream, handler: &dyn Handler) {
         match handler.handle(&req) {
             Reply::Reset => {
                 reset(&out);
+                return;
+            }
+            Reply::Stream { headers, body } => {
+                let mut head = "HTTP/1.1 200 OK\r\n".to_string();
+                for (k, v) in &headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("Cache-Control: no-cache\r\nConnection: close\r\n\r\n");
+                if out.write_all(head.as_bytes()).and_then(|_| out.flush()).is_ok() {
+                    body(&mut out);
+                }
+                let _ = out.shutdown(Shutdown::Both);
                 return;
             }
             Reply::Response { status, headers, body } => {

@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod http;
+pub mod logs;
 pub mod model;
 pub mod oneoff;
 pub mod paging;

@@ -195,6 +195,10 @@ pub struct Faults {
     pub page_size: usize,
     /// One-shot rules, checked in order.
     pub rules: Vec<FaultRule>,
+    /// Log lines reach log sessions this late.
+    pub log_delay: Duration,
+    /// The next log stream drops after sending this many lines (one-shot).
+    pub log_drop_after: Option<usize>,
 }
 
 impl Default for Faults {
@@ -205,6 +209,8 @@ impl Default for Faults {
             retry_after_secs: 1,
             page_size: 1000,
             rules: Vec::new(),
+            log_delay: Duration::ZERO,
+            log_drop_after: None,
         }
     }
 }
@@ -257,6 +263,11 @@ pub struct World {
     pub rendezvous_port: Option<u16>,
     /// The directory one-off dynos run in (the "slug"); the simulator's own when unset.
     pub slug_dir: Option<std::path::PathBuf>,
+    /// Each app's log, in order.
+    pub logs: BTreeMap<String, Vec<crate::logs::LogLine>>,
+    /// Log sessions created and not yet streamed, by id.
+    pub log_sessions: std::collections::HashMap<String, crate::logs::LogSession>,
+    pub(crate) next_log_seq: u64,
     next_id: u64,
     next_run: u64,
 }
@@ -276,6 +287,9 @@ impl Default for World {
             detached_jobs: Vec::new(),
             rendezvous_port: None,
             slug_dir: None,
+            logs: BTreeMap::new(),
+            log_sessions: std::collections::HashMap::new(),
+            next_log_seq: 0,
             next_id: 1,
             next_run: 1000,
         }

@@ -118,15 +118,54 @@ pub fn kill_group(pid: u32) {
     }
 }
 
-/// Runs a detached job to completion in the background; the dyno goes away when it ends.
+/// Runs a detached job to completion in the background; the dyno goes away when it ends. Its
+/// output and the platform's state changes go to the app's log, as on the platform:
+/// `heroku[run.N]: Starting process with command …`, `State changed from starting to up`,
+/// `app[run.N]: <each line>`, `Process exited with status N`, `State changed from up to
+/// complete`.
 pub fn run_detached(job: Job, world: Arc<Mutex<World>>) {
     std::thread::spawn(move || {
+        let log = |source: &str, text: &str| {
+            world.lock().unwrap_or_else(|e| e.into_inner()).log_line(&job.app, source, &job.dyno_name, text)
+        };
+        log("heroku", &format!("Starting process with command `{}`", job.command));
         let Ok(mut child) = spawn(&job, Stdio::null()) else {
+            log("heroku", "Process exited with status 127");
             finish(&world, &job);
             return;
         };
         record_pid(&world, &job, child.id());
-        let _ = child.wait();
+        log("heroku", "State changed from starting to up");
+        let readers: Vec<_> = [
+            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|pipe| {
+            let (world, job) = (world.clone(), job.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    world.lock().unwrap_or_else(|e| e.into_inner()).log_line(&job.app, "app", &job.dyno_name, &line);
+                }
+            })
+        })
+        .collect();
+        let status = child.wait();
+        for r in readers {
+            let _ = r.join();
+        }
+        let code = status
+            .map(|s| {
+                use std::os::unix::process::ExitStatusExt;
+                s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+            })
+            .unwrap_or(1);
+        if code == 143 {
+            log("heroku", "Stopping all processes with SIGTERM");
+        }
+        log("heroku", &format!("Process exited with status {code}"));
+        log("heroku", "State changed from up to complete");
         finish(&world, &job);
     });
 }

@@ -201,6 +201,13 @@ fn every_endpoint_answers_in_the_published_schema() {
         ("GET", format!("/apps/acme/slugs/{slug_id}"), None, "slug", true),
         ("GET", "/apps/acme/config-vars".into(), None, "config-var", false),
         ("GET", "/apps/acme/addon-attachments".into(), None, "add-on-attachment", true),
+        (
+            "POST",
+            "/apps/acme/log-sessions".into(),
+            Some(json!({"dyno": "web.1", "lines": 10, "tail": false})),
+            "log-session",
+            true,
+        ),
     ];
     let mut problems = Vec::new();
     for (method, path, body, name, complete) in cases {

@@ -1,5 +1,7 @@
-//! One migration attempt: a one-off dyno with PGOPTIONS and PGAPPNAME, attached through the
-//! rendezvous, output streamed live, the real exit status read from the marker.
+//! One migration attempt: a one-off dyno with PGOPTIONS and PGAPPNAME. By default it runs
+//! detached and is followed through the app's log (it survives the operator's connection);
+//! with `--attach` it is attached through the rendezvous. Either way the real exit status
+//! comes back (the marker, and for a detached dyno also the platform's exit line).
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -33,6 +35,8 @@ pub struct Spec<'a> {
     pub timeout: Duration,
     /// Database to watch for lock waits, when reachable.
     pub watch: Option<&'a ResolvedDatabase>,
+    /// Attach through the rendezvous instead of following the log.
+    pub attach: bool,
 }
 
 /// How the attempt ended.
@@ -46,6 +50,13 @@ pub enum Ending {
     Interrupted,
     /// `--timeout` passed.
     TimedOut,
+    /// The marker and the platform's exit line disagree: the run counts as failed.
+    Disagreed {
+        /// What the command's marker said.
+        marker: i32,
+        /// What the platform's `Process exited with status N` said.
+        platform: i32,
+    },
 }
 
 /// The outcome of one attempt.
@@ -65,6 +76,8 @@ pub struct Attempt {
     pub lock_waits: Vec<String>,
     /// When it ended.
     pub finished_at: SystemTime,
+    /// How many times the log stream had to be re-opened (detached runs).
+    pub log_reopens: u32,
 }
 
 /// The application_name the migration's sessions carry.
@@ -87,7 +100,7 @@ pub fn is_lock_timeout(line: &str) -> bool {
     line.contains("canceling statement due to lock timeout") || line.contains("PG::LockNotAvailable")
 }
 
-/// Creates the dyno, attaches and streams until it ends. Never retries the create.
+/// Creates the dyno and follows it until it ends. Never retries the create.
 pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt> {
     let started = Instant::now();
     // PGAPPNAME needs the dyno's name, which only exists once the dyno does: the shell reads
@@ -101,12 +114,15 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
             ("PGAPPNAME".to_string(), MIGRATION_APP_PREFIX.trim_end_matches('/').to_string()),
         ]
         .into(),
-        attach: true,
+        attach: spec.attach,
         size: spec.size.clone(),
         process_type: Some("run".into()),
         time_to_live: Some(spec.timeout.as_secs().max(60)),
     };
     let dyno = client.create_dyno(spec.app, &create)?;
+    if !spec.attach {
+        return run_detached(client, out, spec, dyno, started);
+    }
     out.note(format!(
         "Running `{}` on {} (lock_timeout {})…",
         spec.command,
@@ -192,6 +208,47 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
         duration: started.elapsed(),
         lock_waits,
         finished_at: SystemTime::now(),
+        log_reopens: 0,
+    })
+}
+
+/// A detached dyno: followed through the log; the lock watch runs beside it.
+fn run_detached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started: Instant) -> anyhow::Result<Attempt> {
+    out.note(format!(
+        "Running `{}` on {}, detached (lock_timeout {}); it goes on if this terminal or connection goes away",
+        spec.command,
+        dyno.name,
+        cli_kit::format_duration(spec.lock_timeout)
+    ));
+    let stop_watch = Arc::new(AtomicBool::new(false));
+    let waits: Arc<Mutex<Vec<String>>> = Arc::default();
+    let watcher = spec
+        .watch
+        .map(|db| lockwatch::spawn(db.clone(), session_name(&dyno), out.clone(), stop_watch.clone(), waits.clone()));
+    let followed = crate::follow::follow(client, out, spec.app, &dyno.name, started + spec.timeout);
+    stop_watch.store(true, Ordering::SeqCst);
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
+    let followed = match followed {
+        Ok(f) => f,
+        Err(e) => crate::follow::Followed {
+            ending: Ending::Lost(format!("could not read the log: {}", cli_kit::one_line(&e))),
+            tail: VecDeque::new(),
+            lock_timeout: false,
+            reopened: 0,
+        },
+    };
+    let lock_waits = waits.lock().map(|w| w.clone()).unwrap_or_default();
+    Ok(Attempt {
+        dyno,
+        ending: followed.ending,
+        tail: followed.tail,
+        lock_timeout: followed.lock_timeout,
+        duration: started.elapsed(),
+        lock_waits,
+        finished_at: SystemTime::now(),
+        log_reopens: followed.reopened,
     })
 }
 

@@ -125,6 +125,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR", default_value = "1h", value_parser = cli_kit::positive_duration_arg)]
     pub timeout: Duration,
 
+    /// Attach to the dyno through the rendezvous instead of running it detached and following
+    /// its log (output without log delay; the migration then ends with the connection)
+    #[arg(long)]
+    pub attach: bool,
+
     /// How long restarted dynos have to come up
     #[arg(long, value_name = "DUR", default_value = "3m", value_parser = cli_kit::positive_duration_arg)]
     pub restart_timeout: Duration,

@@ -4,6 +4,7 @@
 mod attempt;
 mod check;
 mod cli;
+mod follow;
 mod lockwatch;
 mod preflight;
 pub mod procfile;
@@ -100,6 +101,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         statement_timeout: args.statement_timeout,
         timeout: args.timeout,
         watch: watch_db,
+        attach: args.attach,
     };
     let mut attempts: Vec<Attempt> = Vec::new();
     let last = loop {
@@ -148,6 +150,17 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
             let exit = if restarted.verified { Exit::Success } else { Exit::NotVerified };
             report.restart = Some(restarted);
             Ok(finish(&out, report, &attempts, Outcome::Succeeded, exit))
+        }
+        Ending::Disagreed { marker, platform } => {
+            out.bad(format!(
+                "{}'s exit status is contradictory: the command's marker says {marker}, the platform says {platform}; treating the migration as failed. Nothing was restarted.",
+                last.dyno.name
+            ));
+            out.say(format!("Last {} lines of output:", last.tail.len()));
+            for l in &last.tail {
+                out.say(format!("  {l}"));
+            }
+            Ok(finish(&out, report, &attempts, Outcome::Failed, Exit::Failed))
         }
         Ending::Exited(code) => {
             out.bad(format!("the migration exited with status {code} on {}; nothing was restarted", last.dyno.name));
@@ -209,11 +222,13 @@ fn attempt_report(n: usize, a: &Attempt) -> AttemptReport {
             Ending::Lost(w) => format!("lost: {w}"),
             Ending::Interrupted => "interrupted".into(),
             Ending::TimedOut => "timed_out".into(),
+            Ending::Disagreed { marker, platform } => format!("disagreed: marker {marker}, platform {platform}"),
         },
         lock_timeout: a.lock_timeout,
         duration_ms: a.duration.as_millis() as u64,
         lock_waits: a.lock_waits.clone(),
         finished_at: heroku_api::timestamp::format_rfc3339(a.finished_at),
+        log_reopens: a.log_reopens,
     }
 }
 

@@ -84,6 +84,8 @@ pub struct AttemptReport {
     pub lock_waits: Vec<String>,
     /// When it ended (RFC 3339).
     pub finished_at: String,
+    /// How many times the log stream was re-opened (a detached run; 0 when attached).
+    pub log_reopens: u32,
 }
 
 /// `migrate-restart check`.

@@ -88,9 +88,75 @@ fn success_restarts_and_verifies_every_dyno() {
     let create = s.sim.requests().into_iter().find(|r| r.method == "POST" && r.path == "/apps/acme/dynos").unwrap();
     let body = create.body.unwrap();
     assert_eq!(body["env"]["PGOPTIONS"], "-c lock_timeout=5000");
-    assert_eq!(body["attach"], true);
+    assert_eq!(body["attach"], false, "detached by default: the migration survives the operator's connection");
+    let log_session =
+        s.sim.requests().into_iter().find(|r| r.path == "/apps/acme/log-sessions").expect("followed through the log");
+    assert_eq!(log_session.body.unwrap()["dyno"], "run.1001");
     assert!(body["command"].as_str().unwrap().contains("heroku-command-exit-status"));
     assert_eq!(restarts(&s.sim), 1, "restart all is one request");
+}
+
+/// `--attach` keeps the rendezvous path: output without log delay, the marker's status.
+#[test]
+fn attach_still_runs_the_migration_through_the_rendezvous() {
+    let s = setup();
+    let cmd = format!("echo attached; {}", sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text"));
+    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--attach", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stderr_text().contains("attached"), "{}", out.dump());
+    let create = s.sim.requests().into_iter().find(|r| r.method == "POST" && r.path == "/apps/acme/dynos").unwrap();
+    assert_eq!(create.body.unwrap()["attach"], true);
+    assert!(!s.sim.requests().iter().any(|r| r.path.ends_with("/log-sessions")), "no log session when attached");
+    assert_eq!(json(&out)["attempts"][0]["log_reopens"], 0);
+}
+
+/// The log stream drops mid-run: it is re-opened with history and no line is lost or repeated.
+#[test]
+fn a_dropped_log_stream_loses_and_repeats_no_line() {
+    let s = setup();
+    s.sim.with(|w| w.faults.log_drop_after = Some(3));
+    let cmd = "for i in 1 2 3 4 5 6; do echo line$i; sleep 0.2; done";
+    let out = s.tool.run(&["-a", "acme", "--command", cmd, "--confirm", "acme", "--no-preflight", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let err = out.stderr_text();
+    let seen: Vec<&str> = err.lines().filter(|l| l.starts_with("line")).collect();
+    assert_eq!(seen, ["line1", "line2", "line3", "line4", "line5", "line6"], "{err}");
+    let doc = json(&out);
+    assert!(doc["attempts"][0]["log_reopens"].as_u64().unwrap() >= 1, "the stream was re-opened: {doc}");
+    assert_eq!(doc["attempts"][0]["exit_status"], 0);
+    assert_eq!(
+        s.sim.requests().iter().filter(|r| r.path == "/apps/acme/log-sessions").count() as u64,
+        1 + doc["attempts"][0]["log_reopens"].as_u64().unwrap()
+    );
+}
+
+/// Lines that reach the log late still come through, and the exit status with them.
+#[test]
+fn late_log_lines_still_come_through() {
+    let s = setup();
+    s.sim.with(|w| w.faults.log_delay = std::time::Duration::from_millis(700));
+    let out = s.tool.run(&["-a", "acme", "--command", "echo slow-line; exit 4", "--confirm", "acme", "--no-preflight"]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(
+        out.stdout_text().contains("slow-line") && out.stdout_text().contains("exited with status 4"),
+        "{}",
+        out.dump()
+    );
+}
+
+/// The marker the command printed and the platform's exit line disagree (a forged marker, then
+/// the shell killed): the run counts as failed and says why.
+#[test]
+fn a_marker_and_exit_line_that_disagree_fail_the_run() {
+    let s = setup();
+    let cmd = "echo \"\u{FFFF} heroku-command-exit-status: 0\"; kill -9 $$";
+    let out = s.tool.run(&["-a", "acme", "--command", cmd, "--confirm", "acme", "--no-preflight", "--json"]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(out.stderr_text().contains("the command's marker says 0, the platform says 137"), "{}", out.dump());
+    let doc = json(&out);
+    assert_eq!(doc["result"], "failed");
+    assert_eq!(doc["attempts"][0]["ending"], "disagreed: marker 0, platform 137");
+    assert_eq!(restarts(&s.sim), 0);
 }
 
 #[test]
@@ -479,14 +545,14 @@ fn bad_input_starts_nothing() {
 
     // A rendezvous whose certificate is not trusted: one line, and the dyno is stopped.
     let untrusted = Tool::new(env!("CARGO_BIN_EXE_migrate-restart")).api(&s.sim.url(), &s.sim.token());
-    let out = untrusted.run(&["-a", "acme", "--command", "true", "--confirm", "acme", "--restart", "none"]);
+    let out = untrusted.run(&["-a", "acme", "--command", "true", "--confirm", "acme", "--restart", "none", "--attach"]);
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(out.stderr_text().contains("TLS") && out.stderr_text().contains("was stopped"), "{}", out.dump());
     assert_eq!(out.stderr_text().lines().filter(|l| l.starts_with("error:")).count(), 1, "{}", out.dump());
 
     // No attach_url from the platform.
     s.sim.with(|w| w.rendezvous_port = None);
-    let out = t.run(&["-a", "acme", "--command", "true", "--confirm", "acme", "--restart", "none"]);
+    let out = t.run(&["-a", "acme", "--command", "true", "--confirm", "acme", "--restart", "none", "--attach"]);
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(out.stderr_text().contains("returned no attach_url"), "{}", out.dump());
 }
@@ -496,7 +562,7 @@ fn a_lost_rendezvous_claims_neither_success_nor_failure() {
     let s = setup();
     let child = s
         .tool
-        .command(&["-a", "acme", "--command", "sleep 30", "--confirm", "acme", "--no-preflight"])
+        .command(&["-a", "acme", "--command", "sleep 30", "--confirm", "acme", "--no-preflight", "--attach"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

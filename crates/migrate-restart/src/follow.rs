@@ -1,0 +1,151 @@
+//! Following a detached one-off dyno through the app's log: its output, and its exit status
+//! from two sources — the exit-status marker the command prints (in-band) and the platform's
+//! own `Process exited with status N` line. Either is enough; if they disagree the run counts
+//! as failed. A dropped stream is re-opened with history and the lines already seen skipped,
+//! so nothing is lost or printed twice; a gap that cannot be filled is said.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use cli_kit::{interrupt, Output};
+use heroku_api::logs::{LogLine, LogSessionCreate, StreamEvent, STREAM_POLL};
+use heroku_api::rendezvous::OutputScanner;
+use heroku_api::Client;
+
+use crate::attempt::{is_lock_timeout, Ending, TAIL_LINES};
+
+/// How long to wait for the second source of the exit status once the first has come.
+const SECOND_SOURCE_GRACE: Duration = Duration::from_millis(500);
+/// History asked for when a stream is (re)opened: the platform keeps the last 1,500 lines.
+const HISTORY_LINES: u32 = 1500;
+/// Re-opens in a row that bring nothing new before the run counts as lost.
+const MAX_FRUITLESS_REOPENS: u32 = 5;
+
+/// What following a dyno saw.
+#[derive(Debug, Clone)]
+pub struct Followed {
+    /// How it ended.
+    pub ending: Ending,
+    /// The last lines of output.
+    pub tail: VecDeque<String>,
+    /// The output shows Postgres cancelling a statement for its lock timeout.
+    pub lock_timeout: bool,
+    /// The log stream had to be re-opened this many times.
+    pub reopened: u32,
+}
+
+/// Follows `dyno` of `app` until its exit status is known, `deadline` passes, or an interrupt.
+pub fn follow(client: &Client, out: &Output, app: &str, dyno: &str, deadline: Instant) -> anyhow::Result<Followed> {
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut last_seen_at: Option<String> = None;
+    let mut scanner = OutputScanner::default();
+    let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
+    let mut lock_timeout = false;
+    let mut platform: Option<i32> = None;
+    let mut first_status_at: Option<Instant> = None;
+    let mut reopened = 0u32;
+    let mut fruitless = 0u32;
+    let spec = LogSessionCreate { dyno: Some(dyno.to_string()), lines: Some(HISTORY_LINES), tail: true, source: None };
+    loop {
+        let session = client.create_log_session(app, &spec)?;
+        let rx = client.stream_log(&session.logplex_url)?;
+        let mut new_lines = 0usize;
+        let mut overlap = last_seen_at.is_none();
+        let ended = loop {
+            if interrupt::requested() {
+                return Ok(done(Ending::Interrupted, tail, lock_timeout, reopened));
+            }
+            if Instant::now() > deadline {
+                return Ok(done(Ending::TimedOut, tail, lock_timeout, reopened));
+            }
+            if let Some(first) = first_status_at {
+                let both = scanner.exit_status.is_some() && platform.is_some();
+                if both || first.elapsed() >= SECOND_SOURCE_GRACE {
+                    return Ok(done(decide(scanner.exit_status, platform), tail, lock_timeout, reopened));
+                }
+            }
+            let event = match rx.recv_timeout(STREAM_POLL) {
+                Ok(e) => e,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break Some("the log reader stopped".to_string()),
+            };
+            let raw = match event {
+                StreamEvent::Line(l) => l,
+                StreamEvent::Ended(why) => break why,
+            };
+            let Some(line) = LogLine::parse(&raw) else { continue };
+            if line.dyno != dyno {
+                continue;
+            }
+            if !seen.insert((line.timestamp.clone(), line.text.clone())) {
+                overlap = true;
+                continue;
+            }
+            if !overlap {
+                out.warn(format!(
+                    "the log stream dropped and its history no longer reaches back to {}: output between then and {} may be missing",
+                    last_seen_at.as_deref().unwrap_or("the start"),
+                    line.timestamp
+                ));
+                overlap = true;
+            }
+            last_seen_at = Some(line.timestamp.clone());
+            new_lines += 1;
+            if line.source == "app" {
+                for text in scanner.feed(format!("{}\n", line.text).as_bytes()) {
+                    lock_timeout |= is_lock_timeout(&text);
+                    out.say(&text);
+                    if tail.len() == TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(text);
+                }
+            } else if let Some(code) = line.exit_status() {
+                platform = Some(code);
+            } else {
+                out.debug(format!("{}[{}]: {}", line.source, line.dyno, line.text));
+            }
+            if first_status_at.is_none() && (scanner.exit_status.is_some() || platform.is_some()) {
+                first_status_at = Some(Instant::now());
+            }
+        };
+        // The stream ended before the status came: open a new session, with history.
+        fruitless = if new_lines == 0 { fruitless + 1 } else { 0 };
+        if fruitless > MAX_FRUITLESS_REOPENS {
+            let why = ended.unwrap_or_else(|| "the log stream kept closing".into());
+            return Ok(done(Ending::Lost(format!("the log stream failed: {why}")), tail, lock_timeout, reopened));
+        }
+        reopened += 1;
+        out.debug(format!("log stream ended ({}); re-opening", ended.as_deref().unwrap_or("closed by the server")));
+        // A short, growing pause: a stream that closes at once must not become a busy loop.
+        std::thread::sleep(Duration::from_millis(50) * (fruitless + 1));
+    }
+}
+
+/// The exit status from its two sources.
+fn decide(marker: Option<i32>, platform: Option<i32>) -> Ending {
+    match (marker, platform) {
+        (Some(m), Some(p)) if m != p => Ending::Disagreed { marker: m, platform: p },
+        (Some(c), _) | (None, Some(c)) => Ending::Exited(c),
+        (None, None) => Ending::Lost("no exit status came back".into()),
+    }
+}
+
+fn done(ending: Ending, tail: VecDeque<String>, lock_timeout: bool, reopened: u32) -> Followed {
+    Followed { ending, tail, lock_timeout, reopened }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn either_source_is_enough_and_a_disagreement_is_said() {
+        assert_eq!(decide(Some(0), Some(0)), Ending::Exited(0));
+        assert_eq!(decide(Some(3), None), Ending::Exited(3));
+        assert_eq!(decide(None, Some(143)), Ending::Exited(143));
+        assert_eq!(decide(Some(0), Some(1)), Ending::Disagreed { marker: 0, platform: 1 });
+        assert!(matches!(decide(None, None), Ending::Lost(_)));
+    }
+}
