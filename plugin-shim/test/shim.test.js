@@ -22,6 +22,9 @@ test('defaults are left to the binary and repeated values repeat the flag', () =
 
 test('subcommands and the trailing COMMAND are passed through', () => {
   assert.deepEqual(buildArgv(spec('migrate:check'), { app: 'acme', since: '10m' }, {}), ['check', '-a', 'acme', '--since', '10m'])
+  assert.deepEqual(
+    buildArgv(spec('migrate:follow'), { app: 'acme', restart: 'all', confirm: 'acme' }, { dyno: 'run.1001' }),
+    ['follow', 'run.1001', '-a', 'acme', '--restart', 'all', '--confirm', 'acme'])
   const w = spec('maintenance:window')
   assert.deepEqual(buildArgv(w, { app: 'acme', confirm: 'acme' }, {}, ['migrate-restart', '-a', 'acme']), ['-a', 'acme', '--confirm', 'acme', '--', 'migrate-restart', '-a', 'acme'])
 })
@@ -63,7 +66,7 @@ test('binaries are found in $HEROKU_DEPLOY_SAFETY_BIN, then the plugin bin/, the
 })
 
 test('every manifest entry is a command with the Heroku CLI app flag, a description and its flags', () => {
-  assert.equal(manifest.commands.length, 8)
+  assert.equal(manifest.commands.length, 9)
   for (const s of manifest.commands) {
     const C = makeCommand(s.id)
     assert.equal(C.id, s.id)

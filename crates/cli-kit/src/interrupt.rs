@@ -11,6 +11,7 @@ static RECEIVED: AtomicUsize = AtomicUsize::new(0);
 static TERMS: AtomicUsize = AtomicUsize::new(0);
 static SENT_INTS: AtomicUsize = AtomicUsize::new(0);
 static LAST_MS: AtomicU64 = AtomicU64::new(0);
+static HANGUPS: AtomicUsize = AtomicUsize::new(0);
 
 const SAME_KEYPRESS_MS: u64 = 300;
 
@@ -56,6 +57,28 @@ pub fn install() {
         libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
         libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
     }
+}
+
+extern "C" fn on_hangup(_sig: libc::c_int) {
+    HANGUPS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Installs a SIGHUP handler: a closed terminal is not a request to stop what runs on the
+/// platform (a detached migration goes on); the tool stops following and says how to resume.
+pub fn install_hangup() {
+    // SAFETY: a zeroed sigaction whose handler only touches an atomic.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_hangup as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGHUP, &action, std::ptr::null_mut());
+    }
+}
+
+/// True once the terminal hung up (SIGHUP).
+pub fn hung_up() -> bool {
+    HANGUPS.load(Ordering::SeqCst) > 0
 }
 
 /// How many interrupts arrived since start (a burst counts once).

@@ -37,6 +37,8 @@ pub struct Spec<'a> {
     pub watch: Option<&'a ResolvedDatabase>,
     /// Attach through the rendezvous instead of following the log.
     pub attach: bool,
+    /// Called once the dyno exists (a detached run records itself and prints how to follow it).
+    pub started: &'a dyn Fn(&Dyno),
 }
 
 /// How the attempt ended.
@@ -120,6 +122,7 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
         time_to_live: Some(spec.timeout.as_secs().max(60)),
     };
     let dyno = client.create_dyno(spec.app, &create)?;
+    (spec.started)(&dyno);
     if !spec.attach {
         return run_detached(client, out, spec, dyno, started);
     }
@@ -225,7 +228,7 @@ fn run_detached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started:
     let watcher = spec
         .watch
         .map(|db| lockwatch::spawn(db.clone(), session_name(&dyno), out.clone(), stop_watch.clone(), waits.clone()));
-    let followed = crate::follow::follow(client, out, spec.app, &dyno.name, started + spec.timeout);
+    let followed = crate::follow::follow(client, out, spec.app, &dyno.name, started + spec.timeout, None);
     stop_watch.store(true, Ordering::SeqCst);
     if let Some(w) = watcher {
         let _ = w.join();

@@ -10,7 +10,8 @@ const EXAMPLES: &str = "  migrate-restart -a acme                               
   migrate-restart -a acme --restart web,worker --confirm acme
   migrate-restart -a acme --wait-clear 2m                   # wait for a backup to finish first
   migrate-restart -a acme --restart none --json             # inside a maintenance window
-  migrate-restart check -a acme                             # dynos that predate the schema\n";
+  migrate-restart check -a acme                             # dynos that predate the schema
+  migrate-restart follow -a acme run.1001 --restart all     # pick up a detached migration from any machine\n";
 
 /// The exit codes this tool returns, for `--help`.
 const EXITS: &[(Exit, &str)] = &[
@@ -52,6 +53,44 @@ pub struct Args {
 pub enum Sub {
     /// List dynos that booted before the schema last changed (stale-schema risk)
     Check(CheckArgs),
+    /// Pick up a detached migration from any machine: its output, its exit status, then the restart
+    Follow(FollowArgs),
+}
+
+/// `migrate-restart follow`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FollowArgs {
+    /// Which app (-a, HEROKU_APP, -r, the heroku git remote).
+    #[command(flatten)]
+    pub app: AppArgs,
+
+    /// The migration's one-off dyno (default: the one this machine started and has not concluded)
+    #[arg(value_name = "DYNO")]
+    pub dyno: Option<String>,
+
+    /// What to restart after success: all, TYPE,…, or none (default: what the run that started it chose; required when this machine has no record of it)
+    #[arg(long, value_name = "all|TYPE,…|none")]
+    pub restart: Option<String>,
+
+    /// Longest to follow before giving up (the migration goes on)
+    #[arg(long, value_name = "DUR", default_value = "1h", value_parser = cli_kit::positive_duration_arg)]
+    pub timeout: Duration,
+
+    /// How long restarted dynos have to come up
+    #[arg(long, value_name = "DUR", default_value = "3m", value_parser = cli_kit::positive_duration_arg)]
+    pub restart_timeout: Duration,
+
+    /// Which database (to end the migration's session after Ctrl-C).
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// The answer to the confirmation.
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+
+    /// How to print.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `migrate-restart check`.

@@ -36,7 +36,17 @@ pub struct Followed {
 }
 
 /// Follows `dyno` of `app` until its exit status is known, `deadline` passes, or an interrupt.
-pub fn follow(client: &Client, out: &Output, app: &str, dyno: &str, deadline: Instant) -> anyhow::Result<Followed> {
+/// For a dyno no longer listed, `gone_grace` bounds the wait for its first line in the log's
+/// history (a mistyped name must not wait for the deadline).
+pub fn follow(
+    client: &Client,
+    out: &Output,
+    app: &str,
+    dyno: &str,
+    deadline: Instant,
+    gone_grace: Option<Duration>,
+) -> anyhow::Result<Followed> {
+    let began = Instant::now();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut last_seen_at: Option<String> = None;
     let mut scanner = OutputScanner::default();
@@ -56,8 +66,16 @@ pub fn follow(client: &Client, out: &Output, app: &str, dyno: &str, deadline: In
             if interrupt::requested() {
                 return Ok(done(Ending::Interrupted, tail, lock_timeout, reopened));
             }
+            if interrupt::hung_up() {
+                let why = "the terminal hung up (SIGHUP); the migration goes on".to_string();
+                return Ok(done(Ending::Lost(why), tail, lock_timeout, reopened));
+            }
             if Instant::now() > deadline {
                 return Ok(done(Ending::TimedOut, tail, lock_timeout, reopened));
+            }
+            if gone_grace.is_some_and(|g| seen.is_empty() && began.elapsed() > g) {
+                let why = format!("{dyno} is not running and the log holds no line of it");
+                return Ok(done(Ending::Lost(why), tail, lock_timeout, reopened));
             }
             if let Some(first) = first_status_at {
                 let both = scanner.exit_status.is_some() && platform.is_some();

@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod follow;
 mod lockwatch;
+mod pending;
 mod preflight;
 pub mod procfile;
 mod record;
@@ -25,7 +26,7 @@ use heroku_api::{Client, Dyno};
 use pg_locks::Snapshot;
 
 pub use attempt::{is_lock_timeout, pgoptions};
-pub use cli::{Args, CheckArgs, RunArgs, Sub};
+pub use cli::{Args, CheckArgs, FollowArgs, RunArgs, Sub};
 
 use attempt::{Attempt, Ending, Spec};
 use report::{AttemptReport, MigrateReport, Outcome, Preflight};
@@ -37,6 +38,7 @@ const TOOL: &str = "migrate-restart";
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.check {
         Some(Sub::Check(c)) => check::run(c),
+        Some(Sub::Follow(f)) => follow_cmd(f),
         None => migrate(args.run),
     }
 }
@@ -44,6 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
 fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     let out = Output::new(&args.output);
     interrupt::install();
+    interrupt::install_hangup();
     let app = args.app.resolve()?;
     args.confirm.check(&app)?;
     let cwd = std::env::current_dir().context("reading the current directory")?;
@@ -69,7 +72,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     } else {
         run_preflight(&args, &out, &app, db.as_ref())?
     };
-    let mut report = MigrateReport {
+    let report = MigrateReport {
         schema_version: cli_kit::SCHEMA_VERSION,
         app: app.clone(),
         command: command.clone(),
@@ -93,6 +96,19 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     confirm_destructive(&out, &app, args.confirm.answer(), &format!("Run the migration on {app} and restart?"))?;
 
     let watch_db = if args.no_preflight { None } else { db.as_ref() };
+    // A detached dyno outlives this process: record it and say how to pick it up, first thing.
+    let started = |dyno: &heroku_api::Dyno| {
+        if args.attach {
+            return;
+        }
+        if let Err(e) = pending::save(&pending::Pending::new(&app, dyno, &command, &args.restart, &before)) {
+            out.warn(format!("could not record the run on this machine ({e}); the command below still works"));
+        }
+        out.note(format!(
+            "If this terminal or connection goes away, pick it up from any machine with:\n  {}",
+            pending::follow_command(&app, &dyno.name, &args.restart)
+        ));
+    };
     let spec = Spec {
         app: &app,
         command: &command,
@@ -102,16 +118,17 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         timeout: args.timeout,
         watch: watch_db,
         attach: args.attach,
+        started: &started,
     };
     let mut attempts: Vec<Attempt> = Vec::new();
-    let last = loop {
+    loop {
         let a = attempt::run(&client, &out, &spec)?;
         let retry = matches!(a.ending, Ending::Exited(code) if code != 0)
             && a.lock_timeout
             && (attempts.len() as u32) < args.retries;
         attempts.push(a);
         if !retry {
-            break attempts.last().expect("pushed").clone();
+            break;
         }
         let n = attempts.len() as u32;
         let pause = Duration::from_secs(1u64 << n.min(5));
@@ -131,36 +148,69 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
             out.warn("interrupted between attempts; nothing is running");
             return Ok(finish(&out, report, &attempts, Outcome::Interrupted, Exit::Interrupted));
         }
-    };
+    }
 
-    match &last.ending {
+    let ctx = Aftermath {
+        client: &client,
+        out: &out,
+        app: &app,
+        command: &command,
+        plan: &plan,
+        restart_arg: &args.restart,
+        formation: &formation,
+        before: &before,
+        restart_timeout: args.restart_timeout,
+        timeout: args.timeout,
+        db: db.as_ref(),
+    };
+    conclude(&ctx, report, &attempts)
+}
+
+/// What concluding a run needs: how to restart and verify, and how to clean up.
+struct Aftermath<'a> {
+    client: &'a Client,
+    out: &'a Output,
+    app: &'a str,
+    command: &'a str,
+    plan: &'a Plan,
+    restart_arg: &'a str,
+    formation: &'a [heroku_api::Formation],
+    before: &'a [Dyno],
+    restart_timeout: Duration,
+    timeout: Duration,
+    db: Option<&'a ResolvedDatabase>,
+}
+
+/// Acts on how the last attempt ended — restart and verify after success, say what failed,
+/// clean up after an interrupt or a timeout, say how to follow a run whose end was not seen —
+/// and records the outcome. Shared by a run and by `follow`.
+fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]) -> anyhow::Result<Exit> {
+    let Aftermath { client, out, app, command, plan, formation, before, db, .. } = *ctx;
+    let (client, out) = (client, out);
+    let last = attempts.last().expect("at least one attempt");
+    if !matches!(last.ending, Ending::Lost(_)) {
+        pending::remove(app);
+    }
+    let exit = match &last.ending {
         Ending::Exited(0) => {
             out.ok(format!("migration finished on {} in {}", last.dyno.name, format_duration(last.duration)));
-            if let Err(e) = record::save(&app, last.finished_at, &command) {
+            if let Err(e) = record::save(app, last.finished_at, command) {
                 out.warn(format!("could not record the migration time locally: {e}"));
             }
-            let request = restart::Request {
-                plan: &plan,
-                formation: &formation,
-                before: &before,
-                migrated_at: last.finished_at,
-                limit: args.restart_timeout,
-            };
-            let restarted = restart::restart_and_verify(&client, &out, &app, &request)?;
+            let request =
+                restart::Request { plan, formation, before, migrated_at: last.finished_at, limit: ctx.restart_timeout };
+            let restarted = restart::restart_and_verify(client, out, app, &request)?;
             let exit = if restarted.verified { Exit::Success } else { Exit::NotVerified };
             report.restart = Some(restarted);
-            Ok(finish(&out, report, &attempts, Outcome::Succeeded, exit))
+            (Outcome::Succeeded, exit)
         }
         Ending::Disagreed { marker, platform } => {
             out.bad(format!(
                 "{}'s exit status is contradictory: the command's marker says {marker}, the platform says {platform}; treating the migration as failed. Nothing was restarted.",
                 last.dyno.name
             ));
-            out.say(format!("Last {} lines of output:", last.tail.len()));
-            for l in &last.tail {
-                out.say(format!("  {l}"));
-            }
-            Ok(finish(&out, report, &attempts, Outcome::Failed, Exit::Failed))
+            show_tail(out, last);
+            (Outcome::Failed, Exit::Failed)
         }
         Ending::Exited(code) => {
             out.bad(format!("the migration exited with status {code} on {}; nothing was restarted", last.dyno.name));
@@ -170,34 +220,152 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
                     attempts.len()
                 ));
             }
-            out.say(format!("Last {} lines of output:", last.tail.len()));
-            for l in &last.tail {
-                out.say(format!("  {l}"));
-            }
-            Ok(finish(&out, report, &attempts, Outcome::Failed, Exit::Failed))
+            show_tail(out, last);
+            (Outcome::Failed, Exit::Failed)
         }
         Ending::Interrupted => {
-            cleanup(&client, &out, &app, &last.dyno, db.as_ref());
-            Ok(finish(&out, report, &attempts, Outcome::Interrupted, Exit::Interrupted))
+            cleanup(client, out, app, &last.dyno, db);
+            (Outcome::Interrupted, Exit::Interrupted)
         }
         Ending::TimedOut => {
-            out.bad(format!("the migration ran longer than --timeout {}; stopping it", format_duration(args.timeout)));
-            cleanup(&client, &out, &app, &last.dyno, db.as_ref());
-            Ok(finish(&out, report, &attempts, Outcome::TimedOut, Exit::Failed))
+            out.bad(format!("the migration ran longer than --timeout {}; stopping it", format_duration(ctx.timeout)));
+            cleanup(client, out, app, &last.dyno, db);
+            (Outcome::TimedOut, Exit::Failed)
         }
         Ending::Lost(why) => {
             let state = client
-                .dyno_info(&app, &last.dyno.id)
+                .dyno_info(app, &last.dyno.id)
                 .map(|d| d.state)
                 .unwrap_or_else(|_| "gone (no longer listed)".into());
-            out.bad(format!(
-                "lost the connection to {} ({why}); its state is {state}. The migration may still be running or may have finished: \
-                 follow it with `heroku logs -a {app} --dyno {}` and check with `migrate-restart check -a {app}`. Nothing was restarted.",
-                last.dyno.name, last.dyno.name
-            ));
-            Ok(finish(&out, report, &attempts, Outcome::Unknown, Exit::NotVerified))
+            if last.dyno.attach_url.is_some() {
+                // Attached: the output never reached the log, and the dyno ends with the connection.
+                out.bad(format!(
+                    "lost the connection to {} ({why}); its state is {state}. The migration may still be running or may have finished: \
+                     see `heroku logs -a {app} --dyno {}` and check with `migrate-restart check -a {app}`. Nothing was restarted.",
+                    last.dyno.name, last.dyno.name
+                ));
+            } else {
+                out.bad(format!(
+                    "stopped following {} ({why}); its state is {state}. The migration may still be running or may have finished. Nothing was restarted.",
+                    last.dyno.name
+                ));
+                out.say(format!(
+                    "Pick it up from any machine: {}",
+                    pending::follow_command(app, &last.dyno.name, ctx.restart_arg)
+                ));
+            }
+            (Outcome::Unknown, Exit::NotVerified)
         }
+    };
+    Ok(finish(out, report, attempts, exit.0, exit.1))
+}
+
+fn show_tail(out: &Output, last: &Attempt) {
+    out.say(format!("Last {} lines of output:", last.tail.len()));
+    for l in &last.tail {
+        out.say(format!("  {l}"));
     }
+}
+
+/// `migrate-restart follow`: picks up a detached migration — this machine's record of it, or
+/// the dyno and `--restart` given — and concludes it as the run that started it would have.
+fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
+    let out = Output::new(&args.output);
+    interrupt::install();
+    interrupt::install_hangup();
+    let app = args.app.resolve()?;
+    args.confirm.check(&app)?;
+    let record = pending::load(&app).filter(|p| args.dyno.as_ref().is_none_or(|d| *d == p.dyno));
+    let Some(dyno_name) = args.dyno.clone().or_else(|| record.as_ref().map(|p| p.dyno.clone())) else {
+        return Err(usage(format!(
+            "this machine has no migration of {app} to follow: name its dyno, e.g. migrate-restart follow -a {app} run.1234 --restart all"
+        )));
+    };
+    let Some(restart_arg) = args.restart.clone().or_else(|| record.as_ref().map(|p| p.restart.clone())) else {
+        return Err(usage(format!(
+            "this machine has no record of {dyno_name}'s run: say what to restart after it with --restart all|TYPE,…|none"
+        )));
+    };
+    let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
+    let (formation, now_dynos, vars) = std::thread::scope(|s| {
+        let f = s.spawn(|| client.formation(&app));
+        let v = s.spawn(|| if args.db.database_url.is_some() { Ok(BTreeMap::new()) } else { client.config_vars(&app) });
+        let d = client.dynos(&app);
+        (cli_kit::join(f), d, cli_kit::join(v))
+    });
+    let (formation, now_dynos, vars) = (formation?, now_dynos?, vars?);
+    let plan = Plan::parse(&restart_arg, &formation)?;
+    let db = cli_kit::database::from_flag_or_app(&args.db, &app, &vars)?;
+    // The dyno may have ended already: its output and exit line are still in the log.
+    let listed = now_dynos.iter().find(|d| d.name == dyno_name).cloned();
+    let gone = listed.is_none();
+    let dyno = listed.unwrap_or_else(|| Dyno {
+        id: record.as_ref().map(|p| p.dyno_id.clone()).unwrap_or_default(),
+        name: dyno_name.clone(),
+        process_type: dyno_name.split('.').next().unwrap_or("run").to_string(),
+        state: "gone".into(),
+        command: record.as_ref().map(|p| p.command.clone()).unwrap_or_default(),
+        size: None,
+        created_at: String::new(),
+        updated_at: String::new(),
+        attach_url: None,
+        release: None,
+    });
+    if !dyno.is_one_off() {
+        return Err(usage(format!("{dyno_name} is a {} dyno, not a one-off migration", dyno.process_type)));
+    }
+    let before = record.as_ref().map(|p| p.before.clone()).unwrap_or_else(|| now_dynos.clone());
+    let command = record.as_ref().map(|p| p.command.clone()).unwrap_or_else(|| dyno.command.clone());
+    out.say(format!(
+        "Will follow {dyno_name} of {app} to its end, then {}.",
+        match &plan {
+            Plan::All => "restart every dyno".to_string(),
+            Plan::Types(t) => format!("restart {}", t.join(", ")),
+            Plan::None => "restart nothing".to_string(),
+        }
+    ));
+    confirm_destructive(
+        &out,
+        &app,
+        args.confirm.answer(),
+        &format!("Follow {dyno_name} and restart {app} when it succeeds?"),
+    )?;
+    let started = std::time::Instant::now();
+    let gone_grace = gone.then_some(Duration::from_secs(10));
+    let followed = follow::follow(&client, &out, &app, &dyno_name, started + args.timeout, gone_grace)?;
+    let attempt = Attempt {
+        dyno,
+        ending: followed.ending,
+        tail: followed.tail,
+        lock_timeout: followed.lock_timeout,
+        duration: started.elapsed(),
+        lock_waits: Vec::new(),
+        finished_at: std::time::SystemTime::now(),
+        log_reopens: followed.reopened,
+    };
+    let report = MigrateReport {
+        schema_version: cli_kit::SCHEMA_VERSION,
+        app: app.clone(),
+        command: command.clone(),
+        preflight: Preflight::Skipped { skipped: true },
+        attempts: Vec::new(),
+        result: Outcome::Unknown,
+        restart: None,
+    };
+    let ctx = Aftermath {
+        client: &client,
+        out: &out,
+        app: &app,
+        command: &command,
+        plan: &plan,
+        restart_arg: &restart_arg,
+        formation: &formation,
+        before: &before,
+        restart_timeout: args.restart_timeout,
+        timeout: args.timeout,
+        db: db.as_ref(),
+    };
+    conclude(&ctx, report, &[attempt])
 }
 
 /// Records how the run ended, prints the report (`--json`) and returns the exit code.

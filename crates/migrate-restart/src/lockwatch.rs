@@ -26,11 +26,14 @@ pub fn spawn(
                 return;
             }
         };
-        let mut last: Option<String> = None;
+        // What was last said, as (waiting pid, holder pid, lock): the line itself carries ages
+        // that change every second, and a wait is said once per change, not once per poll.
+        let mut last: Option<(i32, Option<i32>, String)> = None;
         while !stop.load(Ordering::SeqCst) {
             if let Ok(snap) = Snapshot::take(&mut client) {
-                let line = describe_wait(&snap, &session);
-                if line != last {
+                let key = wait_key(&snap, &session);
+                let line = key.as_ref().and_then(|_| describe_wait(&snap, &session));
+                if key != last {
                     if let Some(l) = &line {
                         out.note(format!("{} {l}", yellow().apply_to("⏳")));
                         if let Ok(mut s) = seen.lock() {
@@ -39,7 +42,7 @@ pub fn spawn(
                     } else if last.is_some() {
                         out.note("✓ the migration got its lock");
                     }
-                    last = line;
+                    last = key;
                 }
             }
             // Sleep in short steps so the end of the migration is not delayed by the watcher.
@@ -51,6 +54,13 @@ pub fn spawn(
             }
         }
     })
+}
+
+/// Who waits, behind whom, for what: the part of a wait that makes it a different one.
+fn wait_key(snap: &Snapshot, session: &str) -> Option<(i32, Option<i32>, String)> {
+    let waiting = snap.sessions.iter().find(|s| s.application_name == session && s.is_blocked())?;
+    let what = waiting.waiting_for.as_ref().map(|w| format!("{} {:?}", w.mode, w.object)).unwrap_or_default();
+    Some((waiting.pid, root_of(snap, waiting.pid), what))
 }
 
 /// `migration waits for AccessExclusiveLock on users, held by pid 721 (reporting, active 20m) [backup]`.

@@ -159,6 +159,95 @@ fn a_marker_and_exit_line_that_disagree_fail_the_run() {
     assert_eq!(restarts(&s.sim), 0);
 }
 
+/// The dyno a run started, once it exists: (name, still listed).
+fn run_dyno(sim: &Sim) -> Option<String> {
+    sim.with(|w| {
+        w.apps["acme"].dynos.iter().find(|d| d.name.starts_with("run.") && d.process.is_some()).map(|d| d.name.clone())
+    })
+}
+
+/// kill -9 of migrate-restart mid-migration leaves the migration running to its end; `follow`
+/// on the same machine picks it up from its record, reports its exit status, restarts and
+/// verifies. From another machine it needs the dyno and `--restart`.
+#[test]
+fn a_killed_tool_leaves_the_migration_running_and_follow_concludes_it() {
+    let s = setup();
+    let cmd = "echo started; sleep 1.5; echo done-migrating";
+    let mut child = s
+        .tool
+        .command(&["-a", "acme", "--command", cmd, "--confirm", "acme", "--no-preflight"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = LiveOutput::start(child.stderr.take().unwrap());
+    wait_until("the follow command is printed", || err.text().contains("migrate-restart follow -a acme run."));
+    let dyno = run_dyno(&s.sim).expect("the migration runs");
+    assert!(err.text().contains(&format!("migrate-restart follow -a acme {dyno} --restart all")), "{}", err.text());
+    child.kill().unwrap(); // SIGKILL: no clean-up of any kind
+    child.wait().unwrap();
+    let exited = format!("heroku[{dyno}]: Process exited with status 0");
+    wait_until("the migration ends on its own", || {
+        s.sim.with(|w| w.log_text("acme").iter().any(|l| l.ends_with(&exited)))
+    });
+    assert_eq!(restarts(&s.sim), 0, "nothing restarted yet");
+
+    let other = Tool::new(env!("CARGO_BIN_EXE_migrate-restart")).api(&s.sim.url(), &s.sim.token());
+    let out = other.run(&["follow", "-a", "acme", &dyno, "--confirm", "acme"]);
+    assert_eq!(out.code(), 2, "another machine must say what to restart: {}", out.dump());
+    assert!(out.stderr_text().contains("--restart all|TYPE,…|none"), "{}", out.dump());
+
+    let out = s.tool.run(&["follow", "-a", "acme", "--confirm", "acme", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stderr_text().contains("started") && out.stderr_text().contains("done-migrating"), "{}", out.dump());
+    let doc = json(&out);
+    assert_eq!(doc["result"], "succeeded");
+    assert_eq!(doc["attempts"][0]["dyno"], dyno.as_str());
+    assert_eq!(doc["attempts"][0]["exit_status"], 0);
+    assert_eq!(doc["restart"]["verified"], true);
+    assert_eq!(restarts(&s.sim), 1, "follow restarted, as the run would have");
+    let out = s.tool.run(&["follow", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.code(), 2, "the record is gone once concluded: {}", out.dump());
+
+    // From another machine, with the dyno and --restart: the same conclusion.
+    let out = other.run(&["follow", "-a", "acme", &dyno, "--restart", "none", "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains(&format!("✓ migration finished on {dyno}")), "{}", out.dump());
+}
+
+/// A closed terminal (SIGHUP) is not a request to stop: the tool stops following, leaves the
+/// migration running and says how to pick it up (exit 3: the outcome was not observed).
+#[test]
+fn a_hangup_leaves_the_migration_running_and_prints_the_follow_command() {
+    let s = setup();
+    let child = s
+        .tool
+        .command(&["-a", "acme", "--command", "sleep 3; echo finished", "--confirm", "acme", "--no-preflight"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut dyno = None;
+    wait_until("the migration runs", || {
+        dyno = run_dyno(&s.sim);
+        dyno.is_some()
+    });
+    let dyno = dyno.unwrap();
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGHUP);
+    }
+    let (status, text) = finish(child);
+    assert_eq!(status.code(), Some(3), "{text}");
+    assert!(text.contains("the terminal hung up (SIGHUP); the migration goes on"), "{text}");
+    assert!(
+        text.contains(&format!("Pick it up from any machine: migrate-restart follow -a acme {dyno} --restart all")),
+        "{text}"
+    );
+    assert_eq!(run_dyno(&s.sim).as_deref(), Some(dyno.as_str()), "the migration still runs");
+    assert!(!s.sim.requests().iter().any(|r| r.path.ends_with("/actions/stop")), "nothing was stopped");
+}
+
 #[test]
 fn a_failing_migration_restarts_nothing_and_shows_its_last_lines() {
     let s = setup();
