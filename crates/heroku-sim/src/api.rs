@@ -465,7 +465,7 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
 /// this server (a secret path, as the platform's carries a token).
 fn create_log_session(world: &mut World, app_name: &str, body: Option<&Value>, host: &str) -> Answer {
     let get = |k: &str| body.and_then(|b| b.get(k));
-    let lines = get("lines").and_then(Value::as_u64).unwrap_or(100).min(1500) as usize;
+    let lines = (get("lines").and_then(Value::as_u64).unwrap_or(100) as usize).min(world.faults.log_history_limit);
     let session = crate::logs::LogSession {
         app: app_name.to_string(),
         dyno: get("dyno").and_then(Value::as_str).map(str::to_string),

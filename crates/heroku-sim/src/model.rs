@@ -199,6 +199,8 @@ pub struct Faults {
     pub log_delay: Duration,
     /// The next log stream drops after sending this many lines (one-shot).
     pub log_drop_after: Option<usize>,
+    /// History lines a log session can ask for (the platform keeps 1,500).
+    pub log_history_limit: usize,
 }
 
 impl Default for Faults {
@@ -211,6 +213,7 @@ impl Default for Faults {
             rules: Vec::new(),
             log_delay: Duration::ZERO,
             log_drop_after: None,
+            log_history_limit: 1500,
         }
     }
 }

@@ -130,6 +130,21 @@ fn a_dropped_log_stream_loses_and_repeats_no_line() {
     );
 }
 
+/// A stream that drops while more lines arrive than the log's history keeps: the gap is said,
+/// and the run still concludes from what came through.
+#[test]
+fn a_gap_the_log_history_cannot_fill_is_said() {
+    let s = setup();
+    s.sim.with(|w| {
+        w.faults.log_drop_after = Some(2);
+        w.faults.log_history_limit = 1;
+    });
+    let cmd = "sleep 0.3; printf 'a\\nb\\nc\\n'; sleep 0.5";
+    let out = s.tool.run(&["-a", "acme", "--command", cmd, "--confirm", "acme", "--no-preflight", "--restart", "none"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stderr_text().contains("may be missing"), "{}", out.dump());
+}
+
 /// Lines that reach the log late still come through, and the exit status with them.
 #[test]
 fn late_log_lines_still_come_through() {
