@@ -4,6 +4,7 @@
 
 mod maintenance_window;
 mod measure;
+mod migrate_restart;
 mod pg_blockers;
 mod safe_ps_kill;
 
@@ -19,6 +20,7 @@ fn main() -> anyhow::Result<()> {
     report.push_str(&safe_ps_kill::run(&bin_dir, runs)?);
     report.push_str(&pg_blockers::run(&bin_dir, runs)?);
     report.push_str(&maintenance_window::run(&bin_dir, runs)?);
+    report.push_str(&migrate_restart::run(&bin_dir, runs)?);
     print!("{report}");
     Ok(())
 }
