@@ -146,7 +146,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         }
         if interrupt::requested() {
             out.warn("interrupted between attempts; nothing is running");
-            return Ok(finish(&out, report, &attempts, Outcome::Interrupted, Exit::Interrupted));
+            return Ok(finish(&out, report, &attempts, &args.restart, Outcome::Interrupted, Exit::Interrupted));
         }
     }
 
@@ -257,7 +257,7 @@ fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]) ->
             (Outcome::Unknown, Exit::NotVerified)
         }
     };
-    Ok(finish(out, report, attempts, exit.0, exit.1))
+    Ok(finish(out, report, attempts, ctx.restart_arg, exit.0, exit.1))
 }
 
 fn show_tail(out: &Output, last: &Attempt) {
@@ -369,14 +369,22 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
 }
 
 /// Records how the run ended, prints the report (`--json`) and returns the exit code.
-fn finish(out: &Output, mut report: MigrateReport, attempts: &[Attempt], result: Outcome, exit: Exit) -> Exit {
-    report.attempts = attempts.iter().enumerate().map(|(i, a)| attempt_report(i + 1, a)).collect();
+fn finish(
+    out: &Output,
+    mut report: MigrateReport,
+    attempts: &[Attempt],
+    restart_arg: &str,
+    result: Outcome,
+    exit: Exit,
+) -> Exit {
+    let app = report.app.clone();
+    report.attempts = attempts.iter().enumerate().map(|(i, a)| attempt_report(&app, restart_arg, i + 1, a)).collect();
     report.result = result;
     out.report(&report);
     exit
 }
 
-fn attempt_report(n: usize, a: &Attempt) -> AttemptReport {
+fn attempt_report(app: &str, restart_arg: &str, n: usize, a: &Attempt) -> AttemptReport {
     AttemptReport {
         attempt: n,
         dyno: a.dyno.name.clone(),
@@ -397,6 +405,8 @@ fn attempt_report(n: usize, a: &Attempt) -> AttemptReport {
         lock_waits: a.lock_waits.clone(),
         finished_at: heroku_api::timestamp::format_rfc3339(a.finished_at),
         log_reopens: a.log_reopens,
+        // Attached dynos end with the connection: there is nothing to follow.
+        follow_command: a.dyno.attach_url.is_none().then(|| pending::follow_command(app, &a.dyno.name, restart_arg)),
     }
 }
 

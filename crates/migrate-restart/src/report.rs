@@ -86,6 +86,8 @@ pub struct AttemptReport {
     pub finished_at: String,
     /// How many times the log stream was re-opened (a detached run; 0 when attached).
     pub log_reopens: u32,
+    /// The command that picks this run up from any machine (`None` when attached).
+    pub follow_command: Option<String>,
 }
 
 /// `migrate-restart check`.

@@ -108,6 +108,7 @@ fn attach_still_runs_the_migration_through_the_rendezvous() {
     assert_eq!(create.body.unwrap()["attach"], true);
     assert!(!s.sim.requests().iter().any(|r| r.path.ends_with("/log-sessions")), "no log session when attached");
     assert_eq!(json(&out)["attempts"][0]["log_reopens"], 0);
+    assert_eq!(json(&out)["attempts"][0]["follow_command"], serde_json::Value::Null, "nothing to follow when attached");
 }
 
 /// The log stream drops mid-run: it is re-opened with history and no line is lost or repeated.
@@ -123,6 +124,7 @@ fn a_dropped_log_stream_loses_and_repeats_no_line() {
     assert_eq!(seen, ["line1", "line2", "line3", "line4", "line5", "line6"], "{err}");
     let doc = json(&out);
     assert!(doc["attempts"][0]["log_reopens"].as_u64().unwrap() >= 1, "the stream was re-opened: {doc}");
+    assert_eq!(doc["attempts"][0]["follow_command"], "migrate-restart follow -a acme run.1001 --restart all");
     assert_eq!(doc["attempts"][0]["exit_status"], 0);
     assert_eq!(
         s.sim.requests().iter().filter(|r| r.path == "/apps/acme/log-sessions").count() as u64,
