@@ -136,6 +136,43 @@ fn a_credential_that_owns_none_of_the_sessions_gets_the_forest_not_an_all_clear(
     assert!(doc["hidden_sessions"].as_u64().unwrap() >= 42, "{doc}");
 }
 
+/// No free connection: one line that says what it means and the ways out with their cost;
+/// exit 1, nothing changed.
+#[test]
+fn a_database_with_no_free_connection_is_said_with_the_ways_out() {
+    let pg = PgCluster::start_with_max_connections(6).unwrap();
+    let url = pg.superuser_url("postgres");
+    let config: postgres::Config = url.parse().unwrap();
+    let mut held = Vec::new();
+    while let Ok(c) = config.connect(postgres::NoTls) {
+        held.push(c);
+        assert!(held.len() < 50, "the cluster never ran out of connection slots");
+    }
+    let out = Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).env("DATABASE_URL", &url).run(&[]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let err = out.stderr_text();
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("every connection slot is taken") && err.contains("heroku pg:killall"), "{err}");
+    assert!(err.contains("SQLSTATE 53300"), "{err}");
+    drop(held);
+}
+
+/// A DDL holding the system catalogs in an open transaction would hang any new session; this
+/// tool's own session gives up at its lock_timeout and says so in one line.
+#[test]
+fn a_catalog_lock_held_by_ddl_does_not_hang_the_inspection() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    let mut ddl = test_support::sessions::client(&url, "ddl");
+    ddl.batch_execute("BEGIN; LOCK TABLE pg_catalog.pg_class IN ACCESS EXCLUSIVE MODE").unwrap();
+    let out = Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).env("DATABASE_URL", &url).run(&[]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let err = out.stderr_text();
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("gave up rather than wait in the lock queue"), "{err}");
+    ddl.batch_execute("ROLLBACK").unwrap();
+}
+
 #[test]
 fn nothing_blocked_is_one_line_and_exit_status_reports_blocking() {
     let pg = PgCluster::start().unwrap();

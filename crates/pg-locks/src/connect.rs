@@ -64,6 +64,11 @@ pub struct ConnectOptions {
     pub application_name: String,
     /// Connect timeout.
     pub connect_timeout: Duration,
+    /// `lock_timeout` of this tool's own session: it must never join a lock queue it came to
+    /// inspect (a DDL holding the system catalogs would otherwise hang even the connection).
+    pub lock_timeout: Duration,
+    /// `statement_timeout` of this tool's own session.
+    pub statement_timeout: Duration,
 }
 
 impl ConnectOptions {
@@ -74,6 +79,8 @@ impl ConnectOptions {
             default_sslmode: SslMode::Prefer,
             application_name: application_name.into(),
             connect_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -148,10 +155,39 @@ pub fn parse_url(url: &str, default_sslmode: SslMode) -> Result<ParsedUrl, Error
 }
 
 /// Connects. The error text names host and database, never the password.
+///
+/// The session's own `lock_timeout` and `statement_timeout` go in the startup packet, so they
+/// hold from the first catalog read of the connection on; a pooler that refuses startup
+/// options (PgBouncer: "unsupported startup parameter") gets them with `SET` instead.
 pub fn connect(opts: &ConnectOptions) -> Result<Client, Error> {
+    let timeouts = format!(
+        "-c lock_timeout={} -c statement_timeout={}",
+        opts.lock_timeout.as_millis(),
+        opts.statement_timeout.as_millis()
+    );
+    match connect_with(opts, Some(&timeouts)) {
+        Err(e) if e.message.contains("unsupported startup parameter") => {
+            let mut client = connect_with(opts, None)?;
+            client
+                .batch_execute(&format!(
+                    "SET lock_timeout = {}; SET statement_timeout = {}",
+                    opts.lock_timeout.as_millis(),
+                    opts.statement_timeout.as_millis()
+                ))
+                .map_err(|e| Error::from_driver("setting this session's timeouts", e))?;
+            Ok(client)
+        }
+        other => other,
+    }
+}
+
+fn connect_with(opts: &ConnectOptions, options: Option<&str>) -> Result<Client, Error> {
     let parsed = parse_url(&opts.url, opts.default_sslmode)?;
     let mut config = parsed.config.clone();
     config.application_name(&opts.application_name).connect_timeout(opts.connect_timeout);
+    if let Some(o) = options {
+        config.options(o);
+    }
     let context = format!("cannot connect to database {} on {}", parsed.dbname, parsed.host);
     let result = match parsed.sslmode {
         SslMode::Disable => config.ssl_mode(DriverSslMode::Disable).connect(NoTls),

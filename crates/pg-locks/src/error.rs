@@ -44,7 +44,7 @@ impl Error {
                 "3D000" => ErrorKind::Usage,
                 _ => ErrorKind::Query,
             };
-            return Error::new(kind, format!("{context}: {} (SQLSTATE {code})", db.message()));
+            return Error::new(kind, format!("{context}: {}{} (SQLSTATE {code})", db.message(), hint(code)));
         }
         let mut detail = e.to_string();
         let mut source = std::error::Error::source(&e);
@@ -53,6 +53,26 @@ impl Error {
             source = s.source();
         }
         Error::new(ErrorKind::Unreachable, format!("{context}: {detail}"))
+    }
+}
+
+/// What a server error means in an outage, and the ways out with their cost.
+fn hint(code: &str) -> &'static str {
+    match code {
+        // too_many_connections: also "remaining connection slots are reserved".
+        "53300" => {
+            " — every connection slot is taken, so nothing can look inside without freeing one: \
+             `heroku pg:killall` ends every connection (the app's included, which reconnects), \
+             scaling web and workers down frees theirs (`heroku ps:scale worker=0`), or wait for \
+             connections to close; nothing was changed"
+        }
+        // lock_not_available, query_canceled: this tool's own timeouts.
+        "55P03" | "57014" => {
+            " — this tool's own session gave up rather than wait in the lock queue it came to \
+             inspect: something holds a lock on the system catalogs (a DDL in an open \
+             transaction); nothing was changed"
+        }
+        _ => "",
     }
 }
 
