@@ -182,6 +182,25 @@ fn recommendation_lines(
         out.push(format!("  note: {n}"));
     }
     out.push(format!("  run:  {}", command_for("pg-blockers", db, r)));
+    if let Some((command, cost)) = platform_way(r, db, snap) {
+        out.push(format!("  or the platform's way: {command}"));
+        out.push(format!("  cost: {cost}"));
+    }
+}
+
+/// The platform's own way to end what a recommendation cancels, when there is one: a Heroku
+/// Postgres backup is stopped with `pg:backups:cancel`, which also ends the backup job (a
+/// plain cancel only fails its COPY). Needs the app, which a bare `--database-url` lacks.
+pub fn platform_way(r: &Recommendation, db: &ResolvedDatabase, snap: &Snapshot) -> Option<(String, &'static str)> {
+    let app = db.app()?;
+    let backup =
+        snap.get(r.pid).is_some_and(|s| s.has(Label::Backup) && s.application_name == "Heroku Postgres Backups");
+    backup.then(|| {
+        (
+            format!("heroku pg:backups:cancel -a {app}"),
+            "the backup job stops and this backup is lost (it does not retry); take one later with heroku pg:backups:capture",
+        )
+    })
 }
 
 /// The human report.

@@ -76,10 +76,18 @@ pub struct Proposal {
     pub note: Option<String>,
     /// The pg-blockers command that applies it.
     pub command: String,
+    /// The platform's own way, when there is one (`heroku pg:backups:cancel -a APP` for a
+    /// Heroku Postgres backup), and its cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_command: Option<String>,
+    /// What the platform's way costs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_cost: Option<String>,
 }
 
 impl Proposal {
-    fn of(r: &Recommendation, db: &ResolvedDatabase) -> Proposal {
+    fn of(r: &Recommendation, db: &ResolvedDatabase, snap: &Snapshot) -> Proposal {
+        let platform = crate::render::platform_way(r, db, snap);
         Proposal {
             pid: r.pid,
             action: r.action,
@@ -88,6 +96,8 @@ impl Proposal {
             reason: r.reason.clone(),
             note: r.note.clone(),
             command: crate::render::command_for("pg-blockers", db, r),
+            platform_command: platform.as_ref().map(|p| p.0.clone()),
+            platform_cost: platform.map(|p| p.1.to_string()),
         }
     }
 }
@@ -127,7 +137,7 @@ pub fn blockers_report(
         blocked_total: forest.blocked_total,
         roots: forest.roots.clone(),
         sessions: pids.iter().filter_map(|p| snap.get(*p)).cloned().collect(),
-        recommendation: recs.0.as_ref().map(|r| Proposal::of(r, db)),
-        alternative: recs.1.as_ref().map(|r| Proposal::of(r, db)),
+        recommendation: recs.0.as_ref().map(|r| Proposal::of(r, db, snap)),
+        alternative: recs.1.as_ref().map(|r| Proposal::of(r, db, snap)),
     }
 }

@@ -50,6 +50,9 @@ fn incident_001_names_the_backup_and_the_cancel_lets_the_drop_finish() {
     // A backup waiting on its client may ignore a plain cancel, so the command escalates.
     let run_line = format!("run:  pg-blockers -a acme --cancel {} --escalate --confirm acme", backup.pid);
     assert!(text.contains(&run_line), "the exact command is printed:\n{text}");
+    // Beside it, the platform's way, which also stops the backup job, with its cost.
+    assert!(text.contains("or the platform's way: heroku pg:backups:cancel -a acme"), "{text}");
+    assert!(text.contains("the backup job stops and this backup is lost"), "{text}");
     assert!(!text.contains("test-superuser-pw"), "password leaked:\n{text}");
 
     let out = t.run(&["-a", "acme", "--json"]);
@@ -58,6 +61,7 @@ fn incident_001_names_the_backup_and_the_cancel_lets_the_drop_finish() {
     assert_eq!(doc["roots"][0]["pid"], backup.pid);
     assert_eq!(doc["roots"][0]["children"][0]["pid"], drop.pid);
     assert_eq!(doc["recommendation"]["pid"], backup.pid);
+    assert_eq!(doc["recommendation"]["platform_command"], "heroku pg:backups:cancel -a acme");
     let sessions = doc["sessions"].as_array().unwrap();
     let b = sessions.iter().find(|s| s["pid"] == backup.pid).unwrap();
     assert_eq!(b["labels"], serde_json::json!(["backup"]));
