@@ -183,6 +183,7 @@ mod tests {
             own_pid: 1,
             server_version_num: 150000,
             taken_at: std::time::SystemTime::now(),
+            in_recovery: false,
             sessions: vec![
                 session(10, "Heroku Postgres Backups", "active", Some(3.0), copy),
                 // The same client after its COPY was cancelled: connected, in no transaction.
@@ -213,6 +214,7 @@ mod tests {
             own_pid: 1,
             server_version_num: 150000,
             taken_at: std::time::SystemTime::now(),
+            in_recovery: false,
             sessions: vec![
                 hidden(20, "report", &["users AccessShareLock"]),
                 hidden(21, "Heroku Postgres Backups", &["field_history AccessShareLock"]),

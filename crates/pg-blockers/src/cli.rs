@@ -18,7 +18,10 @@ const EXITS: &[(Exit, &str)] = &[
     (Exit::Success, "nothing blocked, or the fix was verified"),
     (Exit::Failed, "the database or the API failed"),
     (Exit::Usage, "bad flag, unknown pid or database"),
-    (Exit::NotVerified, "a signal did not take before the deadline"),
+    (
+        Exit::NotVerified,
+        "a signal did not take before the deadline; with --exit-status: the database is a follower (it cannot vouch)",
+    ),
     (Exit::NotAuthenticated, "login rejected / not allowed"),
     (Exit::Refused, "no --confirm, or the tool's own or a system session; nothing was signalled"),
     (Exit::BlockingFound, "blocking found (with --exit-status)"),

@@ -45,7 +45,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             out.say(line);
         }
     }
-    Ok(if args.exit_status && !forest.is_empty() { Exit::BlockingFound } else { Exit::Success })
+    Ok(match (args.exit_status, snap.in_recovery, forest.is_empty()) {
+        (true, _, false) => Exit::BlockingFound,
+        // A follower cannot vouch that nothing blocks: the leader's waits are not seen here.
+        (true, true, true) => Exit::NotVerified,
+        _ => Exit::Success,
+    })
 }
 
 /// The one analysis of a snapshot, for a single report and each `--watch` redraw alike: the

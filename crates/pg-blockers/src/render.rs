@@ -211,6 +211,18 @@ pub fn human(
     recs: &(Option<Recommendation>, Option<Recommendation>),
 ) -> Vec<String> {
     let mut out = Vec::new();
+    if snap.in_recovery {
+        // Never an all-clear from a follower: the waits that matter happen on the leader.
+        out.push(format!(
+            "{} {} is a follower (a read-only replica): the leader's lock waits are not visible here, and cancelling here cannot help them. Run pg-blockers against the leader database (its attachment, e.g. DATABASE_URL).",
+            yellow().apply_to("!"),
+            db.describe()
+        ));
+        if forest.is_empty() {
+            out.push(format!("  {} here, none waiting on another's lock.", count(snap.sessions.len(), "session")));
+            return out;
+        }
+    }
     if forest.is_empty() {
         let waiting = snap.blocked().count();
         let hidden = if waiting > 0 { format!(" ({waiting} waiting below --min-wait)") } else { String::new() };

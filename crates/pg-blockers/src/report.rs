@@ -15,6 +15,8 @@ pub struct BlockersReport {
     pub database: DatabaseRef,
     /// `server_version_num`.
     pub server_version_num: i32,
+    /// The database is a follower (in recovery): the leader's waits are not visible here.
+    pub follower: bool,
     /// This tool's backend, never proposed as a target.
     pub own_pid: i32,
     /// Every backend in the snapshot.
@@ -131,6 +133,7 @@ pub fn blockers_report(
         schema_version: cli_kit::SCHEMA_VERSION,
         database: DatabaseRef::from(db),
         server_version_num: snap.server_version_num,
+        follower: snap.in_recovery,
         own_pid: snap.own_pid,
         session_count: snap.sessions.len(),
         hidden_sessions: snap.hidden_count(),

@@ -177,6 +177,29 @@ fn a_catalog_lock_held_by_ddl_does_not_hang_the_inspection() {
     ddl.batch_execute("ROLLBACK").unwrap();
 }
 
+/// A follower (a streaming replica) never gets an all-clear: the leader's waits are not visible
+/// there, and `--exit-status` says it cannot vouch (exit 3).
+#[test]
+fn a_follower_is_said_to_be_one_and_never_gets_an_all_clear() {
+    let pg = PgCluster::start().unwrap();
+    let follower = pg.start_follower().unwrap();
+    let (_holder, _waiter) = one_waiter(&pg);
+    let t = Tool::new(env!("CARGO_BIN_EXE_pg-blockers"));
+    let out = t.run(&["--database-url", &follower.superuser_url("postgres"), "--exit-status"]);
+    assert_eq!(out.code(), 3, "{}", out.dump());
+    let text = out.stdout_text();
+    assert!(
+        text.contains("is a follower (a read-only replica): the leader's lock waits are not visible here"),
+        "{text}"
+    );
+    assert!(!text.contains("✓"), "{text}");
+    let out = t.run(&["--database-url", &follower.superuser_url("postgres"), "--json"]);
+    assert_eq!(json(&out)["follower"], true);
+    let out = t.run(&["--database-url", &pg.superuser_url("postgres"), "--json"]);
+    assert_eq!(json(&out)["follower"], false, "the leader is not a follower");
+    assert_eq!(json(&out)["blocked_total"], 1, "and its wait is seen there");
+}
+
 #[test]
 fn nothing_blocked_is_one_line_and_exit_status_reports_blocking() {
     let pg = PgCluster::start().unwrap();

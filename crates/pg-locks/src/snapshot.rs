@@ -65,7 +65,8 @@ SELECT a.pid,
   a.datname::text,
   pg_backend_pid(),
   current_setting('server_version_num')::int,
-  extract(epoch FROM a.query_start)::float8
+  extract(epoch FROM a.query_start)::float8,
+  pg_is_in_recovery()
 FROM pg_stat_activity a
 LEFT JOIN waiting w ON w.pid = a.pid
 LEFT JOIN held h ON h.pid = a.pid
@@ -183,12 +184,21 @@ pub struct Snapshot {
     pub taken_at: SystemTime,
     /// Sessions by pid.
     pub sessions: Vec<Session>,
+    /// The server is a standby (a follower): the leader's lock waits are not visible here.
+    #[serde(default)]
+    pub in_recovery: bool,
 }
 
 impl Default for Snapshot {
     /// An empty snapshot taken now (what a report read back from JSON carries).
     fn default() -> Self {
-        Snapshot { own_pid: 0, server_version_num: 0, taken_at: SystemTime::now(), sessions: Vec::new() }
+        Snapshot {
+            own_pid: 0,
+            server_version_num: 0,
+            taken_at: SystemTime::now(),
+            sessions: Vec::new(),
+            in_recovery: false,
+        }
     }
 }
 
@@ -200,10 +210,12 @@ impl Snapshot {
             .map_err(|e| Error::from_driver("reading pg_stat_activity and pg_locks", e))?;
         let mut own_pid = 0;
         let mut server_version_num = 0;
+        let mut in_recovery = false;
         let mut sessions = Vec::with_capacity(rows.len());
         for row in rows {
             own_pid = row.get(19);
             server_version_num = row.get(20);
+            in_recovery = row.get(22);
             let pid: i32 = row.get(0);
             let mut blocked_by: Vec<i32> = row.get::<_, Option<Vec<i32>>>(12).unwrap_or_default();
             blocked_by.sort_unstable();
@@ -244,7 +256,7 @@ impl Snapshot {
         for s in &mut sessions {
             s.labels = label_session(s, own_pid);
         }
-        Ok(Snapshot { own_pid, server_version_num, taken_at: SystemTime::now(), sessions })
+        Ok(Snapshot { own_pid, server_version_num, taken_at: SystemTime::now(), sessions, in_recovery })
     }
 
     /// The session with this pid.

@@ -30,6 +30,7 @@ pub struct PgCluster {
     bindir: PathBuf,
     psql: PathBuf,
     port: u16,
+    max_connections: u32,
     run_as: Option<(u32, u32)>,
 }
 
@@ -84,25 +85,80 @@ impl PgCluster {
         let mut last_err = String::new();
         for _ in 0..5 {
             let port = free_port()?;
-            let opts = format!(
-                "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections={max_connections} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB",
-                dir.path().display()
-            );
-            let out = run(
-                Command::new(bindir.join("pg_ctl"))
-                    .arg("-D")
-                    .arg(&data)
-                    .arg("-l")
-                    .arg(dir.path().join("server.log"))
-                    .args(["-w", "-t", "60", "-o", &opts, "start"]),
-                run_as,
-            )?;
-            if out.status.success() {
-                return Ok(PgCluster { dir, bindir, psql, port, run_as });
+            if launch(&bindir, dir.path(), port, max_connections, run_as)? {
+                return Ok(PgCluster { dir, bindir, psql, port, max_connections, run_as });
             }
             last_err = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
         }
         bail!("pg_ctl start failed 5 times; last server log:\n{last_err}")
+    }
+
+    /// A streaming replica of this cluster (a follower, in Heroku's words), in recovery and
+    /// connected to this primary when this returns. Made from a cold copy of the primary's
+    /// data directory (the primary stops for a moment), so no pg_basebackup of a matching
+    /// version is needed: every supported server version can have one.
+    pub fn start_follower(&self) -> anyhow::Result<PgCluster> {
+        let data = self.dir.path().join("data");
+        let ctl = |args: &[&str]| -> anyhow::Result<()> {
+            let out = run(Command::new(self.bindir.join("pg_ctl")).arg("-D").arg(&data).args(args), self.run_as)?;
+            anyhow::ensure!(out.status.success(), "pg_ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            Ok(())
+        };
+        ctl(&["-m", "fast", "-w", "-t", "60", "stop"])?;
+        let dir = tempfile::Builder::new().prefix("pg-follower-").tempdir()?;
+        let copied = Command::new("cp").arg("-a").arg(&data).arg(dir.path().join("data")).status()?;
+        anyhow::ensure!(copied.success(), "copying the primary's data directory failed");
+        if let Some((uid, gid)) = self.run_as {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
+        }
+        anyhow::ensure!(
+            launch(&self.bindir, self.dir.path(), self.port, self.max_connections, self.run_as)?,
+            "the primary did not come back after the copy"
+        );
+        let fdata = dir.path().join("data");
+        std::fs::write(fdata.join("standby.signal"), "")?;
+        let mut auto = std::fs::read_to_string(fdata.join("postgresql.auto.conf")).unwrap_or_default();
+        auto.push_str(&format!(
+            "primary_conninfo = 'host=127.0.0.1 port={} user={SUPERUSER} password={SUPERUSER_PASSWORD} application_name=follower'\n",
+            self.port
+        ));
+        std::fs::write(fdata.join("postgresql.auto.conf"), auto)?;
+        if let Some((uid, gid)) = self.run_as {
+            for f in ["standby.signal", "postgresql.auto.conf"] {
+                std::os::unix::fs::chown(fdata.join(f), Some(uid), Some(gid))?;
+            }
+        }
+        for _ in 0..5 {
+            let port = free_port()?;
+            if launch(&self.bindir, dir.path(), port, self.max_connections, self.run_as)? {
+                let follower = PgCluster {
+                    dir,
+                    bindir: self.bindir.clone(),
+                    psql: self.psql.clone(),
+                    port,
+                    max_connections: self.max_connections,
+                    run_as: self.run_as,
+                };
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                while follower
+                    .psql("postgres", "SELECT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver)")
+                    .ok()
+                    .as_deref()
+                    != Some("t")
+                {
+                    anyhow::ensure!(
+                        std::time::Instant::now() < deadline,
+                        "the follower never streamed from the primary"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                return Ok(follower);
+            }
+        }
+        bail!(
+            "the follower did not start: {}",
+            std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+        )
     }
 
     /// The TCP port on 127.0.0.1.
@@ -291,6 +347,30 @@ fn system_bindirs() -> Vec<PathBuf> {
         dirs.extend(std::env::split_paths(&path));
     }
     dirs
+}
+
+/// Starts the server of the cluster in `dir` (its `data`) on `port`; false when it did not come up.
+fn launch(
+    bindir: &Path,
+    dir: &Path,
+    port: u16,
+    max_connections: u32,
+    run_as: Option<(u32, u32)>,
+) -> anyhow::Result<bool> {
+    let opts = format!(
+        "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections={max_connections} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB",
+        dir.display()
+    );
+    let out = run(
+        Command::new(bindir.join("pg_ctl"))
+            .arg("-D")
+            .arg(dir.join("data"))
+            .arg("-l")
+            .arg(dir.join("server.log"))
+            .args(["-w", "-t", "60", "-o", &opts, "start"]),
+        run_as,
+    )?;
+    Ok(out.status.success())
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -31,3 +31,19 @@ fn stops_even_when_the_test_panics() {
     assert_ne!(port, 0);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "server survived the panic");
 }
+
+#[test]
+fn a_follower_streams_from_its_primary() {
+    let pg = PgCluster::start().expect("cluster starts");
+    pg.psql("postgres", "CREATE TABLE before_copy (id int)").unwrap();
+    let follower = pg.start_follower().expect("follower starts");
+    assert_eq!(follower.psql("postgres", "SELECT pg_is_in_recovery()").unwrap(), "t");
+    assert_eq!(pg.psql("postgres", "SELECT pg_is_in_recovery()").unwrap(), "f", "the primary is back");
+    pg.psql("postgres", "CREATE TABLE after_copy (id int); INSERT INTO after_copy VALUES (7)").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while follower.psql("postgres", "SELECT to_regclass('after_copy') IS NOT NULL").unwrap() != "t" {
+        assert!(std::time::Instant::now() < deadline, "the follower never replayed the primary's change");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(follower.psql("postgres", "CREATE TABLE nope (id int)").is_err(), "a follower is read-only");
+}
