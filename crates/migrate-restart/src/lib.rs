@@ -53,17 +53,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     let command = procfile::command(args.command.as_deref(), &cwd)?;
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
 
-    // Independent reads, at once: formation (to check --restart), dynos (boot times before the
-    // migration), config vars (the database).
-    let (formation, before, vars) = std::thread::scope(|s| {
-        let f = s.spawn(|| client.formation(&app));
-        let v = s.spawn(|| if args.db.database_url.is_some() { Ok(BTreeMap::new()) } else { client.config_vars(&app) });
-        let d = client.dynos(&app);
-        (cli_kit::join(f), d, cli_kit::join(v))
-    });
-    let formation = formation?;
-    let before = before?;
-    let vars = vars?;
+    let (formation, before, vars) = read_app(&client, &app, &args.db)?;
     let plan = Plan::parse(&args.restart, &formation)?;
     let db = cli_kit::database::from_flag_or_app(&args.db, &app, &vars)?;
 
@@ -87,11 +77,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         format_duration(args.lock_timeout),
         args.statement_timeout.map(|s| format!(", statement_timeout {}", format_duration(s))).unwrap_or_default(),
         args.retries,
-        match &plan {
-            Plan::All => "restart every dyno".to_string(),
-            Plan::Types(t) => format!("restart {}", t.join(", ")),
-            Plan::None => "restart nothing".to_string(),
-        }
+        plan.describe()
     ));
     confirm_destructive(&out, &app, args.confirm.answer(), &format!("Run the migration on {app} and restart?"))?;
 
@@ -164,6 +150,22 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         db: db.as_ref(),
     };
     conclude(&ctx, report, &attempts)
+}
+
+/// What a run reads of the app before it starts: formation, dynos, config vars.
+type AppState = (Vec<heroku_api::Formation>, Vec<Dyno>, BTreeMap<String, String>);
+
+/// The independent reads a run and `follow` start with, at once: the formation (to check
+/// `--restart`), the dynos (boot times before the migration) and the config vars (the
+/// database; not read when `--database-url` names it).
+fn read_app(client: &Client, app: &str, db: &cli_kit::DatabaseArgs) -> anyhow::Result<AppState> {
+    let (formation, dynos, vars) = std::thread::scope(|s| {
+        let f = s.spawn(|| client.formation(app));
+        let v = s.spawn(|| if db.database_url.is_some() { Ok(BTreeMap::new()) } else { client.config_vars(app) });
+        let d = client.dynos(app);
+        (cli_kit::join(f), d, cli_kit::join(v))
+    });
+    Ok((formation?, dynos?, vars?))
 }
 
 /// What concluding a run needs: how to restart and verify, and how to clean up.
@@ -287,13 +289,7 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
         )));
     };
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
-    let (formation, now_dynos, vars) = std::thread::scope(|s| {
-        let f = s.spawn(|| client.formation(&app));
-        let v = s.spawn(|| if args.db.database_url.is_some() { Ok(BTreeMap::new()) } else { client.config_vars(&app) });
-        let d = client.dynos(&app);
-        (cli_kit::join(f), d, cli_kit::join(v))
-    });
-    let (formation, now_dynos, vars) = (formation?, now_dynos?, vars?);
+    let (formation, now_dynos, vars) = read_app(&client, &app, &args.db)?;
     let plan = Plan::parse(&restart_arg, &formation)?;
     let db = cli_kit::database::from_flag_or_app(&args.db, &app, &vars)?;
     // The dyno may have ended already: its output and exit line are still in the log.
@@ -316,14 +312,7 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
     }
     let before = record.as_ref().map(|p| p.before.clone()).unwrap_or_else(|| now_dynos.clone());
     let command = record.as_ref().map(|p| p.command.clone()).unwrap_or_else(|| dyno.command.clone());
-    out.say(format!(
-        "Will follow {dyno_name} of {app} to its end, then {}.",
-        match &plan {
-            Plan::All => "restart every dyno".to_string(),
-            Plan::Types(t) => format!("restart {}", t.join(", ")),
-            Plan::None => "restart nothing".to_string(),
-        }
-    ));
+    out.say(format!("Will follow {dyno_name} of {app} to its end, then {}.", plan.describe()));
     confirm_destructive(
         &out,
         &app,

@@ -48,6 +48,15 @@ impl Plan {
         }
     }
 
+    /// `restart every dyno`, `restart web, worker`, `restart nothing`.
+    pub fn describe(&self) -> String {
+        match self {
+            Plan::All => "restart every dyno".to_string(),
+            Plan::Types(t) => format!("restart {}", t.join(", ")),
+            Plan::None => "restart nothing".to_string(),
+        }
+    }
+
     /// The process types whose dynos must be verified.
     pub fn types(&self, formation: &[Formation]) -> Vec<String> {
         match self {
