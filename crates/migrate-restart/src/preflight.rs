@@ -182,8 +182,6 @@ mod tests {
         let snap = Snapshot {
             own_pid: 1,
             server_version_num: 150000,
-            taken_at: std::time::SystemTime::now(),
-            in_recovery: false,
             sessions: vec![
                 session(10, "Heroku Postgres Backups", "active", Some(3.0), copy),
                 // The same client after its COPY was cancelled: connected, in no transaction.
@@ -192,6 +190,7 @@ mod tests {
                 session(13, "report", "active", Some(120.0), "SELECT * FROM big"),
                 session(14, "web", "active", Some(0.5), "SELECT 1"),
             ],
+            ..Snapshot::default()
         };
         let found: Vec<(i32, Kind)> =
             assess(&snap, Duration::from_secs(60)).findings.iter().map(|f| (f.pid, f.kind)).collect();
@@ -213,14 +212,13 @@ mod tests {
         let snap = Snapshot {
             own_pid: 1,
             server_version_num: 150000,
-            taken_at: std::time::SystemTime::now(),
-            in_recovery: false,
             sessions: vec![
                 hidden(20, "report", &["users AccessShareLock"]),
                 hidden(21, "Heroku Postgres Backups", &["field_history AccessShareLock"]),
                 hidden(22, "web", &[]),
                 hidden(23, "web", &["pg_class AccessShareLock"]),
             ],
+            ..Snapshot::default()
         };
         let a = assess(&snap, Duration::from_secs(60));
         let kinds = |f: &[Finding]| f.iter().map(|f| (f.pid, f.kind)).collect::<Vec<_>>();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use heroku_sim::{Sim, World};
+use heroku_sim::{FaultKind, Sim, World};
 use serde_json::Value;
 use test_support::sessions::{create_big_table, lock_waiters, spawn, wait_until, Backup};
 use test_support::tool::{LiveOutput, OutputExt, Tool};
@@ -183,13 +183,9 @@ fn run_dyno(sim: &Sim) -> Option<String> {
     })
 }
 
-/// kill -9 of migrate-restart mid-migration leaves the migration running to its end; `follow`
-/// on the same machine picks it up from its record, reports its exit status, restarts and
-/// verifies. From another machine it needs the dyno and `--restart`.
-#[test]
-fn a_killed_tool_leaves_the_migration_running_and_follow_concludes_it() {
-    let s = setup();
-    let cmd = "echo started; sleep 1.5; echo done-migrating";
+/// A detached run started in the background: returns it once it has printed its follow
+/// command, with its stderr being read and the dyno's name.
+fn start_detached(s: &Setup, cmd: &str) -> (std::process::Child, LiveOutput, String) {
     let mut child = s
         .tool
         .command(&["-a", "acme", "--command", cmd, "--confirm", "acme", "--no-preflight"])
@@ -201,6 +197,24 @@ fn a_killed_tool_leaves_the_migration_running_and_follow_concludes_it() {
     wait_until("the follow command is printed", || err.text().contains("migrate-restart follow -a acme run."));
     let dyno = run_dyno(&s.sim).expect("the migration runs");
     assert!(err.text().contains(&format!("migrate-restart follow -a acme {dyno} --restart all")), "{}", err.text());
+    (child, err, dyno)
+}
+
+/// Waits for a run from [`start_detached`]: its status, stdout and stderr together.
+fn end_detached(mut child: std::process::Child, err: LiveOutput) -> (std::process::ExitStatus, String) {
+    let status = child.wait().unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    (status, text + &err.finish())
+}
+
+/// kill -9 of migrate-restart mid-migration leaves the migration running to its end; `follow`
+/// on the same machine picks it up from its record, reports its exit status, restarts and
+/// verifies. From another machine it needs the dyno and `--restart`.
+#[test]
+fn a_killed_tool_leaves_the_migration_running_and_follow_concludes_it() {
+    let s = setup();
+    let (mut child, _err, dyno) = start_detached(&s, "echo started; sleep 1.5; echo done-migrating");
     child.kill().unwrap(); // SIGKILL: no clean-up of any kind
     child.wait().unwrap();
     let exited = format!("heroku[{dyno}]: Process exited with status 0");
@@ -237,24 +251,12 @@ fn a_killed_tool_leaves_the_migration_running_and_follow_concludes_it() {
 #[test]
 fn a_hangup_leaves_the_migration_running_and_prints_the_follow_command() {
     let s = setup();
-    let child = s
-        .tool
-        .command(&["-a", "acme", "--command", "sleep 3; echo finished", "--confirm", "acme", "--no-preflight"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut dyno = None;
-    wait_until("the migration runs", || {
-        dyno = run_dyno(&s.sim);
-        dyno.is_some()
-    });
-    let dyno = dyno.unwrap();
+    let (child, err, dyno) = start_detached(&s, "sleep 3; echo finished");
     // SAFETY: signalling our own child.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGHUP);
     }
-    let (status, text) = finish(child);
+    let (status, text) = end_detached(child, err);
     assert_eq!(status.code(), Some(3), "{text}");
     assert!(text.contains("the terminal hung up (SIGHUP); the migration goes on"), "{text}");
     assert!(
@@ -263,6 +265,26 @@ fn a_hangup_leaves_the_migration_running_and_prints_the_follow_command() {
     );
     assert_eq!(run_dyno(&s.sim).as_deref(), Some(dyno.as_str()), "the migration still runs");
     assert!(!s.sim.requests().iter().any(|r| r.path.ends_with("/actions/stop")), "nothing was stopped");
+}
+
+/// A lost connection: the log stream drops and no new log session can be opened. The tool says
+/// it stopped following, leaves the migration running and prints how to pick it up (exit 3).
+#[test]
+fn a_lost_log_connection_leaves_the_migration_running_and_prints_the_follow_command() {
+    let s = setup();
+    let (child, err, dyno) = start_detached(&s, "echo a; sleep 0.5; echo b; sleep 3");
+    s.sim.with(|w| w.faults.log_drop_after = Some(0));
+    s.sim.add_fault(FaultKind::ServiceUnavailable, Some("POST"), Some("/log-sessions"), 50);
+    let (status, text) = end_detached(child, err);
+    assert_eq!(status.code(), Some(3), "{text}");
+    assert!(text.contains(&format!("stopped following {dyno} (could not read the log")), "{text}");
+    assert!(
+        text.contains(&format!("Pick it up from any machine: migrate-restart follow -a acme {dyno} --restart all")),
+        "{text}"
+    );
+    assert_eq!(run_dyno(&s.sim).as_deref(), Some(dyno.as_str()), "the migration still runs");
+    assert!(!s.sim.requests().iter().any(|r| r.path.ends_with("/actions/stop")), "nothing was stopped");
+    assert_eq!(restarts(&s.sim), 0);
 }
 
 #[test]
