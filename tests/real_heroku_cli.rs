@@ -179,3 +179,36 @@ fn heroku_run_attaches_through_the_rendezvous() {
     let out = run(&["run", "-a", "acme", "--", "false"]);
     assert_eq!(out.status.code(), Some(0), "without --exit-code the failure is lost: {}", text(&out));
 }
+
+/// The release phase as the Heroku CLI sees it: `releases` and `releases:info` say "release
+/// command executing" while it runs, `releases:output` streams the command's output from
+/// `output_stream_url`, and a failure reads "release command failed" with the previous release
+/// still current.
+#[test]
+fn releases_info_and_output_follow_a_release_phase() {
+    let mut world = heroku_sim::World::default();
+    world.add_app("acme");
+    world.add_formation("acme", "web", 1, "puma", Duration::from_secs(600));
+    let sim = Sim::start(world).unwrap();
+    let cli = HerokuCli::new(&sim.url(), &sim.token());
+    let version = sim.push(
+        "acme",
+        "feed1234",
+        "add nickname",
+        &[("web", "puma"), ("release", "echo '== AddNickname: migrating'; sleep 2; echo 'boom' >&2; exit 1")],
+    );
+    let out = cli.run(&["releases:info", &format!("v{version}"), "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout(&out).contains("release command executing"), "{}", text(&out));
+    let out = cli.run(&["releases:output", &format!("v{version}"), "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(stdout(&out), "== AddNickname: migrating\nboom\n", "{}", text(&out));
+    let out = cli.run(&["releases", "-a", "acme"]);
+    let listed = stdout(&out);
+    let line = listed.lines().find(|l| l.contains(&format!("v{version}"))).unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.contains("release command failed"), "{listed}");
+    assert!(listed.contains(&format!("Current: v{}", version - 1)), "{listed}");
+    let out = cli.run(&["releases:retry", "-a", "acme"]);
+    assert!(out.status.success(), "releases:retry needs the release formation type: {}", text(&out));
+    assert!(stdout(&out).contains("Running release command..."), "{}", text(&out));
+}

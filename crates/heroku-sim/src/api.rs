@@ -66,6 +66,7 @@ impl Handler for ApiHandler {
                         Some(session) => {
                             let world = self.world.clone();
                             return Reply::Stream {
+                                status: 200,
                                 headers: vec![("Content-Type".into(), "text/event-stream".into())],
                                 body: Box::new(move |out| crate::logs::stream(world, session, out)),
                             };
@@ -73,11 +74,30 @@ impl Handler for ApiHandler {
                         None => Some(not_found("log session")),
                     }
                 }
+                // So is a release's output stream (text/plain, resumable with Range).
+                None if req.method == "GET" && req.path.starts_with("/release-output/") => {
+                    let id = req.path.trim_start_matches("/release-output/").to_string();
+                    match world.release_outputs.get(&id) {
+                        Some(o) if o.started => {
+                            let world = self.world.clone();
+                            let from = crate::release_phase::range_start(req.header("range"));
+                            return Reply::Stream {
+                                status: if from > 0 { 206 } else { 200 },
+                                headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+                                body: Box::new(move |out| crate::release_phase::stream_output(world, id, from, out)),
+                            };
+                        }
+                        _ => Some(not_found("release output")),
+                    }
+                }
                 None if !authorized(&world, req) => Some(error(401, "unauthorized", "Invalid credentials provided.")),
                 None => Some(route(&mut world, req, body.as_ref(), arrived)),
             };
             for job in std::mem::take(&mut world.detached_jobs) {
                 crate::oneoff::run_detached(job, self.world.clone());
+            }
+            for job in std::mem::take(&mut world.release_jobs) {
+                crate::release_phase::start(job, self.world.clone());
             }
             world.log.push(LoggedRequest {
                 method: req.method.clone(),
@@ -293,17 +313,32 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
         }
         ("GET", ["releases"]) => {
             let app = &world.apps[&app_name];
-            let items = app.releases.iter().map(|r| release_json(world, app, r.version)).collect();
+            let host = req.header("host").unwrap_or("127.0.0.1");
+            let items = app.releases.iter().map(|r| release_json(world, app, r.version, host)).collect();
             list(items, range, "id", world.faults.page_size)
         }
         ("GET", ["releases", key]) => {
             let app = &world.apps[&app_name];
             match app.releases.iter().find(|r| r.id == *key || r.version.to_string() == key.trim_start_matches('v')) {
-                Some(r) => answer(200, release_json(world, app, r.version)),
+                Some(r) => answer(200, release_json(world, app, r.version, req.header("host").unwrap_or("127.0.0.1"))),
                 None => not_found("release"),
             }
         }
-        ("POST", ["releases"]) => create_release(world, &app_name, body, now),
+        // A release's config vars (the schema's "Info for App Release"; `releases:info` reads
+        // them). The simulator does not version config vars: every release sees today's.
+        ("GET", ["releases", key, "config-vars"]) => {
+            let app = &world.apps[&app_name];
+            if !app.releases.iter().any(|r| r.id == *key || r.version.to_string() == key.trim_start_matches('v')) {
+                return not_found("release");
+            }
+            let vars: serde_json::Map<String, Value> =
+                app.config_vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            answer(200, Value::Object(vars))
+        }
+        ("POST", ["releases"]) => {
+            let host = req.header("host").unwrap_or("127.0.0.1").to_string();
+            create_release(world, &app_name, body, now, &host)
+        }
         ("GET", ["slugs", id]) => {
             let app = &world.apps[&app_name];
             match app.slugs.iter().find(|s| s.id == *id) {
@@ -382,17 +417,7 @@ fn stop_dyno(world: &mut World, app_name: &str, target: &str, now: Instant) -> A
 }
 
 fn restart(world: &mut World, app_name: &str, which: impl Fn(&DynoState) -> bool, now: Instant) {
-    let start_delay = world.timing.start_delay;
-    let app = world.apps.get_mut(app_name).expect("found");
-    let version = app.current_version();
-    for d in app.dynos.iter_mut().filter(|d| which(d)) {
-        let t = SystemTime::now();
-        d.created_at = t;
-        d.updated_at = t;
-        d.state = "starting".into();
-        d.up_at = Some(now + start_delay);
-        d.release_version = version;
-    }
+    world.restart_dynos(app_name, now, which);
 }
 
 fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Instant) -> Answer {
@@ -487,7 +512,7 @@ fn create_log_session(world: &mut World, app_name: &str, body: Option<&Value>, h
     )
 }
 
-fn create_release(world: &mut World, app_name: &str, body: Option<&Value>, now: Instant) -> Answer {
+fn create_release(world: &mut World, app_name: &str, body: Option<&Value>, now: Instant, host: &str) -> Answer {
     let Some(slug_id) = body.and_then(|b| b.get("slug")).and_then(Value::as_str) else {
         return error(422, "invalid_params", "slug is required.");
     };
@@ -499,24 +524,9 @@ fn create_release(world: &mut World, app_name: &str, body: Option<&Value>, now: 
         body.and_then(|b| b.get("description")).and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| {
             format!("Deploy {}", slug.commit.as_deref().unwrap_or("").chars().take(8).collect::<String>())
         });
-    let id = world.new_id();
-    let app = world.apps.get_mut(app_name).expect("found");
-    if !app.slugs.iter().any(|s| s.id == slug.id) {
-        app.slugs.push(slug.clone());
-    }
-    let version = app.releases.last().map(|r| r.version).unwrap_or(0) + 1;
-    app.releases.push(crate::model::ReleaseState {
-        id,
-        version,
-        description,
-        status: "succeeded".into(),
-        created_at: SystemTime::now(),
-        slug_id: Some(slug.id),
-    });
-    // A new release restarts the formation onto it.
-    restart(world, app_name, |d| d.attach_url.is_none() && d.process_type != "run", now);
+    let version = world.release_slug(app_name, slug, description, now);
     let app = &world.apps[app_name];
-    answer(201, release_json(world, app, version))
+    answer(201, release_json(world, app, version, host))
 }
 
 fn account_json(world: &World) -> Value {
@@ -603,7 +613,9 @@ fn formation_json(app: &AppState, f: &crate::model::FormationState) -> Value {
     })
 }
 
-fn release_json(world: &World, app: &AppState, version: u64) -> Value {
+/// A release; `output_stream_url` is served by this server at a secret path, as the platform's
+/// carries a token (no API key is sent with it: the CLI fetches it with a plain GET).
+fn release_json(world: &World, app: &AppState, version: u64, host: &str) -> Value {
     let r = app.releases.iter().find(|r| r.version == version).expect("release exists");
     let current = app.current_release().map(|c| c.version) == Some(version);
     json!({
@@ -618,7 +630,7 @@ fn release_json(world: &World, app: &AppState, version: u64) -> Value {
         "user": { "id": world.account_id, "email": world.account_email },
         "app": app_ref(app),
         "addon_plan_names": ["heroku-postgresql:standard-0"],
-        "output_stream_url": null
+        "output_stream_url": r.output_id.as_ref().map(|id| format!("http://{host}/release-output/{id}"))
     })
 }
 

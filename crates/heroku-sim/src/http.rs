@@ -49,6 +49,8 @@ pub enum Reply {
     Reset,
     /// A body written as it is produced (server-sent events); the connection closes after it.
     Stream {
+        /// Status code (200, or 206 for a resumed range).
+        status: u16,
         /// Extra headers.
         headers: Vec<(String, String)>,
         /// Writes the body; returns when the stream ends.
@@ -134,8 +136,8 @@ fn serve_connection(conn: TcpStream, handler: &dyn Handler) {
                 reset(&out);
                 return;
             }
-            Reply::Stream { headers, body } => {
-                let mut head = "HTTP/1.1 200 OK\r\n".to_string();
+            Reply::Stream { status, headers, body } => {
+                let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
                 for (k, v) in &headers {
                     head.push_str(&format!("{k}: {v}\r\n"));
                 }

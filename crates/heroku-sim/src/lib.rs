@@ -20,6 +20,7 @@ pub mod logs;
 pub mod model;
 pub mod oneoff;
 pub mod paging;
+pub mod release_phase;
 pub mod scenarios;
 mod seed;
 pub mod tls;
@@ -101,6 +102,23 @@ impl Sim {
                 kind,
             })
         });
+    }
+
+    /// A build and its release, as `git push heroku` makes them: a slug of `commit` with these
+    /// process types, then a release of it. With a `release` type the release phase starts
+    /// now and the release stays pending until it ends. Returns the version.
+    pub fn push(&self, app: &str, commit: &str, description: &str, process_types: &[(&str, &str)]) -> u64 {
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        w.tick(now);
+        let slug_id = w.add_slug(app, commit, description, process_types);
+        let slug = w.apps[app].slugs.iter().find(|s| s.id == slug_id).cloned().expect("just added");
+        let short: String = commit.chars().take(8).collect();
+        let version = w.release_slug(app, slug, format!("Deploy {short}"), now);
+        for job in std::mem::take(&mut w.release_jobs) {
+            release_phase::start(job, self.world.clone());
+        }
+        version
     }
 
     /// Names of the dynos an app has now.

@@ -10,11 +10,18 @@ pub struct Timing {
     pub stop_delay: Duration,
     /// From (re)start until a dyno is `up`.
     pub start_delay: Duration,
+    /// The longest a release phase may run before the platform stops it (one hour on the
+    /// platform, and it cannot be extended).
+    pub release_phase_limit: Duration,
 }
 
 impl Default for Timing {
     fn default() -> Self {
-        Timing { stop_delay: Duration::from_millis(300), start_delay: Duration::from_millis(300) }
+        Timing {
+            stop_delay: Duration::from_millis(300),
+            start_delay: Duration::from_millis(300),
+            release_phase_limit: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -87,6 +94,9 @@ pub struct ReleaseState {
     pub created_at: SystemTime,
     /// Slug id.
     pub slug_id: Option<String>,
+    /// The release command's output (a key of [`World::release_outputs`]) when the release
+    /// ran a release phase.
+    pub output_id: Option<String>,
 }
 
 /// One slug.
@@ -262,6 +272,10 @@ pub struct World {
     pub attach_jobs: std::collections::HashMap<String, crate::oneoff::Job>,
     /// Detached one-off dynos to start once the request is answered.
     pub detached_jobs: Vec<crate::oneoff::Job>,
+    /// Release phases to start once the request is answered.
+    pub release_jobs: Vec<crate::release_phase::ReleaseJob>,
+    /// Release commands' output, by output id.
+    pub release_outputs: std::collections::HashMap<String, crate::release_phase::ReleaseOutput>,
     /// The rendezvous port, when one-off dynos can attach.
     pub rendezvous_port: Option<u16>,
     /// The directory one-off dynos run in (the "slug"); the simulator's own when unset.
@@ -288,6 +302,8 @@ impl Default for World {
             request_count: 0,
             attach_jobs: std::collections::HashMap::new(),
             detached_jobs: Vec::new(),
+            release_jobs: Vec::new(),
+            release_outputs: std::collections::HashMap::new(),
             rendezvous_port: None,
             slug_dir: None,
             logs: BTreeMap::new(),

@@ -27,6 +27,7 @@ impl World {
                 status: "succeeded".into(),
                 created_at: long_ago,
                 slug_id: Some(slug_id.clone()),
+                output_id: None,
             }],
             slugs: vec![SlugState {
                 id: slug_id,
@@ -63,6 +64,7 @@ impl World {
             status: "succeeded".into(),
             created_at: at,
             slug_id: Some(slug_id),
+            output_id: None,
         });
         version
     }
