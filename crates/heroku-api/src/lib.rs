@@ -11,6 +11,7 @@ mod client;
 mod error;
 pub mod host;
 pub mod logs;
+pub mod release_output;
 pub mod rendezvous;
 pub mod resources;
 pub mod timestamp;

@@ -148,6 +148,10 @@ pub struct Release {
     /// The slug it runs, when it has one.
     #[serde(default)]
     pub slug: Option<IdRef>,
+    /// Where the release command's output streams from, when the release ran a release phase
+    /// (a secret URL: no API token is sent to it).
+    #[serde(default)]
+    pub output_stream_url: Option<String>,
 }
 
 /// A slug (`GET /apps/{app}/slugs/{id}`).

@@ -170,6 +170,7 @@ mod tests {
             database: Some("d".into()),
             labels: vec![],
             query_start_epoch: None,
+            backend_start_epoch: None,
             query_hidden: false,
         };
         s.labels = pg_locks::label_session(&s, 1);

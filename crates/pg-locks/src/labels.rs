@@ -75,7 +75,7 @@ pub fn label_session(s: &Session, own_pid: i32) -> Vec<Label> {
     // REINDEX and the like do.
     let hidden_ddl = s.query_hidden
         && s.waiting_for.as_ref().is_some_and(|w| w.mode == "AccessExclusiveLock" && w.locktype == "relation");
-    if is_ddl(&q) || hidden_ddl {
+    if ddl_statement(&q).is_some() || hidden_ddl {
         labels.push(Label::Ddl);
     }
     if app.starts_with(MIGRATION_APP_PREFIX) {
@@ -103,6 +103,12 @@ fn strip_leading_comments(mut q: &str) -> &str {
             return q;
         }
     }
+}
+
+/// The first statement of a query text that is DDL: a client may send several statements in one
+/// query (`SET lock_timeout = 0; ALTER TABLE …`), and pg_stat_activity shows them all.
+pub fn ddl_statement(query: &str) -> Option<&str> {
+    query.split(';').map(strip_leading_comments).find(|part| is_ddl(&part.to_ascii_lowercase()))
 }
 
 /// Statements that take strong locks on a table (lower-cased, comments stripped).
@@ -152,6 +158,7 @@ mod tests {
             database: None,
             labels: vec![],
             query_start_epoch: None,
+            backend_start_epoch: None,
             query_hidden: false,
         }
     }

@@ -6,6 +6,7 @@
 //! cancel that lets the most sessions run; [`act`] cancels or terminates and verifies.
 
 mod act;
+mod budget;
 mod connect;
 mod error;
 mod forest;
@@ -14,10 +15,11 @@ mod recommend;
 mod snapshot;
 
 pub use act::{act, end_sessions_named, validate_targets, ActOptions, ActReport, EndReport, PidOutcome, Signal};
+pub use budget::{enforce, waits, Claim, Enforcement, Holder, Ownership, Wait};
 pub use connect::{connect, parse_url, ConnectOptions, ParsedUrl, SslMode};
 pub use error::{Error, ErrorKind};
 pub use forest::{root_of, waiting_ddl, Forest, Graph, Node, WaitingDdl};
-pub use labels::{is_ddl, label_session, Label, MIGRATION_APP_PREFIX};
+pub use labels::{ddl_statement, is_ddl, label_session, Label, MIGRATION_APP_PREFIX};
 pub use recommend::{cost, needs_terminate, recommend, refusal, Recommendation};
 pub use snapshot::{LockWait, Session, Snapshot, HIDDEN_QUERY, SNAPSHOT_SQL};
 

@@ -66,7 +66,8 @@ SELECT a.pid,
   pg_backend_pid(),
   current_setting('server_version_num')::int,
   extract(epoch FROM a.query_start)::float8,
-  pg_is_in_recovery()
+  pg_is_in_recovery(),
+  extract(epoch FROM a.backend_start)::float8
 FROM pg_stat_activity a
 LEFT JOIN waiting w ON w.pid = a.pid
 LEFT JOIN held h ON h.pid = a.pid
@@ -138,6 +139,10 @@ pub struct Session {
     /// means the statement the tool saw has ended.
     #[serde(skip)]
     pub query_start_epoch: Option<f64>,
+    /// When the session connected (seconds since the epoch, the server's clock): how a session
+    /// opened by a release dyno is told from older ones.
+    #[serde(skip)]
+    pub backend_start_epoch: Option<f64>,
 }
 
 impl Session {
@@ -251,6 +256,7 @@ impl Snapshot {
                 database: row.get(18),
                 labels: Vec::new(),
                 query_start_epoch: row.get(21),
+                backend_start_epoch: row.get(23),
             });
         }
         for s in &mut sessions {

@@ -1,0 +1,232 @@
+//! A lock-wait budget enforced from outside the session: when a statement of a session the tool
+//! acts for (a migration, a release phase) has waited on a lock longer than the budget, cancel
+//! that statement — and only that one — and verify it left the lock queue, so the queries queued
+//! behind it run at once. It holds whatever the driver, the pooler or the app did with
+//! `lock_timeout`.
+//!
+//! Whose session it is must be proved, not guessed: a session is claimed by its
+//! `application_name` (given by the tool) or, for a release dyno, by connecting after the dyno
+//! started *and* running DDL. The claim carries its reason, and the cancel is conditional on the
+//! same statement still waiting (same pid, same `query_start`) at the instant it is sent.
+
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::forest::{root_of, Graph};
+use crate::labels::Label;
+use crate::snapshot::{Session, Snapshot};
+
+/// How the sessions the tool acts for are recognised.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ownership {
+    /// Sessions carrying this `application_name` (a migration started with `PGAPPNAME`).
+    AppName(String),
+    /// Sessions that connected at or after `since_epoch` (the server's clock, seconds since the
+    /// epoch) and run DDL: a release dyno's, which carries no name of ours. `who` names the dyno.
+    ConnectedAfter {
+        /// When the dyno started.
+        since_epoch: f64,
+        /// `release.3`.
+        who: String,
+    },
+}
+
+/// A session taken for the tool's, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// Backend pid.
+    pub pid: i32,
+    /// The reason, in words: `began 2s after release.3 started; runs ALTER TABLE`.
+    pub why: String,
+}
+
+impl Ownership {
+    /// The sessions of `snap` this ownership claims (never the tool's own, never a system
+    /// process, never one whose query is hidden unless its name proves it).
+    pub fn claims(&self, snap: &Snapshot) -> Vec<Claim> {
+        snap.sessions
+            .iter()
+            .filter(|s| s.pid != snap.own_pid && !s.has(Label::NonClient))
+            .filter_map(|s| self.claim(s).map(|why| Claim { pid: s.pid, why }))
+            .collect()
+    }
+
+    fn claim(&self, s: &Session) -> Option<String> {
+        match self {
+            Ownership::AppName(name) => {
+                (s.application_name == *name).then(|| format!("its application_name is {name}"))
+            }
+            Ownership::ConnectedAfter { since_epoch, who } => {
+                let began = s.backend_start_epoch?;
+                if began < *since_epoch || s.query_hidden || !s.has(Label::Ddl) {
+                    return None;
+                }
+                let verb = statement_kind(crate::labels::ddl_statement(s.query.as_deref().unwrap_or(""))?);
+                Some(format!("began {} after {who} started; runs {verb}", seconds(began - since_epoch)))
+            }
+        }
+    }
+}
+
+/// `ALTER TABLE`, `CREATE INDEX`…: the first two words of a statement, upper-cased.
+fn statement_kind(q: &str) -> String {
+    q.split_whitespace().take(2).collect::<Vec<_>>().join(" ").to_ascii_uppercase()
+}
+
+fn seconds(s: f64) -> String {
+    match s.max(0.0) {
+        s if s < 10.0 => format!("{s:.1}s"),
+        s if s < 60.0 => format!("{}s", s as u64),
+        s => format!("{}m {}s", s as u64 / 60, s as u64 % 60),
+    }
+}
+
+/// A claimed statement waiting on a lock, and who holds the queue up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Wait {
+    /// The waiting session.
+    pub pid: i32,
+    /// Why it was taken for the tool's.
+    pub why: String,
+    /// The statement, on one line.
+    pub query: String,
+    /// `AccessExclusiveLock on users`.
+    pub lock: String,
+    /// Milliseconds it has waited.
+    pub waited_ms: u64,
+    /// The root blocker: the session at the head of the chain.
+    pub blocker: Option<Holder>,
+    /// Sessions queued behind the waiting statement (they wait for it, directly or not).
+    pub queued_behind: usize,
+    /// When the statement started (to cancel it only while it is the same one).
+    #[serde(skip)]
+    pub query_start_epoch: Option<f64>,
+}
+
+/// The session holding a wait up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Holder {
+    /// Backend pid.
+    pub pid: i32,
+    /// `application_name`.
+    pub application_name: String,
+    /// `active`, `idle in transaction`… (None when hidden from this credential).
+    pub state: Option<String>,
+    /// Seconds its transaction has been open.
+    pub xact_age_secs: Option<f64>,
+    /// Its query on one line (or that it is hidden).
+    pub query: String,
+    /// `backup`, `idle in transaction`…
+    pub labels: Vec<String>,
+}
+
+impl Wait {
+    /// The part of a wait that makes it a different one (who waits, behind whom, for what).
+    pub fn key(&self) -> (i32, Option<i32>, String) {
+        (self.pid, self.blocker.as_ref().map(|b| b.pid), self.lock.clone())
+    }
+}
+
+/// The claimed sessions that wait on a lock now.
+pub fn waits(snap: &Snapshot, claims: &[Claim]) -> Vec<Wait> {
+    let graph = Graph::of(snap);
+    claims
+        .iter()
+        .filter_map(|c| {
+            let s = snap.get(c.pid)?;
+            if !s.is_blocked() {
+                return None;
+            }
+            let lock = s
+                .waiting_for
+                .as_ref()
+                .map(|w| format!("{} on {}", w.mode, w.object.as_deref().unwrap_or(&w.locktype)))
+                .unwrap_or_else(|| "a lock".into());
+            let blocker = root_of(snap, s.pid).and_then(|p| snap.get(p)).map(|r| Holder {
+                pid: r.pid,
+                application_name: r.application_name.clone(),
+                state: r.state.clone(),
+                xact_age_secs: r.xact_age_secs,
+                query: r.query_line(80),
+                labels: r.labels.iter().map(|l| l.word().to_string()).collect(),
+            });
+            Some(Wait {
+                pid: s.pid,
+                why: c.why.clone(),
+                query: s.query_line(80),
+                lock,
+                waited_ms: (s.wait_secs().unwrap_or(0.0) * 1000.0) as u64,
+                blocker,
+                queued_behind: graph.downstream(s.pid).len(),
+                query_start_epoch: s.query_start_epoch,
+            })
+        })
+        .collect()
+}
+
+/// What the budget did to one statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enforcement {
+    /// The wait it acted on, as seen just before.
+    pub wait: Wait,
+    /// The budget, in milliseconds.
+    pub budget_ms: u64,
+    /// The cancel was sent (false: the statement had ended or moved on first — nothing sent).
+    pub sent: bool,
+    /// The statement was seen to leave the lock queue.
+    pub verified: bool,
+    /// Of the sessions queued behind it, how many run again.
+    pub released: usize,
+    /// Milliseconds from the statement's budget running out until the cancel was verified.
+    pub overrun_ms: Option<u64>,
+}
+
+/// Cancels `wait`'s statement if it is still the same one and still waiting, then verifies
+/// within `grace` that it left the queue and counts who runs again.
+pub fn enforce(
+    client: &mut Client,
+    before: &Snapshot,
+    wait: &Wait,
+    budget: Duration,
+    grace: Duration,
+) -> Result<Enforcement, Error> {
+    // One statement decides and acts: the cancel goes out only if the session still runs the
+    // statement seen (same query_start) and still waits on a lock.
+    let sent: bool = client
+        .query_opt(
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+             WHERE pid = $1 AND extract(epoch FROM query_start)::float8 = $2 AND wait_event_type = 'Lock'",
+            &[&wait.pid, &wait.query_start_epoch],
+        )
+        .map_err(|e| Error::from_driver(&format!("cancel pid {}", wait.pid), e))?
+        .map(|r| r.get::<_, bool>(0))
+        .unwrap_or(false);
+    let queued: Vec<i32> = Graph::of(before).downstream(wait.pid).into_iter().collect();
+    let deadline = Instant::now() + grace;
+    let mut pause = Duration::from_millis(10);
+    let (verified, after) = loop {
+        let after = Snapshot::take(client)?;
+        let gone = after.get(wait.pid).is_none_or(|s| !s.is_blocked() || s.query_start_epoch != wait.query_start_epoch);
+        if gone || Instant::now() >= deadline {
+            break (gone, after);
+        }
+        std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+        pause = (pause * 2).min(Duration::from_millis(100));
+    };
+    let released = queued.iter().filter(|p| after.get(**p).is_none_or(|s| !s.is_blocked())).count();
+    let overrun_ms = verified.then(|| {
+        (wait.waited_ms + (before.taken_at.elapsed().unwrap_or_default().as_millis() as u64))
+            .saturating_sub(budget.as_millis() as u64)
+    });
+    Ok(Enforcement {
+        wait: wait.clone(),
+        budget_ms: budget.as_millis() as u64,
+        sent,
+        verified: sent && verified,
+        released,
+        overrun_ms,
+    })
+}
