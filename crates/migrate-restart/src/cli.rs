@@ -11,17 +11,22 @@ const EXAMPLES: &str = "  migrate-restart -a acme                               
   migrate-restart -a acme --wait-clear 2m                   # wait for a backup to finish first
   migrate-restart -a acme --restart none --json             # inside a maintenance window
   migrate-restart check -a acme                             # dynos that predate the schema
-  migrate-restart follow -a acme run.1001 --restart all     # pick up a detached migration from any machine\n";
+  migrate-restart follow -a acme run.1001 --restart all     # pick up a detached migration from any machine
+  migrate-restart release -a acme --confirm acme            # guard the pending release phase (lock-wait 5s)
+  migrate-restart release v43 -a acme --lock-wait off       # only watch: output, dyno, who blocks its DDL\n";
 
 /// The exit codes this tool returns, for `--help`.
 const EXITS: &[(Exit, &str)] = &[
     (Exit::Success, "migrated and every restarted dyno verified"),
-    (Exit::Failed, "the migration failed (nothing restarted)"),
+    (Exit::Failed, "the migration failed (nothing restarted); release: the release phase failed"),
     (Exit::Usage, "bad flag, unknown process type, no database for the preflight"),
     (Exit::NotVerified, "restart not verified in time, or the dyno connection was lost (outcome unknown)"),
     (Exit::NotAuthenticated, "not logged in / not allowed"),
     (Exit::Refused, "no --confirm without a terminal, or the preflight found blockers (--force, --wait-clear)"),
-    (Exit::Interrupted, "interrupted: the one-off dyno was stopped and its database session ended"),
+    (
+        Exit::Interrupted,
+        "interrupted: the one-off dyno was stopped and its database session ended (release: the release phase goes on)",
+    ),
 ];
 
 /// Run the release migration on a one-off dyno with a lock timeout, retry it when a lock
@@ -55,6 +60,63 @@ pub enum Sub {
     Check(CheckArgs),
     /// Pick up a detached migration from any machine: its output, its exit status, then the restart
     Follow(FollowArgs),
+    /// Follow the app's release phase as it runs: its output, who blocks its DDL, a lock-wait budget enforced from outside
+    Release(ReleaseArgs),
+}
+
+/// `--lock-wait DUR|off`: a budget, or none (only watch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockWait(pub Option<Duration>);
+
+fn lock_wait_arg(s: &str) -> Result<LockWait, String> {
+    if s.trim().eq_ignore_ascii_case("off") {
+        return Ok(LockWait(None));
+    }
+    cli_kit::parse_positive_duration(s).map(|d| LockWait(Some(d))).map_err(|e| format!("{e} (or `off` to only watch)"))
+}
+
+/// `migrate-restart release`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReleaseArgs {
+    /// Which app (-a, HEROKU_APP, -r, the heroku git remote).
+    #[command(flatten)]
+    pub app: AppArgs,
+
+    /// The release to follow: v43 (default: the newest)
+    #[arg(value_name = "VERSION")]
+    pub version: Option<String>,
+
+    /// Cancel a DDL statement of the release that waited on a lock this long, so the queries queued behind it run (the release then fails); `off` only watches
+    #[arg(long, value_name = "DUR|off", default_value = "5s", value_parser = lock_wait_arg)]
+    pub lock_wait: LockWait,
+
+    /// Stop the release dyno and cancel its statements once the release phase has run this long
+    #[arg(long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]
+    pub deadline: Option<Duration>,
+
+    /// Sessions with this application_name are the release's too (when the app sets one)
+    #[arg(long, value_name = "NAME")]
+    pub application_name: Option<String>,
+
+    /// Longest to follow (the release phase goes on after it; the platform stops it at 1h)
+    #[arg(long, value_name = "DUR", default_value = "65m", value_parser = cli_kit::positive_duration_arg)]
+    pub timeout: Duration,
+
+    /// How long the formation has to come up on the release after it succeeded
+    #[arg(long, value_name = "DUR", default_value = "3m", value_parser = cli_kit::positive_duration_arg)]
+    pub restart_timeout: Duration,
+
+    /// Which database the release migrates.
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// The answer to the confirmation.
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+
+    /// How to print.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `migrate-restart follow`.

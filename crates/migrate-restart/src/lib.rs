@@ -10,6 +10,7 @@ mod pending;
 mod preflight;
 pub mod procfile;
 mod record;
+mod release;
 pub mod report;
 mod restart;
 
@@ -26,7 +27,7 @@ use heroku_api::{Client, Dyno};
 use pg_locks::Snapshot;
 
 pub use attempt::{is_lock_timeout, pgoptions};
-pub use cli::{Args, CheckArgs, FollowArgs, RunArgs, Sub};
+pub use cli::{Args, CheckArgs, FollowArgs, ReleaseArgs, RunArgs, Sub};
 
 use attempt::{Attempt, Ending, Spec};
 use report::{AttemptReport, MigrateReport, Outcome, Preflight};
@@ -39,6 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.check {
         Some(Sub::Check(c)) => check::run(c),
         Some(Sub::Follow(f)) => follow_cmd(f),
+        Some(Sub::Release(r)) => release::run(r),
         None => migrate(args.run),
     }
 }

@@ -121,3 +121,19 @@ pub struct StaleDyno {
     /// State.
     pub state: String,
 }
+
+/// `migrate-restart release`: a followed release phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseReport {
+    /// [`cli_kit::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The app.
+    pub app: String,
+    /// What following the release phase saw and did.
+    pub phase: release_phase::ReleasePhaseReport,
+    /// After success: whether every formation dyno runs the release.
+    pub formation: Option<release_phase::FormationCheck>,
+    /// After a failure the lock-wait budget caused: the command to run once the blocker is gone.
+    pub retry_command: Option<String>,
+}

@@ -1,0 +1,469 @@
+//! Following one release phase to its end: the output as it comes, the dyno that runs it, the
+//! locks its DDL waits on (said once per change), the lock-wait budget and the deadline.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cli_kit::output::{red, yellow};
+use cli_kit::{format_duration, interrupt, Output, ResolvedDatabase};
+use heroku_api::release_output::{OpenError, OutputEvent};
+use heroku_api::timestamp::parse_rfc3339;
+use heroku_api::{Client, Dyno, Release};
+use pg_locks::{Ownership, Snapshot, Wait};
+
+use crate::report::{DeadlineAction, DynoBrief, PhaseResult, ReleaseBrief, ReleasePhaseReport, Watched};
+
+/// How closely to follow and what may be done on the user's behalf.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Cancel a DDL statement of the release that has waited on a lock this long (None: watch only).
+    pub lock_wait: Option<Duration>,
+    /// Stop the release dyno, and cancel what its sessions run, once the phase has run this long.
+    pub deadline: Option<Duration>,
+    /// Longest to follow; the release phase goes on after it.
+    pub timeout: Duration,
+    /// Sessions with this application_name are the release's too (when the app sets one).
+    pub application_name: Option<String>,
+    /// The application_name of this tool's own database session.
+    pub session_name: String,
+}
+
+/// What a release phase is followed with.
+pub struct Context<'a> {
+    /// The API client.
+    pub client: &'a Client,
+    /// Where people read.
+    pub out: &'a Output,
+    /// The app.
+    pub app: &'a str,
+    /// The database its release command migrates (None: output and status only).
+    pub db: Option<&'a ResolvedDatabase>,
+}
+
+/// Lines of output kept for the end of a failed phase.
+const TAIL: usize = 12;
+/// How often the release's status and dyno are read from the API.
+const API_EVERY: Duration = Duration::from_millis(500);
+/// How often the database is read while nothing of the release waits.
+const DB_EVERY: Duration = Duration::from_millis(250);
+/// How long a cancel has to be seen to take.
+const CANCEL_GRACE: Duration = Duration::from_secs(3);
+
+/// Follows `release` until it is no longer pending (or interrupt, or `timeout`).
+pub fn follow(
+    cx: &Context,
+    release: &Release,
+    previous: Option<u64>,
+    opts: &Options,
+) -> anyhow::Result<ReleasePhaseReport> {
+    let out = cx.out;
+    let started = Instant::now();
+    let mut report = ReleasePhaseReport {
+        release: brief(release),
+        previous_version: previous,
+        dyno: None,
+        lock_wait_ms: None,
+        deadline_ms: opts.deadline.map(|d| d.as_millis() as u64),
+        database: Watched { watched: false, reason: None },
+        waits: Vec::new(),
+        enforcements: Vec::new(),
+        deadline_action: None,
+        output_tail: Vec::new(),
+        duration_ms: None,
+        result: PhaseResult::TimedOut,
+    };
+    let mut watcher = match cx.db {
+        None => {
+            report.database.reason = Some("no database to watch (the app has no DATABASE_URL)".into());
+            None
+        }
+        Some(db) => match pg_locks::connect(&db.connect_options(&opts.session_name)) {
+            Ok(c) => {
+                report.database.watched = true;
+                report.lock_wait_ms = opts.lock_wait.map(|d| d.as_millis() as u64);
+                Some(Watcher::new(c, opts.application_name.clone()))
+            }
+            Err(e) => {
+                out.warn(format!("lock watch off, nothing will be cancelled: {e}"));
+                report.database.reason = Some(e.to_string());
+                None
+            }
+        },
+    };
+    let mut output = OutputFollower::new(release.output_stream_url.clone());
+    let mut status = release.status.clone();
+    let mut next_api = Instant::now();
+    let mut dyno: Option<Dyno> = None;
+    let phase_started = |dyno: &Option<Dyno>| {
+        dyno.as_ref().and_then(|d| d.created_at_time()).or_else(|| parse_rfc3339(&release.created_at))
+    };
+    let result = loop {
+        if interrupt::requested() {
+            break PhaseResult::Interrupted;
+        }
+        output.pump(cx.client, out, status == "pending");
+        if Instant::now() >= next_api {
+            next_api = Instant::now() + API_EVERY;
+            match cx.client.release_info(cx.app, &release.id) {
+                Ok(r) => status = r.status,
+                Err(e) => out.debug(format!("reading v{}: {e}", release.version)),
+            }
+            if status != "pending" {
+                break if status == "succeeded" { PhaseResult::Succeeded } else { PhaseResult::Failed };
+            }
+            if dyno.is_none() {
+                if let Ok(list) = cx.client.dynos(cx.app) {
+                    dyno = list.into_iter().find(|d| {
+                        d.process_type == "release" && d.release.as_ref().is_some_and(|r| r.version == release.version)
+                    });
+                    if let Some(d) = &dyno {
+                        let age = d.age(SystemTime::now()).map(format_duration).unwrap_or_else(|| "?".into());
+                        out.note(format!(
+                            "Release phase of v{} running on {} (started {age} ago): {}",
+                            release.version, d.name, d.command
+                        ));
+                        report.dyno = Some(DynoBrief {
+                            name: d.name.clone(),
+                            id: d.id.clone(),
+                            created_at: d.created_at.clone(),
+                        });
+                        if let (Some(w), Some(t)) = (watcher.as_mut(), d.created_at_time()) {
+                            w.dyno_started(t, &d.name);
+                        }
+                    }
+                }
+            }
+        }
+        let mut pause = Duration::from_millis(100);
+        if let Some(w) = watcher.as_mut() {
+            match w.tick(cx.app, out, opts.lock_wait, &mut report) {
+                Ok(next) => pause = pause.min(next),
+                Err(e) => {
+                    out.warn(format!("lock watch off, nothing more will be cancelled: {e}"));
+                    report.database = Watched { watched: false, reason: Some(e.to_string()) };
+                    watcher = None;
+                }
+            }
+        }
+        if let (Some(limit), None) = (opts.deadline, &report.deadline_action) {
+            let ran = phase_started(&dyno).and_then(|t| SystemTime::now().duration_since(t).ok());
+            if ran.is_some_and(|r| r >= limit) {
+                report.deadline_action = Some(at_deadline(cx, dyno.as_ref(), watcher.as_mut(), limit));
+            }
+        }
+        if started.elapsed() >= opts.timeout {
+            break PhaseResult::TimedOut;
+        }
+        std::thread::sleep(pause);
+    };
+    output.finish(cx.client, out, result);
+    report.release.status = status;
+    report.output_tail = output.tail.into_iter().collect();
+    report.duration_ms =
+        phase_started(&dyno).and_then(|t| SystemTime::now().duration_since(t).ok()).map(|d| d.as_millis() as u64);
+    report.result = result;
+    Ok(report)
+}
+
+fn brief(r: &Release) -> ReleaseBrief {
+    ReleaseBrief { version: r.version, id: r.id.clone(), description: r.description.clone(), status: r.status.clone() }
+}
+
+/// The release command's output: read as it comes, reopened where it left off.
+struct OutputFollower {
+    url: Option<String>,
+    rx: Option<Receiver<OutputEvent>>,
+    offset: u64,
+    tail: VecDeque<String>,
+    next_open: Instant,
+    warned: bool,
+}
+
+impl OutputFollower {
+    fn new(url: Option<String>) -> OutputFollower {
+        OutputFollower { url, rx: None, offset: 0, tail: VecDeque::new(), next_open: Instant::now(), warned: false }
+    }
+
+    /// Prints what has arrived; (re)opens the stream while the release runs.
+    fn pump(&mut self, client: &Client, out: &Output, running: bool) {
+        if self.rx.is_none() && running && Instant::now() >= self.next_open {
+            self.open(client, out);
+        }
+        loop {
+            let Some(rx) = &self.rx else { return };
+            match rx.try_recv() {
+                Ok(OutputEvent::Line { text, offset }) => self.line(out, text, offset),
+                Ok(OutputEvent::Ended(_)) | Err(TryRecvError::Disconnected) => {
+                    // Ended: the command ended or the connection dropped; the status says which,
+                    // and the next pump reopens from the offset while it still runs.
+                    self.rx = None;
+                    self.next_open = Instant::now() + Duration::from_millis(200);
+                    return;
+                }
+                Err(TryRecvError::Empty) => return,
+            }
+        }
+    }
+
+    fn open(&mut self, client: &Client, out: &Output) {
+        let Some(url) = &self.url else { return };
+        match client.stream_release_output(url, self.offset) {
+            Ok(rx) => self.rx = Some(rx),
+            // Not started yet: the platform answers 404 until the release command runs.
+            Err(OpenError::NotStarted) => self.next_open = Instant::now() + Duration::from_millis(250),
+            Err(OpenError::Failed(e)) => {
+                if !self.warned {
+                    out.warn(format!("release output unavailable for now ({e}); following its status"));
+                    self.warned = true;
+                }
+                self.next_open = Instant::now() + Duration::from_secs(2);
+            }
+        }
+    }
+
+    fn line(&mut self, out: &Output, text: String, offset: u64) {
+        self.offset = offset;
+        out.say(&text);
+        self.tail.push_back(text);
+        if self.tail.len() > TAIL {
+            self.tail.pop_front();
+        }
+    }
+
+    /// After the phase ended: read what is left (the stream ends with the command).
+    fn finish(&mut self, client: &Client, out: &Output, result: PhaseResult) {
+        if !matches!(result, PhaseResult::Succeeded | PhaseResult::Failed) {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        if self.rx.is_none() {
+            if let Some(url) = self.url.clone() {
+                self.rx = client.stream_release_output(&url, self.offset).ok();
+            }
+        }
+        while let Some(rx) = &self.rx {
+            let next = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+            match next {
+                Ok(OutputEvent::Line { text, offset }) => self.line(out, text, offset),
+                _ => self.rx = None,
+            }
+        }
+    }
+}
+
+/// The database side: which sessions are the release's, their waits, the budget.
+struct Watcher {
+    client: pg_locks::Client,
+    ownership: Vec<Ownership>,
+    last_keys: BTreeSet<(i32, Option<i32>, String)>,
+    acted: BTreeSet<(i32, u64)>,
+}
+
+impl Watcher {
+    fn new(client: pg_locks::Client, application_name: Option<String>) -> Watcher {
+        let ownership = application_name.into_iter().map(Ownership::AppName).collect();
+        Watcher { client, ownership, last_keys: BTreeSet::new(), acted: BTreeSet::new() }
+    }
+
+    fn dyno_started(&mut self, at: SystemTime, name: &str) {
+        let since_epoch = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        self.ownership.push(Ownership::ConnectedAfter { since_epoch, who: name.to_string() });
+    }
+
+    fn claims(&self, snap: &Snapshot) -> Vec<pg_locks::Claim> {
+        let mut claims: Vec<pg_locks::Claim> = Vec::new();
+        for o in &self.ownership {
+            for c in o.claims(snap) {
+                if !claims.iter().any(|x| x.pid == c.pid) {
+                    claims.push(c);
+                }
+            }
+        }
+        claims
+    }
+
+    /// One look: say new waits, enforce the budget. Returns how soon to look again.
+    fn tick(
+        &mut self,
+        app: &str,
+        out: &Output,
+        budget: Option<Duration>,
+        report: &mut ReleasePhaseReport,
+    ) -> anyhow::Result<Duration> {
+        if self.ownership.is_empty() {
+            return Ok(DB_EVERY);
+        }
+        let snap = Snapshot::take(&mut self.client)?;
+        let claims = self.claims(&snap);
+        let waits = pg_locks::waits(&snap, &claims);
+        let keys: BTreeSet<_> = waits.iter().map(Wait::key).collect();
+        for w in waits.iter().filter(|w| !self.last_keys.contains(&w.key())) {
+            say_wait(out, w);
+            report.waits.push(w.clone());
+        }
+        if keys.is_empty() && !self.last_keys.is_empty() {
+            out.note("✓ the release's statement got its lock");
+        }
+        self.last_keys = keys;
+        let mut next = DB_EVERY;
+        let Some(budget) = budget else { return Ok(next) };
+        for w in &waits {
+            let id = (w.pid, w.query_start_epoch.map(f64::to_bits).unwrap_or(0));
+            if self.acted.contains(&id) || !is_ddl_wait(&snap, w) {
+                continue;
+            }
+            let waited = Duration::from_millis(w.waited_ms);
+            if waited < budget {
+                // Look again just after the budget runs out, not a poll interval later.
+                next = next.min((budget - waited).max(Duration::from_millis(20)));
+                continue;
+            }
+            self.acted.insert(id);
+            let e = pg_locks::enforce(&mut self.client, &snap, w, budget, CANCEL_GRACE)?;
+            say_enforcement(out, app, &e);
+            report.enforcements.push(e);
+        }
+        Ok(next)
+    }
+}
+
+/// Only a DDL statement is cancelled by the budget (a release's UPDATE waiting on a row is
+/// reported, never cancelled).
+fn is_ddl_wait(snap: &Snapshot, w: &Wait) -> bool {
+    snap.get(w.pid).is_some_and(|s| s.has(pg_locks::Label::Ddl))
+}
+
+fn holder_line(w: &Wait) -> String {
+    match &w.blocker {
+        None => "its holder is not visible to this credential".into(),
+        Some(h) => {
+            let age =
+                h.xact_age_secs.map(|a| format_duration(Duration::from_secs_f64(a))).unwrap_or_else(|| "?".into());
+            let labels = if h.labels.is_empty() { String::new() } else { format!(" [{}]", h.labels.join(", ")) };
+            match &h.state {
+                Some(state) => {
+                    format!("held by pid {} ({}, {state} for {age}){labels}: {}", h.pid, h.application_name, h.query)
+                }
+                None => format!("held by pid {} ({}){labels}: {}", h.pid, h.application_name, h.query),
+            }
+        }
+    }
+}
+
+fn say_wait(out: &Output, w: &Wait) {
+    let queued = match w.queued_behind {
+        0 => String::new(),
+        1 => " — 1 query queued behind it".into(),
+        n => format!(" — {n} queries queued behind it"),
+    };
+    out.note(format!(
+        "{} The release's `{}` (pid {}) waits for {}{queued}",
+        yellow().apply_to("⏳"),
+        w.query,
+        w.pid,
+        w.lock
+    ));
+    out.note(format!("   {}", holder_line(w)));
+    out.note(format!("   taken for the release's session: {}", w.why));
+}
+
+fn say_enforcement(out: &Output, app: &str, e: &pg_locks::Enforcement) {
+    let budget = format_duration(Duration::from_millis(e.budget_ms));
+    let waited = format_duration(Duration::from_millis(e.wait.waited_ms));
+    if !e.sent {
+        out.note(format!(
+            "Lock-wait budget {budget}: pid {}'s statement ended or moved on before the cancel; nothing was cancelled",
+            e.wait.pid
+        ));
+        return;
+    }
+    if e.verified {
+        let released = match e.released {
+            0 => String::new(),
+            1 => "; the query queued behind it runs again".into(),
+            n => format!("; {n} queries queued behind it run again"),
+        };
+        out.say(format!(
+            "{} Lock-wait budget {budget}: cancelled the release's `{}` (pid {}) after it waited {waited}{released}",
+            yellow().apply_to("✂"),
+            e.wait.query,
+            e.wait.pid
+        ));
+        out.say(format!("   why this session: {}", e.wait.why));
+        out.say(format!("   what it waited behind: {}", holder_line(&e.wait)));
+        out.say(format!("   The release phase will fail and {app} stays on its current release."));
+    } else {
+        out.bad(format!(
+            "Lock-wait budget {budget}: the cancel of pid {} was not seen to take within {}; check with heroku pg:blockers -a {app}",
+            e.wait.pid,
+            format_duration(CANCEL_GRACE)
+        ));
+    }
+}
+
+/// The deadline passed: stop the release dyno by id and cancel what its sessions still run,
+/// then verify both.
+fn at_deadline(cx: &Context, dyno: Option<&Dyno>, watcher: Option<&mut Watcher>, limit: Duration) -> DeadlineAction {
+    let out = cx.out;
+    let mut action =
+        DeadlineAction { stop_sent: false, dyno_gone: false, cancelled: Vec::new(), still_running: Vec::new() };
+    out.say(format!("{} Deadline {}: stopping the release phase", red().apply_to("⏱"), format_duration(limit)));
+    if let Some(d) = dyno {
+        match cx.client.stop_dyno_if_present(cx.app, &d.id) {
+            Ok(_) => action.stop_sent = true,
+            Err(e) => out.bad(format!("could not stop {} ({}): {e}", d.name, d.id)),
+        }
+    } else {
+        out.warn("the release dyno was never seen; nothing to stop by id");
+    }
+    if let Some(w) = watcher {
+        if let Ok(snap) = Snapshot::take(&mut w.client) {
+            let running: Vec<i32> = w
+                .claims(&snap)
+                .iter()
+                .map(|c| c.pid)
+                .filter(|p| snap.get(*p).is_some_and(|s| s.state.as_deref() == Some("active")))
+                .collect();
+            if !running.is_empty() {
+                let opts = pg_locks::ActOptions { grace: CANCEL_GRACE, escalate: false };
+                match pg_locks::act(&mut w.client, &snap, &running, pg_locks::Signal::Cancel, opts) {
+                    Ok(r) => {
+                        action.cancelled = running.clone();
+                        action.still_running = r.outcomes.iter().filter(|o| !o.took).map(|o| o.pid).collect();
+                    }
+                    Err(e) => out.bad(format!("could not cancel the release's statements: {e}")),
+                }
+            }
+        }
+    }
+    if let Some(d) = dyno {
+        let mut poll =
+            cli_kit::Poll::with_pauses(Duration::from_secs(30), Duration::from_millis(100), Duration::from_secs(1));
+        action.dyno_gone = loop {
+            if cx.client.dynos(cx.app).is_ok_and(|l| !l.iter().any(|x| x.id == d.id)) {
+                break true;
+            }
+            if !poll.wait_next() {
+                break false;
+            }
+        };
+        if action.dyno_gone {
+            out.say(format!("✓ {} stopped (verified: gone from the dyno list)", d.name));
+        } else {
+            out.bad(format!("{} is still listed 30s after the stop: heroku ps -a {}", d.name, cx.app));
+        }
+    }
+    if !action.cancelled.is_empty() {
+        if action.still_running.is_empty() {
+            out.say(format!("✓ cancelled the release's statements (pids {})", join(&action.cancelled)));
+        } else {
+            out.bad(format!("still running after the cancel: pids {}", join(&action.still_running)));
+        }
+    }
+    action
+}
+
+fn join(pids: &[i32]) -> String {
+    pids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+}

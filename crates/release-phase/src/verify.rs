@@ -1,0 +1,88 @@
+//! After a release phase succeeded: the platform restarts the formation onto the release; prove
+//! every formation dyno runs it and is up (what `migrate-restart check` looks at, by release
+//! rather than by time).
+
+use std::time::Duration;
+
+use cli_kit::{format_duration, Output, Poll};
+use heroku_api::Client;
+use serde::{Deserialize, Serialize};
+
+/// One formation dyno as last listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormationDyno {
+    /// `web.1`.
+    pub name: String,
+    /// The release it runs.
+    pub release_version: Option<u64>,
+    /// `up`, `starting`…
+    pub state: String,
+}
+
+/// The verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormationCheck {
+    /// The release every dyno must run.
+    pub version: u64,
+    /// The formation dynos, from the last listing.
+    pub dynos: Vec<FormationDyno>,
+    /// Every dyno the formation asks for runs the release and is up.
+    pub verified: bool,
+    /// Milliseconds until verified (or the limit).
+    pub elapsed_ms: u64,
+}
+
+/// Polls (bounded by `limit`) until every formation dyno runs `version` and is up.
+pub fn verify_formation(
+    client: &Client,
+    out: &Output,
+    app: &str,
+    version: u64,
+    limit: Duration,
+) -> anyhow::Result<FormationCheck> {
+    let formation = client.formation(app)?;
+    let expected: u32 = formation.iter().filter(|f| f.process_type != "release").map(|f| f.quantity).sum();
+    let spinner = out.spinner(format!("waiting for the formation to run v{version}"));
+    let mut poll = Poll::with_pauses(limit, Duration::from_millis(200), Duration::from_secs(2));
+    let mut dynos = Vec::new();
+    let verified = loop {
+        if let Ok(list) = client.dynos(app) {
+            dynos = list
+                .iter()
+                .filter(|d| !d.is_one_off())
+                .map(|d| FormationDyno {
+                    name: d.name.clone(),
+                    release_version: d.release.as_ref().map(|r| r.version),
+                    state: d.state.clone(),
+                })
+                .collect();
+            let on_it = dynos.iter().filter(|d| d.release_version == Some(version) && d.state == "up").count();
+            spinner.set_message(format!("{on_it} of {expected} dynos up on v{version}"));
+            if on_it >= expected as usize && dynos.iter().all(|d| d.release_version == Some(version) && d.state == "up")
+            {
+                break true;
+            }
+        }
+        if !poll.wait_next() {
+            break false;
+        }
+    };
+    spinner.finish();
+    dynos.sort_by(|a, b| a.name.cmp(&b.name));
+    let check = FormationCheck { version, dynos, verified, elapsed_ms: poll.elapsed().as_millis() as u64 };
+    if verified {
+        out.ok(format!(
+            "{} of {app} up on v{version} (in {})",
+            cli_kit::output::count(check.dynos.len(), "dyno"),
+            format_duration(poll.elapsed())
+        ));
+    } else {
+        for d in check.dynos.iter().filter(|d| !(d.release_version == Some(version) && d.state == "up")) {
+            let on = d.release_version.map(|v| format!("v{v}")).unwrap_or_else(|| "no release".into());
+            out.bad(format!("{} NOT VERIFIED after {}: {} on {on}", d.name, format_duration(limit), d.state));
+        }
+    }
+    Ok(check)
+}
