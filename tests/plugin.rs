@@ -307,3 +307,28 @@ fn sigterm_is_forwarded_to_the_binary() {
     std::thread::sleep(Duration::from_millis(2500)); // longer than the tool's longest poll pause
     assert!(!polls_after(seen), "the tool kept polling after the CLI was told to stop: it was not forwarded");
 }
+
+/// `heroku migrate:release VERSION`: the positional and flags reach the binary and its exit code
+/// comes back (a failed release phase is 1, so a CI step after the deploy fails with it).
+#[test]
+fn migrate_release_passes_the_version_and_the_failed_release_phase_exits_1() {
+    let mut w = World::default();
+    w.add_app("acme");
+    w.add_formation("acme", "web", 1, "puma", Duration::from_secs(600));
+    let p = Linked::new(w);
+    let v = p.sim.push(
+        "acme",
+        "bad00001",
+        "broken",
+        &[("web", "puma"), ("release", "echo 'migration failed' >&2; exit 1")],
+    );
+    test_support::sessions::wait_until("the release phase fails", || {
+        p.sim.with(|w| w.apps["acme"].releases.iter().any(|r| r.version == v && r.status == "failed"))
+    });
+    let out = p.run(&["migrate:release", &format!("v{v}"), "-a", "acme", "--lock-wait", "off"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(stdout(&out).contains(&format!("The release phase of v{v} failed")), "{}", text(&out));
+    assert!(stdout(&out).contains("migration failed"), "{}", text(&out));
+    let out = p.run(&["help", "migrate:release"]);
+    assert!(stdout(&out).contains("--lock-wait=DUR|off"), "{}", text(&out));
+}

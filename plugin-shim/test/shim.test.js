@@ -66,7 +66,7 @@ test('binaries are found in $HEROKU_DEPLOY_SAFETY_BIN, then the plugin bin/, the
 })
 
 test('every manifest entry is a command with the Heroku CLI app flag, a description and its flags', () => {
-  assert.equal(manifest.commands.length, 9)
+  assert.equal(manifest.commands.length, 10)
   for (const s of manifest.commands) {
     const C = makeCommand(s.id)
     assert.equal(C.id, s.id)

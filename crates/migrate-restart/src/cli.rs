@@ -84,7 +84,7 @@ pub struct ReleaseArgs {
 
     /// The release to follow: v43 (default: the newest)
     #[arg(value_name = "VERSION")]
-    pub version: Option<String>,
+    pub release: Option<String>,
 
     /// Cancel a DDL statement of the release that waited on a lock this long, so the queries queued behind it run (the release then fails); `off` only watches
     #[arg(long, value_name = "DUR|off", default_value = "5s", value_parser = lock_wait_arg)]

@@ -21,7 +21,7 @@ pub fn run(args: ReleaseArgs) -> anyhow::Result<Exit> {
     let (found, vars) = std::thread::scope(|s| {
         let vars =
             s.spawn(|| if args.db.database_url.is_some() { Ok(Default::default()) } else { client.config_vars(&app) });
-        (release_phase::find_release(&client, &app, args.version.as_deref()), cli_kit::join(vars))
+        (release_phase::find_release(&client, &app, args.release.as_deref()), cli_kit::join(vars))
     });
     let (release, previous) = found?;
     let stays_on = previous.map(|v| format!("v{v}")).unwrap_or_else(|| "its current release".into());
