@@ -65,12 +65,30 @@ fn scenes(markdown: &str) -> Vec<(String, String)> {
 enum Held {
     Alter(StuckAlter),
     Backup(Backup, Running),
+    Reader(Running, Vec<Running>),
     Nothing,
 }
 
 fn set_scene(sb: &Sandbox, name: &str) -> (Held, PathBuf) {
     match name {
         "stuck-release" => (Held::Alter(StuckAlter::start(&sb.pg, 40, "rails release.2343")), sb.dir().to_path_buf()),
+        // A release phase under way: its ALTER waits behind a long report, queries queue behind it.
+        "release-phase-pending" => {
+            sb.sim.with(|w| w.apps.get_mut("acme").unwrap().dynos.retain(|d| d.process_type != "release"));
+            let url = sb.pg.superuser_url("postgres");
+            let reader = spawn(&url, "reporting", "SELECT count(*), pg_sleep(3600) FROM users");
+            wait_until("the report holds users", || {
+                sb.pg
+                    .psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'")
+                    .is_ok_and(|c| c == "1")
+            });
+            let release = sb.psql_migration("ALTER TABLE users ADD COLUMN nickname text");
+            sb.sim.push("acme", "b7c2e4f1a9d3", "add users.nickname", &[("web", "puma"), ("release", &release)]);
+            wait_until("the release's ALTER waits", || lock_waiters(&sb.pg) == 1);
+            let queued = (0..10).map(|_| spawn(&url, "web.1", "SELECT count(*) FROM users")).collect();
+            wait_until("queries queue behind it", || lock_waiters(&sb.pg) == 11);
+            (Held::Reader(reader, queued), sb.dir().to_path_buf())
+        }
         "stale-schema" => {
             sb.sim.with(|w| {
                 w.add_release("acme", "d00dfeed", "Deploy d00dfeed: rename users.name", Duration::from_secs(300));

@@ -1,7 +1,7 @@
 //! docs/json/migrate-restart.md shows what the tool prints: every example parses into its
 //! report type and writes back unchanged.
 
-use migrate_restart::report::{CheckReport, MigrateReport};
+use migrate_restart::report::{CheckReport, MigrateReport, ReleaseReport};
 use test_support::docs::{json_examples, parses_exactly};
 
 #[test]
@@ -13,6 +13,9 @@ fn every_documented_example_is_a_report() {
             }
             "CheckReport" => {
                 parses_exactly::<CheckReport>(&ty, &text);
+            }
+            "ReleaseReport" => {
+                parses_exactly::<ReleaseReport>(&ty, &text);
             }
             other => panic!("docs/json/migrate-restart.md names an unknown type {other}"),
         }
