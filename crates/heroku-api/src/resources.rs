@@ -356,6 +356,13 @@ impl Client {
         Ok(page.into_iter().next())
     }
 
+    /// The `n` newest releases, newest first (one request; the Heroku CLI reads releases the
+    /// same way: `Range: version ..; max=10, order=desc`).
+    pub fn recent_releases(&self, app: &str, n: usize) -> Result<Vec<Release>, Error> {
+        let call = Call::get(format!("/apps/{}/releases", seg(app)), app_subject(app));
+        self.first_page(&call, &format!("version ..; order=desc, max={n}"))
+    }
+
     /// `GET /apps/{app}/releases/{id or version}`.
     pub fn release_info(&self, app: &str, release: &str) -> Result<Release, Error> {
         self.send(&Call::get(

@@ -6,7 +6,7 @@ use crate::model::World;
 
 /// Every scenario name with a one-line description.
 pub const SCENARIOS: &[(&str, &str)] = &[
-    ("stuck-release", "acme: web x2, worker x1, release.2343 running `rake db:migrate` for 20 minutes"),
+    ("stuck-release", "acme: web x2, worker x1 on v1; release.2343 running the release phase of v2 (`rake db:migrate`) for 20 minutes"),
     ("backup-6am", "acme: web x2, worker x1; the database is being backed up while a DROP TABLE migration waits"),
     ("stale-schema", "acme: web x2, worker x1 booted 18h ago; a migration ran 10 minutes ago"),
     ("deploy-window", "acme: web x2, worker x3, clock x1; acme-staging holds a prebuilt slug to promote"),
@@ -22,8 +22,26 @@ pub fn scenario(name: &str) -> Option<World> {
         "empty" => {}
         "stuck-release" => {
             base_app(&mut w, "acme", 1);
-            w.add_release("acme", "b7c2e4f1a9d3", "Deploy b7c2e4f1: add users.nickname", Duration::from_secs(21 * MIN));
-            w.add_dyno("acme", "release", "release.2343", "bundle exec rake db:migrate", Duration::from_secs(20 * MIN));
+            // The release phase of v2 has run for 20 minutes: v2 is pending (the platform makes
+            // a release current only when its release phase ends), release.2343 runs it, and the
+            // formation still runs v1.
+            let v2 = w.add_release(
+                "acme",
+                "b7c2e4f1a9d3",
+                "Deploy b7c2e4f1: add users.nickname",
+                Duration::from_secs(21 * MIN),
+            );
+            let app = w.apps.get_mut("acme").expect("just added");
+            app.releases.iter_mut().filter(|r| r.version == v2).for_each(|r| r.status = "pending".into());
+            w.add_formation("acme", "release", 0, "bundle exec rake db:migrate", Duration::from_secs(20 * MIN));
+            w.add_dyno(
+                "acme",
+                "release",
+                "release.2343",
+                "bundle exec rake db:migrate",
+                Duration::from_secs(20 * MIN),
+            )
+            .release_version = v2;
         }
         "backup-6am" => {
             base_app(&mut w, "acme", 1);

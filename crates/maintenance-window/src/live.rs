@@ -13,7 +13,8 @@ use crate::journal::{Journal, Scaled};
 pub struct Live {
     /// The maintenance flag.
     pub maintenance: bool,
-    /// Process types other than web whose quantity is 0, sorted.
+    /// Process types other than web (and release, which is always 0: its dyno runs only during a
+    /// release phase) whose quantity is 0, sorted.
     pub types_at_zero: Vec<String>,
     /// Every process type with its quantity, sorted by type.
     pub quantities: Vec<(String, u32)>,
@@ -34,7 +35,11 @@ impl Live {
         let mut quantities: Vec<(String, u32)> =
             formation.iter().map(|f| (f.process_type.clone(), f.quantity)).collect();
         quantities.sort();
-        let types_at_zero = quantities.iter().filter(|(t, q)| t != "web" && *q == 0).map(|(t, _)| t.clone()).collect();
+        let types_at_zero = quantities
+            .iter()
+            .filter(|(t, q)| t != "web" && t != "release" && *q == 0)
+            .map(|(t, _)| t.clone())
+            .collect();
         Live { maintenance, types_at_zero, quantities }
     }
 
@@ -120,9 +125,14 @@ mod tests {
             }))
             .unwrap()
         };
-        let l = Live::of(true, &[f("worker", 0), f("web", 0), f("clock", 1)]);
-        assert_eq!(l, live(true, &[("clock", 1), ("web", 0), ("worker", 0)]));
-        assert_eq!(l.types_at_zero, ["worker"], "web at 0 is not a scaled-down worker");
+        let l = Live::of(true, &[f("worker", 0), f("web", 0), f("clock", 1), f("release", 0)]);
+        let order: Vec<&str> = l.quantities.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(order, ["clock", "release", "web", "worker"], "sorted by type");
+        assert_eq!(l.types_at_zero, ["worker"], "web at 0 is not a scaled-down worker, release is always 0");
+        assert!(
+            !Live::of(true, &[f("release", 0), f("web", 2)]).looks_like_a_window(),
+            "an app with a release phase, in maintenance, is no window"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub use cli::Args;
 use cli_kit::output::{bold, count, dim, red};
 use cli_kit::{api_client, confirm_destructive, format_duration, pick, refused, usage, Exit, Output, Poll};
 use heroku_api::{Client, Dyno};
-use report::{Action, DatabaseCheck, KillReport, ResolvedDyno, StopOutcome};
+use report::{Action, DatabaseCheck, KillReport, ReleasePhaseNote, ResolvedDyno, StopOutcome};
 use resolve::{closest, natural_key, resolve, Resolution};
 
 const TOOL: &str = "safe-ps-kill";
@@ -40,6 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let dynos = dynos?;
     let choice = choose(&args, &out, &app, &dynos)?;
     show_plan(&out, &choice);
+    let release_phase = release_notes(&client, &out, &app, &choice.dynos);
 
     if args.dry_run {
         out.say(format!(
@@ -52,6 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             &app,
             &choice,
             Action::DryRun,
+            release_phase,
             Vec::new(),
             DatabaseCheck::NotApplicable { reason: "dry run: nothing was stopped".into() },
         ));
@@ -95,7 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             last_state: o.last_state.clone(),
         })
         .collect();
-    out.report(&kill_report(&args, &app, &choice, Action::Stop, per, db_check));
+    out.report(&kill_report(&args, &app, &choice, Action::Stop, release_phase, per, db_check));
     Ok(if all_gone { Exit::Success } else { Exit::NotVerified })
 }
 
@@ -283,6 +285,7 @@ fn kill_report(
     app: &str,
     choice: &Choice,
     action: Action,
+    release_phase: Vec<ReleasePhaseNote>,
     outcomes: Vec<StopOutcome>,
     database_check: DatabaseCheck,
 ) -> KillReport {
@@ -295,6 +298,29 @@ fn kill_report(
         action,
         wait_limit_ms: args.wait.as_millis() as u64,
         outcomes,
+        release_phase,
         database_check,
+    }
+}
+
+/// For a release dyno: which release it runs the release phase of, and what stopping it does
+/// (the release fails; the app stays on its current release). One request, only when a release
+/// dyno is among the targets; a failure to read is said and changes nothing else.
+fn release_notes(client: &Client, out: &Output, app: &str, dynos: &[Dyno]) -> Vec<ReleasePhaseNote> {
+    if !dynos.iter().any(|d| d.process_type == "release") {
+        return Vec::new();
+    }
+    match client.recent_releases(app, 10) {
+        Ok(releases) => {
+            let notes = ReleasePhaseNote::for_dynos(dynos, &releases);
+            for n in &notes {
+                out.say(n.line(app));
+            }
+            notes
+        }
+        Err(e) => {
+            out.warn(format!("could not read {app}'s releases to say what stopping the release dyno does: {e}"));
+            Vec::new()
+        }
     }
 }

@@ -25,8 +25,59 @@ pub struct KillReport {
     pub wait_limit_ms: u64,
     /// One per dyno stopped (empty on a dry run).
     pub outcomes: Vec<StopOutcome>,
+    /// For each release dyno acted on: the release it runs and what stopping it does to it.
+    pub release_phase: Vec<ReleasePhaseNote>,
     /// What the stopped dynos' statements left waiting in Postgres.
     pub database_check: DatabaseCheck,
+}
+
+/// What stopping a release dyno does to its release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasePhaseNote {
+    /// `release.2343`.
+    pub dyno: String,
+    /// The release it runs the release phase of.
+    pub version: u64,
+    /// That release's status when read (`pending` while its release phase runs).
+    pub status: String,
+    /// The release the app stays on when this one fails (its current release).
+    pub stays_on: Option<u64>,
+}
+
+impl ReleasePhaseNote {
+    /// The notes for the release dynos among `dynos`, from the app's newest releases.
+    pub fn for_dynos(dynos: &[Dyno], releases: &[heroku_api::Release]) -> Vec<ReleasePhaseNote> {
+        dynos
+            .iter()
+            .filter(|d| d.process_type == "release")
+            .filter_map(|d| {
+                let version = d.release.as_ref()?.version;
+                let status = releases
+                    .iter()
+                    .find(|r| r.version == version)
+                    .map(|r| r.status.clone())
+                    .unwrap_or_else(|| "unknown".into());
+                let stays_on = releases.iter().filter(|r| r.current).map(|r| r.version).next();
+                Some(ReleasePhaseNote { dyno: d.name.clone(), version, status, stays_on })
+            })
+            .collect()
+    }
+
+    /// The sentence for people.
+    pub fn line(&self, app: &str) -> String {
+        let stays = self.stays_on.map(|v| format!("v{v}")).unwrap_or_else(|| "its current release".into());
+        match self.status.as_str() {
+            "pending" => format!(
+                "{} runs the release phase of v{}: stopping it marks v{} failed, and {app} stays on {stays} (no dyno restarts onto v{}).",
+                self.dyno, self.version, self.version, self.version
+            ),
+            status => format!(
+                "{} belongs to v{}, which is {status}: stopping it changes no release ({app} runs {stays}).",
+                self.dyno, self.version
+            ),
+        }
+    }
 }
 
 /// How the dynos to stop were chosen.

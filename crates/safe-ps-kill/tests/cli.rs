@@ -147,8 +147,12 @@ fn rate_limits_and_503s_while_polling_are_absorbed() {
     let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     let statuses: Vec<u16> = sim.requests().iter().filter(|r| r.path == "/apps/acme/dynos").map(|r| r.status).collect();
-    assert!(statuses.contains(&503) && statuses.contains(&429), "faults fired: {statuses:?}");
-    assert_eq!(stops(&sim).len(), 1, "a stop is sent once");
+    let limited = sim.requests().iter().filter(|r| r.status == 429).count();
+    assert!(statuses.contains(&503) && limited > 0, "faults fired: {statuses:?}, {limited} rate-limited");
+    // A 429 is answered before anything is done, so a stop refused with it may be sent again;
+    // an accepted stop is never repeated.
+    let accepted = sim.requests().iter().filter(|r| r.path.ends_with("/actions/stop") && r.status == 202).count();
+    assert_eq!(accepted, 1, "a stop is accepted once: {:?}", stops(&sim));
 }
 
 #[test]
@@ -343,4 +347,38 @@ fn on_a_terminal_a_spinner_shows_while_waiting_and_no_color_is_honoured() {
     // Without a terminal there is no spinner at all.
     let out = t.run(&["worker.1", "-a", "acme", "--confirm", "acme"]);
     assert!(!out.stderr_text().contains("waiting for"), "{}", out.dump());
+}
+
+/// Stopping a release dyno while its release phase runs fails that release: the plan says so
+/// before asking, with the release the app stays on, and the report carries it.
+#[test]
+fn a_release_dyno_is_named_with_its_pending_release_and_what_stopping_it_does() {
+    let mut w = World::default();
+    w.add_app("acme");
+    w.add_formation("acme", "web", 1, "puma", Duration::from_secs(600));
+    w.timing.stop_delay = Duration::from_millis(100);
+    let sim = Sim::start(w).unwrap();
+    let v = sim.push("acme", "feed1234", "add nickname", &[("web", "puma"), ("release", "sleep 30")]);
+    let out = tool(&sim).run(&["release", "-a", "acme", "--dry-run", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let text = out.stderr_text();
+    assert!(
+        text.contains(&format!(
+            "runs the release phase of v{v}: stopping it marks v{v} failed, and acme stays on v{}",
+            v - 1
+        )),
+        "{}",
+        out.dump()
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["release_phase"][0]["version"], v);
+    assert_eq!(doc["release_phase"][0]["status"], "pending");
+    assert_eq!(doc["release_phase"][0]["stays_on"], v - 1);
+    // And it does: the stop fails the release, the app stays on the previous one.
+    let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    test_support::sessions::wait_until("the release fails", || {
+        sim.with(|w| w.apps["acme"].releases.iter().any(|r| r.version == v && r.status == "failed"))
+    });
+    assert_eq!(sim.with(|w| w.apps["acme"].current_version()), v - 1);
 }
