@@ -163,6 +163,18 @@ pub struct WindowArgs {
     #[arg(long, value_name = "APP")]
     pub promote_from: Option<String>,
 
+    /// The promotion starts the app's release phase: a DDL statement of it that waits on a lock this long is cancelled (the release then fails and the window holds); `off` only watches
+    #[arg(long, value_name = "DUR|off", default_value = "5s", value_parser = release_phase::lock_wait_arg)]
+    pub lock_wait: release_phase::LockWait,
+
+    /// Longest to wait for the promotion's release phase (the window holds if it has not ended)
+    #[arg(long, value_name = "DUR", default_value = "65m", value_parser = cli_kit::positive_duration_arg)]
+    pub release_timeout: Duration,
+
+    /// The database the release phase migrates (watched while it runs).
+    #[command(flatten)]
+    pub db: cli_kit::DatabaseArgs,
+
     /// When COMMAND fails: hold the window, or restore at once
     #[arg(long, value_enum, default_value = "hold")]
     pub on_failure: OnFailure,

@@ -12,7 +12,8 @@ pub mod window;
 use std::time::Instant;
 
 use cli_kit::output::{bold, red};
-use cli_kit::{api_client, confirm_destructive, interrupt, refused, usage, Exit, Output};
+use cli_kit::{api_client, confirm_destructive, format_duration, interrupt, refused, usage, Exit, Output};
+use release_phase::PhaseResult;
 
 pub use cli::{Args, OnFailure, Sub};
 use command::Ended;
@@ -99,6 +100,25 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
                 &format!("Promote {src}'s slug (maintenance-window, no window needed)"),
             )?;
             out.say(format!("Released v{} on {app} from {src}'s slug, without maintenance.", release.version));
+            if release.status == "pending" {
+                let vars =
+                    if args.db.database_url.is_some() { Default::default() } else { client.config_vars(&app)? };
+                let db = cli_kit::database::from_flag_or_app(&args.db, &app, &vars)?;
+                let phase = follow_release_phase(&client, &out, &app, &release, db.as_ref(), &args)?;
+                if phase.result != PhaseResult::Succeeded {
+                    out.bad(format!(
+                        "The release phase of v{} {}: `{}` was not run.",
+                        release.version,
+                        phase_word(phase.result),
+                        args.command.join(" ")
+                    ));
+                    let report = WindowReport {
+                        release_phase: Some(phase.clone()),
+                        ..WindowReport::without_window(&app, decision)
+                    };
+                    return Ok(finish(&out, &report, phase_exit(phase.result)));
+                }
+            }
         }
         out.say(format!("Running `{}` without maintenance.", args.command.join(" ")));
         let ended = command::run(&out, &args.command, &app);
@@ -139,6 +159,21 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
         before.promote.as_ref().map(|(from, _, _)| format!(", release {from}'s slug")).unwrap_or_default(),
         args.command.join(" ")
     ));
+    let db = match before.promote {
+        Some(_) => cli_kit::database::from_flag_or_app(&args.db, &app, &before.vars)?,
+        None => None,
+    };
+    if before.promote.is_some() {
+        let guard = match (args.lock_wait.0, &db) {
+            (Some(budget), Some(_)) => format!(
+                "; a DDL statement of it that waits on a lock longer than {} is cancelled (the release then fails and the window holds)",
+                format_duration(budget)
+            ),
+            (None, Some(_)) => "; its lock waits are watched, nothing is cancelled (--lock-wait off)".into(),
+            (_, None) => "; no database to watch".into(),
+        };
+        out.say(format!("The release starts {app}'s release phase: COMMAND runs only after it succeeded{guard}."));
+    }
     confirm_destructive(&out, &app, args.confirm.answer(), &format!("Open a maintenance window on {app}?"))?;
 
     let mut j = window::new_journal(&app, &before, scaled, &args.command);
@@ -160,12 +195,41 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     }
     if j.promotion.is_some() {
         let p = Instant::now();
-        if let Err(e) = window::promote(&client, &out, &mut j) {
-            hold(&out, &j, &format!("the promotion failed: {}", cli_kit::one_line(&e)));
-            report.record(WindowResult::Held, None, t, &j);
-            return Ok(finish(&out, &report, Exit::Failed));
-        }
+        let release = match window::promote(&client, &out, &mut j) {
+            Ok(r) => r,
+            Err(e) => {
+                hold(&out, &j, &format!("the promotion failed: {}", cli_kit::one_line(&e)));
+                report.record(WindowResult::Held, None, t, &j);
+                return Ok(finish(&out, &report, Exit::Failed));
+            }
+        };
         t.promote_ms = ms_since(p);
+        // The new release runs the app's release phase before it becomes current: COMMAND and
+        // the restore wait for it, and a failed one holds the window.
+        if let Some(release) = release.filter(|r| r.status == "pending") {
+            let r = Instant::now();
+            let phase = follow_release_phase(&client, &out, &app, &release, db.as_ref(), &args)?;
+            t.release_phase_ms = ms_since(r);
+            j.steps.push(format!("release phase of v{} {}", release.version, phase_word(phase.result)));
+            journal::save(&j)?;
+            let result = phase.result;
+            let stays_on =
+                phase.previous_version.map(|v| format!("v{v}")).unwrap_or_else(|| "its current release".into());
+            report.release_phase = Some(phase);
+            if result != PhaseResult::Succeeded {
+                hold(
+                    &out,
+                    &j,
+                    &format!(
+                        "the release phase of v{} {}: {app} stays on {stays_on}, and nothing is scaled back up behind it",
+                        release.version,
+                        phase_word(result)
+                    ),
+                );
+                report.record(WindowResult::Held, None, t, &j);
+                return Ok(finish(&out, &report, phase_exit(result)));
+            }
+        }
     }
     let c = Instant::now();
     let ended = command::run(&out, &args.command, &app);
@@ -187,10 +251,11 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     t.api_calls_in_window = client.calls_made() - calls_before;
     let verdict = if status == 0 { "closed" } else { "restored after failure" };
     out.ok(format!(
-        "window {verdict}: the site was in maintenance for {} (open {}, promote {}, command {}, close {}); {} API calls inside",
+        "window {verdict}: the site was in maintenance for {} (open {}, promote {}, release phase {}, command {}, close {}); {} API calls inside",
         secs(t.window_ms),
         secs(t.open_ms),
         secs(t.promote_ms),
+        secs(t.release_phase_ms),
         secs(t.command_ms),
         secs(t.close_ms),
         t.api_calls_in_window
@@ -198,6 +263,55 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     let result = if status == 0 { WindowResult::Closed } else { WindowResult::Restored };
     report.record(result, Some(status), t, &j);
     Ok(finish(&out, &report, exit_with(status)))
+}
+
+/// Follows the release phase a promotion started, under the lock-wait budget.
+fn follow_release_phase(
+    client: &heroku_api::Client,
+    out: &Output,
+    app: &str,
+    release: &heroku_api::Release,
+    db: Option<&cli_kit::ResolvedDatabase>,
+    args: &cli::WindowArgs,
+) -> anyhow::Result<release_phase::ReleasePhaseReport> {
+    let previous = release_phase::current_release(client, app).ok().flatten().map(|r| r.version);
+    let opts = release_phase::Options {
+        lock_wait: args.lock_wait.0,
+        deadline: None,
+        timeout: args.release_timeout,
+        application_name: None,
+        session_name: format!("{TOOL}-release-watch"),
+    };
+    let cx = release_phase::Context { client, out, app, db };
+    let phase = release_phase::follow(&cx, release, previous, &opts)?;
+    match phase.result {
+        PhaseResult::Succeeded => out.ok(format!("the release phase of v{} succeeded", release.version)),
+        other => {
+            out.bad(format!("the release phase of v{} {}", release.version, phase_word(other)));
+            for l in &phase.output_tail {
+                out.say(format!("  {} {l}", red().apply_to("│")));
+            }
+        }
+    }
+    Ok(phase)
+}
+
+fn phase_word(r: PhaseResult) -> &'static str {
+    match r {
+        PhaseResult::Succeeded => "succeeded",
+        PhaseResult::Failed => "failed",
+        PhaseResult::Interrupted => "was left running (interrupted)",
+        PhaseResult::TimedOut => "had not ended in time",
+    }
+}
+
+fn phase_exit(r: PhaseResult) -> Exit {
+    match r {
+        PhaseResult::Succeeded => Exit::Success,
+        PhaseResult::Failed => Exit::Failed,
+        PhaseResult::Interrupted => Exit::Interrupted,
+        PhaseResult::TimedOut => Exit::NotVerified,
+    }
 }
 
 /// Prints the report (`--json`) and returns the exit code.

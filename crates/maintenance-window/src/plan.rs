@@ -65,8 +65,9 @@ pub fn decide(client: &Client, app: &str, diff: &DiffArgs, dir: &Path) -> anyhow
     let (base, base_source, release_version) = match &diff.base {
         Some(b) => (b.clone(), "--base".to_string(), None),
         None => {
-            let release = client
-                .latest_release(app)?
+            // What runs now: the current release, not the newest (a release phase may be running
+            // or have failed).
+            let release = release_phase::current_release(client, app)?
                 .ok_or_else(|| usage(format!("{app} has no release yet; pass --base REF")))?;
             let slug_id = release
                 .slug

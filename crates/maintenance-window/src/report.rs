@@ -31,6 +31,9 @@ pub struct WindowReport {
     pub journal: Option<Journal>,
     /// The command that puts back what the journal holds, from any machine.
     pub restore_command: Option<String>,
+    /// The release phase the promotion started (`None` without a promotion, or when the app
+    /// has no release phase).
+    pub release_phase: Option<release_phase::ReleasePhaseReport>,
 }
 
 impl WindowReport {
@@ -46,6 +49,7 @@ impl WindowReport {
             timings: None,
             journal: None,
             restore_command: None,
+            release_phase: None,
         }
     }
 

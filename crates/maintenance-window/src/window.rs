@@ -18,12 +18,15 @@ pub struct Before {
     pub formation: Vec<Formation>,
     /// Slug to promote and the app's current version, when promoting.
     pub promote: Option<(String, String, Option<u64>)>,
+    /// The app's config vars when promoting (to find the database its release phase migrates).
+    pub vars: BTreeMap<String, String>,
 }
 
 /// The slug of `source`'s current release (what `--promote-from` releases). An unknown source
 /// app is a usage error: nothing has been changed when this runs.
 pub fn source_slug(client: &Client, source: &str) -> anyhow::Result<String> {
-    let release = client.latest_release(source).map_err(|e| {
+    // The source's current release: not its newest when a release phase runs there or failed.
+    let release = release_phase::current_release(client, source).map_err(|e| {
         if e.is_not_found() {
             usage(format!("--promote-from {source}: no such app (or no access); nothing was changed"))
         } else {
@@ -45,21 +48,25 @@ pub fn read_before(
     promote_from: Option<&str>,
     known_version: Option<u64>,
 ) -> anyhow::Result<Before> {
-    let (info, formation, promote) = std::thread::scope(|s| {
+    let (info, formation, promote, vars) = std::thread::scope(|s| {
         let info = s.spawn(|| client.app_info(app));
+        let vars = s.spawn(|| match promote_from {
+            Some(_) => client.config_vars(app),
+            None => Ok(BTreeMap::new()),
+        });
         let promote = s.spawn(|| -> anyhow::Result<Option<(String, String, Option<u64>)>> {
             let Some(src) = promote_from else { return Ok(None) };
             let slug = source_slug(client, src)?;
             let current = match known_version {
                 Some(v) => Some(v),
-                None => client.latest_release(app)?.map(|r| r.version),
+                None => release_phase::current_release(client, app)?.map(|r| r.version),
             };
             Ok(Some((src.to_string(), slug, current)))
         });
         let formation = client.formation(app);
-        (cli_kit::join(info), formation, cli_kit::join(promote))
+        (cli_kit::join(info), formation, cli_kit::join(promote), cli_kit::join(vars))
     });
-    Ok(Before { maintenance: info?.maintenance, formation: formation?, promote: promote? })
+    Ok(Before { maintenance: info?.maintenance, formation: formation?, promote: promote?, vars: vars? })
 }
 
 /// The types to scale down: `--scale-down` (checked against the formation) or every non-web
@@ -98,6 +105,8 @@ pub struct Timings {
     pub open_ms: u64,
     /// Release of the prebuilt slug.
     pub promote_ms: u64,
+    /// The release phase the promotion started, until it ended.
+    pub release_phase_ms: u64,
     /// COMMAND.
     pub command_ms: u64,
     /// Formation back, maintenance off.
@@ -161,9 +170,10 @@ pub fn open(client: &Client, out: &Output, j: &mut Journal, drain_timeout: Durat
     Ok(drained)
 }
 
-/// Releases the prebuilt slug on the app.
-pub fn promote(client: &Client, out: &Output, j: &mut Journal) -> anyhow::Result<()> {
-    let Some(p) = j.promotion.clone() else { return Ok(()) };
+/// Releases the prebuilt slug on the app; returns the new release (pending while the app's
+/// release phase runs).
+pub fn promote(client: &Client, out: &Output, j: &mut Journal) -> anyhow::Result<Option<heroku_api::Release>> {
+    let Some(p) = j.promotion.clone() else { return Ok(None) };
     let release =
         client.create_release(&j.app, &p.slug_id, &format!("Promote {}'s slug (maintenance-window)", p.from))?;
     j.promotion = Some(Promotion { new_version: Some(release.version), ..p });
@@ -175,7 +185,7 @@ pub fn promote(client: &Client, out: &Output, j: &mut Journal) -> anyhow::Result
         j.app,
         j.promotion.as_ref().map(|p| p.from.as_str()).unwrap_or("")
     ));
-    Ok(())
+    Ok(Some(release))
 }
 
 /// Puts back the journaled quantities and maintenance flag (both at once), then removes the

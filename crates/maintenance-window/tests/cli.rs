@@ -570,3 +570,124 @@ fn a_sigint_sent_to_the_tool_alone_is_forwarded_to_the_command() {
     assert_eq!(status.code(), Some(8), "{text}");
     assert!(!maintenance(&s.sim), "--on-failure restore reopened");
 }
+
+/// Gives acme-staging's slug a release phase: promoting it runs `command` as acme's release phase.
+fn staging_release_phase(s: &Setup, command: &str) {
+    s.sim.with(|w| {
+        let slug = w.apps.get_mut("acme-staging").unwrap().slugs.last_mut().unwrap();
+        slug.process_types.insert("release".into(), command.into());
+    });
+}
+
+/// The promotion starts acme's release phase: the window waits for it and runs COMMAND only
+/// after it succeeded; the report carries the release phase and its time.
+#[test]
+fn the_window_waits_for_the_promotions_release_phase_before_the_command() {
+    let s = setup();
+    let marker = s.tool.home().join("release-phase-ran");
+    s.sim.with(|w| w.set_config_var("acme", "MARKER", marker.to_str().unwrap()));
+    staging_release_phase(&s, "echo '== migrating'; sleep 0.5; touch \"$MARKER\"; echo '== migrated'");
+    let check = format!("test -f {}", marker.display());
+    let out = s.tool.run_in(
+        &s.repo.dir,
+        &["-a", "acme", "--promote-from", "acme-staging", "--confirm", "acme", "--json", "--", "sh", "-c", &check],
+    );
+    assert_eq!(out.code(), 0, "COMMAND ran after the release phase: {}", out.dump());
+    let doc = json(&out);
+    let report: maintenance_window::report::WindowReport = serde_json::from_value(doc.clone()).unwrap();
+    let phase = report.release_phase.expect("the release phase is reported");
+    assert_eq!(phase.result, release_phase::PhaseResult::Succeeded);
+    assert_eq!(phase.output_tail, ["== migrating", "== migrated"]);
+    let t = report.timings.unwrap();
+    assert!(t.release_phase_ms >= 500, "{t:?}");
+    assert!(report
+        .journal
+        .unwrap()
+        .steps
+        .iter()
+        .any(|s| s.starts_with("release phase of v") && s.ends_with("succeeded")));
+    assert!(
+        out.stderr_text().contains("The release starts acme's release phase: COMMAND runs only after it succeeded"),
+        "{}",
+        out.dump()
+    );
+    assert!(!maintenance(&s.sim));
+}
+
+/// A failed release phase holds the window: COMMAND does not run, nothing is scaled back up
+/// behind the failed release, and the app stays on its previous release.
+#[test]
+fn a_failed_release_phase_holds_the_window_and_the_command_never_runs() {
+    let s = setup();
+    staging_release_phase(&s, "echo 'PG::UndefinedTable: relation \"users\" does not exist' >&2; exit 1");
+    let ran = s.tool.home().join("command-ran");
+    let touch = format!("touch {}", ran.display());
+    let before = s.sim.with(|w| w.apps["acme"].current_version());
+    let out = s.tool.run_in(
+        &s.repo.dir,
+        &["-a", "acme", "--promote-from", "acme-staging", "--confirm", "acme", "--json", "--", "sh", "-c", &touch],
+    );
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(!ran.exists(), "COMMAND must not run after a failed release phase");
+    let doc = json(&out);
+    assert_eq!(doc["result"], "held");
+    assert_eq!(doc["release_phase"]["result"], "failed");
+    assert!(out.stderr_text().contains("nothing is scaled back up behind it"), "{}", out.dump());
+    assert!(out.stderr_text().contains("PG::UndefinedTable"), "its last lines are shown: {}", out.dump());
+    assert!(maintenance(&s.sim));
+    assert_eq!(
+        quantities(&s.sim),
+        vec![("web".into(), 2), ("worker".into(), 0), ("clock".into(), 0), ("release".into(), 0)]
+    );
+    assert_eq!(s.sim.with(|w| w.apps["acme"].current_version()), before, "acme stays on its release");
+}
+
+/// The promotion's release phase is guarded like `migrate-restart release`: its ALTER waiting
+/// behind a long report is cancelled at the budget, and the window holds.
+#[test]
+fn the_promotions_release_phase_is_under_the_lock_wait_budget() {
+    let s = setup();
+    let pg = test_support::PgCluster::start().unwrap();
+    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 100) g").unwrap();
+    s.sim.with(|w| w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres")));
+    let reader = test_support::sessions::spawn(
+        &pg.superuser_url("postgres"),
+        "reporting",
+        "SELECT count(*), pg_sleep(60) FROM users",
+    );
+    wait_until("the report runs", || {
+        pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
+        )
+        .is_ok_and(|c| c == "1")
+    });
+    let alter = format!(
+        "{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"ALTER TABLE users ADD COLUMN nickname text\"",
+        pg.psql_path().display()
+    );
+    staging_release_phase(&s, &alter);
+    let out = s.tool.run_in(
+        &s.repo.dir,
+        &[
+            "-a",
+            "acme",
+            "--promote-from",
+            "acme-staging",
+            "--lock-wait",
+            "1s",
+            "--confirm",
+            "acme",
+            "--json",
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let doc = json(&out);
+    assert_eq!(doc["result"], "held");
+    let e = &doc["release_phase"]["enforcements"][0];
+    assert_eq!(e["verified"], true, "{doc}");
+    assert_eq!(e["wait"]["blocker"]["pid"], reader.pid);
+    assert!(!reader.is_finished(), "the report is not the release's");
+}

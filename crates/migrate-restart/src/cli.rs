@@ -64,17 +64,6 @@ pub enum Sub {
     Release(ReleaseArgs),
 }
 
-/// `--lock-wait DUR|off`: a budget, or none (only watch).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LockWait(pub Option<Duration>);
-
-fn lock_wait_arg(s: &str) -> Result<LockWait, String> {
-    if s.trim().eq_ignore_ascii_case("off") {
-        return Ok(LockWait(None));
-    }
-    cli_kit::parse_positive_duration(s).map(|d| LockWait(Some(d))).map_err(|e| format!("{e} (or `off` to only watch)"))
-}
-
 /// `migrate-restart release`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReleaseArgs {
@@ -87,8 +76,8 @@ pub struct ReleaseArgs {
     pub release: Option<String>,
 
     /// Cancel a DDL statement of the release that waited on a lock this long, so the queries queued behind it run (the release then fails); `off` only watches
-    #[arg(long, value_name = "DUR|off", default_value = "5s", value_parser = lock_wait_arg)]
-    pub lock_wait: LockWait,
+    #[arg(long, value_name = "DUR|off", default_value = "5s", value_parser = release_phase::lock_wait_arg)]
+    pub lock_wait: release_phase::LockWait,
 
     /// Stop the release dyno and cancel its statements once the release phase has run this long
     #[arg(long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]

@@ -54,6 +54,28 @@ pub fn find_release(client: &Client, app: &str, version: Option<&str>) -> anyhow
     Ok((release, previous))
 }
 
+/// The release the app runs now: the one the platform marks current (else the newest that
+/// succeeded) among the newest ten. The newest release is not it while a release phase runs or
+/// after one failed.
+pub fn current_release(client: &Client, app: &str) -> Result<Option<Release>, heroku_api::Error> {
+    let recent = client.recent_releases(app, 10)?;
+    let current = recent.iter().find(|r| r.current).or_else(|| recent.iter().find(|r| r.status == "succeeded"));
+    Ok(current.cloned())
+}
+
+/// `--lock-wait DUR|off`: the lock-wait budget, or none (only watch). Both tools that follow a
+/// release phase take it with the same meaning and default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockWait(pub Option<std::time::Duration>);
+
+/// clap value parser for `--lock-wait`.
+pub fn lock_wait_arg(s: &str) -> Result<LockWait, String> {
+    if s.trim().eq_ignore_ascii_case("off") {
+        return Ok(LockWait(None));
+    }
+    cli_kit::parse_positive_duration(s).map(|d| LockWait(Some(d))).map_err(|e| format!("{e} (or `off` to only watch)"))
+}
+
 /// `heroku releases:retry -a APP`: what to run once the blocker is gone.
 pub fn retry_command(app: &str) -> String {
     format!("heroku releases:retry -a {app}")
