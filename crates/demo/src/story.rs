@@ -105,6 +105,7 @@ impl Demo {
             );
         }
         self.stuck_release(&sb)?;
+        self.guarded_release(&sb)?;
         self.backup_6am(&sb)?;
         self.stale_schema(&sb)?;
         self.window(&sb)?;
@@ -160,6 +161,78 @@ impl Demo {
         let finished = stuck.queued.into_iter().map(|r| r.finish()).filter(Result::is_ok).count();
         self.check(&format!("all 40 queued queries finished ({finished} of 40)"), finished == 40);
         drop(stuck.reader);
+        sb.pg.psql(
+            "postgres",
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'reporting'",
+        )?;
+        self.pause()
+    }
+
+    /// Incident 000 again, with the release phase followed while it runs: the lock-wait budget
+    /// cuts the release's ALTER, so the site is blocked no longer than the budget.
+    fn guarded_release(&mut self, sb: &Sandbox) -> anyhow::Result<()> {
+        const BUDGET_MS: u64 = 3000;
+        self.act(
+            "1b. The same deploy, guarded while its release phase runs",
+            "The same migration, pushed again while the same kind of report holds users. This time the deploy step is followed by\n\
+             `heroku migrate:release` with a lock-wait budget of 3s: when the release's ALTER has waited 3s, it is cancelled.",
+        )?;
+        let url = sb.pg.superuser_url("postgres");
+        let reader = test_support::sessions::spawn(&url, "reporting", "SELECT count(*), pg_sleep(3600) FROM users");
+        wait_until("the report holds users", || {
+            sb.pg
+                .psql(
+                    "postgres",
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
+                )
+                .is_ok_and(|c| c == "1")
+        });
+        let release = sb.psql_migration("ALTER TABLE users ADD COLUMN nickname text");
+        let version = sb.sim.push(
+            "acme",
+            "b7c2e4f1a9d3",
+            "add users.nickname",
+            &[("web", "bundle exec puma -C config/puma.rb"), ("release", &release)],
+        );
+        // The site's traffic: 40 queries arrive once the ALTER waits, and queue behind it.
+        let pg = &sb.pg;
+        let traffic = std::thread::scope(|s| -> anyhow::Result<(Output, Duration)> {
+            let queued = s.spawn(|| {
+                wait_until("the release's ALTER waits", || lock_waiters(pg) == 1);
+                let started = std::time::Instant::now();
+                let queries: Vec<_> = (0..40)
+                    .map(|i| {
+                        test_support::sessions::spawn(&url, &format!("web.{}", i % 2 + 1), "SELECT count(*) FROM users")
+                    })
+                    .collect();
+                let ok = queries.into_iter().map(|q| q.finish()).filter(Result::is_ok).count();
+                (ok, started.elapsed())
+            });
+            let out = self.shell(sb, "migrate-restart release -a acme --lock-wait 3s --confirm acme")?;
+            let (ok, blocked) = queued.join().map_err(|_| anyhow::anyhow!("traffic thread"))?;
+            self.check(&format!("all 40 queued queries ran ({ok} of 40)"), ok == 40);
+            Ok((out, blocked))
+        });
+        let (out, blocked) = traffic?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        self.check(
+            "the release phase fails (exit 1) and the output names the blocker and the retry",
+            out.status.code() == Some(1) && text.contains("pid ") && text.contains("heroku releases:retry -a acme"),
+        );
+        self.check(
+            &format!(
+                "the site was blocked {} — no longer than the 3s budget (plus the time to see it)",
+                cli_kit::format_duration(blocked)
+            ),
+            blocked <= Duration::from_millis(BUDGET_MS + 1000),
+        );
+        let failed =
+            sb.sim.with(|w| w.apps["acme"].releases.iter().any(|r| r.version == version && r.status == "failed"));
+        self.check(
+            &format!("v{version} failed and acme stays on its current release; the report was never touched"),
+            failed && !reader.is_finished(),
+        );
+        drop(reader);
         sb.pg.psql(
             "postgres",
             "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'reporting'",

@@ -348,15 +348,26 @@ impl World {
                 let app = self.apps.get_mut(&name).expect("app exists");
                 let formation: BTreeMap<String, u32> =
                     app.formation.iter().map(|f| (f.process_type.clone(), f.quantity)).collect();
+                let mut stopped_release_phases = Vec::new();
                 app.dynos.retain(|d| {
                     let gone = d.gone_at.is_some_and(|t| t <= now) && !d.ignores_stop;
                     if gone {
                         if let Some(index) = formation_index(d, &formation) {
                             replacements.push((d.process_type.clone(), index, d.command.clone(), d.size.clone()));
                         }
+                        if d.process_type == "release" {
+                            stopped_release_phases.push(d.release_version);
+                        }
                     }
                     !gone
                 });
+                // A release phase whose dyno was stopped fails (the platform: "shut down by the
+                // dyno manager"), and the app stays on its current release.
+                for r in app.releases.iter_mut().filter(|r| r.status == "pending") {
+                    if stopped_release_phases.contains(&r.version) {
+                        r.status = "failed".into();
+                    }
+                }
                 for d in &mut app.dynos {
                     if d.up_at.is_some_and(|t| t <= now) && !d.never_up {
                         d.up_at = None;

@@ -189,3 +189,21 @@ fn an_unknown_output_stream_is_404() {
     let (status, _, _) = raw(&sim, "GET", "/release-output/nope", "", None);
     assert_eq!(status, 404);
 }
+
+/// The stuck-release scenario is a release phase under way: v2 pending on release.2343, the
+/// formation on v1; stopping the dyno by id fails v2 and leaves v1 current.
+#[test]
+fn in_the_stuck_release_scenario_stopping_the_release_dyno_fails_its_release() {
+    let mut w = heroku_sim::scenario("stuck-release").unwrap();
+    w.timing.stop_delay = Duration::from_millis(50);
+    let sim = Sim::start(w).unwrap();
+    let (_, v2) = json_of(&sim, "GET", "/apps/acme/releases/2", None);
+    assert_eq!((v2["status"].as_str(), v2["current"].as_bool()), (Some("pending"), Some(false)), "{v2}");
+    let id = sim.with(|w| w.dyno_mut("acme", "release.2343").id.clone());
+    assert_eq!(sim.with(|w| w.dyno_mut("acme", "release.2343").release_version), 2);
+    let (status, _) = json_of(&sim, "POST", &format!("/apps/acme/dynos/{id}/actions/stop"), None);
+    assert_eq!(status, 202);
+    wait_status(&sim, 2, "failed");
+    let (_, v1) = json_of(&sim, "GET", "/apps/acme/releases/1", None);
+    assert_eq!(v1["current"], true);
+}

@@ -127,6 +127,7 @@ fn incident_000_in_the_release_phase_is_cut_at_the_lock_wait_budget() {
     assert_eq!(report.retry_command.as_deref(), Some("heroku releases:retry -a acme"));
     assert!(stderr.contains("Lock-wait budget 1s: cancelled the release's"), "{stderr}");
     assert!(stderr.contains("why this session: began"), "{stderr}");
+    assert!(!stderr.contains("got its lock"), "a cancelled wait did not get its lock: {stderr}");
     assert!(stderr.contains("acme stays on v"), "{stderr}");
     assert!(stderr.contains("heroku releases:retry -a acme"), "{stderr}");
     assert_eq!(status_of(&s, v), "failed");

@@ -302,7 +302,9 @@ impl Watcher {
             say_wait(out, w);
             report.waits.push(w.clone());
         }
-        if keys.is_empty() && !self.last_keys.is_empty() {
+        // A wait that ended because the budget cancelled it did not get its lock.
+        let ended_by_us = self.last_keys.iter().any(|(pid, _, _)| self.acted.iter().any(|(p, _)| p == pid));
+        if keys.is_empty() && !self.last_keys.is_empty() && !ended_by_us {
             out.note("✓ the release's statement got its lock");
         }
         self.last_keys = keys;
