@@ -6,6 +6,7 @@ mod maintenance_window;
 mod measure;
 mod migrate_restart;
 mod pg_blockers;
+mod release_guard;
 mod safe_ps_kill;
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ fn main() -> anyhow::Result<()> {
     report.push_str(&pg_blockers::run(&bin_dir, runs)?);
     report.push_str(&maintenance_window::run(&bin_dir, runs)?);
     report.push_str(&migrate_restart::run(&bin_dir, runs)?);
+    report.push_str(&release_guard::run(&bin_dir, runs)?);
     print!("{report}");
     Ok(())
 }
