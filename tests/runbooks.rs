@@ -85,8 +85,9 @@ fn set_scene(sb: &Sandbox, name: &str) -> (Held, PathBuf) {
             let release = sb.psql_migration("ALTER TABLE users ADD COLUMN nickname text");
             sb.sim.push("acme", "b7c2e4f1a9d3", "add users.nickname", &[("web", "puma"), ("release", &release)]);
             wait_until("the release's ALTER waits", || lock_waiters(&sb.pg) == 1);
-            let queued = (0..10).map(|_| spawn(&url, "web.1", "SELECT count(*) FROM users")).collect();
-            wait_until("queries queue behind it", || lock_waiters(&sb.pg) == 11);
+            let queued =
+                (0..40).map(|i| spawn(&url, &format!("web.{}", i % 2 + 1), "SELECT count(*) FROM users")).collect();
+            wait_until("queries queue behind it", || lock_waiters(&sb.pg) == 41);
             (Held::Reader(reader, queued), sb.dir().to_path_buf())
         }
         "stale-schema" => {

@@ -235,3 +235,38 @@ fn bad_input_is_one_line_and_the_documented_code() {
     assert_eq!(out.code(), 2, "{}", out.dump());
     assert!(out.stderr_text().contains("acme has no release v99"), "{}", out.dump());
 }
+
+/// On a terminal the budget is asked for once, up front, defaulting to No: a No cancels
+/// nothing (exit 5, the release phase goes on); a yes follows and guards.
+#[test]
+fn on_a_terminal_the_budget_is_asked_for_once_up_front() {
+    let s = setup();
+    let reader = long_reader(&s, 60);
+    let v = push(&s, &release_sql(&s.pg, "ALTER TABLE users ADD COLUMN nickname text"));
+    let question = "Let migrate-restart cancel the release's statements on acme as described?";
+    let mut no = s.tool.pty(&["release", "-a", "acme", "--lock-wait", "1s"]);
+    no.expect(question, Duration::from_secs(20));
+    no.send("\r");
+    assert_eq!(no.wait(Duration::from_secs(20)).code(), Some(5), "{}", no.screen());
+    assert_eq!(status_of(&s, v), "pending", "No cancels nothing");
+    let mut yes = s.tool.pty(&["release", "-a", "acme", "--lock-wait", "1s"]);
+    yes.expect(question, Duration::from_secs(20));
+    yes.send("y");
+    assert_eq!(yes.wait(Duration::from_secs(30)).code(), Some(1), "{}", yes.screen());
+    // dialoguer draws the question, then redraws it answered (✔ … · yes): one question asked.
+    assert_eq!(yes.screen().matches(&format!("? {question}")).count(), 1, "asked once: {}", yes.screen());
+    assert!(yes.screen().contains("Lock-wait budget 1s: cancelled"), "{}", yes.screen());
+    assert_eq!(status_of(&s, v), "failed");
+    assert!(!reader.is_finished());
+}
+
+/// The release succeeded but a formation dyno never comes up on it: exit 3, the dyno named.
+#[test]
+fn a_formation_that_never_comes_up_on_the_release_is_exit_3() {
+    let s = setup();
+    s.sim.with(|w| w.dyno_mut("acme", "web.2").never_up = true);
+    push(&s, "echo '== nothing to migrate'");
+    let out = s.tool.run(&["release", "-a", "acme", "--lock-wait", "off", "--restart-timeout", "2s"]);
+    assert_eq!(out.code(), 3, "{}", out.dump());
+    assert!(out.stdout_text().contains("web.2 NOT VERIFIED"), "{}", out.dump());
+}
