@@ -14,7 +14,7 @@ use heroku_api::rendezvous::{attach, with_exit_marker, AttachUrl, OutputScanner}
 use heroku_api::{Client, Dyno, DynoCreate};
 use pg_locks::MIGRATION_APP_PREFIX;
 
-use crate::lockwatch;
+use crate::lockwatch::{self, WatchLog};
 
 /// Lines of output kept to show after a failure.
 pub const TAIL_LINES: usize = 30;
@@ -31,6 +31,8 @@ pub struct Spec<'a> {
     pub lock_timeout: Duration,
     /// `statement_timeout` for PGOPTIONS.
     pub statement_timeout: Option<Duration>,
+    /// The lock-wait budget enforced from outside (None: only watch).
+    pub outside_budget: Option<Duration>,
     /// Longest the attempt may run.
     pub timeout: Duration,
     /// Database to watch for lock waits, when reachable.
@@ -70,8 +72,11 @@ pub struct Attempt {
     pub ending: Ending,
     /// The last lines of output.
     pub tail: VecDeque<String>,
-    /// Whether the output shows Postgres cancelling a statement for its lock timeout.
+    /// Whether a statement was cancelled for waiting on a lock: by Postgres (its lock_timeout,
+    /// seen in the output) or by the outside budget.
     pub lock_timeout: bool,
+    /// What the outside budget cancelled (empty: it did not have to act).
+    pub outside_budget: Vec<pg_locks::Enforcement>,
     /// Wall time from dyno creation to the end.
     pub duration: Duration,
     /// Lock waits the watcher reported.
@@ -152,10 +157,8 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
 
     let stop_watch = Arc::new(AtomicBool::new(false));
-    let waits: Arc<Mutex<Vec<String>>> = Arc::default();
-    let watcher = spec
-        .watch
-        .map(|db| lockwatch::spawn(db.clone(), session_name(&dyno), out.clone(), stop_watch.clone(), waits.clone()));
+    let log: Arc<Mutex<WatchLog>> = Arc::default();
+    let watcher = spawn_watch(spec, &dyno, out, &stop_watch, &log);
 
     let mut scanner = OutputScanner::default();
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
@@ -202,14 +205,15 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
     if let Some(w) = watcher {
         let _ = w.join();
     }
-    let lock_waits = waits.lock().map(|w| w.clone()).unwrap_or_default();
+    let log = log.lock().map(|l| l.clone()).unwrap_or_default();
     Ok(Attempt {
         dyno,
         ending,
         tail,
-        lock_timeout,
+        lock_timeout: lock_timeout || log.enforcements.iter().any(|e| e.verified),
+        outside_budget: log.enforcements,
         duration: started.elapsed(),
-        lock_waits,
+        lock_waits: log.waits,
         finished_at: SystemTime::now(),
         log_reopens: 0,
     })
@@ -224,10 +228,8 @@ fn run_detached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started:
         cli_kit::format_duration(spec.lock_timeout)
     ));
     let stop_watch = Arc::new(AtomicBool::new(false));
-    let waits: Arc<Mutex<Vec<String>>> = Arc::default();
-    let watcher = spec
-        .watch
-        .map(|db| lockwatch::spawn(db.clone(), session_name(&dyno), out.clone(), stop_watch.clone(), waits.clone()));
+    let log: Arc<Mutex<WatchLog>> = Arc::default();
+    let watcher = spawn_watch(spec, &dyno, out, &stop_watch, &log);
     let followed = crate::follow::follow(client, out, spec.app, &dyno.name, started + spec.timeout, None);
     stop_watch.store(true, Ordering::SeqCst);
     if let Some(w) = watcher {
@@ -242,16 +244,30 @@ fn run_detached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started:
             reopened: 0,
         },
     };
-    let lock_waits = waits.lock().map(|w| w.clone()).unwrap_or_default();
+    let log = log.lock().map(|l| l.clone()).unwrap_or_default();
     Ok(Attempt {
         dyno,
         ending: followed.ending,
         tail: followed.tail,
-        lock_timeout: followed.lock_timeout,
+        lock_timeout: followed.lock_timeout || log.enforcements.iter().any(|e| e.verified),
+        outside_budget: log.enforcements,
         duration: started.elapsed(),
-        lock_waits,
+        lock_waits: log.waits,
         finished_at: SystemTime::now(),
         log_reopens: followed.reopened,
+    })
+}
+
+/// The lock watch (and outside budget) on the dyno's sessions, when the database is known.
+fn spawn_watch(
+    spec: &Spec,
+    dyno: &Dyno,
+    out: &Output,
+    stop: &Arc<AtomicBool>,
+    log: &Arc<Mutex<WatchLog>>,
+) -> Option<std::thread::JoinHandle<()>> {
+    spec.watch.map(|db| {
+        lockwatch::spawn(db.clone(), session_name(dyno), spec.outside_budget, out.clone(), stop.clone(), log.clone())
     })
 }
 

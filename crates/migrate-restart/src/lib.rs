@@ -35,6 +35,42 @@ use restart::Plan;
 
 const TOOL: &str = "migrate-restart";
 
+/// The outside budget acts this long after the session's own lock_timeout would have: when
+/// PGOPTIONS is in force, Postgres cancels first and the budget never has to act.
+const OUTSIDE_SLACK: Duration = Duration::from_millis(500);
+
+/// `lock_timeout 5s via PGOPTIONS, enforced from outside at 5.5s`: how the timeout is applied.
+fn timeout_in_force(lock_timeout: Duration, outside: Option<Duration>) -> String {
+    match outside {
+        Some(o) => format!(
+            "lock_timeout {} via PGOPTIONS, enforced from outside at {}",
+            format_duration(lock_timeout),
+            format_duration(o)
+        ),
+        None => format!(
+            "lock_timeout {} via PGOPTIONS only: no database is watched (--no-preflight), so nothing enforces it from outside",
+            format_duration(lock_timeout)
+        ),
+    }
+}
+
+/// The pause before retry `n` (1-based): a ceiling doubling from 2s up to 30s, and a pause
+/// drawn between half the ceiling and the ceiling, so retries from several deploys do not line
+/// up behind the same blocker.
+fn backoff(n: u32) -> (Duration, Duration) {
+    let ceiling = Duration::from_secs(1u64 << n.clamp(1, 5)).min(Duration::from_secs(30));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64 ^ (std::process::id() as u64).rotate_left(17))
+        .unwrap_or(0);
+    // A cheap mix of the seed (splitmix64's finaliser) → a fraction in [0.5, 1.0].
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    let fraction = 0.5 + ((z ^ (z >> 31)) % 1000) as f64 / 2000.0;
+    (ceiling.mul_f64(fraction), ceiling)
+}
+
 /// Runs `migrate-restart` or `migrate-restart check`.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.check {
@@ -74,16 +110,17 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         restart: None,
     };
 
+    let watch_db = if args.no_preflight { None } else { db.as_ref() };
+    let outside_budget = watch_db.map(|_| args.lock_timeout + OUTSIDE_SLACK);
     out.say(format!(
-        "Will run `{command}` on a one-off dyno of {app} (lock_timeout {}{}, up to {} retries after a lock timeout), then {}.",
-        format_duration(args.lock_timeout),
+        "Will run `{command}` on a one-off dyno of {app} ({}{}, up to {} retries after a lock timeout), then {}.",
+        timeout_in_force(args.lock_timeout, outside_budget),
         args.statement_timeout.map(|s| format!(", statement_timeout {}", format_duration(s))).unwrap_or_default(),
         args.retries,
         plan.describe()
     ));
     confirm_destructive(&out, &app, args.confirm.answer(), &format!("Run the migration on {app} and restart?"))?;
 
-    let watch_db = if args.no_preflight { None } else { db.as_ref() };
     // A detached dyno outlives this process: record it and say how to pick it up, first thing.
     let started = |dyno: &heroku_api::Dyno| {
         if args.attach {
@@ -103,6 +140,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         size: args.size.clone(),
         lock_timeout: args.lock_timeout,
         statement_timeout: args.statement_timeout,
+        outside_budget,
         timeout: args.timeout,
         watch: watch_db,
         attach: args.attach,
@@ -119,11 +157,17 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
             break;
         }
         let n = attempts.len() as u32;
-        let pause = Duration::from_secs(1u64 << n.min(5));
+        let (pause, ceiling) = backoff(n);
+        let why = if attempts.last().is_some_and(|a| a.outside_budget.iter().any(|e| e.verified)) {
+            "lock-wait budget: the migration's statement was cancelled after waiting past the budget"
+        } else {
+            "lock timeout: the migration gave up waiting for a lock"
+        };
         out.warn(format!(
-            "lock timeout: the migration gave up waiting for a lock (attempt {n} of {}); retrying in {}",
+            "{why} (attempt {n} of {}); retrying in {} (backoff up to {}, with jitter)",
             args.retries + 1,
-            format_duration(pause)
+            format_duration(pause),
+            format_duration(ceiling)
         ));
         // Interruptible pause between attempts.
         let mut p = Poll::with_pauses(pause, Duration::from_millis(100), Duration::from_millis(100));
@@ -329,6 +373,7 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
         ending: followed.ending,
         tail: followed.tail,
         lock_timeout: followed.lock_timeout,
+        outside_budget: Vec::new(),
         duration: started.elapsed(),
         lock_waits: Vec::new(),
         finished_at: std::time::SystemTime::now(),
@@ -392,6 +437,7 @@ fn attempt_report(app: &str, restart_arg: &str, n: usize, a: &Attempt) -> Attemp
             Ending::Disagreed { marker, platform } => format!("disagreed: marker {marker}, platform {platform}"),
         },
         lock_timeout: a.lock_timeout,
+        outside_budget: a.outside_budget.clone(),
         duration_ms: a.duration.as_millis() as u64,
         lock_waits: a.lock_waits.clone(),
         finished_at: heroku_api::timestamp::format_rfc3339(a.finished_at),
@@ -519,5 +565,35 @@ fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&Re
             db.selector_args()
         )),
         Err(e) => out.bad(format!("could not end the migration's database session: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_is_jittered_below_a_doubling_bounded_ceiling() {
+        for n in 1..=8 {
+            let (pause, ceiling) = backoff(n);
+            assert_eq!(ceiling, Duration::from_secs((1u64 << n.min(5)).min(30)), "attempt {n}");
+            assert!(pause >= ceiling / 2 && pause <= ceiling, "attempt {n}: {pause:?} of {ceiling:?}");
+        }
+        let pauses: std::collections::BTreeSet<Duration> = (0..20)
+            .map(|_| {
+                std::thread::sleep(Duration::from_micros(37));
+                backoff(3).0
+            })
+            .collect();
+        assert!(pauses.len() > 1, "jitter varies the pause: {pauses:?}");
+    }
+
+    #[test]
+    fn the_plan_says_how_the_timeout_is_applied() {
+        assert_eq!(
+            timeout_in_force(Duration::from_secs(5), Some(Duration::from_millis(5500))),
+            "lock_timeout 5s via PGOPTIONS, enforced from outside at 5.5s"
+        );
+        assert!(timeout_in_force(Duration::from_secs(5), None).contains("nothing enforces it from outside"));
     }
 }

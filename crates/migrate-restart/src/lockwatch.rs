@@ -1,102 +1,87 @@
-//! While the migration runs: once a second, if its session waits on a lock, say who holds it
-//! — once per change, not once per second.
+//! While the migration runs: say who holds any lock its sessions wait for — once per change,
+//! not once per poll — and enforce the lock-wait budget from outside (pg-locks' [`Guard`], the
+//! mechanism `migrate-restart release` uses too). A statement of the migration that has waited
+//! past the budget is cancelled, verified: `PGOPTIONS` can be ignored (a driver that is not
+//! libpq-based, a pooler) or overridden (`SET lock_timeout = 0` in the migration), and a DDL
+//! that waits without a timeout is what keeps the site down.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cli_kit::output::yellow;
-use cli_kit::{format_duration, Output, ResolvedDatabase};
-use pg_locks::{root_of, Snapshot};
+use cli_kit::{Output, ResolvedDatabase};
+use pg_locks::{Enforcement, Guard, Ownership};
 
-/// Starts the watcher; it ends when `stop` is set. A database it cannot reach is reported once.
+/// How long a cancel has to be seen to take.
+const CANCEL_GRACE: Duration = Duration::from_secs(3);
+
+/// What the watch saw and did during one attempt.
+#[derive(Debug, Default, Clone)]
+pub struct WatchLog {
+    /// Each wait, as printed.
+    pub waits: Vec<String>,
+    /// What the outside budget cancelled.
+    pub enforcements: Vec<Enforcement>,
+}
+
+/// Starts the watcher on the sessions named `session`; it ends when `stop` is set. `budget`:
+/// cancel a statement that waited longer (None: only watch). A database it cannot reach is
+/// reported once.
 pub fn spawn(
     db: ResolvedDatabase,
     session: String,
+    budget: Option<Duration>,
     out: Output,
     stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<String>>>,
+    log: Arc<Mutex<WatchLog>>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut client = match pg_locks::connect(&db.connect_options("migrate-restart-watch")) {
             Ok(c) => c,
             Err(e) => {
-                out.warn(format!("lock watch off: {e}"));
+                out.warn(format!("lock watch off (and the outside lock-wait budget with it): {e}"));
                 return;
             }
         };
-        // What was last said, as (waiting pid, holder pid, lock): the line itself carries ages
-        // that change every second, and a wait is said once per change, not once per poll.
-        let mut last: Option<(i32, Option<i32>, String)> = None;
+        let mut guard = Guard::new(budget, false, CANCEL_GRACE);
+        guard.claim(Ownership::AppName(session));
         while !stop.load(Ordering::SeqCst) {
-            if let Ok(snap) = Snapshot::take(&mut client) {
-                let key = wait_key(&snap, &session);
-                let line = key.as_ref().and_then(|_| describe_wait(&snap, &session));
-                if key != last {
-                    if let Some(l) = &line {
-                        out.note(format!("{} {l}", yellow().apply_to("⏳")));
-                        if let Ok(mut s) = seen.lock() {
-                            s.push(l.clone());
+            let next = match guard.look(&mut client) {
+                Ok(look) => {
+                    for w in &look.new_waits {
+                        let line = format!("migration waits for {}, {}", w.lock, release_phase::text::holder_line(w));
+                        out.note(format!("{} {line}", yellow().apply_to("⏳")));
+                        if let Ok(mut l) = log.lock() {
+                            l.waits.push(line);
                         }
-                    } else if last.is_some() {
+                    }
+                    if look.got_lock {
                         out.note("✓ the migration got its lock");
                     }
-                    last = key;
+                    for e in look.enforcements {
+                        for l in release_phase::text::enforcement_lines(&e, "migration") {
+                            out.note(l);
+                        }
+                        if e.verified {
+                            out.note(
+                                "   its own lock_timeout was not in force (PGOPTIONS ignored or overridden); treated as a lock timeout",
+                            );
+                        }
+                        if let Ok(mut l) = log.lock() {
+                            l.enforcements.push(e);
+                        }
+                    }
+                    look.next
                 }
-            }
+                Err(_) => Duration::from_secs(1),
+            };
             // Sleep in short steps so the end of the migration is not delayed by the watcher.
-            for _ in 0..10 {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
+            let until = Instant::now() + next;
+            while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)));
             }
         }
     })
-}
-
-/// Who waits, behind whom, for what: the part of a wait that makes it a different one.
-fn wait_key(snap: &Snapshot, session: &str) -> Option<(i32, Option<i32>, String)> {
-    let waiting = snap.sessions.iter().find(|s| s.application_name == session && s.is_blocked())?;
-    let what = waiting.waiting_for.as_ref().map(|w| format!("{} {:?}", w.mode, w.object)).unwrap_or_default();
-    Some((waiting.pid, root_of(snap, waiting.pid), what))
-}
-
-/// `migration waits for AccessExclusiveLock on users, held by pid 721 (reporting, active 20m) [backup]`.
-pub fn describe_wait(snap: &Snapshot, session: &str) -> Option<String> {
-    let waiting = snap.sessions.iter().find(|s| s.application_name == session && s.is_blocked())?;
-    let what = waiting
-        .waiting_for
-        .as_ref()
-        .map(|w| format!("{} on {}", w.mode, w.object.as_deref().unwrap_or(&w.locktype)))
-        .unwrap_or_else(|| "a lock".into());
-    let root = root_of(snap, waiting.pid).and_then(|p| snap.get(p));
-    let holder = match root {
-        Some(r) if r.query_hidden => format!(
-            "held by pid {} ({}, state and age hidden from this credential){}",
-            r.pid,
-            r.application_name,
-            if r.labels.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", r.labels.iter().map(|l| l.word()).collect::<Vec<_>>().join(", "))
-            }
-        ),
-        Some(r) => {
-            let labels: Vec<&str> = r.labels.iter().map(|l| l.word()).collect();
-            let labels = if labels.is_empty() { String::new() } else { format!(" [{}]", labels.join(", ")) };
-            let age =
-                r.xact_age_secs.map(|a| format_duration(Duration::from_secs_f64(a))).unwrap_or_else(|| "?".into());
-            format!(
-                "held by pid {} ({}, {} for {age}){labels}: {}",
-                r.pid,
-                r.application_name,
-                r.state.as_deref().unwrap_or("?"),
-                r.query_line(60)
-            )
-        }
-        None => "holder not visible".to_string(),
-    };
-    Some(format!("migration waits for {what}, {holder}"))
 }

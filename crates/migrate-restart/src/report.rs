@@ -76,8 +76,12 @@ pub struct AttemptReport {
     pub exit_status: Option<i32>,
     /// `exited`, `interrupted`, `timed_out`, or `lost: …`.
     pub ending: String,
-    /// Postgres cancelled a statement for its lock_timeout.
+    /// A statement was cancelled for waiting on a lock: by Postgres (its lock_timeout) or by
+    /// the outside budget.
     pub lock_timeout: bool,
+    /// What the outside lock-wait budget cancelled; empty when it did not have to act (the
+    /// session's own lock_timeout was in force, or nothing waited that long).
+    pub outside_budget: Vec<pg_locks::Enforcement>,
     /// Wall time.
     pub duration_ms: u64,
     /// What the lock watch printed.

@@ -334,7 +334,8 @@ fn a_blocked_migration_hits_its_lock_timeout_is_retried_and_the_blocker_is_named
         "{err}"
     );
     assert!(
-        err.contains("lock timeout: the migration gave up waiting for a lock (attempt 1 of 2); retrying in 2s"),
+        err.contains("lock timeout: the migration gave up waiting for a lock (attempt 1 of 2); retrying in ")
+            && err.contains("(backoff up to 2s, with jitter)"),
         "{err}"
     );
     let doc = json(&out);
@@ -743,4 +744,70 @@ fn output_streams_while_the_migration_runs() {
     assert!(!printed("last-line"));
     assert!(child.wait().unwrap().success());
     wait_until("the last line arrives", || printed("last-line"));
+}
+
+/// A migration that turns its own lock_timeout off (`SET lock_timeout = 0`, as an app's
+/// database.yml or a migration can) waits behind a long reader: the outside budget cancels it
+/// at --lock-timeout + 0.5s, says the session's own timeout was not in force, and the retry
+/// flow goes on as for a lock timeout; nothing is left waiting.
+#[test]
+fn a_migration_that_overrides_its_lock_timeout_is_cancelled_from_outside_and_retried() {
+    let s = setup();
+    let reader = long_reader(&s, 600);
+    let cmd = sql_migration(&s.pg, "SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text");
+    let started = std::time::Instant::now();
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        &cmd,
+        "--confirm",
+        "acme",
+        "--lock-timeout",
+        "1s",
+        "--retries",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let err = out.stderr_text();
+    assert!(err.contains("lock_timeout 1s via PGOPTIONS, enforced from outside at 1.5s"), "the plan says it: {err}");
+    assert!(err.contains("Lock-wait budget 1.5s: cancelled the migration's"), "{err}");
+    assert!(err.contains("PGOPTIONS ignored or overridden"), "{err}");
+    assert!(
+        err.contains(
+            "lock-wait budget: the migration's statement was cancelled after waiting past the budget (attempt 1 of 2)"
+        ),
+        "{err}"
+    );
+    let doc = json(&out);
+    let attempts = doc["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "retried once");
+    for a in attempts {
+        assert_eq!(a["lock_timeout"], true);
+        let e = &a["outside_budget"][0];
+        assert_eq!(e["verified"], true, "{a}");
+        assert_eq!(e["wait"]["blocker"]["pid"], reader.pid);
+        assert!(e["overrun_ms"].as_u64().unwrap() < 1000, "{e}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(20), "two attempts of ~1.5s plus a backoff");
+    assert_eq!(lock_waiters(&s.pg), 0, "nothing is left waiting behind the reader");
+    assert_eq!(restarts(&s.sim), 0);
+    assert!(!reader.is_finished(), "the reader is not the migration's");
+}
+
+/// When the session's own lock_timeout is in force, Postgres cancels first and the outside
+/// budget never acts; a retry after the blocker ended succeeds.
+#[test]
+fn with_pgoptions_in_force_the_outside_budget_does_not_act() {
+    let s = setup();
+    let _reader = long_reader(&s, 2);
+    let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-timeout", "500ms", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc = json(&out);
+    let attempts = doc["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{doc}");
+    assert!(attempts.iter().all(|a| a["outside_budget"].as_array().unwrap().is_empty()), "{doc}");
+    assert_eq!(attempts[0]["lock_timeout"], true);
 }

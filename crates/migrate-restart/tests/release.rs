@@ -68,7 +68,8 @@ fn long_reader(s: &Setup, secs: u32) -> Running {
 #[test]
 fn a_release_phase_that_succeeds_is_followed_and_the_formation_verified_on_it() {
     let s = setup();
-    let v = push(&s, &release_sql(&s.pg, "ALTER TABLE users ADD COLUMN nickname text"));
+    // Long enough for its dyno to be seen (a phase that ends first is reported without one).
+    let v = push(&s, &format!("sleep 1; {}", release_sql(&s.pg, "ALTER TABLE users ADD COLUMN nickname text")));
     let out = s.tool.run(&["release", "-a", "acme", "--confirm", "acme", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     let doc = json(&out);

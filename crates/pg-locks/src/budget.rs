@@ -9,6 +9,7 @@
 //! started *and* running DDL. The claim carries its reason, and the cancel is conditional on the
 //! same statement still waiting (same pid, same `query_start`) at the instant it is sent.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use postgres::Client;
@@ -229,4 +230,96 @@ pub fn enforce(
         released,
         overrun_ms,
     })
+}
+
+/// The watch over the sessions a tool acts for: each new wait said once, and the budget
+/// enforced when one is set. One mechanism for a migration (`migrate-restart`) and a release
+/// phase (`migrate-restart release`, `maintenance-window --promote-from`).
+#[derive(Debug)]
+pub struct Guard {
+    ownership: Vec<Ownership>,
+    budget: Option<Duration>,
+    only_ddl: bool,
+    grace: Duration,
+    last_keys: BTreeSet<(i32, Option<i32>, String)>,
+    acted: BTreeSet<(i32, u64)>,
+}
+
+/// What one look found and did.
+#[derive(Debug, Default)]
+pub struct Look {
+    /// Waits not seen at the previous look.
+    pub new_waits: Vec<Wait>,
+    /// The waits seen before are over, and not because the budget cancelled them.
+    pub got_lock: bool,
+    /// What the budget cancelled at this look.
+    pub enforcements: Vec<Enforcement>,
+    /// How soon to look again (sooner when a wait is about to reach the budget).
+    pub next: Duration,
+}
+
+/// How often to look while nothing is close to the budget.
+const LOOK_EVERY: Duration = Duration::from_millis(250);
+
+impl Guard {
+    /// A guard with `budget` (None: watch only). `only_ddl`: cancel only DDL statements (a
+    /// release phase's UPDATE waiting on a row is reported, never cancelled).
+    pub fn new(budget: Option<Duration>, only_ddl: bool, grace: Duration) -> Guard {
+        Guard { ownership: Vec::new(), budget, only_ddl, grace, last_keys: BTreeSet::new(), acted: BTreeSet::new() }
+    }
+
+    /// Adds a way to recognise the tool's sessions.
+    pub fn claim(&mut self, o: Ownership) {
+        self.ownership.push(o);
+    }
+
+    /// Whether it knows any of the tool's sessions yet.
+    pub fn is_armed(&self) -> bool {
+        !self.ownership.is_empty()
+    }
+
+    /// The sessions claimed in `snap`, each once.
+    pub fn claims(&self, snap: &Snapshot) -> Vec<Claim> {
+        let mut claims: Vec<Claim> = Vec::new();
+        for o in &self.ownership {
+            for c in o.claims(snap) {
+                if !claims.iter().any(|x| x.pid == c.pid) {
+                    claims.push(c);
+                }
+            }
+        }
+        claims
+    }
+
+    /// One look: a snapshot, the claimed sessions' waits, the budget.
+    pub fn look(&mut self, client: &mut Client) -> Result<Look, Error> {
+        let mut look = Look { next: LOOK_EVERY, ..Look::default() };
+        if self.ownership.is_empty() {
+            return Ok(look);
+        }
+        let snap = Snapshot::take(client)?;
+        let waits = waits(&snap, &self.claims(&snap));
+        let keys: BTreeSet<_> = waits.iter().map(Wait::key).collect();
+        look.new_waits = waits.iter().filter(|w| !self.last_keys.contains(&w.key())).cloned().collect();
+        let ended_by_budget = self.last_keys.iter().any(|(pid, _, _)| self.acted.iter().any(|(p, _)| p == pid));
+        look.got_lock = keys.is_empty() && !self.last_keys.is_empty() && !ended_by_budget;
+        self.last_keys = keys;
+        let Some(budget) = self.budget else { return Ok(look) };
+        for w in &waits {
+            let id = (w.pid, w.query_start_epoch.map(f64::to_bits).unwrap_or(0));
+            let ddl = snap.get(w.pid).is_some_and(|s| s.has(Label::Ddl));
+            if self.acted.contains(&id) || (self.only_ddl && !ddl) {
+                continue;
+            }
+            let waited = Duration::from_millis(w.waited_ms);
+            if waited < budget {
+                // Look again just after the budget runs out, not a poll interval later.
+                look.next = look.next.min((budget - waited).max(Duration::from_millis(20)));
+                continue;
+            }
+            self.acted.insert(id);
+            look.enforcements.push(enforce(client, &snap, w, budget, self.grace)?);
+        }
+        Ok(look)
+    }
 }

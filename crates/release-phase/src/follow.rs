@@ -1,16 +1,16 @@
 //! Following one release phase to its end: the output as it comes, the dyno that runs it, the
 //! locks its DDL waits on (said once per change), the lock-wait budget and the deadline.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cli_kit::output::{red, yellow};
+use cli_kit::output::red;
 use cli_kit::{format_duration, interrupt, Output, ResolvedDatabase};
 use heroku_api::release_output::{OpenError, OutputEvent};
 use heroku_api::timestamp::parse_rfc3339;
 use heroku_api::{Client, Dyno, Release};
-use pg_locks::{Ownership, Snapshot, Wait};
+use pg_locks::{Ownership, Snapshot};
 
 use crate::report::{DeadlineAction, DynoBrief, PhaseResult, ReleaseBrief, ReleasePhaseReport, Watched};
 
@@ -82,7 +82,7 @@ pub fn follow(
             Ok(c) => {
                 report.database.watched = true;
                 report.lock_wait_ms = opts.lock_wait.map(|d| d.as_millis() as u64);
-                Some(Watcher::new(c, opts.application_name.clone()))
+                Some(Watcher::new(c, opts.application_name.clone(), opts.lock_wait))
             }
             Err(e) => {
                 out.warn(format!("lock watch off, nothing will be cancelled: {e}"));
@@ -137,7 +137,7 @@ pub fn follow(
         }
         let mut pause = Duration::from_millis(100);
         if let Some(w) = watcher.as_mut() {
-            match w.tick(cx.app, out, opts.lock_wait, &mut report) {
+            match w.tick(cx.app, out, &mut report) {
                 Ok(next) => pause = pause.min(next),
                 Err(e) => {
                     out.warn(format!("lock watch off, nothing more will be cancelled: {e}"));
@@ -252,155 +252,64 @@ impl OutputFollower {
     }
 }
 
-/// The database side: which sessions are the release's, their waits, the budget.
+/// The database side: which sessions are the release's, their waits, the budget (pg-locks'
+/// [`pg_locks::Guard`], shared with migrate-restart's lock watch).
 struct Watcher {
     client: pg_locks::Client,
-    ownership: Vec<Ownership>,
-    last_keys: BTreeSet<(i32, Option<i32>, String)>,
-    acted: BTreeSet<(i32, u64)>,
+    guard: pg_locks::Guard,
 }
 
 impl Watcher {
-    fn new(client: pg_locks::Client, application_name: Option<String>) -> Watcher {
-        let ownership = application_name.into_iter().map(Ownership::AppName).collect();
-        Watcher { client, ownership, last_keys: BTreeSet::new(), acted: BTreeSet::new() }
+    fn new(client: pg_locks::Client, application_name: Option<String>, budget: Option<Duration>) -> Watcher {
+        let mut guard = pg_locks::Guard::new(budget, true, CANCEL_GRACE);
+        if let Some(name) = application_name {
+            guard.claim(Ownership::AppName(name));
+        }
+        Watcher { client, guard }
     }
 
     fn dyno_started(&mut self, at: SystemTime, name: &str) {
         let since_epoch = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        self.ownership.push(Ownership::ConnectedAfter { since_epoch, who: name.to_string() });
+        self.guard.claim(Ownership::ConnectedAfter { since_epoch, who: name.to_string() });
     }
 
-    fn claims(&self, snap: &Snapshot) -> Vec<pg_locks::Claim> {
-        let mut claims: Vec<pg_locks::Claim> = Vec::new();
-        for o in &self.ownership {
-            for c in o.claims(snap) {
-                if !claims.iter().any(|x| x.pid == c.pid) {
-                    claims.push(c);
-                }
-            }
-        }
-        claims
+    fn claims(&mut self) -> Result<(Snapshot, Vec<pg_locks::Claim>), pg_locks::Error> {
+        let snap = Snapshot::take(&mut self.client)?;
+        let claims = self.guard.claims(&snap);
+        Ok((snap, claims))
     }
 
     /// One look: say new waits, enforce the budget. Returns how soon to look again.
-    fn tick(
-        &mut self,
-        app: &str,
-        out: &Output,
-        budget: Option<Duration>,
-        report: &mut ReleasePhaseReport,
-    ) -> anyhow::Result<Duration> {
-        if self.ownership.is_empty() {
+    fn tick(&mut self, app: &str, out: &Output, report: &mut ReleasePhaseReport) -> anyhow::Result<Duration> {
+        if !self.guard.is_armed() {
             return Ok(DB_EVERY);
         }
-        let snap = Snapshot::take(&mut self.client)?;
-        let claims = self.claims(&snap);
-        let waits = pg_locks::waits(&snap, &claims);
-        let keys: BTreeSet<_> = waits.iter().map(Wait::key).collect();
-        for w in waits.iter().filter(|w| !self.last_keys.contains(&w.key())) {
-            say_wait(out, w);
+        let look = self.guard.look(&mut self.client)?;
+        for w in &look.new_waits {
+            for l in crate::text::wait_lines(w, "release") {
+                out.note(l);
+            }
             report.waits.push(w.clone());
         }
-        // A wait that ended because the budget cancelled it did not get its lock.
-        let ended_by_us = self.last_keys.iter().any(|(pid, _, _)| self.acted.iter().any(|(p, _)| p == pid));
-        if keys.is_empty() && !self.last_keys.is_empty() && !ended_by_us {
+        if look.got_lock {
             out.note("✓ the release's statement got its lock");
         }
-        self.last_keys = keys;
-        let mut next = DB_EVERY;
-        let Some(budget) = budget else { return Ok(next) };
-        for w in &waits {
-            let id = (w.pid, w.query_start_epoch.map(f64::to_bits).unwrap_or(0));
-            if self.acted.contains(&id) || !is_ddl_wait(&snap, w) {
-                continue;
-            }
-            let waited = Duration::from_millis(w.waited_ms);
-            if waited < budget {
-                // Look again just after the budget runs out, not a poll interval later.
-                next = next.min((budget - waited).max(Duration::from_millis(20)));
-                continue;
-            }
-            self.acted.insert(id);
-            let e = pg_locks::enforce(&mut self.client, &snap, w, budget, CANCEL_GRACE)?;
+        for e in look.enforcements {
             say_enforcement(out, app, &e);
             report.enforcements.push(e);
         }
-        Ok(next)
+        Ok(look.next)
     }
-}
-
-/// Only a DDL statement is cancelled by the budget (a release's UPDATE waiting on a row is
-/// reported, never cancelled).
-fn is_ddl_wait(snap: &Snapshot, w: &Wait) -> bool {
-    snap.get(w.pid).is_some_and(|s| s.has(pg_locks::Label::Ddl))
-}
-
-fn holder_line(w: &Wait) -> String {
-    match &w.blocker {
-        None => "its holder is not visible to this credential".into(),
-        Some(h) => {
-            let age =
-                h.xact_age_secs.map(|a| format_duration(Duration::from_secs_f64(a))).unwrap_or_else(|| "?".into());
-            let labels = if h.labels.is_empty() { String::new() } else { format!(" [{}]", h.labels.join(", ")) };
-            match &h.state {
-                Some(state) => {
-                    format!("held by pid {} ({}, {state} for {age}){labels}: {}", h.pid, h.application_name, h.query)
-                }
-                None => format!("held by pid {} ({}){labels}: {}", h.pid, h.application_name, h.query),
-            }
-        }
-    }
-}
-
-fn say_wait(out: &Output, w: &Wait) {
-    let queued = match w.queued_behind {
-        0 => String::new(),
-        1 => " — 1 query queued behind it".into(),
-        n => format!(" — {n} queries queued behind it"),
-    };
-    out.note(format!(
-        "{} The release's `{}` (pid {}) waits for {}{queued}",
-        yellow().apply_to("⏳"),
-        w.query,
-        w.pid,
-        w.lock
-    ));
-    out.note(format!("   {}", holder_line(w)));
-    out.note(format!("   taken for the release's session: {}", w.why));
 }
 
 fn say_enforcement(out: &Output, app: &str, e: &pg_locks::Enforcement) {
-    let budget = format_duration(Duration::from_millis(e.budget_ms));
-    let waited = format_duration(Duration::from_millis(e.wait.waited_ms));
-    if !e.sent {
-        out.note(format!(
-            "Lock-wait budget {budget}: pid {}'s statement ended or moved on before the cancel; nothing was cancelled",
-            e.wait.pid
-        ));
-        return;
-    }
     if e.verified {
-        let released = match e.released {
-            0 => String::new(),
-            1 => "; the query queued behind it runs again".into(),
-            n => format!("; {n} queries queued behind it run again"),
-        };
-        out.say(format!(
-            "{} Lock-wait budget {budget}: cancelled the release's `{}` (pid {}) after it waited {waited}{released}",
-            yellow().apply_to("✂"),
-            e.wait.query,
-            e.wait.pid
-        ));
-        out.say(format!("   why this session: {}", e.wait.why));
-        out.say(format!("   what it waited behind: {}", holder_line(&e.wait)));
+        for l in crate::text::enforcement_lines(e, "release") {
+            out.say(l);
+        }
         out.say(format!("   The release phase will fail and {app} stays on its current release."));
     } else {
-        out.bad(format!(
-            "Lock-wait budget {budget}: the cancel of pid {} was not seen to take within {}; check with heroku pg:blockers -a {app}",
-            e.wait.pid,
-            format_duration(CANCEL_GRACE)
-        ));
+        out.bad(crate::text::enforcement_lines(e, "release").join(" "));
     }
 }
 
@@ -420,9 +329,8 @@ fn at_deadline(cx: &Context, dyno: Option<&Dyno>, watcher: Option<&mut Watcher>,
         out.warn("the release dyno was never seen; nothing to stop by id");
     }
     if let Some(w) = watcher {
-        if let Ok(snap) = Snapshot::take(&mut w.client) {
-            let running: Vec<i32> = w
-                .claims(&snap)
+        if let Ok((snap, claims)) = w.claims() {
+            let running: Vec<i32> = claims
                 .iter()
                 .map(|c| c.pid)
                 .filter(|p| snap.get(*p).is_some_and(|s| s.state.as_deref() == Some("active")))

@@ -12,6 +12,7 @@
 
 mod follow;
 pub mod report;
+pub mod text;
 mod verify;
 
 pub use follow::{follow, Context, Options};
