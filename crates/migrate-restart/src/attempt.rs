@@ -77,6 +77,8 @@ pub struct Attempt {
     pub lock_timeout: bool,
     /// What the outside budget cancelled (empty: it did not have to act).
     pub outside_budget: Vec<pg_locks::Enforcement>,
+    /// What the attempt left behind, when checked before a retry.
+    pub left_behind: Option<crate::debris::LeftBehind>,
     /// Wall time from dyno creation to the end.
     pub duration: Duration,
     /// Lock waits the watcher reported.
@@ -212,6 +214,7 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
         tail,
         lock_timeout: lock_timeout || log.enforcements.iter().any(|e| e.verified),
         outside_budget: log.enforcements,
+        left_behind: None,
         duration: started.elapsed(),
         lock_waits: log.waits,
         finished_at: SystemTime::now(),
@@ -251,6 +254,7 @@ fn run_detached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started:
         tail: followed.tail,
         lock_timeout: followed.lock_timeout || log.enforcements.iter().any(|e| e.verified),
         outside_budget: log.enforcements,
+        left_behind: None,
         duration: started.elapsed(),
         lock_waits: log.waits,
         finished_at: SystemTime::now(),

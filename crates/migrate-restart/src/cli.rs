@@ -191,6 +191,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retries: u32,
 
+    /// Before a retry, drop the INVALID indexes the failed attempt left (DROP INDEX CONCURRENTLY, verified) instead of stopping with the command to run
+    #[arg(long)]
+    pub drop_invalid_indexes: bool,
+
     /// What to restart after success: all, a comma-separated list of process types, or none
     #[arg(long, value_name = "all|TYPE,…|none", default_value = "all")]
     pub restart: String,

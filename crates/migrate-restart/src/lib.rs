@@ -4,6 +4,7 @@
 mod attempt;
 mod check;
 mod cli;
+mod debris;
 mod follow;
 mod lockwatch;
 mod pending;
@@ -146,6 +147,14 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         attach: args.attach,
         started: &started,
     };
+    // What is in the database before the first attempt: a failed attempt's debris is what is new.
+    let baseline = watch_db.and_then(|db| match debris::Baseline::read(db) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            out.warn(format!("could not read indexes and migration versions before starting ({e}); retries will not check what a failed attempt left"));
+            None
+        }
+    });
     let mut attempts: Vec<Attempt> = Vec::new();
     loop {
         let a = attempt::run(&client, &out, &spec)?;
@@ -155,6 +164,19 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         attempts.push(a);
         if !retry {
             break;
+        }
+        if let (Some(db), Some(baseline)) = (watch_db, &baseline) {
+            let cleared = check_left_behind(
+                &out,
+                &app,
+                db,
+                baseline,
+                args.drop_invalid_indexes,
+                attempts.last_mut().expect("just pushed"),
+            );
+            if !cleared {
+                return Ok(finish(&out, report, &attempts, &args.restart, Outcome::Failed, Exit::Failed));
+            }
         }
         let n = attempts.len() as u32;
         let (pause, ceiling) = backoff(n);
@@ -196,6 +218,66 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         db: db.as_ref(),
     };
     conclude(&ctx, report, &attempts)
+}
+
+/// Before a retry: what the failed attempt left. Recorded versions are named (already applied);
+/// an INVALID index it left blocks the retry with the exact statement, unless
+/// `--drop-invalid-indexes` drops it (verified). Returns whether the retry may go ahead.
+fn check_left_behind(
+    out: &Output,
+    app: &str,
+    db: &ResolvedDatabase,
+    baseline: &debris::Baseline,
+    drop: bool,
+    attempt: &mut Attempt,
+) -> bool {
+    let mut left = match baseline.left_behind(db) {
+        Ok(l) => l,
+        Err(e) => {
+            out.warn(format!("could not check what the failed attempt left ({e}); retrying anyway"));
+            return true;
+        }
+    };
+    if !left.recorded_versions.is_empty() {
+        out.warn(format!(
+            "already applied by the failed attempt (recorded since this run began): {}; the retry skips them",
+            left.recorded_versions.join(", ")
+        ));
+    }
+    let mut cleared = true;
+    if !left.invalid_indexes.is_empty() {
+        let names: Vec<&str> = left.invalid_indexes.iter().map(|i| i.name.as_str()).collect();
+        if drop {
+            out.note(format!(
+                "dropping the INVALID {} the failed attempt left: {} (DROP INDEX CONCURRENTLY waits up to {} for transactions using it; reads and writes go on)",
+                if names.len() == 1 { "index" } else { "indexes" },
+                names.join(", "),
+                format_duration(debris::DROP_WAIT)
+            ));
+            match debris::drop_invalid(db, &left.invalid_indexes) {
+                Ok(dropped) => {
+                    out.ok(format!("dropped {} (verified gone)", dropped.join(", ")));
+                    left.dropped = dropped;
+                }
+                Err(e) => {
+                    out.bad(format!("could not drop it: {e}; not retrying"));
+                    cleared = false;
+                }
+            }
+        } else {
+            out.bad(format!(
+                "the failed attempt left {} INVALID (a cancelled CREATE INDEX CONCURRENTLY): a retry would fail on it or build a second copy. Not retrying. Drop it first, then run again:",
+                names.join(", ")
+            ));
+            for i in &left.invalid_indexes {
+                out.say(format!("  {}", i.drop_statement));
+            }
+            out.say(format!("(or re-run with --drop-invalid-indexes; see what holds the table: pg-blockers -a {app})"));
+            cleared = false;
+        }
+    }
+    attempt.left_behind = Some(left);
+    cleared
 }
 
 /// What a run reads of the app before it starts: formation, dynos, config vars.
@@ -374,6 +456,7 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
         tail: followed.tail,
         lock_timeout: followed.lock_timeout,
         outside_budget: Vec::new(),
+        left_behind: None,
         duration: started.elapsed(),
         lock_waits: Vec::new(),
         finished_at: std::time::SystemTime::now(),
@@ -438,6 +521,7 @@ fn attempt_report(app: &str, restart_arg: &str, n: usize, a: &Attempt) -> Attemp
         },
         lock_timeout: a.lock_timeout,
         outside_budget: a.outside_budget.clone(),
+        left_behind: a.left_behind.clone(),
         duration_ms: a.duration.as_millis() as u64,
         lock_waits: a.lock_waits.clone(),
         finished_at: heroku_api::timestamp::format_rfc3339(a.finished_at),

@@ -82,6 +82,9 @@ pub struct AttemptReport {
     /// What the outside lock-wait budget cancelled; empty when it did not have to act (the
     /// session's own lock_timeout was in force, or nothing waited that long).
     pub outside_budget: Vec<pg_locks::Enforcement>,
+    /// What this attempt left behind, checked before the retry that followed it (`None`: not
+    /// checked — it was the last attempt, or no database is watched).
+    pub left_behind: Option<crate::debris::LeftBehind>,
     /// Wall time.
     pub duration_ms: u64,
     /// What the lock watch printed.

@@ -811,3 +811,97 @@ fn with_pgoptions_in_force_the_outside_budget_does_not_act() {
     assert!(attempts.iter().all(|a| a["outside_budget"].as_array().unwrap().is_empty()), "{doc}");
     assert_eq!(attempts[0]["lock_timeout"], true);
 }
+
+/// A migration in several statements, as psql runs them: each `-c` on its own (a CREATE INDEX
+/// CONCURRENTLY cannot run inside a transaction block).
+fn psql_steps(pg: &test_support::PgCluster, steps: &[&str]) -> String {
+    let mut cmd = format!("{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1", pg.psql_path().display());
+    for s in steps {
+        cmd.push_str(&format!(" -c \"{s}\""));
+    }
+    cmd
+}
+
+fn index_state(pg: &test_support::PgCluster, name: &str) -> String {
+    pg.psql(
+        "postgres",
+        &format!("SELECT coalesce((SELECT indisvalid::text FROM pg_index WHERE indexrelid = to_regclass('{name}')), 'absent')"),
+    )
+    .unwrap()
+}
+
+/// A CREATE INDEX CONCURRENTLY cancelled by the budget leaves an INVALID index: the retry is
+/// blocked with the exact statement to run, and the version the attempt recorded is named.
+#[test]
+fn an_invalid_index_left_by_a_cancelled_attempt_blocks_the_retry_with_the_command() {
+    let s = setup();
+    s.pg.psql("postgres", "CREATE TABLE schema_migrations (version varchar PRIMARY KEY); INSERT INTO schema_migrations VALUES ('20260101000000')").unwrap();
+    let _reader = long_reader(&s, 600);
+    let cmd = psql_steps(
+        &s.pg,
+        &[
+            "INSERT INTO schema_migrations VALUES ('20261122000001')",
+            "SET lock_timeout = 0",
+            "CREATE INDEX CONCURRENTLY index_users_on_id ON users (id)",
+        ],
+    );
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        &cmd,
+        "--confirm",
+        "acme",
+        "--lock-timeout",
+        "500ms",
+        "--retries",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+    assert!(text.contains("DROP INDEX CONCURRENTLY public.index_users_on_id;"), "the exact statement: {text}");
+    assert!(text.contains("Not retrying"), "{text}");
+    assert!(
+        text.contains("already applied by the failed attempt (recorded since this run began): 20261122000001"),
+        "{text}"
+    );
+    let doc = json(&out);
+    let attempts = doc["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "no retry over the debris: {doc}");
+    let left = &attempts[0]["left_behind"];
+    assert_eq!(left["invalid_indexes"][0]["name"], "public.index_users_on_id", "{doc}");
+    assert_eq!(left["recorded_versions"], serde_json::json!(["20261122000001"]));
+    assert_eq!(attempts[0]["outside_budget"][0]["verified"], true);
+    assert_eq!(index_state(&s.pg, "index_users_on_id"), "false", "left INVALID, not touched without the flag");
+}
+
+/// `--drop-invalid-indexes` drops what the cancelled attempt left (verified), and the retry,
+/// once the reader is gone, builds the index.
+#[test]
+fn drop_invalid_indexes_cleans_the_debris_and_the_retry_succeeds() {
+    let s = setup();
+    let _reader = long_reader(&s, 3);
+    let cmd = psql_steps(&s.pg, &["SET lock_timeout = 0", "CREATE INDEX CONCURRENTLY index_users_on_id ON users (id)"]);
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        &cmd,
+        "--confirm",
+        "acme",
+        "--lock-timeout",
+        "500ms",
+        "--retries",
+        "3",
+        "--drop-invalid-indexes",
+        "--json",
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc = json(&out);
+    let attempts = doc["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{doc}");
+    assert_eq!(attempts[0]["left_behind"]["dropped"], serde_json::json!(["public.index_users_on_id"]), "{doc}");
+    assert!(out.stderr_text().contains("dropped public.index_users_on_id (verified gone)"), "{}", out.dump());
+    assert_eq!(index_state(&s.pg, "index_users_on_id"), "true", "built by the retry, valid");
+}
