@@ -56,18 +56,18 @@ const VERSIONS_SQL: &[(&str, &str)] = &[
     ("django_migrations", "SELECT app || '.' || name FROM django_migrations"),
 ];
 
-fn connect(db: &ResolvedDatabase) -> anyhow::Result<pg_locks::Client> {
+fn connect(db: &ResolvedDatabase) -> anyhow::Result<pg_locks::Conn> {
     Ok(pg_locks::connect(&db.connect_options("migrate-restart"))?)
 }
 
-fn invalid(c: &mut pg_locks::Client) -> anyhow::Result<Vec<(i64, InvalidIndex)>> {
+fn invalid(c: &mut pg_locks::Conn) -> anyhow::Result<Vec<(i64, InvalidIndex)>> {
     Ok(c.query(INVALID_SQL, &[])?
         .iter()
         .map(|r| (r.get(0), InvalidIndex { name: r.get(1), table: r.get(2), drop_statement: r.get(3) }))
         .collect())
 }
 
-fn versions(c: &mut pg_locks::Client) -> anyhow::Result<BTreeSet<String>> {
+fn versions(c: &mut pg_locks::Conn) -> anyhow::Result<BTreeSet<String>> {
     let mut all = BTreeSet::new();
     for (table, sql) in VERSIONS_SQL {
         let exists: bool = c.query_one("SELECT to_regclass($1) IS NOT NULL", &[table])?.get(0);

@@ -9,9 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use cli_kit::output::{dim, green, red};
 use cli_kit::{api_client, confirm_destructive, resolve_database, usage, Exit, Output, ResolvedDatabase};
-use pg_locks::{
-    act, recommend, validate_targets, ActOptions, ActReport, Client, Forest, Recommendation, Signal, Snapshot,
-};
+use pg_locks::{act, recommend, validate_targets, ActOptions, ActReport, Forest, Recommendation, Signal, Snapshot};
 
 pub use cli::Args;
 
@@ -69,7 +67,7 @@ fn watch(
     args: &Args,
     out: &Output,
     db: &ResolvedDatabase,
-    client: &mut Client,
+    client: &mut pg_locks::Conn,
     interval: Duration,
 ) -> anyhow::Result<Exit> {
     loop {
@@ -105,7 +103,7 @@ fn apply(
     args: &Args,
     out: &Output,
     db: &ResolvedDatabase,
-    client: &mut Client,
+    client: &mut pg_locks::Conn,
     snap: Snapshot,
 ) -> anyhow::Result<Exit> {
     let (signal, pids) = if !args.terminate.is_empty() {

@@ -211,6 +211,13 @@ pub fn human(
     recs: &(Option<Recommendation>, Option<Recommendation>),
 ) -> Vec<String> {
     let mut out = Vec::new();
+    if snap.through_pooler {
+        out.push(format!(
+            "{} read through a connection pooler ({} refused the startup options, as PgBouncer does): the lock view is the server's; this tool's timeouts are set per query.",
+            dim().apply_to("·"),
+            db.describe()
+        ));
+    }
     if snap.in_recovery {
         // Never an all-clear from a follower: the waits that matter happen on the leader.
         out.push(format!(

@@ -17,6 +17,9 @@ pub struct BlockersReport {
     pub server_version_num: i32,
     /// The database is a follower (in recovery): the leader's waits are not visible here.
     pub follower: bool,
+    /// Read through a connection pooler (PgBouncer refused the startup options); the lock view
+    /// is the server's all the same.
+    pub through_pooler: bool,
     /// This tool's backend, never proposed as a target.
     pub own_pid: i32,
     /// Every backend in the snapshot.
@@ -134,6 +137,7 @@ pub fn blockers_report(
         database: DatabaseRef::from(db),
         server_version_num: snap.server_version_num,
         follower: snap.in_recovery,
+        through_pooler: snap.through_pooler,
         own_pid: snap.own_pid,
         session_count: snap.sessions.len(),
         hidden_sessions: snap.hidden_count(),

@@ -445,3 +445,24 @@ fn watch_prints_a_snapshot_per_interval_without_a_terminal_and_redraws_on_one() 
     term.signal(2); // SIGINT, as Ctrl-C
     assert!(!term.wait(Duration::from_secs(10)).success());
 }
+
+/// The app's URL points at PgBouncer in transaction mode (Heroku's connection pooling): the
+/// tool says so, shows the server's chain, and its cancel through the pooler is verified.
+#[test]
+fn through_pgbouncer_in_transaction_mode_the_chain_is_shown_and_the_cancel_verified() {
+    let pg = PgCluster::start().unwrap();
+    let bouncer = test_support::pgbouncer::PgBouncer::start(&pg, "transaction").unwrap();
+    let stuck = StuckAlter::start(&pg, 10, "rails-release");
+    let sim = sim_with_database(&bouncer.url("postgres"));
+    let t = tool(&sim);
+    let out = t.run(&["-a", "acme"]);
+    let text = out.stdout_text();
+    assert!(text.contains("read through a connection pooler"), "{}", out.dump());
+    assert!(text.contains("11 sessions waiting, 1 root blocker"), "{}", out.dump());
+    let doc = json(&t.run(&["-a", "acme", "--json"]));
+    assert_eq!(doc["through_pooler"], true);
+    assert_eq!(doc["roots"][0]["pid"], stuck.reader.pid);
+    let out = t.run(&["-a", "acme", "--cancel", &stuck.alter.pid.to_string(), "--confirm", "acme", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert_eq!(json(&out)["action"]["running_again"], 10);
+}

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use postgres::Client;
+use crate::connect::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
@@ -113,9 +113,9 @@ pub fn validate_targets(snapshot: &Snapshot, pids: &[i32]) -> Result<(), Error> 
     Ok(())
 }
 
-fn send(client: &mut Client, pid: i32, signal: Signal) -> Result<bool, Error> {
+fn send<C: Connection + ?Sized>(conn: &mut C, pid: i32, signal: Signal) -> Result<bool, Error> {
     let sql = format!("SELECT {}($1)", signal.function());
-    let row = client.query_one(&sql, &[&pid]).map_err(|e| {
+    let row = conn.client().query_one(&sql, &[&pid]).map_err(|e| {
         let mut err = Error::from_driver(&format!("{} pid {pid}", signal.word()), e);
         if err.kind == ErrorKind::Permission {
             err.message.push_str(
@@ -156,8 +156,8 @@ fn took(before: &Snapshot, after: &Snapshot, pid: i32) -> bool {
 
 /// Polls until every one of `pids` has [`took`] or `grace` passes; returns the last snapshot
 /// and when each pid was seen released.
-fn watch(
-    client: &mut Client,
+fn watch<C: Connection + ?Sized>(
+    client: &mut C,
     before: &Snapshot,
     pids: &[i32],
     grace: Duration,
@@ -182,8 +182,8 @@ fn watch(
 }
 
 /// Signals `pids` (validated against `before`), verifies, escalates if asked.
-pub fn act(
-    client: &mut Client,
+pub fn act<C: Connection + ?Sized>(
+    client: &mut C,
     before: &Snapshot,
     pids: &[i32],
     signal: Signal,
@@ -239,7 +239,11 @@ pub struct EndReport {
 /// Ends every session whose `application_name` is `name` (a migration's sessions, found by the
 /// PGAPPNAME it was given): cancel first so a waiting DDL leaves the lock queue at once, then
 /// terminate what is left (its client is gone), and verify none remains within `grace`.
-pub fn end_sessions_named(client: &mut Client, name: &str, grace: Duration) -> Result<EndReport, Error> {
+pub fn end_sessions_named<C: Connection + ?Sized>(
+    client: &mut C,
+    name: &str,
+    grace: Duration,
+) -> Result<EndReport, Error> {
     let named = |s: &Snapshot| -> Vec<i32> {
         s.sessions.iter().filter(|x| x.application_name == name && x.pid != s.own_pid).map(|x| x.pid).collect()
     };

@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use postgres::Client;
+use crate::connect::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -187,8 +187,8 @@ pub struct Enforcement {
 
 /// Cancels `wait`'s statement if it is still the same one and still waiting, then verifies
 /// within `grace` that it left the queue and counts who runs again.
-pub fn enforce(
-    client: &mut Client,
+pub fn enforce<C: Connection + ?Sized>(
+    client: &mut C,
     before: &Snapshot,
     wait: &Wait,
     budget: Duration,
@@ -197,6 +197,7 @@ pub fn enforce(
     // One statement decides and acts: the cancel goes out only if the session still runs the
     // statement seen (same query_start) and still waits on a lock.
     let sent: bool = client
+        .client()
         .query_opt(
             "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
              WHERE pid = $1 AND extract(epoch FROM query_start)::float8 = $2 AND wait_event_type = 'Lock'",
@@ -292,7 +293,7 @@ impl Guard {
     }
 
     /// One look: a snapshot, the claimed sessions' waits, the budget.
-    pub fn look(&mut self, client: &mut Client) -> Result<Look, Error> {
+    pub fn look<C: Connection + ?Sized>(&mut self, client: &mut C) -> Result<Look, Error> {
         let mut look = Look { next: LOOK_EVERY, ..Look::default() };
         if self.ownership.is_empty() {
             return Ok(look);

@@ -154,12 +154,69 @@ pub fn parse_url(url: &str, default_sslmode: SslMode) -> Result<ParsedUrl, Error
     Ok(ParsedUrl { config, sslmode, sslrootcert, dbname, host })
 }
 
-/// Connects. The error text names host and database, never the password.
-///
-/// The session's own `lock_timeout` and `statement_timeout` go in the startup packet, so they
-/// hold from the first catalog read of the connection on; a pooler that refuses startup
-/// options (PgBouncer: "unsupported startup parameter") gets them with `SET` instead.
-pub fn connect(opts: &ConnectOptions) -> Result<Client, Error> {
+/// A connection made by [`connect`]: the driver's client, and whether a connection pooler
+/// sits between this tool and the server.
+pub struct Conn {
+    client: Client,
+    pooled: Option<(Duration, Duration)>,
+}
+
+impl Conn {
+    /// True when the server refused the startup options and the connection goes through a
+    /// pooler (PgBouncer answers "unsupported startup parameter: options"): the lock view is
+    /// still the server's, and this tool's timeouts are set per statement.
+    pub fn through_pooler(&self) -> bool {
+        self.pooled.is_some()
+    }
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+/// What the inspection code runs on: a connection from [`connect`] or a plain driver client
+/// (tests). A pooled connection carries timeouts the inspection must set per statement.
+pub trait Connection {
+    /// The driver's client.
+    fn client(&mut self) -> &mut Client;
+    /// `(lock_timeout, statement_timeout)` to set with `SET LOCAL` around each inspection
+    /// query; `None` when the session already has them (startup options) or is a plain client.
+    fn per_statement_timeouts(&self) -> Option<(Duration, Duration)> {
+        None
+    }
+}
+
+impl Connection for Client {
+    fn client(&mut self) -> &mut Client {
+        self
+    }
+}
+
+impl Connection for Conn {
+    fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+    fn per_statement_timeouts(&self) -> Option<(Duration, Duration)> {
+        self.pooled
+    }
+}
+
+/// Connects with `statement_timeout` and `lock_timeout` sent as startup options, so they
+/// hold from the first catalog read of the connection on. A pooler that refuses startup
+/// options (PgBouncer: "unsupported startup parameter") gets a connection without them, and
+/// the timeouts are then set with `SET LOCAL` inside each inspection query's own transaction:
+/// a session-level `SET` through a transaction-mode pooler would stay on the server connection
+/// and reach whichever client (the app) gets it next.
+pub fn connect(opts: &ConnectOptions) -> Result<Conn, Error> {
     let timeouts = format!(
         "-c lock_timeout={} -c statement_timeout={}",
         opts.lock_timeout.as_millis(),
@@ -167,17 +224,10 @@ pub fn connect(opts: &ConnectOptions) -> Result<Client, Error> {
     );
     match connect_with(opts, Some(&timeouts)) {
         Err(e) if e.message.contains("unsupported startup parameter") => {
-            let mut client = connect_with(opts, None)?;
-            client
-                .batch_execute(&format!(
-                    "SET lock_timeout = {}; SET statement_timeout = {}",
-                    opts.lock_timeout.as_millis(),
-                    opts.statement_timeout.as_millis()
-                ))
-                .map_err(|e| Error::from_driver("setting this session's timeouts", e))?;
-            Ok(client)
+            Ok(Conn { client: connect_with(opts, None)?, pooled: Some((opts.lock_timeout, opts.statement_timeout)) })
         }
-        other => other,
+        Ok(client) => Ok(Conn { client, pooled: None }),
+        Err(e) => Err(e),
     }
 }
 

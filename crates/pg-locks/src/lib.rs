@@ -16,7 +16,7 @@ mod snapshot;
 
 pub use act::{act, end_sessions_named, validate_targets, ActOptions, ActReport, EndReport, PidOutcome, Signal};
 pub use budget::{enforce, waits, Claim, Enforcement, Guard, Holder, Look, Ownership, Wait};
-pub use connect::{connect, parse_url, ConnectOptions, ParsedUrl, SslMode};
+pub use connect::{connect, parse_url, Conn, ConnectOptions, Connection, ParsedUrl, SslMode};
 pub use error::{Error, ErrorKind};
 pub use forest::{root_of, waiting_ddl, Forest, Graph, Node, WaitingDdl};
 pub use labels::{ddl_statement, is_ddl, label_session, Label, MIGRATION_APP_PREFIX};

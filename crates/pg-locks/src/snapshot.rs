@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use postgres::Client;
+use crate::connect::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -192,6 +192,10 @@ pub struct Snapshot {
     /// The server is a standby (a follower): the leader's lock waits are not visible here.
     #[serde(default)]
     pub in_recovery: bool,
+    /// Taken through a connection pooler (it refused the startup options, as PgBouncer does):
+    /// the lock view is still the server's.
+    #[serde(default)]
+    pub through_pooler: bool,
 }
 
 impl Default for Snapshot {
@@ -203,16 +207,32 @@ impl Default for Snapshot {
             taken_at: SystemTime::now(),
             sessions: Vec::new(),
             in_recovery: false,
+            through_pooler: false,
         }
     }
 }
 
 impl Snapshot {
     /// Takes a snapshot in one query.
-    pub fn take(client: &mut Client) -> Result<Snapshot, Error> {
-        let rows = client
-            .query(SNAPSHOT_SQL, &[])
-            .map_err(|e| Error::from_driver("reading pg_stat_activity and pg_locks", e))?;
+    pub fn take<C: Connection + ?Sized>(conn: &mut C) -> Result<Snapshot, Error> {
+        let reading = |e| Error::from_driver("reading pg_stat_activity and pg_locks", e);
+        let through_pooler = conn.per_statement_timeouts().is_some();
+        let rows = match conn.per_statement_timeouts() {
+            None => conn.client().query(SNAPSHOT_SQL, &[]).map_err(reading)?,
+            // Through a pooler: the timeouts live and die with this transaction.
+            Some((lock, statement)) => {
+                let mut tx = conn.client().transaction().map_err(reading)?;
+                tx.batch_execute(&format!(
+                    "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+                    lock.as_millis(),
+                    statement.as_millis()
+                ))
+                .map_err(reading)?;
+                let rows = tx.query(SNAPSHOT_SQL, &[]).map_err(reading)?;
+                tx.commit().map_err(reading)?;
+                rows
+            }
+        };
         let mut own_pid = 0;
         let mut server_version_num = 0;
         let mut in_recovery = false;
@@ -262,7 +282,7 @@ impl Snapshot {
         for s in &mut sessions {
             s.labels = label_session(s, own_pid);
         }
-        Ok(Snapshot { own_pid, server_version_num, taken_at: SystemTime::now(), sessions, in_recovery })
+        Ok(Snapshot { own_pid, server_version_num, taken_at: SystemTime::now(), sessions, in_recovery, through_pooler })
     }
 
     /// The session with this pid.

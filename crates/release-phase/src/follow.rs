@@ -255,12 +255,12 @@ impl OutputFollower {
 /// The database side: which sessions are the release's, their waits, the budget (pg-locks'
 /// [`pg_locks::Guard`], shared with migrate-restart's lock watch).
 struct Watcher {
-    client: pg_locks::Client,
+    client: pg_locks::Conn,
     guard: pg_locks::Guard,
 }
 
 impl Watcher {
-    fn new(client: pg_locks::Client, application_name: Option<String>, budget: Option<Duration>) -> Watcher {
+    fn new(client: pg_locks::Conn, application_name: Option<String>, budget: Option<Duration>) -> Watcher {
         let mut guard = pg_locks::Guard::new(budget, true, CANCEL_GRACE);
         if let Some(name) = application_name {
             guard.claim(Ownership::AppName(name));

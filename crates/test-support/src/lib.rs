@@ -3,6 +3,7 @@
 
 pub mod docs;
 pub mod heroku_cli;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod pty;
 pub mod sandbox;

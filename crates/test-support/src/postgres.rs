@@ -373,17 +373,17 @@ fn launch(
     Ok(out.status.success())
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
 
-fn unsafe_geteuid() -> u32 {
+pub(crate) fn unsafe_geteuid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
 
-fn nobody() -> anyhow::Result<(u32, u32)> {
+pub(crate) fn nobody() -> anyhow::Result<(u32, u32)> {
     let name = std::ffi::CString::new("nobody").expect("no NUL");
     // SAFETY: getpwnam returns NULL or a pointer to static storage valid until the next call;
     // we copy the two fields out immediately.
