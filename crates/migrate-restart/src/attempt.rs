@@ -33,6 +33,8 @@ pub struct Spec<'a> {
     pub statement_timeout: Option<Duration>,
     /// The lock-wait budget enforced from outside (None: only watch).
     pub outside_budget: Option<Duration>,
+    /// Give the migration `PGOPTIONS` (false after a pooler refused it).
+    pub pgoptions: bool,
     /// Longest the attempt may run.
     pub timeout: Duration,
     /// Database to watch for lock waits, when reachable.
@@ -77,6 +79,8 @@ pub struct Attempt {
     pub lock_timeout: bool,
     /// What the outside budget cancelled (empty: it did not have to act).
     pub outside_budget: Vec<pg_locks::Enforcement>,
+    /// It was given `PGOPTIONS`.
+    pub pgoptions: bool,
     /// What the attempt left behind, when checked before a retry.
     pub left_behind: Option<crate::debris::LeftBehind>,
     /// Wall time from dyno creation to the end.
@@ -109,6 +113,30 @@ pub fn is_lock_timeout(line: &str) -> bool {
     line.contains("canceling statement due to lock timeout") || line.contains("PG::LockNotAvailable")
 }
 
+/// `lock_timeout 5s`, or how the wait is bounded without PGOPTIONS.
+fn in_force(spec: &Spec) -> String {
+    match (spec.pgoptions, spec.outside_budget) {
+        (true, _) => format!("lock_timeout {}", cli_kit::format_duration(spec.lock_timeout)),
+        (false, Some(b)) => {
+            format!("no PGOPTIONS; lock waits cancelled from outside at {}", cli_kit::format_duration(b))
+        }
+        (false, None) => "no PGOPTIONS".to_string(),
+    }
+}
+
+/// True when a connection pooler refused the startup options the migration was given
+/// (PgBouncer: "unsupported startup parameter: options"), so it never reached the database.
+pub fn is_pooler_refusal(line: &str) -> bool {
+    line.contains("unsupported startup parameter")
+}
+
+impl Attempt {
+    /// The migration could not connect because a pooler refused `PGOPTIONS`.
+    pub fn pooler_refused(&self) -> bool {
+        matches!(self.ending, Ending::Exited(c) if c != 0) && self.tail.iter().any(|l| is_pooler_refusal(l))
+    }
+}
+
 /// Creates the dyno and follows it until it ends. Never retries the create.
 pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt> {
     let started = Instant::now();
@@ -122,7 +150,9 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
             ("PGOPTIONS".to_string(), pgoptions(spec.lock_timeout, spec.statement_timeout)),
             ("PGAPPNAME".to_string(), MIGRATION_APP_PREFIX.trim_end_matches('/').to_string()),
         ]
-        .into(),
+        .into_iter()
+        .filter(|(k, _)| spec.pgoptions || k != "PGOPTIONS")
+        .collect(),
         attach: spec.attach,
         size: spec.size.clone(),
         process_type: Some("run".into()),
@@ -133,12 +163,7 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
     if !spec.attach {
         return run_detached(client, out, spec, dyno, started);
     }
-    out.note(format!(
-        "Running `{}` on {} (lock_timeout {})…",
-        spec.command,
-        dyno.name,
-        cli_kit::format_duration(spec.lock_timeout)
-    ));
+    out.note(format!("Running `{}` on {} ({})…", spec.command, dyno.name, in_force(spec)));
     let url = match dyno.attach_url.as_deref().map(AttachUrl::parse) {
         Some(Ok(u)) => u,
         Some(Err(e)) => return Err(abandon(client, spec.app, &dyno, anyhow::Error::new(e))),
@@ -214,6 +239,7 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
         tail,
         lock_timeout: lock_timeout || log.enforcements.iter().any(|e| e.verified),
         outside_budget: log.enforcements,
+        pgoptions: spec.pgoptions,
         left_behind: None,
         duration: started.elapsed(),
         lock_waits: log.waits,
@@ -225,10 +251,10 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
 /// A detached dyno: followed through the log; the lock watch runs beside it.
 fn run_detached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started: Instant) -> anyhow::Result<Attempt> {
     out.note(format!(
-        "Running `{}` on {}, detached (lock_timeout {}); it goes on if this terminal or connection goes away",
+        "Running `{}` on {}, detached ({}); it goes on if this terminal or connection goes away",
         spec.command,
         dyno.name,
-        cli_kit::format_duration(spec.lock_timeout)
+        in_force(spec)
     ));
     let stop_watch = Arc::new(AtomicBool::new(false));
     let log: Arc<Mutex<WatchLog>> = Arc::default();
@@ -254,6 +280,7 @@ fn run_detached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started:
         tail: followed.tail,
         lock_timeout: followed.lock_timeout || log.enforcements.iter().any(|e| e.verified),
         outside_budget: log.enforcements,
+        pgoptions: spec.pgoptions,
         left_behind: None,
         duration: started.elapsed(),
         lock_waits: log.waits,

@@ -135,13 +135,14 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
             pending::follow_command(&app, &dyno.name, &args.restart)
         ));
     };
-    let spec = Spec {
+    let mut spec = Spec {
         app: &app,
         command: &command,
         size: args.size.clone(),
         lock_timeout: args.lock_timeout,
         statement_timeout: args.statement_timeout,
         outside_budget,
+        pgoptions: true,
         timeout: args.timeout,
         watch: watch_db,
         attach: args.attach,
@@ -158,9 +159,24 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     let mut attempts: Vec<Attempt> = Vec::new();
     loop {
         let a = attempt::run(&client, &out, &spec)?;
-        let retry = matches!(a.ending, Ending::Exited(code) if code != 0)
-            && a.lock_timeout
-            && (attempts.len() as u32) < args.retries;
+        if a.pooler_refused() && spec.pgoptions {
+            attempts.push(a);
+            out.warn(pooler_refusal(&app, db.as_ref(), &vars));
+            let Some(budget) = spec.outside_budget else {
+                out.bad("no database is watched (--no-preflight), so nothing would bound the migration's lock waits without PGOPTIONS: not retrying");
+                return Ok(finish(&out, report, &attempts, &args.restart, Outcome::Failed, Exit::Failed));
+            };
+            out.warn(format!(
+                "retrying once without PGOPTIONS; the lock-wait budget is enforced from outside at {}",
+                format_duration(budget)
+            ));
+            spec.pgoptions = false;
+            continue;
+        }
+        // Retries after a lock timeout (an attempt a pooler refused does not count).
+        let lock_retries = attempts.iter().filter(|x| x.lock_timeout).count() as u32;
+        let retry =
+            matches!(a.ending, Ending::Exited(code) if code != 0) && a.lock_timeout && lock_retries < args.retries;
         attempts.push(a);
         if !retry {
             break;
@@ -178,7 +194,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
                 return Ok(finish(&out, report, &attempts, &args.restart, Outcome::Failed, Exit::Failed));
             }
         }
-        let n = attempts.len() as u32;
+        let n = attempts.iter().filter(|x| x.lock_timeout).count() as u32;
         let (pause, ceiling) = backoff(n);
         let why = if attempts.last().is_some_and(|a| a.outside_budget.iter().any(|e| e.verified)) {
             "lock-wait budget: the migration's statement was cancelled after waiting past the budget"
@@ -218,6 +234,33 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         db: db.as_ref(),
     };
     conclude(&ctx, report, &attempts)
+}
+
+/// One line for a migration a pooler refused: what happened and which config var to use.
+fn pooler_refusal(app: &str, db: Option<&ResolvedDatabase>, vars: &BTreeMap<String, String>) -> String {
+    let used = match db.map(|d| &d.source) {
+        Some(cli_kit::DatabaseSource::App { config_var, .. }) => config_var.clone(),
+        _ => "the migration's database URL".to_string(),
+    };
+    let used_value = vars.get(&used);
+    let others: Vec<&str> = vars
+        .iter()
+        .filter(|(k, v)| {
+            **k != used && (v.starts_with("postgres://") || v.starts_with("postgresql://")) && Some(*v) != used_value
+        })
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let direct = others.iter().find(|k| !k.contains("POOL")).copied();
+    let advice = match (direct, others.is_empty()) {
+        (Some(d), _) => format!("migrations should use the direct URL: {app} also has {d}"),
+        (None, false) => {
+            format!("migrations should use the direct URL, not the pooler ({app} also has {})", others.join(", "))
+        }
+        (None, true) => "migrations should use the database's direct URL, not the pooler".to_string(),
+    };
+    format!(
+        "a connection pooler refused the migration's startup options (PGOPTIONS: \"unsupported startup parameter\"): {used} of {app} goes through a pooler; {advice}"
+    )
 }
 
 /// Before a retry: what the failed attempt left. Recorded versions are named (already applied);
@@ -456,6 +499,7 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
         tail: followed.tail,
         lock_timeout: followed.lock_timeout,
         outside_budget: Vec::new(),
+        pgoptions: true,
         left_behind: None,
         duration: started.elapsed(),
         lock_waits: Vec::new(),
@@ -522,6 +566,8 @@ fn attempt_report(app: &str, restart_arg: &str, n: usize, a: &Attempt) -> Attemp
         lock_timeout: a.lock_timeout,
         outside_budget: a.outside_budget.clone(),
         left_behind: a.left_behind.clone(),
+        pgoptions: a.pgoptions,
+        pooler_refused: a.pooler_refused(),
         duration_ms: a.duration.as_millis() as u64,
         lock_waits: a.lock_waits.clone(),
         finished_at: heroku_api::timestamp::format_rfc3339(a.finished_at),
@@ -539,6 +585,12 @@ fn run_preflight(args: &RunArgs, out: &Output, app: &str, db: Option<&ResolvedDa
     };
     let mut client = pg_locks::connect(&db.connect_options(TOOL))
         .map_err(|e| fail(Exit::Failed, format!("cannot run the preflight: {e}; pass --no-preflight to skip it")))?;
+    if client.through_pooler() {
+        out.note(format!(
+            "{} goes through a connection pooler (it refused the startup options): the preflight and the lock watch read the server's locks through it",
+            db.describe()
+        ));
+    }
     let mut assessment = preflight::assess(&Snapshot::take(&mut client)?, args.max_xact_age);
     if !assessment.findings.is_empty() {
         if let Some(limit) = args.wait_clear {

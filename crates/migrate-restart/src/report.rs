@@ -79,6 +79,10 @@ pub struct AttemptReport {
     /// A statement was cancelled for waiting on a lock: by Postgres (its lock_timeout) or by
     /// the outside budget.
     pub lock_timeout: bool,
+    /// The migration was given `PGOPTIONS` (false on the retry after a pooler refused it).
+    pub pgoptions: bool,
+    /// A connection pooler refused the startup options: the migration never reached the database.
+    pub pooler_refused: bool,
     /// What the outside lock-wait budget cancelled; empty when it did not have to act (the
     /// session's own lock_timeout was in force, or nothing waited that long).
     pub outside_budget: Vec<pg_locks::Enforcement>,

@@ -905,3 +905,83 @@ fn drop_invalid_indexes_cleans_the_debris_and_the_retry_succeeds() {
     assert!(out.stderr_text().contains("dropped public.index_users_on_id (verified gone)"), "{}", out.dump());
     assert_eq!(index_state(&s.pg, "index_users_on_id"), "true", "built by the retry, valid");
 }
+
+/// A Heroku app whose DATABASE_URL goes through PgBouncer (transaction mode) and whose direct
+/// URL is another config var.
+fn setup_pooled() -> (Setup, test_support::pgbouncer::PgBouncer) {
+    let s = setup();
+    let bouncer = test_support::pgbouncer::PgBouncer::start(&s.pg, "transaction", 5).unwrap();
+    let pooled = bouncer.url("postgres");
+    s.sim.with(|w| {
+        w.set_config_var("acme", "HEROKU_POSTGRESQL_TEAL_URL", &s.pg.superuser_url("postgres"));
+        w.set_config_var("acme", "DATABASE_URL", &pooled);
+        w.set_config_var("acme", "DATABASE_CONNECTION_POOL_URL", &pooled);
+    });
+    (s, bouncer)
+}
+
+/// Through PgBouncer the migration's PGOPTIONS is refused: said in one line with the config var
+/// to use, and retried once without it — the migration runs and is verified.
+#[test]
+fn through_pgbouncer_the_refused_pgoptions_is_said_and_the_retry_without_it_migrates() {
+    let (s, _bouncer) = setup_pooled();
+    let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let err = out.stderr_text();
+    assert!(
+        err.contains("a connection pooler refused the migration's startup options")
+            && err.contains("DATABASE_URL of acme goes through a pooler; migrations should use the direct URL: acme also has HEROKU_POSTGRESQL_TEAL_URL"),
+        "{err}"
+    );
+    assert!(
+        err.contains("retrying once without PGOPTIONS; the lock-wait budget is enforced from outside at 5.5s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("DATABASE_URL of acme goes through a connection pooler (it refused the startup options)"),
+        "the preflight says it: {err}"
+    );
+    let doc = json(&out);
+    let attempts = doc["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{doc}");
+    assert_eq!((attempts[0]["pooler_refused"].as_bool(), attempts[0]["pgoptions"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(
+        (attempts[1]["pooler_refused"].as_bool(), attempts[1]["pgoptions"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert_eq!(doc["restart"]["verified"], true);
+    let create =
+        s.sim.requests().into_iter().filter(|r| r.method == "POST" && r.path == "/apps/acme/dynos").nth(1).unwrap();
+    assert!(create.body.unwrap()["env"].get("PGOPTIONS").is_none(), "the retry has no PGOPTIONS");
+}
+
+/// Without PGOPTIONS the outside budget is the guard: through PgBouncer, a migration stuck
+/// behind a long reader is cancelled at the budget and nothing is left waiting.
+#[test]
+fn through_pgbouncer_the_migration_without_pgoptions_is_guarded_from_outside() {
+    let (s, _bouncer) = setup_pooled();
+    let reader = long_reader(&s, 600);
+    let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        &cmd,
+        "--confirm",
+        "acme",
+        "--lock-timeout",
+        "1s",
+        "--retries",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let doc = json(&out);
+    let last = doc["attempts"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["pgoptions"], false, "{doc}");
+    assert_eq!(last["outside_budget"][0]["verified"], true, "{doc}");
+    assert_eq!(last["outside_budget"][0]["wait"]["blocker"]["pid"], reader.pid);
+    assert_eq!(lock_waiters(&s.pg), 0, "nothing left waiting");
+    assert_eq!(restarts(&s.sim), 0);
+}

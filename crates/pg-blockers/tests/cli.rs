@@ -451,7 +451,7 @@ fn watch_prints_a_snapshot_per_interval_without_a_terminal_and_redraws_on_one() 
 #[test]
 fn through_pgbouncer_in_transaction_mode_the_chain_is_shown_and_the_cancel_verified() {
     let pg = PgCluster::start().unwrap();
-    let bouncer = test_support::pgbouncer::PgBouncer::start(&pg, "transaction").unwrap();
+    let bouncer = test_support::pgbouncer::PgBouncer::start(&pg, "transaction", 5).unwrap();
     let stuck = StuckAlter::start(&pg, 10, "rails-release");
     let sim = sim_with_database(&bouncer.url("postgres"));
     let t = tool(&sim);

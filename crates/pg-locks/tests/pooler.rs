@@ -11,7 +11,7 @@ use test_support::PgCluster;
 #[test]
 fn through_pgbouncer_the_lock_graph_is_the_servers_and_no_setting_leaks_to_the_next_client() {
     let pg = PgCluster::start().unwrap();
-    let bouncer = PgBouncer::start(&pg, "transaction").unwrap();
+    let bouncer = PgBouncer::start(&pg, "transaction", 1).unwrap();
     let url = bouncer.url("postgres");
     let mut conn = connect(&ConnectOptions::new(url.clone(), "pg-blockers")).unwrap();
     assert!(conn.through_pooler(), "PgBouncer refuses the options startup parameter");
@@ -37,7 +37,7 @@ fn through_pgbouncer_the_lock_graph_is_the_servers_and_no_setting_leaks_to_the_n
 #[test]
 fn a_session_level_set_through_the_pooler_would_leak() {
     let pg = PgCluster::start().unwrap();
-    let bouncer = PgBouncer::start(&pg, "transaction").unwrap();
+    let bouncer = PgBouncer::start(&pg, "transaction", 1).unwrap();
     let url = bouncer.url("postgres");
     let mut first = client(&url, "first");
     first.batch_execute("SET lock_timeout = 2000").unwrap();

@@ -39,8 +39,11 @@ pub fn binary() -> anyhow::Result<PathBuf> {
 
 impl PgBouncer {
     /// Starts PgBouncer on a free port in front of `pg`, pooling `pool_mode` (`transaction`,
-    /// `session`) with one server connection per database, and waits until it accepts.
-    pub fn start(pg: &PgCluster, pool_mode: &str) -> anyhow::Result<PgBouncer> {
+    /// `session`) with `pool_size` server connections per database, and waits until it accepts.
+    /// A pool of one shares a server connection between every client (what shows a setting
+    /// left on it); a pool smaller than the clients that hold a connection queues the rest in
+    /// the pooler, as an exhausted pool does.
+    pub fn start(pg: &PgCluster, pool_mode: &str, pool_size: u32) -> anyhow::Result<PgBouncer> {
         let bin = binary()?;
         let dir = tempfile::Builder::new().prefix("pgbouncer-").tempdir()?;
         let port = free_port()?;
@@ -53,7 +56,7 @@ impl PgBouncer {
             format!(
                 "[databases]\n* = host=127.0.0.1 port={} user={SUPERUSER} password={SUPERUSER_PASSWORD}\n\n\
                  [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
-                 auth_type = trust\nauth_file = {}\npool_mode = {pool_mode}\ndefault_pool_size = 1\n\
+                 auth_type = trust\nauth_file = {}\npool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\n\
                  max_client_conn = 200\nlogfile = {}\npidfile = {}\nserver_login_retry = 1\n",
                 pg.port(),
                 dir.path().join("userlist.txt").display(),
