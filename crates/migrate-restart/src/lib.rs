@@ -111,7 +111,8 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         restart: None,
     };
 
-    let watch_db = if args.no_preflight { None } else { db.as_ref() };
+    let watch_owned = if args.no_preflight { None } else { watch_database(&out, &app, db.as_ref(), &vars) };
+    let watch_db = watch_owned.as_ref();
     let outside_budget = watch_db.map(|_| args.lock_timeout + OUTSIDE_SLACK);
     out.say(format!(
         "Will run `{command}` on a one-off dyno of {app} ({}{}, up to {} retries after a lock timeout), then {}.",
@@ -236,27 +237,53 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     conclude(&ctx, report, &attempts)
 }
 
+/// Another Postgres URL among the app's config vars than `used`, not a pooler's (its name has
+/// no POOL) and not the same URL: the direct one beside a pooled `DATABASE_URL`.
+fn direct_var<'a>(vars: &'a BTreeMap<String, String>, used: &str) -> Option<&'a str> {
+    let used_value = vars.get(used);
+    vars.iter()
+        .filter(|(k, v)| {
+            k.as_str() != used
+                && !k.contains("POOL")
+                && (v.starts_with("postgres://") || v.starts_with("postgresql://"))
+                && Some(*v) != used_value
+        })
+        .map(|(k, _)| k.as_str())
+        .next()
+}
+
+/// The database the lock watch (and the outside budget) reads: the run's own, except when it
+/// goes through a connection pooler and the app has a direct URL beside it. Through the pooler
+/// the watch would wait in the pooler's queue behind the site's own queries exactly when the
+/// pool is full of queries stuck behind the migration — when the budget has to act.
+fn watch_database(
+    out: &Output,
+    app: &str,
+    db: Option<&ResolvedDatabase>,
+    vars: &BTreeMap<String, String>,
+) -> Option<ResolvedDatabase> {
+    let db = db?;
+    let cli_kit::DatabaseSource::App { config_var, .. } = &db.source else { return Some(db.clone()) };
+    let Some(direct) = direct_var(vars, config_var) else { return Some(db.clone()) };
+    if !pg_locks::connect(&db.connect_options(TOOL)).is_ok_and(|c| c.through_pooler()) {
+        return Some(db.clone());
+    }
+    let Some(d) = cli_kit::database::from_config_vars(app, vars, direct) else { return Some(db.clone()) };
+    out.note(format!(
+        "the lock watch and its budget read {direct} of {app} directly: through the pooler they would queue behind the site's own queries when its pool is full"
+    ));
+    Some(d)
+}
+
 /// One line for a migration a pooler refused: what happened and which config var to use.
 fn pooler_refusal(app: &str, db: Option<&ResolvedDatabase>, vars: &BTreeMap<String, String>) -> String {
     let used = match db.map(|d| &d.source) {
         Some(cli_kit::DatabaseSource::App { config_var, .. }) => config_var.clone(),
         _ => "the migration's database URL".to_string(),
     };
-    let used_value = vars.get(&used);
-    let others: Vec<&str> = vars
-        .iter()
-        .filter(|(k, v)| {
-            **k != used && (v.starts_with("postgres://") || v.starts_with("postgresql://")) && Some(*v) != used_value
-        })
-        .map(|(k, _)| k.as_str())
-        .collect();
-    let direct = others.iter().find(|k| !k.contains("POOL")).copied();
-    let advice = match (direct, others.is_empty()) {
-        (Some(d), _) => format!("migrations should use the direct URL: {app} also has {d}"),
-        (None, false) => {
-            format!("migrations should use the direct URL, not the pooler ({app} also has {})", others.join(", "))
-        }
-        (None, true) => "migrations should use the database's direct URL, not the pooler".to_string(),
+    let advice = match direct_var(vars, &used) {
+        Some(d) => format!("migrations should use the direct URL: {app} also has {d}"),
+        None => "migrations should use the database's direct URL, not the pooler".to_string(),
     };
     format!(
         "a connection pooler refused the migration's startup options (PGOPTIONS: \"unsupported startup parameter\"): {used} of {app} goes through a pooler; {advice}"

@@ -985,3 +985,38 @@ fn through_pgbouncer_the_migration_without_pgoptions_is_guarded_from_outside() {
     assert_eq!(lock_waiters(&s.pg), 0, "nothing left waiting");
     assert_eq!(restarts(&s.sim), 0);
 }
+
+/// The pool is full (one server connection, held by the migration's waiting ALTER): the watch
+/// reads the direct URL, so the outside budget still acts — through the pooler it would wait
+/// in the pooler's queue.
+#[test]
+fn with_the_pool_full_the_outside_budget_still_acts_through_the_direct_url() {
+    let s = setup();
+    let bouncer = test_support::pgbouncer::PgBouncer::start(&s.pg, "transaction", 1).unwrap();
+    s.sim.with(|w| {
+        w.set_config_var("acme", "HEROKU_POSTGRESQL_TEAL_URL", &s.pg.superuser_url("postgres"));
+        w.set_config_var("acme", "DATABASE_URL", &bouncer.url("postgres"));
+    });
+    let _reader = long_reader(&s, 600);
+    let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let started = std::time::Instant::now();
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        &cmd,
+        "--confirm",
+        "acme",
+        "--lock-timeout",
+        "1s",
+        "--retries",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    let doc = json(&out);
+    let last = doc["attempts"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["outside_budget"][0]["verified"], true, "{doc}");
+    assert_eq!(lock_waiters(&s.pg), 0);
+}
