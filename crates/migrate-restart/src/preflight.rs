@@ -171,6 +171,7 @@ mod tests {
             labels: vec![],
             query_start_epoch: None,
             backend_start_epoch: None,
+            can_signal: true,
             query_hidden: false,
         };
         s.labels = pg_locks::label_session(&s, 1);

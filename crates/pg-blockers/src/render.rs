@@ -162,10 +162,27 @@ fn hidden_note(snap: &Snapshot) -> Option<String> {
     }
 }
 
-/// The command that applies a recommendation.
+/// The command that applies a recommendation. When this credential may not signal the
+/// session (the server would refuse), the command is the one that would work: with the app's
+/// default credential (DATABASE_URL), or with a credential that may, given by URL.
 pub fn command_for(tool: &str, db: &ResolvedDatabase, r: &Recommendation) -> String {
     let escalate = if r.note.is_some() { " --escalate" } else { "" };
-    format!("{tool} {} --{} {}{escalate} --confirm {}", db.selector_args(), r.action.word(), r.pid, db.confirm_name())
+    let selector = match (&r.needs_credential, db.app()) {
+        (None, _) => db.selector_args(),
+        (Some(_), Some(app)) => format!("-a {app}"),
+        (Some(_), None) => "--database-url \"$URL_OF_A_CREDENTIAL_THAT_MAY\"".to_string(),
+    };
+    format!("{tool} {selector} --{} {}{escalate} --confirm {}", r.action.word(), r.pid, db.confirm_name())
+}
+
+/// Where a credential that may signal it comes from.
+fn other_credential(db: &ResolvedDatabase) -> String {
+    match db.app() {
+        Some(app) => {
+            format!("with the app's default credential, DATABASE_URL (heroku pg:credentials -a {app} lists them)")
+        }
+        None => "with a credential that may (the session's own role, pg_signal_backend, or a superuser)".to_string(),
+    }
 }
 
 fn recommendation_lines(
@@ -181,7 +198,14 @@ fn recommendation_lines(
     if let Some(n) = &r.note {
         out.push(format!("  note: {n}"));
     }
-    out.push(format!("  run:  {}", command_for("pg-blockers", db, r)));
+    match &r.needs_credential {
+        None => out.push(format!("  run:  {}", command_for("pg-blockers", db, r))),
+        Some(why) => {
+            out.push(format!("  {} {why}", yellow().apply_to("this credential cannot:")));
+            out.push(format!("  instead, {}:", other_credential(db)));
+            out.push(format!("        {}", command_for("pg-blockers", db, r)));
+        }
+    }
     if let Some((command, cost)) = platform_way(r, db, snap) {
         out.push(format!("  or the platform's way: {command}"));
         out.push(format!("  cost: {cost}"));

@@ -79,8 +79,12 @@ pub struct Proposal {
     pub reason: String,
     /// What may stop a plain cancel from working.
     pub note: Option<String>,
-    /// The pg-blockers command that applies it.
+    /// The pg-blockers command that applies it — when this credential may not signal the
+    /// session, the command that would work (another credential).
     pub command: String,
+    /// Why this credential may not signal it (the server would refuse), when it may not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_credential: Option<String>,
     /// The platform's own way, when there is one (`heroku pg:backups:cancel -a APP` for a
     /// Heroku Postgres backup), and its cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +105,7 @@ impl Proposal {
             reason: r.reason.clone(),
             note: r.note.clone(),
             command: crate::render::command_for("pg-blockers", db, r),
+            needs_credential: r.needs_credential.clone(),
             platform_command: platform.as_ref().map(|p| p.0.clone()),
             platform_cost: platform.map(|p| p.1.to_string()),
         }

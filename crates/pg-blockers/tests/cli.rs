@@ -134,6 +134,9 @@ fn a_credential_that_owns_none_of_the_sessions_gets_the_forest_not_an_all_clear(
     assert!(text.contains(&format!("● {} reporting", stuck.reader.pid)), "{text}");
     assert!(text.contains("query hidden from this credential"), "{text}");
     assert!(text.contains("sessions of other roles: query text hidden from this credential"), "{text}");
+    // It may not signal the superuser's sessions: no cancel the server would refuse is proposed.
+    assert!(text.contains("this credential cannot:"), "{text}");
+    assert!(!text.contains("run:  pg-blockers --database-url"), "{text}");
     let out = t.run(&["--database-url", &second, "--json"]);
     let doc = json(&out);
     assert_eq!(doc["blocked_total"], 41);
@@ -465,4 +468,46 @@ fn through_pgbouncer_in_transaction_mode_the_chain_is_shown_and_the_cancel_verif
     let out = t.run(&["-a", "acme", "--cancel", &stuck.alter.pid.to_string(), "--confirm", "acme", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     assert_eq!(json(&out)["action"]["running_again"], 10);
+}
+
+/// What the credential may do decides the recommendation: an ordinary role that does not own
+/// the blocking sessions gets no cancel the server would refuse (and its --cancel fails with
+/// the reason, nothing changed); a role in pg_signal_backend gets the cancel, and it works.
+#[test]
+fn the_recommendation_follows_what_the_credential_may_signal() {
+    let pg = PgCluster::start().unwrap();
+    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 1000) g").unwrap();
+    let owner = pg.create_role("app_owner", "owner-pw", "postgres").unwrap();
+    pg.psql("postgres", "ALTER TABLE users OWNER TO app_owner").unwrap();
+    let reader = spawn(&owner, "reporting", "SELECT count(*), pg_sleep(600) FROM users");
+    wait_until("the report holds users", || {
+        pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
+        )
+        .is_ok_and(|c| c == "1")
+    });
+    let alter = spawn(&owner, "rails release.7", "ALTER TABLE users ADD COLUMN nickname text");
+    wait_until("the ALTER waits", || lock_waiters(&pg) == 1);
+    let ordinary = pg.create_role("readonly_dashboard", "ro-pw", "postgres").unwrap();
+    let signaller = pg.create_role("oncall", "oncall-pw", "postgres").unwrap();
+    pg.psql("postgres", "GRANT pg_signal_backend TO oncall").unwrap();
+    let t = Tool::new(env!("CARGO_BIN_EXE_pg-blockers"));
+
+    let doc = json(&t.run(&["--database-url", &ordinary, "--json"]));
+    assert_eq!(doc["recommendation"]["pid"], reader.pid);
+    let why = doc["recommendation"]["needs_credential"].as_str().unwrap_or_else(|| panic!("{doc}"));
+    assert!(why.contains("runs as role app_owner") && why.contains("(readonly_dashboard) may not signal it"), "{why}");
+    assert!(doc["recommendation"]["command"].as_str().unwrap().contains("$URL_OF_A_CREDENTIAL_THAT_MAY"), "{doc}");
+    let out = t.run(&["--database-url", &ordinary, "--cancel", &reader.pid.to_string(), "--confirm", "postgres"]);
+    assert_ne!(out.code(), 0, "{}", out.dump());
+    assert!(!reader.is_finished(), "nothing was cancelled");
+
+    let doc = json(&t.run(&["--database-url", &signaller, "--json"]));
+    assert_eq!(doc["recommendation"]["pid"], reader.pid);
+    assert!(doc["recommendation"].get("needs_credential").is_none(), "{doc}");
+    let out = t.run(&["--database-url", &signaller, "--cancel", &reader.pid.to_string(), "--confirm", "postgres"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(reader.finish().is_err(), "the report was cancelled");
+    alter.finish().expect("the ALTER got its lock");
 }

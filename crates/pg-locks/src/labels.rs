@@ -159,6 +159,7 @@ mod tests {
             labels: vec![],
             query_start_epoch: None,
             backend_start_epoch: None,
+            can_signal: true,
             query_hidden: false,
         }
     }

@@ -56,6 +56,9 @@ pub struct Recommendation {
     pub reason: String,
     /// Anything that may stop a plain cancel from working.
     pub note: Option<String>,
+    /// Why this credential may not signal it (the server would refuse), when it may not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_credential: Option<String>,
 }
 
 fn sessions(n: usize) -> String {
@@ -81,7 +84,20 @@ fn rank(s: &Session) -> u8 {
     }
 }
 
-fn recommendation_for(s: &Session, unblocks: usize, reason: String) -> Recommendation {
+/// Why the server would refuse this credential's signal to `s`, if it would.
+fn refused_by_server(s: &Session, role: Option<&str>) -> Option<String> {
+    if s.can_signal {
+        return None;
+    }
+    let theirs = s.user.as_deref().map(|u| format!("role {u}")).unwrap_or_else(|| "another role".into());
+    let mine = role.map(|r| format!(" ({r})")).unwrap_or_default();
+    Some(format!(
+        "pid {} runs as {theirs}, and this credential{mine} may not signal it: that takes the session's own role, membership in pg_signal_backend, or a superuser (a superuser's session only a superuser)",
+        s.pid
+    ))
+}
+
+fn recommendation_for(s: &Session, unblocks: usize, reason: String, role: Option<&str>) -> Recommendation {
     // A backend blocked writing to a client that is not reading only sees a cancel when the
     // client reads again; escalation to terminate ends it regardless.
     let note = (s.wait_event.as_deref() == Some("ClientWrite")).then(|| {
@@ -94,6 +110,7 @@ fn recommendation_for(s: &Session, unblocks: usize, reason: String) -> Recommend
         cost: cost(s).to_string(),
         reason,
         note,
+        needs_credential: refused_by_server(s, role),
     }
 }
 
@@ -124,7 +141,7 @@ pub fn recommend(snapshot: &Snapshot) -> (Option<Recommendation>, Option<Recomme
         } else {
             format!("it holds the lock at the head of the chain; {} can proceed without it", sessions(n))
         };
-        Some(recommendation_for(s, n, reason))
+        Some(recommendation_for(s, n, reason, snapshot.role.as_deref()))
     });
     // A waiting DDL with a queue behind it: cancelling it frees the queue now, at the cost of
     // the migration, even when the primary choice is its blocker.
@@ -137,7 +154,12 @@ pub fn recommend(snapshot: &Snapshot) -> (Option<Recommendation>, Option<Recomme
         .filter(|(n, _)| *n > 0)
         .max_by_key(|(n, s)| (*n, std::cmp::Reverse(s.pid)))
         .map(|(n, s)| {
-            recommendation_for(s, n, format!("the {} queued behind this waiting DDL run at once", sessions(n)))
+            recommendation_for(
+                s,
+                n,
+                format!("the {} queued behind this waiting DDL run at once", sessions(n)),
+                snapshot.role.as_deref(),
+            )
         });
     (primary, alternative)
 }

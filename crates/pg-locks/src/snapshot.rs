@@ -23,6 +23,10 @@ use crate::labels::{label_session, Label};
 /// pg_stat_activity shows NULL for another role's state and wait event, while pg_locks and
 /// pg_blocking_pids show every role's locks.
 /// `waitstart` exists from PostgreSQL 14; reading it through to_jsonb keeps 12 and 13 working.
+/// Whether this credential may signal a session follows the server's own rule for
+/// pg_cancel_backend/pg_terminate_backend: a superuser may signal anyone; nobody else may
+/// signal a superuser's session; otherwise a member of the session's role, or of
+/// pg_signal_backend, may.
 pub const SNAPSHOT_SQL: &str = r#"
 WITH waiting AS (
   SELECT DISTINCT ON (l.pid) l.pid, l.locktype, l.mode,
@@ -37,6 +41,9 @@ WITH waiting AS (
   FROM pg_locks l
   WHERE NOT l.granted
   ORDER BY l.pid
+), me AS (
+  SELECT r.rolsuper AS superuser, pg_has_role('pg_signal_backend', 'MEMBER') AS signal_backend
+  FROM pg_roles r WHERE r.rolname = current_user
 ), held AS (
   SELECT l.pid, array_agg(DISTINCT l.relation::regclass::text || ' ' || l.mode) AS held
   FROM pg_locks l
@@ -67,10 +74,20 @@ SELECT a.pid,
   current_setting('server_version_num')::int,
   extract(epoch FROM a.query_start)::float8,
   pg_is_in_recovery(),
-  extract(epoch FROM a.backend_start)::float8
+  extract(epoch FROM a.backend_start)::float8,
+  CASE
+    WHEN a.usesysid IS NULL THEN false
+    WHEN me.superuser THEN true
+    WHEN coalesce(target.rolsuper, false) THEN false
+    WHEN pg_has_role(a.usesysid, 'MEMBER') THEN true
+    ELSE coalesce(me.signal_backend, false)
+  END,
+  current_user::text
 FROM pg_stat_activity a
 LEFT JOIN waiting w ON w.pid = a.pid
 LEFT JOIN held h ON h.pid = a.pid
+LEFT JOIN pg_roles target ON target.oid = a.usesysid
+LEFT JOIN me ON true
 WHERE a.pid IS NOT NULL
 ORDER BY a.pid
 "#;
@@ -143,6 +160,13 @@ pub struct Session {
     /// opened by a release dyno is told from older ones.
     #[serde(skip)]
     pub backend_start_epoch: Option<f64>,
+    /// This credential may cancel or terminate it (the server would not refuse).
+    #[serde(default = "yes")]
+    pub can_signal: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Session {
@@ -196,6 +220,9 @@ pub struct Snapshot {
     /// the lock view is still the server's.
     #[serde(default)]
     pub through_pooler: bool,
+    /// The role this credential is (`current_user`).
+    #[serde(default)]
+    pub role: Option<String>,
 }
 
 impl Default for Snapshot {
@@ -208,6 +235,7 @@ impl Default for Snapshot {
             sessions: Vec::new(),
             in_recovery: false,
             through_pooler: false,
+            role: None,
         }
     }
 }
@@ -236,11 +264,13 @@ impl Snapshot {
         let mut own_pid = 0;
         let mut server_version_num = 0;
         let mut in_recovery = false;
+        let mut role = None;
         let mut sessions = Vec::with_capacity(rows.len());
         for row in rows {
             own_pid = row.get(19);
             server_version_num = row.get(20);
             in_recovery = row.get(22);
+            role = row.get(25);
             let pid: i32 = row.get(0);
             let mut blocked_by: Vec<i32> = row.get::<_, Option<Vec<i32>>>(12).unwrap_or_default();
             blocked_by.sort_unstable();
@@ -277,12 +307,21 @@ impl Snapshot {
                 labels: Vec::new(),
                 query_start_epoch: row.get(21),
                 backend_start_epoch: row.get(23),
+                can_signal: row.get(24),
             });
         }
         for s in &mut sessions {
             s.labels = label_session(s, own_pid);
         }
-        Ok(Snapshot { own_pid, server_version_num, taken_at: SystemTime::now(), sessions, in_recovery, through_pooler })
+        Ok(Snapshot {
+            own_pid,
+            server_version_num,
+            taken_at: SystemTime::now(),
+            sessions,
+            in_recovery,
+            through_pooler,
+            role,
+        })
     }
 
     /// The session with this pid.
