@@ -66,6 +66,7 @@ enum Held {
     Alter(StuckAlter),
     Backup(Backup, Running),
     Reader(Running, Vec<Running>),
+    Connections(test_support::sessions::HeldConnections),
     Nothing,
 }
 
@@ -89,6 +90,11 @@ fn set_scene(sb: &Sandbox, name: &str) -> (Held, PathBuf) {
                 (0..40).map(|i| spawn(&url, &format!("web.{}", i % 2 + 1), "SELECT count(*) FROM users")).collect();
             wait_until("queries queue behind it", || lock_waiters(&sb.pg) == 41);
             (Held::Reader(reader, queued), sb.dir().to_path_buf())
+        }
+        // Every connection slot taken, the superuser's reserved ones included (the tools connect
+        // with the app's DATABASE_URL, which in the sandbox is the superuser's).
+        "no-free-connection" => {
+            (Held::Connections(test_support::sessions::take_every_slot(&sb.pg)), sb.dir().to_path_buf())
         }
         "stale-schema" => {
             sb.sim.with(|w| {
@@ -189,6 +195,11 @@ fn reopen_after_interrupted_window() {
 }
 
 #[test]
+fn database_refuses_connections() {
+    run_page(&page("database-refuses-connections.md"));
+}
+
+#[test]
 fn every_runbook_page_is_tested() {
     let mut pages: Vec<String> = std::fs::read_dir(test_support::workspace_root().join("docs/runbooks"))
         .unwrap()
@@ -197,6 +208,7 @@ fn every_runbook_page_is_tested() {
         .collect();
     pages.sort();
     let tested = [
+        "database-refuses-connections.md",
         "deploy-migration-minimal-downtime.md",
         "migration-waiting-on-lock.md",
         "release-phase-stuck.md",

@@ -1020,3 +1020,17 @@ fn with_the_pool_full_the_outside_budget_still_acts_through_the_direct_url() {
     assert_eq!(last["outside_budget"][0]["verified"], true, "{doc}");
     assert_eq!(lock_waiters(&s.pg), 0);
 }
+
+/// No free connection slot: the preflight cannot look, so nothing starts — one line with the
+/// ways out, exit 1, no dyno created.
+#[test]
+fn with_no_free_connection_the_preflight_says_so_and_nothing_starts() {
+    let s = setup();
+    let _held = test_support::sessions::take_every_slot(&s.pg);
+    let out = s.tool.run(&["-a", "acme", "--command", "true", "--confirm", "acme"]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let err = out.stderr_text();
+    assert!(err.contains("cannot run the preflight") && err.contains("every connection slot is taken"), "{err}");
+    assert!(err.contains("heroku pg:killall"), "the ways out: {err}");
+    assert!(!s.sim.requests().iter().any(|r| r.method == "POST" && r.path == "/apps/acme/dynos"), "nothing started");
+}

@@ -149,12 +149,7 @@ fn a_credential_that_owns_none_of_the_sessions_gets_the_forest_not_an_all_clear(
 fn a_database_with_no_free_connection_is_said_with_the_ways_out() {
     let pg = PgCluster::start_with_max_connections(6).unwrap();
     let url = pg.superuser_url("postgres");
-    let config: postgres::Config = url.parse().unwrap();
-    let mut held = Vec::new();
-    while let Ok(c) = config.connect(postgres::NoTls) {
-        held.push(c);
-        assert!(held.len() < 50, "the cluster never ran out of connection slots");
-    }
+    let held = test_support::sessions::take_every_slot(&pg);
     let out = Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).env("DATABASE_URL", &url).run(&[]);
     assert_eq!(out.code(), 1, "{}", out.dump());
     let err = out.stderr_text();

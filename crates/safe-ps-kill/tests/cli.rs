@@ -382,3 +382,22 @@ fn a_release_dyno_is_named_with_its_pending_release_and_what_stopping_it_does() 
     });
     assert_eq!(sim.with(|w| w.apps["acme"].current_version()), v - 1);
 }
+
+/// No free connection slot: the stop still happens by id and is verified (exit 0); the
+/// database check says in one line why it was skipped and the ways out.
+#[test]
+fn with_no_free_connection_the_stop_is_verified_and_the_db_check_says_why_it_was_skipped() {
+    let pg = PgCluster::start_with_max_connections(6).unwrap();
+    let mut w = stuck();
+    w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
+    let sim = Sim::start(w).unwrap();
+    let _held = test_support::sessions::take_every_slot(&pg);
+    let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let err = out.stderr_text();
+    assert!(err.contains("database check skipped:") && err.contains("every connection slot is taken"), "{err}");
+    assert!(err.contains("heroku pg:killall"), "{err}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["database_check"]["status"], "skipped");
+    assert!(doc["database_check"]["reason"].as_str().unwrap().contains("53300"), "{doc}");
+}

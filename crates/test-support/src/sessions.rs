@@ -171,3 +171,17 @@ impl StuckAlter {
         StuckAlter { reader, alter, queued }
     }
 }
+
+/// Connections held open until dropped (a database with no free slot).
+pub struct HeldConnections(pub Vec<postgres::Client>);
+
+/// Takes every connection slot of `pg`, the superuser's reserved ones included, and holds them.
+pub fn take_every_slot(pg: &PgCluster) -> HeldConnections {
+    let config: postgres::Config = pg.superuser_url("postgres").parse().expect("test URL parses");
+    let mut held = Vec::new();
+    while let Ok(c) = config.connect(postgres::NoTls) {
+        held.push(c);
+        assert!(held.len() < 500, "the cluster never ran out of connection slots");
+    }
+    HeldConnections(held)
+}
