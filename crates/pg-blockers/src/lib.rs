@@ -36,11 +36,19 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         return apply(&args, &out, &db, &mut client, snap);
     }
     let (forest, recs) = analyse(&snap, args.min_wait);
+    // A follower: name the app's database that most likely leads it (one more API call, only then).
+    let leader = if snap.in_recovery { leader_of(&db, &out) } else { None };
     if out.is_json() {
-        out.report(&report::blockers_report(&db, &snap, &forest, &recs));
+        let mut r = report::blockers_report(&db, &snap, &forest, &recs);
+        r.leader = leader;
+        out.report(&r);
     } else {
         for line in render::human(&db, &snap, &forest, &recs) {
             out.say(line);
+        }
+        if let (Some(var), Some(app)) = (&leader, db.app()) {
+            let selector = if var == "DATABASE_URL" { String::new() } else { format!(" {var}") };
+            out.say(format!("  The leader is most likely {var} of {app}: pg-blockers -a {app}{selector}"));
         }
     }
     Ok(match (args.exit_status, snap.in_recovery, forest.is_empty()) {
@@ -49,6 +57,18 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         (true, true, true) => Exit::NotVerified,
         _ => Exit::Success,
     })
+}
+
+/// For a follower attached to an app: the app's config var most likely holding its leader —
+/// DATABASE_URL (the app's primary) when it is another URL, else another Heroku Postgres URL.
+fn leader_of(db: &ResolvedDatabase, out: &Output) -> Option<String> {
+    let cli_kit::DatabaseSource::App { app, config_var, .. } = &db.source else { return None };
+    let vars = api_client(TOOL, env!("CARGO_PKG_VERSION"), out).ok()?.config_vars(app).ok()?;
+    let other = |k: &str| k != config_var && vars.get(k).is_some_and(|v| *v != db.url);
+    if other("DATABASE_URL") {
+        return Some("DATABASE_URL".into());
+    }
+    vars.keys().find(|k| k.starts_with("HEROKU_POSTGRESQL_") && k.ends_with("_URL") && other(k)).cloned()
 }
 
 /// The one analysis of a snapshot, for a single report and each `--watch` redraw alike: the

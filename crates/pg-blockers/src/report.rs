@@ -17,6 +17,10 @@ pub struct BlockersReport {
     pub server_version_num: i32,
     /// The database is a follower (in recovery): the leader's waits are not visible here.
     pub follower: bool,
+    /// For a follower of a Heroku app: the app's config var that most likely holds the leader
+    /// (DATABASE_URL, else another Heroku Postgres URL), to run pg-blockers against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
     /// Read through a connection pooler (PgBouncer refused the startup options); the lock view
     /// is the server's all the same.
     pub through_pooler: bool,
@@ -142,6 +146,7 @@ pub fn blockers_report(
         database: DatabaseRef::from(db),
         server_version_num: snap.server_version_num,
         follower: snap.in_recovery,
+        leader: None,
         through_pooler: snap.through_pooler,
         own_pid: snap.own_pid,
         session_count: snap.sessions.len(),

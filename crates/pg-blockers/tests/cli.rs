@@ -196,6 +196,21 @@ fn a_follower_is_said_to_be_one_and_never_gets_an_all_clear() {
     let out = t.run(&["--database-url", &pg.superuser_url("postgres"), "--json"]);
     assert_eq!(json(&out)["follower"], false, "the leader is not a follower");
     assert_eq!(json(&out)["blocked_total"], 1, "and its wait is seen there");
+
+    // Attached to an app: the follower is HEROKU_POSTGRESQL_TEAL_URL, the leader DATABASE_URL.
+    let mut w = World::default();
+    w.add_app("acme");
+    w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
+    w.add_postgres("acme", "HEROKU_POSTGRESQL_TEAL", "postgresql-teal-67890", &follower.superuser_url("postgres"));
+    let sim = Sim::start(w).unwrap();
+    let out = tool(&sim).run(&["-a", "acme", "HEROKU_POSTGRESQL_TEAL"]);
+    assert!(
+        out.stdout_text().contains("The leader is most likely DATABASE_URL of acme: pg-blockers -a acme"),
+        "{}",
+        out.dump()
+    );
+    let doc = json(&tool(&sim).run(&["-a", "acme", "HEROKU_POSTGRESQL_TEAL", "--json"]));
+    assert_eq!(doc["leader"], "DATABASE_URL", "{doc}");
 }
 
 #[test]
