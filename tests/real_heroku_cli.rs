@@ -215,3 +215,43 @@ fn releases_info_and_output_follow_a_release_phase() {
     assert!(out.status.success(), "releases:retry needs the release formation type: {}", text(&out));
     assert!(stdout(&out).contains("Running release command..."), "{}", text(&out));
 }
+
+/// A Fir app (the newer generation): the Heroku CLI reads its generation from `GET /apps/{app}`
+/// under the 3.sdk variant (the published schema has no such field; the simulator follows the
+/// CLI's reading), lists its pod-style dynos, and restarts a type through the formation route —
+/// the pods come back under new names.
+#[test]
+fn a_fir_app_lists_pod_style_dynos_and_restarts_a_type_through_the_formation_route() {
+    let mut world = heroku_sim::World::default();
+    world.add_app("acme");
+    world.make_fir("acme", true);
+    world.add_formation("acme", "web", 2, "bundle exec puma", Duration::from_secs(600));
+    world.timing.start_delay = Duration::from_millis(100);
+    let sim = Sim::start(world).unwrap();
+    let cli = HerokuCli::new(&sim.url(), &sim.token());
+    let before = sim.dyno_names("acme");
+    let pod = regex_like_pod(&before[0]);
+    assert!(pod, "pod-style names: {before:?}");
+    let out = cli.run(&["ps", "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for name in &before {
+        assert!(stdout(&out).contains(name.as_str()), "{name} missing:\n{}", text(&out));
+    }
+    let out = cli.run(&["ps:restart", "--process-type", "web", "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(sim.requests().iter().any(|r| r.method == "DELETE" && r.path == "/apps/acme/formations/web"));
+    let after = sim.dyno_names("acme");
+    assert_eq!(after.len(), 2);
+    assert!(after.iter().all(|n| !before.contains(n) && regex_like_pod(n)), "new pods: {before:?} → {after:?}");
+}
+
+/// `web-<hex>-<5 alphanumerics>`, as lib/apps/generation.js recognises a Fir dyno.
+fn regex_like_pod(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    parts.len() == 3
+        && parts[0] == "web"
+        && !parts[1].is_empty()
+        && parts[1].chars().all(|c| c.is_ascii_alphanumeric())
+        && parts[2].len() == 5
+        && parts[2].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}

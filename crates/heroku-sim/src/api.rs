@@ -186,7 +186,15 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
         return error(404, "not_found", "Couldn't find that app.");
     };
     match (method, rest) {
-        ("GET", []) => answer(200, app_json(world, &world.apps[&app_name])),
+        ("GET", []) => {
+            let mut app = app_json(world, &world.apps[&app_name]);
+            // The published schema has no `generation`; the pinned CLI reads it from this
+            // route under the 3.sdk variant (lib/apps/generation.js), as a string or `{name}`.
+            if needs_sdk_variant(req).is_none() {
+                app["generation"] = json!({ "name": world.apps[&app_name].generation });
+            }
+            answer(200, app)
+        }
         ("PATCH", []) => {
             let app = world.apps.get_mut(&app_name).expect("found");
             if let Some(m) = body.and_then(|b| b.get("maintenance")).and_then(Value::as_bool) {
@@ -473,6 +481,7 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
         attach_url: attach_url.clone(),
         env,
         process: None,
+        slot: None,
     };
     let out = dyno_json(app, &dyno);
     app.dynos.push(dyno);
@@ -569,8 +578,8 @@ fn app_json(world: &World, app: &AppState) -> Value {
         "git_url": format!("https://git.heroku.com/{}.git", app.name),
         "owner": { "id": world.account_id, "email": world.account_email },
         "region": { "id": "59accabd-516d-4f0e-83e6-6e3757701145", "name": "us" },
-        "stack": { "id": "ee582d3c-717d-4a57-ba5f-8b3a39f3a817", "name": "heroku-24" },
-        "build_stack": { "id": "ee582d3c-717d-4a57-ba5f-8b3a39f3a817", "name": "heroku-24" },
+        "stack": { "id": "ee582d3c-717d-4a57-ba5f-8b3a39f3a817", "name": app.stack },
+        "build_stack": { "id": "ee582d3c-717d-4a57-ba5f-8b3a39f3a817", "name": app.stack },
         "buildpack_provided_description": "Ruby/Rails",
         "acm": false,
         "archived_at": null,

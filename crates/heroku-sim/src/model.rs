@@ -60,6 +60,8 @@ pub struct DynoState {
     pub env: BTreeMap<String, String>,
     /// The local process running a one-off dyno's command.
     pub process: Option<u32>,
+    /// The formation slot it fills (1 for `web.1`); None for one-off and release dynos.
+    pub slot: Option<u64>,
 }
 
 /// One process type's formation.
@@ -152,9 +154,25 @@ pub struct AppState {
     pub config_vars: BTreeMap<String, String>,
     /// Add-on attachments.
     pub attachments: Vec<AttachmentState>,
+    /// `cedar` or `fir` (the platform generation; Fir names dynos like pods).
+    pub generation: String,
+    /// `heroku-24`, or `cnb` for Cloud Native Buildpack apps.
+    pub stack: String,
 }
 
 impl AppState {
+    /// The name a formation dyno in `slot` gets: `web.1` on Cedar; on Fir a pod name,
+    /// `web-<release hash>-<5 characters>`, new for every (re)start.
+    pub fn dyno_name(&self, ptype: &str, slot: u64, id: &str) -> String {
+        if self.generation != "fir" {
+            return format!("{ptype}.{slot}");
+        }
+        let version = self.current_version();
+        let h = (version.wrapping_add(7)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let suffix: String = id.chars().rev().filter(|c| c.is_ascii_alphanumeric()).take(5).collect();
+        format!("{ptype}-{:010x}-{suffix}", h >> 24)
+    }
+
     /// The current release (the newest succeeded one).
     pub fn current_release(&self) -> Option<&ReleaseState> {
         self.releases.iter().rev().find(|r| r.status == "succeeded")
@@ -352,7 +370,7 @@ impl World {
                 app.dynos.retain(|d| {
                     let gone = d.gone_at.is_some_and(|t| t <= now) && !d.ignores_stop;
                     if gone {
-                        if let Some(index) = formation_index(d, &formation) {
+                        if let Some(index) = formation_slot(d, &formation) {
                             replacements.push((d.process_type.clone(), index, d.command.clone(), d.size.clone()));
                         }
                         if d.process_type == "release" {
@@ -379,8 +397,8 @@ impl World {
             for (ptype, index, command, size) in replacements {
                 let id = self.new_id();
                 let app = self.apps.get_mut(&name).expect("app exists");
-                let version = app.current_version();
-                app.dynos.push(new_dyno(id, &ptype, index, &command, &size, version, now + start_delay));
+                let d = new_dyno(app, id, &ptype, index, &command, &size, now + start_delay);
+                app.dynos.push(d);
             }
         }
     }
@@ -397,13 +415,13 @@ impl World {
             f.updated_at = SystemTime::now();
             let (command, size) = (f.command.clone(), f.size.clone());
             for d in a.dynos.iter_mut().filter(|d| d.process_type == ptype) {
-                let index = dyno_index(&d.name).unwrap_or(0);
+                let index = d.slot.unwrap_or(0);
                 if index > quantity as u64 && d.gone_at.is_none() {
                     d.gone_at = Some(now + stop_delay);
                 }
             }
             for index in 1..=quantity as u64 {
-                let exists = a.dynos.iter().any(|d| d.process_type == ptype && dyno_index(&d.name) == Some(index));
+                let exists = a.dynos.iter().any(|d| d.process_type == ptype && d.slot == Some(index));
                 if !exists {
                     to_create.push((index, command.clone(), size.clone()));
                 }
@@ -412,28 +430,32 @@ impl World {
         for (index, command, size) in to_create {
             let id = self.new_id();
             let a = self.apps.get_mut(app).expect("app exists");
-            let version = a.current_version();
-            a.dynos.push(new_dyno(id, ptype, index, &command, &size, version, now + start_delay));
+            let d = new_dyno(a, id, ptype, index, &command, &size, now + start_delay);
+            a.dynos.push(d);
         }
     }
 }
 
-/// The `N` of `web.N`.
-pub fn dyno_index(name: &str) -> Option<u64> {
-    name.rsplit_once('.').and_then(|(_, n)| n.parse().ok())
-}
-
-fn formation_index(d: &DynoState, formation: &BTreeMap<String, u32>) -> Option<u64> {
+fn formation_slot(d: &DynoState, formation: &BTreeMap<String, u32>) -> Option<u64> {
     let qty = *formation.get(&d.process_type)? as u64;
-    let index = dyno_index(&d.name)?;
+    let index = d.slot?;
     (index >= 1 && index <= qty).then_some(index)
 }
 
-fn new_dyno(id: String, ptype: &str, index: u64, command: &str, size: &str, version: u64, up_at: Instant) -> DynoState {
+fn new_dyno(
+    app: &AppState,
+    id: String,
+    ptype: &str,
+    index: u64,
+    command: &str,
+    size: &str,
+    up_at: Instant,
+) -> DynoState {
     let now = SystemTime::now();
+    let version = app.current_version();
     DynoState {
+        name: app.dyno_name(ptype, index, &id),
         id,
-        name: format!("{ptype}.{index}"),
         process_type: ptype.to_string(),
         command: command.to_string(),
         size: size.to_string(),
@@ -448,5 +470,6 @@ fn new_dyno(id: String, ptype: &str, index: u64, command: &str, size: &str, vers
         attach_url: None,
         env: BTreeMap::new(),
         process: None,
+        slot: Some(index),
     }
 }

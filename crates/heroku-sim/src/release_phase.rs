@@ -119,6 +119,7 @@ impl World {
             attach_url: None,
             env: BTreeMap::new(),
             process: None,
+            slot: None,
         });
         let env = app.config_vars.clone();
         self.release_outputs.insert(output_id.clone(), ReleaseOutput::default());
@@ -142,6 +143,24 @@ impl World {
         let start_delay = self.timing.start_delay;
         let Some(app) = self.apps.get_mut(app_name) else { return };
         let version = app.current_version();
+        // On Fir a restart is a new pod: formation dynos come back under a new name.
+        let renames: Vec<(usize, String)> = app
+            .dynos
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| app.generation == "fir" && which(d))
+            .filter_map(|(i, d)| {
+                let nonce = format!(
+                    "{}{:x}",
+                    d.id,
+                    SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.subsec_nanos()
+                );
+                Some((i, app.dyno_name(&d.process_type, d.slot?, &nonce)))
+            })
+            .collect();
+        for (i, name) in renames {
+            app.dynos[i].name = name;
+        }
         for d in app.dynos.iter_mut().filter(|d| which(d)) {
             let t = SystemTime::now();
             d.created_at = t;

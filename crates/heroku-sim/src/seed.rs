@@ -38,6 +38,8 @@ impl World {
             }],
             config_vars: BTreeMap::new(),
             attachments: Vec::new(),
+            generation: "cedar".into(),
+            stack: "heroku-24".into(),
         };
         self.apps.insert(name.to_string(), app);
         self.apps.get_mut(name).expect("just inserted")
@@ -87,7 +89,9 @@ impl World {
             }
         }
         for i in 1..=quantity {
-            self.add_dyno(app, ptype, &format!("{ptype}.{i}"), command, age);
+            let id = self.new_id();
+            let name = self.apps[app].dyno_name(ptype, i as u64, &id);
+            self.add_dyno(app, ptype, &name, command, age).slot = Some(i as u64);
         }
     }
 
@@ -114,6 +118,7 @@ impl World {
             attach_url: None,
             env: BTreeMap::new(),
             process: None,
+            slot: None,
         });
         a.dynos.last_mut().expect("just pushed")
     }
@@ -124,6 +129,16 @@ impl World {
             .get_mut(app)
             .and_then(|a| a.dynos.iter_mut().find(|d| d.name == name))
             .unwrap_or_else(|| panic!("seed: no dyno {name} on {app}"))
+    }
+
+    /// Makes `app` a Fir app (pod-style dyno names), on the `cnb` stack when `cnb`. Call it
+    /// before adding the formation.
+    pub fn make_fir(&mut self, app: &str, cnb: bool) {
+        let a = self.apps.get_mut(app).expect("seed: unknown app");
+        a.generation = "fir".into();
+        if cnb {
+            a.stack = "cnb".into();
+        }
     }
 
     /// Sets a config var.

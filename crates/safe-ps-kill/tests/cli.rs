@@ -401,3 +401,29 @@ fn with_no_free_connection_the_stop_is_verified_and_the_db_check_says_why_it_was
     assert_eq!(doc["database_check"]["status"], "skipped");
     assert!(doc["database_check"]["reason"].as_str().unwrap().contains("53300"), "{doc}");
 }
+
+/// On a Fir app dynos are pods (`web-<hash>-<5>`): a type resolves to them, each is stopped by
+/// id and seen gone, whatever its replacement is called.
+#[test]
+fn on_a_fir_app_a_type_resolves_to_its_pods_and_each_is_stopped_by_id() {
+    let mut w = World::default();
+    w.add_app("acme");
+    w.make_fir("acme", true);
+    w.add_formation("acme", "worker", 2, "bundle exec sidekiq", Duration::from_secs(600));
+    w.timing.stop_delay = Duration::from_millis(100);
+    let sim = Sim::start(w).unwrap();
+    let pods = sim.dyno_names("acme");
+    assert!(pods.iter().all(|n| n.starts_with("worker-")), "{pods:?}");
+    let ids: Vec<String> = sim.with(|w| w.apps["acme"].dynos.iter().map(|d| d.id.clone()).collect());
+    let out = tool(&sim).run(&["worker", "-a", "acme", "--all", "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let text = out.stdout_text();
+    for p in &pods {
+        assert!(text.contains(&format!("✓ {p} stopped")), "{text}");
+    }
+    let mut stopped: Vec<String> = stops(&sim).into_iter().map(|p| p.split('/').nth(4).unwrap().to_string()).collect();
+    stopped.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(stopped, want, "each pod stopped by id");
+}
