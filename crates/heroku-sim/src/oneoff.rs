@@ -118,6 +118,34 @@ pub fn kill_group(pid: u32) {
     }
 }
 
+/// Reads a child's stdout and stderr line by line on two threads, handing each line to `on_line`.
+pub(crate) fn read_lines(
+    child: &mut Child,
+    on_line: impl Fn(&str) + Clone + Send + 'static,
+) -> Vec<std::thread::JoinHandle<()>> {
+    [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|pipe| {
+        let on_line = on_line.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                on_line(&line);
+            }
+        })
+    })
+    .collect()
+}
+
+/// A process's exit status as a shell reports it (128 + N after signal N; 1 when unknown).
+pub(crate) fn exit_code(status: std::io::Result<std::process::ExitStatus>) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.map(|s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))).unwrap_or(1)
+}
+
 /// Runs a detached job to completion in the background; the dyno goes away when it ends. Its
 /// output and the platform's state changes go to the app's log, as on the platform:
 /// `heroku[run.N]: Starting process with command …`, `State changed from starting to up`,
@@ -136,31 +164,17 @@ pub fn run_detached(job: Job, world: Arc<Mutex<World>>) {
         };
         record_pid(&world, &job, child.id());
         log("heroku", "State changed from starting to up");
-        let readers: Vec<_> = [
-            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|pipe| {
+        let readers = read_lines(&mut child, {
             let (world, job) = (world.clone(), job.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    world.lock().unwrap_or_else(|e| e.into_inner()).log_line(&job.app, "app", &job.dyno_name, &line);
-                }
-            })
-        })
-        .collect();
+            move |line: &str| {
+                world.lock().unwrap_or_else(|e| e.into_inner()).log_line(&job.app, "app", &job.dyno_name, line)
+            }
+        });
         let status = child.wait();
         for r in readers {
             let _ = r.join();
         }
-        let code = status
-            .map(|s| {
-                use std::os::unix::process::ExitStatusExt;
-                s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
-            })
-            .unwrap_or(1);
+        let code = exit_code(status);
         if code == 143 {
             log("heroku", "Stopping all processes with SIGTERM");
         }

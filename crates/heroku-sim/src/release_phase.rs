@@ -14,13 +14,13 @@
 //!   `releases:retry` requires.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::model::{FormationState, ReleaseState, SlugState, World};
-use crate::oneoff::{kill_group, spawn, Job};
+use crate::oneoff::{exit_code, kill_group, read_lines, spawn, Job};
 
 /// A release phase waiting to start.
 #[derive(Debug, Clone)]
@@ -204,26 +204,17 @@ pub fn start(rj: ReleaseJob, world: Arc<Mutex<World>>) {
             }
         }
         log("heroku", "State changed from starting to up");
-        let readers: Vec<_> = [
-            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|pipe| {
+        let readers = read_lines(&mut child, {
             let (world, rj) = (world.clone(), rj.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut w = lock(&world);
-                    w.log_line(&rj.job.app, "app", &rj.job.dyno_name, &line);
-                    if let Some(o) = w.release_outputs.get_mut(&rj.output_id) {
-                        o.text.push_str(&line);
-                        o.text.push('\n');
-                    }
+            move |line: &str| {
+                let mut w = lock(&world);
+                w.log_line(&rj.job.app, "app", &rj.job.dyno_name, line);
+                if let Some(o) = w.release_outputs.get_mut(&rj.output_id) {
+                    o.text.push_str(line);
+                    o.text.push('\n');
                 }
-            })
-        })
-        .collect();
+            }
+        });
         let started = Instant::now();
         let mut timed_out = false;
         let status = loop {
@@ -243,12 +234,10 @@ pub fn start(rj: ReleaseJob, world: Arc<Mutex<World>>) {
         for r in readers {
             let _ = r.join();
         }
-        let code = status
-            .map(|s| {
-                use std::os::unix::process::ExitStatusExt;
-                s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
-            })
-            .unwrap_or(1);
+        let code = match status {
+            Some(s) => exit_code(Ok(s)),
+            None => 1,
+        };
         if code == 143 && !timed_out {
             log("heroku", "Stopping all processes with SIGTERM");
         }
