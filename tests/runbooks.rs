@@ -77,12 +77,7 @@ fn set_scene(sb: &Sandbox, name: &str) -> (Held, PathBuf) {
         "release-phase-pending" => {
             sb.sim.with(|w| w.apps.get_mut("acme").unwrap().dynos.retain(|d| d.process_type != "release"));
             let url = sb.pg.superuser_url("postgres");
-            let reader = spawn(&url, "reporting", "SELECT count(*), pg_sleep(3600) FROM users");
-            wait_until("the report holds users", || {
-                sb.pg
-                    .psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'")
-                    .is_ok_and(|c| c == "1")
-            });
+            let reader = test_support::sessions::long_report(&sb.pg, &url, 3600);
             let release = sb.psql_migration("ALTER TABLE users ADD COLUMN nickname text");
             sb.sim.push("acme", "b7c2e4f1a9d3", "add users.nickname", &[("web", "puma"), ("release", &release)]);
             wait_until("the release's ALTER waits", || lock_waiters(&sb.pg) == 1);

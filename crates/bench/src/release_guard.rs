@@ -28,14 +28,7 @@ enum Guarded {
 /// One guarded ALTER: the overshoot past the budget.
 fn once(tool: &Path, pg: &PgCluster, sim: &Sim, n: usize, guarded: Guarded) -> anyhow::Result<Duration> {
     let url = pg.superuser_url("postgres");
-    let reader = spawn(&url, "reporting", "SELECT count(*), pg_sleep(3600) FROM users");
-    wait_until("the report runs", || {
-        pg.psql(
-            "postgres",
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
-        )
-        .is_ok_and(|c| c == "1")
-    });
+    let reader = test_support::sessions::long_report(pg, &url, 3600);
     let alter = format!(
         "{} \"$DATABASE_URL\" -X -q -c \"SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text\"",
         pg.psql_path().display()

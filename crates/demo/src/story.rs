@@ -178,15 +178,7 @@ impl Demo {
              `heroku migrate:release` with a lock-wait budget of 3s: when the release's ALTER has waited 3s, it is cancelled.",
         )?;
         let url = sb.pg.superuser_url("postgres");
-        let reader = test_support::sessions::spawn(&url, "reporting", "SELECT count(*), pg_sleep(3600) FROM users");
-        wait_until("the report holds users", || {
-            sb.pg
-                .psql(
-                    "postgres",
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
-                )
-                .is_ok_and(|c| c == "1")
-        });
+        let reader = test_support::sessions::long_report(&sb.pg, &url, 3600);
         let release = sb.psql_migration("ALTER TABLE users ADD COLUMN nickname text");
         let version = sb.sim.push(
             "acme",

@@ -650,18 +650,7 @@ fn the_promotions_release_phase_is_under_the_lock_wait_budget() {
     let pg = test_support::PgCluster::start().unwrap();
     pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 100) g").unwrap();
     s.sim.with(|w| w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres")));
-    let reader = test_support::sessions::spawn(
-        &pg.superuser_url("postgres"),
-        "reporting",
-        "SELECT count(*), pg_sleep(60) FROM users",
-    );
-    wait_until("the report runs", || {
-        pg.psql(
-            "postgres",
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
-        )
-        .is_ok_and(|c| c == "1")
-    });
+    let reader = test_support::sessions::long_report(&pg, &pg.superuser_url("postgres"), 60);
     let alter = format!(
         "{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"ALTER TABLE users ADD COLUMN nickname text\"",
         pg.psql_path().display()

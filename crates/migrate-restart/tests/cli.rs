@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use heroku_sim::{FaultKind, Sim, World};
 use serde_json::Value;
-use test_support::sessions::{create_big_table, lock_waiters, spawn, wait_until, Backup};
+use test_support::sessions::{create_big_table, lock_waiters, wait_until, Backup};
 use test_support::tool::{LiveOutput, OutputExt, Tool};
 use test_support::PgCluster;
 
@@ -40,11 +40,7 @@ fn sql_migration(pg: &PgCluster, sql: &str) -> String {
 
 /// A report holding `users` for `secs` seconds, running when this returns.
 fn long_reader(s: &Setup, secs: u32) -> test_support::sessions::Running {
-    let reader =
-        spawn(&s.pg.superuser_url("postgres"), "reporting", &format!("SELECT count(*), pg_sleep({secs}) FROM users"));
-    let active = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'";
-    wait_until("reader runs", || s.pg.psql("postgres", active).is_ok_and(|c| c == "1"));
-    reader
+    test_support::sessions::long_report(&s.pg, &s.pg.superuser_url("postgres"), secs)
 }
 
 /// Waits for a spawned tool and returns its status with stdout and stderr together.

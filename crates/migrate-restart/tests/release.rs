@@ -58,11 +58,7 @@ fn has_column(pg: &PgCluster) -> bool {
 
 /// A report holding `users` for `secs` seconds, running when this returns.
 fn long_reader(s: &Setup, secs: u32) -> Running {
-    let reader =
-        spawn(&s.pg.superuser_url("postgres"), "reporting", &format!("SELECT count(*), pg_sleep({secs}) FROM users"));
-    let active = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'";
-    wait_until("reader runs", || s.pg.psql("postgres", active).is_ok_and(|c| c == "1"));
-    reader
+    test_support::sessions::long_report(&s.pg, &s.pg.superuser_url("postgres"), secs)
 }
 
 #[test]

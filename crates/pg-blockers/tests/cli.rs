@@ -489,14 +489,7 @@ fn the_recommendation_follows_what_the_credential_may_signal() {
     pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 1000) g").unwrap();
     let owner = pg.create_role("app_owner", "owner-pw", "postgres").unwrap();
     pg.psql("postgres", "ALTER TABLE users OWNER TO app_owner").unwrap();
-    let reader = spawn(&owner, "reporting", "SELECT count(*), pg_sleep(600) FROM users");
-    wait_until("the report holds users", || {
-        pg.psql(
-            "postgres",
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'",
-        )
-        .is_ok_and(|c| c == "1")
-    });
+    let reader = test_support::sessions::long_report(&pg, &owner, 600);
     let alter = spawn(&owner, "rails release.7", "ALTER TABLE users ADD COLUMN nickname text");
     wait_until("the ALTER waits", || lock_waiters(&pg) == 1);
     let ordinary = pg.create_role("readonly_dashboard", "ro-pw", "postgres").unwrap();

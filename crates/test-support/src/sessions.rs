@@ -185,3 +185,12 @@ pub fn take_every_slot(pg: &PgCluster) -> HeldConnections {
     }
     HeldConnections(held)
 }
+
+/// A report named "reporting" holding `users` for `secs` seconds as the role of `url`, running
+/// (its statement active) when this returns: the long reader of incident 000.
+pub fn long_report(pg: &PgCluster, url: &str, secs: u32) -> Running {
+    let reader = spawn(url, "reporting", &format!("SELECT count(*), pg_sleep({secs}) FROM users"));
+    let active = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reporting' AND state = 'active'";
+    wait_until("the report runs", || pg.psql("postgres", active).is_ok_and(|c| c == "1"));
+    reader
+}
