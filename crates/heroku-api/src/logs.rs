@@ -16,9 +16,12 @@ use crate::Error;
 /// What a log session should show.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LogSessionCreate {
-    /// Only this dyno (`run.1234`) or process type.
+    /// Only this dyno (`run.1234`); on Cedar also a process type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dyno: Option<String>,
+    /// Only this process type (how a Fir app is asked: lib/run/log-displayer.js sends `type`).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub process_type: Option<String>,
     /// History lines to send first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lines: Option<u32>,

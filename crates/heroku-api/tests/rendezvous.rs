@@ -80,6 +80,20 @@ fn attach_runs_the_command_with_the_apps_env_and_returns_its_status() {
     bad.secret = "not-the-secret".into();
     let err = attach(&bad, Duration::from_secs(5)).unwrap_err().to_string();
     assert!(err.contains("before its banner"), "{err}");
+
+    // A Fir app's attached one-off is reached over SSH (its attach_url is https, as
+    // lib/run/dyno.js `_useSSH` reads it): the client refuses the URL in one line, and the
+    // rendezvous does not know its secret either.
+    sim.with(|w| w.make_fir("acme", true));
+    let dyno = create("echo never");
+    let url = dyno.attach_url.clone().unwrap();
+    assert!(url.starts_with("https://"), "{url}");
+    let err = AttachUrl::parse(&url).unwrap_err().to_string();
+    assert!(err.contains("not a rendezvous URL (wrong scheme)"), "{err}");
+    let mut through_rendezvous = AttachUrl::parse(&url.replacen("https://", "rendezvous://", 1)).unwrap();
+    through_rendezvous.secret = url.rsplit('/').next().unwrap().to_string();
+    let err = attach(&through_rendezvous, Duration::from_secs(5)).unwrap_err().to_string();
+    assert!(err.contains("before its banner"), "the rendezvous refuses a Fir dyno: {err}");
 }
 
 fn test_support_wait(mut cond: impl FnMut() -> bool) {

@@ -349,9 +349,17 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
         }
         ("GET", ["slugs", id]) => {
             let app = &world.apps[&app_name];
-            match app.slugs.iter().find(|s| s.id == *id) {
+            match app.slugs.iter().find(|s| s.id == *id && !app.is_fir()) {
                 Some(s) => answer(200, slug_json(s)),
                 None => not_found("slug"),
+            }
+        }
+        // The image a Fir release runs, as an array (the CLI reads `[0].commit`).
+        ("GET", ["oci-images", id]) => {
+            let app = &world.apps[&app_name];
+            match app.slugs.iter().find(|s| s.id == *id && app.is_fir()) {
+                Some(s) => answer(200, json!([oci_image_json(s)])),
+                None => not_found("oci-image"),
             }
         }
         ("GET", ["config-vars"]) => {
@@ -446,8 +454,10 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
     let start_delay = world.timing.start_delay;
     let rendezvous_port = world.rendezvous_port;
     let slug_dir = world.slug_dir.clone();
-    let name = format!("{ptype}.{number}");
+    let runtime_dir = world.runtime_dir.clone();
     let app = world.apps.get_mut(app_name).expect("found");
+    // Fir names one-off dynos like its pods (`run-…`); Cedar numbers them (`run.1001`).
+    let name = if app.is_fir() { app.dyno_name(&ptype, number, &id) } else { format!("{ptype}.{number}") };
     // A dyno's environment: the app's config vars, then what the request adds.
     let mut job_env = app.config_vars.clone();
     job_env.extend(env.clone());
@@ -458,8 +468,14 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
         command: command.to_string(),
         env: job_env,
         dir: slug_dir,
+        runtime: (runtime_dir, app.one_off_runtime()),
     };
+    // On Fir an attached one-off is reached over SSH with the user's key (lib/run/dyno.js
+    // `_useSSH` for an http(s) attach_url), not the rendezvous: the URL is https and the
+    // rendezvous knows no such secret.
+    let fir = app.is_fir();
     let attach_url = match (attach, rendezvous_port) {
+        (true, Some(port)) if fir => Some(format!("https://127.0.0.1:{port}/{secret}")),
         (true, Some(port)) => Some(format!("rendezvous://127.0.0.1:{port}/{secret}")),
         _ => None,
     };
@@ -486,10 +502,12 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
     let out = dyno_json(app, &dyno);
     app.dynos.push(dyno);
     match (attach, attach_url) {
-        (true, Some(_)) => {
+        // Only a rendezvous URL is served here; a Fir dyno waits for an SSH client this
+        // simulator does not play (it stays `starting` until stopped).
+        (true, Some(url)) if url.starts_with("rendezvous://") => {
             world.attach_jobs.insert(secret, job);
         }
-        (true, None) => {}
+        (true, _) => {}
         (false, _) => world.detached_jobs.push(job),
     }
     answer(201, out)
@@ -500,12 +518,19 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
 fn create_log_session(world: &mut World, app_name: &str, body: Option<&Value>, host: &str) -> Answer {
     let get = |k: &str| body.and_then(|b| b.get(k));
     let lines = (get("lines").and_then(Value::as_u64).unwrap_or(100) as usize).min(world.faults.log_history_limit);
+    let fir = world.apps[app_name].is_fir();
+    let limit = world.timing.fir_log_session;
     let session = crate::logs::LogSession {
         app: app_name.to_string(),
         dyno: get("dyno").and_then(Value::as_str).map(str::to_string),
+        process_type: get("type").and_then(Value::as_str).map(str::to_string),
         source: get("source").and_then(Value::as_str).map(str::to_string),
-        lines,
-        tail: get("tail").and_then(Value::as_bool).unwrap_or(false),
+        // A Fir session has no history (`--num` is "ignored for Fir generation apps"), always
+        // tails, and ends after a while (the CLI re-creates it: lib/run/log-displayer.js).
+        lines: if fir { 0 } else { lines },
+        tail: fir || get("tail").and_then(Value::as_bool).unwrap_or(false),
+        ends_after: fir.then_some(limit),
+        fir,
     };
     let id = world.new_id();
     world.log_sessions.insert(id.clone(), session);
@@ -525,6 +550,14 @@ fn create_release(world: &mut World, app_name: &str, body: Option<&Value>, now: 
     let Some(slug_id) = body.and_then(|b| b.get("slug")).and_then(Value::as_str) else {
         return error(422, "invalid_params", "slug is required.");
     };
+    // A Fir app releases OCI images, which this route (a slug) cannot name.
+    if world.apps[app_name].is_fir() {
+        return error(
+            422,
+            "invalid_params",
+            "This app is on the Fir generation: its releases are built from OCI images, not slugs.",
+        );
+    }
     // A slug may come from another app of the same account (promotion).
     let Some(slug) = world.apps.values().flat_map(|a| a.slugs.iter()).find(|s| s.id == slug_id).cloned() else {
         return not_found("slug");
@@ -635,11 +668,28 @@ fn release_json(world: &World, app: &AppState, version: u64, host: &str) -> Valu
         "created_at": ts(r.created_at),
         "updated_at": ts(r.created_at),
         "current": current,
-        "slug": r.slug_id.as_ref().map(|id| json!({ "id": id })),
+        // A Fir release runs an OCI image and has no slug; the schema has no `oci_image`, the
+        // pinned CLI reads it (commands/pipelines/diff.js, lib/buildpacks/buildpacks.js). The
+        // simulator keeps one artifact store and names it by generation.
+        "slug": if app.is_fir() { None } else { r.slug_id.as_ref().map(|id| json!({ "id": id })) },
+        "oci_image": if app.is_fir() { r.slug_id.as_ref().map(|id| json!({ "id": id })) } else { None },
         "user": { "id": world.account_id, "email": world.account_email },
         "app": app_ref(app),
         "addon_plan_names": ["heroku-postgresql:standard-0"],
         "output_stream_url": r.output_id.as_ref().map(|id| format!("http://{host}/release-output/{id}"))
+    })
+}
+
+fn oci_image_json(s: &crate::model::SlugState) -> Value {
+    json!({
+        "id": s.id,
+        "commit": s.commit,
+        "commit_description": s.commit_description,
+        "process_types": s.process_types.iter().map(|(k, v)| (k.clone(), json!({ "name": k, "command": v }))).collect::<serde_json::Map<String, Value>>(),
+        "buildpacks": [{ "id": "heroku/ruby", "version": "1.0.0", "homepage": "https://github.com/heroku/buildpacks-ruby" }],
+        "stack": { "id": "ee582d3c-717d-4a57-ba5f-8b3a39f3a817", "name": "cnb" },
+        "created_at": ts(s.created_at),
+        "updated_at": ts(s.created_at),
     })
 }
 

@@ -25,8 +25,10 @@ pub struct LogLine {
     pub visible_at: Instant,
     /// `app` (the dyno's own output) or `heroku` (the platform).
     pub source: String,
-    /// `run.1234`, `web.1`, `router`…
+    /// `run.1234`, `web.1`, `web-848cd4f64d-pvpr2`, `router`…
     pub dyno: String,
+    /// The writing dyno's process type (`web`), for sessions that ask for one.
+    pub process_type: String,
     /// The line itself.
     pub text: String,
 }
@@ -49,24 +51,31 @@ impl LogLine {
 pub struct LogSession {
     /// The app.
     pub app: String,
-    /// Only this dyno (`run.1234`) or process type (`web`).
+    /// Only this dyno (`run.1234`), or on Cedar also a process type (`web`).
     pub dyno: Option<String>,
+    /// Only this process type (Fir's `type`; Cedar takes a type in `dyno`).
+    pub process_type: Option<String>,
     /// Only `app` or `heroku` lines.
     pub source: Option<String>,
     /// History lines to send first.
     pub lines: usize,
     /// Keep streaming new lines.
     pub tail: bool,
+    /// The stream ends after this long (Fir).
+    pub ends_after: Option<Duration>,
+    /// A Fir session: `dyno` is a dyno name only.
+    pub fir: bool,
 }
 
 impl LogSession {
     fn wants(&self, l: &LogLine) -> bool {
         let dyno_ok = match self.dyno.as_deref() {
             None => true,
-            Some(d) if d.contains('.') => l.dyno == d,
-            Some(t) => l.dyno.split('.').next() == Some(t),
+            Some(d) if self.fir || d.contains('.') => l.dyno == d,
+            Some(t) => l.process_type == t,
         };
-        dyno_ok && self.source.as_deref().is_none_or(|s| l.source == s)
+        let type_ok = self.process_type.as_deref().is_none_or(|t| l.process_type == t);
+        dyno_ok && type_ok && self.source.as_deref().is_none_or(|s| l.source == s)
     }
 }
 
@@ -74,7 +83,14 @@ impl World {
     /// Appends a line to an app's log.
     pub fn log_line(&mut self, app: &str, source: &str, dyno: &str, text: &str) {
         self.next_log_seq += 1;
+        let process_type = self
+            .apps
+            .get(app)
+            .and_then(|a| a.dynos.iter().find(|d| d.name == dyno))
+            .map(|d| d.process_type.clone())
+            .unwrap_or_else(|| dyno.split(['.', '-']).next().unwrap_or(dyno).to_string());
         let line = LogLine {
+            process_type,
             seq: self.next_log_seq,
             at: SystemTime::now(),
             visible_at: Instant::now() + self.faults.log_delay,
@@ -154,9 +170,11 @@ pub fn stream(world: Arc<Mutex<World>>, session: LogSession, out: &mut dyn Write
     if !send(&world, out, history, &mut sent) || !session.tail {
         return;
     }
-    // A tail ends after an hour at most (the platform's sessions are not forever either).
+    // A tail ends after an hour at most (the platform's sessions are not forever either); a
+    // Fir session sooner.
+    let limit = session.ends_after.unwrap_or(Duration::from_secs(3600));
     let mut quiet_since = Instant::now();
-    while started.elapsed() < Duration::from_secs(3600) {
+    while started.elapsed() < limit {
         std::thread::sleep(Duration::from_millis(25));
         let new = visible(&lock(&world), &session, last);
         if let Some(l) = new.last() {

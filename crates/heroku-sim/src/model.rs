@@ -13,6 +13,9 @@ pub struct Timing {
     /// The longest a release phase may run before the platform stops it (one hour on the
     /// platform, and it cannot be extended).
     pub release_phase_limit: Duration,
+    /// How long a Fir app's log session streams before it ends (the Heroku CLI re-creates Fir
+    /// sessions every 15 minutes: lib/run/log-displayer.js, `HEROKU_LOG_STREAM_TIMEOUT`).
+    pub fir_log_session: Duration,
 }
 
 impl Default for Timing {
@@ -21,6 +24,7 @@ impl Default for Timing {
             stop_delay: Duration::from_millis(300),
             start_delay: Duration::from_millis(300),
             release_phase_limit: Duration::from_secs(3600),
+            fir_log_session: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -160,7 +164,31 @@ pub struct AppState {
     pub stack: String,
 }
 
+/// How a dyno's command finds the app's language runtime (`bundle`, `ruby`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// On PATH from the start: a Cedar slug's, or a process type the CNB launcher starts.
+    OnPath,
+    /// Only through `launcher`: a one-off command on the `cnb` stack. Without it the runtime
+    /// is not on PATH and the app's tools are "not found", as on the platform.
+    ThroughLauncher,
+}
+
 impl AppState {
+    /// A Fir app (pod-style names, SSH attach, OCI images, log sessions without history).
+    pub fn is_fir(&self) -> bool {
+        self.generation == "fir"
+    }
+
+    /// How a one-off command of this app finds its runtime.
+    pub fn one_off_runtime(&self) -> Runtime {
+        if self.stack == "cnb" {
+            Runtime::ThroughLauncher
+        } else {
+            Runtime::OnPath
+        }
+    }
+
     /// The name a formation dyno in `slot` gets: `web.1` on Cedar; on Fir a pod name,
     /// `web-<release hash>-<5 characters>`, new for every (re)start.
     pub fn dyno_name(&self, ptype: &str, slot: u64, id: &str) -> String {
@@ -298,6 +326,9 @@ pub struct World {
     pub rendezvous_port: Option<u16>,
     /// The directory one-off dynos run in (the "slug"); the simulator's own when unset.
     pub slug_dir: Option<std::path::PathBuf>,
+    /// The app's language runtime (what the buildpacks installed: `bundle`, `ruby`…): on a
+    /// dyno's PATH on Cedar, only through `launcher` for a one-off command on `cnb`.
+    pub runtime_dir: Option<std::path::PathBuf>,
     /// Each app's log, in order.
     pub logs: BTreeMap<String, Vec<crate::logs::LogLine>>,
     /// Log sessions created and not yet streamed, by id.
@@ -324,6 +355,7 @@ impl Default for World {
             release_outputs: std::collections::HashMap::new(),
             rendezvous_port: None,
             slug_dir: None,
+            runtime_dir: None,
             logs: BTreeMap::new(),
             log_sessions: std::collections::HashMap::new(),
             next_log_seq: 0,

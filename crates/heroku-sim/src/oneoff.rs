@@ -34,6 +34,8 @@ pub struct Job {
     pub env: BTreeMap<String, String>,
     /// Working directory (the app's code).
     pub dir: Option<std::path::PathBuf>,
+    /// The app's language runtime, and how the command reaches it.
+    pub runtime: (Option<std::path::PathBuf>, crate::model::Runtime),
 }
 
 /// The rendezvous endpoint.
@@ -89,15 +91,51 @@ fn tls_config() -> Result<(String, Arc<ServerConfig>), String> {
     Ok((ca.pem(), ca.server_config()?))
 }
 
+/// The simulator's stand-in for the Cloud Native Buildpacks `launcher`, in a directory of its
+/// own (put on a `cnb` one-off's PATH): it puts the app's runtime on PATH, then runs the rest
+/// of its arguments, as the real launcher sets up the layers' environment.
+fn launcher_dir() -> std::io::Result<std::path::PathBuf> {
+    static DIR: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("heroku-sim-launcher-{}", std::process::id()));
+        let script = "#!/bin/sh\n# heroku-sim: the CNB launcher's part that matters here, the app's runtime on PATH.\nif [ -n \"$HEROKU_SIM_APP_RUNTIME\" ]; then PATH=\"$HEROKU_SIM_APP_RUNTIME:$PATH\"; export PATH; fi\nunset HEROKU_SIM_APP_RUNTIME\nexec \"$@\"\n";
+        let write = || -> std::io::Result<std::path::PathBuf> {
+            std::fs::create_dir_all(&dir)?;
+            let tmp = dir.join(".launcher.tmp");
+            std::fs::write(&tmp, script)?;
+            std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+            std::fs::rename(&tmp, dir.join("launcher"))?;
+            Ok(dir.clone())
+        };
+        write().map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(std::io::Error::other)
+}
+
 /// Starts a job's process in its own process group, stdout and stderr piped.
 pub fn spawn(job: &Job, stdin: Stdio) -> std::io::Result<Child> {
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c").arg(&job.command).env_clear();
-    for key in ["PATH", "HOME", "LANG", "TMPDIR", "SSL_CERT_FILE"] {
+    for key in ["HOME", "LANG", "TMPDIR", "SSL_CERT_FILE"] {
         if let Some(v) = std::env::var_os(key) {
             cmd.env(key, v);
         }
     }
+    let system_path = std::env::var_os("PATH").unwrap_or_default();
+    let mut path: Vec<std::path::PathBuf> = Vec::new();
+    match job.runtime {
+        (Some(ref runtime), crate::model::Runtime::OnPath) => path.push(runtime.clone()),
+        (ref runtime, crate::model::Runtime::ThroughLauncher) => {
+            path.push(launcher_dir()?);
+            if let Some(r) = runtime {
+                cmd.env("HEROKU_SIM_APP_RUNTIME", r);
+            }
+        }
+        (None, crate::model::Runtime::OnPath) => {}
+    }
+    path.extend(std::env::split_paths(&system_path));
+    cmd.env("PATH", std::env::join_paths(path).map_err(std::io::Error::other)?);
     if let Some(dir) = &job.dir {
         cmd.current_dir(dir);
     }

@@ -71,6 +71,7 @@ impl World {
         let formation_id = self.new_id();
         let number = self.next_run_number();
         let slug_dir = self.slug_dir.clone();
+        let runtime_dir = self.runtime_dir.clone();
         let app = self.apps.get_mut(app_name).expect("release of a known app");
         if !app.slugs.iter().any(|s| s.id == slug.id) {
             app.slugs.push(slug.clone());
@@ -99,7 +100,7 @@ impl World {
                 updated_at: SystemTime::now(),
             });
         }
-        let name = format!("release.{number}");
+        let name = if app.is_fir() { app.dyno_name("release", number, &dyno_id) } else { format!("release.{number}") };
         let t = SystemTime::now();
         app.dynos.push(crate::model::DynoState {
             id: dyno_id.clone(),
@@ -124,7 +125,16 @@ impl World {
         let env = app.config_vars.clone();
         self.release_outputs.insert(output_id.clone(), ReleaseOutput::default());
         self.release_jobs.push(ReleaseJob {
-            job: Job { app: app_name.to_string(), dyno_id, dyno_name: name, command, env, dir: slug_dir },
+            job: Job {
+                app: app_name.to_string(),
+                dyno_id,
+                dyno_name: name,
+                command,
+                env,
+                dir: slug_dir,
+                // A process type: on `cnb` the launcher starts it, so the runtime is there.
+                runtime: (runtime_dir, crate::model::Runtime::OnPath),
+            },
             version,
             output_id,
         });

@@ -131,13 +131,22 @@ impl World {
             .unwrap_or_else(|| panic!("seed: no dyno {name} on {app}"))
     }
 
-    /// Makes `app` a Fir app (pod-style dyno names), on the `cnb` stack when `cnb`. Call it
-    /// before adding the formation.
+    /// Makes `app` a Fir app, on the `cnb` stack when `cnb`: the dynos it already has get
+    /// pod-style names (`web-…`, `release-…`, `run-…`), as Fir would have named them.
     pub fn make_fir(&mut self, app: &str, cnb: bool) {
         let a = self.apps.get_mut(app).expect("seed: unknown app");
         a.generation = "fir".into();
         if cnb {
             a.stack = "cnb".into();
+        }
+        let renamed: Vec<String> = a
+            .dynos
+            .iter()
+            .enumerate()
+            .map(|(i, d)| a.dyno_name(&d.process_type, d.slot.unwrap_or(1000 + i as u64), &d.id))
+            .collect();
+        for (d, name) in a.dynos.iter_mut().zip(renamed) {
+            d.name = name;
         }
     }
 

@@ -3,9 +3,10 @@
 //! failed (the previous release stays current, nothing restarts); the output stream while it
 //! runs and after, resumable with Range; the time limit.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{json_of, raw};
 
 use heroku_sim::{Sim, World};
 use serde_json::{json, Value};
@@ -18,30 +19,6 @@ fn world() -> World {
     w.set_config_var("acme", "GREETING", "from-config");
     w.timing.start_delay = Duration::from_millis(50);
     w
-}
-
-/// A raw request; returns status, headers and body text.
-fn raw(sim: &Sim, method: &str, path: &str, extra: &str, body: Option<Value>) -> (u16, String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", sim.port())).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\nAccept: application/vnd.heroku+json; version=3\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        sim.port(),
-        sim.token(),
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status: u16 = text[9..12].parse().unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (status, head.to_string(), body.to_string())
-}
-
-fn json_of(sim: &Sim, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let (status, _, body) = raw(sim, method, path, "", body);
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 /// The path part of an output_stream_url from this simulator.

@@ -88,12 +88,24 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
         )));
     }
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
-    let decision = plan::decide(&client, &app, &args.diff, &std::env::current_dir()?)?;
+    let cwd = std::env::current_dir()?;
+    // The generation decides where the base commit comes from and whether a promotion can be
+    // made here; it is read beside the decision.
+    let (decision, info) = std::thread::scope(|s| {
+        let info = s.spawn(|| client.app_info(&app));
+        (plan::decide(&client, &app, &args.diff, &cwd), cli_kit::join(info))
+    });
+    let platform = info?.platform();
+    out.debug(format!("{app} runs on {platform}"));
+    let decision = decision?;
+    if let Some(src) = &args.promote_from {
+        window::promotable_here(&app, &platform, src)?;
+    }
     report_decision(&out, &app, &decision);
     if !decision.needed {
         // A prebuilt slug needs no window by itself: release it with the site up.
         if let Some(src) = &args.promote_from {
-            let slug = window::source_slug(&client, src)?;
+            let slug = window::source_slug(&client, &app, src)?;
             let release = client.create_release(
                 &app,
                 &slug,
@@ -114,7 +126,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
                     ));
                     let report = WindowReport {
                         release_phase: Some(phase.clone()),
-                        ..WindowReport::without_window(&app, decision)
+                        ..WindowReport::without_window(&app, &platform, decision)
                     };
                     return Ok(finish(&out, &report, phase_exit(phase.result)));
                 }
@@ -126,7 +138,8 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
             Ended::Status(s) => s,
             Ended::Abandoned => 130,
         };
-        let report = WindowReport { command_status: Some(status), ..WindowReport::without_window(&app, decision) };
+        let report =
+            WindowReport { command_status: Some(status), ..WindowReport::without_window(&app, &platform, decision) };
         return Ok(finish(&out, &report, exit_with(status)));
     }
 
@@ -181,7 +194,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     let mut t = Timings::default();
     let started = Instant::now();
     let calls_before = client.calls_made();
-    let mut report = WindowReport { window: true, ..WindowReport::without_window(&app, decision) };
+    let mut report = WindowReport { window: true, ..WindowReport::without_window(&app, &platform, decision) };
     let drained = window::open(&client, &out, &mut j, args.drain_timeout)?;
     t.open_ms = ms_since(started);
     if !drained {

@@ -69,17 +69,22 @@ pub fn decide(client: &Client, app: &str, diff: &DiffArgs, dir: &Path) -> anyhow
             // or have failed).
             let release = release_phase::current_release(client, app)?
                 .ok_or_else(|| usage(format!("{app} has no release yet; pass --base REF")))?;
-            let slug_id = release
-                .slug
-                .ok_or_else(|| {
-                    usage(format!("{app}'s current release v{} has no slug; pass --base REF", release.version))
-                })?
-                .id;
-            let slug = client.slug_info(app, &slug_id)?;
-            let commit = slug.commit.filter(|c| !c.is_empty()).ok_or_else(|| {
-                usage(format!("the slug of {app}'s v{} records no commit; pass --base REF", release.version))
+            // Cedar: the release's slug records the commit. Fir: the release runs an OCI image,
+            // which records it (as `heroku pipelines:diff` reads it).
+            let (commit, what) = match (&release.slug, &release.oci_image) {
+                (Some(slug), _) => (client.slug_info(app, &slug.id)?.commit, "slug"),
+                (None, Some(image)) => (client.oci_image_info(app, &image.id)?.and_then(|i| i.commit), "OCI image"),
+                (None, None) => {
+                    return Err(usage(format!(
+                        "{app}'s current release v{} has neither a slug nor an OCI image; pass --base REF",
+                        release.version
+                    )))
+                }
+            };
+            let commit = commit.filter(|c| !c.is_empty()).ok_or_else(|| {
+                usage(format!("the {what} of {app}'s v{} records no commit; pass --base REF", release.version))
             })?;
-            (commit, format!("the slug of {app}'s current release v{}", release.version), Some(release.version))
+            (commit, format!("the {what} of {app}'s current release v{}", release.version), Some(release.version))
         }
     };
     for (r, what) in [(&base, "base"), (&diff.target, "target")] {

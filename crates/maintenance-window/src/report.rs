@@ -17,6 +17,8 @@ pub struct WindowReport {
     pub schema_version: u32,
     /// The app.
     pub app: String,
+    /// The app's generation and stack (which platform behaviour applied).
+    pub platform: heroku_api::Platform,
     /// Whether a window was needed, and why.
     pub decision: Decision,
     /// A window was opened.
@@ -38,10 +40,11 @@ pub struct WindowReport {
 
 impl WindowReport {
     /// The report of a run that opened no window (yet).
-    pub fn without_window(app: &str, decision: Decision) -> WindowReport {
+    pub fn without_window(app: &str, platform: &heroku_api::Platform, decision: Decision) -> WindowReport {
         WindowReport {
             schema_version: cli_kit::SCHEMA_VERSION,
             app: app.to_string(),
+            platform: platform.clone(),
             decision,
             window: false,
             result: None,

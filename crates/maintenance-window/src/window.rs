@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use cli_kit::{format_duration, usage, Output, Poll};
+use cli_kit::{format_duration, refused, usage, Output, Poll};
 use heroku_api::timestamp::format_rfc3339;
 use heroku_api::{Client, Formation, FormationUpdate};
 
@@ -22,9 +22,30 @@ pub struct Before {
     pub vars: BTreeMap<String, String>,
 }
 
+/// What a Fir user runs instead of `--promote-from`: the pipeline's promotion inside the
+/// window, as its COMMAND.
+fn pipeline_alternative(app: &str, source: &str) -> String {
+    format!(
+        "promote through the pipeline inside the window instead: maintenance-window -a {app} --confirm {app} -- heroku pipelines:promote -a {source}"
+    )
+}
+
+/// Refuses `--promote-from` on a Fir app before anything is read or changed: a Fir release is
+/// an OCI image, and the Platform API's release create takes a slug. The platform promotes
+/// images only through a pipeline (`heroku pipelines:promote`, which couples the apps first).
+pub fn promotable_here(app: &str, platform: &heroku_api::Platform, source: &str) -> anyhow::Result<()> {
+    if platform.is_fir() {
+        return Err(refused(format!(
+            "--promote-from: {app} is on {platform}, whose releases are OCI images that a release of a slug cannot make; {}; nothing was changed",
+            pipeline_alternative(app, source)
+        )));
+    }
+    Ok(())
+}
+
 /// The slug of `source`'s current release (what `--promote-from` releases). An unknown source
 /// app is a usage error: nothing has been changed when this runs.
-pub fn source_slug(client: &Client, source: &str) -> anyhow::Result<String> {
+pub fn source_slug(client: &Client, app: &str, source: &str) -> anyhow::Result<String> {
     // The source's current release: not its newest when a release phase runs there or failed.
     let release = release_phase::current_release(client, source).map_err(|e| {
         if e.is_not_found() {
@@ -34,6 +55,13 @@ pub fn source_slug(client: &Client, source: &str) -> anyhow::Result<String> {
         }
     })?;
     let release = release.ok_or_else(|| usage(format!("--promote-from {source}: it has no release to promote")))?;
+    if release.slug.is_none() && release.oci_image.is_some() {
+        return Err(refused(format!(
+            "--promote-from {source}: its current release v{} is an OCI image (Fir), which a release of a slug cannot carry; {}; nothing was changed",
+            release.version,
+            pipeline_alternative(app, source)
+        )));
+    }
     let slug = release.slug.ok_or_else(|| {
         usage(format!("--promote-from {source}: its current release v{} has no slug", release.version))
     })?;
@@ -56,7 +84,7 @@ pub fn read_before(
         });
         let promote = s.spawn(|| -> anyhow::Result<Option<(String, String, Option<u64>)>> {
             let Some(src) = promote_from else { return Ok(None) };
-            let slug = source_slug(client, src)?;
+            let slug = source_slug(client, app, src)?;
             let current = match known_version {
                 Some(v) => Some(v),
                 None => release_phase::current_release(client, app)?.map(|r| r.version),

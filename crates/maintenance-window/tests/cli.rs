@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use heroku_sim::{FaultKind, Sim, World};
 use serde_json::Value;
+use test_support::generation::Generation;
+use test_support::on_both_generations;
 use test_support::sessions::wait_until;
 use test_support::tool::{OutputExt, Tool};
 
@@ -61,15 +63,23 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_on(Generation::Cedar)
+}
+
+/// acme (web×2, worker×3, clock×1) running `deployed` on generation `g`; acme-staging (same
+/// generation) running `migration`.
+fn setup_on(g: Generation) -> Setup {
     let tool = Tool::new(env!("CARGO_BIN_EXE_maintenance-window"));
     let repo = repo(tool.home());
     let mut w = World::default();
     w.add_app("acme");
+    g.apply(&mut w, "acme");
     w.add_formation("acme", "web", 2, "puma", Duration::from_secs(3600));
     w.add_formation("acme", "worker", 3, "sidekiq", Duration::from_secs(3600));
     w.add_formation("acme", "clock", 1, "clockwork", Duration::from_secs(3600));
     w.add_release("acme", &repo.deployed, "Deploy deployed", Duration::from_secs(3600));
     w.add_app("acme-staging");
+    g.apply(&mut w, "acme-staging");
     w.add_release("acme-staging", &repo.migration, "Deploy migration", Duration::from_secs(600));
     w.timing.stop_delay = Duration::from_millis(100);
     w.timing.start_delay = Duration::from_millis(100);
@@ -679,4 +689,51 @@ fn the_promotions_release_phase_is_under_the_lock_wait_budget() {
     assert_eq!(e["verified"], true, "{doc}");
     assert_eq!(e["wait"]["blocker"]["pid"], reader.pid);
     assert!(!reader.is_finished(), "the report is not the release's");
+}
+
+on_both_generations! {
+    /// The base commit is what the current release runs (its slug on Cedar, its OCI image on
+    /// Fir); the window scales through the formation and puts back exactly what it found; the
+    /// report says which platform applied.
+    fn the_window_decides_from_the_running_release_and_restores_exactly(g) {
+        let s = setup_on(g);
+        let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--json", "-v", "--", "true"]);
+        assert_eq!(out.code(), 0, "{}", out.dump());
+        let doc = json(&out);
+        let _: maintenance_window::report::WindowReport = serde_json::from_value(doc.clone()).expect("a WindowReport");
+        assert_eq!(doc["platform"]["generation"], g.name(), "{doc}");
+        assert_eq!(doc["decision"]["base"], s.repo.deployed.as_str(), "{doc}");
+        let source = doc["decision"]["base_source"].as_str().unwrap();
+        match g {
+            Generation::Cedar => assert_eq!(source, "the slug of acme's current release v2"),
+            Generation::Fir => {
+                assert_eq!(source, "the OCI image of acme's current release v2");
+                assert!(s.sim.requests().iter().any(|r| r.path.starts_with("/apps/acme/oci-images/")), "read the image");
+            }
+        }
+        assert_eq!(doc["result"], "closed");
+        assert!(!maintenance(&s.sim));
+        assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 3), ("clock".into(), 1)]);
+    }
+}
+
+on_both_generations! {
+    /// `--promote-from` releases the source's slug on Cedar. On Fir a release is an OCI image
+    /// that a slug release cannot make: refused with exit 5 before anything changes, in one line
+    /// naming the pipeline promotion to run as COMMAND instead.
+    fn promote_from_works_on_cedar_and_is_refused_on_fir_with_the_alternative(g) {
+        let s = setup_on(g);
+        let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--promote-from", "acme-staging", "--confirm", "acme", "--", "true"]);
+        match g {
+            Generation::Cedar => assert_eq!(out.code(), 0, "{}", out.dump()),
+            Generation::Fir => {
+                assert_eq!(out.code(), 5, "{}", out.dump());
+                let err = out.stderr_text();
+                assert_eq!(err.trim().lines().count(), 1, "{err}");
+                assert!(err.contains("acme is on Fir (stack cnb)"), "{err}");
+                assert!(err.contains("maintenance-window -a acme --confirm acme -- heroku pipelines:promote -a acme-staging"), "{err}");
+                assert!(!s.sim.requests().iter().any(|r| r.method != "GET"), "nothing was changed");
+            }
+        }
+    }
 }

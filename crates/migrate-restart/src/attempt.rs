@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use cli_kit::{fail, interrupt, Exit, Output, ResolvedDatabase};
+use heroku_api::logs::{LogSessionCreate, StreamEvent};
 use heroku_api::rendezvous::{attach, with_exit_marker, AttachUrl, OutputScanner};
 use heroku_api::{Client, Dyno, DynoCreate};
 use pg_locks::MIGRATION_APP_PREFIX;
@@ -43,6 +44,8 @@ pub struct Spec<'a> {
     pub attach: bool,
     /// Called once the dyno exists (a detached run records itself and prints how to follow it).
     pub started: &'a dyn Fn(&Dyno),
+    /// The app's generation and stack: `cnb` needs `launcher`, Fir log sessions have no history.
+    pub platform: &'a heroku_api::Platform,
 }
 
 /// How the attempt ended.
@@ -107,6 +110,17 @@ pub fn pgoptions(lock_timeout: Duration, statement_timeout: Option<Duration>) ->
     o
 }
 
+/// The command as a one-off runs it. On a `cnb` stack the app's runtime and PATH exist only
+/// through `launcher`, and the platform runs the line through a shell, so a bare prefix would
+/// cover only the first simple command (`launcher cd x && rake …` launches `cd`): the whole
+/// command runs as one `bash -c` under the launcher.
+pub fn launched(command: &str, platform: &heroku_api::Platform) -> String {
+    if !platform.is_cnb() {
+        return command.to_string();
+    }
+    format!("launcher bash -c '{}'", command.replace('\'', "'\\''"))
+}
+
 /// True when Postgres cancelled a statement for its lock timeout (Rails and Django print the
 /// server's message; Rails also names the exception).
 pub fn is_lock_timeout(line: &str) -> bool {
@@ -142,8 +156,10 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
     let started = Instant::now();
     // PGAPPNAME needs the dyno's name, which only exists once the dyno does: the shell reads
     // it from $DYNO, which the platform sets in every dyno.
-    let command =
-        with_exit_marker(&format!("export PGAPPNAME=\"{MIGRATION_APP_PREFIX}${{DYNO:-run}}\"; {}", spec.command));
+    let command = with_exit_marker(&format!(
+        "export PGAPPNAME=\"{MIGRATION_APP_PREFIX}${{DYNO:-run}}\"; {}",
+        launched(spec.command, spec.platform)
+    ));
     let create = DynoCreate {
         command,
         env: [
@@ -158,10 +174,20 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
         process_type: Some("run".into()),
         time_to_live: Some(spec.timeout.as_secs().max(60)),
     };
+    // A Fir log session has no history: it must be open before the dyno exists, or the first
+    // lines (and for a quick command its exit) would be lost. It is asked for the one-off type
+    // and read for this dyno only.
+    let opened = if spec.attach || !spec.platform.is_fir() {
+        None
+    } else {
+        let ask = LogSessionCreate { process_type: Some("run".into()), tail: true, ..Default::default() };
+        let session = client.create_log_session(spec.app, &ask)?;
+        Some(client.stream_log(&session.logplex_url)?)
+    };
     let dyno = client.create_dyno(spec.app, &create)?;
     (spec.started)(&dyno);
     if !spec.attach {
-        return run_detached(client, out, spec, dyno, started);
+        return run_detached(client, out, spec, dyno, started, opened);
     }
     out.note(format!("Running `{}` on {} ({})…", spec.command, dyno.name, in_force(spec)));
     let url = match dyno.attach_url.as_deref().map(AttachUrl::parse) {
@@ -249,7 +275,14 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
 }
 
 /// A detached dyno: followed through the log; the lock watch runs beside it.
-fn run_detached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started: Instant) -> anyhow::Result<Attempt> {
+fn run_detached(
+    client: &Client,
+    out: &Output,
+    spec: &Spec,
+    dyno: Dyno,
+    started: Instant,
+    opened: Option<std::sync::mpsc::Receiver<StreamEvent>>,
+) -> anyhow::Result<Attempt> {
     out.note(format!(
         "Running `{}` on {}, detached ({}); it goes on if this terminal or connection goes away",
         spec.command,
@@ -259,7 +292,8 @@ fn run_detached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started:
     let stop_watch = Arc::new(AtomicBool::new(false));
     let log: Arc<Mutex<WatchLog>> = Arc::default();
     let watcher = spawn_watch(spec, &dyno, out, &stop_watch, &log);
-    let followed = crate::follow::follow(client, out, spec.app, &dyno.name, started + spec.timeout, None);
+    let source = crate::follow::Source { opened, history: !spec.platform.is_fir() };
+    let followed = crate::follow::follow(client, out, spec.app, &dyno.name, started + spec.timeout, None, source);
     stop_watch.store(true, Ordering::SeqCst);
     if let Some(w) = watcher {
         let _ = w.join();

@@ -35,6 +35,18 @@ pub struct Followed {
     pub reopened: u32,
 }
 
+/// Where the lines come from.
+pub struct Source {
+    /// A stream already open (a Fir run opens it before the dyno exists).
+    pub opened: Option<std::sync::mpsc::Receiver<StreamEvent>>,
+    /// Sessions carry history (Cedar). A Fir session starts when it is created, so a re-open
+    /// cannot fill what passed while none was open.
+    pub history: bool,
+}
+
+/// How long a dyno found gone after a re-open without history gets for its exit to show.
+const GONE_WITHOUT_HISTORY_GRACE: Duration = Duration::from_secs(3);
+
 /// Follows `dyno` of `app` until its exit status is known, `deadline` passes, or an interrupt.
 /// For a dyno no longer listed, `gone_grace` bounds the wait for its first line in the log's
 /// history (a mistyped name must not wait for the deadline).
@@ -45,6 +57,7 @@ pub fn follow(
     dyno: &str,
     deadline: Instant,
     gone_grace: Option<Duration>,
+    source: Source,
 ) -> anyhow::Result<Followed> {
     let began = Instant::now();
     let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -56,10 +69,27 @@ pub fn follow(
     let mut first_status_at: Option<Instant> = None;
     let mut reopened = 0u32;
     let mut fruitless = 0u32;
-    let spec = LogSessionCreate { dyno: Some(dyno.to_string()), lines: Some(HISTORY_LINES), tail: true, source: None };
+    let spec = LogSessionCreate {
+        dyno: Some(dyno.to_string()),
+        lines: source.history.then_some(HISTORY_LINES),
+        tail: true,
+        ..Default::default()
+    };
+    let mut opened = source.opened;
+    // Set when a re-open without history found the dyno gone: its exit may have passed unseen.
+    let mut gone_at: Option<Instant> = None;
     loop {
-        let session = client.create_log_session(app, &spec)?;
-        let rx = client.stream_log(&session.logplex_url)?;
+        let rx = match opened.take() {
+            Some(rx) => rx,
+            None => {
+                let session = client.create_log_session(app, &spec)?;
+                let rx = client.stream_log(&session.logplex_url)?;
+                if !source.history && reopened > 0 && client.dyno_info(app, dyno).is_err_and(|e| e.is_not_found()) {
+                    gone_at = Some(Instant::now());
+                }
+                rx
+            }
+        };
         let mut new_lines = 0usize;
         let mut overlap = last_seen_at.is_none();
         let ended = loop {
@@ -72,6 +102,12 @@ pub fn follow(
             }
             if Instant::now() > deadline {
                 return Ok(done(Ending::TimedOut, tail, lock_timeout, reopened));
+            }
+            if first_status_at.is_none() && gone_at.is_some_and(|t| t.elapsed() > GONE_WITHOUT_HISTORY_GRACE) {
+                let why = format!(
+                    "{dyno} ended while the log session was being re-opened, and this app's log sessions carry no history (Fir): its exit status was not seen"
+                );
+                return Ok(done(Ending::Lost(why), tail, lock_timeout, reopened));
             }
             if gone_grace.is_some_and(|g| seen.is_empty() && began.elapsed() > g) {
                 let why = format!("{dyno} is not running and the log holds no line of it");
@@ -101,8 +137,13 @@ pub fn follow(
                 continue;
             }
             if !overlap {
+                let why = if source.history {
+                    "the log stream dropped and its history no longer reaches back to"
+                } else {
+                    "the log session ended and a Fir session has no history to reach back to"
+                };
                 out.warn(format!(
-                    "the log stream dropped and its history no longer reaches back to {}: output between then and {} may be missing",
+                    "{why} {}: output between then and {} may be missing",
                     last_seen_at.as_deref().unwrap_or("the start"),
                     line.timestamp
                 ));

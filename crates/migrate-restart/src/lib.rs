@@ -92,7 +92,13 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     let command = procfile::command(args.command.as_deref(), &cwd)?;
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
 
-    let (formation, before, vars) = read_app(&client, &app, &args.db)?;
+    let (formation, before, vars, platform) = read_app(&client, &app, &args.db)?;
+    out.debug(format!("{app} runs on {platform}"));
+    if args.attach && platform.is_fir() {
+        return Err(refused(format!(
+            "--attach: {app} is on {platform}, where a one-off dyno is reached over SSH, not the rendezvous; run without --attach (detached, followed through the app's log, the default); nothing was started"
+        )));
+    }
     let plan = Plan::parse(&args.restart, &formation)?;
     let db = cli_kit::database::from_flag_or_app(&args.db, &app, &vars)?;
 
@@ -104,6 +110,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     let report = MigrateReport {
         schema_version: cli_kit::SCHEMA_VERSION,
         app: app.clone(),
+        platform: platform.clone(),
         command: command.clone(),
         preflight,
         attempts: Vec::new(),
@@ -115,7 +122,12 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     let watch_db = watch_owned.as_ref();
     let outside_budget = watch_db.map(|_| args.lock_timeout + OUTSIDE_SLACK);
     out.say(format!(
-        "Will run `{command}` on a one-off dyno of {app} ({}{}, up to {} retries after a lock timeout), then {}.",
+        "Will run `{command}` on a one-off dyno of {app}{} ({}{}, up to {} retries after a lock timeout), then {}.",
+        match (platform.is_fir(), platform.is_cnb()) {
+            (_, true) => format!(" ({platform}: through `launcher`, which sets up the app's runtime)"),
+            (true, false) => format!(" ({platform})"),
+            _ => String::new(),
+        },
         timeout_in_force(args.lock_timeout, outside_budget),
         args.statement_timeout.map(|s| format!(", statement_timeout {}", format_duration(s))).unwrap_or_default(),
         args.retries,
@@ -148,6 +160,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         watch: watch_db,
         attach: args.attach,
         started: &started,
+        platform: &platform,
     };
     // What is in the database before the first attempt: a failed attempt's debris is what is new.
     let baseline = watch_db.and_then(|db| match debris::Baseline::read(db) {
@@ -351,19 +364,20 @@ fn check_left_behind(
 }
 
 /// What a run reads of the app before it starts: formation, dynos, config vars.
-type AppState = (Vec<heroku_api::Formation>, Vec<Dyno>, BTreeMap<String, String>);
+type AppState = (Vec<heroku_api::Formation>, Vec<Dyno>, BTreeMap<String, String>, heroku_api::Platform);
 
 /// The independent reads a run and `follow` start with, at once: the formation (to check
 /// `--restart`), the dynos (boot times before the migration) and the config vars (the
 /// database; not read when `--database-url` names it).
 fn read_app(client: &Client, app: &str, db: &cli_kit::DatabaseArgs) -> anyhow::Result<AppState> {
-    let (formation, dynos, vars) = std::thread::scope(|s| {
+    let (formation, dynos, vars, info) = std::thread::scope(|s| {
         let f = s.spawn(|| client.formation(app));
         let v = s.spawn(|| if db.database_url.is_some() { Ok(BTreeMap::new()) } else { client.config_vars(app) });
+        let i = s.spawn(|| client.app_info(app));
         let d = client.dynos(app);
-        (cli_kit::join(f), d, cli_kit::join(v))
+        (cli_kit::join(f), d, cli_kit::join(v), cli_kit::join(i))
     });
-    Ok((formation?, dynos?, vars?))
+    Ok((formation?, dynos?, vars?, info?.platform()))
 }
 
 /// What concluding a run needs: how to restart and verify, and how to clean up.
@@ -487,7 +501,8 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
         )));
     };
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
-    let (formation, now_dynos, vars) = read_app(&client, &app, &args.db)?;
+    let (formation, now_dynos, vars, platform) = read_app(&client, &app, &args.db)?;
+    out.debug(format!("{app} runs on {platform}"));
     let plan = Plan::parse(&restart_arg, &formation)?;
     let db = cli_kit::database::from_flag_or_app(&args.db, &app, &vars)?;
     // The dyno may have ended already: its output and exit line are still in the log.
@@ -496,7 +511,8 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
     let dyno = listed.unwrap_or_else(|| Dyno {
         id: record.as_ref().map(|p| p.dyno_id.clone()).unwrap_or_default(),
         name: dyno_name.clone(),
-        process_type: dyno_name.split('.').next().unwrap_or("run").to_string(),
+        // `run.1234` on Cedar, `run-…` on Fir.
+        process_type: dyno_name.split(['.', '-']).next().unwrap_or("run").to_string(),
         state: "gone".into(),
         command: record.as_ref().map(|p| p.command.clone()).unwrap_or_default(),
         size: None,
@@ -519,7 +535,15 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
     )?;
     let started = std::time::Instant::now();
     let gone_grace = gone.then_some(Duration::from_secs(10));
-    let followed = follow::follow(&client, &out, &app, &dyno_name, started + args.timeout, gone_grace)?;
+    if gone && platform.is_fir() {
+        // Nothing to read: a Fir log session starts when it is created.
+        out.bad(format!(
+            "{dyno_name} has ended, and {app} is on {platform}, whose log sessions carry no history: its output and exit status cannot be read back. Nothing was restarted; see whether the migration applied with `migrate-restart check -a {app}`."
+        ));
+        return Ok(Exit::NotVerified);
+    }
+    let source = follow::Source { opened: None, history: !platform.is_fir() };
+    let followed = follow::follow(&client, &out, &app, &dyno_name, started + args.timeout, gone_grace, source)?;
     let attempt = Attempt {
         dyno,
         ending: followed.ending,
@@ -536,6 +560,7 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
     let report = MigrateReport {
         schema_version: cli_kit::SCHEMA_VERSION,
         app: app.clone(),
+        platform: platform.clone(),
         command: command.clone(),
         preflight: Preflight::Skipped { skipped: true },
         attempts: Vec::new(),

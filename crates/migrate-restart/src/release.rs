@@ -18,11 +18,14 @@ pub fn run(args: ReleaseArgs) -> anyhow::Result<Exit> {
     let app = args.app.resolve()?;
     args.confirm.check(&app)?;
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
-    let (found, vars) = std::thread::scope(|s| {
+    let (found, vars, info) = std::thread::scope(|s| {
         let vars =
             s.spawn(|| if args.db.database_url.is_some() { Ok(Default::default()) } else { client.config_vars(&app) });
-        (release_phase::find_release(&client, &app, args.release.as_deref()), cli_kit::join(vars))
+        let info = s.spawn(|| client.app_info(&app));
+        (release_phase::find_release(&client, &app, args.release.as_deref()), cli_kit::join(vars), cli_kit::join(info))
     });
+    let platform = info?.platform();
+    out.debug(format!("{app} runs on {platform}"));
     let (release, previous) = found?;
     let stays_on = previous.map(|v| format!("v{v}")).unwrap_or_else(|| "its current release".into());
     let pending = release.status == "pending";
@@ -78,6 +81,7 @@ pub fn run(args: ReleaseArgs) -> anyhow::Result<Exit> {
     let mut report = ReleaseReport {
         schema_version: cli_kit::SCHEMA_VERSION,
         app: app.clone(),
+        platform,
         phase,
         formation: None,
         retry_command: None,

@@ -14,6 +14,8 @@ pub struct MigrateReport {
     pub schema_version: u32,
     /// The app.
     pub app: String,
+    /// The app's generation and stack (which platform behaviour applied).
+    pub platform: heroku_api::Platform,
     /// The migration command as given (or from the Procfile).
     pub command: String,
     /// What the preflight found.
@@ -141,6 +143,8 @@ pub struct ReleaseReport {
     pub schema_version: u32,
     /// The app.
     pub app: String,
+    /// The app's generation and stack.
+    pub platform: heroku_api::Platform,
     /// What following the release phase saw and did.
     pub phase: release_phase::ReleasePhaseReport,
     /// After success: whether every formation dyno runs the release.

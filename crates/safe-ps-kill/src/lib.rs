@@ -31,14 +31,18 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     args.confirm.check(&app)?;
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
     // The dyno list and the config vars (for the database check) are independent: fetch both at once.
-    let (dynos, vars) = std::thread::scope(|s| {
+    // The generation says how dynos are named and replaced; reports carry it.
+    let (dynos, vars, info) = std::thread::scope(|s| {
         let vars =
             s.spawn(|| if args.db.database_url.is_some() { Ok(BTreeMap::new()) } else { client.config_vars(&app) });
+        let info = s.spawn(|| client.app_info(&app));
         let dynos = client.dynos(&app);
-        (dynos, cli_kit::join(vars))
+        (dynos, cli_kit::join(vars), cli_kit::join(info))
     });
     let dynos = dynos?;
-    let choice = choose(&args, &out, &app, &dynos)?;
+    let platform = info?.platform();
+    out.debug(format!("{app} runs on {platform}"));
+    let choice = choose(&args, &out, &app, &dynos, &platform)?;
     show_plan(&out, &choice);
     let release_phase = release_notes(&client, &out, &app, &choice.dynos);
 
@@ -51,6 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         out.report(&kill_report(
             &args,
             &app,
+            &platform,
             &choice,
             Action::DryRun,
             release_phase,
@@ -63,12 +68,16 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     confirm_destructive(&out, &app, args.confirm.answer(), &format!("Stop {} on {app}?", names.join(", ")))?;
 
     stop_all(&client, &app, &choice.dynos)?;
-    let outcomes = verify(&client, &out, &app, &choice.dynos, args.wait);
+    let outcomes = verify(&client, &out, &app, &choice.dynos, &dynos, args.wait);
     let all_gone = outcomes.iter().all(|o| o.gone_after.is_some());
     for o in &outcomes {
         match o.gone_after {
             Some(t) => {
-                let replaced = o.replaced_by.as_deref().map(|s| format!("; its formation started a new {} ({s})", o.dyno.name)).unwrap_or_default();
+                let replaced = match &o.replaced_by {
+                    Some((name, state)) if *name == o.dyno.name => format!("; its formation started a new {name} ({state})"),
+                    Some((name, state)) => format!("; its formation started {name} in its place ({state})"),
+                    None => String::new(),
+                };
                 out.ok(format!("{} stopped (gone after {}){replaced}", o.dyno.name, format_duration(t)));
             }
             None => out.bad(format!(
@@ -97,7 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             last_state: o.last_state.clone(),
         })
         .collect();
-    out.report(&kill_report(&args, &app, &choice, Action::Stop, release_phase, per, db_check));
+    out.report(&kill_report(&args, &app, &platform, &choice, Action::Stop, release_phase, per, db_check));
     Ok(if all_gone { Exit::Success } else { Exit::NotVerified })
 }
 
@@ -109,7 +118,13 @@ fn target_arg(args: &Args, choice: &Choice) -> String {
     }
 }
 
-fn choose(args: &Args, out: &Output, app: &str, dynos: &[Dyno]) -> anyhow::Result<Choice> {
+fn choose(
+    args: &Args,
+    out: &Output,
+    app: &str,
+    dynos: &[Dyno],
+    platform: &heroku_api::Platform,
+) -> anyhow::Result<Choice> {
     let Some(target) = args.target.as_deref() else {
         if dynos.is_empty() {
             return Err(usage(format!("{app} has no dynos running; nothing to stop")));
@@ -157,8 +172,17 @@ fn choose(args: &Args, out: &Output, app: &str, dynos: &[Dyno]) -> anyhow::Resul
             if dynos.is_empty() {
                 return Err(usage(format!("no dyno or process type `{target}` on {app}: it has no dynos running")));
             }
+            // A Cedar-style name on Fir: say how Fir names dynos, and that a type works on both.
+            let fir_hint = if platform.is_fir() && target.contains('.') {
+                format!(
+                    " ({app} is on {platform}: dynos are named like pods, e.g. web-848cd4f64d-pvpr2, and get new names on restart; pass the process type, e.g. `{}`)",
+                    target.split('.').next().unwrap_or(target)
+                )
+            } else {
+                String::new()
+            };
             Err(usage(format!(
-                "no dyno or process type `{target}` on {app}; its dynos: {}",
+                "no dyno or process type `{target}` on {app}{fir_hint}; its dynos: {}",
                 closest(target, dynos).join(", ")
             )))
         }
@@ -238,12 +262,21 @@ struct Outcome {
     dyno: Dyno,
     gone_after: Option<Duration>,
     last_state: Option<String>,
-    replaced_by: Option<String>,
+    /// The dyno the formation started in its place: (name, state). The same name on Cedar; a
+    /// new pod name on Fir.
+    replaced_by: Option<(String, String)>,
 }
 
 /// Polls the dyno list (one request per check, however many dynos) until every stopped id is
 /// gone or `limit` passes. Only what was observed is reported.
-fn verify(client: &Client, out: &Output, app: &str, dynos: &[Dyno], limit: Duration) -> Vec<Outcome> {
+fn verify(
+    client: &Client,
+    out: &Output,
+    app: &str,
+    dynos: &[Dyno],
+    listed_before: &[Dyno],
+    limit: Duration,
+) -> Vec<Outcome> {
     let mut gone: HashMap<String, Duration> = HashMap::new();
     let mut last: Vec<Dyno> = Vec::new();
     let spinner = out.spinner(format!(
@@ -269,20 +302,32 @@ fn verify(client: &Client, out: &Output, app: &str, dynos: &[Dyno], limit: Durat
         }
     }
     spinner.finish();
+    // Dynos that appeared since the stop: a formation dyno's replacement is among them, under
+    // the same name (Cedar) or a new pod name of the same type (Fir). Each is claimed once.
+    let mut fresh: Vec<&Dyno> = last.iter().filter(|x| !listed_before.iter().any(|b| b.id == x.id)).collect();
     dynos
         .iter()
-        .map(|d| Outcome {
-            dyno: d.clone(),
-            gone_after: gone.get(&d.id).copied(),
-            last_state: last.iter().find(|x| x.id == d.id).map(|x| x.state.clone()),
-            replaced_by: last.iter().find(|x| x.name == d.name && x.id != d.id).map(|x| x.state.clone()),
+        .map(|d| {
+            let same_name = fresh.iter().position(|x| x.name == d.name);
+            let same_type =
+                || (!d.is_one_off()).then(|| fresh.iter().position(|x| x.process_type == d.process_type)).flatten();
+            let replaced_by =
+                same_name.or_else(same_type).map(|i| fresh.remove(i)).map(|x| (x.name.clone(), x.state.clone()));
+            Outcome {
+                dyno: d.clone(),
+                gone_after: gone.get(&d.id).copied(),
+                last_state: last.iter().find(|x| x.id == d.id).map(|x| x.state.clone()),
+                replaced_by,
+            }
         })
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn kill_report(
     args: &Args,
     app: &str,
+    platform: &heroku_api::Platform,
     choice: &Choice,
     action: Action,
     release_phase: Vec<ReleasePhaseNote>,
@@ -292,6 +337,7 @@ fn kill_report(
     KillReport {
         schema_version: cli_kit::SCHEMA_VERSION,
         app: app.to_string(),
+        platform: platform.clone(),
         argument: args.target.clone(),
         resolution: choice.how,
         resolved: choice.dynos.iter().map(ResolvedDyno::from).collect(),

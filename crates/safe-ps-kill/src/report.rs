@@ -13,6 +13,8 @@ pub struct KillReport {
     pub schema_version: u32,
     /// The app.
     pub app: String,
+    /// The app's generation and stack (how its dynos are named and replaced).
+    pub platform: heroku_api::Platform,
     /// What was typed (`None` when a dyno was picked on a terminal).
     pub argument: Option<String>,
     /// How the dynos were chosen.

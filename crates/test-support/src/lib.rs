@@ -2,6 +2,7 @@
 //! installed Heroku CLI ([`heroku_cli`]).
 
 pub mod docs;
+pub mod generation;
 pub mod heroku_cli;
 pub mod pgbouncer;
 pub mod postgres;
@@ -11,6 +12,8 @@ pub mod sessions;
 pub mod tool;
 
 pub use postgres::PgCluster;
+/// Scratch directories for tests (re-exported so suites need no dependency of their own).
+pub use tempfile;
 
 /// The workspace root (where Cargo.lock lives).
 pub fn workspace_root() -> std::path::PathBuf {
