@@ -167,9 +167,9 @@ pub fn restart_and_verify(client: &Client, out: &Output, app: &str, req: &Reques
                     }
                 })
                 .collect();
-            let complete = expected
-                .iter()
-                .all(|(t, q)| verdicts.iter().filter(|v| v.name.split('.').next() == Some(*t)).count() >= *q as usize);
+            // By each dyno's type, never its name: Fir names pods `web-…`, not `web.1`.
+            let complete =
+                expected.iter().all(|(t, q)| list.iter().filter(|d| d.process_type == *t).count() >= *q as usize);
             spinner.set_message(format!(
                 "{} of {} restarted dynos up",
                 verdicts.iter().filter(|v| v.fresh && v.up).count(),
