@@ -332,3 +332,29 @@ fn migrate_release_passes_the_version_and_the_failed_release_phase_exits_1() {
     let out = p.run(&["help", "migrate:release"]);
     assert!(stdout(&out).contains("--lock-wait=DUR|off"), "{}", text(&out));
 }
+
+/// On a Fir app the plugin passes `--app` and the flags unchanged; the tools read the
+/// generation themselves: a type resolves to pods, a Cedar-style name is refused with how Fir
+/// names dynos, and `migrate:check` names the pods that predate the change.
+#[test]
+fn on_a_fir_app_the_flags_pass_unchanged_and_the_tools_say_the_generation() {
+    let mut w = stuck();
+    w.make_fir("acme", true);
+    let p = Linked::new(w);
+    let out = p.run(&["ps:safe-kill", "release", "--app", "acme", "--confirm", "acme", "--json", "--wait", "10s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc = stdout(&out);
+    assert!(doc.contains(r#""generation": "fir""#), "{doc}");
+    assert!(doc.contains(r#""name": "release-"#), "the release dyno's pod name: {doc}");
+    assert!(doc.contains(r#""wait_limit_ms": 10000"#), "--wait passed through: {doc}");
+
+    let out = p.run(&["ps:safe-kill", "web.1", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("acme is on Fir (stack cnb)"), "{}", text(&out));
+
+    let out = p.run(&["migrate:check", "-a", "acme", "--since", "10m", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let doc = stdout(&out);
+    assert!(doc.contains(r#""name": "web-"#) && doc.contains(r#""name": "worker-"#), "pods named: {doc}");
+    assert!(!doc.contains(r#""name": "web."#), "{doc}");
+}

@@ -198,8 +198,10 @@ fn releases_info_and_output_follow_a_release_phase() {
         "acme",
         "feed1234",
         "add nickname",
-        &[("web", "puma"), ("release", "echo '== AddNickname: migrating'; sleep 2; echo 'boom' >&2; exit 1")],
+        &[("web", "puma"), ("release", "echo '== AddNickname: migrating'; sleep 6; echo 'boom' >&2; exit 1")],
     );
+    // The release command runs 6s: long enough for the CLI (a node start-up) to see it pending
+    // on a loaded machine.
     let out = cli.run(&["releases:info", &format!("v{version}"), "-a", "acme"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(stdout(&out).contains("release command executing"), "{}", text(&out));
@@ -254,4 +256,61 @@ fn regex_like_pod(name: &str) -> bool {
         && parts[1].chars().all(|c| c.is_ascii_alphanumeric())
         && parts[2].len() == 5
         && parts[2].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+/// The real CLI on a `cnb` app prepends `launcher` to a one-off command (lib/run/helpers.js);
+/// with `--no-launcher` the same command cannot find the app's runtime on the simulator, as on
+/// the platform. Its Fir log session asks for the dyno by name and no history.
+#[test]
+fn on_a_cnb_app_the_cli_prepends_launcher_and_without_it_the_runtime_is_missing() {
+    let dir = test_support::tempfile::tempdir().unwrap();
+    let mut world = heroku_sim::World::default();
+    world.add_app("acme");
+    world.make_fir("acme", true);
+    world.add_formation("acme", "web", 1, "bundle exec puma", Duration::from_secs(600));
+    world.timing.start_delay = Duration::from_millis(50);
+    test_support::generation::install_runtime(&mut world, dir.path()).unwrap();
+    let sim = Sim::start(world).unwrap();
+    let cli = HerokuCli::new(&sim.url(), &sim.token());
+    let exited = |name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let line = sim.with(|w| {
+                w.log_text("acme")
+                    .into_iter()
+                    .find(|l| l.contains(&format!("heroku[{name}]: Process exited with status")))
+            });
+            if let Some(l) = line {
+                return l;
+            }
+            assert!(Instant::now() < deadline, "{name} never exited: {:?}", sim.with(|w| w.log_text("acme")));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // The command the CLI sent, and the dyno it names ("Run heroku logs … --dyno NAME").
+    let created = |sim: &Sim, out: &std::process::Output| -> (String, String) {
+        let r = sim.requests().into_iter().rev().find(|r| r.method == "POST" && r.path == "/apps/acme/dynos").unwrap();
+        let said = stdout(out);
+        let name = said
+            .split("--dyno ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .map(|d| d.trim_matches(|c: char| !c.is_alphanumeric() && c != '-').to_string())
+            .unwrap_or_else(|| panic!("no dyno named: {said}"));
+        (r.body.unwrap()["command"].as_str().unwrap().to_string(), name)
+    };
+
+    let out = cli.run(&["run:detached", "-a", "acme", "--", "bundle exec echo launched"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (command, name) = created(&sim, &out);
+    assert!(name.starts_with("run-"), "a Fir one-off: {name}");
+    assert_eq!(command, "launcher bundle exec echo launched");
+    assert!(exited(&name).ends_with("status 0"));
+    assert!(sim.with(|w| w.log_text("acme")).iter().any(|l| l.ends_with(&format!("app[{name}]: launched"))));
+
+    let out = cli.run(&["run:detached", "-a", "acme", "--no-launcher", "--", "bundle exec echo bare"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (command, name) = created(&sim, &out);
+    assert_eq!(command, "bundle exec echo bare");
+    assert!(exited(&name).ends_with("status 127"), "without launcher the app's bundle is not found");
 }

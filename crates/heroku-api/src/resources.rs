@@ -455,17 +455,19 @@ impl Client {
         })
     }
 
-    /// `GET /apps/{app}/releases`, newest first, every page.
+    /// `GET /apps/{app}/releases`, newest first, every page. Every release read goes under the
+    /// 3.sdk variant, which also carries a Fir release's `oci_image` (as the CLI reads it).
     pub fn releases(&self, app: &str) -> Result<Vec<Release>, Error> {
         self.list(
-            &Call::get(format!("/apps/{}/releases", seg(app)), app_subject(app)),
+            &Call { accept: ACCEPT_V3_SDK, ..Call::get(format!("/apps/{}/releases", seg(app)), app_subject(app)) },
             Some("version ..; order=desc, max=1000".into()),
         )
     }
 
     /// The newest release only (one request, one item).
     pub fn latest_release(&self, app: &str) -> Result<Option<Release>, Error> {
-        let call = Call::get(format!("/apps/{}/releases", seg(app)), app_subject(app));
+        let call =
+            Call { accept: ACCEPT_V3_SDK, ..Call::get(format!("/apps/{}/releases", seg(app)), app_subject(app)) };
         let page: Vec<Release> = self.first_page(&call, "version ..; order=desc, max=1")?;
         Ok(page.into_iter().next())
     }
@@ -473,16 +475,20 @@ impl Client {
     /// The `n` newest releases, newest first (one request; the Heroku CLI reads releases the
     /// same way: `Range: version ..; max=10, order=desc`).
     pub fn recent_releases(&self, app: &str, n: usize) -> Result<Vec<Release>, Error> {
-        let call = Call::get(format!("/apps/{}/releases", seg(app)), app_subject(app));
+        let call =
+            Call { accept: ACCEPT_V3_SDK, ..Call::get(format!("/apps/{}/releases", seg(app)), app_subject(app)) };
         self.first_page(&call, &format!("version ..; order=desc, max={n}"))
     }
 
     /// `GET /apps/{app}/releases/{id or version}`.
     pub fn release_info(&self, app: &str, release: &str) -> Result<Release, Error> {
-        self.send(&Call::get(
-            format!("/apps/{}/releases/{}", seg(app), seg(release)),
-            format!("release `{release}` of {app}"),
-        ))
+        self.send(&Call {
+            accept: ACCEPT_V3_SDK,
+            ..Call::get(
+                format!("/apps/{}/releases/{}", seg(app), seg(release)),
+                format!("release `{release}` of {app}"),
+            )
+        })
     }
 
     /// `POST /apps/{app}/releases` from an existing slug. Not retried after an ambiguous failure.

@@ -161,17 +161,21 @@ fn sends_v3_accept_and_a_user_agent_and_logs_without_the_token() {
         .logger(Arc::new(move |r: &RequestRecord| sink.lock().unwrap().push(r.clone())))
         .build()
         .unwrap();
+    // GET /apps/{app} goes under the 3.sdk variant, as the CLI asks for it (it carries the
+    // generation); every other route keeps plain v3.
     client.app_info("acme").unwrap();
     let seen = &sim.requests()[0];
-    assert_eq!(seen.accept.as_deref(), Some("application/vnd.heroku+json; version=3"));
+    assert_eq!(seen.accept.as_deref(), Some("application/vnd.heroku+json; version=3.sdk"));
+    client.formation("acme").unwrap();
+    assert_eq!(sim.requests()[1].accept.as_deref(), Some("application/vnd.heroku+json; version=3"));
     assert!(seen.user_agent.as_deref().unwrap().starts_with("test-tool/9.9.9"), "{:?}", seen.user_agent);
     let records = records.lock().unwrap();
-    assert_eq!(records.len(), 1);
+    assert_eq!(records.len(), 2);
     let r = &records[0];
     assert_eq!((r.method.as_str(), r.path.as_str(), r.status), ("GET", "/apps/acme", Some(200)));
     assert_eq!(r.request_id.as_deref(), Some("sim-1"));
     assert!(!format!("{r:?}").contains(&sim.token()));
-    assert_eq!(client.calls_made(), 1);
+    assert_eq!(client.calls_made(), 2);
 }
 
 #[test]

@@ -322,13 +322,23 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
         ("GET", ["releases"]) => {
             let app = &world.apps[&app_name];
             let host = req.header("host").unwrap_or("127.0.0.1");
-            let items = app.releases.iter().map(|r| release_json(world, app, r.version, host)).collect();
+            let sdk = needs_sdk_variant(req).is_none();
+            let items = app.releases.iter().map(|r| release_json(world, app, r.version, host, sdk)).collect();
             list(items, range, "id", world.faults.page_size)
         }
         ("GET", ["releases", key]) => {
             let app = &world.apps[&app_name];
             match app.releases.iter().find(|r| r.id == *key || r.version.to_string() == key.trim_start_matches('v')) {
-                Some(r) => answer(200, release_json(world, app, r.version, req.header("host").unwrap_or("127.0.0.1"))),
+                Some(r) => answer(
+                    200,
+                    release_json(
+                        world,
+                        app,
+                        r.version,
+                        req.header("host").unwrap_or("127.0.0.1"),
+                        needs_sdk_variant(req).is_none(),
+                    ),
+                ),
                 None => not_found("release"),
             }
         }
@@ -568,7 +578,7 @@ fn create_release(world: &mut World, app_name: &str, body: Option<&Value>, now: 
         });
     let version = world.release_slug(app_name, slug, description, now);
     let app = &world.apps[app_name];
-    answer(201, release_json(world, app, version, host))
+    answer(201, release_json(world, app, version, host, false))
 }
 
 fn account_json(world: &World) -> Value {
@@ -657,10 +667,11 @@ fn formation_json(app: &AppState, f: &crate::model::FormationState) -> Value {
 
 /// A release; `output_stream_url` is served by this server at a secret path, as the platform's
 /// carries a token (no API key is sent with it: the CLI fetches it with a plain GET).
-fn release_json(world: &World, app: &AppState, version: u64, host: &str) -> Value {
+/// A release; `sdk`: asked under the 3.sdk variant, which also carries `oci_image`.
+fn release_json(world: &World, app: &AppState, version: u64, host: &str, sdk: bool) -> Value {
     let r = app.releases.iter().find(|r| r.version == version).expect("release exists");
     let current = app.current_release().map(|c| c.version) == Some(version);
-    json!({
+    let mut release = json!({
         "id": r.id,
         "version": r.version,
         "description": r.description,
@@ -668,16 +679,24 @@ fn release_json(world: &World, app: &AppState, version: u64, host: &str) -> Valu
         "created_at": ts(r.created_at),
         "updated_at": ts(r.created_at),
         "current": current,
-        // A Fir release runs an OCI image and has no slug; the schema has no `oci_image`, the
-        // pinned CLI reads it (commands/pipelines/diff.js, lib/buildpacks/buildpacks.js). The
-        // simulator keeps one artifact store and names it by generation.
+        // A Fir release runs an OCI image and has no slug. The simulator keeps one artifact
+        // store and names it by generation.
         "slug": if app.is_fir() { None } else { r.slug_id.as_ref().map(|id| json!({ "id": id })) },
-        "oci_image": if app.is_fir() { r.slug_id.as_ref().map(|id| json!({ "id": id })) } else { None },
         "user": { "id": world.account_id, "email": world.account_email },
         "app": app_ref(app),
         "addon_plan_names": ["heroku-postgresql:standard-0"],
         "output_stream_url": r.output_id.as_ref().map(|id| format!("http://{host}/release-output/{id}"))
-    })
+    });
+    // The published schema has no `oci_image`; the pinned CLI reads it from releases asked for
+    // under the 3.sdk variant (lib/buildpacks/buildpacks.js, commands/pipelines/diff.js).
+    if sdk {
+        release["oci_image"] = if app.is_fir() {
+            r.slug_id.as_ref().map(|id| json!({ "id": id })).unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        };
+    }
+    release
 }
 
 fn oci_image_json(s: &crate::model::SlugState) -> Value {

