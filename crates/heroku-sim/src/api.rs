@@ -179,6 +179,25 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
     if segs == ["account"] && method == "GET" {
         return answer(200, account_json(world));
     }
+    match (method, segs.as_slice()) {
+        ("POST", ["pipeline-promotions"]) => {
+            let host = req.header("host").unwrap_or("127.0.0.1").to_string();
+            return create_promotion(world, body, now, &host);
+        }
+        ("GET", ["pipeline-promotions", id]) => {
+            return match world.promotions.iter().find(|p| p.id == *id) {
+                Some(p) => answer(200, promotion_json(world, p)),
+                None => not_found("pipeline promotion"),
+            };
+        }
+        ("GET", ["pipeline-promotions", id, "promotion-targets"]) => {
+            return match world.promotions.iter().find(|p| p.id == *id) {
+                Some(p) => answer(200, Value::Array(promotion_targets_json(world, p))),
+                None => not_found("pipeline promotion"),
+            };
+        }
+        _ => {}
+    }
     let ["apps", app_key, rest @ ..] = segs.as_slice() else {
         return error(404, "not_found", "Not found.");
     };
@@ -372,6 +391,10 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
                 None => not_found("oci-image"),
             }
         }
+        ("GET", ["pipeline-couplings"]) => match world.couplings.iter().find(|c| c.app == app_name) {
+            Some(c) => answer(200, coupling_json(world, c)),
+            None => not_found("pipeline coupling"),
+        },
         ("GET", ["config-vars"]) => {
             let vars: serde_json::Map<String, Value> =
                 world.apps[&app_name].config_vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
@@ -740,4 +763,127 @@ fn attachment_json(app: &AppState, a: &crate::model::AttachmentState) -> Value {
         "web_url": format!("https://data.heroku.com/datastores/{}", a.addon_id),
         "log_input_url": null
     })
+}
+
+fn app_id(world: &World, name: &str) -> Value {
+    json!({ "id": world.apps.get(name).map(|a| a.id.clone()).unwrap_or_default() })
+}
+
+fn coupling_json(world: &World, c: &crate::model::CouplingState) -> Value {
+    json!({
+        "id": c.id,
+        "app": app_id(world, &c.app),
+        "pipeline": { "id": c.pipeline_id },
+        "stage": c.stage,
+        "created_at": ts(c.created_at),
+        "updated_at": ts(c.created_at),
+    })
+}
+
+/// A target's status follows the release the promotion made there: pending while its release
+/// phase runs, then succeeded or failed.
+fn target_status(world: &World, app: &str, version: Option<u64>) -> &'static str {
+    let status =
+        version.and_then(|v| world.apps.get(app)?.releases.iter().find(|r| r.version == v)).map(|r| r.status.as_str());
+    match status {
+        Some("succeeded") => "succeeded",
+        Some("failed") | None => "failed",
+        Some(_) => "pending",
+    }
+}
+
+fn promotion_targets_json(world: &World, p: &crate::model::PromotionState) -> Vec<Value> {
+    p.targets
+        .iter()
+        .map(|(id, app, version)| {
+            let release = version
+                .and_then(|v| world.apps.get(app)?.releases.iter().find(|r| r.version == v))
+                .map(|r| json!({ "id": r.id }));
+            let status = target_status(world, app, *version);
+            json!({
+                "id": id,
+                "app": app_id(world, app),
+                "pipeline_promotion": { "id": p.id },
+                "release": release,
+                "status": status,
+                "error_message": (status == "failed").then_some("The release command failed."),
+            })
+        })
+        .collect()
+}
+
+fn promotion_json(world: &World, p: &crate::model::PromotionState) -> Value {
+    let done = p.targets.iter().all(|(_, app, v)| target_status(world, app, *v) != "pending");
+    json!({
+        "id": p.id,
+        "pipeline": { "id": p.pipeline_id },
+        "source": { "app": app_id(world, &p.source_app), "release": { "id": p.source_release_id } },
+        "status": if done { "completed" } else { "pending" },
+        "created_at": ts(p.created_at),
+        "updated_at": ts(p.created_at),
+    })
+}
+
+/// `POST /pipeline-promotions`: the source's current release (its slug, or on Fir its OCI
+/// image) becomes a new release of every target; the source and every target must be coupled
+/// to the pipeline. How `heroku pipelines:promote` promotes on both generations.
+fn create_promotion(world: &mut World, body: Option<&Value>, now: Instant, _host: &str) -> Answer {
+    let get = |path: &[&str]| {
+        let mut v = body?;
+        for k in path {
+            v = v.get(*k)?;
+        }
+        v.as_str().map(str::to_string)
+    };
+    let (Some(pipeline_id), Some(source_id)) = (get(&["pipeline", "id"]), get(&["source", "app", "id"])) else {
+        return error(422, "invalid_params", "pipeline and source are required.");
+    };
+    let target_ids: Vec<String> = body
+        .and_then(|b| b.get("targets"))
+        .and_then(Value::as_array)
+        .map(|ts| ts.iter().filter_map(|t| t.pointer("/app/id").and_then(Value::as_str).map(str::to_string)).collect())
+        .unwrap_or_default();
+    if target_ids.is_empty() {
+        return error(422, "invalid_params", "targets are required.");
+    }
+    let name_of =
+        |world: &World, id: &str| world.apps.values().find(|a| a.id == id || a.name == id).map(|a| a.name.clone());
+    let coupled =
+        |world: &World, app: &str| world.couplings.iter().any(|c| c.app == app && c.pipeline_id == pipeline_id);
+    let Some(source) = name_of(world, &source_id).filter(|a| coupled(world, a)) else {
+        return error(422, "invalid_params", "The source app is not in this pipeline.");
+    };
+    let mut targets = Vec::new();
+    for id in &target_ids {
+        match name_of(world, id).filter(|a| coupled(world, a)) {
+            Some(t) => targets.push(t),
+            None => return error(422, "invalid_params", "A target app is not in this pipeline."),
+        }
+    }
+    let Some((release_id, version, slug_id)) =
+        world.apps[&source].current_release().map(|r| (r.id.clone(), r.version, r.slug_id.clone()))
+    else {
+        return error(422, "invalid_params", "The source app has no release to promote.");
+    };
+    let Some(slug) = slug_id.and_then(|id| world.apps[&source].slugs.iter().find(|s| s.id == id).cloned()) else {
+        return error(422, "invalid_params", "The source app's release has nothing to promote.");
+    };
+    let promotion_id = world.new_id();
+    let mut made = Vec::new();
+    for t in targets {
+        let target_id = world.new_id();
+        let v = world.release_slug(&t, slug.clone(), format!("Promote {source} v{version}"), now);
+        made.push((target_id, t, Some(v)));
+    }
+    let p = crate::model::PromotionState {
+        id: promotion_id,
+        pipeline_id,
+        source_app: source,
+        source_release_id: release_id,
+        created_at: SystemTime::now(),
+        targets: made,
+    };
+    let out = promotion_json(world, &p);
+    world.promotions.push(p);
+    answer(201, out)
 }

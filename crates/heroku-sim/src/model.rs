@@ -133,6 +133,39 @@ pub struct AttachmentState {
     pub addon_name: String,
 }
 
+/// An app's place in a pipeline (`GET /apps/{app}/pipeline-couplings`).
+#[derive(Debug, Clone)]
+pub struct CouplingState {
+    /// UUID.
+    pub id: String,
+    /// The app's name.
+    pub app: String,
+    /// The pipeline's UUID.
+    pub pipeline_id: String,
+    /// `development`, `staging`, `production`…
+    pub stage: String,
+    /// When it was coupled.
+    pub created_at: SystemTime,
+}
+
+/// One pipeline promotion: the source's current release carried to each target as a new
+/// release (`POST /pipeline-promotions`), on Cedar and Fir alike.
+#[derive(Debug, Clone)]
+pub struct PromotionState {
+    /// UUID.
+    pub id: String,
+    /// The pipeline's UUID.
+    pub pipeline_id: String,
+    /// The source app's name.
+    pub source_app: String,
+    /// The source release's UUID.
+    pub source_release_id: String,
+    /// When it was made.
+    pub created_at: SystemTime,
+    /// Per target: (target id, app name, the release made there).
+    pub targets: Vec<(String, String, Option<u64>)>,
+}
+
 /// One app and everything it owns.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -329,6 +362,10 @@ pub struct World {
     /// The app's language runtime (what the buildpacks installed: `bundle`, `ruby`…): on a
     /// dyno's PATH on Cedar, only through `launcher` for a one-off command on `cnb`.
     pub runtime_dir: Option<std::path::PathBuf>,
+    /// Pipeline couplings.
+    pub couplings: Vec<CouplingState>,
+    /// Pipeline promotions made.
+    pub promotions: Vec<PromotionState>,
     /// Each app's log, in order.
     pub logs: BTreeMap<String, Vec<crate::logs::LogLine>>,
     /// Log sessions created and not yet streamed, by id.
@@ -356,6 +393,8 @@ impl Default for World {
             rendezvous_port: None,
             slug_dir: None,
             runtime_dir: None,
+            couplings: Vec::new(),
+            promotions: Vec::new(),
             logs: BTreeMap::new(),
             log_sessions: std::collections::HashMap::new(),
             next_log_seq: 0,

@@ -150,6 +150,23 @@ impl World {
         }
     }
 
+    /// Couples apps into one new pipeline, each at its stage; returns the pipeline's id.
+    pub fn add_pipeline(&mut self, stages: &[(&str, &str)]) -> String {
+        let pipeline_id = self.new_id();
+        for (app, stage) in stages {
+            assert!(self.apps.contains_key(*app), "seed: unknown app {app}");
+            let id = self.new_id();
+            self.couplings.push(crate::model::CouplingState {
+                id,
+                app: app.to_string(),
+                pipeline_id: pipeline_id.clone(),
+                stage: stage.to_string(),
+                created_at: SystemTime::now() - Duration::from_secs(86_400),
+            });
+        }
+        pipeline_id
+    }
+
     /// Sets a config var.
     pub fn set_config_var(&mut self, app: &str, key: &str, value: &str) {
         self.apps.get_mut(app).expect("seed: unknown app").config_vars.insert(key.into(), value.into());

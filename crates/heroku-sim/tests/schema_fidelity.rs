@@ -144,6 +144,9 @@ fn world() -> World {
     w.add_dyno("acme", "release", "release.2343", "rake db:migrate", Duration::from_secs(1200));
     w.add_release("acme", "abc1234", "Deploy abc1234", Duration::from_secs(600));
     w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", "postgres://u:p@h/d");
+    w.add_app("acme-staging");
+    w.add_release("acme-staging", "def5678", "Deploy def5678", Duration::from_secs(300));
+    w.add_pipeline(&[("acme-staging", "staging"), ("acme", "production")]);
     w
 }
 
@@ -210,6 +213,32 @@ fn every_endpoint_answers_in_the_published_schema() {
         ),
     ];
     let mut problems = Vec::new();
+    // A pipeline promotion (how `heroku pipelines:promote` promotes, on Cedar and Fir alike):
+    // its ids come from the couplings, its targets from the promotion it made.
+    let (_, coupling) = call(&sim, "GET", "/apps/acme/pipeline-couplings", None);
+    let (_, source) = call(&sim, "GET", "/apps/acme-staging/pipeline-couplings", None);
+    let promote = json!({
+        "pipeline": { "id": coupling["pipeline"]["id"] },
+        "source": { "app": { "id": source["app"]["id"] } },
+        "targets": [{ "app": { "id": coupling["app"]["id"] } }],
+    });
+    let (status, promotion) = call(&sim, "POST", "/pipeline-promotions", Some(promote));
+    assert_eq!(status, 201, "{promotion}");
+    let promotion_id = promotion["id"].as_str().unwrap().to_string();
+    let cases: Vec<(&str, String, Option<Value>, &str, bool)> = cases
+        .into_iter()
+        .chain([
+            ("GET", "/apps/acme/pipeline-couplings".to_string(), None, "pipeline-coupling", true),
+            ("GET", format!("/pipeline-promotions/{promotion_id}"), None, "pipeline-promotion", true),
+            (
+                "GET",
+                format!("/pipeline-promotions/{promotion_id}/promotion-targets"),
+                None,
+                "pipeline-promotion-target",
+                true,
+            ),
+        ])
+        .collect();
     for (method, path, body, name, complete) in cases {
         let (status, value) = call(&sim, method, &path, body);
         assert!((200..300).contains(&status), "{method} {path} answered {status}: {value}");

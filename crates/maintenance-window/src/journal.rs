@@ -25,12 +25,27 @@ pub struct Scaled {
 pub struct Promotion {
     /// The source app.
     pub from: String,
-    /// The slug released.
+    /// The slug released (Cedar), or the OCI image a pipeline promotion carried (Fir).
     pub slug_id: String,
+    /// Fir: the promotion goes through this pipeline (`POST /pipeline-promotions`), since a
+    /// release of a slug cannot carry an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<PipelineRoute>,
     /// The app's release version before.
     pub previous_version: Option<u64>,
     /// The new release's version, once made.
     pub new_version: Option<u64>,
+}
+
+/// The pipeline a Fir promotion goes through, with the ids its create call names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineRoute {
+    /// The pipeline's id.
+    pub pipeline_id: String,
+    /// The source app's id.
+    pub source_app_id: String,
+    /// The target app's (this app's) id.
+    pub target_app_id: String,
 }
 
 /// An open window.

@@ -98,20 +98,14 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     let platform = info?.platform();
     out.debug(format!("{app} runs on {platform}"));
     let decision = decision?;
-    if let Some(src) = &args.promote_from {
-        window::promotable_here(&app, &platform, src)?;
-    }
     report_decision(&out, &app, &decision);
     if !decision.needed {
         // A prebuilt slug needs no window by itself: release it with the site up.
         if let Some(src) = &args.promote_from {
-            let slug = window::source_slug(&client, &app, src)?;
-            let release = client.create_release(
-                &app,
-                &slug,
-                &format!("Promote {src}'s slug (maintenance-window, no window needed)"),
-            )?;
-            out.say(format!("Released v{} on {app} from {src}'s slug, without maintenance.", release.version));
+            let plan = window::plan_promotion(&client, &app, &platform, src)?;
+            let release =
+                window::release_promotion(&client, &out, &app, &plan, "maintenance-window, no window needed")?;
+            out.say(format!("Released v{} on {app} from {}, without maintenance.", release.version, plan.describe()));
             if release.status == "pending" {
                 let vars =
                     if args.db.database_url.is_some() { Default::default() } else { client.config_vars(&app)? };
@@ -144,7 +138,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     }
 
     // Everything read before the site goes down: maintenance flag, formation, the slug to promote.
-    let before = window::read_before(&client, &app, args.promote_from.as_deref(), decision.release_version)?;
+    let before = window::read_before(&client, &app, &platform, args.promote_from.as_deref(), decision.release_version)?;
     let live = Live::of(before.maintenance, &before.formation);
     if live.looks_like_a_window() {
         // Journaling "0 workers" as the state to go back to would leave them at 0 for good.
@@ -169,7 +163,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
                     .join(", ")
             )
         },
-        before.promote.as_ref().map(|(from, _, _)| format!(", release {from}'s slug")).unwrap_or_default(),
+        before.promote.as_ref().map(|(plan, _)| format!(", release {}", plan.describe())).unwrap_or_default(),
         args.command.join(" ")
     ));
     let db = match before.promote {

@@ -8,7 +8,7 @@ use cli_kit::{format_duration, refused, usage, Output, Poll};
 use heroku_api::timestamp::format_rfc3339;
 use heroku_api::{Client, Formation, FormationUpdate};
 
-use crate::journal::{self, Journal, Promotion, Scaled};
+use crate::journal::{self, Journal, PipelineRoute, Promotion, Scaled};
 
 /// The app's state read before the window (while the site is still up).
 pub struct Before {
@@ -16,38 +16,59 @@ pub struct Before {
     pub maintenance: bool,
     /// Formation.
     pub formation: Vec<Formation>,
-    /// Slug to promote and the app's current version, when promoting.
-    pub promote: Option<(String, String, Option<u64>)>,
+    /// What to promote and the app's current version, when promoting.
+    pub promote: Option<(PromotionPlan, Option<u64>)>,
     /// The app's config vars when promoting (to find the database its release phase migrates).
     pub vars: BTreeMap<String, String>,
 }
 
-/// What a Fir user runs instead of `--promote-from`: the pipeline's promotion inside the
-/// window, as its COMMAND.
-fn pipeline_alternative(app: &str, source: &str) -> String {
-    format!(
-        "promote through the pipeline inside the window instead: maintenance-window -a {app} --confirm {app} -- heroku pipelines:promote -a {source}"
-    )
+/// What `--promote-from` releases, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotionPlan {
+    /// The source app.
+    pub from: String,
+    /// The slug (Cedar) or OCI image (Fir) of the source's current release.
+    pub artifact_id: String,
+    /// Fir: through this pipeline.
+    pub pipeline: Option<PipelineRoute>,
 }
 
-/// Refuses `--promote-from` on a Fir app before anything is read or changed: a Fir release is
-/// an OCI image, and the Platform API's release create takes a slug. The platform promotes
-/// images only through a pipeline (`heroku pipelines:promote`, which couples the apps first).
-pub fn promotable_here(app: &str, platform: &heroku_api::Platform, source: &str) -> anyhow::Result<()> {
-    if platform.is_fir() {
-        return Err(refused(format!(
-            "--promote-from: {app} is on {platform}, whose releases are OCI images that a release of a slug cannot make; {}; nothing was changed",
-            pipeline_alternative(app, source)
-        )));
+impl PromotionPlan {
+    /// `acme-staging's slug`, `acme-staging's image (through its pipeline)`.
+    pub fn describe(&self) -> String {
+        match self.pipeline {
+            None => format!("{}'s slug", self.from),
+            Some(_) => format!("{}'s image (through their pipeline)", self.from),
+        }
     }
-    Ok(())
 }
 
-/// The slug of `source`'s current release (what `--promote-from` releases). An unknown source
-/// app is a usage error: nothing has been changed when this runs.
-pub fn source_slug(client: &Client, app: &str, source: &str) -> anyhow::Result<String> {
-    // The source's current release: not its newest when a release phase runs there or failed.
-    let release = release_phase::current_release(client, source).map_err(|e| {
+/// What `source`'s current release carries and how it reaches `app`: a release of its slug on
+/// Cedar; on Fir (an OCI image, which a release of a slug cannot carry) a promotion through the
+/// pipeline both apps are coupled to, as `heroku pipelines:promote` does. Anything that cannot
+/// be promoted is refused here, before anything changes.
+pub fn plan_promotion(
+    client: &Client,
+    app: &str,
+    platform: &heroku_api::Platform,
+    source: &str,
+) -> anyhow::Result<PromotionPlan> {
+    let fir = platform.is_fir();
+    let (release, couplings) = std::thread::scope(|s| {
+        let couplings = s.spawn(|| -> anyhow::Result<_> {
+            if !fir {
+                return Ok(None);
+            }
+            let (a, b) = std::thread::scope(|s| {
+                let a = s.spawn(|| client.pipeline_coupling(app));
+                (cli_kit::join(a), client.pipeline_coupling(source))
+            });
+            Ok(Some((a?, b?)))
+        });
+        // The source's current release: not its newest when a release phase runs there or failed.
+        (release_phase::current_release(client, source), cli_kit::join(couplings))
+    });
+    let release = release.map_err(|e| {
         if e.is_not_found() {
             usage(format!("--promote-from {source}: no such app (or no access); nothing was changed"))
         } else {
@@ -55,17 +76,45 @@ pub fn source_slug(client: &Client, app: &str, source: &str) -> anyhow::Result<S
         }
     })?;
     let release = release.ok_or_else(|| usage(format!("--promote-from {source}: it has no release to promote")))?;
-    if release.slug.is_none() && release.oci_image.is_some() {
-        return Err(refused(format!(
-            "--promote-from {source}: its current release v{} is an OCI image (Fir), which a release of a slug cannot carry; {}; nothing was changed",
-            release.version,
-            pipeline_alternative(app, source)
-        )));
+    let v = release.version;
+    match (fir, &release.slug, &release.oci_image) {
+        (false, Some(slug), _) => Ok(PromotionPlan { from: source.to_string(), artifact_id: slug.id.clone(), pipeline: None }),
+        (false, None, Some(_)) => Err(refused(format!(
+            "--promote-from {source}: its current release v{v} is an OCI image (Fir), and {app} is on {platform}, which runs slugs; promote between apps of one generation; nothing was changed"
+        ))),
+        (true, Some(_), None) => Err(refused(format!(
+            "--promote-from {source}: its current release v{v} is a slug (Cedar), and {app} is on {platform}, which runs OCI images; promote between apps of one generation; nothing was changed"
+        ))),
+        (true, _, Some(image)) => {
+            let (target, from) = couplings?.unwrap_or((None, None));
+            match (target, from) {
+                (Some(t), Some(f)) if t.pipeline.id == f.pipeline.id => Ok(PromotionPlan {
+                    from: source.to_string(),
+                    artifact_id: image.id.clone(),
+                    pipeline: Some(PipelineRoute {
+                        pipeline_id: t.pipeline.id,
+                        source_app_id: f.app.id,
+                        target_app_id: t.app.id,
+                    }),
+                }),
+                (t, f) => {
+                    let said = |c: &Option<heroku_api::PipelineCoupling>| match c {
+                        Some(c) => format!("in pipeline {} ({})", c.pipeline.id, c.stage),
+                        None => "in no pipeline".to_string(),
+                    };
+                    Err(refused(format!(
+                        "--promote-from {source}: {app} is on {platform}, where an image is promoted through the pipeline both apps are in, and {app} is {} while {source} is {}; add both to one pipeline (heroku pipelines:add PIPELINE -a APP --stage STAGE), then run this again; nothing was changed",
+                        said(&t),
+                        said(&f)
+                    )))
+                }
+            }
+        }
+        (_, None, None) => Err(usage(format!(
+            "--promote-from {source}: its current release v{v} carries {} to promote; nothing was changed",
+            if fir { "no OCI image" } else { "no slug" }
+        ))),
     }
-    let slug = release.slug.ok_or_else(|| {
-        usage(format!("--promote-from {source}: its current release v{} has no slug", release.version))
-    })?;
-    Ok(slug.id)
 }
 
 /// Reads everything the window needs, all at once, before anything changes. `known_version`
@@ -73,6 +122,7 @@ pub fn source_slug(client: &Client, app: &str, source: &str) -> anyhow::Result<S
 pub fn read_before(
     client: &Client,
     app: &str,
+    platform: &heroku_api::Platform,
     promote_from: Option<&str>,
     known_version: Option<u64>,
 ) -> anyhow::Result<Before> {
@@ -82,14 +132,14 @@ pub fn read_before(
             Some(_) => client.config_vars(app),
             None => Ok(BTreeMap::new()),
         });
-        let promote = s.spawn(|| -> anyhow::Result<Option<(String, String, Option<u64>)>> {
+        let promote = s.spawn(|| -> anyhow::Result<Option<(PromotionPlan, Option<u64>)>> {
             let Some(src) = promote_from else { return Ok(None) };
-            let slug = source_slug(client, app, src)?;
+            let plan = plan_promotion(client, app, platform, src)?;
             let current = match known_version {
                 Some(v) => Some(v),
                 None => release_phase::current_release(client, app)?.map(|r| r.version),
             };
-            Ok(Some((src.to_string(), slug, current)))
+            Ok(Some((plan, current)))
         });
         let formation = client.formation(app);
         (cli_kit::join(info), formation, cli_kit::join(promote), cli_kit::join(vars))
@@ -202,18 +252,65 @@ pub fn open(client: &Client, out: &Output, j: &mut Journal, drain_timeout: Durat
 /// release phase runs).
 pub fn promote(client: &Client, out: &Output, j: &mut Journal) -> anyhow::Result<Option<heroku_api::Release>> {
     let Some(p) = j.promotion.clone() else { return Ok(None) };
-    let release =
-        client.create_release(&j.app, &p.slug_id, &format!("Promote {}'s slug (maintenance-window)", p.from))?;
+    let plan = PromotionPlan { from: p.from.clone(), artifact_id: p.slug_id.clone(), pipeline: p.pipeline.clone() };
+    let release = release_promotion(client, out, &j.app, &plan, "maintenance-window")?;
     j.promotion = Some(Promotion { new_version: Some(release.version), ..p });
     j.steps.push(format!("released v{}", release.version));
     journal::save(j)?;
-    out.note(format!(
-        "released v{} on {} from {}'s slug",
-        release.version,
-        j.app,
-        j.promotion.as_ref().map(|p| p.from.as_str()).unwrap_or("")
-    ));
+    out.note(format!("released v{} on {} from {}", release.version, j.app, plan.describe()));
     Ok(Some(release))
+}
+
+/// The longest a pipeline promotion may take to make its release on the target.
+const PROMOTION_LIMIT: Duration = Duration::from_secs(120);
+
+/// Makes the release `plan` describes on `app` and returns it (pending while its release phase
+/// runs): a release of the slug, or a pipeline promotion followed until the target's release
+/// exists (bounded polling with backoff).
+pub fn release_promotion(
+    client: &Client,
+    out: &Output,
+    app: &str,
+    plan: &PromotionPlan,
+    why: &str,
+) -> anyhow::Result<heroku_api::Release> {
+    let Some(route) = &plan.pipeline else {
+        return Ok(client.create_release(app, &plan.artifact_id, &format!("Promote {}'s slug ({why})", plan.from))?);
+    };
+    let promotion = client.create_pipeline_promotion(&route.pipeline_id, &route.source_app_id, &route.target_app_id)?;
+    out.debug(format!("pipeline promotion {} from {} to {app}", promotion.id, plan.from));
+    let mut poll = Poll::with_pauses(PROMOTION_LIMIT, Duration::from_millis(200), Duration::from_secs(2));
+    loop {
+        let targets = client.promotion_targets(&promotion.id)?;
+        let target = targets.iter().find(|t| t.app.id == route.target_app_id);
+        match target {
+            Some(t) if t.release.is_some() => {
+                let id = t.release.as_ref().map(|r| r.id.clone()).unwrap_or_default();
+                return Ok(client.release_info(app, &id)?);
+            }
+            Some(t) if t.status == "failed" => {
+                return Err(cli_kit::fail(
+                    cli_kit::Exit::Failed,
+                    format!(
+                        "the pipeline promotion from {} to {app} failed: {}",
+                        plan.from,
+                        t.error_message.as_deref().unwrap_or("no reason given")
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        if !poll.wait_next() {
+            return Err(cli_kit::fail(
+                cli_kit::Exit::NotVerified,
+                format!(
+                    "the pipeline promotion {} made no release on {app} within {}: see heroku releases -a {app}",
+                    promotion.id,
+                    format_duration(PROMOTION_LIMIT)
+                ),
+            ));
+        }
+    }
 }
 
 /// Puts back the journaled quantities and maintenance flag (both at once), then removes the
@@ -250,8 +347,8 @@ pub fn describe(j: &Journal) -> Vec<String> {
     if let Some(p) = &j.promotion {
         match p.new_version {
             Some(v) => lines.push(format!(
-                "released v{v} from {}'s slug (stays; roll back with heroku releases:rollback{} if needed)",
-                p.from,
+                "released v{v} from {} (stays; roll back with heroku releases:rollback{} if needed)",
+                if p.pipeline.is_some() { format!("{}'s image", p.from) } else { format!("{}'s slug", p.from) },
                 p.previous_version.map(|v| format!(" v{v}")).unwrap_or_default()
             )),
             None => lines.push(format!("promotion from {} not made", p.from)),
@@ -271,9 +368,10 @@ pub fn new_journal(app: &str, before: &Before, scaled: Vec<Scaled>, command: &[S
         maintenance_before: before.maintenance,
         scaled,
         steps: Vec::new(),
-        promotion: before.promote.as_ref().map(|(from, slug, prev)| Promotion {
-            from: from.clone(),
-            slug_id: slug.clone(),
+        promotion: before.promote.as_ref().map(|(plan, prev)| Promotion {
+            from: plan.from.clone(),
+            slug_id: plan.artifact_id.clone(),
+            pipeline: plan.pipeline.clone(),
             previous_version: *prev,
             new_version: None,
         }),

@@ -69,6 +69,11 @@ fn setup() -> Setup {
 /// acme (web×2, worker×3, clock×1) running `deployed` on generation `g`; acme-staging (same
 /// generation) running `migration`.
 fn setup_on(g: Generation) -> Setup {
+    setup_with(g, |_| {})
+}
+
+/// [`setup_on`], with a change to the world before it starts.
+fn setup_with(g: Generation, tweak: impl FnOnce(&mut World)) -> Setup {
     let tool = Tool::new(env!("CARGO_BIN_EXE_maintenance-window"));
     let repo = repo(tool.home());
     let mut w = World::default();
@@ -83,6 +88,7 @@ fn setup_on(g: Generation) -> Setup {
     w.add_release("acme-staging", &repo.migration, "Deploy migration", Duration::from_secs(600));
     w.timing.stop_delay = Duration::from_millis(100);
     w.timing.start_delay = Duration::from_millis(100);
+    tweak(&mut w);
     let sim = Sim::start(w).unwrap();
     let tool = tool.api(&sim.url(), &sim.token());
     Setup { sim, tool, repo }
@@ -718,10 +724,46 @@ on_both_generations! {
 }
 
 on_both_generations! {
-    /// `--promote-from` releases the source's slug on Cedar. On Fir a release is an OCI image
-    /// that a slug release cannot make: refused with exit 5 before anything changes, in one line
-    /// naming the pipeline promotion to run as COMMAND instead.
-    fn promote_from_works_on_cedar_and_is_refused_on_fir_with_the_alternative(g) {
+    /// `--promote-from` carries the source's current release into the window: a release of its
+    /// slug on Cedar; on Fir (an OCI image) a promotion through the pipeline both apps are in,
+    /// as `heroku pipelines:promote` makes it. Either way acme then runs staging's build.
+    fn promote_from_carries_the_source_release_inside_the_window(g) {
+        let s = setup_with(g, |w| {
+            w.add_pipeline(&[("acme-staging", "staging"), ("acme", "production")]);
+        });
+        let staging = s.sim.with(|w| w.apps["acme-staging"].current_release().unwrap().slug_id.clone().unwrap());
+        let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--promote-from", "acme-staging", "--confirm", "acme", "--json", "--", "true"]);
+        assert_eq!(out.code(), 0, "{}", out.dump());
+        let log = s.sim.requests();
+        let pos = |pred: &dyn Fn(&heroku_sim::LoggedRequest) -> bool| log.iter().position(pred);
+        let on = pos(&|r| r.method == "PATCH" && r.path == "/apps/acme" && r.body.as_ref().is_some_and(|b| b["maintenance"] == true)).unwrap();
+        let off = pos(&|r| r.method == "PATCH" && r.path == "/apps/acme" && r.body.as_ref().is_some_and(|b| b["maintenance"] == false)).unwrap();
+        let slug_release = pos(&|r| r.method == "POST" && r.path == "/apps/acme/releases");
+        let promotion = pos(&|r| r.method == "POST" && r.path == "/pipeline-promotions");
+        let made = match g {
+            Generation::Cedar => {
+                assert!(promotion.is_none());
+                slug_release.expect("a release of the slug")
+            }
+            Generation::Fir => {
+                assert!(slug_release.is_none(), "a slug release cannot carry an image");
+                promotion.expect("a pipeline promotion")
+            }
+        };
+        assert!(on < made && made < off, "the release is made inside the window");
+        let current = s.sim.with(|w| w.apps["acme"].current_release().unwrap().slug_id.clone().unwrap());
+        assert_eq!(current, staging, "acme runs staging's build");
+        let doc = json(&out);
+        assert_eq!(doc["result"], "closed", "{doc}");
+        assert_eq!(doc["journal"]["promotion"]["pipeline"].is_object(), g == Generation::Fir, "{doc}");
+    }
+}
+
+on_both_generations! {
+    /// On Fir an image is promoted only through a pipeline both apps are in: outside one,
+    /// `--promote-from` is refused with exit 5 before anything changes, in one line saying where
+    /// each app is and how to couple them. Cedar needs no pipeline.
+    fn promote_from_outside_a_pipeline_is_refused_on_fir_only(g) {
         let s = setup_on(g);
         let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--promote-from", "acme-staging", "--confirm", "acme", "--", "true"]);
         match g {
@@ -730,8 +772,8 @@ on_both_generations! {
                 assert_eq!(out.code(), 5, "{}", out.dump());
                 let err = out.stderr_text();
                 assert_eq!(err.trim().lines().count(), 1, "{err}");
-                assert!(err.contains("acme is on Fir (stack cnb)"), "{err}");
-                assert!(err.contains("maintenance-window -a acme --confirm acme -- heroku pipelines:promote -a acme-staging"), "{err}");
+                assert!(err.contains("acme is on Fir (stack cnb)") && err.contains("acme is in no pipeline while acme-staging is in no pipeline"), "{err}");
+                assert!(err.contains("heroku pipelines:add"), "{err}");
                 assert!(!s.sim.requests().iter().any(|r| r.method != "GET"), "nothing was changed");
             }
         }
