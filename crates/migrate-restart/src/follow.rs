@@ -44,6 +44,10 @@ pub struct Source {
     pub history: bool,
 }
 
+/// Without history (Fir), a standby session is opened this long after the current one, so the
+/// current one's end loses nothing; once a session's lifetime has been seen, at half of it.
+const STANDBY_AFTER: Duration = Duration::from_secs(60);
+
 /// How long a dyno found gone after a re-open without history gets for its exit to show.
 const GONE_WITHOUT_HISTORY_GRACE: Duration = Duration::from_secs(3);
 
@@ -78,10 +82,21 @@ pub fn follow(
     let mut opened = source.opened;
     // Set when a re-open without history found the dyno gone: its exit may have passed unseen.
     let mut gone_at: Option<Instant> = None;
+    // Without history: the session opened while the current one still streams, and when.
+    let mut standby: Option<(std::sync::mpsc::Receiver<StreamEvent>, Instant)> = None;
+    let mut standby_after = STANDBY_AFTER;
     loop {
-        let rx = match opened.take() {
-            Some(rx) => rx,
-            None => {
+        let mut rx_opened_at = Instant::now();
+        // A standby has streamed since before the current session ended: nothing fell between.
+        let mut covered = false;
+        let rx = match (opened.take(), standby.take()) {
+            (Some(rx), _) => rx,
+            (None, Some((rx, at))) => {
+                rx_opened_at = at;
+                covered = true;
+                rx
+            }
+            (None, None) => {
                 let session = client.create_log_session(app, &spec)?;
                 let rx = client.stream_log(&session.logplex_url)?;
                 if !source.history && reopened > 0 && client.dyno_info(app, dyno).is_err_and(|e| e.is_not_found()) {
@@ -91,8 +106,14 @@ pub fn follow(
             }
         };
         let mut new_lines = 0usize;
-        let mut overlap = last_seen_at.is_none();
+        let mut overlap = last_seen_at.is_none() || covered;
         let ended = loop {
+            if !source.history && standby.is_none() && rx_opened_at.elapsed() >= standby_after {
+                match client.create_log_session(app, &spec).and_then(|s| client.stream_log(&s.logplex_url)) {
+                    Ok(rx) => standby = Some((rx, Instant::now())),
+                    Err(e) => out.debug(format!("could not open a standby log session ({e}); will re-open at the end")),
+                }
+            }
             if interrupt::requested() {
                 return Ok(done(Ending::Interrupted, tail, lock_timeout, reopened));
             }
@@ -169,8 +190,12 @@ pub fn follow(
                 first_status_at = Some(Instant::now());
             }
         };
-        // The stream ended before the status came: open a new session, with history.
-        fruitless = if new_lines == 0 { fruitless + 1 } else { 0 };
+        // The stream ended before the status came: open a new session, with history (or switch
+        // to the standby). A session's lifetime, once seen, sets when the next standby opens.
+        if !source.history {
+            standby_after = standby_after.min(rx_opened_at.elapsed() / 2);
+        }
+        fruitless = if new_lines == 0 && !covered { fruitless + 1 } else { 0 };
         if fruitless > MAX_FRUITLESS_REOPENS {
             let why = ended.unwrap_or_else(|| "the log stream kept closing".into());
             return Ok(done(Ending::Lost(format!("the log stream failed: {why}")), tail, lock_timeout, reopened));

@@ -108,32 +108,40 @@ on_both_generations! {
 
 on_both_generations! {
     /// A log session that ends mid-run (a dropped stream on Cedar, a Fir session's end) is
-    /// re-opened and the run is followed to its exit with every line.
+    /// re-opened and the run is followed to its exit. Cedar re-opens with history: every line,
+    /// once. A Fir session has none: after the first end (whose gap is said if a line may have
+    /// fallen in it) a standby session opened at half the lifetime seen takes over each time,
+    /// so nothing more is lost.
     fn a_log_session_that_ends_mid_run_is_reopened(g) {
         let s = setup(g, |w| {
-            // Sessions end at ~1.5s and ~3s: once mid-run, and not as the run ends at ~2.4s
-            // (an exit that falls between two Fir sessions is not seen, and the run is then
-            // reported as not concluded — never as a success).
+            // Sessions end every 1.5s; the run takes ~4s, so Fir switches sessions twice more.
             w.timing.fir_log_session = Duration::from_millis(1500);
             if g == Generation::Cedar {
                 w.faults.log_drop_after = Some(3);
             }
         });
-        let cmd = "bundle exec sh -c 'for i in 1 2 3 4 5 6; do echo \"step $i\"; sleep 0.4; done'";
+        let cmd = "bundle exec sh -c 'for i in $(seq 1 10); do echo \"step $i\"; sleep 0.4; done'";
         let out = s.tool.run(&["-a", "acme", "--command", cmd, "--confirm", "acme", "--no-preflight", "--restart", "none", "--json"]);
         assert_eq!(out.code(), 0, "{}", out.dump());
         let doc = json(&out);
-        assert!(doc["attempts"][0]["log_reopens"].as_u64().unwrap() >= 1, "{doc}");
+        let reopens = doc["attempts"][0]["log_reopens"].as_u64().unwrap();
         let text = out.stderr_text();
-        // Cedar re-opens with history: every line, once. A Fir session has none: a line written
-        // while no session was open is lost, and then the gap is said — never silently.
-        let gap_said = text.contains("a Fir session has no history to reach back to");
-        if g == Generation::Cedar {
-            assert!(!gap_said, "{text}");
+        let gaps = text.matches("may be missing").count();
+        match g {
+            Generation::Cedar => {
+                assert!(reopens >= 1, "{doc}");
+                assert_eq!(gaps, 0, "{text}");
+            }
+            Generation::Fir => {
+                assert!(reopens >= 2, "{doc}");
+                assert!(gaps <= 1, "only the first end, before a lifetime was seen:\n{text}");
+            }
         }
-        for i in 1..=6 {
+        for i in 1..=10 {
             let seen = text.matches(&format!("step {i}\n")).count();
-            assert!(seen == 1 || (seen == 0 && gap_said), "step {i} seen {seen} times:\n{text}");
+            // The first session ends at ~1.5s: later lines are all covered by a standby.
+            let may_be_lost = g == Generation::Fir && i <= 5 && gaps == 1;
+            assert!(seen == 1 || (seen == 0 && may_be_lost), "step {i} seen {seen} times:\n{text}");
         }
         assert!(text.contains("✓ migration finished"), "{text}");
     }
