@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use heroku_sim::{Sim, World};
 use serde_json::Value;
+use test_support::generation::Generation;
+use test_support::on_both_generations;
 use test_support::sessions::{lock_waiters, spawn, wait_until, Running};
 use test_support::tool::{LiveOutput, OutputExt, Tool};
 use test_support::PgCluster;
@@ -17,10 +19,16 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_on(Generation::Cedar)
+}
+
+/// acme (web×2) on generation `g`, its DATABASE_URL a real PostgreSQL with `users`.
+fn setup_on(g: Generation) -> Setup {
     let pg = PgCluster::start().unwrap();
     pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 1000) g").unwrap();
     let mut w = World::default();
     w.add_app("acme");
+    g.apply(&mut w, "acme");
     w.add_formation("acme", "web", 2, "puma", Duration::from_secs(3600));
     w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
     w.timing.start_delay = Duration::from_millis(100);
@@ -61,76 +69,82 @@ fn long_reader(s: &Setup, secs: u32) -> Running {
     test_support::sessions::long_report(&s.pg, &s.pg.superuser_url("postgres"), secs)
 }
 
-#[test]
-fn a_release_phase_that_succeeds_is_followed_and_the_formation_verified_on_it() {
-    let s = setup();
-    // Long enough for its dyno to be seen (a phase that ends first is reported without one).
-    let v = push(&s, &format!("sleep 1; {}", release_sql(&s.pg, "ALTER TABLE users ADD COLUMN nickname text")));
-    let out = s.tool.run(&["release", "-a", "acme", "--confirm", "acme", "--json"]);
-    assert_eq!(out.code(), 0, "{}", out.dump());
-    let doc = json(&out);
-    let report: migrate_restart::report::ReleaseReport = serde_json::from_value(doc.clone()).expect("a ReleaseReport");
-    assert_eq!(report.phase.result, release_phase::PhaseResult::Succeeded);
-    assert_eq!(report.phase.release.version, v);
-    assert_eq!(report.phase.previous_version, Some(v - 1));
-    assert!(report.phase.dyno.as_ref().unwrap().name.starts_with("release."), "{doc}");
-    assert!(report.phase.database.watched);
-    assert_eq!(report.phase.lock_wait_ms, Some(5000));
-    assert!(report.phase.enforcements.is_empty());
-    let formation = report.formation.unwrap();
-    assert!(formation.verified);
-    assert_eq!(formation.dynos.len(), 2);
-    assert!(formation.dynos.iter().all(|d| d.release_version == Some(v) && d.state == "up"));
-    assert!(out.stderr_text().contains("== migrating"), "the release output is shown: {}", out.dump());
-    assert!(has_column(&s.pg));
+on_both_generations! {
+    /// The release phase is followed to its success and the formation verified on it, on
+    /// either generation (a pod-named release dyno on Fir); the report says which.
+    fn a_release_phase_that_succeeds_is_followed_and_the_formation_verified_on_it(g) {
+        let s = setup_on(g);
+        // Long enough for its dyno to be seen (a phase that ends first is reported without one).
+        let v = push(&s, &format!("sleep 1; {}", release_sql(&s.pg, "ALTER TABLE users ADD COLUMN nickname text")));
+        let out = s.tool.run(&["release", "-a", "acme", "--confirm", "acme", "--json"]);
+        assert_eq!(out.code(), 0, "{}", out.dump());
+        let doc = json(&out);
+        let report: migrate_restart::report::ReleaseReport = serde_json::from_value(doc.clone()).expect("a ReleaseReport");
+        assert_eq!(report.phase.result, release_phase::PhaseResult::Succeeded);
+        assert_eq!(report.phase.release.version, v);
+        assert_eq!(report.phase.previous_version, Some(v - 1));
+        let prefix = if g == Generation::Fir { "release-" } else { "release." };
+        assert!(report.phase.dyno.as_ref().unwrap().name.starts_with(prefix), "{doc}");
+        assert_eq!(doc["platform"]["generation"], g.name(), "{doc}");
+        assert!(report.phase.database.watched);
+        assert_eq!(report.phase.lock_wait_ms, Some(5000));
+        assert!(report.phase.enforcements.is_empty());
+        let formation = report.formation.unwrap();
+        assert!(formation.verified);
+        assert_eq!(formation.dynos.len(), 2);
+        assert!(formation.dynos.iter().all(|d| d.release_version == Some(v) && d.state == "up"));
+        assert!(out.stderr_text().contains("== migrating"), "the release output is shown: {}", out.dump());
+        assert!(has_column(&s.pg));
+    }
 }
 
-/// Incident 000 in the release phase: the release's ALTER (which turned its own lock_timeout off)
-/// waits behind a long reader and the site's queries queue behind it. The budget cancels the
-/// ALTER — only it — the queue runs, the release fails, the app stays on the previous release,
-/// and the output names the blocker and the retry.
-#[test]
-fn incident_000_in_the_release_phase_is_cut_at_the_lock_wait_budget() {
-    let s = setup();
-    let reader = long_reader(&s, 60);
-    let v = push(&s, &release_sql(&s.pg, "SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text"));
-    let mut child = s.tool.command(&["release", "-a", "acme", "--lock-wait", "1s", "--confirm", "acme", "--json"]);
-    child.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = child.spawn().unwrap();
-    let err = LiveOutput::start(child.stderr.take().unwrap());
-    wait_until("the release's ALTER waits", || lock_waiters(&s.pg) == 1);
-    let waiting_since = Instant::now();
-    let url = s.pg.superuser_url("postgres");
-    let queued: Vec<Running> =
-        (0..20).map(|i| spawn(&url, &format!("web.{}", i % 2 + 1), "SELECT count(*) FROM users")).collect();
-    for q in queued {
-        q.finish().expect("a queued query runs once the ALTER is cancelled");
+on_both_generations! {
+    /// Incident 000 in the release phase, on Cedar and on Fir: the release's ALTER (which
+    /// turned its own lock_timeout off) waits behind a long reader and the site's queries queue
+    /// behind it. The budget cancels the ALTER — only it — the queue runs, the release fails,
+    /// the app stays on the previous release, and the output names the blocker and the retry.
+    fn incident_000_in_the_release_phase_is_cut_at_the_lock_wait_budget(g) {
+        let s = setup_on(g);
+        let reader = long_reader(&s, 60);
+        let v = push(&s, &release_sql(&s.pg, "SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text"));
+        let mut child = s.tool.command(&["release", "-a", "acme", "--lock-wait", "1s", "--confirm", "acme", "--json"]);
+        child.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = child.spawn().unwrap();
+        let err = LiveOutput::start(child.stderr.take().unwrap());
+        wait_until("the release's ALTER waits", || lock_waiters(&s.pg) == 1);
+        let waiting_since = Instant::now();
+        let url = s.pg.superuser_url("postgres");
+        let queued: Vec<Running> =
+            (0..20).map(|i| spawn(&url, &format!("web.{}", i % 2 + 1), "SELECT count(*) FROM users")).collect();
+        for q in queued {
+            q.finish().expect("a queued query runs once the ALTER is cancelled");
+        }
+        let blocked_for = waiting_since.elapsed();
+        assert!(blocked_for < Duration::from_secs(4), "the site was blocked {blocked_for:?} with a 1s budget");
+        let status = child.wait().unwrap();
+        let mut stdout = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+        let stderr = err.finish();
+        assert_eq!(status.code(), Some(1), "{stderr}");
+        let doc: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+        let report: migrate_restart::report::ReleaseReport = serde_json::from_value(doc.clone()).unwrap();
+        assert_eq!(report.phase.result, release_phase::PhaseResult::Failed);
+        let e = &report.phase.enforcements[0];
+        assert!(e.sent && e.verified, "{doc}");
+        assert_eq!(e.wait.blocker.as_ref().unwrap().pid, reader.pid);
+        assert!(e.wait.why.contains("after release") && e.wait.why.contains("runs ALTER TABLE"), "{}", e.wait.why);
+        assert!(e.overrun_ms.unwrap() < 1000, "cancelled {}ms past the budget", e.overrun_ms.unwrap());
+        assert_eq!(report.retry_command.as_deref(), Some("heroku releases:retry -a acme"));
+        assert!(stderr.contains("Lock-wait budget 1s: cancelled the release's"), "{stderr}");
+        assert!(stderr.contains("why this session: began"), "{stderr}");
+        assert!(!stderr.contains("got its lock"), "a cancelled wait did not get its lock: {stderr}");
+        assert!(stderr.contains("acme stays on v"), "{stderr}");
+        assert!(stderr.contains("heroku releases:retry -a acme"), "{stderr}");
+        assert_eq!(status_of(&s, v), "failed");
+        assert!(s.sim.with(|w| w.apps["acme"].current_version()) == v - 1);
+        assert!(!has_column(&s.pg));
+        assert!(!reader.is_finished(), "the reader is not the release's and was never touched");
     }
-    let blocked_for = waiting_since.elapsed();
-    assert!(blocked_for < Duration::from_secs(4), "the site was blocked {blocked_for:?} with a 1s budget");
-    let status = child.wait().unwrap();
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
-    let stderr = err.finish();
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    let doc: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
-    let report: migrate_restart::report::ReleaseReport = serde_json::from_value(doc.clone()).unwrap();
-    assert_eq!(report.phase.result, release_phase::PhaseResult::Failed);
-    let e = &report.phase.enforcements[0];
-    assert!(e.sent && e.verified, "{doc}");
-    assert_eq!(e.wait.blocker.as_ref().unwrap().pid, reader.pid);
-    assert!(e.wait.why.contains("after release.") && e.wait.why.contains("runs ALTER TABLE"), "{}", e.wait.why);
-    assert!(e.overrun_ms.unwrap() < 1000, "cancelled {}ms past the budget", e.overrun_ms.unwrap());
-    assert_eq!(report.retry_command.as_deref(), Some("heroku releases:retry -a acme"));
-    assert!(stderr.contains("Lock-wait budget 1s: cancelled the release's"), "{stderr}");
-    assert!(stderr.contains("why this session: began"), "{stderr}");
-    assert!(!stderr.contains("got its lock"), "a cancelled wait did not get its lock: {stderr}");
-    assert!(stderr.contains("acme stays on v"), "{stderr}");
-    assert!(stderr.contains("heroku releases:retry -a acme"), "{stderr}");
-    assert_eq!(status_of(&s, v), "failed");
-    assert!(s.sim.with(|w| w.apps["acme"].current_version()) == v - 1);
-    assert!(!has_column(&s.pg));
-    assert!(!reader.is_finished(), "the reader is not the release's and was never touched");
 }
 
 /// The budget cancels on the user's behalf: without a terminal it needs --confirm, and refuses
