@@ -179,3 +179,31 @@ on_both_generations! {
         assert_eq!(stale, formation_names(&s.sim));
     }
 }
+
+on_both_generations! {
+    /// `follow` after the run has ended: on Cedar the log's history still holds its output and
+    /// exit, so the run is concluded; a Fir session has no history, so it says at once that the
+    /// outcome cannot be read back (3), restarts nothing, and points at `check`.
+    fn following_a_run_that_already_ended(g) {
+        let s = setup(g, |_| {});
+        let out = s.tool.run(&["-a", "acme", "--command", "bundle exec echo migrated", "--confirm", "acme", "--no-preflight", "--restart", "none", "--json"]);
+        assert_eq!(out.code(), 0, "{}", out.dump());
+        let dyno = json(&out)["attempts"][0]["dyno"].as_str().unwrap().to_string();
+        test_support::sessions::wait_until("the one-off is gone", || !s.sim.dyno_names("acme").contains(&dyno));
+        let started = std::time::Instant::now();
+        let out = s.tool.run(&["follow", "-a", "acme", &dyno, "--restart", "none", "--confirm", "acme"]);
+        match g {
+            Generation::Cedar => {
+                assert_eq!(out.code(), 0, "{}", out.dump());
+                assert!(out.stderr_text().contains("migrated") || out.stdout_text().contains("migrated"), "{}", out.dump());
+            }
+            Generation::Fir => {
+                assert_eq!(out.code(), 3, "{}", out.dump());
+                let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+                assert!(text.contains("whose log sessions carry no history") && text.contains("migrate-restart check -a acme"), "{text}");
+                assert!(started.elapsed() < Duration::from_secs(5), "said at once, not after a wait");
+                assert!(!s.sim.requests().iter().any(|r| r.method == "DELETE"), "nothing restarted");
+            }
+        }
+    }
+}
