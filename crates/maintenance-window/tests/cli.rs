@@ -708,6 +708,8 @@ on_both_generations! {
         let doc = json(&out);
         let _: maintenance_window::report::WindowReport = serde_json::from_value(doc.clone()).expect("a WindowReport");
         assert_eq!(doc["platform"]["generation"], g.name(), "{doc}");
+        let platform = if g == Generation::Fir { "Fir (stack cnb)" } else { "Cedar (stack heroku-24)" };
+        assert!(out.stderr_text().contains(&format!("acme runs on {platform}")), "-v says it: {}", out.dump());
         assert_eq!(doc["decision"]["base"], s.repo.deployed.as_str(), "{doc}");
         let source = doc["decision"]["base_source"].as_str().unwrap();
         match g {

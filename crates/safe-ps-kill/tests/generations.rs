@@ -43,8 +43,10 @@ on_both_generations! {
         let sim = Sim::start(world(g)).unwrap();
         let mut web = ids_of_type(&sim, "web");
         web.sort();
-        let out = tool(&sim).run(&["web", "--all", "-a", "acme", "--confirm", "acme", "--json"]);
+        let out = tool(&sim).run(&["web", "--all", "-a", "acme", "--confirm", "acme", "--json", "-v"]);
         assert_eq!(out.code(), 0, "{}", out.dump());
+        let platform = if g == Generation::Fir { "Fir (stack cnb)" } else { "Cedar (stack heroku-24)" };
+        assert!(out.stderr_text().contains(&format!("acme runs on {platform}")), "-v says it: {}", out.dump());
         assert_eq!(stopped_ids(&sim), web, "each web dyno stopped by id, once");
         let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
         let _: safe_ps_kill::report::KillReport = serde_json::from_value(doc.clone()).expect("a KillReport");
