@@ -79,7 +79,7 @@ pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
         "## safe-ps-kill: stop a dyno and verify it is gone\n\n\
          heroku-sim (in the harness process) with the `stuck-release` app; each run stops a fresh one-off dyno by name. \
          The simulated platform removes a stopped dyno at once, so the times are the tools' own work and round trips. \
-         safe-ps-kill lists dynos and reads config vars in parallel, stops by id, and polls until the dyno is gone; \
+         safe-ps-kill lists dynos and reads config vars and the app (its generation) in parallel, stops by id, and polls until the dyno is gone; \
          the Heroku CLI pair is `heroku ps:stop --dyno-name NAME` followed by `heroku ps` (which is how a person checks), \
          and it verifies nothing itself.\n\
          Command: `scripts/bench` ({runs} runs for safe-ps-kill, {cli_runs} for the Heroku CLI pair).\n\n\
