@@ -144,6 +144,21 @@ pub fn from_config_vars(
     })
 }
 
+/// Another Postgres URL among the config vars than `used`, not a pooler's (its name has
+/// no POOL) and not the same URL: the direct one beside a pooled `DATABASE_URL`.
+pub fn direct_beside<'a>(vars: &'a std::collections::BTreeMap<String, String>, used: &str) -> Option<&'a str> {
+    let used_value = vars.get(used);
+    vars.iter()
+        .filter(|(k, v)| {
+            k.as_str() != used
+                && !k.contains("POOL")
+                && (v.starts_with("postgres://") || v.starts_with("postgresql://"))
+                && Some(*v) != used_value
+        })
+        .map(|(k, _)| k.as_str())
+        .next()
+}
+
 /// The database from `--database-url` when given.
 pub fn from_flag(db: &DatabaseArgs) -> anyhow::Result<Option<ResolvedDatabase>> {
     match &db.database_url {

@@ -374,3 +374,31 @@ mod tests {
         assert_eq!(seen.stdout(), "{\n  \"schema_version\": 1\n}\n");
     }
 }
+
+/// `text` safe to write to a terminal: every control character (ESC, CR, BEL, NUL…) and
+/// newline is shown escaped (`\x1b`, `\r`, `\n`), so text from outside — a query from
+/// `pg_stat_activity`, an application name, a log line — cannot move the cursor, clear the
+/// screen or fake a line of the tool's own. Only the tool's own styling is applied after this.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push(' '),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod printable_tests {
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(super::printable("ac\x1b[2Jme"), "ac\\x1b[2Jme");
+        assert_eq!(super::printable("a\rb\nc\u{7}"), "a\\rb\\nc\\x07");
+        assert_eq!(super::printable("ALTER TABLE \"users\" — ok"), "ALTER TABLE \"users\" — ok");
+    }
+}

@@ -5,8 +5,6 @@
 
 use std::collections::VecDeque;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use cli_kit::{fail, interrupt, Exit, Output, ResolvedDatabase};
@@ -15,7 +13,8 @@ use heroku_api::rendezvous::{attach, with_exit_marker, AttachUrl, OutputScanner}
 use heroku_api::{Client, Dyno, DynoCreate};
 use pg_locks::MIGRATION_APP_PREFIX;
 
-use crate::lockwatch::{self, WatchLog};
+use migration_policy::lockwatch::{Watch, WatchEvent};
+use migration_policy::{is_lock_timeout, is_pooler_refusal, pgoptions};
 
 /// Lines of output kept to show after a failure.
 pub const TAIL_LINES: usize = 30;
@@ -85,7 +84,7 @@ pub struct Attempt {
     /// It was given `PGOPTIONS`.
     pub pgoptions: bool,
     /// What the attempt left behind, when checked before a retry.
-    pub left_behind: Option<crate::debris::LeftBehind>,
+    pub left_behind: Option<migration_policy::debris::LeftBehind>,
     /// Wall time from dyno creation to the end.
     pub duration: Duration,
     /// Lock waits the watcher reported.
@@ -101,15 +100,6 @@ pub fn session_name(dyno: &Dyno) -> String {
     format!("{MIGRATION_APP_PREFIX}{}", dyno.name)
 }
 
-/// `-c lock_timeout=5000 [-c statement_timeout=N]` (milliseconds).
-pub fn pgoptions(lock_timeout: Duration, statement_timeout: Option<Duration>) -> String {
-    let mut o = format!("-c lock_timeout={}", lock_timeout.as_millis());
-    if let Some(s) = statement_timeout {
-        o.push_str(&format!(" -c statement_timeout={}", s.as_millis()));
-    }
-    o
-}
-
 /// The command as a one-off runs it. On a `cnb` stack the app's runtime and PATH exist only
 /// through `launcher`, and the platform runs the line through a shell, so a bare prefix would
 /// cover only the first simple command (`launcher cd x && rake …` launches `cd`): the whole
@@ -119,12 +109,6 @@ pub fn launched(command: &str, platform: &heroku_api::Platform) -> String {
         return command.to_string();
     }
     format!("launcher bash -c '{}'", command.replace('\'', "'\\''"))
-}
-
-/// True when Postgres cancelled a statement for its lock timeout (Rails and Django print the
-/// server's message; Rails also names the exception).
-pub fn is_lock_timeout(line: &str) -> bool {
-    line.contains("canceling statement due to lock timeout") || line.contains("PG::LockNotAvailable")
 }
 
 /// `lock_timeout 5s`, or how the wait is bounded without PGOPTIONS.
@@ -138,13 +122,21 @@ fn in_force(spec: &Spec) -> String {
     }
 }
 
-/// True when a connection pooler refused the startup options the migration was given
-/// (PgBouncer: "unsupported startup parameter: options"), so it never reached the database.
-pub fn is_pooler_refusal(line: &str) -> bool {
-    line.contains("unsupported startup parameter")
-}
-
 impl Attempt {
+    /// What the attempt policy needs of it; `elapsed` since the first attempt began.
+    pub fn tried(&self, elapsed: Duration) -> migration_policy::Tried {
+        migration_policy::Tried {
+            exit: match self.ending {
+                Ending::Exited(c) => Some(c),
+                _ => None,
+            },
+            hit_lock_timeout: self.lock_timeout,
+            pooler_refused: self.pooler_refused(),
+            pgoptions: self.pgoptions,
+            elapsed,
+        }
+    }
+
     /// The migration could not connect because a pooler refused `PGOPTIONS`.
     pub fn pooler_refused(&self) -> bool {
         matches!(self.ending, Ending::Exited(c) if c != 0) && self.tail.iter().any(|l| is_pooler_refusal(l))
@@ -209,9 +201,7 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
     let _ = stream.send_eof();
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
 
-    let stop_watch = Arc::new(AtomicBool::new(false));
-    let log: Arc<Mutex<WatchLog>> = Arc::default();
-    let watcher = spawn_watch(spec, &dyno, out, &stop_watch, &log);
+    let watch = start_watch(spec, &dyno, out);
 
     let mut scanner = OutputScanner::default();
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
@@ -254,11 +244,7 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
             Err(e) => break Ending::Lost(format!("the connection failed: {e}")),
         }
     };
-    stop_watch.store(true, Ordering::SeqCst);
-    if let Some(w) = watcher {
-        let _ = w.join();
-    }
-    let log = log.lock().map(|l| l.clone()).unwrap_or_default();
+    let log = watch.finish();
     Ok(Attempt {
         dyno,
         ending,
@@ -289,15 +275,10 @@ fn run_detached(
         dyno.name,
         in_force(spec)
     ));
-    let stop_watch = Arc::new(AtomicBool::new(false));
-    let log: Arc<Mutex<WatchLog>> = Arc::default();
-    let watcher = spawn_watch(spec, &dyno, out, &stop_watch, &log);
+    let watch = start_watch(spec, &dyno, out);
     let source = crate::follow::Source { opened, history: !spec.platform.is_fir() };
     let followed = crate::follow::follow(client, out, spec.app, &dyno.name, started + spec.timeout, None, source);
-    stop_watch.store(true, Ordering::SeqCst);
-    if let Some(w) = watcher {
-        let _ = w.join();
-    }
+    let log = watch.finish();
     let followed = match followed {
         Ok(f) => f,
         Err(e) => crate::follow::Followed {
@@ -307,7 +288,6 @@ fn run_detached(
             reopened: 0,
         },
     };
-    let log = log.lock().map(|l| l.clone()).unwrap_or_default();
     Ok(Attempt {
         dyno,
         ending: followed.ending,
@@ -324,16 +304,37 @@ fn run_detached(
 }
 
 /// The lock watch (and outside budget) on the dyno's sessions, when the database is known.
-fn spawn_watch(
-    spec: &Spec,
-    dyno: &Dyno,
-    out: &Output,
-    stop: &Arc<AtomicBool>,
-    log: &Arc<Mutex<WatchLog>>,
-) -> Option<std::thread::JoinHandle<()>> {
-    spec.watch.map(|db| {
-        lockwatch::spawn(db.clone(), session_name(dyno), spec.outside_budget, out.clone(), stop.clone(), log.clone())
+fn start_watch(spec: &Spec, dyno: &Dyno, out: &Output) -> Watch {
+    let Some(db) = spec.watch else { return Watch::none() };
+    let ownership = vec![pg_locks::Ownership::AppName(session_name(dyno))];
+    let out = out.clone();
+    Watch::start(db.connect_options("migrate-restart-watch"), ownership, spec.outside_budget, move |event| {
+        say_watch_event(&out, event)
     })
+}
+
+/// How the lock watch's events read on the operator's terminal.
+fn say_watch_event(out: &Output, event: &WatchEvent) {
+    match event {
+        WatchEvent::Waits(w) => out.note(format!(
+            "{} migration waits for {}, {}",
+            cli_kit::output::yellow().apply_to("⏳"),
+            w.lock,
+            migration_policy::text::holder_line(w)
+        )),
+        WatchEvent::GotLock => out.note("✓ the migration got its lock"),
+        WatchEvent::Cut(e) => {
+            for l in migration_policy::text::enforcement_lines(e, "migration") {
+                out.note(l);
+            }
+            if e.verified {
+                out.note("   its own lock_timeout was not in force (PGOPTIONS ignored or overridden); treated as a lock timeout");
+            }
+        }
+        WatchEvent::Unreachable(e) => {
+            out.warn(format!("lock watch off (and the outside lock-wait budget with it): {e}"))
+        }
+    }
 }
 
 /// A dyno we cannot follow is stopped (by id) rather than left running unobserved.

@@ -13,7 +13,8 @@ use heroku_api::logs::{LogLine, LogSessionCreate, StreamEvent, STREAM_POLL};
 use heroku_api::rendezvous::OutputScanner;
 use heroku_api::Client;
 
-use crate::attempt::{is_lock_timeout, Ending, TAIL_LINES};
+use crate::attempt::{Ending, TAIL_LINES};
+use migration_policy::is_lock_timeout;
 
 /// How long to wait for the second source of the exit status once the first has come.
 const SECOND_SOURCE_GRACE: Duration = Duration::from_millis(500);

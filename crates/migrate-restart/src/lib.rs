@@ -4,11 +4,8 @@
 mod attempt;
 mod check;
 mod cli;
-mod debris;
 mod follow;
-mod lockwatch;
 mod pending;
-mod preflight;
 pub mod procfile;
 mod record;
 mod release;
@@ -25,9 +22,10 @@ use cli_kit::{
     ResolvedDatabase,
 };
 use heroku_api::{Client, Dyno};
+use migration_policy::{debris, preflight, Policy, Step};
 use pg_locks::Snapshot;
 
-pub use attempt::{is_lock_timeout, pgoptions};
+pub use migration_policy::{is_lock_timeout, pgoptions};
 pub use cli::{Args, CheckArgs, FollowArgs, ReleaseArgs, RunArgs, Sub};
 
 use attempt::{Attempt, Ending, Spec};
@@ -35,10 +33,6 @@ use report::{AttemptReport, MigrateReport, Outcome, Preflight};
 use restart::Plan;
 
 const TOOL: &str = "migrate-restart";
-
-/// The outside budget acts this long after the session's own lock_timeout would have: when
-/// PGOPTIONS is in force, Postgres cancels first and the budget never has to act.
-const OUTSIDE_SLACK: Duration = Duration::from_millis(500);
 
 /// `lock_timeout 5s via PGOPTIONS, enforced from outside at 5.5s`: how the timeout is applied.
 fn timeout_in_force(lock_timeout: Duration, outside: Option<Duration>) -> String {
@@ -55,21 +49,15 @@ fn timeout_in_force(lock_timeout: Duration, outside: Option<Duration>) -> String
     }
 }
 
-/// The pause before retry `n` (1-based): a ceiling doubling from 2s up to 30s, and a pause
-/// drawn between half the ceiling and the ceiling, so retries from several deploys do not line
-/// up behind the same blocker.
-fn backoff(n: u32) -> (Duration, Duration) {
-    let ceiling = Duration::from_secs(1u64 << n.clamp(1, 5)).min(Duration::from_secs(30));
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64 ^ (std::process::id() as u64).rotate_left(17))
-        .unwrap_or(0);
-    // A cheap mix of the seed (splitmix64's finaliser) → a fraction in [0.5, 1.0].
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    let fraction = 0.5 + ((z ^ (z >> 31)) % 1000) as f64 / 2000.0;
-    (ceiling.mul_f64(fraction), ceiling)
+/// Waits `pause` unless interrupted; false when interrupted.
+fn interruptible_pause(pause: Duration) -> bool {
+    let mut p = Poll::with_pauses(pause, Duration::from_millis(100), Duration::from_millis(100));
+    while p.wait_next() {
+        if interrupt::requested() {
+            return false;
+        }
+    }
+    !interrupt::requested()
 }
 
 /// Runs `migrate-restart` or `migrate-restart check`.
@@ -120,7 +108,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
 
     let watch_owned = if args.no_preflight { None } else { watch_database(&out, &app, db.as_ref(), &vars) };
     let watch_db = watch_owned.as_ref();
-    let outside_budget = watch_db.map(|_| args.lock_timeout + OUTSIDE_SLACK);
+    let outside_budget = watch_db.map(|_| args.lock_timeout + migration_policy::OUTSIDE_SLACK);
     out.say(format!(
         "Will run `{command}` on a one-off dyno of {app}{} ({}{}, up to {} retries after a lock timeout), then {}.",
         match (platform.is_fir(), platform.is_cnb()) {
@@ -163,74 +151,60 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         platform: &platform,
     };
     // What is in the database before the first attempt: a failed attempt's debris is what is new.
-    let baseline = watch_db.and_then(|db| match debris::Baseline::read(db) {
+    let baseline = watch_db.and_then(|db| match debris::Baseline::read(&db.connect_options(TOOL)) {
         Ok(b) => Some(b),
         Err(e) => {
             out.warn(format!("could not read indexes and migration versions before starting ({e}); retries will not check what a failed attempt left"));
             None
         }
     });
+    let policy = Policy { retries: args.retries, retry_for: None, watched: spec.outside_budget.is_some() };
+    let run_started = std::time::Instant::now();
     let mut attempts: Vec<Attempt> = Vec::new();
     loop {
-        let a = attempt::run(&client, &out, &spec)?;
-        if a.pooler_refused() && spec.pgoptions {
-            attempts.push(a);
-            out.warn(pooler_refusal(&app, db.as_ref(), &vars));
-            let Some(budget) = spec.outside_budget else {
+        attempts.push(attempt::run(&client, &out, &spec)?);
+        let tries: Vec<_> = attempts.iter().map(|a| a.tried(run_started.elapsed())).collect();
+        let step = migration_policy::next_step(&tries, &policy, migration_policy::policy::jitter_seed());
+        match step {
+            Step::Done => break,
+            Step::OutOfRetries { .. } | Step::OutOfTime { .. } => break,
+            Step::PoolerRefusedUnwatched => {
+                out.warn(pooler_refusal(&app, db.as_ref(), &vars));
                 out.bad("no database is watched (--no-preflight), so nothing would bound the migration's lock waits without PGOPTIONS: not retrying");
                 return Ok(finish(&out, report, &attempts, &args.restart, Outcome::Failed, Exit::Failed));
-            };
-            out.warn(format!(
-                "retrying once without PGOPTIONS; the lock-wait budget is enforced from outside at {}",
-                format_duration(budget)
-            ));
-            spec.pgoptions = false;
-            continue;
-        }
-        // Retries after a lock timeout (an attempt a pooler refused does not count).
-        let lock_retries = attempts.iter().filter(|x| x.lock_timeout).count() as u32;
-        let retry =
-            matches!(a.ending, Ending::Exited(code) if code != 0) && a.lock_timeout && lock_retries < args.retries;
-        attempts.push(a);
-        if !retry {
-            break;
-        }
-        if let (Some(db), Some(baseline)) = (watch_db, &baseline) {
-            let cleared = check_left_behind(
-                &out,
-                &app,
-                db,
-                baseline,
-                args.drop_invalid_indexes,
-                attempts.last_mut().expect("just pushed"),
-            );
-            if !cleared {
-                return Ok(finish(&out, report, &attempts, &args.restart, Outcome::Failed, Exit::Failed));
             }
-        }
-        let n = attempts.iter().filter(|x| x.lock_timeout).count() as u32;
-        let (pause, ceiling) = backoff(n);
-        let why = if attempts.last().is_some_and(|a| a.outside_budget.iter().any(|e| e.verified)) {
-            "lock-wait budget: the migration's statement was cancelled after waiting past the budget"
-        } else {
-            "lock timeout: the migration gave up waiting for a lock"
-        };
-        out.warn(format!(
-            "{why} (attempt {n} of {}); retrying in {} (backoff up to {}, with jitter)",
-            args.retries + 1,
-            format_duration(pause),
-            format_duration(ceiling)
-        ));
-        // Interruptible pause between attempts.
-        let mut p = Poll::with_pauses(pause, Duration::from_millis(100), Duration::from_millis(100));
-        while p.wait_next() {
-            if interrupt::requested() {
-                break;
+            Step::RetryWithoutPgoptions => {
+                out.warn(pooler_refusal(&app, db.as_ref(), &vars));
+                out.warn(format!(
+                    "retrying once without PGOPTIONS; the lock-wait budget is enforced from outside at {}",
+                    format_duration(spec.outside_budget.unwrap_or_default())
+                ));
+                spec.pgoptions = false;
+                continue;
             }
-        }
-        if interrupt::requested() {
-            out.warn("interrupted between attempts; nothing is running");
-            return Ok(finish(&out, report, &attempts, &args.restart, Outcome::Interrupted, Exit::Interrupted));
+            Step::Retry { n, pause, ceiling } => {
+                if let (Some(db), Some(baseline)) = (watch_db, &baseline) {
+                    let last = attempts.last_mut().expect("just pushed");
+                    if !check_left_behind(&out, &app, db, baseline, args.drop_invalid_indexes, last) {
+                        return Ok(finish(&out, report, &attempts, &args.restart, Outcome::Failed, Exit::Failed));
+                    }
+                }
+                let why = if attempts.last().is_some_and(|a| a.outside_budget.iter().any(|e| e.verified)) {
+                    "lock-wait budget: the migration's statement was cancelled after waiting past the budget"
+                } else {
+                    "lock timeout: the migration gave up waiting for a lock"
+                };
+                out.warn(format!(
+                    "{why} (attempt {n} of {}); retrying in {} (backoff up to {}, with jitter)",
+                    args.retries + 1,
+                    format_duration(pause),
+                    format_duration(ceiling)
+                ));
+                if !interruptible_pause(pause) {
+                    out.warn("interrupted between attempts; nothing is running");
+                    return Ok(finish(&out, report, &attempts, &args.restart, Outcome::Interrupted, Exit::Interrupted));
+                }
+            }
         }
     }
 
@@ -250,21 +224,6 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     conclude(&ctx, report, &attempts)
 }
 
-/// Another Postgres URL among the app's config vars than `used`, not a pooler's (its name has
-/// no POOL) and not the same URL: the direct one beside a pooled `DATABASE_URL`.
-fn direct_var<'a>(vars: &'a BTreeMap<String, String>, used: &str) -> Option<&'a str> {
-    let used_value = vars.get(used);
-    vars.iter()
-        .filter(|(k, v)| {
-            k.as_str() != used
-                && !k.contains("POOL")
-                && (v.starts_with("postgres://") || v.starts_with("postgresql://"))
-                && Some(*v) != used_value
-        })
-        .map(|(k, _)| k.as_str())
-        .next()
-}
-
 /// The database the lock watch (and the outside budget) reads: the run's own, except when it
 /// goes through a connection pooler and the app has a direct URL beside it. Through the pooler
 /// the watch would wait in the pooler's queue behind the site's own queries exactly when the
@@ -277,7 +236,7 @@ fn watch_database(
 ) -> Option<ResolvedDatabase> {
     let db = db?;
     let cli_kit::DatabaseSource::App { config_var, .. } = &db.source else { return Some(db.clone()) };
-    let Some(direct) = direct_var(vars, config_var) else { return Some(db.clone()) };
+    let Some(direct) = cli_kit::database::direct_beside(vars, config_var) else { return Some(db.clone()) };
     if !pg_locks::connect(&db.connect_options(TOOL)).is_ok_and(|c| c.through_pooler()) {
         return Some(db.clone());
     }
@@ -294,7 +253,7 @@ fn pooler_refusal(app: &str, db: Option<&ResolvedDatabase>, vars: &BTreeMap<Stri
         Some(cli_kit::DatabaseSource::App { config_var, .. }) => config_var.clone(),
         _ => "the migration's database URL".to_string(),
     };
-    let advice = match direct_var(vars, &used) {
+    let advice = match cli_kit::database::direct_beside(vars, &used) {
         Some(d) => format!("migrations should use the direct URL: {app} also has {d}"),
         None => "migrations should use the database's direct URL, not the pooler".to_string(),
     };
@@ -314,7 +273,7 @@ fn check_left_behind(
     drop: bool,
     attempt: &mut Attempt,
 ) -> bool {
-    let mut left = match baseline.left_behind(db) {
+    let mut left = match baseline.left_behind(&db.connect_options(TOOL)) {
         Ok(l) => l,
         Err(e) => {
             out.warn(format!("could not check what the failed attempt left ({e}); retrying anyway"));
@@ -337,7 +296,7 @@ fn check_left_behind(
                 names.join(", "),
                 format_duration(debris::DROP_WAIT)
             ));
-            match debris::drop_invalid(db, &left.invalid_indexes) {
+            match debris::drop_invalid(&db.connect_options(TOOL), &left.invalid_indexes) {
                 Ok(dropped) => {
                     out.ok(format!("dropped {} (verified gone)", dropped.join(", ")));
                     left.dropped = dropped;
@@ -759,22 +718,6 @@ fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&Re
 #[cfg(test)]
 mod backoff_tests {
     use super::*;
-
-    #[test]
-    fn the_pause_is_jittered_below_a_doubling_bounded_ceiling() {
-        for n in 1..=8 {
-            let (pause, ceiling) = backoff(n);
-            assert_eq!(ceiling, Duration::from_secs((1u64 << n.min(5)).min(30)), "attempt {n}");
-            assert!(pause >= ceiling / 2 && pause <= ceiling, "attempt {n}: {pause:?} of {ceiling:?}");
-        }
-        let pauses: std::collections::BTreeSet<Duration> = (0..20)
-            .map(|_| {
-                std::thread::sleep(Duration::from_micros(37));
-                backoff(3).0
-            })
-            .collect();
-        assert!(pauses.len() > 1, "jitter varies the pause: {pauses:?}");
-    }
 
     #[test]
     fn the_plan_says_how_the_timeout_is_applied() {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::preflight::Finding;
+use migration_policy::preflight::Finding;
 use crate::restart;
 
 /// A migration run.
@@ -90,7 +90,7 @@ pub struct AttemptReport {
     pub outside_budget: Vec<pg_locks::Enforcement>,
     /// What this attempt left behind, checked before the retry that followed it (`None`: not
     /// checked — it was the last attempt, or no database is watched).
-    pub left_behind: Option<crate::debris::LeftBehind>,
+    pub left_behind: Option<migration_policy::debris::LeftBehind>,
     /// Wall time.
     pub duration_ms: u64,
     /// What the lock watch printed.

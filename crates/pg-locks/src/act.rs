@@ -228,7 +228,7 @@ pub fn act<C: Connection + ?Sized>(
 }
 
 /// What [`end_sessions_named`] found and left.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EndReport {
     /// Sessions that carried the name.
     pub found: Vec<i32>,
@@ -237,17 +237,32 @@ pub struct EndReport {
 }
 
 /// Ends every session whose `application_name` is `name` (a migration's sessions, found by the
-/// PGAPPNAME it was given): cancel first so a waiting DDL leaves the lock queue at once, then
-/// terminate what is left (its client is gone), and verify none remains within `grace`.
+/// PGAPPNAME it was given); see [`end_sessions`].
 pub fn end_sessions_named<C: Connection + ?Sized>(
     client: &mut C,
     name: &str,
     grace: Duration,
 ) -> Result<EndReport, Error> {
-    let named = |s: &Snapshot| -> Vec<i32> {
-        s.sessions.iter().filter(|x| x.application_name == name && x.pid != s.own_pid).map(|x| x.pid).collect()
+    end_sessions(client, &[crate::budget::Ownership::AppName(name.to_string())], grace)
+}
+
+/// Ends every session `ownership` claims (by the same rules as the lock-wait budget: its
+/// application_name, or connected after the dyno started and running DDL): cancel first so a
+/// waiting DDL leaves the lock queue at once, then terminate what is left (its client is gone
+/// or going), and verify none of them remains within `grace`. Sessions are followed by pid
+/// once found: a terminated DDL no longer runs DDL, yet is the same session until it is gone.
+pub fn end_sessions<C: Connection + ?Sized>(
+    client: &mut C,
+    ownership: &[crate::budget::Ownership],
+    grace: Duration,
+) -> Result<EndReport, Error> {
+    let claimed = |s: &Snapshot| -> Vec<i32> {
+        let mut pids: Vec<i32> = ownership.iter().flat_map(|o| o.claims(s)).map(|c| c.pid).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
     };
-    let found = named(&Snapshot::take(client)?);
+    let found = claimed(&Snapshot::take(client)?);
     for &pid in &found {
         send(client, pid, Signal::Cancel)?;
     }
@@ -257,7 +272,8 @@ pub fn end_sessions_named<C: Connection + ?Sized>(
     let deadline = Instant::now() + grace;
     let mut pause = Duration::from_millis(20);
     loop {
-        let remaining = named(&Snapshot::take(client)?);
+        let snap = Snapshot::take(client)?;
+        let remaining: Vec<i32> = found.iter().copied().filter(|p| snap.get(*p).is_some()).collect();
         if remaining.is_empty() || Instant::now() >= deadline {
             return Ok(EndReport { found, remaining });
         }

@@ -32,6 +32,9 @@ pub enum Ownership {
         since_epoch: f64,
         /// `release.3`.
         who: String,
+        /// Only sessions from this client address (the guard's own, inside the dyno: the
+        /// dyno's address; None: from anywhere).
+        client_addr: Option<String>,
     },
 }
 
@@ -60,13 +63,17 @@ impl Ownership {
             Ownership::AppName(name) => {
                 (s.application_name == *name).then(|| format!("its application_name is {name}"))
             }
-            Ownership::ConnectedAfter { since_epoch, who } => {
+            Ownership::ConnectedAfter { since_epoch, who, client_addr } => {
                 let began = s.backend_start_epoch?;
                 if began < *since_epoch || s.query_hidden || !s.has(Label::Ddl) {
                     return None;
                 }
+                if client_addr.as_ref().is_some_and(|a| s.client_addr.as_ref() != Some(a)) {
+                    return None;
+                }
                 let verb = statement_kind(crate::labels::ddl_statement(s.query.as_deref().unwrap_or(""))?);
-                Some(format!("began {} after {who} started; runs {verb}", seconds(began - since_epoch)))
+                let from = client_addr.as_ref().map(|a| format!(" from {who}'s address {a}")).unwrap_or_default();
+                Some(format!("began {} after {who} started{from}; runs {verb}", seconds(began - since_epoch)))
             }
         }
     }

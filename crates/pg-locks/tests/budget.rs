@@ -76,7 +76,7 @@ fn sessions_that_connected_after_the_release_dyno_started_and_run_ddl_are_claime
     let newer_reader = spawn(&url, "", "SELECT * FROM users");
     wait_until("three wait", || test_support::sessions::lock_waiters(&pg) == 3);
     let snap = Snapshot::take(&mut c).unwrap();
-    let claims = Ownership::ConnectedAfter { since_epoch: since, who: "release.3".into() }.claims(&snap);
+    let claims = Ownership::ConnectedAfter { since_epoch: since, who: "release.3".into(), client_addr: None }.claims(&snap);
     assert_eq!(
         claims.iter().map(|c| c.pid).collect::<Vec<_>>(),
         vec![release.pid],
@@ -84,6 +84,17 @@ fn sessions_that_connected_after_the_release_dyno_started_and_run_ddl_are_claime
         newer_reader.pid
     );
     assert!(claims[0].why.contains("after release.3 started; runs ALTER TABLE"), "{}", claims[0].why);
+    // Inside the dyno the guard also asks for its own client address: a session from another
+    // host is not the dyno's, whatever it runs.
+    let from = |addr: &str| Ownership::ConnectedAfter {
+        since_epoch: since,
+        who: "release.3".into(),
+        client_addr: Some(addr.into()),
+    };
+    assert!(from("10.1.2.3").claims(&snap).is_empty(), "another host's DDL is never claimed");
+    let here = from("127.0.0.1").claims(&snap);
+    assert_eq!(here.iter().map(|c| c.pid).collect::<Vec<_>>(), vec![release.pid]);
+    assert!(here[0].why.contains("from release.3's address 127.0.0.1"), "{}", here[0].why);
     let started = Instant::now();
     let w = waits(&snap, &claims);
     let e = enforce(&mut c, &snap, &w[0], Duration::from_millis(1), Duration::from_secs(5)).unwrap();

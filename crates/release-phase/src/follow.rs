@@ -270,7 +270,7 @@ impl Watcher {
 
     fn dyno_started(&mut self, at: SystemTime, name: &str) {
         let since_epoch = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        self.guard.claim(Ownership::ConnectedAfter { since_epoch, who: name.to_string() });
+        self.guard.claim(Ownership::ConnectedAfter { since_epoch, who: name.to_string(), client_addr: None });
     }
 
     fn claims(&mut self) -> Result<(Snapshot, Vec<pg_locks::Claim>), pg_locks::Error> {

@@ -12,7 +12,8 @@
 
 mod follow;
 pub mod report;
-pub mod text;
+/// How a wait and a cut read (shared with migrate-restart and migrate-guard).
+pub use migration_policy::text;
 mod verify;
 
 pub use follow::{follow, Context, Options};

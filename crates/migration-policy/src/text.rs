@@ -1,5 +1,6 @@
 //! How a guarded session's lock wait and the budget's cancel read, the same in every tool:
-//! `whose` is `release` (a release phase) or `migration` (migrate-restart's one-off dyno).
+//! `whose` is `release` (a release phase) or `migration` (a one-off dyno, or the command
+//! `migrate-guard` runs).
 
 use std::time::Duration;
 

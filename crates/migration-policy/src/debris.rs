@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cli_kit::ResolvedDatabase;
+use pg_locks::ConnectOptions;
 use serde::{Deserialize, Serialize};
 
 /// What was there before the first attempt.
@@ -56,8 +56,8 @@ const VERSIONS_SQL: &[(&str, &str)] = &[
     ("django_migrations", "SELECT app || '.' || name FROM django_migrations"),
 ];
 
-fn connect(db: &ResolvedDatabase) -> anyhow::Result<pg_locks::Conn> {
-    Ok(pg_locks::connect(&db.connect_options("migrate-restart"))?)
+fn connect(db: &ConnectOptions) -> anyhow::Result<pg_locks::Conn> {
+    Ok(pg_locks::connect(db)?)
 }
 
 fn invalid(c: &mut pg_locks::Conn) -> anyhow::Result<Vec<(i64, InvalidIndex)>> {
@@ -80,7 +80,7 @@ fn versions(c: &mut pg_locks::Conn) -> anyhow::Result<BTreeSet<String>> {
 
 impl Baseline {
     /// Reads the baseline before the first attempt.
-    pub fn read(db: &ResolvedDatabase) -> anyhow::Result<Baseline> {
+    pub fn read(db: &ConnectOptions) -> anyhow::Result<Baseline> {
         let mut c = connect(db)?;
         Ok(Baseline {
             invalid: invalid(&mut c)?.into_iter().map(|(oid, _)| oid).collect(),
@@ -89,7 +89,7 @@ impl Baseline {
     }
 
     /// What is new since the baseline.
-    pub fn left_behind(&self, db: &ResolvedDatabase) -> anyhow::Result<LeftBehind> {
+    pub fn left_behind(&self, db: &ConnectOptions) -> anyhow::Result<LeftBehind> {
         let mut c = connect(db)?;
         let invalid_indexes =
             invalid(&mut c)?.into_iter().filter(|(oid, _)| !self.invalid.contains(oid)).map(|(_, i)| i).collect();
@@ -101,7 +101,7 @@ impl Baseline {
 /// Drops each index with `DROP INDEX CONCURRENTLY` and verifies it is gone. The drop waits for
 /// transactions that may still use the index, but takes no lock that blocks reads or writes,
 /// so it may wait (up to a minute) without holding the site up.
-pub fn drop_invalid(db: &ResolvedDatabase, indexes: &[InvalidIndex]) -> anyhow::Result<Vec<String>> {
+pub fn drop_invalid(db: &ConnectOptions, indexes: &[InvalidIndex]) -> anyhow::Result<Vec<String>> {
     let mut c = connect(db)?;
     c.batch_execute("SET lock_timeout = '60s'; SET statement_timeout = '90s'")?;
     let mut dropped = Vec::new();

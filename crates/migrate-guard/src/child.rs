@@ -1,0 +1,114 @@
+//! The migration command as the guard's child: started without a shell (argv as given), with
+//! `PGOPTIONS` and `PGAPPNAME` in its environment; its stdout and stderr relayed line by line
+//! to the guard's own (so they reach the release output unchanged and in order per stream),
+//! and read for what they say: a lock timeout, a pooler's refusal of the startup options.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use migration_policy::{is_lock_timeout, is_pooler_refusal};
+
+/// What to start.
+pub struct Launch<'a> {
+    /// argv.
+    pub argv: &'a [String],
+    /// Extra environment (`PGOPTIONS`, `PGAPPNAME`).
+    pub env: Vec<(String, String)>,
+}
+
+/// A running command.
+pub struct Running {
+    /// The process.
+    pub child: Child,
+    lock_timeout: Arc<AtomicBool>,
+    pooler_refused: Arc<AtomicBool>,
+    relays: Vec<JoinHandle<()>>,
+}
+
+/// What its output said, once it has ended.
+pub struct Said {
+    /// Postgres cancelled a statement for its lock timeout.
+    pub lock_timeout: bool,
+    /// A pooler refused the startup options.
+    pub pooler_refused: bool,
+}
+
+/// Where `program` would be found: a path with a `/` as it is, else the first executable
+/// file of that name on PATH. None: it cannot be started.
+pub fn resolve(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| executable(p))
+}
+
+/// Starts the command.
+pub fn start(launch: &Launch) -> std::io::Result<Running> {
+    let mut cmd = Command::new(&launch.argv[0]);
+    cmd.args(&launch.argv[1..]).envs(launch.env.iter().cloned()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let lock_timeout = Arc::new(AtomicBool::new(false));
+    let pooler_refused = Arc::new(AtomicBool::new(false));
+    let mut relays = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        relays.push(relay(out, std::io::stdout, lock_timeout.clone(), pooler_refused.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        relays.push(relay(err, std::io::stderr, lock_timeout.clone(), pooler_refused.clone()));
+    }
+    Ok(Running { child, lock_timeout, pooler_refused, relays })
+}
+
+fn relay<R: Read + Send + 'static, W: Write + 'static>(
+    from: R,
+    to: fn() -> W,
+    lock_timeout: Arc<AtomicBool>,
+    pooler_refused: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(from);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            let text = String::from_utf8_lossy(&line);
+            if is_lock_timeout(&text) {
+                lock_timeout.store(true, Ordering::SeqCst);
+            }
+            if is_pooler_refusal(&text) {
+                pooler_refused.store(true, Ordering::SeqCst);
+            }
+            // A closed stdout must not end the relay: the command's output still has to be read.
+            let mut w = to();
+            let _ = w.write_all(&line).and_then(|_| w.flush());
+            line.clear();
+        }
+    })
+}
+
+impl Running {
+    /// Sends `signal` to the command (it may already have had it from the dyno manager).
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, signal);
+        }
+    }
+
+    /// Waits for the relays to drain after the process ended, and says what the output showed.
+    pub fn drain(self) -> Said {
+        for r in self.relays {
+            let _ = r.join();
+        }
+        Said {
+            lock_timeout: self.lock_timeout.load(Ordering::SeqCst),
+            pooler_refused: self.pooler_refused.load(Ordering::SeqCst),
+        }
+    }
+}

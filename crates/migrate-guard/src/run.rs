@@ -1,0 +1,572 @@
+//! The guard's operation, as its steps.
+
+use std::time::{Duration, Instant};
+
+use cli_kit::{interrupt, Exit};
+use migration_policy::debris::{self, Baseline};
+use migration_policy::lockwatch::{Watch, WatchLog};
+use migration_policy::{next_step, Policy, Step, Tried, OUTSIDE_SLACK};
+use pg_locks::{Conn, Ownership};
+
+use crate::child::{self, Launch};
+use crate::clear::{self, ClearOptions};
+use crate::cli::Args;
+use crate::report::{AttemptReport, GuardReport, Outcome};
+use crate::setup::Setup;
+use crate::voice::{dur, Voice};
+
+/// How long ended sessions have to be seen gone.
+const END_GRACE: Duration = Duration::from_secs(5);
+/// How long the command has to exit after SIGTERM before SIGKILL.
+const CHILD_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the guard stopped the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    Signal,
+    Deadline,
+}
+
+struct Guard<'a> {
+    args: &'a Args,
+    setup: Setup,
+    voice: Voice,
+    deadline: Instant,
+    /// The URL the watch reads (the direct one when the command's goes through a pooler).
+    watch_url: Option<String>,
+    /// The command's URL goes through a pooler that refuses startup options.
+    pooled: bool,
+    report: GuardReport,
+}
+
+pub fn guard(args: Args) -> anyhow::Result<Exit> {
+    interrupt::install();
+    let setup = Setup::prepare(&args)?;
+    let voice = Voice::new(args.verbose);
+    let report = GuardReport {
+        schema_version: cli_kit::SCHEMA_VERSION,
+        dyno: setup.dyno.clone(),
+        command: setup.argv.clone(),
+        session_name: setup.session_name.clone(),
+        database: setup.database_var.clone(),
+        watched: false,
+        lock_wait_ms: args.lock_wait.as_millis() as u64,
+        clearing: Default::default(),
+        attempts: Vec::new(),
+        outcome: Outcome::Refused,
+        ended_sessions: None,
+        exit_status: 0,
+    };
+    let deadline = Instant::now() + args.deadline;
+    let mut g = Guard { args: &args, setup, voice, deadline, watch_url: None, pooled: false, report };
+    let exit = g.operate();
+    g.report.exit_status = exit.code() as i32;
+    g.finish();
+    Ok(exit)
+}
+
+impl Guard<'_> {
+    fn operate(&mut self) -> Exit {
+        let mut conn = match self.connect_watch() {
+            Ok(c) => c,
+            Err(exit) => return exit,
+        };
+        if let Some(c) = conn.as_mut() {
+            if let Err(exit) = self.clear(c) {
+                return exit;
+            }
+        }
+        self.voice.say(self.guarding_line());
+        let baseline = conn.as_mut().and_then(|_| self.baseline());
+        drop(conn);
+        self.attempts(baseline.as_ref())
+    }
+
+    fn stop_requested(&self) -> Option<Stopped> {
+        if interrupt::requested() {
+            Some(Stopped::Signal)
+        } else if Instant::now() >= self.deadline {
+            Some(Stopped::Deadline)
+        } else {
+            None
+        }
+    }
+
+    /// The watch's connection. A database it cannot reach (down, no free slot, refused) means
+    /// no budget from outside: refuse, unless `--unwatched` says PGOPTIONS alone will do.
+    fn connect_watch(&mut self) -> Result<Option<Conn>, Exit> {
+        let opts = self.setup.connect_options(&self.setup.url);
+        let first = pg_locks::connect(&opts).map(|c| {
+            self.pooled = c.through_pooler();
+            c
+        });
+        let direct = self.setup.direct_var().map(str::to_string);
+        let conn = match (first, direct) {
+            (Ok(c), Some(var)) if c.through_pooler() => {
+                self.voice.say(format!(
+                    "{} goes through a connection pooler: the watch and its budget read {var} directly (through the pooler they would queue behind the site's own queries)",
+                    self.setup.database_var
+                ));
+                let url = self.setup.vars[&var].clone();
+                cli_kit::register_url_password(&url);
+                self.watch_url = Some(url.clone());
+                pg_locks::connect(&self.setup.connect_options(&url))
+            }
+            (first, _) => {
+                self.watch_url = Some(self.setup.url.clone());
+                first
+            }
+        };
+        match conn {
+            Ok(c) => {
+                if let Some(p) = self.watch_url.as_ref().and_then(|u| pg_locks::parse_url(u, pg_locks::SslMode::Require).ok()) {
+                    self.voice.debug(format!("watching database {} on {} as {}", p.dbname, p.host, crate::setup::OWN_NAME));
+                }
+                self.report.watched = true;
+                Ok(Some(c))
+            }
+            Err(e) if self.args.unwatched => {
+                self.watch_url = None;
+                self.voice.say(format!(
+                    "cannot watch the database ({e}); --unwatched: running with PGOPTIONS lock_timeout only — nothing cuts a statement that turns it off"
+                ));
+                Ok(None)
+            }
+            Err(e) => {
+                self.voice.say(format!(
+                    "✗ cannot watch the database ({e}): the migration is not started half-guarded, so the release fails and the app stays on its current release. Fix the connection, or pass --unwatched to run with PGOPTIONS lock_timeout only"
+                ));
+                self.report.outcome = Outcome::Refused;
+                Err(Exit::Refused)
+            }
+        }
+    }
+
+    fn clear(&mut self, conn: &mut Conn) -> Result<(), Exit> {
+        let opts = ClearOptions {
+            wait_for: self.args.wait_for_clear,
+            max_xact_age: self.args.max_xact_age,
+            cancel_backups: self.args.cancel_backups,
+        };
+        let deadline = self.deadline;
+        let stop = || interrupt::requested() || Instant::now() >= deadline;
+        let cleared = match clear::wait_for_clear(conn, &opts, &self.voice, stop) {
+            Ok(Ok(c)) => c,
+            Ok(Err(clear::Stop::Interrupted)) => {
+                self.voice.say("stopped while waiting for blockers to clear; the migration was never started");
+                self.report.outcome = Outcome::Stopped;
+                return Err(Exit::Failed);
+            }
+            Err(e) => {
+                self.voice.say(format!("✗ could not read the database's locks ({e}); the migration was not started"));
+                self.report.outcome = Outcome::Refused;
+                return Err(Exit::Refused);
+            }
+        };
+        self.report.clearing = cleared.clearing;
+        if !self.report.clearing.clear {
+            self.voice.say_all(clear::refusal_lines(&cleared.remaining, &cleared.last, self.setup.app.as_deref()));
+            self.report.outcome = Outcome::Refused;
+            return Err(Exit::Refused);
+        }
+        if self.report.clearing.waited_ms > 0 && !self.report.clearing.blockers.is_empty() {
+            self.voice.say(format!(
+                "✓ nothing blocks the migration now (waited {})",
+                dur(Duration::from_millis(self.report.clearing.waited_ms))
+            ));
+        }
+        Ok(())
+    }
+
+    fn guarding_line(&self) -> String {
+        let budget = match &self.watch_url {
+            Some(_) if self.pooled => format!(
+                "no PGOPTIONS (the pooler refuses them): lock waits cut from the guard's own connection at {}",
+                dur(self.outside_budget())
+            ),
+            Some(_) => format!(
+                "lock_timeout {} via PGOPTIONS, cut from the guard's own connection at {}",
+                dur(self.args.lock_wait),
+                dur(self.outside_budget())
+            ),
+            None => format!("lock_timeout {} via PGOPTIONS only (unwatched)", dur(self.args.lock_wait)),
+        };
+        format!(
+            "guarding `{}` on {} ({}; sessions named {}; up to {} retries within {}; deadline {})",
+            self.setup.argv.join(" "),
+            self.setup.dyno,
+            budget,
+            self.setup.session_name,
+            self.args.retries,
+            dur(self.args.retry_for),
+            dur(self.args.deadline)
+        )
+    }
+
+    /// The budget as the watch enforces it: just after Postgres's own lock_timeout would have
+    /// acted, so PGOPTIONS in force means the watch never has to.
+    fn outside_budget(&self) -> Duration {
+        self.args.lock_wait + OUTSIDE_SLACK
+    }
+
+    fn baseline(&self) -> Option<Baseline> {
+        let url = self.watch_url.as_ref()?;
+        match Baseline::read(&self.setup.connect_options(url)) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                self.voice.say(format!("could not read indexes and migration versions before starting ({e}); a retry will not be checked for what a failed attempt left, so none is made"));
+                None
+            }
+        }
+    }
+}
+
+/// One attempt's ending, before it is reported.
+struct Ran {
+    report: AttemptReport,
+    tried: Tried,
+    stopped: Option<Stopped>,
+}
+
+impl Guard<'_> {
+    /// Runs the command until the policy says the last attempt is the answer.
+    fn attempts(&mut self, baseline: Option<&Baseline>) -> Exit {
+        let policy =
+            Policy { retries: self.args.retries, retry_for: Some(self.args.retry_for), watched: self.watch_url.is_some() };
+        let run_started = Instant::now();
+        let mut tries: Vec<Tried> = Vec::new();
+        let mut pgoptions = !self.pooled;
+        loop {
+            let ran = match self.attempt(pgoptions, run_started) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.voice.say(format!("✗ could not start `{}`: {e}", self.setup.argv.join(" ")));
+                    self.report.outcome = Outcome::Failed;
+                    return Exit::Failed;
+                }
+            };
+            let last = ran.tried;
+            self.report.attempts.push(ran.report);
+            tries.push(last);
+            if let Some(why) = ran.stopped {
+                return self.stopped(why);
+            }
+            match next_step(&tries, &policy, migration_policy::policy::jitter_seed()) {
+                Step::Done => return self.done(&last),
+                Step::OutOfRetries { lock_timeouts } | Step::OutOfTime { lock_timeouts } => {
+                    self.voice.say(format!(
+                        "✗ the migration hit a lock timeout {} (budget {}); no retry left within --retries {} / --retry-for {}. The release fails; the app stays on its current release",
+                        times(lock_timeouts),
+                        dur(self.args.lock_wait),
+                        self.args.retries,
+                        dur(self.args.retry_for)
+                    ));
+                    self.report.outcome = Outcome::LockTimeout;
+                    return self.guard_or_child_exit();
+                }
+                Step::PoolerRefusedUnwatched => return self.done(&last),
+                Step::RetryWithoutPgoptions => {
+                    self.voice.say("a connection pooler refused PGOPTIONS: retrying once without them; the budget is enforced from the guard's connection");
+                    pgoptions = false;
+                }
+                Step::Retry { n, pause, ceiling } => {
+                    if !self.retry_is_safe(baseline) {
+                        self.report.outcome = Outcome::RetryBlocked;
+                        return Exit::Failed;
+                    }
+                    self.voice.say(format!(
+                        "lock timeout (attempt {n} of {}); retrying in {} (backoff up to {}, with jitter)",
+                        self.args.retries + 1,
+                        dur(pause),
+                        dur(ceiling)
+                    ));
+                    if let Some(why) = self.pause(pause) {
+                        return self.stopped(why);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The last attempt is the answer: its own exit status.
+    fn done(&mut self, last: &Tried) -> Exit {
+        match last.exit {
+            Some(0) => {
+                self.report.outcome = Outcome::Succeeded;
+                Exit::Success
+            }
+            code => {
+                self.report.outcome = Outcome::Failed;
+                self.voice.say(format!(
+                    "✗ the migration failed on its own (exit {}); not a lock timeout, so not retried",
+                    code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
+                ));
+                Exit::Other(code.unwrap_or(1).clamp(1, 255) as u8)
+            }
+        }
+    }
+
+    /// 1 when the budget cut the last attempt (the guard ended it), else the command's own status.
+    fn guard_or_child_exit(&self) -> Exit {
+        let last = self.report.attempts.last();
+        let cut = last.is_some_and(|a| a.cut.iter().any(|e| e.verified));
+        match last.and_then(|a| a.exit_status) {
+            Some(c) if !cut && c != 0 => Exit::Other(c.clamp(1, 255) as u8),
+            _ => Exit::Failed,
+        }
+    }
+
+    fn stopped(&mut self, why: Stopped) -> Exit {
+        self.report.outcome = match why {
+            Stopped::Signal => Outcome::Stopped,
+            Stopped::Deadline => Outcome::Deadline,
+        };
+        Exit::Failed
+    }
+
+    /// Before a retry: what the failed attempt left. Versions it recorded are named (the retry
+    /// skips them); an INVALID index blocks the retry with the exact statement, unless
+    /// `--drop-invalid-indexes` drops it (verified).
+    fn retry_is_safe(&mut self, baseline: Option<&Baseline>) -> bool {
+        let (Some(baseline), Some(url)) = (baseline, self.watch_url.clone()) else {
+            self.voice.say("✗ not retrying: what the failed attempt left cannot be checked (the database is not watched)");
+            return false;
+        };
+        let opts = self.setup.connect_options(&url);
+        let mut left = match baseline.left_behind(&opts) {
+            Ok(l) => l,
+            Err(e) => {
+                self.voice.say(format!("✗ not retrying: could not check what the failed attempt left ({e})"));
+                return false;
+            }
+        };
+        if !left.recorded_versions.is_empty() {
+            self.voice.say(format!(
+                "already applied by the failed attempt: {}; the retry skips them",
+                left.recorded_versions.join(", ")
+            ));
+        }
+        let safe = if left.invalid_indexes.is_empty() {
+            true
+        } else if self.args.drop_invalid_indexes {
+            match debris::drop_invalid(&opts, &left.invalid_indexes) {
+                Ok(dropped) => {
+                    self.voice.say(format!("dropped the INVALID {} the failed attempt left (verified gone)", dropped.join(", ")));
+                    left.dropped = dropped;
+                    true
+                }
+                Err(e) => {
+                    self.voice.say(format!("✗ could not drop the INVALID index the failed attempt left: {e}; not retrying"));
+                    false
+                }
+            }
+        } else {
+            self.voice.say("✗ not retrying: the failed attempt left an INVALID index (a cancelled CREATE INDEX CONCURRENTLY); a retry would fail on it or build a second copy. Run, then retry the release (or deploy with --drop-invalid-indexes):");
+            self.voice.say_all(left.invalid_indexes.iter().map(|i| format!("  {}", i.drop_statement)));
+            false
+        };
+        if let Some(a) = self.report.attempts.last_mut() {
+            a.left_behind = Some(left);
+        }
+        safe
+    }
+
+    /// Waits `pause` between attempts; a signal or the deadline ends the wait.
+    fn pause(&self, pause: Duration) -> Option<Stopped> {
+        let until = Instant::now() + pause;
+        while Instant::now() < until {
+            if let Some(why) = self.stop_requested() {
+                self.voice.say("stopped between attempts; nothing of the migration is running");
+                return Some(why);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+fn times(n: u32) -> String {
+    if n == 1 {
+        "once".into()
+    } else {
+        format!("{n} times")
+    }
+}
+
+/// The sessions the command owns, and a connection kept aside to end them: reserved before
+/// the command starts, so ending its statements needs no free connection slot later.
+struct Claim {
+    ownership: Vec<Ownership>,
+    reserve: Option<Conn>,
+}
+
+impl Guard<'_> {
+    /// Its application_name, or connected after it started from this dyno's address and
+    /// running DDL (a driver that ignores PGAPPNAME).
+    fn claim(&self) -> Claim {
+        let mut ownership = vec![Ownership::AppName(self.setup.session_name.clone())];
+        let reserve = self.watch_url.as_ref().and_then(|url| pg_locks::connect(&self.setup.connect_options(url)).ok());
+        let mut reserve = reserve;
+        if let Some(c) = reserve.as_mut() {
+            let row = c.query_one(
+                "SELECT extract(epoch FROM clock_timestamp())::float8, host(client_addr) FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+                &[],
+            );
+            if let Ok(row) = row {
+                ownership.push(Ownership::ConnectedAfter {
+                    since_epoch: row.get(0),
+                    who: self.setup.dyno.clone(),
+                    client_addr: row.get(1),
+                });
+            }
+        }
+        self.voice.debug(format!("this attempt's sessions: {ownership:?}"));
+        Claim { ownership, reserve }
+    }
+
+    fn attempt(&mut self, pgoptions: bool, run_started: Instant) -> std::io::Result<Ran> {
+        let mut claim = self.claim();
+        let watch = match &self.watch_url {
+            Some(url) => {
+                let voice = self.voice;
+                let opts = self.setup.connect_options(url);
+                Watch::start(opts, claim.ownership.clone(), Some(self.outside_budget()), move |e| voice.watch_event(e))
+            }
+            None => Watch::none(),
+        };
+        let mut env = vec![("PGAPPNAME".to_string(), self.setup.session_name.clone())];
+        if pgoptions {
+            env.push(("PGOPTIONS".to_string(), self.setup.pgoptions(self.args.lock_wait)));
+        }
+        let began = Instant::now();
+        let mut running = match child::start(&Launch { argv: &self.setup.argv, env }) {
+            Ok(r) => r,
+            Err(e) => {
+                watch.finish();
+                return Err(e);
+            }
+        };
+        let (status, stopped) = self.wait(&mut running);
+        let status = match stopped {
+            Some(why) => self.end(why, &mut running, &mut claim),
+            None => status,
+        };
+        let said = running.drain();
+        let log: WatchLog = watch.finish();
+        let cut = log.enforcements.iter().any(|e| e.verified);
+        let report = AttemptReport {
+            attempt: self.report.attempts.len() + 1,
+            exit_status: status,
+            hit_lock_timeout: said.lock_timeout || cut,
+            cut: log.enforcements,
+            lock_waits: log.waits,
+            left_behind: None,
+            duration_ms: began.elapsed().as_millis() as u64,
+        };
+        let tried = Tried {
+            exit: if stopped.is_some() { None } else { status },
+            hit_lock_timeout: report.hit_lock_timeout,
+            pooler_refused: said.pooler_refused,
+            pgoptions,
+            elapsed: run_started.elapsed(),
+        };
+        Ok(Ran { report, tried, stopped })
+    }
+
+    /// Until the command exits, a signal arrives or the deadline passes.
+    fn wait(&self, running: &mut child::Running) -> (Option<i32>, Option<Stopped>) {
+        loop {
+            match running.child.try_wait() {
+                // The dyno manager signals every process at once: a command that died of the
+                // same SIGTERM still leaves its statements to end.
+                Ok(Some(s)) => return (Some(exit_code(s)), self.stop_requested()),
+                Ok(None) => {}
+                Err(_) => return (None, self.stop_requested()),
+            }
+            if let Some(why) = self.stop_requested() {
+                return (None, Some(why));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Ends the command: its statements on the database first (a stopped process leaves a
+    /// waiting DDL in the lock queue), verified, then the process itself.
+    fn end(&mut self, why: Stopped, running: &mut child::Running, claim: &mut Claim) -> Option<i32> {
+        self.voice.say(match why {
+            Stopped::Signal => "stop requested (SIGTERM: the dyno is being stopped): ending the migration's statements on the database, then the migration".to_string(),
+            Stopped::Deadline => format!("--deadline {} passed: ending the migration's statements on the database, then the migration", dur(self.args.deadline)),
+        });
+        running.signal(libc::SIGTERM);
+        let mut ended = self.end_sessions(claim);
+        let until = Instant::now() + CHILD_GRACE;
+        let status = loop {
+            if let Ok(Some(s)) = running.child.try_wait() {
+                break Some(exit_code(s));
+            }
+            if Instant::now() >= until {
+                running.signal(libc::SIGKILL);
+                break running.child.wait().ok().map(exit_code);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // A session opened in the command's last moments.
+        if let (Some(first), Some(second)) = (ended.as_mut(), self.end_sessions(claim)) {
+            for pid in second.found {
+                if !first.found.contains(&pid) {
+                    first.found.push(pid);
+                }
+            }
+            first.remaining = second.remaining;
+        }
+        self.say_ended(ended.as_ref());
+        self.report.ended_sessions = ended;
+        status
+    }
+
+    fn end_sessions(&self, claim: &mut Claim) -> Option<pg_locks::EndReport> {
+        let conn = claim.reserve.as_mut()?;
+        match pg_locks::end_sessions(conn, &claim.ownership, END_GRACE) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.voice.say(format!("✗ could not end the migration's sessions: {e}"));
+                None
+            }
+        }
+    }
+
+    fn say_ended(&self, ended: Option<&pg_locks::EndReport>) {
+        match ended {
+            None => self.voice.say("✗ the migration's database sessions could not be checked: look with heroku pg:blockers"),
+            Some(r) if r.remaining.is_empty() && r.found.is_empty() => {
+                self.voice.say("✓ the migration had no statement left on the database")
+            }
+            Some(r) if r.remaining.is_empty() => self.voice.say(format!(
+                "✓ ended the migration's {} (pids {}): none remains",
+                cli_kit::output::count(r.found.len(), "session"),
+                r.found.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+            )),
+            Some(r) => self.voice.say(format!(
+                "✗ the migration's sessions {:?} are still there; end them with heroku pg:blockers",
+                r.remaining
+            )),
+        }
+    }
+
+    /// Writes the JSON report when asked, then the summary line (last).
+    fn finish(&self) {
+        if let Some(path) = &self.args.json_report {
+            let text = serde_json::to_string_pretty(&self.report).unwrap_or_default();
+            if let Err(e) = std::fs::write(path, text + "\n") {
+                self.voice.say(format!("could not write --json-report {}: {e}", path.display()));
+            }
+        }
+        self.voice.summary(&self.report.summary_line());
+    }
+}
+
+/// A process's status as a shell reports it (128 + N after signal N).
+fn exit_code(s: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+}

@@ -1,0 +1,25 @@
+//! The attempt policy of a guarded migration, once, for the two places that run one:
+//! `migrate-restart` (a one-off dyno watched from the operator's machine) and `migrate-guard`
+//! (inside the dyno, around the migration command). Nothing here knows how the migration is
+//! started — a dyno, a child process — only what an attempt ended with and what the database
+//! shows:
+//!
+//! - [`policy`]: whether to try again after an attempt ([`policy::next_step`], a pure function
+//!   over the attempts so far), and the jittered backoff before it;
+//! - [`signs`]: what the migration's own output says (a lock timeout, a pooler's refusal) and the
+//!   `PGOPTIONS` it is given;
+//! - [`preflight`]: what in the database would make DDL wait before the first statement;
+//! - [`debris`]: what a failed attempt left (INVALID indexes, recorded versions) before a retry;
+//! - [`lockwatch`]: the watch over the migration's sessions while it runs, with the lock-wait
+//!   budget enforced from outside the session (pg-locks' [`pg_locks::Guard`]), as typed events;
+//! - [`text`]: how a wait and a cut read, the same in every tool.
+
+pub mod debris;
+pub mod lockwatch;
+pub mod policy;
+pub mod preflight;
+pub mod signs;
+pub mod text;
+
+pub use policy::{backoff, next_step, Policy, Step, Tried};
+pub use signs::{is_lock_timeout, is_pooler_refusal, pgoptions, OUTSIDE_SLACK};

@@ -1,0 +1,137 @@
+//! While the migration runs: who holds any lock its sessions wait for — once per change, not
+//! once per poll — and the lock-wait budget enforced from outside the session (pg-locks'
+//! [`Guard`], the mechanism `migrate-restart release` uses too). A statement of the migration
+//! that has waited past the budget is cancelled, verified: `PGOPTIONS` can be ignored (a driver
+//! that is not libpq-based, a pooler) or overridden (`SET lock_timeout = 0` in the migration),
+//! and a DDL that waits without a timeout is what keeps the site down.
+//!
+//! The watch emits typed [`WatchEvent`]s; each tool words them (`migrate-restart` on the
+//! operator's terminal, `migrate-guard` in the release output).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pg_locks::{ConnectOptions, Enforcement, Guard, Ownership, Wait};
+
+/// How long a cancel has to be seen to take.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(3);
+
+/// What the watch saw and did during one attempt.
+#[derive(Debug, Default, Clone)]
+pub struct WatchLog {
+    /// Each wait, in one line: `migration waits for …, held by …`.
+    pub waits: Vec<String>,
+    /// What the budget cancelled.
+    pub enforcements: Vec<Enforcement>,
+    /// The watch could not read the database (the budget was not enforced): why.
+    pub unreachable: Option<String>,
+}
+
+/// What the watch reports as it happens.
+#[derive(Debug, Clone)]
+pub enum WatchEvent {
+    /// A statement of the migration began to wait (or now waits behind someone else).
+    Waits(Wait),
+    /// The waits seen before are over, and not because the budget cancelled them.
+    GotLock,
+    /// The budget acted on a statement.
+    Cut(Enforcement),
+    /// The database could not be reached: no watch, no budget from outside.
+    Unreachable(String),
+}
+
+/// Starts the watcher on the sessions `ownership` claims; it ends when `stop` is set.
+/// `budget`: cancel a statement that waited longer (None: only watch).
+pub fn spawn(
+    connect: ConnectOptions,
+    ownership: Vec<Ownership>,
+    budget: Option<Duration>,
+    on_event: impl Fn(&WatchEvent) + Send + 'static,
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<WatchLog>>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let record = |event: WatchEvent| {
+            on_event(&event);
+            if let Ok(mut l) = log.lock() {
+                match event {
+                    WatchEvent::Waits(w) => {
+                        l.waits.push(format!("migration waits for {}, {}", w.lock, crate::text::holder_line(&w)))
+                    }
+                    WatchEvent::Cut(e) => l.enforcements.push(e),
+                    WatchEvent::Unreachable(why) => l.unreachable = Some(why),
+                    WatchEvent::GotLock => {}
+                }
+            }
+        };
+        let mut client = match pg_locks::connect(&connect) {
+            Ok(c) => c,
+            Err(e) => return record(WatchEvent::Unreachable(e.to_string())),
+        };
+        let mut guard = Guard::new(budget, false, CANCEL_GRACE);
+        for o in ownership {
+            guard.claim(o);
+        }
+        while !stop.load(Ordering::SeqCst) {
+            let next = match guard.look(&mut client) {
+                Ok(look) => {
+                    look.new_waits.into_iter().for_each(|w| record(WatchEvent::Waits(w)));
+                    if look.got_lock {
+                        record(WatchEvent::GotLock);
+                    }
+                    look.enforcements.into_iter().for_each(|e| record(WatchEvent::Cut(e)));
+                    look.next
+                }
+                Err(_) => Duration::from_secs(1),
+            };
+            // Sleep in short steps so the end of the migration is not delayed by the watcher.
+            let until = Instant::now() + next;
+            while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)));
+            }
+        }
+    })
+}
+
+/// A running watch: stop it and read what it saw.
+pub struct Watch {
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<WatchLog>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Watch {
+    /// Starts [`spawn`] with its own stop flag and log.
+    pub fn start(
+        connect: ConnectOptions,
+        ownership: Vec<Ownership>,
+        budget: Option<Duration>,
+        on_event: impl Fn(&WatchEvent) + Send + 'static,
+    ) -> Watch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let log: Arc<Mutex<WatchLog>> = Arc::default();
+        let handle = spawn(connect, ownership, budget, on_event, stop.clone(), log.clone());
+        Watch { stop, log, handle: Some(handle) }
+    }
+
+    /// A watch that watches nothing (no database known).
+    pub fn none() -> Watch {
+        Watch { stop: Arc::default(), log: Arc::default(), handle: None }
+    }
+
+    /// What it has seen so far.
+    pub fn log(&self) -> WatchLog {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Stops the watch and returns what it saw.
+    pub fn finish(mut self) -> WatchLog {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+        self.log()
+    }
+}
