@@ -63,7 +63,10 @@ pub fn wait_for_clear(
             }
         }
         let found = assessment.findings;
-        clearing.waited_ms = started.elapsed().as_millis() as u64;
+        // Time spent waiting for blockers; a first look that finds none waited for nothing.
+        if !clearing.blockers.is_empty() {
+            clearing.waited_ms = started.elapsed().as_millis() as u64;
+        }
         if found.is_empty() {
             clearing.clear = true;
             return Ok(Ok(Cleared { clearing, last: snap, remaining: found }));
@@ -115,7 +118,10 @@ fn cancel_backups(
         let cost = snap.get(pid).map(pg_locks::cost).unwrap_or("the backup fails");
         voice.say(format!("--cancel-backups: cancelling the Heroku Postgres backup pid {pid} that would block the migration; cost: {cost}"));
     }
-    let report = pg_locks::act(conn, snap, pids, Signal::Cancel, pg_locks::ActOptions::default())?;
+    // A backup stuck writing to a client that does not read cannot take a cancel (Postgres
+    // handles it between messages); it is terminated then — the same cost: the backup fails.
+    let opts = pg_locks::ActOptions { escalate: true, ..pg_locks::ActOptions::default() };
+    let report = pg_locks::act(conn, snap, pids, Signal::Cancel, opts)?;
     for o in &report.outcomes {
         if o.took || !o.sent {
             voice.say(format!("✓ backup pid {} no longer blocks", o.pid));

@@ -96,10 +96,8 @@ impl Guard<'_> {
     /// no budget from outside: refuse, unless `--unwatched` says PGOPTIONS alone will do.
     fn connect_watch(&mut self) -> Result<Option<Conn>, Exit> {
         let opts = self.setup.connect_options(&self.setup.url);
-        let first = pg_locks::connect(&opts).map(|c| {
-            self.pooled = c.through_pooler();
-            c
-        });
+        let first = pg_locks::connect(&opts);
+        self.pooled = first.as_ref().is_ok_and(|c| c.through_pooler());
         let direct = self.setup.direct_var().map(str::to_string);
         let conn = match (first, direct) {
             (Ok(c), Some(var)) if c.through_pooler() => {
@@ -119,8 +117,15 @@ impl Guard<'_> {
         };
         match conn {
             Ok(c) => {
-                if let Some(p) = self.watch_url.as_ref().and_then(|u| pg_locks::parse_url(u, pg_locks::SslMode::Require).ok()) {
-                    self.voice.debug(format!("watching database {} on {} as {}", p.dbname, p.host, crate::setup::OWN_NAME));
+                if let Some(p) =
+                    self.watch_url.as_ref().and_then(|u| pg_locks::parse_url(u, pg_locks::SslMode::Require).ok())
+                {
+                    self.voice.debug(format!(
+                        "watching database {} on {} as {}",
+                        p.dbname,
+                        p.host,
+                        crate::setup::OWN_NAME
+                    ));
                 }
                 self.report.watched = true;
                 Ok(Some(c))
@@ -231,8 +236,11 @@ struct Ran {
 impl Guard<'_> {
     /// Runs the command until the policy says the last attempt is the answer.
     fn attempts(&mut self, baseline: Option<&Baseline>) -> Exit {
-        let policy =
-            Policy { retries: self.args.retries, retry_for: Some(self.args.retry_for), watched: self.watch_url.is_some() };
+        let policy = Policy {
+            retries: self.args.retries,
+            retry_for: Some(self.args.retry_for),
+            watched: self.watch_url.is_some(),
+        };
         let run_started = Instant::now();
         let mut tries: Vec<Tried> = Vec::new();
         let mut pgoptions = !self.pooled;
@@ -329,7 +337,8 @@ impl Guard<'_> {
     /// `--drop-invalid-indexes` drops it (verified).
     fn retry_is_safe(&mut self, baseline: Option<&Baseline>) -> bool {
         let (Some(baseline), Some(url)) = (baseline, self.watch_url.clone()) else {
-            self.voice.say("✗ not retrying: what the failed attempt left cannot be checked (the database is not watched)");
+            self.voice
+                .say("✗ not retrying: what the failed attempt left cannot be checked (the database is not watched)");
             return false;
         };
         let opts = self.setup.connect_options(&url);
@@ -351,12 +360,16 @@ impl Guard<'_> {
         } else if self.args.drop_invalid_indexes {
             match debris::drop_invalid(&opts, &left.invalid_indexes) {
                 Ok(dropped) => {
-                    self.voice.say(format!("dropped the INVALID {} the failed attempt left (verified gone)", dropped.join(", ")));
+                    self.voice.say(format!(
+                        "dropped the INVALID {} the failed attempt left (verified gone)",
+                        dropped.join(", ")
+                    ));
                     left.dropped = dropped;
                     true
                 }
                 Err(e) => {
-                    self.voice.say(format!("✗ could not drop the INVALID index the failed attempt left: {e}; not retrying"));
+                    self.voice
+                        .say(format!("✗ could not drop the INVALID index the failed attempt left: {e}; not retrying"));
                     false
                 }
             }
@@ -537,7 +550,9 @@ impl Guard<'_> {
 
     fn say_ended(&self, ended: Option<&pg_locks::EndReport>) {
         match ended {
-            None => self.voice.say("✗ the migration's database sessions could not be checked: look with heroku pg:blockers"),
+            None => {
+                self.voice.say("✗ the migration's database sessions could not be checked: look with heroku pg:blockers")
+            }
             Some(r) if r.remaining.is_empty() && r.found.is_empty() => {
                 self.voice.say("✓ the migration had no statement left on the database")
             }

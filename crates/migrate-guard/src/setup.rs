@@ -70,9 +70,8 @@ impl Setup {
             }
         };
         cli_kit::register_url_password(&url);
-        pg_locks::parse_url(&url, SslMode::Require).map_err(|e| {
-            usage(format!("{var} is not a Postgres URL ({e}); nothing was started"))
-        })?;
+        pg_locks::parse_url(&url, SslMode::Require)
+            .map_err(|e| usage(format!("{var} is not a Postgres URL ({e}); nothing was started")))?;
         let dyno = vars.get("DYNO").cloned().unwrap_or_else(|| format!("local.{}", std::process::id()));
         // A run that already names its sessions as a migration's (migrate-restart's one-off)
         // keeps that name, so the outside watch and this one claim the same sessions.
@@ -171,11 +170,8 @@ mod tests {
     #[test]
     fn pgoptions_keep_what_the_app_set() {
         let a = args(&["--", "true"]);
-        let s = Setup::from_env(
-            &a,
-            env(&[("DATABASE_URL", "postgres://h/d"), ("PGOPTIONS", "-c search_path=app")]),
-        )
-        .unwrap();
+        let s = Setup::from_env(&a, env(&[("DATABASE_URL", "postgres://h/d"), ("PGOPTIONS", "-c search_path=app")]))
+            .unwrap();
         assert_eq!(s.pgoptions(std::time::Duration::from_secs(5)), "-c search_path=app -c lock_timeout=5000");
     }
 }

@@ -25,8 +25,8 @@ use heroku_api::{Client, Dyno};
 use migration_policy::{debris, preflight, Policy, Step};
 use pg_locks::Snapshot;
 
-pub use migration_policy::{is_lock_timeout, pgoptions};
 pub use cli::{Args, CheckArgs, FollowArgs, ReleaseArgs, RunArgs, Sub};
+pub use migration_policy::{is_lock_timeout, pgoptions};
 
 use attempt::{Attempt, Ending, Spec};
 use report::{AttemptReport, MigrateReport, Outcome, Preflight};

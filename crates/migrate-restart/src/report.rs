@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use migration_policy::preflight::Finding;
 use crate::restart;
+use migration_policy::preflight::Finding;
 
 /// A migration run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

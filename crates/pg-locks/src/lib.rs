@@ -14,7 +14,9 @@ mod labels;
 mod recommend;
 mod snapshot;
 
-pub use act::{act, end_sessions, end_sessions_named, validate_targets, ActOptions, ActReport, EndReport, PidOutcome, Signal};
+pub use act::{
+    act, end_sessions, end_sessions_named, validate_targets, ActOptions, ActReport, EndReport, PidOutcome, Signal,
+};
 pub use budget::{enforce, waits, Claim, Enforcement, Guard, Holder, Look, Ownership, Wait};
 pub use connect::{connect, parse_url, Conn, ConnectOptions, Connection, ParsedUrl, SslMode};
 pub use error::{Error, ErrorKind};

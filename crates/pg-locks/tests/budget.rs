@@ -76,7 +76,8 @@ fn sessions_that_connected_after_the_release_dyno_started_and_run_ddl_are_claime
     let newer_reader = spawn(&url, "", "SELECT * FROM users");
     wait_until("three wait", || test_support::sessions::lock_waiters(&pg) == 3);
     let snap = Snapshot::take(&mut c).unwrap();
-    let claims = Ownership::ConnectedAfter { since_epoch: since, who: "release.3".into(), client_addr: None }.claims(&snap);
+    let claims =
+        Ownership::ConnectedAfter { since_epoch: since, who: "release.3".into(), client_addr: None }.claims(&snap);
     assert_eq!(
         claims.iter().map(|c| c.pid).collect::<Vec<_>>(),
         vec![release.pid],
