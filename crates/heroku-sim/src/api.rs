@@ -445,13 +445,14 @@ fn has_process_type(app: &AppState, ptype: &str) -> bool {
 
 fn stop_dyno(world: &mut World, app_name: &str, target: &str, now: Instant) -> Answer {
     let stop_delay = world.timing.stop_delay;
+    let kill_grace = world.timing.kill_grace;
     let app = world.apps.get_mut(app_name).expect("found");
     if let Some(d) = app.dynos.iter_mut().find(|d| d.id == target || d.name == target) {
         if !d.ignores_stop {
             d.gone_at.get_or_insert(now + stop_delay);
             // A one-off dyno's command ends with it.
             if let Some(pid) = d.process {
-                crate::oneoff::kill_group(pid);
+                crate::oneoff::kill_group(pid, kill_grace);
             }
         }
         let d = d.clone();
@@ -488,6 +489,7 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
     let rendezvous_port = world.rendezvous_port;
     let slug_dir = world.slug_dir.clone();
     let runtime_dir = world.runtime_dir.clone();
+    let layers_dir = world.layers_dir.clone();
     let app = world.apps.get_mut(app_name).expect("found");
     // Fir names one-off dynos like its pods (`run-…`); Cedar numbers them (`run.1001`).
     let name = if app.is_fir() { app.dyno_name(&ptype, number, &id) } else { format!("{ptype}.{number}") };
@@ -502,6 +504,7 @@ fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value>, now: Ins
         env: job_env,
         dir: slug_dir,
         runtime: (runtime_dir, app.one_off_runtime()),
+        launch_layers: app.launch_layer_bins(layers_dir.as_deref()),
     };
     // On Fir an attached one-off is reached over SSH with the user's key (lib/run/dyno.js
     // `_useSSH` for an http(s) attach_url), not the rendezvous: the URL is https and the

@@ -16,6 +16,9 @@ pub struct Timing {
     /// How long a Fir app's log session streams before it ends (the Heroku CLI re-creates Fir
     /// sessions every 15 minutes: lib/run/log-displayer.js, `HEROKU_LOG_STREAM_TIMEOUT`).
     pub fir_log_session: Duration,
+    /// From the SIGTERM that stops a dyno until SIGKILL ends what is left of its processes
+    /// (30 s on the platform: Dev Center "Dynos and the Dyno Manager", graceful shutdown).
+    pub kill_grace: Duration,
 }
 
 impl Default for Timing {
@@ -25,6 +28,7 @@ impl Default for Timing {
             start_delay: Duration::from_millis(300),
             release_phase_limit: Duration::from_secs(3600),
             fir_log_session: Duration::from_secs(15 * 60),
+            kill_grace: Duration::from_secs(30),
         }
     }
 }
@@ -213,6 +217,28 @@ impl AppState {
         self.generation == "fir"
     }
 
+    /// The `bin/` of each launch layer in `layers` (`<buildpack>/<layer>.toml` saying
+    /// `launch = true`), in the launcher's order, when the app is on `cnb`; none otherwise.
+    pub fn launch_layer_bins(&self, layers: Option<&std::path::Path>) -> Vec<std::path::PathBuf> {
+        let Some(layers) = layers.filter(|_| self.stack == "cnb") else { return Vec::new() };
+        let mut bins = Vec::new();
+        let mut buildpacks: Vec<_> = std::fs::read_dir(layers).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        buildpacks.sort();
+        for bp in buildpacks.iter().filter(|p| p.is_dir()) {
+            let mut tomls: Vec<_> = std::fs::read_dir(bp).into_iter().flatten().flatten().map(|e| e.path()).collect();
+            tomls.sort();
+            for toml in tomls.iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
+                let launch = std::fs::read_to_string(toml)
+                    .is_ok_and(|t| t.lines().any(|l| l.replace(' ', "") == "launch=true"));
+                let bin = toml.with_extension("").join("bin");
+                if launch && bin.is_dir() {
+                    bins.push(bin);
+                }
+            }
+        }
+        bins
+    }
+
     /// How a one-off command of this app finds its runtime.
     pub fn one_off_runtime(&self) -> Runtime {
         if self.stack == "cnb" {
@@ -362,6 +388,10 @@ pub struct World {
     /// The app's language runtime (what the buildpacks installed: `bundle`, `ruby`…): on a
     /// dyno's PATH on Cedar, only through `launcher` for a one-off command on `cnb`.
     pub runtime_dir: Option<std::path::PathBuf>,
+    /// A Cloud Native Buildpacks layers directory (`/layers`: one directory per buildpack,
+    /// `<buildpack>/<layer>` beside `<buildpack>/<layer>.toml`): on a `cnb` app the launcher puts
+    /// each launch layer's `bin/` on the PATH of every process it starts.
+    pub layers_dir: Option<std::path::PathBuf>,
     /// Pipeline couplings.
     pub couplings: Vec<CouplingState>,
     /// Pipeline promotions made.
@@ -393,6 +423,7 @@ impl Default for World {
             rendezvous_port: None,
             slug_dir: None,
             runtime_dir: None,
+            layers_dir: None,
             couplings: Vec::new(),
             promotions: Vec::new(),
             logs: BTreeMap::new(),

@@ -36,6 +36,8 @@ pub struct Job {
     pub dir: Option<std::path::PathBuf>,
     /// The app's language runtime, and how the command reaches it.
     pub runtime: (Option<std::path::PathBuf>, crate::model::Runtime),
+    /// On `cnb`: the launch layers' `bin/` directories the launcher puts on PATH.
+    pub launch_layers: Vec<std::path::PathBuf>,
 }
 
 /// The rendezvous endpoint.
@@ -113,10 +115,16 @@ fn launcher_dir() -> std::io::Result<std::path::PathBuf> {
     .map_err(std::io::Error::other)
 }
 
+/// What a dyno runs before its command, as the platform does at every dyno's start (Dev
+/// Center "Buildpack API": `.profile.d/*.sh` in the slug are sourced, with `HOME` at the
+/// slug's root, `/app`): how a classic buildpack puts what it installed on PATH.
+const PROFILE_D: &str = "for f in \"$HOME\"/.profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done; unset f\n";
+
 /// Starts a job's process in its own process group, stdout and stderr piped.
 pub fn spawn(job: &Job, stdin: Stdio) -> std::io::Result<Child> {
     let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c").arg(&job.command).env_clear();
+    let script = if job.dir.is_some() { format!("{PROFILE_D}{}", job.command) } else { job.command.clone() };
+    cmd.arg("-c").arg(script).env_clear();
     for key in ["HOME", "LANG", "TMPDIR", "SSL_CERT_FILE"] {
         if let Some(v) = std::env::var_os(key) {
             cmd.env(key, v);
@@ -124,20 +132,21 @@ pub fn spawn(job: &Job, stdin: Stdio) -> std::io::Result<Child> {
     }
     let system_path = std::env::var_os("PATH").unwrap_or_default();
     let mut path: Vec<std::path::PathBuf> = Vec::new();
-    match job.runtime {
-        (Some(ref runtime), crate::model::Runtime::OnPath) => path.push(runtime.clone()),
-        (ref runtime, crate::model::Runtime::ThroughLauncher) => {
+    // What the launcher puts on PATH on `cnb`: the launch layers, then the runtime.
+    let launched: Vec<std::path::PathBuf> = job.launch_layers.iter().chain(job.runtime.0.iter()).cloned().collect();
+    match job.runtime.1 {
+        crate::model::Runtime::OnPath => path.extend(launched),
+        crate::model::Runtime::ThroughLauncher => {
             path.push(launcher_dir()?);
-            if let Some(r) = runtime {
-                cmd.env("HEROKU_SIM_APP_RUNTIME", r);
+            if !launched.is_empty() {
+                cmd.env("HEROKU_SIM_APP_RUNTIME", std::env::join_paths(launched).map_err(std::io::Error::other)?);
             }
         }
-        (None, crate::model::Runtime::OnPath) => {}
     }
     path.extend(std::env::split_paths(&system_path));
     cmd.env("PATH", std::env::join_paths(path).map_err(std::io::Error::other)?);
     if let Some(dir) = &job.dir {
-        cmd.current_dir(dir);
+        cmd.current_dir(dir).env("HOME", dir);
     }
     cmd.envs(&job.env)
         .env("DYNO", &job.dyno_name)
@@ -148,12 +157,27 @@ pub fn spawn(job: &Job, stdin: Stdio) -> std::io::Result<Child> {
     cmd.spawn()
 }
 
-/// Ends a job's whole process group.
-pub fn kill_group(pid: u32) {
+/// Ends a job's whole process group: SIGTERM to every process, then, as the dyno manager
+/// does, SIGKILL to whatever is left after `grace`.
+pub fn kill_group(pid: u32, grace: Duration) {
     // SAFETY: signalling a process group we created.
     unsafe {
         libc::kill(-(pid as i32), libc::SIGTERM);
     }
+    std::thread::spawn(move || {
+        let until = std::time::Instant::now() + grace;
+        // SAFETY: signal 0 only asks whether the group still has a process.
+        while unsafe { libc::kill(-(pid as i32), 0) } == 0 {
+            if std::time::Instant::now() >= until {
+                // SAFETY: as above.
+                unsafe {
+                    libc::kill(-(pid as i32), libc::SIGKILL);
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
 }
 
 /// Reads a child's stdout and stderr line by line on two threads, handing each line to `on_line`.
@@ -328,7 +352,7 @@ fn serve(tcp: TcpStream, config: Arc<ServerConfig>, world: Arc<Mutex<World>>) {
                 // ignores being stopped (fault), which then runs on, still listed, as the
                 // "killed" release dyno did.
                 if !ignores_stop(&world, &job) {
-                    kill_group(child.id());
+                    kill_group(child.id(), world.lock().unwrap_or_else(|e| e.into_inner()).timing.kill_grace);
                 }
                 break;
             }
@@ -346,7 +370,7 @@ fn serve(tcp: TcpStream, config: Arc<ServerConfig>, world: Arc<Mutex<World>>) {
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
             Err(_) => {
                 if !ignores_stop(&world, &job) {
-                    kill_group(child.id());
+                    kill_group(child.id(), world.lock().unwrap_or_else(|e| e.into_inner()).timing.kill_grace);
                 }
                 break;
             }

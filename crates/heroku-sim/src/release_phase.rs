@@ -72,7 +72,9 @@ impl World {
         let number = self.next_run_number();
         let slug_dir = self.slug_dir.clone();
         let runtime_dir = self.runtime_dir.clone();
+        let layers_dir = self.layers_dir.clone();
         let app = self.apps.get_mut(app_name).expect("release of a known app");
+        let launch_layers = app.launch_layer_bins(layers_dir.as_deref());
         if !app.slugs.iter().any(|s| s.id == slug.id) {
             app.slugs.push(slug.clone());
         }
@@ -134,6 +136,7 @@ impl World {
                 dir: slug_dir,
                 // A process type: on `cnb` the launcher starts it, so the runtime is there.
                 runtime: (runtime_dir, crate::model::Runtime::OnPath),
+                launch_layers,
             },
             version,
             output_id,
@@ -237,7 +240,7 @@ pub fn start(rj: ReleaseJob, world: Arc<Mutex<World>>) {
                 // The platform stops a release phase at its time limit.
                 timed_out = true;
                 log("heroku", "Stopping all processes with SIGTERM");
-                kill_group(child.id());
+                kill_group(child.id(), lock(&world).timing.kill_grace);
             }
             std::thread::sleep(Duration::from_millis(20));
         };

@@ -698,7 +698,7 @@ fn a_lost_rendezvous_claims_neither_success_nor_failure() {
         pid = s.sim.with(|w| w.apps["acme"].dynos.iter().find(|d| d.name.starts_with("run.")).and_then(|d| d.process));
         pid.is_some()
     });
-    heroku_sim::oneoff::kill_group(pid.unwrap());
+    heroku_sim::oneoff::kill_group(pid.unwrap(), Duration::from_secs(30));
     let (status, text) = finish(child);
     assert_eq!(status.code(), Some(3), "{text}");
     assert!(
