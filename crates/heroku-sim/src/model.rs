@@ -222,14 +222,15 @@ impl AppState {
     pub fn launch_layer_bins(&self, layers: Option<&std::path::Path>) -> Vec<std::path::PathBuf> {
         let Some(layers) = layers.filter(|_| self.stack == "cnb") else { return Vec::new() };
         let mut bins = Vec::new();
-        let mut buildpacks: Vec<_> = std::fs::read_dir(layers).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        let mut buildpacks: Vec<_> =
+            std::fs::read_dir(layers).into_iter().flatten().flatten().map(|e| e.path()).collect();
         buildpacks.sort();
         for bp in buildpacks.iter().filter(|p| p.is_dir()) {
             let mut tomls: Vec<_> = std::fs::read_dir(bp).into_iter().flatten().flatten().map(|e| e.path()).collect();
             tomls.sort();
             for toml in tomls.iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
-                let launch = std::fs::read_to_string(toml)
-                    .is_ok_and(|t| t.lines().any(|l| l.replace(' ', "") == "launch=true"));
+                let launch =
+                    std::fs::read_to_string(toml).is_ok_and(|t| t.lines().any(|l| l.replace(' ', "") == "launch=true"));
                 let bin = toml.with_extension("").join("bin");
                 if launch && bin.is_dir() {
                     bins.push(bin);

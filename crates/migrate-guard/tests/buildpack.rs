@@ -5,58 +5,21 @@
 //! layer whose bin/ the launcher puts on PATH). The tarball is what `scripts/package` makes,
 //! served over HTTP on 127.0.0.1, selected with the app's MIGRATE_GUARD_URL/SHA256 config vars.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use test_support::tool::OutputExt;
 use test_support::workspace_root;
 
 const BIN: &str = env!("CARGO_BIN_EXE_migrate-guard");
 
-/// The tarball `scripts/package` makes from the binary under test, and its sha256.
 fn package(out: &Path) -> (PathBuf, String) {
-    let from = Path::new(BIN).parent().unwrap();
-    let o = Command::new(workspace_root().join("scripts/package"))
-        .args(["--only", "migrate-guard", "--from"])
-        .arg(from)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert_eq!(o.code(), 0, "{}", o.dump());
-    let line = o.stdout_text();
-    let mut parts = line.split_whitespace();
-    let path = PathBuf::from(parts.next().unwrap());
-    let sha = parts.next().unwrap().to_string();
-    assert_eq!(sha.len(), 64);
-    (path, sha)
+    test_support::buildpack::package(Path::new(BIN), out).unwrap()
 }
 
-/// Serves `file` at any path on 127.0.0.1, counting requests.
-fn serve(file: PathBuf) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let body = std::fs::read(&file).unwrap();
-            let mut conn = conn;
-            let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            let _ = conn.write_all(&body);
-        }
-    });
-    (format!("http://127.0.0.1:{port}/releases/migrate-guard.tar.gz"), hits)
+fn serve(file: PathBuf) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    test_support::buildpack::serve(file).unwrap()
 }
 
 fn buildpack(script: &str) -> Command {
@@ -66,10 +29,7 @@ fn buildpack(script: &str) -> Command {
 }
 
 fn config_vars(dir: &Path, vars: &[(&str, &str)]) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (k, v) in vars {
-        std::fs::write(dir.join(k), v).unwrap();
-    }
+    test_support::buildpack::env_dir(dir, vars).unwrap()
 }
 
 /// A shell as a dyno starts one: HOME at the slug, `.profile.d` sourced, PATH without the
@@ -207,5 +167,6 @@ fn the_buildpack_pins_a_version_and_a_sha256() {
     assert_eq!(get("MIGRATE_GUARD_VERSION"), env!("CARGO_PKG_VERSION"));
     let sha = get("MIGRATE_GUARD_SHA256");
     assert!(sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()), "{sha}");
-    assert!(get("MIGRATE_GUARD_URL").ends_with(&format!("migrate-guard-{}-x86_64-unknown-linux-gnu.tar.gz", env!("CARGO_PKG_VERSION"))));
+    assert!(get("MIGRATE_GUARD_URL")
+        .ends_with(&format!("migrate-guard-{}-x86_64-unknown-linux-gnu.tar.gz", env!("CARGO_PKG_VERSION"))));
 }
