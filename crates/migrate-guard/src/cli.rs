@@ -48,6 +48,11 @@ pub struct Args {
     #[arg(long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
     pub max_xact_age: Duration,
 
+    /// Skip the look for blockers before the first statement (the budget still applies): for a
+    /// caller that looked already (migrate-restart runs its one-off migration this way)
+    #[arg(long)]
+    pub no_preflight: bool,
+
     /// Cancel a Heroku Postgres backup (`Heroku Postgres Backups`) that would block the
     /// migration, instead of waiting for it (the backup fails and can be taken again)
     #[arg(long)]

@@ -71,7 +71,7 @@ impl Guard<'_> {
             Ok(c) => c,
             Err(exit) => return exit,
         };
-        if let Some(c) = conn.as_mut() {
+        if let Some(c) = conn.as_mut().filter(|_| !self.args.no_preflight) {
             if let Err(exit) = self.clear(c) {
                 return exit;
             }

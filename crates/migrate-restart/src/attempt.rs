@@ -150,7 +150,7 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
     // it from $DYNO, which the platform sets in every dyno.
     let command = with_exit_marker(&format!(
         "export PGAPPNAME=\"{MIGRATION_APP_PREFIX}${{DYNO:-run}}\"; {}",
-        launched(spec.command, spec.platform)
+        launched(&guarded(spec.command, spec.lock_timeout, spec.timeout), spec.platform)
     ));
     let create = DynoCreate {
         command,
@@ -207,8 +207,10 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
     let mut lock_timeout = false;
     let mut buf = [0u8; 8192];
+    let spot_guard = guard_spotter(out, &watch);
     let show = |line: String, tail: &mut VecDeque<String>, lock_timeout: &mut bool| {
         *lock_timeout |= is_lock_timeout(&line);
+        spot_guard(&line);
         out.say(&line);
         if tail.len() == TAIL_LINES {
             tail.pop_front();
@@ -276,7 +278,8 @@ fn run_detached(
         in_force(spec)
     ));
     let watch = start_watch(spec, &dyno, out);
-    let source = crate::follow::Source { opened, history: !spec.platform.is_fir() };
+    let on_line = guard_spotter(out, &watch);
+    let source = crate::follow::Source { opened, history: !spec.platform.is_fir(), on_line: Some(Box::new(on_line)) };
     let followed = crate::follow::follow(client, out, spec.app, &dyno.name, started + spec.timeout, None, source);
     let log = watch.finish();
     let followed = match followed {
@@ -301,6 +304,46 @@ fn run_detached(
         finished_at: SystemTime::now(),
         log_reopens: followed.reopened,
     })
+}
+
+/// How much later than migrate-guard the outside watch acts once the guard is seen in the
+/// output: the guard inside the dyno cuts first, the watch here is a second line and never
+/// races it to the same statement.
+const SECOND_LINE: Duration = Duration::from_secs(2);
+
+/// The migration as the one-off runs it: under migrate-guard when the app's slug has it (its
+/// buildpack put it on PATH), so the lock-wait budget holds inside the dyno even when this
+/// terminal goes away; as given otherwise. One attempt per dyno (`--retries 0`: the retry
+/// policy runs here), no look for blockers (the preflight ran here), the deadline the attempt's.
+pub fn guarded(command: &str, lock_timeout: Duration, timeout: Duration) -> String {
+    let quoted = command.replace('\'', "'\\''");
+    format!(
+        "if command -v migrate-guard >/dev/null 2>&1; then migrate-guard --lock-wait {}ms --retries 0 --no-preflight --deadline {}s -- sh -c '{quoted}'; else {command}; fi",
+        lock_timeout.as_millis(),
+        timeout.as_secs().max(1)
+    )
+}
+
+/// Watches the output for migrate-guard's first line: from then on the outside budget is a
+/// second line, acting [`SECOND_LINE`] after the guard would have.
+fn guard_spotter(out: &Output, watch: &Watch) -> impl Fn(&str) + 'static {
+    let budget = watch.budget();
+    let second = budget.get().map(|b| b + SECOND_LINE);
+    let seen = std::cell::Cell::new(false);
+    let out = out.clone();
+    move |line: &str| {
+        if seen.get() || !migration_policy::signs::guard_started(line) {
+            return;
+        }
+        seen.set(true);
+        if let Some(b) = second {
+            budget.set(Some(b));
+            out.note(format!(
+                "the app's slug has migrate-guard: it guards this run from inside the dyno (its budget holds if this terminal goes away); the watch here stays as a second line at {}",
+                cli_kit::format_duration(b)
+            ));
+        }
+    }
 }
 
 /// The lock watch (and outside budget) on the dyno's sessions, when the database is known.

@@ -43,6 +43,9 @@ pub struct Source {
     /// Sessions carry history (Cedar). A Fir session starts when it is created, so a re-open
     /// cannot fill what passed while none was open.
     pub history: bool,
+    /// Shown each line of the command's output as it arrives (the attempt learns from it that
+    /// migrate-guard guards the run from inside the dyno).
+    pub on_line: Option<Box<dyn Fn(&str)>>,
 }
 
 /// Without history (Fir), a standby session is opened this long after the current one, so the
@@ -176,6 +179,9 @@ pub fn follow(
             if line.source == "app" {
                 for text in scanner.feed(format!("{}\n", line.text).as_bytes()) {
                     lock_timeout |= is_lock_timeout(&text);
+                    if let Some(f) = &source.on_line {
+                        f(&text);
+                    }
                     out.say(&text);
                     if tail.len() == TAIL_LINES {
                         tail.pop_front();

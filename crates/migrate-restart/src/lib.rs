@@ -501,7 +501,7 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
         ));
         return Ok(Exit::NotVerified);
     }
-    let source = follow::Source { opened: None, history: !platform.is_fir() };
+    let source = follow::Source { opened: None, history: !platform.is_fir(), on_line: None };
     let followed = follow::follow(&client, &out, &app, &dyno_name, started + args.timeout, gone_grace, source)?;
     let attempt = Attempt {
         dyno,

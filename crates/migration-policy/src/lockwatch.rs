@@ -8,7 +8,7 @@
 //! The watch emits typed [`WatchEvent`]s; each tool words them (`migrate-restart` on the
 //! operator's terminal, `migrate-guard` in the release output).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -42,12 +42,39 @@ pub enum WatchEvent {
     Unreachable(String),
 }
 
+/// The budget a running watch enforces, changeable while it runs: when `migrate-guard` turns
+/// out to guard the run from inside the dyno, the outside watch becomes a second line.
+#[derive(Debug, Clone, Default)]
+pub struct Budget(Arc<AtomicU64>);
+
+impl Budget {
+    /// A budget of `d` (None: only watch).
+    pub fn new(d: Option<Duration>) -> Budget {
+        let b = Budget::default();
+        b.set(d);
+        b
+    }
+
+    /// Changes it.
+    pub fn set(&self, d: Option<Duration>) {
+        self.0.store(d.map(|d| (d.as_millis() as u64).max(1)).unwrap_or(0), Ordering::SeqCst);
+    }
+
+    /// What it is now.
+    pub fn get(&self) -> Option<Duration> {
+        match self.0.load(Ordering::SeqCst) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+}
+
 /// Starts the watcher on the sessions `ownership` claims; it ends when `stop` is set.
 /// `budget`: cancel a statement that waited longer (None: only watch).
 pub fn spawn(
     connect: ConnectOptions,
     ownership: Vec<Ownership>,
-    budget: Option<Duration>,
+    budget: Budget,
     on_event: impl Fn(&WatchEvent) + Send + 'static,
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<WatchLog>>,
@@ -70,11 +97,12 @@ pub fn spawn(
             Ok(c) => c,
             Err(e) => return record(WatchEvent::Unreachable(e.to_string())),
         };
-        let mut guard = Guard::new(budget, false, CANCEL_GRACE);
+        let mut guard = Guard::new(budget.get(), false, CANCEL_GRACE);
         for o in ownership {
             guard.claim(o);
         }
         while !stop.load(Ordering::SeqCst) {
+            guard.set_budget(budget.get());
             let next = match guard.look(&mut client) {
                 Ok(look) => {
                     look.new_waits.into_iter().for_each(|w| record(WatchEvent::Waits(w)));
@@ -99,6 +127,7 @@ pub fn spawn(
 pub struct Watch {
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<WatchLog>>,
+    budget: Budget,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -112,13 +141,19 @@ impl Watch {
     ) -> Watch {
         let stop = Arc::new(AtomicBool::new(false));
         let log: Arc<Mutex<WatchLog>> = Arc::default();
-        let handle = spawn(connect, ownership, budget, on_event, stop.clone(), log.clone());
-        Watch { stop, log, handle: Some(handle) }
+        let budget = Budget::new(budget);
+        let handle = spawn(connect, ownership, budget.clone(), on_event, stop.clone(), log.clone());
+        Watch { stop, log, budget, handle: Some(handle) }
     }
 
     /// A watch that watches nothing (no database known).
     pub fn none() -> Watch {
-        Watch { stop: Arc::default(), log: Arc::default(), handle: None }
+        Watch { stop: Arc::default(), log: Arc::default(), budget: Budget::default(), handle: None }
+    }
+
+    /// The budget it enforces, to change while it runs.
+    pub fn budget(&self) -> Budget {
+        self.budget.clone()
     }
 
     /// What it has seen so far.

@@ -16,9 +16,29 @@ pub fn pgoptions(lock_timeout: Duration, statement_timeout: Option<Duration>) ->
 }
 
 /// True when Postgres cancelled a statement for its lock timeout (Rails and Django print the
-/// server's message; Rails also names the exception).
+/// server's message; Rails also names the exception), or when `migrate-guard` inside the dyno
+/// ended its run on a lock timeout (its own cut reads "canceling statement due to user
+/// request" in the migration's output; its summary line says what it was).
 pub fn is_lock_timeout(line: &str) -> bool {
-    line.contains("canceling statement due to lock timeout") || line.contains("PG::LockNotAvailable")
+    line.contains("canceling statement due to lock timeout")
+        || line.contains("PG::LockNotAvailable")
+        || guard_summary(line).is_some_and(|s| s.contains(" outcome=lock_timeout "))
+}
+
+/// How every line migrate-guard prints begins (after the log's own prefix, if any).
+pub const GUARD_PREFIX: &str = "migrate-guard: ";
+
+/// True for the line with which migrate-guard announces what it guards: the run (a one-off,
+/// a release phase) is guarded from inside the dyno.
+pub fn guard_started(line: &str) -> bool {
+    line.contains("migrate-guard: guarding `")
+}
+
+/// migrate-guard's summary line (`migrate-guard: outcome=… attempts=… cut=… waited_ms=… exit=…`),
+/// from where it starts in `line`.
+pub fn guard_summary(line: &str) -> Option<&str> {
+    let at = line.find("migrate-guard: outcome=")?;
+    Some(line[at..].trim_end())
 }
 
 /// True when a connection pooler refused the startup options the migration was given
@@ -46,5 +66,12 @@ mod tests {
         assert!(is_lock_timeout("PG::LockNotAvailable: ERROR: ..."));
         assert!(!is_lock_timeout("ERROR:  canceling statement due to user request"));
         assert!(is_pooler_refusal("FATAL:  unsupported startup parameter: options"));
+        // migrate-guard's summary, as the log shows it (after the platform's prefix).
+        let cut = "app[run.4]: migrate-guard: outcome=lock_timeout attempts=1 cut=1 waited_ms=0 exit=1";
+        assert!(is_lock_timeout(cut));
+        assert!(!is_lock_timeout("migrate-guard: outcome=failed attempts=1 cut=0 waited_ms=0 exit=7"));
+        assert_eq!(guard_summary(cut), Some(&cut[19..]));
+        assert!(guard_started("migrate-guard: guarding `rake db:migrate` on release.3 (…)"));
+        assert!(!guard_started("guarding `x`"));
     }
 }

@@ -281,6 +281,12 @@ impl Guard {
         self.ownership.push(o);
     }
 
+    /// Changes the budget (None: only watch): when another guard acts first (`migrate-guard`
+    /// inside the dyno), this one steps back to a second line or to watching.
+    pub fn set_budget(&mut self, budget: Option<Duration>) {
+        self.budget = budget;
+    }
+
     /// Whether it knows any of the tool's sessions yet.
     pub fn is_armed(&self) -> bool {
         !self.ownership.is_empty()

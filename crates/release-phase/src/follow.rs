@@ -72,6 +72,7 @@ pub fn follow(
         output_tail: Vec::new(),
         duration_ms: None,
         result: PhaseResult::TimedOut,
+        inside_guard: None,
     };
     let mut watcher = match cx.db {
         None => {
@@ -103,6 +104,9 @@ pub fn follow(
             break PhaseResult::Interrupted;
         }
         output.pump(cx.client, out, status == "pending");
+        if output.guard_seen && report.inside_guard.is_none() {
+            step_back_for_the_inside_guard(out, watcher.as_mut(), &mut report);
+        }
         if Instant::now() >= next_api {
             next_api = Instant::now() + API_EVERY;
             match cx.client.release_info(cx.app, &release.id) {
@@ -159,11 +163,25 @@ pub fn follow(
     };
     output.finish(cx.client, out, result);
     report.release.status = status;
+    if let Some(g) = report.inside_guard.as_mut() {
+        g.summary = output.guard_summary.clone();
+    }
     report.output_tail = output.tail.into_iter().collect();
     report.duration_ms =
         phase_started(&dyno).and_then(|t| SystemTime::now().duration_since(t).ok()).map(|d| d.as_millis() as u64);
     report.result = result;
     Ok(report)
+}
+
+/// migrate-guard runs inside the release dyno: it enforces the budget where the migration runs,
+/// so this follower stops enforcing (two guards must never race to cancel one statement) and
+/// goes on watching and saying what the guard decides.
+fn step_back_for_the_inside_guard(out: &Output, watcher: Option<&mut Watcher>, report: &mut ReleasePhaseReport) {
+    if let Some(w) = watcher {
+        w.guard.set_budget(None);
+    }
+    out.note("the release phase is guarded from inside the release dyno by migrate-guard: its decisions are in the output; this follower watches and cancels nothing");
+    report.inside_guard = Some(crate::report::InsideGuard { summary: None });
 }
 
 fn brief(r: &Release) -> ReleaseBrief {
@@ -178,11 +196,24 @@ struct OutputFollower {
     tail: VecDeque<String>,
     next_open: Instant,
     warned: bool,
+    /// migrate-guard announced itself in the output.
+    guard_seen: bool,
+    /// Its summary line, once printed.
+    guard_summary: Option<String>,
 }
 
 impl OutputFollower {
     fn new(url: Option<String>) -> OutputFollower {
-        OutputFollower { url, rx: None, offset: 0, tail: VecDeque::new(), next_open: Instant::now(), warned: false }
+        OutputFollower {
+            url,
+            rx: None,
+            offset: 0,
+            tail: VecDeque::new(),
+            next_open: Instant::now(),
+            warned: false,
+            guard_seen: false,
+            guard_summary: None,
+        }
     }
 
     /// Prints what has arrived; (re)opens the stream while the release runs.
@@ -224,6 +255,10 @@ impl OutputFollower {
 
     fn line(&mut self, out: &Output, text: String, offset: u64) {
         self.offset = offset;
+        self.guard_seen |= migration_policy::signs::guard_started(&text);
+        if let Some(s) = migration_policy::signs::guard_summary(&text) {
+            self.guard_summary = Some(s.to_string());
+        }
         out.say(&text);
         self.tail.push_back(text);
         if self.tail.len() > TAIL {

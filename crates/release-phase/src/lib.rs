@@ -17,7 +17,7 @@ pub use migration_policy::text;
 mod verify;
 
 pub use follow::{follow, Context, Options};
-pub use report::{DeadlineAction, DynoBrief, PhaseResult, ReleaseBrief, ReleasePhaseReport, Watched};
+pub use report::{DeadlineAction, DynoBrief, InsideGuard, PhaseResult, ReleaseBrief, ReleasePhaseReport, Watched};
 pub use verify::{verify_formation, FormationCheck, FormationDyno};
 
 use cli_kit::{fail, usage, Exit};

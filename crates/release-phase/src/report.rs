@@ -31,6 +31,18 @@ pub struct ReleasePhaseReport {
     pub duration_ms: Option<u64>,
     /// How it ended.
     pub result: PhaseResult,
+    /// migrate-guard ran inside the release dyno (its output showed it): it made the
+    /// decisions, and this follower only watched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inside_guard: Option<InsideGuard>,
+}
+
+/// migrate-guard inside the release dyno, as its output showed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsideGuard {
+    /// Its summary line (`migrate-guard: outcome=… attempts=… cut=… waited_ms=… exit=…`), once printed.
+    pub summary: Option<String>,
 }
 
 /// A release, briefly.
