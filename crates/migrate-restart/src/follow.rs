@@ -36,6 +36,9 @@ pub struct Followed {
     pub reopened: u32,
 }
 
+/// Called with each line of the command's output.
+pub type LineHook = Box<dyn Fn(&str)>;
+
 /// Where the lines come from.
 pub struct Source {
     /// A stream already open (a Fir run opens it before the dyno exists).
@@ -45,7 +48,7 @@ pub struct Source {
     pub history: bool,
     /// Shown each line of the command's output as it arrives (the attempt learns from it that
     /// migrate-guard guards the run from inside the dyno).
-    pub on_line: Option<Box<dyn Fn(&str)>>,
+    pub on_line: Option<LineHook>,
 }
 
 /// Without history (Fir), a standby session is opened this long after the current one, so the
