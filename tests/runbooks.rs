@@ -86,6 +86,29 @@ fn set_scene(sb: &Sandbox, name: &str) -> (Held, PathBuf) {
             wait_until("queries queue behind it", || lock_waiters(&sb.pg) == 41);
             (Held::Reader(reader, queued), sb.dir().to_path_buf())
         }
+        // A deploy whose release phase ran under migrate-guard (installed by the buildpack)
+        // while a long report held `users`: the guard cut the ALTER, the release failed.
+        "guarded-release" => {
+            let url = sb.pg.superuser_url("postgres");
+            let reader = test_support::sessions::long_report(&sb.pg, &url, 3600);
+            sb.sim.with(|w| {
+                w.apps.get_mut("acme").unwrap().dynos.retain(|d| d.process_type != "release");
+                let guard = bin_dir().join("migrate-guard");
+                let g = test_support::generation::Generation::Cedar;
+                test_support::buildpack::install_migrate_guard(&guard, w, g, &sb.dir().join("guard")).unwrap();
+            });
+            let release = format!(
+                "migrate-guard --lock-wait 1s --retries 1 --max-xact-age 10m -- {}",
+                sb.psql_migration("SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text")
+            );
+            let v =
+                sb.sim.push("acme", "b7c2e4f1a9d3", "add users.nickname", &[("web", "puma"), ("release", &release)]);
+            let status =
+                || sb.sim.with(|w| w.apps["acme"].releases.iter().find(|r| r.version == v).unwrap().status.clone());
+            wait_until("the guarded release phase ends", || status() != "pending");
+            assert_eq!(status(), "failed");
+            (Held::Reader(reader, Vec::new()), sb.dir().to_path_buf())
+        }
         // Every connection slot taken, the superuser's reserved ones included (the tools connect
         // with the app's DATABASE_URL, which in the sandbox is the superuser's).
         "no-free-connection" => {
@@ -190,6 +213,11 @@ fn reopen_after_interrupted_window() {
 }
 
 #[test]
+fn guard_every_deploy() {
+    run_page(&page("guard-every-deploy.md"));
+}
+
+#[test]
 fn database_refuses_connections() {
     run_page(&page("database-refuses-connections.md"));
 }
@@ -205,6 +233,7 @@ fn every_runbook_page_is_tested() {
     let tested = [
         "database-refuses-connections.md",
         "deploy-migration-minimal-downtime.md",
+        "guard-every-deploy.md",
         "migration-waiting-on-lock.md",
         "release-phase-stuck.md",
         "reopen-after-interrupted-window.md",

@@ -44,6 +44,7 @@ impl Outcome {
 
 /// Before the first statement: what would have made DDL wait, and what became of it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Clearing {
     /// Sessions that would have made the DDL wait when the guard first looked.
     pub blockers: Vec<Finding>,
@@ -57,6 +58,7 @@ pub struct Clearing {
 
 /// One run of the command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AttemptReport {
     /// 1-based.
     pub attempt: usize,
@@ -76,6 +78,7 @@ pub struct AttemptReport {
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GuardReport {
     /// Raised when a field changes meaning or goes away.
     pub schema_version: u32,
