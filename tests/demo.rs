@@ -43,5 +43,5 @@ fn interactive_mode_pauses_until_enter() {
     let text = seen.finish();
     assert!(status.success(), "{text}");
     assert!(presses >= 8, "paused between steps ({presses} times)");
-    assert!(text.contains("all 21 steps behaved as described"), "{text}");
+    assert!(text.contains("all 24 steps behaved as described"), "{text}");
 }

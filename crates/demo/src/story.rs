@@ -106,6 +106,7 @@ impl Demo {
         }
         self.stuck_release(&sb)?;
         self.guarded_release(&sb)?;
+        self.unattended_release(&sb)?;
         self.backup_6am(&sb)?;
         self.stale_schema(&sb)?;
         self.window(&sb)?;
@@ -223,6 +224,72 @@ impl Demo {
         self.check(
             &format!("v{version} failed and acme stays on its current release; the report was never touched"),
             failed && !reader.is_finished(),
+        );
+        drop(reader);
+        sb.pg.psql(
+            "postgres",
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'reporting'",
+        )?;
+        self.pause()
+    }
+
+    /// Incident 000 as it really happened: nobody watching. migrate-guard, installed into the
+    /// slug by the buildpack, guards the release phase from inside the release dyno; no tool of
+    /// ours runs outside.
+    fn unattended_release(&mut self, sb: &Sandbox) -> anyhow::Result<()> {
+        const BUDGET_MS: u64 = 3000;
+        self.act(
+            "1c. The same deploy with nobody watching: the guard inside the release dyno",
+            "The buildpack puts migrate-guard into the slug and the Procfile says\n\
+             `release: migrate-guard --lock-wait 3s -- bundle exec rake db:migrate`. The same push, the same report holding users,\n\
+             and this time no tool of ours runs outside: the guard in the release dyno cuts the ALTER (which turned its own lock_timeout off).",
+        )?;
+        let guard = self.bins.join("migrate-guard");
+        let dir = sb.dir().join("unattended");
+        sb.sim.with(|w| {
+            test_support::buildpack::install_migrate_guard(&guard, w, test_support::generation::Generation::Cedar, &dir)
+        })?;
+        let url = sb.pg.superuser_url("postgres");
+        let reader = test_support::sessions::long_report(&sb.pg, &url, 3600);
+        let release = format!(
+            "migrate-guard --lock-wait 3s --retries 0 --max-xact-age 10m -- {}",
+            sb.psql_migration("SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text")
+        );
+        let version = sb.sim.push(
+            "acme",
+            "c4d9e2a7b1f0",
+            "add users.nickname",
+            &[("web", "bundle exec puma -C config/puma.rb"), ("release", &release)],
+        );
+        wait_until("the release's ALTER waits", || lock_waiters(&sb.pg) == 1);
+        let started = std::time::Instant::now();
+        let queries: Vec<_> = (0..40)
+            .map(|i| test_support::sessions::spawn(&url, &format!("web.{}", i % 2 + 1), "SELECT count(*) FROM users"))
+            .collect();
+        let ok = queries.into_iter().map(|q| q.finish()).filter(Result::is_ok).count();
+        let blocked = started.elapsed();
+        let status = || {
+            sb.sim.with(|w| w.apps["acme"].releases.iter().find(|r| r.version == version).map(|r| r.status.clone()))
+        };
+        wait_until("the release phase ends", || status().is_some_and(|s| s != "pending"));
+        let output = sb.sim.with(|w| {
+            let r = w.apps["acme"].releases.iter().find(|r| r.version == version).cloned();
+            r.and_then(|r| r.output_id).and_then(|id| w.release_outputs.get(&id).map(|o| o.text.clone()))
+        });
+        let output = output.unwrap_or_default();
+        for line in output.lines().filter(|l| l.starts_with("migrate-guard: ")) {
+            println!("  {}", dim().apply_to(line));
+        }
+        self.check(&format!("all 40 queued queries ran ({ok} of 40), with no tool of ours outside"), ok == 40);
+        self.check(
+            &format!("the site was blocked {} — within the 3s budget + 1s", cli_kit::format_duration(blocked)),
+            blocked <= Duration::from_millis(BUDGET_MS + 1000),
+        );
+        self.check(
+            &format!("v{version} failed safely (the previous release stays current); the release output names the blocker and ends with the guard's summary"),
+            status().as_deref() == Some("failed")
+                && output.contains(&format!("held by pid {}", reader.pid))
+                && output.contains("migrate-guard: outcome=lock_timeout attempts=1 cut=1"),
         );
         drop(reader);
         sb.pg.psql(

@@ -41,8 +41,15 @@ struct Guard<'a> {
 
 pub fn guard(args: Args) -> anyhow::Result<Exit> {
     interrupt::install();
-    let setup = Setup::prepare(&args)?;
     let voice = Voice::new(args.verbose);
+    // Bad input is one line in the release output, marked as the guard's, and nothing starts.
+    let setup = match Setup::prepare(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            voice.say(format!("error: {}", cli_kit::one_line(&e)));
+            return Ok(cli_kit::exit_for(&e));
+        }
+    };
     let report = GuardReport {
         schema_version: cli_kit::SCHEMA_VERSION,
         dyno: setup.dyno.clone(),

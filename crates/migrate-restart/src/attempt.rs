@@ -312,13 +312,14 @@ fn run_detached(
 const SECOND_LINE: Duration = Duration::from_secs(2);
 
 /// The migration as the one-off runs it: under migrate-guard when the app's slug has it (its
-/// buildpack put it on PATH), so the lock-wait budget holds inside the dyno even when this
-/// terminal goes away; as given otherwise. One attempt per dyno (`--retries 0`: the retry
+/// buildpack put it on PATH) and the dyno has a DATABASE_URL for it to watch, so the lock-wait
+/// budget holds inside the dyno even when this terminal goes away; as given otherwise (the
+/// guard is a second safeguard, never a new way for a one-off to fail). One attempt per dyno (`--retries 0`: the retry
 /// policy runs here), no look for blockers (the preflight ran here), the deadline the attempt's.
 pub fn guarded(command: &str, lock_timeout: Duration, timeout: Duration) -> String {
     let quoted = command.replace('\'', "'\\''");
     format!(
-        "if command -v migrate-guard >/dev/null 2>&1; then migrate-guard --lock-wait {}ms --retries 0 --no-preflight --deadline {}s -- sh -c '{quoted}'; else {command}; fi",
+        "if [ -n \"${{DATABASE_URL:-}}\" ] && command -v migrate-guard >/dev/null 2>&1; then migrate-guard --lock-wait {}ms --retries 0 --no-preflight --deadline {}s -- sh -c '{quoted}'; else {command}; fi",
         lock_timeout.as_millis(),
         timeout.as_secs().max(1)
     )
