@@ -86,7 +86,9 @@ on_both_generations! {
                 assert_eq!(requests[session].body.as_ref().unwrap()["lines"], 1500);
             }
             Generation::Fir => {
-                assert!(command.contains("launcher bash -c 'bundle exec "), "{command}");
+                // The whole line runs under the launcher: the guard's check and the migration.
+                assert!(command.contains("launcher bash -c 'if [ -n "), "{command}");
+                assert!(command.contains("else bundle exec "), "{command}");
                 assert!(session < create, "Fir: the session is open before the dyno exists (no history)");
                 assert_eq!(requests[session].body.as_ref().unwrap()["type"], "run");
             }
