@@ -268,9 +268,8 @@ impl Demo {
             .collect();
         let ok = queries.into_iter().map(|q| q.finish()).filter(Result::is_ok).count();
         let blocked = started.elapsed();
-        let status = || {
-            sb.sim.with(|w| w.apps["acme"].releases.iter().find(|r| r.version == version).map(|r| r.status.clone()))
-        };
+        let status =
+            || sb.sim.with(|w| w.apps["acme"].releases.iter().find(|r| r.version == version).map(|r| r.status.clone()));
         wait_until("the release phase ends", || status().is_some_and(|s| s != "pending"));
         let output = sb.sim.with(|w| {
             let r = w.apps["acme"].releases.iter().find(|r| r.version == version).cloned();

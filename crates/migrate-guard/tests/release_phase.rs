@@ -145,34 +145,58 @@ on_both_generations! {
     }
 }
 
-/// The same scene when the blocker ends during the retries: the release succeeds and the
-/// formation restarts onto it.
-#[test]
-fn a_blocker_ending_during_the_retries_lets_the_unattended_release_succeed() {
-    let s = setup(Generation::Cedar);
-    let _reader = long_report(&s.pg, &s.url(), 3);
-    let v = s.push("--lock-wait 500ms --retries 6 --max-xact-age 10m", "ALTER TABLE users ADD COLUMN nickname text");
-    let (status, output) = s.outcome(v);
-    assert_eq!(status, "succeeded", "{output}");
-    assert!(output.contains("lock timeout (attempt 1 of 7); retrying in"), "{output}");
-    assert!(output.contains("migrate-guard: outcome=succeeded"), "{output}");
-    wait_until("the app runs the release", || s.current() == v);
-    assert!(s.has_column());
+on_both_generations! {
+    /// The same scene when the blocker ends during the retries: the release succeeds and the
+    /// formation restarts onto it.
+    fn a_blocker_ending_during_the_retries_lets_the_unattended_release_succeed(g) {
+        let s = setup(g);
+        let _reader = long_report(&s.pg, &s.url(), 3);
+        let v = s.push("--lock-wait 500ms --retries 6 --max-xact-age 10m", "ALTER TABLE users ADD COLUMN nickname text");
+        let (status, output) = s.outcome(v);
+        assert_eq!(status, "succeeded", "{output}");
+        assert!(output.contains("lock timeout (attempt 1 of 7); retrying in"), "{output}");
+        assert!(output.contains("migrate-guard: outcome=succeeded"), "{output}");
+        wait_until("the app runs the release", || s.current() == v);
+        assert!(s.has_column());
+    }
 }
 
-/// Incident 001 unattended: the nightly backup blocks the release's DROP. With
-/// `--cancel-backups` the guard cancels it and the release succeeds.
+on_both_generations! {
+    /// Incident 001 unattended: the nightly backup's COPY blocks the release's DROP. Without
+    /// `--cancel-backups` the release fails before the DROP ever queues the site, naming the
+    /// backup and how to cancel it; with it the guard cancels the backup and the release succeeds.
+    fn incident_001_unattended_refused_or_the_backup_cancelled(g) {
+        let s = setup(g);
+        s.pg.psql("postgres", "CREATE TABLE field_history AS SELECT g AS id, md5(g::text) AS data FROM generate_series(1, 200000) g")
+            .unwrap();
+        let backup = test_support::sessions::Backup::start(&s.pg, "postgres", "field_history", false);
+        let v = s.push("--wait-for-clear 1s", "DROP TABLE field_history");
+        let (status, output) = s.outcome(v);
+        assert_eq!(status, "failed", "{output}");
+        assert!(output.contains(&format!("[backup] pid {}", backup.pid)), "{output}");
+        assert!(output.contains("heroku pg:backups:cancel -a APP, or let the guard cancel it with --cancel-backups"), "{output}");
+        assert!(output.contains("migrate-guard: outcome=refused attempts=0"), "{output}");
+        let v = s.push("--wait-for-clear 0s --cancel-backups", "DROP TABLE field_history");
+        let (status, output) = s.outcome(v);
+        assert_eq!(status, "succeeded", "{output}");
+        assert!(output.contains(&format!("cancelling the Heroku Postgres backup pid {}", backup.pid)), "{output}");
+    }
+}
+
+/// A pooled DATABASE_URL (PgBouncer, transaction mode) with the direct URL beside it: the guard
+/// in the release dyno watches the direct one and still cuts the ALTER.
 #[test]
-fn incident_001_unattended_with_cancel_backups_the_release_succeeds() {
+fn a_pooled_database_url_is_guarded_through_the_direct_url_in_the_release_phase() {
     let s = setup(Generation::Cedar);
-    s.pg.psql(
-        "postgres",
-        "CREATE TABLE field_history AS SELECT g AS id, md5(g::text) AS data FROM generate_series(1, 200000) g",
-    )
-    .unwrap();
-    let backup = test_support::sessions::Backup::start(&s.pg, "postgres", "field_history", false);
-    let v = s.push("--wait-for-clear 0s --cancel-backups", "DROP TABLE field_history");
+    let bouncer = test_support::pgbouncer::PgBouncer::start(&s.pg, "transaction", 5).unwrap();
+    s.sim.with(|w| {
+        w.set_config_var("acme", "HEROKU_POSTGRESQL_TEAL_URL", &s.pg.superuser_url("postgres"));
+        w.set_config_var("acme", "DATABASE_URL", &bouncer.url("postgres"));
+    });
+    let _reader = long_report(&s.pg, &s.url(), 120);
+    let v = s.push("--lock-wait 1s --retries 0 --max-xact-age 10m", "ALTER TABLE users ADD COLUMN nickname text");
     let (status, output) = s.outcome(v);
-    assert_eq!(status, "succeeded", "{output}");
-    assert!(output.contains(&format!("cancelling the Heroku Postgres backup pid {}", backup.pid)), "{output}");
+    assert_eq!(status, "failed", "{output}");
+    assert!(output.contains("the watch and its budget read HEROKU_POSTGRESQL_TEAL_URL directly"), "{output}");
+    assert!(output.contains("migrate-guard: outcome=lock_timeout attempts=1 cut=1"), "{output}");
 }
