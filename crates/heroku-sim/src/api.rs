@@ -91,6 +91,39 @@ impl Handler for ApiHandler {
                     }
                 }
                 None if !authorized(&world, req) => Some(error(401, "unauthorized", "Invalid credentials provided.")),
+                // A push's build, asked for by the app's git remote (crate::git): not a Platform
+                // API route; it streams what `git push` shows and ends with the hook's status.
+                None if req.method == "POST"
+                    && req.path.starts_with("/_sim/apps/")
+                    && req.path.ends_with("/builds") =>
+                {
+                    let app = req.path.trim_start_matches("/_sim/apps/").trim_end_matches("/builds").to_string();
+                    let field =
+                        |k: &str| body.as_ref().and_then(|b| b.get(k)).and_then(Value::as_str).map(str::to_string);
+                    let objects =
+                        crate::git::Objects { object_dir: field("object_dir"), alternates: field("alternates") };
+                    match (world.apps.contains_key(&app), field("commit"), field("git_dir")) {
+                        (true, Some(commit), Some(git_dir)) => {
+                            let world = self.world.clone();
+                            return Reply::Stream {
+                                status: 200,
+                                headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+                                body: Box::new(move |out| {
+                                    crate::git::build(
+                                        world,
+                                        &app,
+                                        std::path::Path::new(&git_dir),
+                                        &objects,
+                                        &commit,
+                                        out,
+                                    )
+                                }),
+                            };
+                        }
+                        (false, _, _) => Some(not_found("app")),
+                        _ => Some(error(422, "invalid_params", "commit and git_dir are required.")),
+                    }
+                }
                 None => Some(route(&mut world, req, body.as_ref(), arrived)),
             };
             for job in std::mem::take(&mut world.detached_jobs) {
@@ -583,6 +616,11 @@ fn create_log_session(world: &mut World, app_name: &str, body: Option<&Value>, h
 }
 
 fn create_release(world: &mut World, app_name: &str, body: Option<&Value>, now: Instant, host: &str) -> Answer {
+    // A rollback names a release (`heroku releases:rollback`: {"release": id}); it re-releases
+    // that release's slug, and the release phase runs again.
+    if let Some(key) = body.and_then(|b| b.get("release")).and_then(Value::as_str) {
+        return rollback(world, app_name, key, now, host);
+    }
     let Some(slug_id) = body.and_then(|b| b.get("slug")).and_then(Value::as_str) else {
         return error(422, "invalid_params", "slug is required.");
     };
@@ -605,6 +643,22 @@ fn create_release(world: &mut World, app_name: &str, body: Option<&Value>, now: 
     let version = world.release_slug(app_name, slug, description, now);
     let app = &world.apps[app_name];
     answer(201, release_json(world, app, version, host, false))
+}
+
+fn rollback(world: &mut World, app_name: &str, key: &str, now: Instant, host: &str) -> Answer {
+    let app = &world.apps[app_name];
+    let Some(target) =
+        app.releases.iter().find(|r| r.id == key || r.version.to_string() == key.trim_start_matches('v'))
+    else {
+        return not_found("release");
+    };
+    let (version, slug_id) = (target.version, target.slug_id.clone());
+    let Some(slug) = slug_id.and_then(|id| app.slugs.iter().find(|s| s.id == id).cloned()) else {
+        return error(422, "invalid_params", "This release has no slug to roll back to.");
+    };
+    let released = world.release_slug(app_name, slug, format!("Rollback to v{version}"), now);
+    let app = &world.apps[app_name];
+    answer(201, release_json(world, app, released, host, true))
 }
 
 fn account_json(world: &World) -> Value {
@@ -705,6 +759,9 @@ fn release_json(world: &World, app: &AppState, version: u64, host: &str, sdk: bo
         "created_at": ts(r.created_at),
         "updated_at": ts(r.created_at),
         "current": current,
+        // What `heroku releases:rollback` may roll back to (lib/releases/releases.js filters
+        // on it): a release that ran and has something to run again.
+        "eligible_for_rollback": r.status == "succeeded" && r.slug_id.is_some(),
         // A Fir release runs an OCI image and has no slug. The simulator keeps one artifact
         // store and names it by generation.
         "slug": if app.is_fir() { None } else { r.slug_id.as_ref().map(|id| json!({ "id": id })) },

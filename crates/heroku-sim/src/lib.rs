@@ -15,6 +15,7 @@
 //! ```
 
 pub mod api;
+pub mod git;
 pub mod http;
 pub mod logs;
 pub mod model;
@@ -121,8 +122,34 @@ impl Sim {
         version
     }
 
+    /// The bare repository `git push` reaches for `app` (created on first use), its hook
+    /// pointed at this simulator. Pair it with [`Sim::git_insteadof`] so the remote URL stays
+    /// the platform's, `https://git.heroku.com/APP.git`.
+    pub fn git_remote(&self, app: &str) -> std::io::Result<std::path::PathBuf> {
+        std::fs::create_dir_all(self.git_root())?;
+        git::create_remote(&self.git_root(), app, &self.url(), &self.token())
+    }
+
+    /// Where the app repositories live.
+    pub fn git_root(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("heroku-sim-git-{}-{}", std::process::id(), self.port()))
+    }
+
+    /// The git configuration that sends `https://git.heroku.com/APP.git` here:
+    /// (`url.<root>/.insteadOf`, `https://git.heroku.com/`).
+    pub fn git_insteadof(&self) -> (String, String) {
+        (format!("url.{}/.insteadOf", self.git_root().display()), "https://git.heroku.com/".to_string())
+    }
+
     /// Names of the dynos an app has now.
     pub fn dyno_names(&self, app: &str) -> Vec<String> {
         self.with(|w| w.apps.get(app).map(|a| a.dynos.iter().map(|d| d.name.clone()).collect()).unwrap_or_default())
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        // The app repositories `git_remote` made live as long as the simulator.
+        let _ = std::fs::remove_dir_all(self.git_root());
     }
 }
