@@ -3,47 +3,15 @@
 //! has ended, and it exits 0 whether the release phase succeeded or failed; only a failed
 //! build rejects it.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use heroku_sim::{Sim, World};
 
-struct Repo {
-    dir: test_support::tempfile::TempDir,
-}
+use test_support::app_repo::AppRepo;
 
-fn git(dir: &Path, args: &[&str]) -> Output {
-    Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "dev")
-        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-        .env("GIT_COMMITTER_NAME", "dev")
-        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .expect("git runs")
-}
-
-/// An app repository whose `heroku` remote is the platform's URL, sent to `sim` by git's own
-/// `insteadOf`.
-fn repo(sim: &Sim, procfile: Option<&str>) -> Repo {
-    let dir = test_support::tempfile::tempdir().unwrap();
-    let d = dir.path();
-    assert!(git(d, &["init", "--quiet", "--initial-branch=main"]).status.success());
-    std::fs::write(d.join("app.rb"), "puts 'hello'\n").unwrap();
-    if let Some(p) = procfile {
-        std::fs::write(d.join("Procfile"), p).unwrap();
-    }
-    assert!(git(d, &["add", "."]).status.success());
-    assert!(git(d, &["commit", "--quiet", "-m", "add nickname"]).status.success());
-    sim.git_remote("acme").unwrap();
-    let (key, value) = sim.git_insteadof();
-    assert!(git(d, &["config", &key, &value]).status.success());
-    assert!(git(d, &["remote", "add", "heroku", "https://git.heroku.com/acme.git"]).status.success());
-    Repo { dir }
+fn repo(sim: &Sim, procfile: Option<&str>) -> AppRepo {
+    AppRepo::new(sim, "acme", procfile).unwrap()
 }
 
 fn sim() -> Sim {
@@ -54,9 +22,9 @@ fn sim() -> Sim {
     Sim::start(w).unwrap()
 }
 
-fn push(r: &Repo) -> (Output, String, Duration) {
+fn push(r: &AppRepo) -> (Output, String, Duration) {
     let started = Instant::now();
-    let out = git(r.dir.path(), &["push", "heroku", "main"]);
+    let out = r.command(&["push", "heroku", "main"]).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out, text, started.elapsed())
 }
@@ -88,7 +56,7 @@ fn a_push_streams_the_release_phase_and_returns_only_when_it_has_ended() {
     assert!(took >= Duration::from_secs(1), "the push waited for the release phase ({took:?})");
     let (_, status, description) = newest(&sim);
     assert_eq!(status, "succeeded", "the release phase had ended when the push returned");
-    let head = String::from_utf8_lossy(&git(r.dir.path(), &["rev-parse", "HEAD"]).stdout).trim().to_string();
+    let head = r.head().unwrap();
     assert_eq!(description, format!("Deploy {}", &head[..8]));
     let slug_commit = sim.with(|w| w.apps["acme"].slugs.last().unwrap().commit.clone());
     assert_eq!(slug_commit.as_deref(), Some(head.as_str()), "the slug is the pushed commit");

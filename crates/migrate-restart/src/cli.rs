@@ -75,6 +75,20 @@ pub struct ReleaseArgs {
     #[arg(value_name = "VERSION")]
     pub release: Option<String>,
 
+    /// Follow the next release the app gets (one that does not exist yet), waiting up to
+    /// --next-timeout for it: a CI job that starts the guard, then deploys elsewhere
+    #[arg(long, conflicts_with = "release")]
+    pub next: bool,
+
+    /// How long --next waits for the release to appear
+    #[arg(long, value_name = "DUR", default_value = "10m", value_parser = cli_kit::positive_duration_arg)]
+    pub next_timeout: Duration,
+
+    /// Run COMMAND (e.g. git push heroku main) and follow the release it creates, from the
+    /// moment it exists; the exit status is the release's real outcome
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+
     /// Cancel a DDL statement of the release that waited on a lock this long, so the queries queued behind it run (the release then fails); `off` only watches
     #[arg(long, value_name = "DUR|off", default_value = "5s", value_parser = release_phase::lock_wait_arg)]
     pub lock_wait: release_phase::LockWait,

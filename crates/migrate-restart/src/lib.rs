@@ -4,6 +4,7 @@
 mod attempt;
 mod check;
 mod cli;
+mod deploy_step;
 mod follow;
 mod pending;
 pub mod procfile;

@@ -151,4 +151,39 @@ pub struct ReleaseReport {
     pub formation: Option<release_phase::FormationCheck>,
     /// After a failure the lock-wait budget caused: the command to run once the blocker is gone.
     pub retry_command: Option<String>,
+    /// `-- COMMAND` / `--next`: the deploy step run or waited for, and what it created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeployStep>,
+}
+
+/// `migrate-restart release -- COMMAND` / `--next` when no release came to follow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoReleaseReport {
+    /// [`cli_kit::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The app.
+    pub app: String,
+    /// The app's generation and stack.
+    pub platform: heroku_api::Platform,
+    /// The deploy step.
+    pub deploy: DeployStep,
+    /// `no_release` (COMMAND ended without creating one), `timed_out` (`--next`), `interrupted`.
+    pub result: String,
+}
+
+/// The deploy step `migrate-restart release -- COMMAND` ran (or `--next` waited for).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployStep {
+    /// COMMAND as argv (empty with `--next`).
+    pub command: Vec<String>,
+    /// Its exit status, once it ended (None: still running when the tool ended, or `--next`).
+    pub exit_status: Option<i32>,
+    /// The release the app ran when the step began.
+    pub before_version: Option<u64>,
+    /// The release it created (None: none appeared).
+    pub release_version: Option<u64>,
+    /// Milliseconds from the step's start until the tool saw that release.
+    pub seen_after_ms: Option<u64>,
 }
