@@ -216,6 +216,54 @@ fn releases_info_and_output_follow_a_release_phase() {
     let out = cli.run(&["releases:retry", "-a", "acme"]);
     assert!(out.status.success(), "releases:retry needs the release formation type: {}", text(&out));
     assert!(stdout(&out).contains("Running release command..."), "{}", text(&out));
+    // It streamed the output and exited 0 without reading the outcome: the retry failed too.
+    let retried =
+        sim.with(|w| w.apps["acme"].releases.last().map(|r| (r.version, r.status.clone(), r.description.clone())));
+    let (v, status, description) = retried.unwrap();
+    assert!(v > version && description.starts_with(&format!("Retry of v{version}")), "{description}");
+    assert_eq!(status, "failed", "releases:retry exited 0 on a failed release phase");
+}
+
+/// `heroku releases:rollback` re-releases an earlier release's slug through `POST
+/// /apps/{app}/releases` (a `release` body, the 3.sdk variant), streams the release phase that
+/// runs again, and exits 0 whatever it did; `releases` says "release expired" for one a newer
+/// release superseded.
+#[test]
+fn rollback_runs_the_release_phase_again_and_never_reads_its_outcome() {
+    let mut world = heroku_sim::World::default();
+    world.add_app("acme");
+    world.add_formation("acme", "web", 1, "puma", Duration::from_secs(600));
+    world.set_config_var("acme", "CODE", "0");
+    let sim = Sim::start(world).unwrap();
+    let cli = HerokuCli::new(&sim.url(), &sim.token());
+    let settled = |v: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while sim.with(|w| w.apps["acme"].releases.iter().any(|r| r.version == v && r.status == "pending")) {
+            assert!(std::time::Instant::now() < deadline, "v{v} still pending");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let target = sim.push("acme", "aaaa1111", "good", &[("web", "puma"), ("release", "echo rolled back; exit $CODE")]);
+    settled(target);
+    let newer = sim.push("acme", "bbbb2222", "newer", &[("web", "puma"), ("release", "echo newer")]);
+    settled(newer);
+    // Since then the config changed (without a release here), so the rollback's release phase fails.
+    sim.with(|w| w.set_config_var("acme", "CODE", "1"));
+    let out = cli.run(&["releases:rollback", &format!("v{target}"), "-a", "acme"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout(&out).contains("Running release command..."), "{}", text(&out));
+    assert!(stdout(&out).contains("rolled back"), "the release phase's output was streamed: {}", text(&out));
+    let last = sim.with(|w| w.apps["acme"].releases.last().cloned()).unwrap();
+    settled(last.version);
+    let last = sim.with(|w| w.apps["acme"].releases.last().cloned()).unwrap();
+    assert_eq!(last.description, format!("Rollback to v{target}"));
+    assert_eq!(last.status, "failed", "the CLI exited 0 on a failed release phase");
+    // A release superseded while pending reads "release expired".
+    let slow = sim.push("acme", "cccc3333", "slow", &[("web", "puma"), ("release", "sleep 2")]);
+    sim.push("acme", "dddd4444", "fast", &[("web", "puma")]);
+    let out = cli.run(&["releases", "-a", "acme"]);
+    let line = stdout(&out).lines().find(|l| l.contains(&format!("v{slow} "))).map(str::to_string).unwrap_or_default();
+    assert!(line.contains("release expired"), "{}", text(&out));
 }
 
 /// A Fir app (the newer generation): the Heroku CLI reads its generation from `GET /apps/{app}`

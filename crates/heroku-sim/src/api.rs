@@ -428,6 +428,18 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
             Some(c) => answer(200, coupling_json(world, c)),
             None => not_found("pipeline coupling"),
         },
+        // A user's config change makes a release, which runs the release phase.
+        ("PATCH", ["config-vars"]) => {
+            let Some(obj) = body.and_then(Value::as_object) else {
+                return error(422, "invalid_params", "A JSON object of config vars is required.");
+            };
+            let vars: Vec<(String, Option<String>)> =
+                obj.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string))).collect();
+            world.user_config_change(&app_name, &vars, now);
+            let vars: serde_json::Map<String, Value> =
+                world.apps[&app_name].config_vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            answer(200, Value::Object(vars))
+        }
         ("GET", ["config-vars"]) => {
             let vars: serde_json::Map<String, Value> =
                 world.apps[&app_name].config_vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();

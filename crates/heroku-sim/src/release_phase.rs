@@ -11,7 +11,13 @@
 //!   full afterwards, resumable with `Range: bytes=N-`; 404 until the command has started (the
 //!   CLI says "Release command not started yet" on a 404);
 //! - after the first release phase the formation lists a `release` type (quantity 0), which
-//!   `releases:retry` requires.
+//!   `releases:retry` requires;
+//! - a newer release supersedes a pending one: the pending one becomes `expired` (the CLI's
+//!   `releases` says "release expired") and never becomes current, even if its command then
+//!   succeeds; its release command is not stopped (the stricter reading: its statements may
+//!   still hold locks);
+//! - a release made by an add-on's change to its config vars skips the release phase and
+//!   succeeds at once (Dev Center "Release Phase"); a user's config change runs it.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -79,6 +85,9 @@ impl World {
             app.slugs.push(slug.clone());
         }
         let version = app.releases.last().map(|r| r.version).unwrap_or(0) + 1;
+        for r in app.releases.iter_mut().filter(|r| r.status == "pending") {
+            r.status = "expired".into();
+        }
         app.releases.push(ReleaseState {
             id,
             version,
@@ -142,6 +151,50 @@ impl World {
             output_id,
         });
         version
+    }
+
+    /// A release made by an add-on changing its config var `key` (a database failover, a
+    /// credential rotation): the current slug again, no release phase, succeeded at once, and
+    /// the formation restarts onto it. Returns the version.
+    pub fn addon_config_change(&mut self, app_name: &str, addon: &str, key: &str, value: &str, now: Instant) -> u64 {
+        let id = self.new_id();
+        let app = self.apps.get_mut(app_name).expect("a known app");
+        app.config_vars.insert(key.to_string(), value.to_string());
+        let slug_id = app.current_release().and_then(|r| r.slug_id.clone());
+        let version = app.releases.last().map(|r| r.version).unwrap_or(0) + 1;
+        app.releases.push(ReleaseState {
+            id,
+            version,
+            description: format!("Update {key} by {addon}"),
+            status: "succeeded".into(),
+            created_at: SystemTime::now(),
+            slug_id,
+            output_id: None,
+        });
+        self.restart_formation(app_name, now);
+        version
+    }
+
+    /// A user's config change (`PATCH /apps/{app}/config-vars`, `heroku config:set`): a new
+    /// release of the current slug, with its release phase. Returns the version.
+    pub fn user_config_change(&mut self, app_name: &str, vars: &[(String, Option<String>)], now: Instant) -> u64 {
+        let app = self.apps.get_mut(app_name).expect("a known app");
+        for (k, v) in vars {
+            match v {
+                Some(v) => app.config_vars.insert(k.clone(), v.clone()),
+                None => app.config_vars.remove(k),
+            };
+        }
+        let keys: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
+        let description = format!("Set {} config vars", keys.join(", "));
+        let slug = app
+            .current_release()
+            .and_then(|r| r.slug_id.clone())
+            .and_then(|id| app.slugs.iter().find(|s| s.id == id).cloned());
+        match slug {
+            Some(slug) => self.release_slug(app_name, slug, description, now),
+            None => app.releases.last().map(|r| r.version).unwrap_or(0),
+        }
     }
 
     /// Restarts every formation dyno (not one-off or release dynos) onto the current release.
@@ -269,9 +322,9 @@ fn finish(world: &Arc<Mutex<World>>, rj: &ReleaseJob, code: i32) {
     }
     let Some(app) = w.apps.get_mut(&job.app) else { return };
     app.dynos.retain(|d| d.id != job.dyno_id);
-    if let Some(r) = app.releases.iter_mut().find(|r| r.version == rj.version) {
-        r.status = if code == 0 { "succeeded" } else { "failed" }.into();
-    }
+    // A superseded release stays expired whatever its command did.
+    let Some(r) = app.releases.iter_mut().find(|r| r.version == rj.version && r.status == "pending") else { return };
+    r.status = if code == 0 { "succeeded" } else { "failed" }.into();
     if code == 0 {
         let now = Instant::now();
         w.tick(now);

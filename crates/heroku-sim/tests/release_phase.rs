@@ -184,3 +184,42 @@ fn in_the_stuck_release_scenario_stopping_the_release_dyno_fails_its_release() {
     let (_, v1) = json_of(&sim, "GET", "/apps/acme/releases/1", None);
     assert_eq!(v1["current"], true);
 }
+
+/// A newer release supersedes a pending one: the pending one becomes `expired` and stays so
+/// even when its command then succeeds; the newer one becomes current.
+#[test]
+fn a_newer_release_supersedes_a_pending_one_which_expires() {
+    let sim = Sim::start(world()).unwrap();
+    let first = sim.push("acme", "aaaa1111", "first", &[("web", "puma"), ("release", "sleep 1; echo first")]);
+    let second = sim.push("acme", "bbbb2222", "second", &[("web", "puma"), ("release", "echo second")]);
+    let (_, r) = json_of(&sim, "GET", &format!("/apps/acme/releases/{first}"), None);
+    assert_eq!(r["status"], "expired", "{r}");
+    wait_status(&sim, second, "succeeded");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, r) = json_of(&sim, "GET", &format!("/apps/acme/releases/{first}"), None);
+    assert_eq!(r["status"], "expired", "its command's success does not revive it: {r}");
+    assert_eq!(sim.with(|w| w.apps["acme"].current_version()), second);
+}
+
+/// A release made by an add-on's config change skips the release phase: succeeded at once,
+/// current, no output stream. A user's config change runs the release phase with the new value.
+#[test]
+fn an_addon_config_change_skips_the_release_phase_and_a_users_runs_it() {
+    let sim = Sim::start(world()).unwrap();
+    let pushed = sim.push("acme", "cccc3333", "greet", &[("web", "puma"), ("release", "echo hello $GREETING")]);
+    wait_status(&sim, pushed, "succeeded");
+    let addon = sim.with(|w| {
+        w.addon_config_change("acme", "heroku-postgresql", "DATABASE_URL", "postgres://u:p@new-host/db", Instant::now())
+    });
+    let (_, r) = json_of(&sim, "GET", &format!("/apps/acme/releases/{addon}"), None);
+    assert_eq!((r["status"].as_str(), r["current"].as_bool()), (Some("succeeded"), Some(true)), "{r}");
+    assert!(r["output_stream_url"].is_null(), "no release phase: {r}");
+    assert_eq!(r["description"], "Update DATABASE_URL by heroku-postgresql");
+    let (status, _) = json_of(&sim, "PATCH", "/apps/acme/config-vars", Some(json!({ "GREETING": "from-config-set" })));
+    assert_eq!(status, 200);
+    let newest = sim.with(|w| w.apps["acme"].releases.last().unwrap().version);
+    let (_, user) = json_of(&sim, "GET", &format!("/apps/acme/releases/{newest}"), None);
+    assert!(user["version"].as_u64().unwrap() > addon, "{user}");
+    let (_, _, text) = output(&sim, &user, "");
+    assert_eq!(text, "hello from-config-set\n", "the release phase ran with the new value");
+}

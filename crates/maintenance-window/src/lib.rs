@@ -309,6 +309,7 @@ fn phase_word(r: PhaseResult) -> &'static str {
         PhaseResult::Failed => "failed",
         PhaseResult::Interrupted => "was left running (interrupted)",
         PhaseResult::TimedOut => "had not ended in time",
+        PhaseResult::Superseded => "was superseded by a newer release",
     }
 }
 
@@ -317,7 +318,7 @@ fn phase_exit(r: PhaseResult) -> Exit {
         PhaseResult::Succeeded => Exit::Success,
         PhaseResult::Failed => Exit::Failed,
         PhaseResult::Interrupted => Exit::Interrupted,
-        PhaseResult::TimedOut => Exit::NotVerified,
+        PhaseResult::TimedOut | PhaseResult::Superseded => Exit::NotVerified,
     }
 }
 

@@ -312,6 +312,13 @@ fn ending(
             ));
             Exit::Interrupted
         }
+        PhaseResult::Superseded => {
+            let by = report.phase.superseded_by.map(|v| format!("v{v}")).unwrap_or_else(|| "a newer release".into());
+            out.warn(format!(
+                "v{version} was superseded by {by} before its release phase ended (status expired, not failed): it will never become current. Follow {by}: heroku migrate:release -a {app}"
+            ));
+            Exit::NotVerified
+        }
         PhaseResult::TimedOut => {
             out.bad(format!(
                 "v{} is still pending after {}; the release phase goes on: heroku releases:output v{} -a {app}",

@@ -281,3 +281,29 @@ fn a_formation_that_never_comes_up_on_the_release_is_exit_3() {
     assert_eq!(out.code(), 3, "{}", out.dump());
     assert!(out.stdout_text().contains("web.2 NOT VERIFIED"), "{}", out.dump());
 }
+
+/// A release superseded while its release phase runs is said as what it is — "superseded by
+/// vN", status expired, not failed — and exits 3: the release followed will never run.
+#[test]
+fn a_release_superseded_while_followed_is_said_as_superseded_not_failed() {
+    let s = setup();
+    let v = push(&s, "echo '== slow migration'; sleep 3");
+    let mut c = s.tool.command(&["release", "-a", "acme", "--confirm", "acme", "--json"]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let newer = s.sim.push("acme", "cafe5678", "hotfix", &[("web", "puma")]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", out.dump());
+    let doc = json(&out);
+    assert_eq!(doc["phase"]["result"], "superseded", "{doc}");
+    assert_eq!(doc["phase"]["superseded_by"], newer, "{doc}");
+    assert_eq!(status_of(&s, v), "expired");
+    assert!(
+        out.stderr_text().contains(&format!(
+            "v{v} was superseded by v{newer} before its release phase ended (status expired, not failed)"
+        )),
+        "{}",
+        out.dump()
+    );
+}

@@ -73,6 +73,7 @@ pub fn follow(
         duration_ms: None,
         result: PhaseResult::TimedOut,
         inside_guard: None,
+        superseded_by: None,
     };
     let mut watcher = match cx.db {
         None => {
@@ -114,7 +115,14 @@ pub fn follow(
                 Err(e) => out.debug(format!("reading v{}: {e}", release.version)),
             }
             if status != "pending" {
-                break if status == "succeeded" { PhaseResult::Succeeded } else { PhaseResult::Failed };
+                break match status.as_str() {
+                    "succeeded" => PhaseResult::Succeeded,
+                    "expired" => {
+                        report.superseded_by = cx.client.latest_release(cx.app).ok().flatten().map(|r| r.version);
+                        PhaseResult::Superseded
+                    }
+                    _ => PhaseResult::Failed,
+                };
             }
             if dyno.is_none() {
                 if let Ok(list) = cx.client.dynos(cx.app) {

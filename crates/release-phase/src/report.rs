@@ -35,6 +35,9 @@ pub struct ReleasePhaseReport {
     /// decisions, and this follower only watched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inside_guard: Option<InsideGuard>,
+    /// When it was superseded: the newer release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<u64>,
 }
 
 /// migrate-guard inside the release dyno, as its output showed it.
@@ -107,4 +110,7 @@ pub enum PhaseResult {
     Interrupted,
     /// Still pending at the end of `--timeout`: it goes on.
     TimedOut,
+    /// A newer release superseded it before its release phase ended (status `expired`): it will
+    /// never become current.
+    Superseded,
 }
