@@ -19,12 +19,14 @@ pub struct Demo {
     pub checks: usize,
     /// Checks that failed, described.
     pub failures: Vec<String>,
+    /// The app's repository, pushed from in step 1b and again in 1c.
+    repo: Option<test_support::app_repo::AppRepo>,
 }
 
 impl Demo {
     /// A demo using the tools in `bins`.
     pub fn new(bins: PathBuf, interactive: bool) -> Demo {
-        Demo { bins, interactive, checks: 0, failures: Vec::new() }
+        Demo { bins, interactive, checks: 0, failures: Vec::new(), repo: None }
     }
 
     fn say(&self, text: &str) {
@@ -60,6 +62,18 @@ impl Demo {
         println!("\n{} {}", cyan().apply_to("$"), bold().apply_to(line));
         // stderr merged into stdout, so the narration shows lines in the order they appeared.
         let out = sb.sh(&format!("{line} 2>&1")).output()?;
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            println!("  {l}");
+        }
+        println!("  {}", dim().apply_to(format!("(exit {})", out.status.code().unwrap_or(-1))));
+        Ok(out)
+    }
+
+    /// [`Demo::shell`] in `dir` (a repository the command pushes from).
+    fn shell_in(&self, sb: &Sandbox, dir: &std::path::Path, line: &str) -> anyhow::Result<Output> {
+        self.stop_if_interrupted()?;
+        println!("\n{} {}", cyan().apply_to("$"), bold().apply_to(line));
+        let out = sb.sh(&format!("{line} 2>&1")).current_dir(dir).env("GIT_CONFIG_NOSYSTEM", "1").output()?;
         for l in String::from_utf8_lossy(&out.stdout).lines() {
             println!("  {l}");
         }
@@ -174,34 +188,25 @@ impl Demo {
     fn guarded_release(&mut self, sb: &Sandbox) -> anyhow::Result<()> {
         const BUDGET_MS: u64 = 3000;
         self.act(
-            "1b. The same deploy, guarded while its release phase runs",
-            "The same migration, pushed again while the same kind of report holds users. This time the deploy step is followed by\n\
-             `heroku migrate:release` with a lock-wait budget of 3s: when the release's ALTER has waited 3s, it is cancelled.",
+            "1b. The same deploy, guarded from the terminal that pushes it",
+            "The same migration, pushed again with a real `git push` while the same kind of report holds users. `git push` waits for the\n\
+             release phase and exits 0 even when it fails, so the push is wrapped: `heroku migrate:release -- git push heroku main` picks up\n\
+             the release the push creates, and with a lock-wait budget of 3s cancels the release's ALTER once it has waited 3s.",
         )?;
         let url = sb.pg.superuser_url("postgres");
         let reader = test_support::sessions::long_report(&sb.pg, &url, 3600);
         let release = sb.psql_migration("ALTER TABLE users ADD COLUMN nickname text");
-        let version = sb.sim.push(
-            "acme",
-            "b7c2e4f1a9d3",
-            "add users.nickname",
-            &[("web", "bundle exec puma -C config/puma.rb"), ("release", &release)],
-        );
+        let procfile = format!("web: bundle exec puma -C config/puma.rb\nrelease: {release}\n");
+        let repo = test_support::app_repo::AppRepo::new(&sb.sim, "acme", Some(&procfile))?;
         // The site's traffic: 40 queries arrive once the ALTER waits, and queue behind it.
         let pg = &sb.pg;
         let traffic = std::thread::scope(|s| -> anyhow::Result<(Output, Duration)> {
-            let queued = s.spawn(|| {
-                wait_until("the release's ALTER waits", || lock_waiters(pg) == 1);
-                let started = std::time::Instant::now();
-                let queries: Vec<_> = (0..40)
-                    .map(|i| {
-                        test_support::sessions::spawn(&url, &format!("web.{}", i % 2 + 1), "SELECT count(*) FROM users")
-                    })
-                    .collect();
-                let ok = queries.into_iter().map(|q| q.finish()).filter(Result::is_ok).count();
-                (ok, started.elapsed())
-            });
-            let out = self.shell(sb, "migrate-restart release -a acme --lock-wait 3s --confirm acme")?;
+            let queued = s.spawn(|| queue_behind_the_alter(pg, &url));
+            let out = self.shell_in(
+                sb,
+                repo.path(),
+                "migrate-restart release -a acme --lock-wait 3s --confirm acme -- git push heroku main",
+            )?;
             let (ok, blocked) = queued.join().map_err(|_| anyhow::anyhow!("traffic thread"))?;
             self.check(&format!("all 40 queued queries ran ({ok} of 40)"), ok == 40);
             Ok((out, blocked))
@@ -209,8 +214,11 @@ impl Demo {
         let (out, blocked) = traffic?;
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         self.check(
-            "the release phase fails (exit 1) and the output names the blocker and the retry",
-            out.status.code() == Some(1) && text.contains("pid ") && text.contains("heroku releases:retry -a acme"),
+            "the push said done and exited 0 inside; the wrapper reports the failed release phase (exit 1), names the blocker and the retry",
+            out.status.code() == Some(1)
+                && text.contains("remote: Waiting for release.... failed.")
+                && text.contains("pid ")
+                && text.contains("heroku releases:retry -a acme"),
         );
         self.check(
             &format!(
@@ -219,76 +227,64 @@ impl Demo {
             ),
             blocked <= Duration::from_millis(BUDGET_MS + 1000),
         );
-        let failed =
-            sb.sim.with(|w| w.apps["acme"].releases.iter().any(|r| r.version == version && r.status == "failed"));
+        let version = sb.sim.with(|w| w.apps["acme"].releases.last().map(|r| (r.version, r.status.clone())));
+        let (version, status) = version.unwrap_or_default();
         self.check(
             &format!("v{version} failed and acme stays on its current release; the report was never touched"),
-            failed && !reader.is_finished(),
+            status == "failed" && !reader.is_finished(),
         );
         drop(reader);
         sb.pg.psql(
             "postgres",
             "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'reporting'",
         )?;
+        self.repo = Some(repo);
         self.pause()
     }
 
     /// Incident 000 as it really happened: nobody watching. migrate-guard, installed into the
     /// slug by the buildpack, guards the release phase from inside the release dyno; no tool of
-    /// ours runs outside.
+    /// ours runs outside — a plain `git push`, which exits 0 on the failed release phase.
     fn unattended_release(&mut self, sb: &Sandbox) -> anyhow::Result<()> {
         const BUDGET_MS: u64 = 3000;
         self.act(
             "1c. The same deploy with nobody watching: the guard inside the release dyno",
             "The buildpack puts migrate-guard into the slug and the Procfile says\n\
-             `release: migrate-guard --lock-wait 3s -- bundle exec rake db:migrate`. The same push, the same report holding users,\n\
-             and this time no tool of ours runs outside: the guard in the release dyno cuts the ALTER (which turned its own lock_timeout off).",
+             `release: migrate-guard --lock-wait 3s -- bundle exec rake db:migrate`. A plain `git push`, the same report holding users,\n\
+             and no tool of ours outside: the guard in the release dyno cuts the ALTER (which turned its own lock_timeout off).",
         )?;
         let guard = self.bins.join("migrate-guard");
         let dir = sb.dir().join("unattended");
-        sb.sim.with(|w| {
-            test_support::buildpack::install_migrate_guard(&guard, w, test_support::generation::Generation::Cedar, &dir)
-        })?;
+        let cedar = test_support::generation::Generation::Cedar;
+        sb.sim.with(|w| test_support::buildpack::install_migrate_guard(&guard, w, cedar, &dir))?;
         let url = sb.pg.superuser_url("postgres");
         let reader = test_support::sessions::long_report(&sb.pg, &url, 3600);
         let release = format!(
             "migrate-guard --lock-wait 3s --retries 0 --max-xact-age 10m -- {}",
             sb.psql_migration("SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text")
         );
-        let version = sb.sim.push(
-            "acme",
-            "c4d9e2a7b1f0",
-            "add users.nickname",
-            &[("web", "bundle exec puma -C config/puma.rb"), ("release", &release)],
-        );
-        wait_until("the release's ALTER waits", || lock_waiters(&sb.pg) == 1);
-        let started = std::time::Instant::now();
-        let queries: Vec<_> = (0..40)
-            .map(|i| test_support::sessions::spawn(&url, &format!("web.{}", i % 2 + 1), "SELECT count(*) FROM users"))
-            .collect();
-        let ok = queries.into_iter().map(|q| q.finish()).filter(Result::is_ok).count();
-        let blocked = started.elapsed();
-        let status =
-            || sb.sim.with(|w| w.apps["acme"].releases.iter().find(|r| r.version == version).map(|r| r.status.clone()));
-        wait_until("the release phase ends", || status().is_some_and(|s| s != "pending"));
-        let output = sb.sim.with(|w| {
-            let r = w.apps["acme"].releases.iter().find(|r| r.version == version).cloned();
-            r.and_then(|r| r.output_id).and_then(|id| w.release_outputs.get(&id).map(|o| o.text.clone()))
-        });
-        let output = output.unwrap_or_default();
-        for line in output.lines().filter(|l| l.starts_with("migrate-guard: ")) {
-            println!("  {}", dim().apply_to(line));
-        }
+        let Some(repo) = self.repo.take() else { anyhow::bail!("step 1b made the repository") };
+        repo.commit_procfile(&format!("web: bundle exec puma -C config/puma.rb\nrelease: {release}\n"))?;
+        let pg = &sb.pg;
+        let (out, (ok, blocked)) = std::thread::scope(|s| -> anyhow::Result<(Output, (usize, Duration))> {
+            let queued = s.spawn(|| queue_behind_the_alter(pg, &url));
+            let out = self.shell_in(sb, repo.path(), "git push heroku main")?;
+            Ok((out, queued.join().map_err(|_| anyhow::anyhow!("traffic thread"))?))
+        })?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let status = sb.sim.with(|w| w.apps["acme"].releases.last().map(|r| (r.version, r.status.clone())));
+        let (version, status) = status.unwrap_or_default();
         self.check(&format!("all 40 queued queries ran ({ok} of 40), with no tool of ours outside"), ok == 40);
         self.check(
             &format!("the site was blocked {} — within the 3s budget + 1s", cli_kit::format_duration(blocked)),
             blocked <= Duration::from_millis(BUDGET_MS + 1000),
         );
         self.check(
-            &format!("v{version} failed safely (the previous release stays current); the release output names the blocker and ends with the guard's summary"),
-            status().as_deref() == Some("failed")
-                && output.contains(&format!("held by pid {}", reader.pid))
-                && output.contains("migrate-guard: outcome=lock_timeout attempts=1 cut=1"),
+            &format!("v{version} failed safely (the previous release stays current); git push exited 0 as the platform's does, and its output names the blocker and ends with the guard's summary"),
+            status == "failed"
+                && out.status.code() == Some(0)
+                && text.contains(&format!("held by pid {}", reader.pid))
+                && text.contains("remote: migrate-guard: outcome=lock_timeout attempts=1 cut=1"),
         );
         drop(reader);
         sb.pg.psql(
@@ -415,4 +411,16 @@ impl Demo {
         );
         Ok(())
     }
+}
+
+/// The site's traffic: once the release's ALTER waits, 40 queries arrive and queue behind it;
+/// how many ran, and how long from the ALTER's wait until the last finished.
+fn queue_behind_the_alter(pg: &test_support::PgCluster, url: &str) -> (usize, Duration) {
+    wait_until("the release's ALTER waits", || lock_waiters(pg) == 1);
+    let started = std::time::Instant::now();
+    let queries: Vec<_> = (0..40)
+        .map(|i| test_support::sessions::spawn(url, &format!("web.{}", i % 2 + 1), "SELECT count(*) FROM users"))
+        .collect();
+    let ok = queries.into_iter().map(|q| q.finish()).filter(Result::is_ok).count();
+    (ok, started.elapsed())
 }

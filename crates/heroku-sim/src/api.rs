@@ -97,31 +97,9 @@ impl Handler for ApiHandler {
                     && req.path.starts_with("/_sim/apps/")
                     && req.path.ends_with("/builds") =>
                 {
-                    let app = req.path.trim_start_matches("/_sim/apps/").trim_end_matches("/builds").to_string();
-                    let field =
-                        |k: &str| body.as_ref().and_then(|b| b.get(k)).and_then(Value::as_str).map(str::to_string);
-                    let objects =
-                        crate::git::Objects { object_dir: field("object_dir"), alternates: field("alternates") };
-                    match (world.apps.contains_key(&app), field("commit"), field("git_dir")) {
-                        (true, Some(commit), Some(git_dir)) => {
-                            let world = self.world.clone();
-                            return Reply::Stream {
-                                status: 200,
-                                headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
-                                body: Box::new(move |out| {
-                                    crate::git::build(
-                                        world,
-                                        &app,
-                                        std::path::Path::new(&git_dir),
-                                        &objects,
-                                        &commit,
-                                        out,
-                                    )
-                                }),
-                            };
-                        }
-                        (false, _, _) => Some(not_found("app")),
-                        _ => Some(error(422, "invalid_params", "commit and git_dir are required.")),
+                    match self.push_build(&world, req, body.as_ref()) {
+                        Ok(reply) => return reply,
+                        Err(answer) => Some(answer),
                     }
                 }
                 None => Some(route(&mut world, req, body.as_ref(), arrived)),
@@ -159,6 +137,29 @@ impl Handler for ApiHandler {
             std::thread::sleep(latency.saturating_sub(arrived.elapsed()));
         }
         reply
+    }
+}
+
+impl ApiHandler {
+    /// The build of a push: the stream [`crate::git::build`] writes, or why there is none.
+    fn push_build(&self, world: &World, req: &Request, body: Option<&Value>) -> Result<Reply, Answer> {
+        let app = req.path.trim_start_matches("/_sim/apps/").trim_end_matches("/builds").to_string();
+        let field = |k: &str| body.and_then(|b| b.get(k)).and_then(Value::as_str).map(str::to_string);
+        let objects = crate::git::Objects { object_dir: field("object_dir"), alternates: field("alternates") };
+        if !world.apps.contains_key(&app) {
+            return Err(not_found("app"));
+        }
+        let (Some(commit), Some(git_dir)) = (field("commit"), field("git_dir")) else {
+            return Err(error(422, "invalid_params", "commit and git_dir are required."));
+        };
+        let world = self.world.clone();
+        Ok(Reply::Stream {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+            body: Box::new(move |out| {
+                crate::git::build(world, &app, std::path::Path::new(&git_dir), &objects, &commit, out)
+            }),
+        })
     }
 }
 
@@ -429,17 +430,7 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
             None => not_found("pipeline coupling"),
         },
         // A user's config change makes a release, which runs the release phase.
-        ("PATCH", ["config-vars"]) => {
-            let Some(obj) = body.and_then(Value::as_object) else {
-                return error(422, "invalid_params", "A JSON object of config vars is required.");
-            };
-            let vars: Vec<(String, Option<String>)> =
-                obj.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string))).collect();
-            world.user_config_change(&app_name, &vars, now);
-            let vars: serde_json::Map<String, Value> =
-                world.apps[&app_name].config_vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-            answer(200, Value::Object(vars))
-        }
+        ("PATCH", ["config-vars"]) => update_config_vars(world, &app_name, body, now),
         ("GET", ["config-vars"]) => {
             let vars: serde_json::Map<String, Value> =
                 world.apps[&app_name].config_vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
@@ -655,6 +646,18 @@ fn create_release(world: &mut World, app_name: &str, body: Option<&Value>, now: 
     let version = world.release_slug(app_name, slug, description, now);
     let app = &world.apps[app_name];
     answer(201, release_json(world, app, version, host, false))
+}
+
+fn update_config_vars(world: &mut World, app_name: &str, body: Option<&Value>, now: Instant) -> Answer {
+    let Some(obj) = body.and_then(Value::as_object) else {
+        return error(422, "invalid_params", "A JSON object of config vars is required.");
+    };
+    let vars: Vec<(String, Option<String>)> =
+        obj.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string))).collect();
+    world.user_config_change(app_name, &vars, now);
+    let vars: serde_json::Map<String, Value> =
+        world.apps[app_name].config_vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    answer(200, Value::Object(vars))
 }
 
 fn rollback(world: &mut World, app_name: &str, key: &str, now: Instant, host: &str) -> Answer {

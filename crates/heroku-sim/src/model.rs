@@ -240,6 +240,13 @@ impl AppState {
         bins
     }
 
+    /// A new release supersedes the pending ones: they expire and never become current.
+    pub fn expire_pending(&mut self) {
+        for r in self.releases.iter_mut().filter(|r| r.status == "pending") {
+            r.status = "expired".into();
+        }
+    }
+
     /// How a one-off command of this app finds its runtime.
     pub fn one_off_runtime(&self) -> Runtime {
         if self.stack == "cnb" {

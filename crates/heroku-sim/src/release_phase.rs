@@ -76,18 +76,15 @@ impl World {
         let dyno_id = self.new_id();
         let formation_id = self.new_id();
         let number = self.next_run_number();
-        let slug_dir = self.slug_dir.clone();
-        let runtime_dir = self.runtime_dir.clone();
-        let layers_dir = self.layers_dir.clone();
+        let (slug_dir, runtime_dir, layers) =
+            (self.slug_dir.clone(), self.runtime_dir.clone(), self.layers_dir.clone());
         let app = self.apps.get_mut(app_name).expect("release of a known app");
-        let launch_layers = app.launch_layer_bins(layers_dir.as_deref());
+        let launch_layers = app.launch_layer_bins(layers.as_deref());
         if !app.slugs.iter().any(|s| s.id == slug.id) {
             app.slugs.push(slug.clone());
         }
         let version = app.releases.last().map(|r| r.version).unwrap_or(0) + 1;
-        for r in app.releases.iter_mut().filter(|r| r.status == "pending") {
-            r.status = "expired".into();
-        }
+        app.expire_pending();
         app.releases.push(ReleaseState {
             id,
             version,
