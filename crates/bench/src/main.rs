@@ -2,6 +2,7 @@
 //! Heroku CLI and the SQL it runs, on the same machine in the same run, and prints Markdown
 //! for docs/BENCHMARKS.md. Run it through `scripts/bench`, which builds release binaries first.
 
+mod deploy_step;
 mod maintenance_window;
 mod measure;
 mod migrate_restart;
@@ -23,6 +24,7 @@ fn main() -> anyhow::Result<()> {
     report.push_str(&maintenance_window::run(&bin_dir, runs)?);
     report.push_str(&migrate_restart::run(&bin_dir, runs)?);
     report.push_str(&release_guard::run(&bin_dir, runs)?);
+    report.push_str(&deploy_step::run(&bin_dir, runs)?);
     print!("{report}");
     Ok(())
 }

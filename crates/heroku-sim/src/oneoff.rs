@@ -152,27 +152,58 @@ pub fn spawn(job: &Job, stdin: Stdio) -> std::io::Result<Child> {
         .env("DYNO", &job.dyno_name)
         .stdin(stdin)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
+    // A session of its own, as a dyno is a container of its own: stopping the dyno reaches every
+    // process in it, whatever process groups they make.
+    // SAFETY: setsid is async-signal-safe and touches nothing of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     cmd.spawn()
 }
 
-/// Ends a job's whole process group: SIGTERM to every process, then, as the dyno manager
-/// does, SIGKILL to whatever is left after `grace`.
+/// The processes of the session `sid` leads (read from /proc: a dyno's processes).
+fn session_members(sid: u32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            // Fields after the command's closing parenthesis: state ppid pgrp session …
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
+                let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+                let mut fields = rest.split_whitespace();
+                // A zombie has ended already: nothing to signal.
+                fields.next() != Some("Z") && fields.nth(2).and_then(|s| s.parse::<u32>().ok()) == Some(sid)
+            })
+        })
+        .collect()
+}
+
+/// Stops a job as the dyno manager stops a dyno: SIGTERM to every process of it (its session,
+/// whatever process groups they made), then SIGKILL to whatever is left after `grace`.
 pub fn kill_group(pid: u32, grace: Duration) {
-    // SAFETY: signalling a process group we created.
-    unsafe {
-        libc::kill(-(pid as i32), libc::SIGTERM);
-    }
+    let signal_all = move |signal: libc::c_int| {
+        let members = session_members(pid);
+        for p in &members {
+            // SAFETY: signalling processes of a session we created.
+            unsafe {
+                libc::kill(*p, signal);
+            }
+        }
+        !members.is_empty()
+    };
+    signal_all(libc::SIGTERM);
     std::thread::spawn(move || {
         let until = std::time::Instant::now() + grace;
-        // SAFETY: signal 0 only asks whether the group still has a process.
-        while unsafe { libc::kill(-(pid as i32), 0) } == 0 {
+        while !session_members(pid).is_empty() {
             if std::time::Instant::now() >= until {
-                // SAFETY: as above.
-                unsafe {
-                    libc::kill(-(pid as i32), libc::SIGKILL);
-                }
+                signal_all(libc::SIGKILL);
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));

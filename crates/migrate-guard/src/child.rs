@@ -50,10 +50,16 @@ pub fn resolve(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|d| d.join(program)).find(|p| executable(p))
 }
 
-/// Starts the command.
+/// Starts the command in a process group of its own, so the guard can end all of it (a
+/// `sh -c` and the migration it runs) when it ends the command.
 pub fn start(launch: &Launch) -> std::io::Result<Running> {
+    use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(&launch.argv[0]);
-    cmd.args(&launch.argv[1..]).envs(launch.env.iter().cloned()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(&launch.argv[1..])
+        .envs(launch.env.iter().cloned())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
     let mut child = cmd.spawn()?;
     let lock_timeout = Arc::new(AtomicBool::new(false));
     let pooler_refused = Arc::new(AtomicBool::new(false));
@@ -93,18 +99,26 @@ fn relay<R: Read + Send + 'static, W: Write + 'static>(
 }
 
 impl Running {
-    /// Sends `signal` to the command (it may already have had it from the dyno manager).
+    /// Sends `signal` to the command's whole process group (it may already have had it from
+    /// the dyno manager).
     pub fn signal(&self, signal: libc::c_int) {
-        // SAFETY: kill(2) on our own child's pid.
+        // SAFETY: kill(2) on the process group our child leads.
         unsafe {
-            libc::kill(self.child.id() as libc::pid_t, signal);
+            libc::kill(-(self.child.id() as libc::pid_t), signal);
         }
     }
 
-    /// Waits for the relays to drain after the process ended, and says what the output showed.
-    pub fn drain(self) -> Said {
+    /// Waits (up to `grace`) for the relays to drain after the process ended — a process it left
+    /// behind may hold its output open — and says what the output showed.
+    pub fn drain(self, grace: std::time::Duration) -> Said {
+        let until = std::time::Instant::now() + grace;
         for r in self.relays {
-            let _ = r.join();
+            while !r.is_finished() && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            if r.is_finished() {
+                let _ = r.join();
+            }
         }
         Said {
             lock_timeout: self.lock_timeout.load(Ordering::SeqCst),

@@ -471,7 +471,7 @@ impl Guard<'_> {
             Some(why) => self.end(why, &mut running, &mut claim),
             None => status,
         };
-        let said = running.drain();
+        let said = running.drain(Duration::from_secs(2));
         let log: WatchLog = watch.finish();
         let cut = log.enforcements.iter().any(|e| e.verified);
         let report = AttemptReport {
