@@ -308,6 +308,36 @@ fn sigterm_is_forwarded_to_the_binary() {
     assert!(!polls_after(seen), "the tool kept polling after the CLI was told to stop: it was not forwarded");
 }
 
+/// `heroku migrate:release -a acme -- git push heroku main`: everything after `--` is COMMAND
+/// (never the VERSION), the real push runs, and the failed release phase it created exits 1
+/// though the push itself said 0.
+#[test]
+fn migrate_release_wraps_a_real_git_push_and_exits_1_on_its_failed_release_phase() {
+    let mut w = World::default();
+    w.add_app("acme");
+    w.add_formation("acme", "web", 1, "puma", Duration::from_secs(600));
+    let p = Linked::new(w);
+    let repo = test_support::app_repo::AppRepo::new(
+        &p.sim,
+        "acme",
+        Some("web: puma\nrelease: echo 'migration failed' >&2; exit 1\n"),
+    )
+    .unwrap();
+    let out = p
+        .cli
+        .command()
+        .env("HEROKU_DEPLOY_SAFETY_BIN", &p.bins)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .args(["migrate:release", "-a", "acme", "--lock-wait", "off", "--", "git", "push", "heroku", "main"])
+        .current_dir(repo.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("remote: Waiting for release.... failed."), "{}", text(&out));
+    assert!(text(&out).contains("`git push heroku main` exited 0, but the release phase of v"), "{}", text(&out));
+}
+
 /// `heroku migrate:release VERSION`: the positional and flags reach the binary and its exit code
 /// comes back (a failed release phase is 1, so a CI step after the deploy fails with it).
 #[test]

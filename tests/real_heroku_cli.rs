@@ -217,9 +217,13 @@ fn releases_info_and_output_follow_a_release_phase() {
     assert!(out.status.success(), "releases:retry needs the release formation type: {}", text(&out));
     assert!(stdout(&out).contains("Running release command..."), "{}", text(&out));
     // It streamed the output and exited 0 without reading the outcome: the retry failed too.
-    let retried =
-        sim.with(|w| w.apps["acme"].releases.last().map(|r| (r.version, r.status.clone(), r.description.clone())));
-    let (v, status, description) = retried.unwrap();
+    let newest =
+        || sim.with(|w| w.apps["acme"].releases.last().map(|r| (r.version, r.status.clone(), r.description.clone())));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while newest().is_some_and(|(_, s, _)| s == "pending") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (v, status, description) = newest().unwrap();
     assert!(v > version && description.starts_with(&format!("Retry of v{version}")), "{description}");
     assert_eq!(status, "failed", "releases:retry exited 0 on a failed release phase");
 }
@@ -252,7 +256,9 @@ fn rollback_runs_the_release_phase_again_and_never_reads_its_outcome() {
     let out = cli.run(&["releases:rollback", &format!("v{target}"), "-a", "acme"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(stdout(&out).contains("Running release command..."), "{}", text(&out));
-    assert!(stdout(&out).contains("rolled back"), "the release phase's output was streamed: {}", text(&out));
+    // The CLI asks for the output at once; a release command not started yet answers 404, which
+    // the CLI turns into a warning (as on the platform). Either way it exits 0.
+    assert!(stdout(&out).contains("rolled back") || text(&out).contains("Release command starting"), "{}", text(&out));
     let last = sim.with(|w| w.apps["acme"].releases.last().cloned()).unwrap();
     settled(last.version);
     let last = sim.with(|w| w.apps["acme"].releases.last().cloned()).unwrap();

@@ -171,6 +171,17 @@ export function runBinary(bin, argv, env) {
   })
 }
 
+/**
+ * Splits a command's argv at `--` when it runs a COMMAND: the part before is its own (flags and
+ * positionals, which oclif parses), the part after is COMMAND, passed on untouched — so
+ * `migrate:release -a acme -- git push heroku main` never takes `git` for its VERSION.
+ */
+export function splitCommand(s, argv) {
+  const at = argv.indexOf('--')
+  if (!s.trailing_command || at < 0) return [argv, undefined]
+  return [argv.slice(0, at), argv.slice(at + 1)]
+}
+
 /** Builds the oclif command class for a heroku command id. */
 export function makeCommand(id) {
   const s = spec(id)
@@ -184,10 +195,12 @@ export function makeCommand(id) {
     static strict = !s.trailing_command
 
     async run() {
-      this.argv = fillOptionalValues(s, this.argv)
+      const [own, command] = splitCommand(s, this.argv)
+      this.argv = fillOptionalValues(s, own)
       const { flags, args, argv } = await this.parse(this.constructor)
-      // Commands that run a COMMAND take no positional arguments: everything left is COMMAND.
-      const rest = s.trailing_command ? argv : []
+      // COMMAND is what follows `--`; without one, a command that takes no positional
+      // arguments treats everything left as COMMAND.
+      const rest = command ?? (s.trailing_command && s.args.length === 0 ? argv : [])
       const bin = findBinary(s.binary)
       if (!bin) this.error(installHint(s.binary), { exit: 1 })
       // The CLI's own credentials: HEROKU_API_KEY, else what `heroku login` stored.

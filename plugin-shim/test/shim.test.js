@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 
-import { buildArgv, childEnv, fillOptionalValues, findBinary, installHint, makeCommand, manifest, spec } from '../lib/shim.js'
+import { buildArgv, childEnv, fillOptionalValues, findBinary, installHint, makeCommand, manifest, spec, splitCommand } from '../lib/shim.js'
 
 test('flags become the binary argv; the app is -a, the remote is dropped', () => {
   const s = spec('ps:safe-kill')
@@ -27,6 +27,16 @@ test('subcommands and the trailing COMMAND are passed through', () => {
     ['follow', 'run.1001', '-a', 'acme', '--restart', 'all', '--confirm', 'acme'])
   const w = spec('maintenance:window')
   assert.deepEqual(buildArgv(w, { app: 'acme', confirm: 'acme' }, {}, ['migrate-restart', '-a', 'acme']), ['-a', 'acme', '--confirm', 'acme', '--', 'migrate-restart', '-a', 'acme'])
+})
+
+test('a command with a positional and -- COMMAND splits at --: VERSION is never taken from COMMAND', () => {
+  const r = spec('migrate:release')
+  assert.deepEqual(splitCommand(r, ['-a', 'acme', '--', 'git', 'push', 'heroku', 'main']), [['-a', 'acme'], ['git', 'push', 'heroku', 'main']])
+  assert.deepEqual(splitCommand(r, ['v43', '-a', 'acme']), [['v43', '-a', 'acme'], undefined])
+  assert.deepEqual(
+    buildArgv(r, { app: 'acme', confirm: 'acme' }, {}, ['git', 'push', 'heroku', 'main']),
+    ['release', '-a', 'acme', '--confirm', 'acme', '--', 'git', 'push', 'heroku', 'main'])
+  assert.deepEqual(buildArgv(r, { app: 'acme' }, { version: 'v43' }, []), ['release', 'v43', '-a', 'acme'])
 })
 
 test('a bare --watch reaches the binary bare, so its own default applies', () => {

@@ -774,9 +774,6 @@ fn release_json(world: &World, app: &AppState, version: u64, host: &str, sdk: bo
         "created_at": ts(r.created_at),
         "updated_at": ts(r.created_at),
         "current": current,
-        // What `heroku releases:rollback` may roll back to (lib/releases/releases.js filters
-        // on it): a release that ran and has something to run again.
-        "eligible_for_rollback": r.status == "succeeded" && r.slug_id.is_some(),
         // A Fir release runs an OCI image and has no slug. The simulator keeps one artifact
         // store and names it by generation.
         "slug": if app.is_fir() { None } else { r.slug_id.as_ref().map(|id| json!({ "id": id })) },
@@ -788,6 +785,10 @@ fn release_json(world: &World, app: &AppState, version: u64, host: &str, sdk: bo
     // The published schema has no `oci_image`; the pinned CLI reads it from releases asked for
     // under the 3.sdk variant (lib/buildpacks/buildpacks.js, commands/pipelines/diff.js).
     if sdk {
+        // What `heroku releases:rollback` may roll back to (lib/releases/releases.js filters on
+        // it, asking under 3.sdk; the schema has no such field): a release that ran and has
+        // something to run again.
+        release["eligible_for_rollback"] = json!(r.status == "succeeded" && r.slug_id.is_some());
         release["oci_image"] = if app.is_fir() {
             r.slug_id.as_ref().map(|id| json!({ "id": id })).unwrap_or(Value::Null)
         } else {

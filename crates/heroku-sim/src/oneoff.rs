@@ -148,11 +148,7 @@ pub fn spawn(job: &Job, stdin: Stdio) -> std::io::Result<Child> {
     if let Some(dir) = &job.dir {
         cmd.current_dir(dir).env("HOME", dir);
     }
-    cmd.envs(&job.env)
-        .env("DYNO", &job.dyno_name)
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.envs(&job.env).env("DYNO", &job.dyno_name).stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
     // A session of its own, as a dyno is a container of its own: stopping the dyno reaches every
     // process in it, whatever process groups they make.
     // SAFETY: setsid is async-signal-safe and touches nothing of the parent.
