@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod args;
 pub mod confirm;
 pub mod database;
 pub mod duration;
@@ -12,6 +13,7 @@ pub mod exit;
 pub mod interrupt;
 pub mod output;
 pub mod poll;
+pub mod program;
 pub mod redact;
 pub mod state;
 

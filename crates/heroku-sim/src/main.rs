@@ -40,7 +40,12 @@ fn run() -> Result<(), String> {
         let num = |name: &str, v: String| v.parse::<u64>().map_err(|_| format!("{name}: `{v}` is not a whole number"));
         match arg.as_str() {
             "--scenario" => scenario = value("--scenario")?,
-            "--port" => port = num("--port", value("--port")?)? as u16,
+            "--port" => {
+                let v = value("--port")?;
+                port = v
+                    .parse::<u16>()
+                    .map_err(|_| format!("--port: `{v}` is not a port (0 to 65535; 0 picks a free one)"))?
+            }
             "--token" => token = Some(value("--token")?),
             "--latency-ms" => latency = Some(num("--latency-ms", value("--latency-ms")?)?),
             "--stop-delay-ms" => stop_delay = Some(num("--stop-delay-ms", value("--stop-delay-ms")?)?),

@@ -41,3 +41,10 @@ fn an_unknown_scenario_is_a_usage_error_naming_the_known_ones() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown scenario `nope`") && err.contains("stuck-release"), "{err}");
 }
+
+#[test]
+fn a_port_out_of_range_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_heroku-sim")).args(["--port", "121586"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--port: `121586` is not a port (0 to 65535"));
+}

@@ -164,11 +164,11 @@ pub struct WindowArgs {
     pub promote_from: Option<String>,
 
     /// The promotion starts the app's release phase: a DDL statement of it that waits on a lock this long is cancelled (the release then fails and the window holds); `off` only watches
-    #[arg(long, value_name = "DUR|off", default_value = "5s", value_parser = release_phase::lock_wait_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", default_value = "5s", value_parser = release_phase::lock_wait_arg)]
     pub lock_wait: release_phase::LockWait,
 
     /// Longest to wait for the promotion's release phase (the window holds if it has not ended)
-    #[arg(long, value_name = "DUR", default_value = "65m", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "65m", value_parser = cli_kit::positive_duration_arg)]
     pub release_timeout: Duration,
 
     /// The database the release phase migrates (watched while it runs).
@@ -180,7 +180,7 @@ pub struct WindowArgs {
     pub on_failure: OnFailure,
 
     /// How long scaled-down dynos have to stop
-    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
     pub drain_timeout: Duration,
 
     /// The answer to the confirmation.

@@ -81,6 +81,14 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
         return Err(usage("give the deploy step to run after --, e.g. maintenance-window -a APP -- migrate-restart -a APP --restart none"));
     }
     args.confirm.check(&app)?;
+    // Before the site goes into maintenance: a COMMAND that cannot start would be found inside
+    // the window, with the workers down.
+    cli_kit::program::check_startable(&args.command, "nothing was changed")?;
+    if args.promote_from.as_deref().is_some_and(|src| src.eq_ignore_ascii_case(&app)) {
+        return Err(usage(format!(
+            "--promote-from {app} is the app itself: promote from the app that built the slug (e.g. {app}-staging); nothing was changed"
+        )));
+    }
     if let Some(j) = journal::load(&app)? {
         return Err(refused(format!(
             "a window is already open for {app} (since {}, pid {}): see `maintenance-window status -a {app}`, close it with `maintenance-window restore -a {app}`; nothing was changed",

@@ -92,6 +92,11 @@ pub fn parse_scale(values: &[String], live: &Live) -> anyhow::Result<Vec<Scaled>
         let quantity: u32 = q.trim().parse().map_err(|_| {
             cli_kit::usage(format!("--scale {v}: `{q}` is not a quantity (a whole number ≥ 0); nothing was changed"))
         })?;
+        if scaled.iter().any(|s: &Scaled| s.process_type == t) {
+            return Err(cli_kit::usage(format!(
+                "--scale: `{t}` is given twice; give each process type once (e.g. {t}={q}); nothing was changed"
+            )));
+        }
         if !live.has_type(t) {
             let known: Vec<&str> = live.quantities.iter().map(|(t, _)| t.as_str()).collect();
             return Err(cli_kit::usage(format!(
@@ -173,5 +178,9 @@ mod tests {
             let err = parse_scale(&[bad.to_string()], &l).unwrap_err();
             assert_eq!(cli_kit::exit_for(&err), cli_kit::Exit::Usage, "{bad}");
         }
+        // A type given twice is a mistake, not "the last one wins".
+        let twice = parse_scale(&["worker=3".into(), "worker=1".into()], &l).unwrap_err();
+        assert_eq!(cli_kit::exit_for(&twice), cli_kit::Exit::Usage);
+        assert!(cli_kit::one_line(&twice).contains("`worker` is given twice"), "{twice}");
     }
 }

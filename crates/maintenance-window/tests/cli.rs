@@ -781,3 +781,25 @@ on_both_generations! {
         }
     }
 }
+
+/// A COMMAND that cannot start, or a promotion from the app itself, is found before the site
+/// goes into maintenance: one line, exit 2, not one request that changes anything.
+#[test]
+fn a_command_that_cannot_start_or_a_promotion_from_itself_is_refused_before_anything_changes() {
+    let s = setup();
+    for (args, says) in [
+        (vec!["-a", "acme", "--confirm", "acme", "--", "/nonexistent/cmd"], "cannot start `/nonexistent/cmd`"),
+        (
+            vec!["-a", "acme", "--confirm", "acme", "--promote-from", "acme", "--", "true"],
+            "--promote-from acme is the app itself",
+        ),
+    ] {
+        let out = s.tool.run_in(&s.repo.dir, &args);
+        assert_eq!(out.code(), 2, "{args:?}: {}", out.dump());
+        assert!(out.stderr_text().contains(says), "{}", out.dump());
+        assert_eq!(out.stderr_text().trim().lines().count(), 1, "{}", out.dump());
+    }
+    assert!(!maintenance(&s.sim));
+    assert!(!s.sim.requests().iter().any(|r| r.method != "GET"), "nothing changed");
+    assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 3), ("clock".into(), 1)]);
+}

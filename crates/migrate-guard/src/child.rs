@@ -4,7 +4,6 @@
 //! and read for what they say: a lock timeout, a pooler's refusal of the startup options.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -35,19 +34,6 @@ pub struct Said {
     pub lock_timeout: bool,
     /// A pooler refused the startup options.
     pub pooler_refused: bool,
-}
-
-/// Where `program` would be found: a path with a `/` as it is, else the first executable
-/// file of that name on PATH. None: it cannot be started.
-pub fn resolve(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return executable(&p).then_some(p);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| executable(p))
 }
 
 /// Starts the command in a process group of its own, so the guard can end all of it (a

@@ -28,7 +28,7 @@ The last line the guard prints is its summary, for scripts:
 pub struct Args {
     /// Longest a statement of the migration may wait for a lock (PGOPTIONS lock_timeout, and
     /// cancelled from the guard's own connection shortly after, whatever the migration set)
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "5s", value_parser = cli_kit::positive_duration_arg)]
     pub lock_wait: Duration,
 
     /// Retries after a lock timeout
@@ -36,16 +36,16 @@ pub struct Args {
     pub retries: u32,
 
     /// No retry starts later than this after the first attempt began
-    #[arg(long, value_name = "DUR", default_value = "10m", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "10m", value_parser = cli_kit::positive_duration_arg)]
     pub retry_for: Duration,
 
     /// Before the first statement, wait up to DUR for sessions that would make DDL wait (a long
     /// transaction, a backup, an idle transaction) to end; 0s: do not wait
-    #[arg(long, value_name = "DUR", default_value = "2m", value_parser = cli_kit::duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "2m", value_parser = cli_kit::duration_arg)]
     pub wait_for_clear: Duration,
 
     /// A transaction older than this counts as one that would make DDL wait
-    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
     pub max_xact_age: Duration,
 
     /// Skip the look for blockers before the first statement (the budget still applies): for a
@@ -65,7 +65,7 @@ pub struct Args {
 
     /// End the migration (its database statements first, verified) after this long; the
     /// platform stops a release phase after one hour
-    #[arg(long, value_name = "DUR", default_value = "55m", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "55m", value_parser = cli_kit::positive_duration_arg)]
     pub deadline: Duration,
 
     /// The config var holding the database URL
@@ -97,31 +97,18 @@ impl Args {
         Args::parse_from_iter(std::env::args_os())
     }
 
-    /// [`Args::parse_from_env`] over given arguments.
+    /// [`Args::parse_from_env`] over given arguments. Its lines carry the guard's prefix (they
+    /// land in the release output), and a COMMAND without `--` is said as that.
     pub fn parse_from_iter<I, T>(argv: I) -> Result<Args, std::process::ExitCode>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
-        match Args::try_parse_from(&argv) {
-            Ok(a) => Ok(a),
-            Err(e) if !e.use_stderr() => {
-                let _ = e.print();
-                Err(std::process::ExitCode::SUCCESS)
-            }
-            Err(e) => {
-                let no_separator = !argv.iter().any(|a| a == "--");
-                let line = if no_separator && e.kind() == clap::error::ErrorKind::UnknownArgument {
-                    "put the migration command after `--`: migrate-guard [OPTIONS] -- COMMAND [ARGS]… (e.g. migrate-guard --lock-wait 5s -- bundle exec rake db:migrate)".to_string()
-                } else {
-                    // clap's first line says what was wrong; the rest is usage and a tip.
-                    let text = e.to_string();
-                    cli_kit::printable(text.lines().next().unwrap_or_default().trim_start_matches("error: "))
-                };
-                eprintln!("migrate-guard: error: {line}");
-                Err(std::process::ExitCode::from(cli_kit::Exit::Usage.code()))
-            }
-        }
+        cli_kit::args::parse_from(argv, "migrate-guard: ", |e, argv| {
+            let no_separator = !argv.iter().any(|a| a == "--");
+            (no_separator && e.kind() == clap::error::ErrorKind::UnknownArgument).then(|| {
+                "put the migration command after `--`: migrate-guard [OPTIONS] -- COMMAND [ARGS]… (e.g. migrate-guard --lock-wait 5s -- bundle exec rake db:migrate)".to_string()
+            })
+        })
     }
 }

@@ -48,7 +48,7 @@ impl Setup {
         if program.trim().is_empty() {
             return Err(usage("the migration command after `--` is empty; give the command and its arguments"));
         }
-        if crate::child::resolve(program).is_none() {
+        if cli_kit::program::resolve(program).is_none() {
             return Err(usage(format!(
                 "cannot start `{}`: no executable of that name on PATH (or the path is not an executable file); nothing was started",
                 cli_kit::printable(program)

@@ -388,6 +388,8 @@ fn bad_input_gets_one_line_and_the_migration_never_starts() {
         (&["--", "true"], vec![("DYNO", "release.7")], 2, "DATABASE_URL is not set in this dyno"),
         (&["--lock-wait", "soon", "--", "true"], db.to_vec(), 2, "--lock-wait"),
         (&["--lock-wait", "0s", "--", "true"], db.to_vec(), 2, "must be greater than zero"),
+        // A negative duration is said as one (not clap's tip about `-- -1`).
+        (&["--lock-wait", "-1s", "--", "true"], db.to_vec(), 2, "`-1s` is negative"),
     ];
     for (args, envs, code, says) in cases {
         let out = run(args, &envs);

@@ -81,7 +81,7 @@ pub struct ReleaseArgs {
     pub next: bool,
 
     /// How long --next waits for the release to appear
-    #[arg(long, value_name = "DUR", default_value = "10m", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "10m", value_parser = cli_kit::positive_duration_arg)]
     pub next_timeout: Duration,
 
     /// Run COMMAND (e.g. git push heroku main) and follow the release it creates, from the
@@ -90,11 +90,11 @@ pub struct ReleaseArgs {
     pub command: Vec<String>,
 
     /// Cancel a DDL statement of the release that waited on a lock this long, so the queries queued behind it run (the release then fails); `off` only watches
-    #[arg(long, value_name = "DUR|off", default_value = "5s", value_parser = release_phase::lock_wait_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", default_value = "5s", value_parser = release_phase::lock_wait_arg)]
     pub lock_wait: release_phase::LockWait,
 
     /// Stop the release dyno and cancel its statements once the release phase has run this long
-    #[arg(long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]
     pub deadline: Option<Duration>,
 
     /// Sessions with this application_name are the release's too (when the app sets one)
@@ -102,11 +102,11 @@ pub struct ReleaseArgs {
     pub application_name: Option<String>,
 
     /// Longest to follow (the release phase goes on after it; the platform stops it at 1h)
-    #[arg(long, value_name = "DUR", default_value = "65m", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "65m", value_parser = cli_kit::positive_duration_arg)]
     pub timeout: Duration,
 
     /// How long the formation has to come up on the release after it succeeded
-    #[arg(long, value_name = "DUR", default_value = "3m", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "3m", value_parser = cli_kit::positive_duration_arg)]
     pub restart_timeout: Duration,
 
     /// Which database the release migrates.
@@ -138,11 +138,11 @@ pub struct FollowArgs {
     pub restart: Option<String>,
 
     /// Longest to follow before giving up (the migration goes on)
-    #[arg(long, value_name = "DUR", default_value = "1h", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "1h", value_parser = cli_kit::positive_duration_arg)]
     pub timeout: Duration,
 
     /// How long restarted dynos have to come up
-    #[arg(long, value_name = "DUR", default_value = "3m", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "3m", value_parser = cli_kit::positive_duration_arg)]
     pub restart_timeout: Duration,
 
     /// Which database (to end the migration's session after Ctrl-C).
@@ -194,11 +194,11 @@ pub struct RunArgs {
     pub size: Option<String>,
 
     /// lock_timeout for the migration's sessions (via PGOPTIONS)
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "5s", value_parser = cli_kit::positive_duration_arg)]
     pub lock_timeout: Duration,
 
     /// statement_timeout for the migration's sessions (via PGOPTIONS; default: none)
-    #[arg(long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]
     pub statement_timeout: Option<Duration>,
 
     /// Retries after a lock timeout
@@ -218,11 +218,11 @@ pub struct RunArgs {
     pub no_preflight: bool,
 
     /// A transaction older than this makes the preflight refuse
-    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
     pub max_xact_age: Duration,
 
     /// Wait up to DUR for preflight findings to clear instead of refusing at once
-    #[arg(long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]
     pub wait_clear: Option<Duration>,
 
     /// Start even though the preflight found blockers
@@ -230,7 +230,7 @@ pub struct RunArgs {
     pub force: bool,
 
     /// Longest a migration attempt may run (the dyno is also told to stop then)
-    #[arg(long, value_name = "DUR", default_value = "1h", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "1h", value_parser = cli_kit::positive_duration_arg)]
     pub timeout: Duration,
 
     /// Attach to the dyno through the rendezvous instead of running it detached and following
@@ -239,7 +239,7 @@ pub struct RunArgs {
     pub attach: bool,
 
     /// How long restarted dynos have to come up
-    #[arg(long, value_name = "DUR", default_value = "3m", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "3m", value_parser = cli_kit::positive_duration_arg)]
     pub restart_timeout: Duration,
 
     /// Which database.

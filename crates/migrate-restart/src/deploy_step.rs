@@ -42,12 +42,7 @@ impl Plan {
         if command.is_empty() {
             return Ok(args.next.then_some(Plan::Next(args.next_timeout)));
         }
-        if resolve(&command[0]).is_none() {
-            return Err(usage(format!(
-                "cannot start `{}`: no executable of that name on PATH; nothing was run",
-                cli_kit::printable(&command[0])
-            )));
-        }
+        cli_kit::program::check_startable(&command, "nothing was run")?;
         Ok(Some(Plan::Command(command)))
     }
 
@@ -62,16 +57,6 @@ impl Plan {
             }
         }
     }
-}
-
-fn resolve(program: &str) -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let ok = |p: &std::path::Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if program.contains('/') {
-        let p = std::path::PathBuf::from(program);
-        return ok(&p).then_some(p);
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| ok(p))
 }
 
 /// A deploy step under way.

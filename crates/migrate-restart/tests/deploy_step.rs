@@ -198,6 +198,7 @@ fn no_command_after_the_dashes_or_one_that_cannot_start_is_a_usage_error() {
             vec!["release", "v3", "-a", "acme", "--confirm", "acme", "--", "true"],
             "give a VERSION, --next or -- COMMAND, not several",
         ),
+        (vec!["release", "-a", "acme", "--lock-wait", "-1s", "--confirm", "acme"], "`-1s` is negative"),
     ] {
         let out = s.tool.run(&args);
         assert_eq!(out.code(), 2, "{args:?}: {}", out.dump());

@@ -53,7 +53,7 @@ pub struct Args {
     pub db: DatabaseArgs,
 
     /// Only show chains where someone has waited at least this long (e.g. 5s)
-    #[arg(long, value_name = "DUR", value_parser = cli_kit::duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", value_parser = cli_kit::duration_arg)]
     pub min_wait: Option<Duration>,
 
     /// Keep watching: redraw every DUR (default 2s) until Ctrl-C
@@ -77,7 +77,7 @@ pub struct Args {
     pub escalate: bool,
 
     /// How long to wait for a signal to take effect
-    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "2s", value_parser = cli_kit::positive_duration_arg)]
     pub grace: Duration,
 
     /// The answer to the confirmation.

@@ -31,8 +31,13 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(interval) = args.watch {
         return watch(&args, &out, &db, &mut client, interval);
     }
+    let acting = !args.cancel.is_empty() || !args.terminate.is_empty() || args.cancel_roots;
+    if acting {
+        // A --confirm that names another target is a refusal whether or not there is work.
+        args.confirm.check(db.confirm_name())?;
+    }
     let snap = Snapshot::take(&mut client)?;
-    if !args.cancel.is_empty() || !args.terminate.is_empty() || args.cancel_roots {
+    if acting {
         return apply(&args, &out, &db, &mut client, snap);
     }
     let (forest, recs) = analyse(&snap, args.min_wait);
@@ -119,6 +124,18 @@ fn watch(
     }
 }
 
+/// What signalling `s` costs: a cancel's cost is the statement's; a terminate ends the
+/// session itself.
+fn signal_cost(signal: Signal, s: &pg_locks::Session) -> String {
+    match signal {
+        Signal::Cancel => pg_locks::cost(s).to_string(),
+        Signal::Terminate => format!(
+            "the session ends: its open transaction rolls back and its client loses the connection (and must reconnect){}",
+            if s.has(pg_locks::Label::Backup) { "; the backup fails and can be taken again later" } else { "" }
+        ),
+    }
+}
+
 fn apply(
     args: &Args,
     out: &Output,
@@ -159,7 +176,7 @@ fn apply(
         let blocks = graph.downstream(*pid).len();
         let blocking = if blocks == 0 { "blocking nothing".to_string() } else { format!("blocking {blocks}") };
         out.say(format!("  {} {} — {} — {blocking}", pid, s.application_name, s.query_line(70)));
-        out.say(format!("    cost: {}", pg_locks::cost(s)));
+        out.say(format!("    cost: {}", signal_cost(signal, s)));
     }
     confirm_destructive(
         out,

@@ -258,6 +258,20 @@ fn acting_without_a_terminal_or_confirm_refuses_and_cancels_nothing() {
     assert!(out.stderr_text().contains("pid 999999 is not a session"), "{}", out.dump());
     assert!(!holder.is_finished(), "nothing may be cancelled");
     assert_eq!(lock_waiters(&pg), 1);
+    // A --confirm naming another target is a refusal even when there would be nothing to do.
+    let out = t.run(&["-a", "acme", "--cancel-roots", "--confirm", "otherdb"]);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    assert!(out.stderr_text().contains("--confirm otherdb does not match"), "{}", out.dump());
+    // A terminate's cost is said as a terminate's: the session ends, not only its statement.
+    let out = t.run(&["-a", "acme", "--terminate", &pid]);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    assert!(
+        out.stdout_text()
+            .contains("cost: the session ends: its open transaction rolls back and its client loses the connection"),
+        "{}",
+        out.dump()
+    );
+    assert!(!holder.is_finished());
 }
 
 #[test]

@@ -52,7 +52,7 @@ pub struct Args {
     pub confirm: ConfirmArgs,
 
     /// How long to wait for the dynos to disappear
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "30s", value_parser = cli_kit::positive_duration_arg)]
     pub wait: Duration,
 
     /// Which database.

@@ -1,0 +1,43 @@
+//! Parsing a tool's arguments so that bad input is one line: what was wrong (clap's first
+//! line), then the documented exit code 2 — not clap's usage block and tip, and never a tip
+//! that is wrong for us (clap suggests `-- -1` for a negative duration; the value parser says
+//! it is negative instead).
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// Parses `argv`; on `--help`/`--version` prints them and returns exit 0, on an error prints
+/// `PREFIX error: <first line>` (or `hint`'s line, when it has a better one) and returns 2.
+pub fn parse_from<T, I>(
+    argv: I,
+    prefix: &str,
+    hint: impl Fn(&clap::Error, &[OsString]) -> Option<String>,
+) -> Result<T, ExitCode>
+where
+    T: clap::Parser,
+    I: IntoIterator,
+    I::Item: Into<OsString> + Clone,
+{
+    let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    match T::try_parse_from(&argv) {
+        Ok(a) => Ok(a),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            Err(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let line = hint(&e, &argv).unwrap_or_else(|| {
+                let text = e.to_string();
+                crate::printable(text.lines().next().unwrap_or_default().trim_start_matches("error: "))
+            });
+            let styled = crate::output::red().apply_to("error:");
+            eprintln!("{prefix}{styled} {}", crate::redact(&line));
+            Err(ExitCode::from(crate::Exit::Usage.code()))
+        }
+    }
+}
+
+/// [`parse_from`] over the process's arguments, no prefix, no hint.
+pub fn parse<T: clap::Parser>() -> Result<T, ExitCode> {
+    parse_from(std::env::args_os(), "", |_, _| None)
+}
