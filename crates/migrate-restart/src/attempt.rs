@@ -148,10 +148,16 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
     let started = Instant::now();
     // PGAPPNAME needs the dyno's name, which only exists once the dyno does: the shell reads
     // it from $DYNO, which the platform sets in every dyno.
-    let command = with_exit_marker(&format!(
-        "export PGAPPNAME=\"{MIGRATION_APP_PREFIX}${{DYNO:-run}}\"; {}",
-        launched(&guarded(spec.command, spec.lock_timeout, spec.timeout), spec.platform)
-    ));
+    // On `cnb` the whole line — PGAPPNAME, the guard's check, the migration, the exit marker —
+    // runs under `launcher`, its first word, as the Heroku CLI sends one-off commands
+    // (lib/run/helpers.js): the runtime is set up before anything else runs.
+    let command = launched(
+        &with_exit_marker(&format!(
+            "export PGAPPNAME=\"{MIGRATION_APP_PREFIX}${{DYNO:-run}}\"; {}",
+            guarded(spec.command, spec.lock_timeout, spec.timeout)
+        )),
+        spec.platform,
+    );
     let create = DynoCreate {
         command,
         env: [

@@ -213,9 +213,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "all|TYPE,…|none", default_value = "all")]
     pub restart: String,
 
-    /// Skip the database preflight
+    /// Skip the database check before the start (the lock watch and its budget still run
+    /// during the migration; --no-lock-watch turns those off)
     #[arg(long)]
     pub no_preflight: bool,
+
+    /// Do not watch the database during the migration: nothing enforces the lock-wait budget
+    /// from outside, only PGOPTIONS lock_timeout (which the migration may override)
+    #[arg(long)]
+    pub no_lock_watch: bool,
 
     /// A transaction older than this makes the preflight refuse
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]

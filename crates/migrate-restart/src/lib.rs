@@ -44,7 +44,7 @@ fn timeout_in_force(lock_timeout: Duration, outside: Option<Duration>) -> String
             format_duration(o)
         ),
         None => format!(
-            "lock_timeout {} via PGOPTIONS only: no database is watched (--no-preflight), so nothing enforces it from outside",
+            "lock_timeout {} via PGOPTIONS only: no database is watched (--no-lock-watch, or no database known), so nothing enforces it from outside",
             format_duration(lock_timeout)
         ),
     }
@@ -107,7 +107,9 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         restart: None,
     };
 
-    let watch_owned = if args.no_preflight { None } else { watch_database(&out, &app, db.as_ref(), &vars) };
+    // Skipping the check before the start never removes the guard during the run: only
+    // --no-lock-watch does, and says so.
+    let watch_owned = if args.no_lock_watch { None } else { watch_database(&out, &app, db.as_ref(), &vars) };
     let watch_db = watch_owned.as_ref();
     let outside_budget = watch_db.map(|_| args.lock_timeout + migration_policy::OUTSIDE_SLACK);
     out.say(format!(
@@ -171,7 +173,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
             Step::OutOfRetries { .. } | Step::OutOfTime { .. } => break,
             Step::PoolerRefusedUnwatched => {
                 out.warn(pooler_refusal(&app, db.as_ref(), &vars));
-                out.bad("no database is watched (--no-preflight), so nothing would bound the migration's lock waits without PGOPTIONS: not retrying");
+                out.bad("no database is watched (--no-lock-watch, or no database known), so nothing would bound the migration's lock waits without PGOPTIONS: not retrying");
                 return Ok(finish(&out, report, &attempts, &args.restart, Outcome::Failed, Exit::Failed));
             }
             Step::RetryWithoutPgoptions => {

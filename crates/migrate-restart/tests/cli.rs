@@ -1030,3 +1030,29 @@ fn with_no_free_connection_the_preflight_says_so_and_nothing_starts() {
     assert!(err.contains("heroku pg:killall"), "the ways out: {err}");
     assert!(!s.sim.requests().iter().any(|r| r.method == "POST" && r.path == "/apps/acme/dynos"), "nothing started");
 }
+
+/// `--no-preflight` skips the check before the start, not the guard during the run: a migration
+/// that turned its own lock_timeout off behind a long reader is still cut at the budget. Only
+/// `--no-lock-watch` turns the watch off, and the plan says so.
+#[test]
+fn no_preflight_keeps_the_lock_wait_budget_only_no_lock_watch_removes_it() {
+    let s = setup();
+    let _reader = long_reader(&s, 120);
+    let cmd = sql_migration(&s.pg, "SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text");
+    let started = std::time::Instant::now();
+    let out = s.tool.run(&[
+        "-a", "acme", "--command", &cmd, "--lock-timeout", "1s", "--retries", "0", "--no-preflight", "--restart", "none",
+        "--confirm", "acme", "--json",
+    ]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(started.elapsed() < Duration::from_secs(30), "it did not wait for the reader");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cut = doc["attempts"][0]["outside_budget"].as_array().unwrap();
+    assert!(cut.iter().any(|e| e["verified"] == true), "the outside budget cut the ALTER: {doc}");
+    assert!(out.stderr_text().contains("enforced from outside at 1.5s"), "{}", out.dump());
+    let out = s.tool.run(&[
+        "-a", "acme", "--command", "true", "--no-preflight", "--no-lock-watch", "--restart", "none", "--confirm", "acme",
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("no database is watched (--no-lock-watch"), "{}", out.dump());
+}

@@ -86,9 +86,11 @@ on_both_generations! {
                 assert_eq!(requests[session].body.as_ref().unwrap()["lines"], 1500);
             }
             Generation::Fir => {
-                // The whole line runs under the launcher: the guard's check and the migration.
-                assert!(command.contains("launcher bash -c 'if [ -n "), "{command}");
+                // `launcher` is the first word (as the Heroku CLI sends it): the whole line — the
+                // session name, the guard's check, the migration, the exit marker — runs under it.
+                assert!(command.starts_with("launcher bash -c '(export PGAPPNAME="), "{command}");
                 assert!(command.contains("else bundle exec "), "{command}");
+                assert!(command.trim_end().ends_with("exit $s'"), "{command}");
                 assert!(session < create, "Fir: the session is open before the dyno exists (no history)");
                 assert_eq!(requests[session].body.as_ref().unwrap()["type"], "run");
             }
