@@ -24,7 +24,7 @@ pub use database::{resolve_database, DatabaseArgs, DatabaseSource, ResolvedDatab
 pub use duration::{format_duration, parse_duration, parse_positive_duration};
 pub use error::{exit_for, fail, one_line, refused, usage, CliError};
 pub use exit::Exit;
-pub use output::{printable, Captured, Output, OutputArgs};
+pub use output::{printable, terminal_safe, Captured, Output, OutputArgs};
 pub use poll::Poll;
 pub use redact::{redact, register_secret, register_url_password};
 
@@ -44,7 +44,8 @@ pub fn run_main(try_main: impl FnOnce() -> anyhow::Result<Exit>) -> std::process
         Ok(exit) => exit.into(),
         Err(err) => {
             let exit = exit_for(&err);
-            let line = one_line(&err);
+            // An error may echo an argument or an API field: shown, never obeyed.
+            let line = printable(&one_line(&err));
             let mut stderr = std::io::stderr().lock();
             let _ =
                 std::io::Write::write_fmt(&mut stderr, format_args!("{} {line}\n", output::red().apply_to("error:")));

@@ -180,7 +180,7 @@ impl Output {
 
     /// A line of the human report: stdout normally, stderr under `--json`.
     pub fn say(&self, line: impl AsRef<str>) {
-        let line = redact(line.as_ref());
+        let line = terminal_safe(&redact(line.as_ref()), console::colors_enabled());
         if self.json {
             self.note(line);
         } else {
@@ -191,7 +191,7 @@ impl Output {
     /// Progress and notes: always stderr, so stdout stays clean for pipes. A closed stderr
     /// loses the line and nothing else.
     pub fn note(&self, line: impl AsRef<str>) {
-        let _ = self.write(Stream::Stderr, &redact(line.as_ref()));
+        let _ = self.write(Stream::Stderr, &terminal_safe(&redact(line.as_ref()), console::colors_enabled_stderr()));
     }
 
     /// `✓ text` in green.
@@ -375,6 +375,44 @@ mod tests {
     }
 }
 
+/// A human line as it may reach a terminal: text from outside (a query, an application name, a
+/// release's output, a log line) cannot move the cursor, clear the screen, set the title or
+/// overwrite a line — every control character is shown escaped, as [`printable`] does. Only
+/// colour (SGR: `ESC [ … m`) passes, and only while colour is on: it is how the tools style
+/// their own text (an outside colour code can change a colour, nothing else). Newlines and tabs
+/// in a message are the tool's own layout.
+pub fn terminal_safe(text: &str, keep_colour: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\u{1b}' if keep_colour => {
+                let rest = &text[i + 1..];
+                let sgr = rest.strip_prefix('[').and_then(|r| {
+                    let len = r.find(|ch: char| !(ch.is_ascii_digit() || ch == ';'))?;
+                    r[len..].starts_with('m').then_some(len + 2)
+                });
+                match sgr {
+                    Some(len) => {
+                        out.push(c);
+                        for _ in 0..len {
+                            if let Some((_, ch)) = chars.next() {
+                                out.push(ch);
+                            }
+                        }
+                    }
+                    None => out.push_str("\\x1b"),
+                }
+            }
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `text` safe to write to a terminal: every control character (ESC, CR, BEL, NUL…) and
 /// newline is shown escaped (`\x1b`, `\r`, `\n`), so text from outside — a query from
 /// `pg_stat_activity`, an application name, a log line — cannot move the cursor, clear the
@@ -395,6 +433,17 @@ pub fn printable(text: &str) -> String {
 
 #[cfg(test)]
 mod printable_tests {
+    #[test]
+    fn human_lines_keep_colour_and_lose_every_other_control() {
+        use super::terminal_safe;
+        let clear = "SELECT 1 /* \x1b[2J\x1b]0;pwned\x07 */";
+        assert_eq!(terminal_safe(clear, true), "SELECT 1 /* \\x1b[2J\\x1b]0;pwned\\x07 */");
+        assert_eq!(terminal_safe("\x1b[31mred\x1b[0m and\rover", true), "\x1b[31mred\x1b[0m and\\rover");
+        assert_eq!(terminal_safe("\x1b[31mred\x1b[0m", false), "\\x1b[31mred\\x1b[0m", "no colour: nothing passes");
+        assert_eq!(terminal_safe("two\n  lines\tand a tab", false), "two\n  lines\tand a tab");
+        assert_eq!(terminal_safe("csi \u{9b}2J", true), "csi \\x9b2J");
+    }
+
     #[test]
     fn control_characters_are_shown_not_obeyed() {
         assert_eq!(super::printable("ac\x1b[2Jme"), "ac\\x1b[2Jme");

@@ -1041,8 +1041,20 @@ fn no_preflight_keeps_the_lock_wait_budget_only_no_lock_watch_removes_it() {
     let cmd = sql_migration(&s.pg, "SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text");
     let started = std::time::Instant::now();
     let out = s.tool.run(&[
-        "-a", "acme", "--command", &cmd, "--lock-timeout", "1s", "--retries", "0", "--no-preflight", "--restart", "none",
-        "--confirm", "acme", "--json",
+        "-a",
+        "acme",
+        "--command",
+        &cmd,
+        "--lock-timeout",
+        "1s",
+        "--retries",
+        "0",
+        "--no-preflight",
+        "--restart",
+        "none",
+        "--confirm",
+        "acme",
+        "--json",
     ]);
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(started.elapsed() < Duration::from_secs(30), "it did not wait for the reader");
@@ -1051,7 +1063,16 @@ fn no_preflight_keeps_the_lock_wait_budget_only_no_lock_watch_removes_it() {
     assert!(cut.iter().any(|e| e["verified"] == true), "the outside budget cut the ALTER: {doc}");
     assert!(out.stderr_text().contains("enforced from outside at 1.5s"), "{}", out.dump());
     let out = s.tool.run(&[
-        "-a", "acme", "--command", "true", "--no-preflight", "--no-lock-watch", "--restart", "none", "--confirm", "acme",
+        "-a",
+        "acme",
+        "--command",
+        "true",
+        "--no-preflight",
+        "--no-lock-watch",
+        "--restart",
+        "none",
+        "--confirm",
+        "acme",
     ]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     assert!(out.stdout_text().contains("no database is watched (--no-lock-watch"), "{}", out.dump());

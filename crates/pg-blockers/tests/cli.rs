@@ -552,3 +552,27 @@ test_support::on_both_generations! {
         assert_eq!(stuck.queued.into_iter().map(|r| r.finish()).filter(Result::is_ok).count(), 10);
     }
 }
+
+/// Text from the database reaches the terminal shown, never obeyed: a query and an
+/// application_name carrying escape sequences (clear screen, set the title) are printed
+/// escaped in the human output; `--json` keeps them exact.
+#[test]
+fn control_characters_from_the_database_are_shown_escaped_and_kept_exact_in_json() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    pg.psql("postgres", "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").unwrap();
+    let _holder = spawn(&url, "evil\x1b[2J", "SELECT pg_sleep(600) /* \x1b]0;owned\x07 */ FROM t");
+    let _waiter = spawn(&url, "waiter", "BEGIN; LOCK TABLE t; COMMIT");
+    wait_until("a waiter", || lock_waiters(&pg) == 1);
+    let sim = sim_with_database(&url);
+    let t = tool(&sim);
+    let out = t.run(&["--database-url", &url]);
+    let text = out.stdout_text();
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "no raw control character: {text:?}");
+    // PostgreSQL itself replaces an application_name's non-printable bytes with `?`; a query
+    // keeps them, and it is the query that reaches the terminal here.
+    assert!(text.contains("\\x1b]0;owned\\x07"), "{text}");
+    let out = t.run(&["--database-url", &url, "--json"]);
+    let doc = out.stdout_text();
+    assert!(doc.contains("\\u001b]0;owned\\u0007"), "--json keeps the exact text, JSON-escaped: {doc}");
+}

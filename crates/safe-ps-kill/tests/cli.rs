@@ -427,3 +427,14 @@ fn on_a_fir_app_a_type_resolves_to_its_pods_and_each_is_stopped_by_id() {
     want.sort();
     assert_eq!(stopped, want, "each pod stopped by id");
 }
+
+/// An argument with control characters is echoed escaped in the error, never obeyed.
+#[test]
+fn an_argument_with_control_characters_is_echoed_escaped() {
+    let sim = Sim::start(stuck()).unwrap();
+    let out = tool(&sim).run(&["web\x1b[2J", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    let err = out.stderr_text();
+    assert!(!err.contains('\x1b'), "{err:?}");
+    assert!(err.contains("web\\x1b[2J"), "{err}");
+}
