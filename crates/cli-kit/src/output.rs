@@ -194,6 +194,17 @@ impl Output {
         let _ = self.write(Stream::Stderr, &terminal_safe(&redact(line.as_ref()), console::colors_enabled_stderr()));
     }
 
+    /// Redraws the screen with `text` (a `--watch` on a terminal): the tool's own cursor-home
+    /// and clear, then the text made terminal-safe like every other line. Only when
+    /// [`Output::can_animate`]; otherwise the text is said as lines.
+    pub fn redraw(&self, text: &str) {
+        if !self.can_animate() || self.json {
+            return self.say(text);
+        }
+        let safe = terminal_safe(&redact(text), console::colors_enabled());
+        self.to_stdout(&format!("\x1b[H\x1b[2J{safe}"));
+    }
+
     /// `✓ text` in green.
     pub fn ok(&self, text: impl AsRef<str>) {
         self.say(format!("{} {}", green().apply_to("✓"), text.as_ref()));

@@ -36,6 +36,34 @@ fn git(dir: &Path, args: &[&str]) -> anyhow::Result<std::process::Output> {
     Command::new("git").args(args).current_dir(dir).output().map_err(|e| usage(format!("cannot run git: {e}")))
 }
 
+/// Each given pathspec must name something in the base or the target tree: a typo
+/// (`db/migrat`) or a broken glob would otherwise read as "nothing changed, no window needed"
+/// and run the deploy step with the site up.
+fn check_pathspecs_match(root: &Path, pathspecs: &[String], base: &str, target: &str) -> anyhow::Result<()> {
+    for spec in pathspecs {
+        let mut matched = false;
+        for tree in [base, target] {
+            let out = git(root, &["ls-tree", "-r", "--name-only", tree, "--", spec])?;
+            if !out.status.success() {
+                let why = String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or_default().to_string();
+                return Err(usage(format!(
+                    "--if-changed {}: git cannot read this pathspec ({}); nothing was changed",
+                    cli_kit::printable(spec),
+                    cli_kit::printable(why.trim_start_matches("fatal: "))
+                )));
+            }
+            matched |= !out.stdout.is_empty();
+        }
+        if !matched {
+            return Err(usage(format!(
+                "--if-changed {}: matches no file in {base} or {target}; check the path (a typo would mean \"no window needed\"); nothing was changed",
+                cli_kit::printable(spec)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Default pathspecs by what the repository is.
 pub fn default_pathspecs(dir: &Path) -> Option<(&'static str, Vec<String>)> {
     if dir.join("manage.py").is_file() {
@@ -90,11 +118,19 @@ pub fn decide(client: &Client, app: &str, diff: &DiffArgs, dir: &Path) -> anyhow
     for (r, what) in [(&base, "base"), (&diff.target, "target")] {
         let ok = git(&root, &["rev-parse", "--verify", "--quiet", &format!("{r}^{{commit}}")])?;
         if !ok.status.success() {
-            return Err(usage(format!(
-                "{what} commit {r} ({}) is not in this repository: run `git fetch` (or pass --base REF)",
-                if what == "base" { &base_source } else { "--target" }
-            )));
+            let source = if what == "base" { base_source.as_str() } else { "--target" };
+            // It may be there and not be a commit (`HEAD:README` names a file).
+            let kind = git(&root, &["cat-file", "-t", r])?;
+            let kind = String::from_utf8_lossy(&kind.stdout).trim().to_string();
+            return Err(usage(if kind.is_empty() {
+                format!("{what} commit {r} ({source}) is not in this repository: run `git fetch` (or pass --base REF)")
+            } else {
+                format!("{what} {r} ({source}) is a {kind}, not a commit: give a commit, branch or tag")
+            }));
         }
+    }
+    if kind == "given" {
+        check_pathspecs_match(&root, &pathspecs, &base, &diff.target)?;
     }
     let mut args = vec!["diff".to_string(), "--name-only".into(), format!("{base}..{}", diff.target), "--".into()];
     args.extend(pathspecs.iter().cloned());

@@ -238,11 +238,14 @@ fn a_failing_command_holds_the_window_until_restore_which_is_safe_twice() {
     assert_eq!(out.code(), 3, "{}", out.dump());
     assert!(!maintenance(&s.sim));
     assert_eq!(quantities(&s.sim)[1], ("worker".into(), 3));
-    // A command that cannot start: 127.
+    // A command that cannot start is found before the window opens: 2, nothing changed.
+    let patches = s.sim.requests().iter().filter(|r| r.method != "GET").count();
     let out = s
         .tool
         .run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--on-failure", "restore", "--", "/no/such/command"]);
-    assert_eq!(out.code(), 127, "{}", out.dump());
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert_eq!(s.sim.requests().iter().filter(|r| r.method != "GET").count(), patches, "nothing changed");
+    assert!(!maintenance(&s.sim));
 }
 
 /// `maintenance-window … | head -1`: the reader goes away while COMMAND still prints. COMMAND
@@ -449,6 +452,22 @@ fn plan_says_why_and_bad_input_changes_nothing() {
             "is not in this repository: run `git fetch`".into(),
         ),
         (vec!["-a", "acme", "--confirm", "acme"], 2, "give the deploy step to run after --".into()),
+        // A pathspec that names nothing is a typo, not "no window needed".
+        (
+            vec!["-a", "acme", "--confirm", "acme", "--if-changed", "db/migrat", "--", "true"],
+            2,
+            "--if-changed db/migrat: matches no file in".into(),
+        ),
+        (
+            vec!["-a", "acme", "--confirm", "acme", "--if-changed", ":(glob)[", "--", "true"],
+            2,
+            "--if-changed :(glob)[: ".into(),
+        ),
+        (
+            vec!["-a", "acme", "--confirm", "acme", "--base", "HEAD:Gemfile", "--", "true"],
+            2,
+            "is a blob, not a commit".into(),
+        ),
         (vec!["-a", "acme", "--", "true"], 5, "--confirm acme".into()),
     ];
     for (args, code, needle) in &cases {

@@ -108,7 +108,7 @@ fn watch(
             if out.can_animate() {
                 // Redraw in place: home, clear, then the report.
                 lines.insert(0, stamp);
-                out.say(format!("\x1b[H\x1b[2J{}", lines.join("\n")));
+                out.redraw(&lines.join("\n"));
             } else {
                 out.say(format!("--- {stamp}"));
                 for l in lines {

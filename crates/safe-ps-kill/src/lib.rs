@@ -27,6 +27,8 @@ struct Choice {
 /// Runs the command; returns the exit code the contract prescribes.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let out = Output::new(&args.output);
+    // Ctrl-C after the stop is sent must not end the tool silently: it says what was sent.
+    cli_kit::interrupt::install();
     let app = args.app.resolve()?;
     args.confirm.check(&app)?;
     let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
@@ -67,9 +69,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let names: Vec<&str> = choice.dynos.iter().map(|d| d.name.as_str()).collect();
     confirm_destructive(&out, &app, args.confirm.answer(), &format!("Stop {} on {app}?", names.join(", ")))?;
 
+    if cli_kit::interrupt::requested() {
+        out.warn("interrupted before the stop was sent: nothing was stopped");
+        return Ok(Exit::Interrupted);
+    }
     stop_all(&client, &app, &choice.dynos)?;
     let outcomes = verify(&client, &out, &app, &choice.dynos, &dynos, args.wait);
     let all_gone = outcomes.iter().all(|o| o.gone_after.is_some());
+    let interrupted = cli_kit::interrupt::requested() && !all_gone;
     for o in &outcomes {
         match o.gone_after {
             Some(t) => {
@@ -80,6 +87,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 };
                 out.ok(format!("{} stopped (gone after {}){replaced}", o.dyno.name, format_duration(t)));
             }
+            None if interrupted => out.warn(format!(
+                "interrupted: a stop was sent to {} (by id {}) and it is not yet confirmed gone; check with `heroku ps -a {app}` or `safe-ps-kill {} -a {app} --dry-run`",
+                o.dyno.name, o.dyno.id, o.dyno.name
+            )),
             None => out.bad(format!(
                 "{} {} after {} — the platform accepted the stop but the dyno is still listed ({}); check `heroku ps -a {app}` and retry by name",
                 o.dyno.name,
@@ -107,7 +118,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         })
         .collect();
     out.report(&kill_report(&args, &app, &platform, &choice, Action::Stop, release_phase, per, db_check));
-    Ok(if all_gone { Exit::Success } else { Exit::NotVerified })
+    Ok(match (all_gone, interrupted) {
+        (true, _) => Exit::Success,
+        (false, true) => Exit::Interrupted,
+        (false, false) => Exit::NotVerified,
+    })
 }
 
 fn target_arg(args: &Args, choice: &Choice) -> String {
@@ -297,7 +312,7 @@ fn verify(
             // The client already retried; a failed check is not an observation either way.
             Err(e) => spinner.set_message(format!("checking failed ({e}); retrying")),
         }
-        if gone.len() == dynos.len() || !poll.wait_next() {
+        if gone.len() == dynos.len() || cli_kit::interrupt::requested() || !poll.wait_next() {
             break;
         }
     }

@@ -438,3 +438,28 @@ fn an_argument_with_control_characters_is_echoed_escaped() {
     assert!(!err.contains('\x1b'), "{err:?}");
     assert!(err.contains("web\\x1b[2J"), "{err}");
 }
+
+/// Ctrl-C after the stop was sent and before the dyno was seen gone: the tool says a stop was
+/// sent and not yet confirmed, with the commands to check, and exits 130.
+#[test]
+fn an_interrupt_after_the_stop_says_it_was_sent_and_not_confirmed() {
+    let mut w = stuck();
+    w.dyno_mut("acme", "release.2343").ignores_stop = true;
+    let sim = Sim::start(w).unwrap();
+    let child = tool(&sim)
+        .command(&["release", "-a", "acme", "--confirm", "acme", "--wait", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    test_support::sessions::wait_until("the stop was sent", || !stops(&sim).is_empty());
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", out.dump());
+    let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+    assert!(text.contains("interrupted: a stop was sent to release.2343"), "{text}");
+    assert!(text.contains("not yet confirmed gone; check with `heroku ps -a acme`"), "{text}");
+}
