@@ -295,6 +295,7 @@ fn run_detached(
             tail: VecDeque::new(),
             lock_timeout: false,
             reopened: 0,
+            ran: (None, None),
         },
     };
     Ok(Attempt {

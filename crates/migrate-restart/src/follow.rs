@@ -34,6 +34,9 @@ pub struct Followed {
     pub lock_timeout: bool,
     /// The log stream had to be re-opened this many times.
     pub reopened: u32,
+    /// When the platform's log says the dyno began and ended (its first line, its exit line):
+    /// what a follow that began late can time.
+    pub ran: (Option<std::time::SystemTime>, Option<std::time::SystemTime>),
 }
 
 /// Called with each line of the command's output.
@@ -73,6 +76,7 @@ pub fn follow(
     let began = Instant::now();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut last_seen_at: Option<String> = None;
+    let mut ran: (Option<std::time::SystemTime>, Option<std::time::SystemTime>) = (None, None);
     let mut scanner = OutputScanner::default();
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
     let mut lock_timeout = false;
@@ -144,7 +148,9 @@ pub fn follow(
             if let Some(first) = first_status_at {
                 let both = scanner.exit_status.is_some() && platform.is_some();
                 if both || first.elapsed() >= SECOND_SOURCE_GRACE {
-                    return Ok(done(decide(scanner.exit_status, platform), tail, lock_timeout, reopened));
+                    let mut followed = done(decide(scanner.exit_status, platform), tail, lock_timeout, reopened);
+                    followed.ran = ran;
+                    return Ok(followed);
                 }
             }
             let event = match rx.recv_timeout(STREAM_POLL) {
@@ -178,6 +184,7 @@ pub fn follow(
                 overlap = true;
             }
             last_seen_at = Some(line.timestamp.clone());
+            ran.0 = ran.0.or_else(|| heroku_api::timestamp::parse_rfc3339(&line.timestamp));
             new_lines += 1;
             if line.source == "app" {
                 for text in scanner.feed(format!("{}\n", line.text).as_bytes()) {
@@ -193,6 +200,7 @@ pub fn follow(
                 }
             } else if let Some(code) = line.exit_status() {
                 platform = Some(code);
+                ran.1 = heroku_api::timestamp::parse_rfc3339(&line.timestamp);
             } else {
                 out.debug(format!("{}[{}]: {}", line.source, line.dyno, line.text));
             }
@@ -227,7 +235,7 @@ fn decide(marker: Option<i32>, platform: Option<i32>) -> Ending {
 }
 
 fn done(ending: Ending, tail: VecDeque<String>, lock_timeout: bool, reopened: u32) -> Followed {
-    Followed { ending, tail, lock_timeout, reopened }
+    Followed { ending, tail, lock_timeout, reopened, ran: (None, None) }
 }
 
 #[cfg(test)]

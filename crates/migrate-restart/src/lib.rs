@@ -223,6 +223,7 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
         restart_timeout: args.restart_timeout,
         timeout: args.timeout,
         db: db.as_ref(),
+        current: None,
     };
     conclude(&ctx, report, &attempts)
 }
@@ -355,6 +356,9 @@ struct Aftermath<'a> {
     restart_timeout: Duration,
     timeout: Duration,
     db: Option<&'a ResolvedDatabase>,
+    /// The dyno list as it is now, when the run may have ended (and been restarted after)
+    /// before this process saw it: `follow` restarts only what booted before the run ended.
+    current: Option<&'a [Dyno]>,
 }
 
 /// Acts on how the last attempt ended — restart and verify after success, say what failed,
@@ -373,8 +377,14 @@ fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]) ->
             if let Err(e) = record::save(app, last.finished_at, command) {
                 out.warn(format!("could not record the migration time locally: {e}"));
             }
-            let request =
-                restart::Request { plan, formation, before, migrated_at: last.finished_at, limit: ctx.restart_timeout };
+            let request = restart::Request {
+                plan,
+                formation,
+                before,
+                migrated_at: last.finished_at,
+                limit: ctx.restart_timeout,
+                current: ctx.current,
+            };
             let restarted = restart::restart_and_verify(client, out, app, &request)?;
             let exit = if restarted.verified { Exit::Success } else { Exit::NotVerified };
             report.restart = Some(restarted);
@@ -506,6 +516,13 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
     }
     let source = follow::Source { opened: None, history: !platform.is_fir(), on_line: None };
     let followed = follow::follow(&client, &out, &app, &dyno_name, started + args.timeout, gone_grace, source)?;
+    // Timed by what the platform's log measured — its first line and its exit line — not by
+    // how long this follow took (a run that ended before it took milliseconds to read).
+    let (duration, finished_at) = match followed.ran {
+        (Some(from), Some(to)) => (to.duration_since(from).unwrap_or_default(), to),
+        (_, Some(to)) => (started.elapsed(), to),
+        _ => (started.elapsed(), std::time::SystemTime::now()),
+    };
     let attempt = Attempt {
         dyno,
         ending: followed.ending,
@@ -514,9 +531,9 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
         outside_budget: Vec::new(),
         pgoptions: true,
         left_behind: None,
-        duration: started.elapsed(),
+        duration,
         lock_waits: Vec::new(),
-        finished_at: std::time::SystemTime::now(),
+        finished_at,
         log_reopens: followed.reopened,
     };
     let report = MigrateReport {
@@ -541,6 +558,7 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
         restart_timeout: args.restart_timeout,
         timeout: args.timeout,
         db: db.as_ref(),
+        current: Some(&now_dynos),
     };
     conclude(&ctx, report, &[attempt])
 }

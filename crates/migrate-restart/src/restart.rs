@@ -111,30 +111,66 @@ pub struct Request<'a> {
     pub migrated_at: SystemTime,
     /// How long the dynos have to come up.
     pub limit: Duration,
+    /// The dyno list now, when some may already have booted after the migration (a `follow` of
+    /// a run that ended earlier): types whose every dyno did are not restarted again.
+    pub current: Option<&'a [Dyno]>,
+}
+
+/// The types with a dyno that booted before the migration ended (within the clock skew):
+/// those still hold the old schema.
+fn stale_types(types: &[String], now: &[Dyno], migrated_at: SystemTime) -> Vec<String> {
+    types
+        .iter()
+        .filter(|t| {
+            now.iter()
+                .filter(|d| d.process_type == **t)
+                .any(|d| d.created_at_time().is_none_or(|b| b + SKEW < migrated_at))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Restarts these process types through the formation route, together (independent requests).
+fn restart_types(client: &Client, app: &str, types: &[String]) -> anyhow::Result<()> {
+    let results: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = types.iter().map(|t| s.spawn(move || client.restart_process_type(app, t))).collect();
+        hs.into_iter().map(|h| cli_kit::join(h)).collect()
+    });
+    for r in results {
+        r?;
+    }
+    Ok(())
 }
 
 /// Restarts and verifies.
 pub fn restart_and_verify(client: &Client, out: &Output, app: &str, req: &Request) -> anyhow::Result<Report> {
-    let Request { plan, formation, before, migrated_at, limit } = *req;
+    let Request { plan, formation, before, migrated_at, limit, current } = *req;
     let types = plan.types(formation);
-    match plan {
-        Plan::None => return Ok(Report { types, dynos: Vec::new(), verified: true, elapsed_ms: 0 }),
-        Plan::All => client.restart_all(app)?,
-        Plan::Types(ts) => {
-            // Independent requests: send them together.
-            let results: Vec<_> = std::thread::scope(|s| {
-                let hs: Vec<_> = ts.iter().map(|t| s.spawn(move || client.restart_process_type(app, t))).collect();
-                hs.into_iter().map(|h| cli_kit::join(h)).collect()
-            });
-            for r in results {
-                r?;
-            }
+    let stale = current.map(|now| stale_types(&types, now, migrated_at));
+    if let Some(stale) = stale.as_ref().filter(|s| s.len() < types.len()) {
+        let fresh: Vec<&str> = types.iter().filter(|t| !stale.contains(t)).map(String::as_str).collect();
+        out.note(format!("every dyno of {} booted after the migration ended: not restarted again", fresh.join(", ")));
+    }
+    match (plan, &stale) {
+        (Plan::None, _) => return Ok(Report { types, dynos: Vec::new(), verified: true, elapsed_ms: 0 }),
+        (_, Some(stale)) if stale.is_empty() => {}
+        (Plan::All, Some(stale)) if stale.len() < types.len() => restart_types(client, app, stale)?,
+        (Plan::All, _) => client.restart_all(app)?,
+        (Plan::Types(ts), stale) => {
+            let ts = stale.clone().unwrap_or_else(|| ts.clone());
+            restart_types(client, app, &ts)?;
         }
     }
-    out.note(format!(
-        "Restarting {} on {app}…",
-        if *plan == Plan::All { "all dynos".to_string() } else { types.join(", ") }
-    ));
+    let restarting = match &stale {
+        Some(stale) if stale.is_empty() => None,
+        Some(stale) if stale.len() < types.len() => Some(stale.join(", ")),
+        _ if *plan == Plan::All => Some("all dynos".to_string()),
+        _ => Some(types.join(", ")),
+    };
+    match restarting {
+        Some(what) => out.note(format!("Restarting {what} on {app}…")),
+        None => out.note(format!("Nothing to restart on {app}: every dyno booted after the migration ended")),
+    }
     let expected: BTreeMap<&str, u32> = formation
         .iter()
         .filter(|f| types.contains(&f.process_type))
@@ -153,10 +189,15 @@ pub fn restart_and_verify(client: &Client, out: &Output, app: &str, req: &Reques
                 .map(|d| {
                     let booted = d.created_at_time();
                     let after_migration = booted.is_some_and(|b| b + SKEW >= migrated_at);
-                    let newer_than_before = match (booted, booted_before.get(d.name.as_str())) {
-                        (Some(b), Some(prev)) => b > *prev,
-                        _ => true,
-                    };
+                    // A restarted dyno must also be newer than it was (boot times are whole
+                    // seconds); a type not restarted because it had booted after the run ended
+                    // is judged by that alone.
+                    let restarted = stale.as_ref().is_none_or(|s| s.contains(&d.process_type));
+                    let newer_than_before = !restarted
+                        || match (booted, booted_before.get(d.name.as_str())) {
+                            (Some(b), Some(prev)) => b > *prev,
+                            _ => true,
+                        };
                     Verdict {
                         name: d.name.clone(),
                         id: d.id.clone(),

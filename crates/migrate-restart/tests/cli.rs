@@ -1077,3 +1077,35 @@ fn no_preflight_keeps_the_lock_wait_budget_only_no_lock_watch_removes_it() {
     assert_eq!(out.code(), 0, "{}", out.dump());
     assert!(out.stdout_text().contains("no database is watched (--no-lock-watch"), "{}", out.dump());
 }
+
+/// `follow` of a run that already ended and whose restart already happened reports what
+/// happened: nothing is restarted again (every dyno booted after the run ended), and the
+/// migration is timed from the platform's log (its first line to its exit line), not by how
+/// long the follow took.
+#[test]
+fn following_a_finished_and_restarted_run_restarts_nothing_and_times_what_the_log_measured() {
+    let s = setup();
+    let out =
+        s.tool.run(&["-a", "acme", "--command", "sleep 1; echo done", "--no-preflight", "--confirm", "acme", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dyno = doc["attempts"][0]["dyno"].as_str().unwrap().to_string();
+    test_support::sessions::wait_until("the one-off is gone", || !s.sim.dyno_names("acme").contains(&dyno));
+    let restarts_before = s.sim.requests().iter().filter(|r| r.method == "DELETE").count();
+    let out = s.tool.run(&["follow", "-a", "acme", &dyno, "--restart", "all", "--confirm", "acme", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert_eq!(
+        s.sim.requests().iter().filter(|r| r.method == "DELETE").count(),
+        restarts_before,
+        "nothing restarted again: {}",
+        out.dump()
+    );
+    assert!(
+        out.stderr_text().contains("Nothing to restart on acme: every dyno booted after the migration ended"),
+        "{}",
+        out.dump()
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ms = doc["attempts"][0]["duration_ms"].as_u64().unwrap();
+    assert!((900..10_000).contains(&ms), "the 1-second migration is timed as the log measured it: {ms} ms");
+}
