@@ -142,35 +142,77 @@ fn restart_types(client: &Client, app: &str, types: &[String]) -> anyhow::Result
     Ok(())
 }
 
+/// Sends the restarts the plan asks for — of the stale types only, when the current list is
+/// known — and says what is restarted.
+fn send_restarts(
+    client: &Client,
+    out: &Output,
+    app: &str,
+    plan: &Plan,
+    types: &[String],
+    stale: Option<&[String]>,
+) -> anyhow::Result<()> {
+    if let Some(stale) = stale.filter(|s| s.len() < types.len()) {
+        let fresh: Vec<&str> = types.iter().filter(|t| !stale.contains(t)).map(String::as_str).collect();
+        out.note(format!("every dyno of {} booted after the migration ended: not restarted again", fresh.join(", ")));
+    }
+    let what = match (plan, stale) {
+        (_, Some([])) => None,
+        (Plan::All, Some(stale)) if stale.len() < types.len() => Some(stale.to_vec()),
+        (Plan::All, _) => {
+            client.restart_all(app)?;
+            out.note(format!("Restarting all dynos on {app}…"));
+            return Ok(());
+        }
+        (_, Some(stale)) => Some(stale.to_vec()),
+        (_, None) => Some(types.to_vec()),
+    };
+    match what {
+        Some(ts) => {
+            restart_types(client, app, &ts)?;
+            out.note(format!("Restarting {} on {app}…", ts.join(", ")));
+        }
+        None => out.note(format!("Nothing to restart on {app}: every dyno booted after the migration ended")),
+    }
+    Ok(())
+}
+
+/// Whether one dyno is fresh: booted after the migration (within the clock skew) and, when it
+/// was restarted, newer than it was — boot times are whole seconds. A type not restarted
+/// because it had booted after the run ended is judged by the first alone.
+fn verdict(
+    d: &Dyno,
+    migrated_at: SystemTime,
+    booted_before: &BTreeMap<&str, SystemTime>,
+    stale: Option<&[String]>,
+) -> Verdict {
+    let booted = d.created_at_time();
+    let after_migration = booted.is_some_and(|b| b + SKEW >= migrated_at);
+    let restarted = stale.is_none_or(|s| s.contains(&d.process_type));
+    let newer_than_before = !restarted
+        || match (booted, booted_before.get(d.name.as_str())) {
+            (Some(b), Some(prev)) => b > *prev,
+            _ => true,
+        };
+    Verdict {
+        name: d.name.clone(),
+        id: d.id.clone(),
+        created_at: d.created_at.clone(),
+        state: d.state.clone(),
+        fresh: after_migration && newer_than_before,
+        up: d.state == "up",
+    }
+}
+
 /// Restarts and verifies.
 pub fn restart_and_verify(client: &Client, out: &Output, app: &str, req: &Request) -> anyhow::Result<Report> {
     let Request { plan, formation, before, migrated_at, limit, current } = *req;
     let types = plan.types(formation);
     let stale = current.map(|now| stale_types(&types, now, migrated_at));
-    if let Some(stale) = stale.as_ref().filter(|s| s.len() < types.len()) {
-        let fresh: Vec<&str> = types.iter().filter(|t| !stale.contains(t)).map(String::as_str).collect();
-        out.note(format!("every dyno of {} booted after the migration ended: not restarted again", fresh.join(", ")));
+    if *plan == Plan::None {
+        return Ok(Report { types, dynos: Vec::new(), verified: true, elapsed_ms: 0 });
     }
-    match (plan, &stale) {
-        (Plan::None, _) => return Ok(Report { types, dynos: Vec::new(), verified: true, elapsed_ms: 0 }),
-        (_, Some(stale)) if stale.is_empty() => {}
-        (Plan::All, Some(stale)) if stale.len() < types.len() => restart_types(client, app, stale)?,
-        (Plan::All, _) => client.restart_all(app)?,
-        (Plan::Types(ts), stale) => {
-            let ts = stale.clone().unwrap_or_else(|| ts.clone());
-            restart_types(client, app, &ts)?;
-        }
-    }
-    let restarting = match &stale {
-        Some(stale) if stale.is_empty() => None,
-        Some(stale) if stale.len() < types.len() => Some(stale.join(", ")),
-        _ if *plan == Plan::All => Some("all dynos".to_string()),
-        _ => Some(types.join(", ")),
-    };
-    match restarting {
-        Some(what) => out.note(format!("Restarting {what} on {app}…")),
-        None => out.note(format!("Nothing to restart on {app}: every dyno booted after the migration ended")),
-    }
+    send_restarts(client, out, app, plan, &types, stale.as_deref())?;
     let expected: BTreeMap<&str, u32> = formation
         .iter()
         .filter(|f| types.contains(&f.process_type))
@@ -186,27 +228,7 @@ pub fn restart_and_verify(client: &Client, out: &Output, app: &str, req: &Reques
             verdicts = list
                 .iter()
                 .filter(|d| types.contains(&d.process_type))
-                .map(|d| {
-                    let booted = d.created_at_time();
-                    let after_migration = booted.is_some_and(|b| b + SKEW >= migrated_at);
-                    // A restarted dyno must also be newer than it was (boot times are whole
-                    // seconds); a type not restarted because it had booted after the run ended
-                    // is judged by that alone.
-                    let restarted = stale.as_ref().is_none_or(|s| s.contains(&d.process_type));
-                    let newer_than_before = !restarted
-                        || match (booted, booted_before.get(d.name.as_str())) {
-                            (Some(b), Some(prev)) => b > *prev,
-                            _ => true,
-                        };
-                    Verdict {
-                        name: d.name.clone(),
-                        id: d.id.clone(),
-                        created_at: d.created_at.clone(),
-                        state: d.state.clone(),
-                        fresh: after_migration && newer_than_before,
-                        up: d.state == "up",
-                    }
-                })
+                .map(|d| verdict(d, migrated_at, &booted_before, stale.as_deref()))
                 .collect();
             // By each dyno's type, never its name: Fir names pods `web-…`, not `web.1`.
             let complete =

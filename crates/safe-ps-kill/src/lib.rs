@@ -77,29 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let outcomes = verify(&client, &out, &app, &choice.dynos, &dynos, args.wait);
     let all_gone = outcomes.iter().all(|o| o.gone_after.is_some());
     let interrupted = cli_kit::interrupt::requested() && !all_gone;
-    for o in &outcomes {
-        match o.gone_after {
-            Some(t) => {
-                let replaced = match &o.replaced_by {
-                    Some((name, state)) if *name == o.dyno.name => format!("; its formation started a new {name} ({state})"),
-                    Some((name, state)) => format!("; its formation started {name} in its place ({state})"),
-                    None => String::new(),
-                };
-                out.ok(format!("{} stopped (gone after {}){replaced}", o.dyno.name, format_duration(t)));
-            }
-            None if interrupted => out.warn(format!(
-                "interrupted: a stop was sent to {} (by id {}) and it is not yet confirmed gone; check with `heroku ps -a {app}` or `safe-ps-kill {} -a {app} --dry-run`",
-                o.dyno.name, o.dyno.id, o.dyno.name
-            )),
-            None => out.bad(format!(
-                "{} {} after {} — the platform accepted the stop but the dyno is still listed ({}); check `heroku ps -a {app}` and retry by name",
-                o.dyno.name,
-                red().apply_to("STILL RUNNING"),
-                format_duration(args.wait),
-                o.last_state.as_deref().unwrap_or("up")
-            )),
-        }
-    }
+    say_outcomes(&out, &app, &outcomes, interrupted, args.wait);
 
     let db_check = if choice.dynos.iter().any(dbcheck::runs_statements) {
         dbcheck::check(&out, &app, &args.db, &vars.unwrap_or_default(), &choice.dynos)
@@ -261,6 +239,34 @@ pub fn plan_lines(dynos: &[Dyno], now: SystemTime) -> Vec<String> {
 
 /// Stops every dyno by id, in parallel. A dyno that vanished already is not an error:
 /// verification will see it gone.
+/// Says what became of each stopped dyno: seen gone (and what replaced it), not yet confirmed
+/// (interrupted), or still listed at the deadline.
+fn say_outcomes(out: &Output, app: &str, outcomes: &[Outcome], interrupted: bool, wait: Duration) {
+    for o in outcomes {
+        match o.gone_after {
+            Some(t) => {
+                let replaced = match &o.replaced_by {
+                    Some((name, state)) if *name == o.dyno.name => format!("; its formation started a new {name} ({state})"),
+                    Some((name, state)) => format!("; its formation started {name} in its place ({state})"),
+                    None => String::new(),
+                };
+                out.ok(format!("{} stopped (gone after {}){replaced}", o.dyno.name, format_duration(t)));
+            }
+            None if interrupted => out.warn(format!(
+                "interrupted: a stop was sent to {} (by id {}) and it is not yet confirmed gone; check with `heroku ps -a {app}` or `safe-ps-kill {} -a {app} --dry-run`",
+                o.dyno.name, o.dyno.id, o.dyno.name
+            )),
+            None => out.bad(format!(
+                "{} {} after {} — the platform accepted the stop but the dyno is still listed ({}); check `heroku ps -a {app}` and retry by name",
+                o.dyno.name,
+                red().apply_to("STILL RUNNING"),
+                format_duration(wait),
+                o.last_state.as_deref().unwrap_or("up")
+            )),
+        }
+    }
+}
+
 fn stop_all(client: &Client, app: &str, dynos: &[Dyno]) -> anyhow::Result<()> {
     let results: Vec<(String, Result<bool, heroku_api::Error>)> = std::thread::scope(|s| {
         let handles: Vec<_> =
