@@ -249,6 +249,12 @@ pub fn human(
             yellow().apply_to("!"),
             db.describe()
         ));
+        // Dev Center "Postgres Advanced instance pools": a follower pool is one endpoint that
+        // spreads connections over several instances. Nothing this connection sees tells a pool
+        // from a single follower, so it is said as a condition.
+        out.push(
+            "  If it is a Postgres Advanced follower pool, its one endpoint spreads connections over several instances: the sessions here are those of the instance this connection reached, not the whole pool's.".to_string(),
+        );
         if forest.is_empty() {
             out.push(format!("  {} here, none waiting on another's lock.", count(snap.sessions.len(), "session")));
             return out;

@@ -190,6 +190,12 @@ fn a_follower_is_said_to_be_one_and_never_gets_an_all_clear() {
         text.contains("is a follower (a read-only replica): the leader's lock waits are not visible here"),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "If it is a Postgres Advanced follower pool, its one endpoint spreads connections over several instances"
+        ),
+        "{text}"
+    );
     assert!(!text.contains("✓"), "{text}");
     let out = t.run(&["--database-url", &follower.superuser_url("postgres"), "--json"]);
     assert_eq!(json(&out)["follower"], true);
