@@ -46,21 +46,41 @@ fn find(binary: &str) -> Command {
 /// Examples from the `after_help` "Examples:" block, rewritten as heroku commands.
 fn examples(cmd: &Command) -> Vec<String> {
     let text = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
-    let mut out = Vec::new();
+    // (command, its comment): `--help` puts a comment on its own line above its example and
+    // continues a long example with ` \` on indented lines; the Heroku CLI's help shows each
+    // on one line, the comment after it.
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
     let mut in_examples = false;
+    let mut pending: Option<String> = None;
     for line in text.lines() {
         if line.trim_start().starts_with("Examples:") {
             in_examples = true;
             continue;
         }
-        if in_examples {
-            if line.trim().is_empty() {
-                break;
-            }
-            out.push(line.trim().to_string());
+        if !in_examples {
+            continue;
+        }
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((prev, _)) = out.last_mut().filter(|(p, _)| p.ends_with(" \\")) {
+            prev.truncate(prev.len() - 2);
+            prev.push(' ');
+            prev.push_str(line.trim());
+            continue;
+        }
+        match line.trim().strip_prefix("# ") {
+            Some(comment) => pending = Some(comment.to_string()),
+            None => out.push((line.trim().to_string(), pending.take())),
         }
     }
-    out.iter().filter_map(|e| heroku_form(e)).collect()
+    out.into_iter()
+        .map(|(command, comment)| match comment {
+            Some(c) => format!("{command}   # {c}"),
+            None => command,
+        })
+        .filter_map(|e| heroku_form(&e))
+        .collect()
 }
 
 /// `safe-ps-kill release -a acme   # note` → `heroku ps:safe-kill release -a acme   # note`.

@@ -28,3 +28,24 @@ fn every_command_has_flags_examples_and_the_app_flag() {
     let window = m["commands"].as_array().unwrap().iter().find(|c| c["id"] == "maintenance:window").unwrap();
     assert_eq!(window["trailing_command"], true);
 }
+
+/// In every tool's `--help`, rendered on an 80-column terminal, an example's comment stands
+/// on its own line above it: nothing under "Examples:" reads like a command unless it is one.
+#[test]
+fn help_examples_keep_each_comment_on_its_own_line() {
+    for mut cmd in cli_assets::binaries() {
+        let name = cmd.get_name().to_string();
+        let help = cmd.clone().term_width(80).render_long_help().to_string();
+        let _ = &mut cmd;
+        let examples = help.split("Examples:").nth(1).unwrap_or_default();
+        let block = examples.split("\n\n").next().unwrap_or_default();
+        for line in block.lines().filter(|l| !l.trim().is_empty()) {
+            let t = line.trim_start();
+            assert!(
+                t.starts_with('#') || t.starts_with(&name) || line.starts_with("      "),
+                "{name}: an example line that is neither a comment nor a command: {line:?}\n{block}"
+            );
+            assert!(!t.contains("  # "), "{name}: a comment after a command: {line:?}");
+        }
+    }
+}

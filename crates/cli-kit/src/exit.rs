@@ -89,7 +89,7 @@ impl From<Exit> for std::process::ExitCode {
 /// [`Exit`], so the help cannot drift from the contract; each tool says in `codes` which codes
 /// it returns and what each means for it.
 pub fn after_help(examples: &str, codes: &[(Exit, &str)]) -> String {
-    let mut text = format!("Examples:\n{}\n\nExit codes (docs/exit-codes.md):", examples.trim_end());
+    let mut text = format!("Examples:\n{}\n\nExit codes (docs/exit-codes.md):", comments_above(examples.trim_end()));
     for (exit, meaning) in codes {
         let code = match exit {
             Exit::Other(_) => "N".to_string(),
@@ -100,9 +100,62 @@ pub fn after_help(examples: &str, codes: &[(Exit, &str)]) -> String {
     text
 }
 
+/// Each example's trailing `# comment` moved onto its own line above it, and a long command
+/// continued with ` \` on indented lines: an 80-column terminal would otherwise wrap them, and
+/// a wrapped piece of a comment or a command reads like a command of its own. Pasted, the
+/// continued command runs as printed.
+fn comments_above(examples: &str) -> String {
+    examples
+        .lines()
+        .map(|line| match line.split_once("  # ") {
+            Some((command, comment)) if !command.trim().is_empty() => {
+                format!("  # {}\n{}", comment.trim(), continued(command.trim()))
+            }
+            _ if line.trim_start().starts_with('#') => line.to_string(),
+            _ => continued(line.trim()),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `  command`, broken at spaces into lines of at most [`EXAMPLE_WIDTH`] with ` \` continuations.
+fn continued(command: &str) -> String {
+    let mut lines: Vec<String> = vec![String::from("  ")];
+    for word in command.split(' ') {
+        let last = lines.last_mut().expect("one line");
+        if last.trim().is_empty() || last.len() + 1 + word.len() + 2 <= EXAMPLE_WIDTH {
+            if !last.trim().is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        } else {
+            last.push_str(" \\");
+            lines.push(format!("      {word}"));
+        }
+    }
+    lines.join("\n")
+}
+
+/// The widest an example line may be (an 80-column terminal, less clap's indent).
+const EXAMPLE_WIDTH: usize = 76;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_examples_comment_goes_on_its_own_line_above_it() {
+        let text = after_help("  tool -a acme          # the usual\n  tool check -a acme\n", &[]);
+        assert_eq!(
+            text,
+            "Examples:\n  # the usual\n  tool -a acme\n  tool check -a acme\n\nExit codes (docs/exit-codes.md):"
+        );
+        let long = after_help(&format!("  tool {}\n", "--flag value ".repeat(10).trim_end()), &[]);
+        let lines: Vec<&str> = long.lines().skip(1).take_while(|l| !l.is_empty()).collect();
+        assert!(lines.len() > 1 && lines.iter().all(|l| l.len() <= EXAMPLE_WIDTH), "{long}");
+        assert!(lines[..lines.len() - 1].iter().all(|l| l.ends_with(" \\")), "{long}");
+        assert!(lines[1..].iter().all(|l| l.starts_with("      ")), "{long}");
+    }
 
     #[test]
     fn after_help_numbers_come_from_the_contract() {
