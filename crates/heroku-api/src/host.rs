@@ -32,7 +32,21 @@ impl ApiHost {
                 "HEROKU_HOST `{value}` uses the scheme `{scheme}`; the Platform API speaks https (or http to 127.0.0.1): set HEROKU_HOST to a host name like heroku.com or to https://host[:port]"
             )));
         } else {
-            format!("https://api.{}", value.trim_end_matches('/'))
+            let bare = value.trim_end_matches('/');
+            // `127.0.0.1:5000` would become `https://api.127.0.0.1:5000`: an address is not a
+            // host name to put `api.` before.
+            let host_part = bare.rsplit_once(':').map(|(h, _)| h).unwrap_or(bare);
+            if bare.contains('@')
+                || host_part.parse::<std::net::IpAddr>().is_ok()
+                || bare.contains(':')
+                || bare.contains('/')
+            {
+                return Err(Error::Config(format!(
+                    "HEROKU_HOST `{}` is not a host name: give one like heroku.com (the API is then https://api.heroku.com), or a URL like http://127.0.0.1:PORT for a local API",
+                    if bare.contains('@') { "…@…".to_string() } else { bare.to_string() }
+                )));
+            }
+            format!("https://api.{bare}")
         };
         Self::parse(&base)
     }
@@ -47,6 +61,13 @@ impl ApiHost {
             Error::Config(format!("HEROKU_HOST `{base}` is not a URL; use a host name or http(s)://host[:port]"))
         })?;
         let authority = rest.split('/').next().unwrap_or("");
+        // Credentials in the URL would be sent to the API and shown in messages: refused, and
+        // never echoed.
+        if authority.contains('@') {
+            return Err(Error::Config(format!(
+                "HEROKU_HOST carries credentials ({scheme}://…@…): the token goes in HEROKU_API_KEY or ~/.netrc (heroku login); remove them from HEROKU_HOST"
+            )));
+        }
         let host = host_of_authority(authority);
         if host.is_empty() {
             return Err(Error::Config(format!("HEROKU_HOST `{base}` has no host name")));
@@ -104,6 +125,27 @@ pub fn is_loopback(host: &str) -> bool {
     match host.parse::<std::net::IpAddr>() {
         Ok(ip) => ip.is_loopback(),
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod bad_host_tests {
+    use super::*;
+
+    #[test]
+    fn an_address_or_credentials_in_heroku_host_are_refused_without_echoing_a_password() {
+        let e = ApiHost::from_heroku_host(Some("127.0.0.1:56001")).unwrap_err().to_string();
+        assert!(e.contains("`127.0.0.1:56001` is not a host name") && e.contains("http://127.0.0.1:PORT"), "{e}");
+        assert!(ApiHost::from_heroku_host(Some("localhost:5000")).is_err());
+        for v in ["https://user:hunter2@api.example.com", "user:hunter2@example.com"] {
+            let e = ApiHost::from_heroku_host(Some(v)).unwrap_err().to_string();
+            assert!(!e.contains("hunter2") && !e.contains("user:"), "{e}");
+        }
+        assert_eq!(ApiHost::from_heroku_host(Some("heroku.com")).unwrap().base_url(), "https://api.heroku.com");
+        assert_eq!(
+            ApiHost::from_heroku_host(Some("http://127.0.0.1:5000")).unwrap().base_url(),
+            "http://127.0.0.1:5000"
+        );
     }
 }
 
