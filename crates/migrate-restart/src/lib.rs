@@ -516,6 +516,13 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
     }
     let source = follow::Source { opened: None, history: !platform.is_fir(), on_line: None };
     let followed = follow::follow(&client, &out, &app, &dyno_name, started + args.timeout, gone_grace, source)?;
+    // Not listed, not recorded here, and not one line of it in the log's history: the platform
+    // has never heard of this dyno (a typo), which is not "it may still be running".
+    if gone && record.is_none() && followed.ran.0.is_none() && matches!(followed.ending, Ending::Lost(_)) {
+        return Err(usage(format!(
+            "{app} has no dyno {dyno_name} and its log has no line of one: check the name with heroku ps -a {app} (a migration's one-off is run.N)"
+        )));
+    }
     // Timed by what the platform's log measured — its first line and its exit line — not by
     // how long this follow took (a run that ended before it took milliseconds to read).
     let (duration, finished_at) = match followed.ran {

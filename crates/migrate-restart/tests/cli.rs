@@ -1109,3 +1109,13 @@ fn following_a_finished_and_restarted_run_restarts_nothing_and_times_what_the_lo
     let ms = doc["attempts"][0]["duration_ms"].as_u64().unwrap();
     assert!((900..10_000).contains(&ms), "the 1-second migration is timed as the log measured it: {ms} ms");
 }
+
+/// `follow` of a dyno the platform has never heard of (not listed, no line in the log) is a
+/// usage error naming it, not "it may still be running".
+#[test]
+fn following_a_dyno_nobody_has_heard_of_is_a_usage_error() {
+    let s = setup();
+    let out = s.tool.run(&["follow", "-a", "acme", "run.9999", "--restart", "none", "--confirm", "acme"]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(out.stderr_text().contains("acme has no dyno run.9999 and its log has no line of one"), "{}", out.dump());
+}
