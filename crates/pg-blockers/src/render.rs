@@ -208,6 +208,9 @@ fn recommendation_lines(
     }
     if let Some((command, cost)) = platform_way(r, db, snap) {
         out.push(format!("  or the platform's way: {command}"));
+        if db.app().is_none() {
+            out.push("  (APP: the Heroku app this database belongs to; it is not known from a URL)".to_string());
+        }
         out.push(format!("  cost: {cost}"));
     }
 }
@@ -216,9 +219,10 @@ fn recommendation_lines(
 /// Postgres backup is stopped with `pg:backups:cancel`, which also ends the backup job (a
 /// plain cancel only fails its COPY). Needs the app, which a bare `--database-url` lacks.
 pub fn platform_way(r: &Recommendation, db: &ResolvedDatabase, snap: &Snapshot) -> Option<(String, &'static str)> {
-    let app = db.app()?;
     let backup =
         snap.get(r.pid).is_some_and(|s| s.has(Label::Backup) && s.application_name == "Heroku Postgres Backups");
+    // From a bare URL the app is not known: the command says what to fill in.
+    let app = db.app().map(str::to_string).unwrap_or_else(|| "APP".to_string());
     backup.then(|| {
         (
             format!("heroku pg:backups:cancel -a {app}"),

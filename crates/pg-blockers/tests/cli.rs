@@ -54,6 +54,11 @@ fn incident_001_names_the_backup_and_the_cancel_lets_the_drop_finish() {
     assert!(text.contains("or the platform's way: heroku pg:backups:cancel -a acme"), "{text}");
     assert!(text.contains("the backup job stops and this backup is lost"), "{text}");
     assert!(!text.contains("test-superuser-pw"), "password leaked:\n{text}");
+    // From a bare URL the app is unknown: the platform's way is still offered, APP to fill in.
+    let out = t.run(&["--database-url", &url]);
+    let text = out.stdout_text();
+    assert!(text.contains("or the platform's way: heroku pg:backups:cancel -a APP"), "{text}");
+    assert!(text.contains("(APP: the Heroku app this database belongs to"), "{text}");
 
     let out = t.run(&["-a", "acme", "--json"]);
     let doc = json(&out);
