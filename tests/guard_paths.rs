@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use heroku_sim::{Sim, World};
+use heroku_sim::Sim;
 use test_support::generation::Generation;
 use test_support::sessions::{lock_waiters, long_report, wait_until};
 use test_support::tool::{OutputExt, Tool};
@@ -33,15 +33,9 @@ struct Setup {
 
 /// acme on Cedar, built with the migrate-guard buildpack, DATABASE_URL a real PostgreSQL.
 fn setup() -> Setup {
-    let pg = PgCluster::start().unwrap();
-    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 1000) g").unwrap();
+    let pg = test_support::acme::users_database().unwrap();
     let dir = test_support::tempfile::tempdir().unwrap();
-    let mut w = World::default();
-    w.add_app("acme");
-    w.add_formation("acme", "web", 2, "puma", Duration::from_secs(3600));
-    w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
-    w.timing.start_delay = Duration::from_millis(100);
-    w.timing.stop_delay = Duration::from_millis(100);
+    let mut w = test_support::acme::acme_world(&pg, Generation::Cedar);
     test_support::buildpack::install_migrate_guard(&bin("migrate-guard"), &mut w, Generation::Cedar, dir.path())
         .unwrap();
     let sim = Sim::start(w).unwrap();
@@ -50,10 +44,7 @@ fn setup() -> Setup {
 }
 
 fn alter(pg: &PgCluster) -> String {
-    format!(
-        "{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text\"",
-        pg.psql_path().display()
-    )
+    test_support::acme::psql_migration(pg, "SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text")
 }
 
 /// The operator's machine goes away (SIGKILL to migrate-restart) while the one-off's ALTER

@@ -21,8 +21,7 @@ struct Dyno {
 
 /// A release dyno `release.7` of an app whose DATABASE_URL is a real PostgreSQL with `users`.
 fn dyno() -> Dyno {
-    let pg = PgCluster::start().unwrap();
-    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 1000) g").unwrap();
+    let pg = test_support::acme::users_database().unwrap();
     let url = pg.superuser_url("postgres");
     Dyno {
         pg,
@@ -51,10 +50,7 @@ impl Dyno {
     /// A release command: psql with the app's DATABASE_URL, as a framework's migrate would
     /// connect (libpq: PGOPTIONS and PGAPPNAME apply).
     fn migrate_sql(&self, sql: &str) -> String {
-        format!(
-            "echo '== migrating'; {} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"",
-            self.pg.psql_path().display()
-        )
+        format!("echo '== migrating'; {}", test_support::acme::psql_migration(&self.pg, sql))
     }
 
     fn has_column(&self) -> bool {

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use heroku_sim::{Sim, World};
+use heroku_sim::Sim;
 use test_support::generation::Generation;
 use test_support::on_both_generations;
 use test_support::sessions::{lock_waiters, long_report, spawn, wait_until, Running};
@@ -23,16 +23,9 @@ struct Setup {
 /// acme (web×2) on generation `g`, built with the migrate-guard buildpack, its DATABASE_URL a
 /// real PostgreSQL with `users`; a stopped dyno gets SIGKILL 3 s after SIGTERM.
 fn setup(g: Generation) -> Setup {
-    let pg = PgCluster::start().unwrap();
-    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 1000) g").unwrap();
+    let pg = test_support::acme::users_database().unwrap();
     let dir = test_support::tempfile::tempdir().unwrap();
-    let mut w = World::default();
-    w.add_app("acme");
-    g.apply(&mut w, "acme");
-    w.add_formation("acme", "web", 2, "puma", Duration::from_secs(3600));
-    w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
-    w.timing.start_delay = Duration::from_millis(100);
-    w.timing.stop_delay = Duration::from_millis(100);
+    let mut w = test_support::acme::acme_world(&pg, g);
     w.timing.kill_grace = Duration::from_secs(3);
     test_support::buildpack::install_migrate_guard(std::path::Path::new(BIN), &mut w, g, dir.path()).unwrap();
     let sim = Sim::start(w).unwrap();
@@ -42,10 +35,7 @@ fn setup(g: Generation) -> Setup {
 impl Setup {
     /// Deploys a slug whose Procfile says `release: migrate-guard GUARD_ARGS -- psql … -c SQL`.
     fn push(&self, guard_args: &str, sql: &str) -> u64 {
-        let release = format!(
-            "migrate-guard {guard_args} -- {} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"",
-            self.pg.psql_path().display()
-        );
+        let release = format!("migrate-guard {guard_args} -- {}", test_support::acme::psql_migration(&self.pg, sql));
         self.sim.push("acme", "feed1234", "add nickname", &[("web", "puma"), ("release", &release)])
     }
 

@@ -5,9 +5,10 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use heroku_sim::{Sim, World};
+use heroku_sim::Sim;
 use serde_json::Value;
 use test_support::app_repo::AppRepo;
+use test_support::generation::Generation;
 use test_support::sessions::{lock_waiters, long_report, spawn, wait_until, Running};
 use test_support::tool::{LiveOutput, OutputExt, Tool};
 use test_support::PgCluster;
@@ -19,24 +20,14 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let pg = PgCluster::start().unwrap();
-    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 1000) g").unwrap();
-    let mut w = World::default();
-    w.add_app("acme");
-    w.add_formation("acme", "web", 2, "puma", Duration::from_secs(3600));
-    w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
-    w.timing.start_delay = Duration::from_millis(100);
-    w.timing.stop_delay = Duration::from_millis(100);
-    let sim = Sim::start(w).unwrap();
+    let pg = test_support::acme::users_database().unwrap();
+    let sim = Sim::start(test_support::acme::acme_world(&pg, Generation::Cedar)).unwrap();
     let tool = Tool::new(env!("CARGO_BIN_EXE_migrate-restart")).api(&sim.url(), &sim.token());
     Setup { pg, sim, tool }
 }
 
 fn procfile(pg: &PgCluster, sql: &str) -> String {
-    format!(
-        "web: puma\nrelease: echo '== migrating'; {} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"\n",
-        pg.psql_path().display()
-    )
+    format!("web: puma\nrelease: echo '== migrating'; {}\n", test_support::acme::psql_migration(pg, sql))
 }
 
 fn json(out: &std::process::Output) -> Value {

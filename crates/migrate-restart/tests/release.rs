@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use heroku_sim::{Sim, World};
+use heroku_sim::Sim;
 use serde_json::Value;
 use test_support::generation::Generation;
 use test_support::on_both_generations;
@@ -24,23 +24,15 @@ fn setup() -> Setup {
 
 /// acme (web×2) on generation `g`, its DATABASE_URL a real PostgreSQL with `users`.
 fn setup_on(g: Generation) -> Setup {
-    let pg = PgCluster::start().unwrap();
-    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 1000) g").unwrap();
-    let mut w = World::default();
-    w.add_app("acme");
-    g.apply(&mut w, "acme");
-    w.add_formation("acme", "web", 2, "puma", Duration::from_secs(3600));
-    w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
-    w.timing.start_delay = Duration::from_millis(100);
-    w.timing.stop_delay = Duration::from_millis(100);
-    let sim = Sim::start(w).unwrap();
+    let pg = test_support::acme::users_database().unwrap();
+    let sim = Sim::start(test_support::acme::acme_world(&pg, g)).unwrap();
     let tool = Tool::new(env!("CARGO_BIN_EXE_migrate-restart")).api(&sim.url(), &sim.token());
     Setup { pg, sim, tool }
 }
 
 /// A release command: psql against the app's DATABASE_URL, as a framework's migrate would.
 fn release_sql(pg: &PgCluster, sql: &str) -> String {
-    format!("echo '== migrating'; {} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"", pg.psql_path().display())
+    format!("echo '== migrating'; {}", test_support::acme::psql_migration(pg, sql))
 }
 
 fn push(s: &Setup, release_command: &str) -> u64 {

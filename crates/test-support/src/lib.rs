@@ -1,6 +1,7 @@
 //! Test helpers: a throwaway PostgreSQL cluster ([`PgCluster`]) and the pinned, locally
 //! installed Heroku CLI ([`heroku_cli`]).
 
+pub mod acme;
 pub mod app_repo;
 pub mod buildpack;
 pub mod docs;

@@ -78,7 +78,7 @@ impl Sandbox {
 
     /// A migration command the one-off dyno runs: psql against its DATABASE_URL.
     pub fn psql_migration(&self, sql: &str) -> String {
-        format!("{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"", self.pg.psql_path().display())
+        crate::acme::psql_migration(&self.pg, sql)
     }
 
     /// A Rails-shaped git repository: returns (dir, deployed commit, code-only commit, migration commit).

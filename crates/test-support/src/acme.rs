@@ -1,0 +1,36 @@
+//! The app most end-to-end suites start from: `acme` (web×2) whose DATABASE_URL is a real
+//! PostgreSQL holding `users` (1,000 rows) — the table the incidents' migrations alter — and
+//! the migration command a framework would run against it.
+
+use std::time::Duration;
+
+use heroku_sim::World;
+
+use crate::generation::Generation;
+use crate::PgCluster;
+
+/// A throwaway PostgreSQL with `users` (1,000 rows).
+pub fn users_database() -> anyhow::Result<PgCluster> {
+    let pg = PgCluster::start()?;
+    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 1000) g")?;
+    Ok(pg)
+}
+
+/// acme (web×2, `puma`) on generation `g`, its DATABASE_URL `pg`'s `postgres` database, dynos
+/// that start and stop in 100 ms.
+pub fn acme_world(pg: &PgCluster, g: Generation) -> World {
+    let mut w = World::default();
+    w.add_app("acme");
+    g.apply(&mut w, "acme");
+    w.add_formation("acme", "web", 2, "puma", Duration::from_secs(3600));
+    w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
+    w.timing.start_delay = Duration::from_millis(100);
+    w.timing.stop_delay = Duration::from_millis(100);
+    w
+}
+
+/// A migration as a framework runs it: psql against `$DATABASE_URL` (PGOPTIONS and PGAPPNAME
+/// apply, as with any libpq client), stopping at the first error.
+pub fn psql_migration(pg: &PgCluster, sql: &str) -> String {
+    format!("{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"", pg.psql_path().display())
+}
