@@ -686,10 +686,7 @@ fn the_promotions_release_phase_is_under_the_lock_wait_budget() {
     pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 100) g").unwrap();
     s.sim.with(|w| w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres")));
     let reader = test_support::sessions::long_report(&pg, &pg.superuser_url("postgres"), 60);
-    let alter = format!(
-        "{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"ALTER TABLE users ADD COLUMN nickname text\"",
-        pg.psql_path().display()
-    );
+    let alter = test_support::acme::psql_migration(&pg, "ALTER TABLE users ADD COLUMN nickname text");
     staging_release_phase(&s, &alter);
     let out = s.tool.run_in(
         &s.repo.dir,

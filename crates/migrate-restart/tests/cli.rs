@@ -35,7 +35,7 @@ fn setup() -> Setup {
 
 /// A migration the dyno runs: psql against the app's DATABASE_URL, as a framework would.
 fn sql_migration(pg: &PgCluster, sql: &str) -> String {
-    format!("{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"", pg.psql_path().display())
+    test_support::acme::psql_migration(pg, sql)
 }
 
 /// A report holding `users` for `secs` seconds, running when this returns.

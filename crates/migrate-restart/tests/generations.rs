@@ -44,7 +44,7 @@ fn setup(g: Generation, tweak: impl FnOnce(&mut World)) -> Setup {
 
 /// The app's migration as its framework runs it: through the app's `bundle` (the runtime).
 fn bundled_migration(pg: &PgCluster, sql: &str) -> String {
-    format!("bundle exec {} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"", pg.psql_path().display())
+    format!("bundle exec {}", test_support::acme::psql_migration(pg, sql))
 }
 
 fn json(out: &std::process::Output) -> Value {
