@@ -191,7 +191,14 @@ fn start_detached(s: &Setup, cmd: &str) -> (std::process::Child, LiveOutput, Str
         .unwrap();
     let err = LiveOutput::start(child.stderr.take().unwrap());
     wait_until("the follow command is printed", || err.text().contains("migrate-restart follow -a acme run."));
-    let dyno = run_dyno(&s.sim).expect("the migration runs");
+    // The dyno is listed before its process has started: wait for the process, on a loaded
+    // machine too.
+    let mut dyno = None;
+    wait_until("the migration runs", || {
+        dyno = run_dyno(&s.sim);
+        dyno.is_some()
+    });
+    let dyno = dyno.expect("the migration runs");
     assert!(err.text().contains(&format!("migrate-restart follow -a acme {dyno} --restart all")), "{}", err.text());
     (child, err, dyno)
 }
