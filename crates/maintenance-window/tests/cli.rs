@@ -401,7 +401,11 @@ fn errors_while_closing_are_retried_and_nothing_is_lost() {
         .current_dir(&s.repo.dir)
         .spawn()
         .unwrap();
-    wait_until("the window is open", || maintenance(&s.sim));
+    // Open means maintenance on *and* the workers scaled down: faults added earlier would hit
+    // the opening's own formation update (a loaded machine showed it).
+    wait_until("the window is open", || {
+        maintenance(&s.sim) && quantities(&s.sim).iter().all(|(t, q)| t == "web" || *q == 0)
+    });
     s.sim.add_fault(FaultKind::ServiceUnavailable, Some("PATCH"), Some("/formation"), 2);
     s.sim.add_fault(FaultKind::RateLimited(0), Some("PATCH"), Some("/apps/acme"), 1);
     s.sim.add_fault(FaultKind::Reset, Some("PATCH"), Some("/apps/acme"), 1);
