@@ -32,9 +32,18 @@ where
             });
             let styled = crate::output::red().apply_to("error:");
             eprintln!("{prefix}{styled} {}", crate::redact(&line));
+            if asks_for_json(&argv) {
+                // `--json` always ends with one document, a usage error's too.
+                crate::output::write_error_document(&crate::redact(&line), crate::Exit::Usage);
+            }
             Err(ExitCode::from(crate::Exit::Usage.code()))
         }
     }
+}
+
+/// `--json` among the tool's own arguments (before a `--` that starts a COMMAND).
+fn asks_for_json(argv: &[OsString]) -> bool {
+    argv.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json")
 }
 
 /// [`parse_from`] over the process's arguments, no prefix, no hint.

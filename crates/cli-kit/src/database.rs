@@ -85,13 +85,39 @@ impl ResolvedDatabase {
         }
     }
 
-    /// The arguments that select this database again, for printed commands (no secrets).
+    /// The arguments that select this database again, for printed commands (no secrets). A
+    /// URL given directly is named as `"$DATABASE_URL"` when that variable holds it, written
+    /// out when it carries no password, and otherwise `"$DATABASE_URL"` with
+    /// [`ResolvedDatabase::fill_in`] saying what to set.
     pub fn selector_args(&self) -> String {
         match &self.source {
             DatabaseSource::App { app, config_var, .. } if config_var == "DATABASE_URL" => format!("-a {app}"),
             DatabaseSource::App { app, config_var, .. } => format!("{config_var} -a {app}"),
-            DatabaseSource::Flag | DatabaseSource::Env => "--database-url \"$DATABASE_URL\"".to_string(),
+            DatabaseSource::Flag | DatabaseSource::Env if self.env_holds_url() || self.has_password() => {
+                "--database-url \"$DATABASE_URL\"".to_string()
+            }
+            DatabaseSource::Flag | DatabaseSource::Env => format!("--database-url {}", crate::shell::quote(&self.url)),
         }
+    }
+
+    /// What a printed command needs that it cannot show: `DATABASE_URL` set to the URL given
+    /// to `--database-url`, when this shell's `DATABASE_URL` is not that URL and the URL holds
+    /// a password (never printed). `None` when the printed command runs as it stands.
+    pub fn fill_in(&self) -> Option<String> {
+        let needs = matches!(self.source, DatabaseSource::Flag) && !self.env_holds_url() && self.has_password();
+        needs.then(|| {
+            "before running a printed command, set DATABASE_URL to the URL you gave --database-url (it holds a password, so it is not printed): export DATABASE_URL='postgres://…'".to_string()
+        })
+    }
+
+    fn env_holds_url(&self) -> bool {
+        std::env::var("DATABASE_URL").is_ok_and(|v| v == self.url)
+    }
+
+    fn has_password(&self) -> bool {
+        pg_locks::parse_url(&self.url, SslMode::Prefer)
+            .map(|p| p.config.get_password().is_some_and(|pw| !pw.is_empty()))
+            .unwrap_or(true)
     }
 }
 
@@ -241,4 +267,30 @@ fn addon_for(attachments: &[AddonAttachment], config_var: &str) -> Option<String
 
 fn is_postgres_url(v: &str) -> bool {
     v.starts_with("postgres://") || v.starts_with("postgresql://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(url: &str) -> ResolvedDatabase {
+        direct(url, DatabaseSource::Flag).expect("a valid URL")
+    }
+
+    /// A printed command runs as it stands: a URL without a password is written out (quoted
+    /// for the shell); one with a password is `"$DATABASE_URL"` with what to set said beside it.
+    /// (Run where DATABASE_URL is not the URL under test, as every test process here is.)
+    #[test]
+    fn a_url_given_by_flag_is_written_out_only_without_a_password() {
+        let plain = flag("postgres://reporter@127.0.0.1:5432/app?sslmode=disable&connect_timeout=5");
+        assert_eq!(
+            plain.selector_args(),
+            "--database-url 'postgres://reporter@127.0.0.1:5432/app?sslmode=disable&connect_timeout=5'"
+        );
+        assert_eq!(plain.fill_in(), None);
+        let secret = flag("postgres://u:hunter2@127.0.0.1:5432/app");
+        assert_eq!(secret.selector_args(), "--database-url \"$DATABASE_URL\"");
+        let note = secret.fill_in().expect("says what to set");
+        assert!(note.contains("set DATABASE_URL to the URL you gave --database-url") && !note.contains("hunter2"));
+    }
 }

@@ -15,6 +15,7 @@ pub mod output;
 pub mod poll;
 pub mod program;
 pub mod redact;
+pub mod shell;
 pub mod state;
 
 pub use api::api_client;
@@ -44,6 +45,10 @@ pub fn run_main(try_main: impl FnOnce() -> anyhow::Result<Exit>) -> std::process
         Ok(exit) => exit.into(),
         Err(err) => {
             let exit = exit_for(&err);
+            if output::take_json_owed() {
+                // `--json` always ends with one document, failures included.
+                output::write_error_document(&redact(&one_line(&err)), exit);
+            }
             // An error may echo an argument or an API field: shown, never obeyed.
             let line = printable(&one_line(&err));
             let mut stderr = std::io::stderr().lock();

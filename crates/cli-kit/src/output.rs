@@ -80,6 +80,30 @@ struct StdoutState {
     told: AtomicBool,
 }
 
+/// `--json` was asked for and no document has been written yet: an error that ends the
+/// process now still owes stdout one ([`crate::run_main`] writes it).
+static JSON_OWED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the process still owes a `--json` document, clearing the debt.
+pub fn take_json_owed() -> bool {
+    JSON_OWED.swap(false, Ordering::SeqCst)
+}
+
+/// The document a `--json` run ends with when it fails before its own report: what went
+/// wrong and the exit code (docs/json/error.md).
+pub fn error_document(message: &str, exit: crate::Exit) -> serde_json::Value {
+    serde_json::json!({
+        "schema_version": crate::SCHEMA_VERSION,
+        "error": { "message": message, "exit_code": exit.code() },
+    })
+}
+
+/// Writes [`error_document`] to stdout; a closed stdout leaves the exit code to say it.
+pub fn write_error_document(message: &str, exit: crate::Exit) {
+    let text = serde_json::to_string_pretty(&error_document(message, exit)).unwrap_or_default();
+    let _ = std::io::Write::write_fmt(&mut std::io::stdout().lock(), format_args!("{text}\n"));
+}
+
 impl Output {
     /// Sets up output for these flags and this process's terminals.
     pub fn new(args: &OutputArgs) -> Output {
@@ -88,6 +112,7 @@ impl Output {
             console::set_colors_enabled(false);
             console::set_colors_enabled_stderr(false);
         }
+        JSON_OWED.store(args.json, Ordering::SeqCst);
         Output {
             json: args.json,
             verbose: args.verbose,
@@ -246,6 +271,7 @@ impl Output {
     }
 
     fn write_json(&self, text: &str) {
+        JSON_OWED.store(false, Ordering::SeqCst);
         if let Err(e) = self.write(Stream::Stdout, &redact(text)) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 self.stdout_state.closed.store(true, Ordering::SeqCst);

@@ -54,7 +54,7 @@ pub fn decision_lines(app: &str, d: &plan::Decision) -> Vec<String> {
     if !d.needed {
         return vec![format!(
             "No window needed for {app}: nothing changed under {} ({range}, base = {}).",
-            d.pathspecs.join(" "),
+            cli_kit::shell::join(&d.pathspecs),
             d.base_source
         )];
     }
@@ -62,7 +62,7 @@ pub fn decision_lines(app: &str, d: &plan::Decision) -> Vec<String> {
         "{} for {app}: {} changed under {} ({range}, base = {}):",
         bold().apply_to("A window is needed"),
         cli_kit::output::count(d.files.len(), "file"),
-        d.pathspecs.join(" "),
+        cli_kit::shell::join(&d.pathspecs),
         d.base_source
     )];
     lines.extend(d.files.iter().map(|f| format!("  {f}")));
@@ -124,7 +124,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
                         "The release phase of v{} {}: `{}` was not run.",
                         release.version,
                         phase_word(phase.result),
-                        args.command.join(" ")
+                        cli_kit::shell::join(&args.command)
                     ));
                     let report = WindowReport {
                         release_phase: Some(phase.clone()),
@@ -134,7 +134,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
                 }
             }
         }
-        out.say(format!("Running `{}` without maintenance.", args.command.join(" ")));
+        out.say(format!("Running `{}` without maintenance.", cli_kit::shell::join(&args.command)));
         let ended = command::run(&out, &args.command, &app);
         let status = match ended {
             Ended::Status(s) => s,
@@ -172,7 +172,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
             )
         },
         before.promote.as_ref().map(|(plan, _)| format!(", release {}", plan.describe())).unwrap_or_default(),
-        args.command.join(" ")
+        cli_kit::shell::join(&args.command)
     ));
     let db = match before.promote {
         Some(_) => cli_kit::database::from_flag_or_app(&args.db, &app, &before.vars)?,
@@ -255,7 +255,7 @@ fn window_cmd(args: cli::WindowArgs) -> anyhow::Result<Exit> {
         Ended::Abandoned => 130,
     };
     if status != 0 && args.on_failure == OnFailure::Hold {
-        hold(&out, &j, &format!("`{}` exited with status {status}", args.command.join(" ")));
+        hold(&out, &j, &format!("`{}` exited with status {status}", cli_kit::shell::join(&args.command)));
         report.record(WindowResult::Held, Some(status), t, &j);
         return Ok(finish(&out, &report, exit_with(status)));
     }

@@ -216,6 +216,8 @@ fn a_failing_command_holds_the_window_until_restore_which_is_safe_twice() {
     let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--", "sh", "-c", "exit 7"]);
     assert_eq!(out.code(), 7, "COMMAND's status: {}", out.dump());
     let text = out.stdout_text();
+    // The echoed COMMAND is quoted for the shell: pasted, it runs the same argv.
+    assert!(text.contains("run `sh -c 'exit 7'`") && text.contains("`sh -c 'exit 7'` exited with status 7"), "{text}");
     assert!(text.contains("worker scaled 3→0") && text.contains("clock scaled 1→0"), "{text}");
     assert!(text.contains("Reopen with: maintenance-window restore -a acme"), "{text}");
     assert!(maintenance(&s.sim));
@@ -512,7 +514,7 @@ fn django_and_unknown_repositories() {
     git(&dir, &["add", "-A"]);
     git(&dir, &["commit", "-qm", "migration"]);
     let out = s.tool.run_in(&dir, &["plan", "-a", "acme", "--base", &base]);
-    assert!(out.stdout_text().contains("1 file changed under :(glob)**/migrations/**"), "{}", out.dump());
+    assert!(out.stdout_text().contains("1 file changed under ':(glob)**/migrations/**'"), "{}", out.dump());
     std::fs::remove_file(dir.join("manage.py")).unwrap();
     let out = s.tool.run_in(&dir, &["plan", "-a", "acme", "--base", &base]);
     assert_eq!(out.code(), 2, "{}", out.dump());

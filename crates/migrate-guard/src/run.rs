@@ -205,7 +205,7 @@ impl Guard<'_> {
         };
         format!(
             "guarding `{}` on {} ({}; sessions named {}; up to {} retries within {}; deadline {})",
-            self.setup.argv.join(" "),
+            cli_kit::shell::join(&self.setup.argv),
             self.setup.dyno,
             budget,
             self.setup.session_name,
@@ -255,7 +255,7 @@ impl Guard<'_> {
             let ran = match self.attempt(pgoptions, run_started) {
                 Ok(r) => r,
                 Err(e) => {
-                    self.voice.say(format!("✗ could not start `{}`: {e}", self.setup.argv.join(" ")));
+                    self.voice.say(format!("✗ could not start `{}`: {e}", cli_kit::shell::join(&self.setup.argv)));
                     self.report.outcome = Outcome::Failed;
                     return Exit::Failed;
                 }

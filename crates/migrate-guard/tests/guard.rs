@@ -120,7 +120,7 @@ fn incident_000_the_guard_cuts_the_ddl_at_the_budget_even_with_lock_timeout_off(
     let text = err.finish();
     assert!(blocked_for < Duration::from_millis(1500 + 1000), "the site was blocked {blocked_for:?}: {text}");
     assert_eq!(status.code(), Some(1), "the guard ended it: {text}");
-    assert!(text.contains("migrate-guard: guarding `sh -c"), "{text}");
+    assert!(text.contains("migrate-guard: guarding `sh -c '"), "{text}");
     assert!(text.contains("migrate-guard: ✂ Lock-wait budget 1.5s: cancelled the migration's `SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text`"), "{text}");
     assert!(text.contains(&format!("held by pid {} (reporting", reader.pid)), "the blocker is named: {text}");
     assert!(text.contains("why this session: its application_name is migrate-restart/release.7"), "{text}");

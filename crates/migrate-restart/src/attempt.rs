@@ -390,11 +390,46 @@ fn say_watch_event(out: &Output, event: &WatchEvent) {
 
 /// A dyno we cannot follow is stopped (by id) rather than left running unobserved.
 fn abandon(client: &Client, app: &str, dyno: &Dyno, err: anyhow::Error) -> anyhow::Error {
-    match client.stop_dyno(app, &dyno.id) {
-        Ok(()) => err.context(format!("{} was stopped", dyno.name)),
-        Err(stop) => err.context(format!(
-            "and stopping {} failed too ({stop}); stop it with safe-ps-kill {} -a {app}",
-            dyno.name, dyno.name
-        )),
+    let said = match client.stop_dyno(app, &dyno.id) {
+        Ok(()) => format!("{} was stopped", dyno.name),
+        Err(stop) => {
+            format!("and stopping {} failed too ({stop}); stop it with safe-ps-kill {} -a {app}", dyno.name, dyno.name)
+        }
+    };
+    err.context(Abandoned { dyno: dyno.clone(), said, at: SystemTime::now() })
+}
+
+/// A one-off dyno created and then given up before it could be followed (its rendezvous
+/// failed), and what was done about it: carried on the error so that the run's report can
+/// still record the dyno.
+#[derive(Debug)]
+pub struct Abandoned {
+    dyno: Dyno,
+    said: String,
+    at: SystemTime,
+}
+
+impl std::fmt::Display for Abandoned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.said)
     }
+}
+
+/// The attempt an error abandoned, when it created a dyno: no exit status came back, and the
+/// ending says why and what became of the dyno.
+pub fn abandoned(err: &anyhow::Error, spec: &Spec) -> Option<Attempt> {
+    let a = err.downcast_ref::<Abandoned>()?;
+    Some(Attempt {
+        dyno: a.dyno.clone(),
+        ending: Ending::Lost(format!("not attached: {}", cli_kit::one_line(err))),
+        tail: VecDeque::new(),
+        lock_timeout: false,
+        outside_budget: Vec::new(),
+        pgoptions: spec.pgoptions,
+        left_behind: None,
+        duration: Duration::ZERO,
+        lock_waits: Vec::new(),
+        finished_at: a.at,
+        log_reopens: 0,
+    })
 }

@@ -50,7 +50,10 @@ impl Plan {
     pub fn describe(&self, app: &str) -> String {
         match self {
             Plan::Command(c) => {
-                format!("Will run `{}` and follow the release it creates from the moment it exists", c.join(" "))
+                format!(
+                    "Will run `{}` and follow the release it creates from the moment it exists",
+                    cli_kit::shell::join(c)
+                )
             }
             Plan::Next(t) => {
                 format!("Will wait up to {} for the next release of {app} and follow it", cli_kit::format_duration(*t))
@@ -184,7 +187,10 @@ impl Running {
         let until = Instant::now() + grace;
         while self.child.is_some() && !self.poll_exit() {
             if Instant::now() >= until || interrupt::requested() {
-                out.warn(format!("`{}` is still running; not waiting for it", self.step.command.join(" ")));
+                out.warn(format!(
+                    "`{}` is still running; not waiting for it",
+                    cli_kit::shell::join(&self.step.command)
+                ));
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -165,7 +165,15 @@ fn migrate(args: RunArgs) -> anyhow::Result<Exit> {
     let run_started = std::time::Instant::now();
     let mut attempts: Vec<Attempt> = Vec::new();
     loop {
-        attempts.push(attempt::run(&client, &out, &spec)?);
+        match attempt::run(&client, &out, &spec) {
+            Ok(a) => attempts.push(a),
+            // `--json` ends with a document even so, the dyno it created (and stopped) recorded.
+            Err(e) => {
+                attempts.extend(attempt::abandoned(&e, &spec));
+                finish(&out, report, &attempts, &args.restart, Outcome::Failed, Exit::Failed);
+                return Err(e);
+            }
+        }
         let tries: Vec<_> = attempts.iter().map(|a| a.tried(run_started.elapsed())).collect();
         let step = migration_policy::next_step(&tries, &policy, migration_policy::policy::jitter_seed());
         match step {
@@ -685,8 +693,9 @@ fn run_preflight(args: &RunArgs, out: &Output, app: &str, db: Option<&ResolvedDa
         return Ok(doc);
     }
     let sel = db.selector_args();
+    let fill_in = db.fill_in().map(|f| format!("; {f}")).unwrap_or_default();
     Err(refused(format!(
-        "preflight found {} that would block the migration; nothing was started. Wait with --wait-clear DUR, clear them (pg-blockers {sel}), or pass --force",
+        "preflight found {} that would block the migration; nothing was started. Wait with --wait-clear DUR, clear them (pg-blockers {sel}), or pass --force{fill_in}",
         cli_kit::output::count(found.len(), "session")
     )))
 }
@@ -734,11 +743,16 @@ fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&Re
         Ok(r) if r.remaining.is_empty() => {
             out.ok(format!("no database session named {name} remains (ended {})", r.found.len()))
         }
-        Ok(r) => out.bad(format!(
-            "sessions {:?} named {name} are still there; see pg-blockers {}",
-            r.remaining,
-            db.selector_args()
-        )),
+        Ok(r) => {
+            out.bad(format!(
+                "sessions {:?} named {name} are still there; see pg-blockers {}",
+                r.remaining,
+                db.selector_args()
+            ));
+            if let Some(f) = db.fill_in() {
+                out.note(f);
+            }
+        }
         Err(e) => out.bad(format!("could not end the migration's database session: {e}")),
     }
 }

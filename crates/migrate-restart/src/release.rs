@@ -127,12 +127,12 @@ fn no_release(
             if code == 0 {
                 out.say(format!(
                     "`{}` created no release of {app}: nothing to follow.",
-                    running.step.command.join(" ")
+                    cli_kit::shell::join(&running.step.command)
                 ));
             } else {
                 out.bad(format!(
                     "`{}` failed (exit {code}) and created no release of {app}.",
-                    running.step.command.join(" ")
+                    cli_kit::shell::join(&running.step.command)
                 ));
             }
             ("no_release", if code == 0 { Exit::Success } else { Exit::Other(code.clamp(1, 255) as u8) })
@@ -244,7 +244,7 @@ fn follow_and_conclude(
         if running.step.exit_status == Some(0) && report.phase.result == PhaseResult::Failed {
             out.bad(format!(
                 "`{}` exited 0, but the release phase of v{} failed: this exits 1 (a push reports success whatever its release phase did)",
-                running.step.command.join(" "),
+                cli_kit::shell::join(&running.step.command),
                 release.version
             ));
         }

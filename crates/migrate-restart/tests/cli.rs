@@ -681,6 +681,27 @@ fn bad_input_starts_nothing() {
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(out.stderr_text().contains("TLS") && out.stderr_text().contains("was stopped"), "{}", out.dump());
     assert_eq!(out.stderr_text().lines().filter(|l| l.starts_with("error:")).count(), 1, "{}", out.dump());
+    // Under --json the run still ends with its report, the dyno it created and stopped recorded.
+    let out = untrusted.run(&[
+        "-a",
+        "acme",
+        "--command",
+        "true",
+        "--confirm",
+        "acme",
+        "--restart",
+        "none",
+        "--attach",
+        "--json",
+    ]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let doc = json(&out);
+    assert_eq!(doc["result"], "failed", "{doc}");
+    let attempt = &doc["attempts"][0];
+    assert!(attempt["dyno"].as_str().is_some_and(|d| d.starts_with("run.")), "{doc}");
+    let ending = attempt["ending"].as_str().unwrap();
+    assert!(ending.starts_with("lost: not attached:") && ending.contains("was stopped"), "{doc}");
+    assert_eq!(attempt["exit_status"], serde_json::Value::Null);
 
     // No attach_url from the platform.
     s.sim.with(|w| w.rendezvous_port = None);

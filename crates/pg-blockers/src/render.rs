@@ -305,5 +305,8 @@ pub fn human(
     if let Some(r) = alternative {
         recommendation_lines("Or, to release the queue now:", r, db, snap, &mut out);
     }
+    if let (Some(fill_in), true) = (db.fill_in(), primary.is_some() || alternative.is_some()) {
+        out.push(format!("  {} {fill_in}", yellow().apply_to("to run it:")));
+    }
     out
 }

@@ -59,6 +59,21 @@ fn incident_001_names_the_backup_and_the_cancel_lets_the_drop_finish() {
     let text = out.stdout_text();
     assert!(text.contains("or the platform's way: heroku pg:backups:cancel -a APP"), "{text}");
     assert!(text.contains("(APP: the Heroku app this database belongs to"), "{text}");
+    // DATABASE_URL is not set here and the URL holds a password: the command names the
+    // variable and says what to set, never the password.
+    let run_line = format!("run:  pg-blockers --database-url \"$DATABASE_URL\" --cancel {} --escalate", backup.pid);
+    assert!(text.contains(&run_line), "{text}");
+    assert!(
+        text.contains(
+            "to run it: before running a printed command, set DATABASE_URL to the URL you gave --database-url"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("test-superuser-pw"), "password leaked:\n{text}");
+    // With DATABASE_URL holding that URL, the printed command runs as it stands.
+    let out = t.command(&["--database-url", &url]).env("DATABASE_URL", &url).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains(&run_line) && !text.contains("to run it:"), "{text}");
 
     let out = t.run(&["-a", "acme", "--json"]);
     let doc = json(&out);
@@ -316,6 +331,15 @@ fn bad_input_is_one_line_with_the_documented_code() {
             "secret leaked: {err}"
         );
         assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout\n{}", out.dump());
+        // Under --json the same failure ends with one document saying it (docs/json/error.md).
+        let out = t.run(&[args.as_slice(), &["--json"]].concat());
+        assert_eq!(out.code(), code, "{args:?}\n{}", out.dump());
+        let doc = json(&out);
+        assert_eq!(doc["schema_version"], 1, "{doc}");
+        assert_eq!(doc["error"]["exit_code"], code, "{doc}");
+        assert!(doc["error"]["message"].as_str().unwrap().contains(needle), "{doc}");
+        let text = out.stdout_text();
+        assert!(!text.contains("hunter2") && !text.contains("wrong-pw"), "secret leaked: {text}");
     }
     // TLS defaults: an app's URL without sslmode requires TLS, which this test server lacks.
     let plain = format!("postgres://postgres:test-superuser-pw@127.0.0.1:{}/postgres", pg.port());

@@ -126,5 +126,8 @@ fn report(out: &Output, db: &ResolvedDatabase, snap: &Snapshot) -> DatabaseCheck
     if !waiting.is_empty() {
         out.say(format!("  see everything: pg-blockers {selector}"));
     }
+    if let (Some(f), true) = (db.fill_in(), blocked_total > 0) {
+        out.say(format!("  to run these: {f}"));
+    }
     DatabaseCheck::Checked { database: db.describe(), blocked_total, waiting_ddl: items }
 }
