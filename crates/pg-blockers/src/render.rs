@@ -260,7 +260,10 @@ pub fn human(
             "  If it is a Postgres Advanced follower pool, its one endpoint spreads connections over several instances: the sessions here are those of the instance this connection reached, not the whole pool's.".to_string(),
         );
         if forest.is_empty() {
-            out.push(format!("  {} here, none waiting on another's lock.", count(snap.sessions.len(), "session")));
+            out.push(format!(
+                "  {} here, none waiting on another's lock.",
+                count(snap.client_count(), "client session")
+            ));
             return out;
         }
     }
@@ -270,7 +273,7 @@ pub fn human(
         out.push(format!(
             "✓ No blocking on {}: {}, none waiting on another's lock{hidden}.",
             db.describe(),
-            count(snap.sessions.len(), "session")
+            count(snap.client_count(), "client session")
         ));
         out.extend(hidden_note(snap));
         return out;

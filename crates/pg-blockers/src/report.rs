@@ -26,8 +26,10 @@ pub struct BlockersReport {
     pub through_pooler: bool,
     /// This tool's backend, never proposed as a target.
     pub own_pid: i32,
-    /// Every backend in the snapshot.
+    /// Every backend in the snapshot, background processes included.
     pub session_count: usize,
+    /// Client sessions only (this tool's included): what the human report counts.
+    pub client_session_count: usize,
     /// Client sessions of other roles this credential may not see.
     pub hidden_sessions: usize,
     /// Sessions waiting on another's lock (after `--min-wait`).
@@ -150,6 +152,7 @@ pub fn blockers_report(
         through_pooler: snap.through_pooler,
         own_pid: snap.own_pid,
         session_count: snap.sessions.len(),
+        client_session_count: snap.client_count(),
         hidden_sessions: snap.hidden_count(),
         blocked_total: forest.blocked_total,
         roots: forest.roots.clone(),

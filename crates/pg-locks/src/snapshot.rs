@@ -334,6 +334,13 @@ impl Snapshot {
         self.sessions.iter().filter(|s| s.is_blocked())
     }
 
+    /// Client sessions (this tool's own included): the server's background processes
+    /// (checkpointer, WAL writer, the logical replication launcher, …) are not sessions anyone
+    /// can act on, whatever pg_stat_activity lists.
+    pub fn client_count(&self) -> usize {
+        self.sessions.iter().filter(|s| !s.has(Label::NonClient)).count()
+    }
+
     /// Client sessions whose activity this credential may not see (system processes, which
     /// no ordinary role sees either, are not counted).
     pub fn hidden_count(&self) -> usize {
