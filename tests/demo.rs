@@ -45,3 +45,51 @@ fn interactive_mode_pauses_until_enter() {
     assert!(presses >= 8, "paused between steps ({presses} times)");
     assert!(text.contains("all 24 steps behaved as described"), "{text}");
 }
+
+/// `scripts/demo` says each phase in a line and, on a terminal, shows cargo's own build
+/// progress instead of 90 silent seconds; off a terminal (CI logs) the build is quiet. A
+/// stand-in `cargo` records how it was called, and a stand-in demo ends the run.
+#[test]
+fn the_demo_script_shows_its_phases_and_the_builds_progress_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let stubs = dir.path().join("stubs");
+    let target = dir.path().join("target");
+    std::fs::create_dir_all(&stubs).unwrap();
+    std::fs::create_dir_all(target.join("debug")).unwrap();
+    let calls = dir.path().join("cargo-calls");
+    let write_exe = |path: std::path::PathBuf, body: String| {
+        std::fs::write(&path, body).unwrap();
+        let mut p = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut p, 0o755);
+        std::fs::set_permissions(&path, p).unwrap();
+    };
+    write_exe(stubs.join("cargo"), format!("#!/bin/sh\necho \"$*\" >> {}\n", calls.display()));
+    write_exe(target.join("debug/demo"), "#!/bin/sh\necho the-demo-ran\n".into());
+    let script = test_support::workspace_root().join("scripts/demo");
+    let command = |c: &mut Command| {
+        c.env("PATH", format!("{}:{}", stubs.display(), std::env::var("PATH").unwrap_or_default()))
+            .env("CARGO_TARGET_DIR", &target)
+            .env("PG_BINDIR", "/nonexistent-but-given");
+    };
+
+    let mut on_terminal = Command::new(&script);
+    command(&mut on_terminal);
+    let mut pty = test_support::pty::PtySession::spawn(on_terminal);
+    pty.expect("the-demo-ran", Duration::from_secs(30));
+    assert!(pty.wait(Duration::from_secs(10)).success());
+    let screen = pty.screen();
+    let building = screen.find("==> Building the tools").expect("a line per phase");
+    let starting = screen.find("==> Starting the sandbox").expect("a line per phase");
+    assert!(building < starting, "{screen}");
+    let args = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(args.trim(), "build --locked --bins", "cargo's own progress on a terminal");
+
+    std::fs::remove_file(&calls).unwrap();
+    let mut off_terminal = Command::new(&script);
+    command(&mut off_terminal);
+    let out = off_terminal.stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("==> Building the tools") && text.contains("the-demo-ran"), "{text}");
+    assert_eq!(std::fs::read_to_string(&calls).unwrap().trim(), "build --quiet --locked --bins", "quiet for logs");
+}

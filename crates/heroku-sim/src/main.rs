@@ -5,14 +5,17 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage: heroku-sim [--scenario NAME] [--port N] [--token TOKEN] [--latency-ms N]
-                  [--stop-delay-ms N] [--start-delay-ms N] [--rate-limit-every N] [--page-size N]
-                  [--ca-file PATH] [--list]
+const USAGE: &str = "usage: heroku-sim [--scenario NAME] [--port N] [--token TOKEN] [--database-url URL]
+                  [--latency-ms N] [--stop-delay-ms N] [--start-delay-ms N] [--rate-limit-every N]
+                  [--page-size N] [--ca-file PATH] [--list]
 
-Serves a simulated Heroku Platform API on 127.0.0.1 and prints its URL. One-off dynos run
-their command locally; attach through the TLS rendezvous after pointing SSL_CERT_FILE at
-the CA written by --ca-file.
-Use it with: HEROKU_HOST=<url> HEROKU_API_KEY=<token> heroku ps -a acme";
+Serves a simulated Heroku Platform API on 127.0.0.1 and prints its URL on the first line of
+stdout. The token is sim-token unless --token says otherwise. --database-url attaches that
+PostgreSQL to every app of the scenario as its DATABASE_URL (a local server without TLS needs
+?sslmode=disable in the URL). One-off dynos run their command locally; attach through the TLS
+rendezvous after pointing SSL_CERT_FILE at the CA written by --ca-file. --list names the
+scenarios (default stuck-release).
+Use it with: HEROKU_HOST=<url> HEROKU_API_KEY=sim-token heroku ps -a acme";
 
 fn main() -> ExitCode {
     match run() {
@@ -35,6 +38,7 @@ fn run() -> Result<(), String> {
     let mut rate_limit_every = None;
     let mut page_size = None;
     let mut ca_file = None;
+    let mut database_url = None;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
         let num = |name: &str, v: String| v.parse::<u64>().map_err(|_| format!("{name}: `{v}` is not a whole number"));
@@ -47,6 +51,7 @@ fn run() -> Result<(), String> {
                     .map_err(|_| format!("--port: `{v}` is not a port (0 to 65535; 0 picks a free one)"))?
             }
             "--token" => token = Some(value("--token")?),
+            "--database-url" => database_url = Some(value("--database-url")?),
             "--latency-ms" => latency = Some(num("--latency-ms", value("--latency-ms")?)?),
             "--stop-delay-ms" => stop_delay = Some(num("--stop-delay-ms", value("--stop-delay-ms")?)?),
             "--start-delay-ms" => start_delay = Some(num("--start-delay-ms", value("--start-delay-ms")?)?),
@@ -75,6 +80,12 @@ fn run() -> Result<(), String> {
     if let Some(t) = token {
         world.token = t;
     }
+    if let Some(url) = &database_url {
+        if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return Err("--database-url: expected postgres://USER:PASSWORD@HOST:PORT/DBNAME".into());
+        }
+        world.attach_database_everywhere(url);
+    }
     if let Some(ms) = latency {
         world.faults.latency = Duration::from_millis(ms);
     }
@@ -95,6 +106,13 @@ fn run() -> Result<(), String> {
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{}", sim.url());
     let _ = out.flush();
+    let (token, apps, has_database) =
+        sim.with(|w| (w.token.clone(), w.apps.keys().cloned().collect::<Vec<_>>(), database_url.is_some()));
+    eprintln!("heroku-sim: scenario {scenario} (apps: {}) on {}", apps.join(", "), sim.url());
+    eprintln!("heroku-sim: use it with: export HEROKU_HOST={} HEROKU_API_KEY={token}", sim.url());
+    if !has_database && !apps.is_empty() {
+        eprintln!("heroku-sim: the apps have no database: pass --database-url URL for pg-blockers and the migration tools to read one");
+    }
     loop {
         std::thread::park();
     }

@@ -7,7 +7,7 @@ use crate::model::World;
 /// Every scenario name with a one-line description.
 pub const SCENARIOS: &[(&str, &str)] = &[
     ("stuck-release", "acme: web x2, worker x1 on v1; release.2343 running the release phase of v2 (`rake db:migrate`) for 20 minutes"),
-    ("backup-6am", "acme: web x2, worker x1; the database is being backed up while a DROP TABLE migration waits"),
+    ("backup-6am", "acme: web x2, worker x1; its DATABASE_URL is --database-url's, where the README's \"try it by hand\" stages a backup's COPY with a DROP TABLE waiting behind it"),
     ("stale-schema", "acme: web x2, worker x1 booted 18h ago; a migration ran 10 minutes ago"),
     ("deploy-window", "acme: web x2, worker x3, clock x1; acme-staging holds a prebuilt slug to promote"),
     ("empty", "no apps"),

@@ -172,6 +172,15 @@ impl World {
         self.apps.get_mut(app).expect("seed: unknown app").config_vars.insert(key.into(), value.into());
     }
 
+    /// Attaches one database to every app as its `DATABASE` (the standalone simulator's
+    /// `--database-url`): each app its own add-on name, as Heroku Postgres gives each one.
+    pub fn attach_database_everywhere(&mut self, url: &str) {
+        let apps: Vec<String> = self.apps.keys().cloned().collect();
+        for (i, app) in apps.iter().enumerate() {
+            self.add_postgres(app, "DATABASE", &format!("postgresql-teal-{}", 12345 + i), url);
+        }
+    }
+
     /// Attaches a Postgres add-on under `name` and sets `{name}_URL` to `url`.
     pub fn add_postgres(&mut self, app: &str, attachment: &str, addon_name: &str, url: &str) {
         let id = self.new_id();

@@ -48,3 +48,35 @@ fn a_port_out_of_range_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--port: `121586` is not a port (0 to 65535"));
 }
+
+#[test]
+fn help_names_the_token_and_a_database_url_becomes_every_apps_database() {
+    let out = Command::new(env!("CARGO_BIN_EXE_heroku-sim")).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("The token is sim-token") && help.contains("--database-url URL"), "{help}");
+
+    let url = "postgres://u:pw@127.0.0.1:5432/app?sslmode=disable";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_heroku-sim"))
+        .args(["--scenario", "backup-6am", "--port", "0", "--database-url", url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _guard = KillOnDrop(child);
+    let mut sim_url = String::new();
+    BufReader::new(stdout).read_line(&mut sim_url).unwrap();
+    let mut said = String::new();
+    let mut err = BufReader::new(stderr);
+    err.read_line(&mut said).unwrap();
+    err.read_line(&mut said).unwrap();
+    assert!(said.contains(&format!("export HEROKU_HOST={} HEROKU_API_KEY=sim-token", sim_url.trim())), "{said}");
+    let cli = HerokuCli::new(sim_url.trim(), "sim-token");
+    let out = cli.run(&["config:get", "DATABASE_URL", "-a", "acme"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), url, "{}", text(&out));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_heroku-sim")).args(["--database-url", "mysql://x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--database-url: expected postgres://"));
+}
