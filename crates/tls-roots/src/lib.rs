@@ -6,6 +6,8 @@
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 
 /// System bundles, read in addition to what rustls-native-certs finds (which reads only
@@ -22,7 +24,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 pub fn add_pem_file(store: &mut RootCertStore, path: &str) -> Result<usize, String> {
     let pem = std::fs::read(path).map_err(|e| format!("cannot read certificate file {path}: {e}"))?;
     let mut added = 0;
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
+    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
         if store.add(cert).is_ok() {
             added += 1;
         }
