@@ -61,6 +61,30 @@ const STANDBY_AFTER: Duration = Duration::from_secs(60);
 /// How long a dyno found gone after a re-open without history gets for its exit to show.
 const GONE_WITHOUT_HISTORY_GRACE: Duration = Duration::from_secs(3);
 
+/// Whether the log's history (a session without tail, which ends once the history is sent)
+/// holds any line of `dyno`: for a dyno no longer listed, "no" means the platform has never
+/// heard of it, said at once instead of after waiting for lines that cannot come.
+pub fn history_mentions(client: &Client, app: &str, dyno: &str, deadline: Instant) -> anyhow::Result<bool> {
+    let spec = LogSessionCreate {
+        dyno: Some(dyno.to_string()),
+        lines: Some(HISTORY_LINES),
+        tail: false,
+        ..Default::default()
+    };
+    let rx = client.stream_log(&client.create_log_session(app, &spec)?.logplex_url)?;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(StreamEvent::Line(raw)) if LogLine::parse(&raw).is_some_and(|l| l.dyno == dyno) => return Ok(true),
+            Ok(StreamEvent::Line(_)) => continue,
+            Ok(StreamEvent::Ended(None)) => return Ok(false),
+            Ok(StreamEvent::Ended(Some(why))) => anyhow::bail!("reading the log's history failed: {why}"),
+            Err(_) => break,
+        }
+    }
+    // The history did not end in time: not knowing is not "never heard of".
+    Ok(true)
+}
+
 /// Follows `dyno` of `app` until its exit status is known, `deadline` passes, or an interrupt.
 /// For a dyno no longer listed, `gone_grace` bounds the wait for its first line in the log's
 /// history (a mistyped name must not wait for the deadline).

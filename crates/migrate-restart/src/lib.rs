@@ -522,14 +522,15 @@ fn follow_cmd(args: FollowArgs) -> anyhow::Result<Exit> {
         ));
         return Ok(Exit::NotVerified);
     }
+    if gone && record.is_none() && !follow::history_mentions(&client, &app, &dyno_name, started + NEVER_HEARD_OF)? {
+        return Err(never_heard_of(&app, &dyno_name));
+    }
     let source = follow::Source { opened: None, history: !platform.is_fir(), on_line: None };
     let followed = follow::follow(&client, &out, &app, &dyno_name, started + args.timeout, gone_grace, source)?;
     // Not listed, not recorded here, and not one line of it in the log's history: the platform
     // has never heard of this dyno (a typo), which is not "it may still be running".
     if gone && record.is_none() && followed.ran.0.is_none() && matches!(followed.ending, Ending::Lost(_)) {
-        return Err(usage(format!(
-            "{app} has no dyno {dyno_name} and its log has no line of one: check the name with heroku ps -a {app} (a migration's one-off is run.N)"
-        )));
+        return Err(never_heard_of(&app, &dyno_name));
     }
     // Timed by what the platform's log measured — its first line and its exit line — not by
     // how long this follow took (a run that ended before it took milliseconds to read).
@@ -698,6 +699,17 @@ fn run_preflight(args: &RunArgs, out: &Output, app: &str, db: Option<&ResolvedDa
         "preflight found {} that would block the migration; nothing was started. Wait with --wait-clear DUR, clear them (pg-blockers {sel}), or pass --force{fill_in}",
         cli_kit::output::count(found.len(), "session")
     )))
+}
+
+/// How long the log's history may take to arrive when asking whether it knows a dyno.
+const NEVER_HEARD_OF: Duration = Duration::from_secs(5);
+
+/// A dyno not listed, not recorded here, and with no line in the log's history: a typo, which
+/// is not "it may still be running".
+fn never_heard_of(app: &str, dyno_name: &str) -> anyhow::Error {
+    usage(format!(
+        "{app} has no dyno {dyno_name} and its log has no line of one: check the name with heroku ps -a {app} (a migration's one-off is run.N)"
+    ))
 }
 
 /// After Ctrl-C: stop the one-off dyno by id and see it gone, and end its database session so

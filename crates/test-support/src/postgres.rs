@@ -1,5 +1,6 @@
-//! A throwaway PostgreSQL cluster: initdb + pg_ctl on a free loopback port in a temp dir,
-//! stopped when dropped (also when a test panics).
+//! A throwaway PostgreSQL cluster: a copy of a data directory initialised once per server
+//! build (under `target/pg-templates/`), started with pg_ctl on a free loopback port in a temp
+//! dir, stopped when dropped (also when a test panics).
 //!
 //! PostgreSQL refuses to run as root; when the tests run as root (CI containers) the server
 //! runs as `nobody` and its directory is handed to that user.
@@ -56,32 +57,9 @@ impl PgCluster {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
                 .context("handing the cluster directory to nobody")?;
         }
-        let pwfile = dir.path().join("pw");
-        std::fs::write(&pwfile, SUPERUSER_PASSWORD)?;
-        if let Some((uid, gid)) = run_as {
-            std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid))?;
-        }
-        let data = dir.path().join("data");
-        let out = run(
-            Command::new(bindir.join("initdb"))
-                .arg("-D")
-                .arg(&data)
-                .args([
-                    "-U",
-                    SUPERUSER,
-                    "--auth-local=trust",
-                    "--auth-host=scram-sha-256",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ])
-                .arg(format!("--pwfile={}", pwfile.display())),
-            run_as,
-        )?;
-        if !out.status.success() {
-            bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        let template = template_for(&bindir, run_as)?;
+        let copied = Command::new("cp").arg("-a").arg(template.join("data")).arg(dir.path().join("data")).status()?;
+        anyhow::ensure!(copied.success(), "copying the cluster template {} failed", template.display());
         let mut last_err = String::new();
         for _ in 0..5 {
             let port = free_port()?;
@@ -271,6 +249,64 @@ impl Drop for PgCluster {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A freshly initialised data directory for the server in `bindir`, made once per server
+/// build under `target/pg-templates/` and copied for each cluster: a copy takes a tenth of an
+/// initdb, and the version matrix starts hundreds of clusters. Made in a directory of its own
+/// and renamed into place, so concurrent test processes never see half of one.
+fn template_for(bindir: &Path, run_as: Option<(u32, u32)>) -> anyhow::Result<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let initdb = bindir.join("initdb");
+    let meta = std::fs::metadata(&initdb).with_context(|| format!("reading {}", initdb.display()))?;
+    let mut key = std::collections::hash_map::DefaultHasher::new();
+    (std::fs::canonicalize(bindir)?, meta.len(), meta.modified().ok(), run_as).hash(&mut key);
+    let root = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join("target"))
+        .join("pg-templates");
+    let done = root.join(format!("{:016x}", key.finish()));
+    if done.join("data/PG_VERSION").is_file() {
+        return Ok(done);
+    }
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let making = tempfile::Builder::new().prefix("making-").tempdir_in(&root)?;
+    if let Some((uid, gid)) = run_as {
+        std::os::unix::fs::chown(making.path(), Some(uid), Some(gid))
+            .context("handing the template directory to nobody")?;
+    }
+    let pwfile = making.path().join("pw");
+    std::fs::write(&pwfile, SUPERUSER_PASSWORD)?;
+    if let Some((uid, gid)) = run_as {
+        std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid))?;
+    }
+    let out = run(
+        Command::new(&initdb)
+            .arg("-D")
+            .arg(making.path().join("data"))
+            .args([
+                "-U",
+                SUPERUSER,
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display())),
+        run_as,
+    )?;
+    if !out.status.success() {
+        bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Another process may have finished first: its template is as good as this one.
+    let making = making.keep();
+    if std::fs::rename(&making, &done).is_err() {
+        let _ = std::fs::remove_dir_all(&making);
+    }
+    anyhow::ensure!(done.join("data/PG_VERSION").is_file(), "no cluster template at {}", done.display());
+    Ok(done)
 }
 
 fn run(cmd: &mut Command, run_as: Option<(u32, u32)>) -> anyhow::Result<Output> {
