@@ -471,7 +471,9 @@ impl Guard<'_> {
             Some(why) => self.end(why, &mut running, &mut claim),
             None => status,
         };
-        let said = running.drain(Duration::from_secs(2));
+        // After a stop the platform's SIGKILL is on its way: the summary line matters more
+        // than the command's last buffered lines.
+        let said = running.drain(if stopped.is_some() { Duration::from_millis(300) } else { Duration::from_secs(2) });
         let log: WatchLog = watch.finish();
         let cut = log.enforcements.iter().any(|e| e.verified);
         let report = AttemptReport {
