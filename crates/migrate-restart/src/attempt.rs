@@ -78,7 +78,7 @@ pub struct Attempt {
     pub tail: VecDeque<String>,
     /// Whether a statement was cancelled for waiting on a lock: by Postgres (its lock_timeout,
     /// seen in the output) or by the outside budget.
-    pub lock_timeout: bool,
+    pub hit_lock_timeout: bool,
     /// What the outside budget cancelled (empty: it did not have to act).
     pub outside_budget: Vec<pg_locks::Enforcement>,
     /// It was given `PGOPTIONS`.
@@ -130,7 +130,7 @@ impl Attempt {
                 Ending::Exited(c) => Some(c),
                 _ => None,
             },
-            hit_lock_timeout: self.lock_timeout,
+            hit_lock_timeout: self.hit_lock_timeout,
             pooler_refused: self.pooler_refused(),
             pgoptions: self.pgoptions,
             elapsed,
@@ -143,9 +143,8 @@ impl Attempt {
     }
 }
 
-/// Creates the dyno and follows it until it ends. Never retries the create.
-pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt> {
-    let started = Instant::now();
+/// The one-off dyno the attempt asks for.
+fn dyno_create(spec: &Spec) -> DynoCreate {
     // PGAPPNAME needs the dyno's name, which only exists once the dyno does: the shell reads
     // it from $DYNO, which the platform sets in every dyno.
     // On `cnb` the whole line — PGAPPNAME, the guard's check, the migration, the exit marker —
@@ -158,7 +157,7 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
         )),
         spec.platform,
     );
-    let create = DynoCreate {
+    DynoCreate {
         command,
         env: [
             ("PGOPTIONS".to_string(), pgoptions(spec.lock_timeout, spec.statement_timeout)),
@@ -171,7 +170,13 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
         size: spec.size.clone(),
         process_type: Some("run".into()),
         time_to_live: Some(spec.timeout.as_secs().max(60)),
-    };
+    }
+}
+
+/// Creates the dyno and follows it until it ends. Never retries the create.
+pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt> {
+    let started = Instant::now();
+    let create = dyno_create(spec);
     // A Fir log session has no history: it must be open before the dyno exists, or the first
     // lines (and for a quick command its exit) would be lost. It is asked for the one-off type
     // and read for this dyno only.
@@ -187,21 +192,29 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
     if !spec.attach {
         return run_detached(client, out, spec, dyno, started, opened);
     }
-    out.note(format!("Running `{}` on {} ({})…", spec.command, dyno.name, in_force(spec)));
+    run_attached(client, out, spec, dyno, started)
+}
+
+/// The dyno's rendezvous, connected.
+fn rendezvous(dyno: &Dyno) -> anyhow::Result<heroku_api::rendezvous::Rendezvous> {
     let url = match dyno.attach_url.as_deref().map(AttachUrl::parse) {
-        Some(Ok(u)) => u,
-        Some(Err(e)) => return Err(abandon(client, spec.app, &dyno, anyhow::Error::new(e))),
+        Some(u) => u?,
         None => {
-            let e = fail(
+            return Err(fail(
                 Exit::Failed,
                 format!("Heroku returned no attach_url for {}; cannot follow the migration", dyno.name),
-            );
-            return Err(abandon(client, spec.app, &dyno, e));
+            ))
         }
     };
-    let mut stream = match attach(&url, Duration::from_secs(10)) {
+    Ok(attach(&url, Duration::from_secs(10))?)
+}
+
+/// An attached dyno: its output through the rendezvous; the lock watch runs beside it.
+fn run_attached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started: Instant) -> anyhow::Result<Attempt> {
+    out.note(format!("Running `{}` on {} ({})…", spec.command, dyno.name, in_force(spec)));
+    let mut stream = match rendezvous(&dyno) {
         Ok(s) => s,
-        Err(e) => return Err(abandon(client, spec.app, &dyno, anyhow::Error::new(e))),
+        Err(e) => return Err(abandon(client, spec.app, &dyno, e)),
     };
     // The migration reads no input: end its stdin at once, as `heroku run` does off a terminal.
     let _ = stream.send_eof();
@@ -257,7 +270,7 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
         dyno,
         ending,
         tail,
-        lock_timeout: lock_timeout || log.enforcements.iter().any(|e| e.verified),
+        hit_lock_timeout: lock_timeout || log.enforcements.iter().any(|e| e.verified),
         outside_budget: log.enforcements,
         pgoptions: spec.pgoptions,
         left_behind: None,
@@ -285,12 +298,13 @@ fn run_detached(
     ));
     let watch = start_watch(spec, &dyno, out);
     let on_line = guard_spotter(out, &watch);
-    let source = crate::follow::Source { opened, history: !spec.platform.is_fir(), on_line: Some(Box::new(on_line)) };
-    let followed = crate::follow::follow(client, out, spec.app, &dyno.name, started + spec.timeout, None, source);
+    let source =
+        crate::log_follower::Source { opened, history: !spec.platform.is_fir(), on_line: Some(Box::new(on_line)) };
+    let followed = crate::log_follower::follow(client, out, spec.app, &dyno.name, started + spec.timeout, None, source);
     let log = watch.finish();
     let followed = match followed {
         Ok(f) => f,
-        Err(e) => crate::follow::Followed {
+        Err(e) => crate::log_follower::Followed {
             ending: Ending::Lost(format!("could not read the log: {}", cli_kit::one_line(&e))),
             tail: VecDeque::new(),
             lock_timeout: false,
@@ -302,7 +316,7 @@ fn run_detached(
         dyno,
         ending: followed.ending,
         tail: followed.tail,
-        lock_timeout: followed.lock_timeout || log.enforcements.iter().any(|e| e.verified),
+        hit_lock_timeout: followed.lock_timeout || log.enforcements.iter().any(|e| e.verified),
         outside_budget: log.enforcements,
         pgoptions: spec.pgoptions,
         left_behind: None,
@@ -423,7 +437,7 @@ pub fn abandoned(err: &anyhow::Error, spec: &Spec) -> Option<Attempt> {
         dyno: a.dyno.clone(),
         ending: Ending::Lost(format!("not attached: {}", cli_kit::one_line(err))),
         tail: VecDeque::new(),
-        lock_timeout: false,
+        hit_lock_timeout: false,
         outside_budget: Vec::new(),
         pgoptions: spec.pgoptions,
         left_behind: None,

@@ -46,7 +46,7 @@ const EXITS: &[(Exit, &str)] = &[
 pub struct Args {
     /// The subcommand, when one is given.
     #[command(subcommand)]
-    pub check: Option<Sub>,
+    pub sub: Option<Sub>,
 
     /// A migration run (when no subcommand is given).
     #[command(flatten)]

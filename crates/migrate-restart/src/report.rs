@@ -28,6 +28,22 @@ pub struct MigrateReport {
     pub restart: Option<restart::Report>,
 }
 
+impl MigrateReport {
+    /// The report as a run (or a follow) begins: no attempt yet, the outcome not known.
+    pub fn begin(app: &str, platform: &heroku_api::Platform, command: &str, preflight: Preflight) -> MigrateReport {
+        MigrateReport {
+            schema_version: cli_kit::SCHEMA_VERSION,
+            app: app.to_string(),
+            platform: platform.clone(),
+            command: command.to_string(),
+            preflight,
+            attempts: Vec::new(),
+            result: Outcome::Unknown,
+            restart: None,
+        }
+    }
+}
+
 /// The preflight's part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]

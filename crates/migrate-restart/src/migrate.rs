@@ -1,0 +1,222 @@
+//! A migration run (`migrate-restart` without a subcommand), as its steps: open the session,
+//! plan and confirm, the attempts under the retry policy, then the conclusion.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use cli_kit::{confirm_destructive, format_duration, interrupt, refused, Exit, Poll, ResolvedDatabase};
+use migration_policy::{debris, Policy, Step};
+
+use crate::attempt::{self, Attempt, Spec};
+use crate::cli::RunArgs;
+use crate::conclude::{self, finish, Aftermath};
+use crate::database::{check_left_behind, pooler_refusal, run_preflight, timeout_in_force, watch_database};
+use crate::report::{MigrateReport, Outcome, Preflight};
+use crate::restart::Plan;
+use crate::session::{Session, Start};
+use crate::{pending, procfile, TOOL};
+
+/// Runs the migration and, when it succeeds, the restart.
+pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
+    let start = Start::new(&args.output, &args.app, &args.confirm)?;
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let command = procfile::command(args.command.as_deref(), &cwd)?;
+    let s = start.read_app(&args.db)?;
+    if args.attach && s.platform.is_fir() {
+        return Err(refused(format!(
+            "--attach: {} is on {}, where a one-off dyno is reached over SSH, not the rendezvous; run without --attach (detached, followed through the app's log, the default); nothing was started",
+            s.app, s.platform
+        )));
+    }
+    let plan = Plan::parse(&args.restart, &s.formation)?;
+    let preflight = if args.no_preflight {
+        Preflight::Skipped { skipped: true }
+    } else {
+        run_preflight(&args, &s.out, &s.app, s.db.as_ref())?
+    };
+    let report = MigrateReport::begin(&s.app, &s.platform, &command, preflight);
+    // Skipping the check before the start never removes the guard during the run: only
+    // --no-lock-watch does, and says so.
+    let watch_db = if args.no_lock_watch { None } else { watch_database(&s.out, &s.app, s.db.as_ref(), &s.vars) };
+    let outside_budget = watch_db.as_ref().map(|_| args.lock_timeout + migration_policy::OUTSIDE_SLACK);
+    announce(&args, &s, &command, &plan, outside_budget);
+    confirm_destructive(
+        &s.out,
+        &s.app,
+        args.confirm.answer(),
+        &format!("Run the migration on {} and restart?", s.app),
+    )?;
+
+    let mut attempts: Vec<Attempt> = Vec::new();
+    match attempt_until_done(&args, &s, &command, watch_db.as_ref(), outside_budget, &mut attempts) {
+        Ok(None) => {}
+        Ok(Some((outcome, exit))) => return Ok(finish(&s.out, report, &attempts, &args.restart, outcome, exit)),
+        Err(e) => {
+            // `--json` ends with a document even so, the dyno it created (and stopped) recorded.
+            finish(&s.out, report, &attempts, &args.restart, Outcome::Failed, Exit::Failed);
+            return Err(e);
+        }
+    }
+    let ctx = Aftermath {
+        client: &s.client,
+        out: &s.out,
+        app: &s.app,
+        command: &command,
+        plan: &plan,
+        restart_arg: &args.restart,
+        formation: &s.formation,
+        before: &s.dynos,
+        restart_timeout: args.restart_timeout,
+        timeout: args.timeout,
+        db: s.db.as_ref(),
+        current: None,
+    };
+    conclude::conclude(&ctx, report, &attempts)
+}
+
+/// What the run will do, said before the confirmation.
+fn announce(args: &RunArgs, s: &Session, command: &str, plan: &Plan, outside_budget: Option<Duration>) {
+    let platform = &s.platform;
+    s.out.say(format!(
+        "Will run `{command}` on a one-off dyno of {}{} ({}{}, up to {} retries after a lock timeout), then {}.",
+        s.app,
+        match (platform.is_fir(), platform.is_cnb()) {
+            (_, true) => format!(" ({platform}: through `launcher`, which sets up the app's runtime)"),
+            (true, false) => format!(" ({platform})"),
+            _ => String::new(),
+        },
+        timeout_in_force(args.lock_timeout, outside_budget),
+        args.statement_timeout.map(|s| format!(", statement_timeout {}", format_duration(s))).unwrap_or_default(),
+        args.retries,
+        plan.describe()
+    ));
+}
+
+/// The attempts, each decided by the retry policy after the last: `None` when the last one's
+/// ending is for the conclusion to act on, `Some` when the run ends here (a pooler refusal
+/// nothing would bound, debris a retry must not run into, Ctrl-C between attempts).
+fn attempt_until_done(
+    args: &RunArgs,
+    s: &Session,
+    command: &str,
+    watch_db: Option<&ResolvedDatabase>,
+    outside_budget: Option<Duration>,
+    attempts: &mut Vec<Attempt>,
+) -> anyhow::Result<Option<(Outcome, Exit)>> {
+    let (out, app) = (&s.out, s.app.as_str());
+    let started = on_started(args, s, command);
+    let mut spec = Spec {
+        app,
+        command,
+        size: args.size.clone(),
+        lock_timeout: args.lock_timeout,
+        statement_timeout: args.statement_timeout,
+        outside_budget,
+        pgoptions: true,
+        timeout: args.timeout,
+        watch: watch_db,
+        attach: args.attach,
+        started: &started,
+        platform: &s.platform,
+    };
+    let baseline = watch_db.and_then(|db| read_baseline(out, db));
+    let policy = Policy { retries: args.retries, retry_for: None, watched: spec.outside_budget.is_some() };
+    let run_started = std::time::Instant::now();
+    loop {
+        match attempt::run(&s.client, out, &spec) {
+            Ok(a) => attempts.push(a),
+            Err(e) => {
+                attempts.extend(attempt::abandoned(&e, &spec));
+                return Err(e);
+            }
+        }
+        let tries: Vec<_> = attempts.iter().map(|a| a.tried(run_started.elapsed())).collect();
+        match migration_policy::next_step(&tries, &policy, migration_policy::policy::jitter_seed()) {
+            Step::Done | Step::OutOfRetries { .. } | Step::OutOfTime { .. } => return Ok(None),
+            Step::PoolerRefusedUnwatched => {
+                out.warn(pooler_refusal(app, s.db.as_ref(), &s.vars));
+                out.bad("no database is watched (--no-lock-watch, or no database known), so nothing would bound the migration's lock waits without PGOPTIONS: not retrying");
+                return Ok(Some((Outcome::Failed, Exit::Failed)));
+            }
+            Step::RetryWithoutPgoptions => {
+                out.warn(pooler_refusal(app, s.db.as_ref(), &s.vars));
+                out.warn(format!(
+                    "retrying once without PGOPTIONS; the lock-wait budget is enforced from outside at {}",
+                    format_duration(spec.outside_budget.unwrap_or_default())
+                ));
+                spec.pgoptions = false;
+            }
+            Step::Retry { n, pause, ceiling } => {
+                let left_clear = match (watch_db, &baseline) {
+                    (Some(db), Some(baseline)) => {
+                        let last = attempts.last_mut().expect("just pushed");
+                        check_left_behind(out, app, db, baseline, args.drop_invalid_indexes, last)
+                    }
+                    _ => true,
+                };
+                if !left_clear {
+                    return Ok(Some((Outcome::Failed, Exit::Failed)));
+                }
+                say_retry(out, attempts, args.retries, n, pause, ceiling);
+                if !interruptible_pause(pause) {
+                    out.warn("interrupted between attempts; nothing is running");
+                    return Ok(Some((Outcome::Interrupted, Exit::Interrupted)));
+                }
+            }
+        }
+    }
+}
+
+/// Called once the dyno exists. A detached dyno outlives this process: record it and say how
+/// to pick it up, first thing.
+fn on_started<'a>(args: &'a RunArgs, s: &'a Session, command: &'a str) -> impl Fn(&heroku_api::Dyno) + 'a {
+    move |dyno| {
+        if args.attach {
+            return;
+        }
+        if let Err(e) = pending::save(&pending::Pending::new(&s.app, dyno, command, &args.restart, &s.dynos)) {
+            s.out.warn(format!("could not record the run on this machine ({e}); the command below still works"));
+        }
+        s.out.note(format!(
+            "If this terminal or connection goes away, pick it up from any machine with:\n  {}",
+            pending::follow_command(&s.app, &dyno.name, &args.restart)
+        ));
+    }
+}
+
+/// What is in the database before the first attempt: a failed attempt's debris is what is new.
+fn read_baseline(out: &cli_kit::Output, db: &ResolvedDatabase) -> Option<debris::Baseline> {
+    match debris::Baseline::read(&db.connect_options(TOOL)) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            out.warn(format!("could not read indexes and migration versions before starting ({e}); retries will not check what a failed attempt left"));
+            None
+        }
+    }
+}
+
+/// Why the last attempt is retried, and when.
+fn say_retry(out: &cli_kit::Output, attempts: &[Attempt], retries: u32, n: u32, pause: Duration, ceiling: Duration) {
+    let why = if attempts.last().is_some_and(|a| a.outside_budget.iter().any(|e| e.verified)) {
+        "lock-wait budget: the migration's statement was cancelled after waiting past the budget"
+    } else {
+        "lock timeout: the migration gave up waiting for a lock"
+    };
+    out.warn(format!(
+        "{why} (attempt {n} of {}); retrying in {} (backoff up to {}, with jitter)",
+        retries + 1,
+        format_duration(pause),
+        format_duration(ceiling)
+    ));
+}
+
+/// Waits `pause` unless interrupted; false when interrupted.
+fn interruptible_pause(pause: Duration) -> bool {
+    let mut p = Poll::with_pauses(pause, Duration::from_millis(100), Duration::from_millis(100));
+    while p.wait_next() {
+        if interrupt::requested() {
+            return false;
+        }
+    }
+    !interrupt::requested()
+}
