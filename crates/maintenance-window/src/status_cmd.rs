@@ -1,0 +1,76 @@
+//! `maintenance-window status`: an open window, from this machine's journal or the live app.
+
+use cli_kit::output::red;
+use cli_kit::{api_client, Exit, Output};
+
+use crate::live::{restore_command, Live};
+use crate::report::StatusReport;
+use crate::{cli, finish, journal, window, TOOL};
+
+/// Shows whether a window is open, and how to close it.
+pub fn run(args: cli::AppOnly) -> anyhow::Result<Exit> {
+    let out = Output::new(&args.output);
+    let app = args.app.resolve()?;
+    let j = journal::load(&app)?;
+    let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
+    // The live state is what matters most when no journal is here; with one, the journal
+    // still answers if the API does not.
+    let live = match (Live::read(&client, &app), &j) {
+        (Ok(l), _) => Some(l),
+        (Err(e), Some(_)) => {
+            out.warn(format!(
+                "could not read {app}'s live state ({}); showing the journal only",
+                cli_kit::one_line(&e)
+            ));
+            None
+        }
+        (Err(e), None) => return Err(e),
+    };
+    let opened_elsewhere = j.is_none() && live.as_ref().is_some_and(|l| l.maintenance);
+    match (&j, &live) {
+        (Some(j), _) => {
+            let alive = std::path::Path::new(&format!("/proc/{}", j.pid)).exists();
+            out.say(format!(
+                "{} for {app}: {}",
+                red().apply_to("An open maintenance window"),
+                if alive {
+                    format!("pid {} may still be running it", j.pid)
+                } else {
+                    format!("the process that opened it (pid {}) is gone", j.pid)
+                }
+            ));
+            for l in window::describe(j) {
+                out.say(format!("  {l}"));
+            }
+            if let Some(l) = &live {
+                out.say(format!("  now: {}", describe_live(l)));
+            }
+            out.say(format!("Put back exactly what was journaled: maintenance-window restore -a {app}"));
+            out.say(format!("From another machine: {}", restore_command(j)));
+        }
+        (None, Some(l)) if l.maintenance => {
+            out.bad(l.unjournaled(&app));
+            out.say(format!("  now: {}", describe_live(l)));
+            out.say(format!(
+                "Restore with the command the window printed when it opened (maintenance-window restore -a {app} --maintenance off --scale TYPE=N,… --confirm {app}), or ask whoever opened it."
+            ));
+        }
+        _ => out.ok(format!("No open maintenance window for {app}.")),
+    }
+    let open = j.is_some() || opened_elsewhere;
+    let report = StatusReport {
+        schema_version: cli_kit::SCHEMA_VERSION,
+        restore_command: j.as_ref().map(restore_command),
+        app,
+        open,
+        opened_elsewhere,
+        journal: j,
+        live,
+    };
+    Ok(finish(&out, &report, if open { Exit::WindowOpen } else { Exit::Success }))
+}
+
+fn describe_live(l: &Live) -> String {
+    let quantities: Vec<String> = l.quantities.iter().map(|(t, q)| format!("{t}={q}")).collect();
+    format!("maintenance {}, {}", if l.maintenance { "on" } else { "off" }, quantities.join(", "))
+}
