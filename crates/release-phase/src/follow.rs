@@ -59,40 +59,8 @@ pub fn follow(
 ) -> anyhow::Result<ReleasePhaseReport> {
     let out = cx.out;
     let started = Instant::now();
-    let mut report = ReleasePhaseReport {
-        release: brief(release),
-        previous_version: previous,
-        dyno: None,
-        lock_wait_ms: None,
-        deadline_ms: opts.deadline.map(|d| d.as_millis() as u64),
-        database: Watched { watched: false, reason: None },
-        waits: Vec::new(),
-        enforcements: Vec::new(),
-        deadline_action: None,
-        output_tail: Vec::new(),
-        duration_ms: None,
-        result: PhaseResult::TimedOut,
-        inside_guard: None,
-        superseded_by: None,
-    };
-    let mut watcher = match cx.db {
-        None => {
-            report.database.reason = Some("no database to watch (the app has no DATABASE_URL)".into());
-            None
-        }
-        Some(db) => match pg_locks::connect(&db.connect_options(&opts.session_name)) {
-            Ok(c) => {
-                report.database.watched = true;
-                report.lock_wait_ms = opts.lock_wait.map(|d| d.as_millis() as u64);
-                Some(Watcher::new(c, opts.application_name.clone(), opts.lock_wait))
-            }
-            Err(e) => {
-                out.warn(format!("lock watch off, nothing will be cancelled: {e}"));
-                report.database.reason = Some(e.to_string());
-                None
-            }
-        },
-    };
+    let mut report = new_report(release, previous, opts);
+    let mut watcher = start_watcher(cx, opts, &mut report);
     let mut output = OutputFollower::new(release.output_stream_url.clone());
     let mut status = release.status.clone();
     let mut next_api = Instant::now();
@@ -110,41 +78,11 @@ pub fn follow(
         }
         if Instant::now() >= next_api {
             next_api = Instant::now() + API_EVERY;
-            match cx.client.release_info(cx.app, &release.id) {
-                Ok(r) => status = r.status,
-                Err(e) => out.debug(format!("reading v{}: {e}", release.version)),
-            }
-            if status != "pending" {
-                break match status.as_str() {
-                    "succeeded" => PhaseResult::Succeeded,
-                    "expired" => {
-                        report.superseded_by = cx.client.latest_release(cx.app).ok().flatten().map(|r| r.version);
-                        PhaseResult::Superseded
-                    }
-                    _ => PhaseResult::Failed,
-                };
+            if let Some(ended) = read_status(cx, release, &mut status, &mut report) {
+                break ended;
             }
             if dyno.is_none() {
-                if let Ok(list) = cx.client.dynos(cx.app) {
-                    dyno = list.into_iter().find(|d| {
-                        d.process_type == "release" && d.release.as_ref().is_some_and(|r| r.version == release.version)
-                    });
-                    if let Some(d) = &dyno {
-                        let age = d.age(SystemTime::now()).map(format_duration).unwrap_or_else(|| "?".into());
-                        out.note(format!(
-                            "Release phase of v{} running on {} (started {age} ago): {}",
-                            release.version, d.name, d.command
-                        ));
-                        report.dyno = Some(DynoBrief {
-                            name: d.name.clone(),
-                            id: d.id.clone(),
-                            created_at: d.created_at.clone(),
-                        });
-                        if let (Some(w), Some(t)) = (watcher.as_mut(), d.created_at_time()) {
-                            w.dyno_started(t, &d.name);
-                        }
-                    }
-                }
+                dyno = find_release_dyno(cx, release, watcher.as_mut(), &mut report);
             }
         }
         let mut pause = Duration::from_millis(100);
@@ -179,6 +117,92 @@ pub fn follow(
         phase_started(&dyno).and_then(|t| SystemTime::now().duration_since(t).ok()).map(|d| d.as_millis() as u64);
     report.result = result;
     Ok(report)
+}
+
+/// The report as the follow begins: nothing seen yet.
+fn new_report(release: &Release, previous: Option<u64>, opts: &Options) -> ReleasePhaseReport {
+    ReleasePhaseReport {
+        release: brief(release),
+        previous_version: previous,
+        dyno: None,
+        lock_wait_ms: None,
+        deadline_ms: opts.deadline.map(|d| d.as_millis() as u64),
+        database: Watched { watched: false, reason: None },
+        waits: Vec::new(),
+        enforcements: Vec::new(),
+        deadline_action: None,
+        output_tail: Vec::new(),
+        duration_ms: None,
+        result: PhaseResult::TimedOut,
+        inside_guard: None,
+        superseded_by: None,
+    }
+}
+
+/// The lock watch on the release's database, when there is one and it answers.
+fn start_watcher(cx: &Context, opts: &Options, report: &mut ReleasePhaseReport) -> Option<Watcher> {
+    let Some(db) = cx.db else {
+        report.database.reason = Some("no database to watch (the app has no DATABASE_URL)".into());
+        return None;
+    };
+    match pg_locks::connect(&db.connect_options(&opts.session_name)) {
+        Ok(c) => {
+            report.database.watched = true;
+            report.lock_wait_ms = opts.lock_wait.map(|d| d.as_millis() as u64);
+            Some(Watcher::new(c, opts.application_name.clone(), opts.lock_wait))
+        }
+        Err(e) => {
+            cx.out.warn(format!("lock watch off, nothing will be cancelled: {e}"));
+            report.database.reason = Some(e.to_string());
+            None
+        }
+    }
+}
+
+/// The release's status, read again: `Some` once it is no longer pending.
+fn read_status(
+    cx: &Context,
+    release: &Release,
+    status: &mut String,
+    report: &mut ReleasePhaseReport,
+) -> Option<PhaseResult> {
+    match cx.client.release_info(cx.app, &release.id) {
+        Ok(r) => *status = r.status,
+        Err(e) => cx.out.debug(format!("reading v{}: {e}", release.version)),
+    }
+    match status.as_str() {
+        "pending" => None,
+        "succeeded" => Some(PhaseResult::Succeeded),
+        "expired" => {
+            report.superseded_by = cx.client.latest_release(cx.app).ok().flatten().map(|r| r.version);
+            Some(PhaseResult::Superseded)
+        }
+        _ => Some(PhaseResult::Failed),
+    }
+}
+
+/// The dyno running this release's phase, once it is listed: said, recorded, and told to the
+/// watcher (sessions that connected after it started may be its own).
+fn find_release_dyno(
+    cx: &Context,
+    release: &Release,
+    watcher: Option<&mut Watcher>,
+    report: &mut ReleasePhaseReport,
+) -> Option<Dyno> {
+    let list = cx.client.dynos(cx.app).ok()?;
+    let d = list
+        .into_iter()
+        .find(|d| d.process_type == "release" && d.release.as_ref().is_some_and(|r| r.version == release.version))?;
+    let age = d.age(SystemTime::now()).map(format_duration).unwrap_or_else(|| "?".into());
+    cx.out.note(format!(
+        "Release phase of v{} running on {} (started {age} ago): {}",
+        release.version, d.name, d.command
+    ));
+    report.dyno = Some(DynoBrief { name: d.name.clone(), id: d.id.clone(), created_at: d.created_at.clone() });
+    if let (Some(w), Some(t)) = (watcher, d.created_at_time()) {
+        w.dyno_started(t, &d.name);
+    }
+    Some(d)
 }
 
 /// migrate-guard runs inside the release dyno: it enforces the budget where the migration runs,
