@@ -37,31 +37,43 @@ pub fn refused(message: impl Into<String>) -> anyhow::Error {
     fail(Exit::Refused, message)
 }
 
-/// The exit code an error maps to: an explicit [`CliError`] wins; API auth errors and
-/// rejected database logins are 4, "not found", configuration and malformed-URL errors are 2,
-/// refused database targets are 5, anything else 1.
+/// The exit code an error maps to: an explicit [`CliError`] wins; then the first library error
+/// in the chain says its own class ([`database_exit`], [`api_exit`]); anything else is 1.
 pub fn exit_for(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<CliError>() {
             return e.exit;
         }
         if let Some(e) = cause.downcast_ref::<pg_locks::Error>() {
-            return match e.kind {
-                pg_locks::ErrorKind::Usage => Exit::Usage,
-                pg_locks::ErrorKind::Auth | pg_locks::ErrorKind::Permission => Exit::NotAuthenticated,
-                pg_locks::ErrorKind::Refused => Exit::Refused,
-                pg_locks::ErrorKind::Unreachable | pg_locks::ErrorKind::Query => Exit::Failed,
-            };
+            return database_exit(e.kind);
         }
         if let Some(e) = cause.downcast_ref::<heroku_api::Error>() {
-            return match e {
-                e if e.is_auth() => Exit::NotAuthenticated,
-                heroku_api::Error::NotFound { .. } | heroku_api::Error::Config(_) => Exit::Usage,
-                _ => Exit::Failed,
-            };
+            return api_exit(e);
         }
     }
     Exit::Failed
+}
+
+/// A database error's class. Exhaustive: a new kind does not compile until it has one.
+pub fn database_exit(kind: pg_locks::ErrorKind) -> Exit {
+    match kind {
+        pg_locks::ErrorKind::Usage => Exit::Usage,
+        pg_locks::ErrorKind::Auth | pg_locks::ErrorKind::Permission => Exit::NotAuthenticated,
+        pg_locks::ErrorKind::Refused => Exit::Refused,
+        pg_locks::ErrorKind::Unreachable | pg_locks::ErrorKind::Query => Exit::Failed,
+    }
+}
+
+/// A Platform API error's class: not logged in or not allowed is 4, a thing that does not
+/// exist or a configuration mistake is 2, the API or the network failing is 1. Exhaustive: a
+/// new variant does not compile until it has one.
+pub fn api_exit(e: &heroku_api::Error) -> Exit {
+    use heroku_api::Error as E;
+    match e {
+        E::NotLoggedIn(_) | E::Unauthorized { .. } | E::Forbidden { .. } => Exit::NotAuthenticated,
+        E::NotFound { .. } | E::Config(_) => Exit::Usage,
+        E::Api { .. } | E::Transport { .. } | E::Decode { .. } => Exit::Failed,
+    }
 }
 
 /// The one line printed for an error: its context chain joined with ": ", redacted.

@@ -40,6 +40,24 @@ impl Exit {
         Exit::Interrupted,
     ];
 
+    /// Where the code stands in [`Exit::ALL`] (`None` for [`Exit::Other`], which is not one
+    /// code). Exhaustive, so a new variant does not compile until it has a place, and the
+    /// test below fails until `ALL` holds it there: the table cannot drift from the enum.
+    pub const fn position(self) -> Option<usize> {
+        match self {
+            Exit::Success => Some(0),
+            Exit::Failed => Some(1),
+            Exit::Usage => Some(2),
+            Exit::NotVerified => Some(3),
+            Exit::NotAuthenticated => Some(4),
+            Exit::Refused => Some(5),
+            Exit::BlockingFound => Some(6),
+            Exit::WindowOpen => Some(7),
+            Exit::Interrupted => Some(8),
+            Exit::Other(_) => None,
+        }
+    }
+
     /// The process exit status.
     pub fn code(self) -> u8 {
         match self {
@@ -142,6 +160,17 @@ const EXAMPLE_WIDTH: usize = 76;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_holds_every_code_at_the_place_the_enum_gives_it() {
+        for (i, e) in Exit::ALL.iter().enumerate() {
+            assert_eq!(e.position(), Some(i), "{e:?} is not at its place in Exit::ALL");
+        }
+        // Every place the match gives is filled: the highest position is the last entry.
+        let highest = Exit::ALL.iter().filter_map(|e| e.position()).max();
+        assert_eq!(highest, Some(Exit::ALL.len() - 1));
+        assert_eq!(Exit::Other(9).position(), None);
+    }
 
     #[test]
     fn an_examples_comment_goes_on_its_own_line_above_it() {

@@ -1,5 +1,11 @@
-//! Shell quoting for the commands the tools print and send: a printed command, pasted into a
+//! How a shell sees a command: its exit status, and quoting for the commands the tools print and send: a printed command, pasted into a
 //! POSIX shell, runs the same argv (`sh -c 'echo a; b'` stays one argument, not four).
+
+/// A process's exit status as a shell reports it: its code, or 128 + N after signal N.
+pub fn status_code(s: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+}
 
 /// One word quoted for a POSIX shell: as it is when it has only characters no shell treats
 /// specially, else in single quotes (a `'` inside becomes `'\''`).

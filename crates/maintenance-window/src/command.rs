@@ -69,10 +69,7 @@ fn wait(out: &Output, child: &mut std::process::Child, argv: &[String]) -> Ended
     let base_interrupts = interrupt::count();
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => {
-                use std::os::unix::process::ExitStatusExt;
-                return Ended::Status(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)));
-            }
+            Ok(Some(status)) => return Ended::Status(cli_kit::shell::status_code(status)),
             Ok(None) => {}
             Err(_) => return Ended::Abandoned,
         }

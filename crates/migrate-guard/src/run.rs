@@ -501,7 +501,7 @@ impl Guard<'_> {
             match running.child.try_wait() {
                 // The dyno manager signals every process at once: a command that died of the
                 // same SIGTERM still leaves its statements to end.
-                Ok(Some(s)) => return (Some(exit_code(s)), self.stop_requested()),
+                Ok(Some(s)) => return (Some(cli_kit::shell::status_code(s)), self.stop_requested()),
                 Ok(None) => {}
                 Err(_) => return (None, self.stop_requested()),
             }
@@ -524,11 +524,11 @@ impl Guard<'_> {
         let until = Instant::now() + CHILD_GRACE;
         let status = loop {
             if let Ok(Some(s)) = running.child.try_wait() {
-                break Some(exit_code(s));
+                break Some(cli_kit::shell::status_code(s));
             }
             if Instant::now() >= until {
                 running.signal(libc::SIGKILL);
-                break running.child.wait().ok().map(exit_code);
+                break running.child.wait().ok().map(cli_kit::shell::status_code);
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -587,10 +587,4 @@ impl Guard<'_> {
         }
         self.voice.summary(&self.report.summary_line());
     }
-}
-
-/// A process's status as a shell reports it (128 + N after signal N).
-fn exit_code(s: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
 }

@@ -173,7 +173,7 @@ impl Running {
         let Some(child) = self.child.as_mut() else { return false };
         match child.try_wait() {
             Ok(Some(status)) => {
-                self.step.exit_status = Some(exit_code(status));
+                self.step.exit_status = Some(cli_kit::shell::status_code(status));
                 true
             }
             Ok(None) => false,
@@ -201,9 +201,4 @@ impl Running {
             }
         }
     }
-}
-
-fn exit_code(s: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
 }
