@@ -10,7 +10,7 @@ use crate::model::{AppState, DynoState, FaultKind, LoggedRequest, World};
 use crate::paging;
 
 fn ts(t: SystemTime) -> String {
-    heroku_api::timestamp::format_rfc3339(t)
+    crate::clock::api_time(t)
 }
 
 /// The HTTP handler over a shared world.

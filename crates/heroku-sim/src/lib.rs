@@ -15,6 +15,7 @@
 //! ```
 
 pub mod api;
+pub mod clock;
 pub mod git;
 pub mod http;
 pub mod logs;

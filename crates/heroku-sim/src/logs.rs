@@ -36,13 +36,7 @@ pub struct LogLine {
 impl LogLine {
     /// `2026-11-22T06:00:01.123456+00:00 app[run.1234]: output line`.
     pub fn formatted(&self) -> String {
-        format!(
-            "{} {}[{}]: {}",
-            heroku_api::timestamp::format_log_timestamp(self.at),
-            self.source,
-            self.dyno,
-            self.text
-        )
+        format!("{} {}[{}]: {}", crate::clock::log_time(self.at), self.source, self.dyno, self.text)
     }
 }
 

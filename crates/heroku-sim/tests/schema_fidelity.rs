@@ -76,7 +76,7 @@ impl Checker {
         if let (Some(fmt), Some(text)) = (s.get("format").and_then(Value::as_str), v.as_str()) {
             let ok = match fmt {
                 "uuid" => is_uuid(text),
-                "date-time" => heroku_api::timestamp::parse_rfc3339(text).is_some(),
+                "date-time" => is_date_time(text),
                 _ => true,
             };
             if !ok {
@@ -309,4 +309,55 @@ fn the_checker_catches_wrong_names_and_types() {
     assert!(text.contains("dyno.id: `not-a-uuid` is not a uuid"), "{text}");
     assert!(text.contains("dyno.name: is integer"), "{text}");
     assert!(text.contains("dyno.nickname: property not in the schema"), "{text}");
+}
+
+/// JSON Schema's `date-time` (RFC 3339 section 5.6), checked here on its own rather than with
+/// the API client's parser: a format the simulator and the client got wrong alike must not pass.
+fn is_date_time(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let num = |r: std::ops::Range<usize>| text.get(r).and_then(|s| s.parse::<u32>().ok()).unwrap_or(99);
+    let shape = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && (b[10] == b'T' || b[10] == b't')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !shape || !(1..=12).contains(&num(5..7)) || !(1..=31).contains(&num(8..10)) || num(11..13) > 23 {
+        return false;
+    }
+    let mut rest = &text[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    match rest.as_bytes() {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+#[test]
+fn the_date_time_check_is_the_rfcs() {
+    assert!(is_date_time("2026-12-06T06:00:01Z"));
+    assert!(is_date_time("2026-12-06T06:00:01.123456+00:00"));
+    for bad in [
+        "2026-12-06 06:00:01Z",
+        "2026-13-06T06:00:01Z",
+        "2026-12-06T06:00:01",
+        "2026-12-06T06:00:01.Z",
+        "26-12-06T06:00:01Z",
+    ] {
+        assert!(!is_date_time(bad), "{bad}");
+    }
 }
