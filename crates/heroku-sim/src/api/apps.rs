@@ -1,0 +1,62 @@
+//! The account and apps: an app's info (its generation under 3.sdk), maintenance mode, its
+//! config vars (a change makes a release, which runs the release phase) and add-on
+//! attachments.
+
+use std::time::{Instant, SystemTime};
+
+use serde_json::{json, Value};
+
+use super::wire::{account_json, app_json, attachment_json, list};
+use super::{answer, error, needs_sdk_variant, Answer, Call};
+use crate::model::World;
+
+/// `GET /account`.
+pub(super) fn account(world: &mut World) -> Answer {
+    answer(200, account_json(world))
+}
+
+/// `GET /apps/{app}`. The published schema has no `generation`; the pinned CLI reads it from
+/// this route under the 3.sdk variant (lib/apps/generation.js), as a string or `{name}`.
+pub(super) fn get_app(world: &mut World, app_name: &str, cx: &Call) -> Answer {
+    let mut app = app_json(world, &world.apps[app_name]);
+    if needs_sdk_variant(cx.req).is_none() {
+        app["generation"] = json!({ "name": world.apps[app_name].generation });
+    }
+    answer(200, app)
+}
+
+/// `PATCH /apps/{app}`: maintenance on or off.
+pub(super) fn update_app(world: &mut World, app_name: &str, cx: &Call) -> Answer {
+    let app = world.apps.get_mut(app_name).expect("found");
+    if let Some(m) = cx.body.and_then(|b| b.get("maintenance")).and_then(Value::as_bool) {
+        app.maintenance = m;
+        app.updated_at = SystemTime::now();
+    }
+    answer(200, app_json(world, &world.apps[app_name]))
+}
+
+/// `GET /apps/{app}/config-vars`.
+pub(super) fn config_vars(world: &mut World, app_name: &str) -> Answer {
+    let vars: serde_json::Map<String, Value> =
+        world.apps[app_name].config_vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    answer(200, Value::Object(vars))
+}
+
+/// `GET /apps/{app}/addon-attachments`.
+pub(super) fn attachments(world: &mut World, app_name: &str, cx: &Call) -> Answer {
+    let app = &world.apps[app_name];
+    let items = app.attachments.iter().map(|a| attachment_json(app, a)).collect();
+    list(items, cx.range, "id", world.faults.page_size)
+}
+
+pub(super) fn update_config_vars(world: &mut World, app_name: &str, body: Option<&Value>, now: Instant) -> Answer {
+    let Some(obj) = body.and_then(Value::as_object) else {
+        return error(422, "invalid_params", "A JSON object of config vars is required.");
+    };
+    let vars: Vec<(String, Option<String>)> =
+        obj.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string))).collect();
+    world.user_config_change(app_name, &vars, now);
+    let vars: serde_json::Map<String, Value> =
+        world.apps[app_name].config_vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    answer(200, Value::Object(vars))
+}
