@@ -210,6 +210,19 @@ fn promote_from_releases_the_source_slug_inside_the_window() {
     assert_eq!(current_slug, staging_slug);
 }
 
+/// A window that closes, in its whole human output: the decision, the plan, each step, the
+/// time the site was down.
+#[test]
+fn a_closed_window_reads_whole() {
+    let s = setup();
+    let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--", "true"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(!maintenance(&s.sim));
+    let home = s.tool.home().display().to_string();
+    test_support::assert_whole!("window-closed.stdout", out.stdout_text().replace(&home, "[home]"));
+    test_support::assert_whole!("window-closed.stderr", out.stderr_text().replace(&home, "[home]"));
+}
+
 #[test]
 fn a_failing_command_holds_the_window_until_restore_which_is_safe_twice() {
     let s = setup();
@@ -222,6 +235,7 @@ fn a_failing_command_holds_the_window_until_restore_which_is_safe_twice() {
     assert!(text.contains("Reopen with: maintenance-window restore -a acme"), "{text}");
     assert!(maintenance(&s.sim));
     assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 0), ("clock".into(), 0)]);
+    test_support::assert_whole!("window-held.stdout", text.replace(&s.tool.home().display().to_string(), "[home]"));
 
     let out = s.tool.run_in(&s.repo.dir, &["restore", "-a", "acme"]);
     assert_eq!(out.code(), 0, "{}", out.dump());

@@ -1,6 +1,6 @@
-//! Golden output of the window's pure renderers: the decision, what a held window holds, and
-//! the restore command, from a journal fixture, compared whole with tests/golden.
-//! `UPDATE_GOLDEN=1` rewrites the expected file after an intended change.
+//! The window's pure renderers, whole: the decision, what a held window holds, and the restore
+//! command, from a journal fixture, compared exactly with tests/snapshots. After an intended
+//! change: `INSTA_UPDATE=always cargo nextest run -p maintenance-window --test golden`.
 
 use std::path::PathBuf;
 
@@ -31,9 +31,5 @@ fn the_window_renders_as_its_golden_file() {
     lines.extend(maintenance_window::window::describe(&j));
     lines.push(maintenance_window::live::restore_command(&j));
     let text = lines.join("\n") + "\n";
-    let path = here("golden/window.txt");
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &text).unwrap();
-    }
-    assert_eq!(text, std::fs::read_to_string(&path).unwrap_or_default(), "differs from tests/golden/window.txt");
+    test_support::insta::assert_snapshot!("window", text);
 }

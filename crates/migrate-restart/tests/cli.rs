@@ -170,6 +170,7 @@ fn a_marker_and_exit_line_that_disagree_fail_the_run() {
     assert_eq!(doc["result"], "failed");
     assert_eq!(doc["attempts"][0]["ending"], "disagreed: marker 0, platform 137");
     assert_eq!(restarts(&s.sim), 0);
+    test_support::assert_whole!("ending-disagreed.stderr", out.stderr_text());
 }
 
 /// The dyno a run started, once it exists: (name, still listed).
@@ -304,6 +305,20 @@ fn a_failing_migration_restarts_nothing_and_shows_its_last_lines() {
         "{text}"
     );
     assert_eq!(restarts(&s.sim), 0, "no restart after a failed migration");
+    test_support::assert_whole!("ending-exited-1.stdout", text);
+    test_support::assert_whole!("ending-exited-1.stderr", out.stderr_text());
+}
+
+/// A migration that succeeds, in its whole human output: the plan, the run, the restart and
+/// its verification.
+#[test]
+fn a_successful_run_reads_whole() {
+    let s = setup();
+    let cmd = format!("echo migrating; {}", sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text"));
+    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    test_support::assert_whole!("ending-exited-0.stdout", out.stdout_text());
+    test_support::assert_whole!("ending-exited-0.stderr", out.stderr_text());
 }
 
 #[test]

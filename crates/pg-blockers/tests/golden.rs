@@ -1,7 +1,8 @@
-//! Golden output: real lock snapshots (tests/fixtures, recorded from the incident scenes by
+//! Whole output of real lock snapshots (tests/fixtures, recorded from the incident scenes by
 //! pg-locks' `record_fixtures`) rendered by the pure renderers, compared whole with
-//! tests/golden — alignment, order and stray lines included. `UPDATE_GOLDEN=1` rewrites the
-//! expected files after an intended change; review the diff before committing it.
+//! tests/snapshots — alignment, order and stray lines included, and exactly (the fixtures
+//! hold fixed data, so nothing is filtered). After an intended change:
+//! `INSTA_UPDATE=always cargo nextest run -p pg-blockers --test golden`, then review the diff.
 
 use std::path::PathBuf;
 
@@ -26,17 +27,6 @@ fn database() -> ResolvedDatabase {
     }
 }
 
-fn compare(name: &str, actual: &str) -> Option<String> {
-    let path = here("golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return None;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    (expected != actual)
-        .then(|| format!("{name} differs from tests/golden/{name}:\n--- expected\n{expected}--- actual\n{actual}"))
-}
-
 #[test]
 fn every_fixture_renders_as_its_golden_file_for_people_and_for_scripts() {
     console::set_colors_enabled(false);
@@ -47,18 +37,16 @@ fn every_fixture_renders_as_its_golden_file_for_people_and_for_scripts() {
     names.sort();
     assert!(names.len() >= 5, "fixtures missing: {names:?}");
     let db = database();
-    let mut failures = Vec::new();
     for name in &names {
         let text = std::fs::read_to_string(here("fixtures").join(format!("{name}.json"))).unwrap();
         let snap: Snapshot = serde_json::from_str(&text).unwrap();
         let (forest, recs) = analyse(&snap, None);
         let human = render::human(&db, &snap, &forest, &recs).join("\n") + "\n";
         let json = serde_json::to_string_pretty(&report::blockers_report(&db, &snap, &forest, &recs)).unwrap() + "\n";
-        failures.extend(compare(&format!("{name}.txt"), &human));
-        failures.extend(compare(&format!("{name}.json"), &json));
         assert!(!human.contains("secret") && !json.contains("secret"), "{name}: the password leaked");
+        test_support::insta::assert_snapshot!(format!("{name}-human"), human);
+        test_support::insta::assert_snapshot!(format!("{name}-json"), json);
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// `--min-wait` keeps only trees where someone waited that long (logic in the forest).

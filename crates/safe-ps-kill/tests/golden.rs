@@ -1,6 +1,6 @@
-//! Golden output of the plan table: a dyno list as heroku-sim's stuck-release scene serves it
-//! (tests/fixtures), rendered at a fixed time and compared whole with tests/golden.
-//! `UPDATE_GOLDEN=1` rewrites the expected file after an intended change.
+//! The plan table, whole: a dyno list as heroku-sim's stuck-release scene serves it
+//! (tests/fixtures), rendered at a fixed time and compared exactly with tests/snapshots.
+//! After an intended change: `INSTA_UPDATE=always cargo nextest run -p safe-ps-kill --test golden`.
 
 use std::path::PathBuf;
 
@@ -21,10 +21,5 @@ fn the_plan_table_renders_as_its_golden_file() {
     sorted.sort_by_key(|d| safe_ps_kill::resolve::natural_key(&d.name));
     let mut text = safe_ps_kill::plan_lines(&release, now).join("\n") + "\n\n";
     text += &(safe_ps_kill::plan_lines(&sorted, now).join("\n") + "\n");
-    let path = here("golden/plan.txt");
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &text).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(text, expected, "the plan table differs from tests/golden/plan.txt");
+    test_support::insta::assert_snapshot!("plan", text);
 }

@@ -12,8 +12,11 @@ pub mod postgres;
 pub mod pty;
 pub mod sandbox;
 pub mod sessions;
+pub mod snapshot;
 pub mod tool;
 
+/// The snapshot engine behind [`assert_whole!`] (re-exported for the macro).
+pub use insta;
 pub use postgres::PgCluster;
 /// Scratch directories for tests (re-exported so suites need no dependency of their own).
 pub use tempfile;
