@@ -111,10 +111,6 @@ fn look_inside() -> String {
     format!("{h} maintenance -a acme && {h} ps -a acme", h = heroku())
 }
 
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.dump()))
-}
-
 #[test]
 fn no_schema_change_runs_the_command_without_maintenance() {
     let s = setup();
@@ -144,7 +140,7 @@ fn a_migration_opens_the_window_drains_workers_and_restores_exactly() {
     assert!(inside.lines().any(|l| l.trim() == "on"), "COMMAND saw maintenance on: {inside}");
     assert!(!inside.contains("worker.") && !inside.contains("clock."), "workers were drained before COMMAND: {inside}");
     assert!(inside.contains("web.1"), "{inside}");
-    let doc = json(&out);
+    let doc = out.json();
     let _: maintenance_window::report::WindowReport = serde_json::from_value(doc.clone()).expect("a WindowReport");
     assert_eq!(doc["result"], "closed");
     assert_eq!(doc["decision"]["files"], serde_json::json!(["db/migrate/20261122_add_nickname.rb"]));
@@ -288,7 +284,7 @@ fn under_json_the_commands_output_stays_off_stdout() {
     let s = setup();
     let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--json", "--", "echo", "hello"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    assert_eq!(json(&out)["result"], "closed");
+    assert_eq!(out.json()["result"], "closed");
     assert!(out.stderr_text().lines().any(|l| l == "hello"), "{}", out.dump());
 }
 
@@ -315,7 +311,7 @@ fn killed_mid_window_the_journal_shows_and_restores_it() {
     }
     let out = s.tool.run_in(&s.repo.dir, &["status", "-a", "acme", "--json"]);
     assert_eq!(out.code(), 7, "an open window: {}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["open"], true);
     assert_eq!(doc["opened_elsewhere"], false);
     assert_eq!(doc["live"]["maintenance"], true);
@@ -345,7 +341,7 @@ fn a_window_opened_elsewhere_is_seen_refused_over_and_restored_from_its_printed_
     let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--json", "--", "sh", "-c", "exit 7"]);
     assert_eq!(out.code(), 7, "held: {}", out.dump());
     let printed = "maintenance-window restore -a acme --maintenance off --scale clock=1,worker=3 --confirm acme";
-    assert_eq!(json(&out)["restore_command"], printed);
+    assert_eq!(out.json()["restore_command"], printed);
     assert!(
         out.stderr_text().contains(&format!("put everything back from any machine with:\n  {printed}")),
         "{}",
@@ -362,7 +358,7 @@ fn a_window_opened_elsewhere_is_seen_refused_over_and_restored_from_its_printed_
     );
     let out = other.run(&["status", "-a", "acme", "--json"]);
     assert_eq!(
-        (json(&out)["open"].clone(), json(&out)["opened_elsewhere"].clone()),
+        (out.json()["open"].clone(), out.json()["opened_elsewhere"].clone()),
         (Value::Bool(true), Value::Bool(true))
     );
 
@@ -438,7 +434,7 @@ fn plan_says_why_and_bad_input_changes_nothing() {
     let s = setup();
     let out = s.tool.run_in(&s.repo.dir, &["plan", "-a", "acme", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["schema_version"], 1);
     let doc = &doc["decision"];
     assert_eq!(doc["needed"], true);
@@ -648,7 +644,7 @@ fn the_window_waits_for_the_promotions_release_phase_before_the_command() {
         &["-a", "acme", "--promote-from", "acme-staging", "--confirm", "acme", "--json", "--", "sh", "-c", &check],
     );
     assert_eq!(out.code(), 0, "COMMAND ran after the release phase: {}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     let report: maintenance_window::report::WindowReport = serde_json::from_value(doc.clone()).unwrap();
     let phase = report.release_phase.expect("the release phase is reported");
     assert_eq!(phase.result, release_phase::PhaseResult::Succeeded);
@@ -684,7 +680,7 @@ fn a_failed_release_phase_holds_the_window_and_the_command_never_runs() {
     );
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(!ran.exists(), "COMMAND must not run after a failed release phase");
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["result"], "held");
     assert_eq!(doc["release_phase"]["result"], "failed");
     assert!(out.stderr_text().contains("nothing is scaled back up behind it"), "{}", out.dump());
@@ -725,7 +721,7 @@ fn the_promotions_release_phase_is_under_the_lock_wait_budget() {
         ],
     );
     assert_eq!(out.code(), 1, "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["result"], "held");
     let e = &doc["release_phase"]["enforcements"][0];
     assert_eq!(e["verified"], true, "{doc}");
@@ -741,7 +737,7 @@ on_both_generations! {
         let s = setup_on(g);
         let out = s.tool.run_in(&s.repo.dir, &["-a", "acme", "--confirm", "acme", "--json", "-v", "--", "true"]);
         assert_eq!(out.code(), 0, "{}", out.dump());
-        let doc = json(&out);
+        let doc = out.json();
         let _: maintenance_window::report::WindowReport = serde_json::from_value(doc.clone()).expect("a WindowReport");
         assert_eq!(doc["platform"]["generation"], g.name(), "{doc}");
         let platform = if g == Generation::Fir { "Fir (stack cnb)" } else { "Cedar (stack heroku-24)" };
@@ -791,7 +787,7 @@ on_both_generations! {
         assert!(on < made && made < off, "the release is made inside the window");
         let current = s.sim.with(|w| w.apps["acme"].current_release().unwrap().slug_id.clone().unwrap());
         assert_eq!(current, staging, "acme runs staging's build");
-        let doc = json(&out);
+        let doc = out.json();
         assert_eq!(doc["result"], "closed", "{doc}");
         assert_eq!(doc["journal"]["promotion"]["pipeline"].is_object(), g == Generation::Fir, "{doc}");
     }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use heroku_sim::{FaultKind, Sim, World};
-use serde_json::Value;
 use test_support::sessions::{create_big_table, lock_waiters, wait_until, Backup};
 use test_support::tool::{LiveOutput, OutputExt, Tool};
 use test_support::PgCluster;
@@ -16,8 +15,7 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let pg = PgCluster::start().unwrap();
-    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 1000) g").unwrap();
+    let pg = test_support::acme::users_database().unwrap();
     let mut w = World::default();
     w.add_app("acme");
     w.add_formation("acme", "web", 2, "puma", Duration::from_secs(18 * 3600));
@@ -52,10 +50,6 @@ fn finish(mut child: std::process::Child) -> (std::process::ExitStatus, String) 
     (status, text)
 }
 
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.dump()))
-}
-
 fn restarts(sim: &Sim) -> usize {
     sim.requests().iter().filter(|r| r.method == "DELETE").count()
 }
@@ -66,7 +60,7 @@ fn success_restarts_and_verifies_every_dyno() {
     let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
     let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["schema_version"], 1);
     let _: migrate_restart::report::MigrateReport = serde_json::from_value(doc.clone()).expect("a MigrateReport");
     assert_eq!(doc["result"], "succeeded");
@@ -103,8 +97,8 @@ fn attach_still_runs_the_migration_through_the_rendezvous() {
     let create = s.sim.requests().into_iter().find(|r| r.method == "POST" && r.path == "/apps/acme/dynos").unwrap();
     assert_eq!(create.body.unwrap()["attach"], true);
     assert!(!s.sim.requests().iter().any(|r| r.path.ends_with("/log-sessions")), "no log session when attached");
-    assert_eq!(json(&out)["attempts"][0]["log_reopens"], 0);
-    assert_eq!(json(&out)["attempts"][0]["follow_command"], serde_json::Value::Null, "nothing to follow when attached");
+    assert_eq!(out.json()["attempts"][0]["log_reopens"], 0);
+    assert_eq!(out.json()["attempts"][0]["follow_command"], serde_json::Value::Null, "nothing to follow when attached");
 }
 
 /// The log stream drops mid-run: it is re-opened with history and no line is lost or repeated.
@@ -118,7 +112,7 @@ fn a_dropped_log_stream_loses_and_repeats_no_line() {
     let err = out.stderr_text();
     let seen: Vec<&str> = err.lines().filter(|l| l.starts_with("line")).collect();
     assert_eq!(seen, ["line1", "line2", "line3", "line4", "line5", "line6"], "{err}");
-    let doc = json(&out);
+    let doc = out.json();
     assert!(doc["attempts"][0]["log_reopens"].as_u64().unwrap() >= 1, "the stream was re-opened: {doc}");
     assert_eq!(doc["attempts"][0]["follow_command"], "migrate-restart follow -a acme run.1001 --restart all");
     assert_eq!(doc["attempts"][0]["exit_status"], 0);
@@ -166,7 +160,7 @@ fn a_marker_and_exit_line_that_disagree_fail_the_run() {
     let out = s.tool.run(&["-a", "acme", "--command", cmd, "--confirm", "acme", "--no-preflight", "--json"]);
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(out.stderr_text().contains("the command's marker says 0, the platform says 137"), "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["result"], "failed");
     assert_eq!(doc["attempts"][0]["ending"], "disagreed: marker 0, platform 137");
     assert_eq!(restarts(&s.sim), 0);
@@ -235,7 +229,7 @@ fn a_killed_tool_leaves_the_migration_running_and_follow_concludes_it() {
     let out = s.tool.run(&["follow", "-a", "acme", "--confirm", "acme", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     assert!(out.stderr_text().contains("started") && out.stderr_text().contains("done-migrating"), "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["result"], "succeeded");
     assert_eq!(doc["attempts"][0]["dyno"], dyno.as_str());
     assert_eq!(doc["attempts"][0]["exit_status"], 0);
@@ -356,7 +350,7 @@ fn a_blocked_migration_hits_its_lock_timeout_is_retried_and_the_blocker_is_named
             && err.contains("(backoff up to 2s, with jitter)"),
         "{err}"
     );
-    let doc = json(&out);
+    let doc = out.json();
     let attempts = doc["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2);
     assert!(attempts.iter().all(|a| a["lock_timeout"] == true && a["exit_status"] == 1));
@@ -377,7 +371,7 @@ fn when_the_blocker_ends_before_the_retry_the_migration_succeeds() {
     let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
     let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-timeout", "500ms", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     let attempts = doc["attempts"].as_array().unwrap();
     assert!(attempts.len() >= 2, "{doc}");
     assert_eq!(attempts.last().unwrap()["exit_status"], 0);
@@ -587,7 +581,7 @@ fn restarting_types_goes_through_the_formation_route_and_is_verified() {
         "--json",
     ]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    assert_eq!(json(&out)["restart"]["verified"], true, "{}", out.dump());
+    assert_eq!(out.json()["restart"]["verified"], true, "{}", out.dump());
     let mut restarts: Vec<(String, Option<String>)> =
         s.sim.requests().into_iter().filter(|r| r.method == "DELETE").map(|r| (r.path, r.accept)).collect();
     restarts.sort(); // sent in parallel
@@ -633,7 +627,7 @@ fn check_lists_dynos_that_predate_the_schema_change() {
     s.pg.psql("postgres", "CREATE TABLE django_migrations (id serial, app text, name text, applied timestamptz); INSERT INTO django_migrations (app, name, applied) VALUES ('billing', '0007_drop', now() - interval '5 minutes')").unwrap();
     let out = s.tool.run(&["check", "-a", "acme", "--json"]);
     assert_eq!(out.code(), 3, "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["source"], "the last migration recorded in django_migrations");
     assert_eq!(doc["stale"].as_array().unwrap().len(), 3);
 
@@ -710,7 +704,7 @@ fn bad_input_starts_nothing() {
         "--json",
     ]);
     assert_eq!(out.code(), 1, "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["result"], "failed", "{doc}");
     let attempt = &doc["attempts"][0];
     assert!(attempt["dyno"].as_str().is_some_and(|d| d.starts_with("run.")), "{doc}");
@@ -819,7 +813,7 @@ fn a_migration_that_overrides_its_lock_timeout_is_cancelled_from_outside_and_ret
         ),
         "{err}"
     );
-    let doc = json(&out);
+    let doc = out.json();
     let attempts = doc["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "retried once");
     for a in attempts {
@@ -844,7 +838,7 @@ fn with_pgoptions_in_force_the_outside_budget_does_not_act() {
     let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
     let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-timeout", "500ms", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     let attempts = doc["attempts"].as_array().unwrap();
     assert!(attempts.len() >= 2, "{doc}");
     assert!(attempts.iter().all(|a| a["outside_budget"].as_array().unwrap().is_empty()), "{doc}");
@@ -905,7 +899,7 @@ fn an_invalid_index_left_by_a_cancelled_attempt_blocks_the_retry_with_the_comman
         text.contains("already applied by the failed attempt (recorded since this run began): 20261122000001"),
         "{text}"
     );
-    let doc = json(&out);
+    let doc = out.json();
     let attempts = doc["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 1, "no retry over the debris: {doc}");
     let left = &attempts[0]["left_behind"];
@@ -937,7 +931,7 @@ fn drop_invalid_indexes_cleans_the_debris_and_the_retry_succeeds() {
         "--json",
     ]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     let attempts = doc["attempts"].as_array().unwrap();
     assert!(attempts.len() >= 2, "{doc}");
     assert_eq!(attempts[0]["left_behind"]["dropped"], serde_json::json!(["public.index_users_on_id"]), "{doc}");
@@ -981,7 +975,7 @@ fn through_pgbouncer_the_refused_pgoptions_is_said_and_the_retry_without_it_migr
         err.contains("DATABASE_URL of acme goes through a connection pooler (it refused the startup options)"),
         "the preflight says it: {err}"
     );
-    let doc = json(&out);
+    let doc = out.json();
     let attempts = doc["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{doc}");
     assert_eq!((attempts[0]["pooler_refused"].as_bool(), attempts[0]["pgoptions"].as_bool()), (Some(true), Some(true)));
@@ -1016,7 +1010,7 @@ fn through_pgbouncer_the_migration_without_pgoptions_is_guarded_from_outside() {
         "--json",
     ]);
     assert_eq!(out.code(), 1, "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     let last = doc["attempts"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["pgoptions"], false, "{doc}");
     assert_eq!(last["outside_budget"][0]["verified"], true, "{doc}");
@@ -1054,7 +1048,7 @@ fn with_the_pool_full_the_outside_budget_still_acts_through_the_direct_url() {
     ]);
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
-    let doc = json(&out);
+    let doc = out.json();
     let last = doc["attempts"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["outside_budget"][0]["verified"], true, "{doc}");
     assert_eq!(lock_waiters(&s.pg), 0);

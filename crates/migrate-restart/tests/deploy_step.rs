@@ -30,10 +30,6 @@ fn procfile(pg: &PgCluster, sql: &str) -> String {
     format!("web: puma\nrelease: echo '== migrating'; {}\n", test_support::acme::psql_migration(pg, sql))
 }
 
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.dump()))
-}
-
 /// Runs the tool from the repository (the push is its COMMAND).
 fn run_in(s: &Setup, repo: &AppRepo, args: &[&str]) -> std::process::Output {
     let mut c = s.tool.command(args);
@@ -113,7 +109,7 @@ fn a_clean_push_exits_0_with_the_dynos_on_the_release() {
         &["release", "-a", "acme", "--confirm", "acme", "--json", "--", "git", "push", "heroku", "main"],
     );
     assert_eq!(out.code(), 0, "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     let v = doc["deploy"]["release_version"].as_u64().unwrap();
     assert_eq!(doc["phase"]["release"]["version"], v);
     assert_eq!(doc["formation"]["verified"], true, "{doc}");
@@ -145,7 +141,7 @@ fn a_push_that_fails_before_any_release_exits_with_its_own_code() {
         &["release", "-a", "acme", "--confirm", "acme", "--json", "--", "git", "push", "heroku", "main"],
     );
     assert_eq!(out.code(), 1, "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["result"], "no_release", "{doc}");
     assert_eq!(doc["deploy"]["exit_status"], 1);
     assert!(out.stderr_text().contains("failed (exit 1) and created no release of acme"), "{}", out.dump());
@@ -171,7 +167,7 @@ fn next_follows_a_release_made_elsewhere_and_times_out_with_3() {
     assert!(repo.command(&["push", "heroku", "main"]).output().unwrap().status.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.code(), 0, "{}", out.dump());
-    assert!(json(&out)["deploy"]["release_version"].as_u64().is_some());
+    assert!(out.json()["deploy"]["release_version"].as_u64().is_some());
 }
 
 /// Bad input: one line, exit 2, nothing run.

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use heroku_sim::{Sim, World};
-use serde_json::Value;
 use test_support::generation::{install_runtime, Generation};
 use test_support::on_both_generations;
 use test_support::tool::{OutputExt, Tool};
@@ -21,8 +20,7 @@ struct Setup {
 }
 
 fn setup(g: Generation, tweak: impl FnOnce(&mut World)) -> Setup {
-    let pg = PgCluster::start().unwrap();
-    pg.psql("postgres", "CREATE TABLE users AS SELECT g AS id FROM generate_series(1, 1000) g").unwrap();
+    let pg = test_support::acme::users_database().unwrap();
     let dir = test_support::tempfile::tempdir().unwrap();
     let mut w = World::default();
     w.add_app("acme");
@@ -47,10 +45,6 @@ fn bundled_migration(pg: &PgCluster, sql: &str) -> String {
     format!("bundle exec {}", test_support::acme::psql_migration(pg, sql))
 }
 
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.dump()))
-}
-
 fn formation_names(sim: &Sim) -> Vec<String> {
     let mut names: Vec<String> =
         sim.with(|w| w.apps["acme"].dynos.iter().filter(|d| d.slot.is_some()).map(|d| d.name.clone()).collect());
@@ -67,7 +61,7 @@ on_both_generations! {
         let cmd = bundled_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
         let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--json", "-v"]);
         assert_eq!(out.code(), 0, "{}", out.dump());
-        let doc = json(&out);
+        let doc = out.json();
         let _: migrate_restart::report::MigrateReport = serde_json::from_value(doc.clone()).expect("a MigrateReport");
         assert_eq!(doc["platform"]["generation"], g.name(), "{doc}");
         assert_eq!(doc["platform"]["stack"], g.stack(), "{doc}");
@@ -127,7 +121,7 @@ on_both_generations! {
         let cmd = "bundle exec sh -c 'for i in $(seq 1 10); do echo \"step $i\"; sleep 0.4; done'";
         let out = s.tool.run(&["-a", "acme", "--command", cmd, "--confirm", "acme", "--no-preflight", "--restart", "none", "--json"]);
         assert_eq!(out.code(), 0, "{}", out.dump());
-        let doc = json(&out);
+        let doc = out.json();
         let reopens = doc["attempts"][0]["log_reopens"].as_u64().unwrap();
         let text = out.stderr_text();
         let gaps = text.matches("may be missing").count();
@@ -177,7 +171,7 @@ on_both_generations! {
         let s = setup(g, |_| {});
         let out = s.tool.run(&["check", "-a", "acme", "--since", "10m", "--json"]);
         assert_eq!(out.code(), 3, "{}", out.dump());
-        let doc = json(&out);
+        let doc = out.json();
         let mut stale: Vec<String> = doc["stale"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect();
         stale.sort();
         assert_eq!(stale, formation_names(&s.sim));
@@ -192,7 +186,7 @@ on_both_generations! {
         let s = setup(g, |_| {});
         let out = s.tool.run(&["-a", "acme", "--command", "bundle exec echo migrated", "--confirm", "acme", "--no-preflight", "--restart", "none", "--json"]);
         assert_eq!(out.code(), 0, "{}", out.dump());
-        let dyno = json(&out)["attempts"][0]["dyno"].as_str().unwrap().to_string();
+        let dyno = out.json()["attempts"][0]["dyno"].as_str().unwrap().to_string();
         test_support::sessions::wait_until("the one-off is gone", || !s.sim.dyno_names("acme").contains(&dyno));
         let started = std::time::Instant::now();
         let out = s.tool.run(&["follow", "-a", "acme", &dyno, "--restart", "none", "--confirm", "acme"]);

@@ -39,10 +39,6 @@ fn push(s: &Setup, release_command: &str) -> u64 {
     s.sim.push("acme", "feed1234", "add nickname", &[("web", "puma"), ("release", release_command)])
 }
 
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.dump()))
-}
-
 fn status_of(s: &Setup, version: u64) -> String {
     s.sim.with(|w| w.apps["acme"].releases.iter().find(|r| r.version == version).unwrap().status.clone())
 }
@@ -70,7 +66,7 @@ on_both_generations! {
         let v = push(&s, &format!("sleep 1; {}", release_sql(&s.pg, "ALTER TABLE users ADD COLUMN nickname text")));
         let out = s.tool.run(&["release", "-a", "acme", "--confirm", "acme", "--json"]);
         assert_eq!(out.code(), 0, "{}", out.dump());
-        let doc = json(&out);
+        let doc = out.json();
         let report: migrate_restart::report::ReleaseReport = serde_json::from_value(doc.clone()).expect("a ReleaseReport");
         assert_eq!(report.phase.result, release_phase::PhaseResult::Succeeded);
         assert_eq!(report.phase.release.version, v);
@@ -153,7 +149,7 @@ fn the_budget_needs_confirmation_and_lock_wait_off_only_watches() {
 
     let out = s.tool.run(&["release", "-a", "acme", "--lock-wait", "off", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    let report: migrate_restart::report::ReleaseReport = serde_json::from_value(json(&out)).unwrap();
+    let report: migrate_restart::report::ReleaseReport = serde_json::from_value(out.json()).unwrap();
     assert_eq!(report.phase.lock_wait_ms, None);
     assert!(report.phase.enforcements.is_empty());
     let wait = &report.phase.waits[0];
@@ -178,7 +174,7 @@ fn the_deadline_stops_the_release_dyno_by_id() {
     let out = s.tool.run(&["release", "-a", "acme", "--deadline", "1s", "--confirm", "acme", "--json"]);
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(started.elapsed() < Duration::from_secs(15));
-    let doc = json(&out);
+    let doc = out.json();
     let action = &doc["phase"]["deadline_action"];
     assert_eq!(action["stop_sent"], true, "{doc}");
     assert_eq!(action["dyno_gone"], true, "{doc}");
@@ -287,7 +283,7 @@ fn a_release_superseded_while_followed_is_said_as_superseded_not_failed() {
     let newer = s.sim.push("acme", "cafe5678", "hotfix", &[("web", "puma")]);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["phase"]["result"], "superseded", "{doc}");
     assert_eq!(doc["phase"]["superseded_by"], newer, "{doc}");
     assert_eq!(status_of(&s, v), "expired");

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use heroku_sim::{Sim, World};
-use serde_json::Value;
 use test_support::sessions::{create_big_table, lock_waiters, spawn, wait_until, Backup, StuckAlter};
 use test_support::tool::{LiveOutput, OutputExt, Tool};
 use test_support::PgCluster;
@@ -19,11 +18,7 @@ fn sim_with_database(url: &str) -> Sim {
 }
 
 fn tool(sim: &Sim) -> Tool {
-    Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).api(&sim.url(), &sim.token())
-}
-
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", out.dump()))
+    Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).against(sim)
 }
 
 #[test]
@@ -76,7 +71,7 @@ fn incident_001_names_the_backup_and_the_cancel_lets_the_drop_finish() {
     assert!(text.contains(&run_line) && !text.contains("to run it:"), "{text}");
 
     let out = t.run(&["-a", "acme", "--json"]);
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["blocked_total"], 1);
     assert_eq!(doc["roots"][0]["pid"], backup.pid);
     assert_eq!(doc["roots"][0]["children"][0]["pid"], drop.pid);
@@ -121,7 +116,7 @@ fn incident_000_shows_the_chain_and_cancelling_the_alter_frees_forty() {
     assert!(text.contains("40 sessions wait"), "the 40 readers are grouped:\n{text}");
     assert!(text.contains("Or, to release the queue now: cancel pid"), "{text}");
 
-    let doc = json(&t.run(&["-a", "acme", "--json"]));
+    let doc = t.run(&["-a", "acme", "--json"]).json();
     assert_eq!(doc["schema_version"], 1);
     assert_eq!(doc["blocked_total"], 41);
     assert_eq!(doc["roots"][0]["pid"], stuck.reader.pid);
@@ -132,7 +127,7 @@ fn incident_000_shows_the_chain_and_cancelling_the_alter_frees_forty() {
 
     let out = t.run(&["-a", "acme", "--cancel", &stuck.alter.pid.to_string(), "--confirm", "acme", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["action"]["running_again"], 40);
     assert_eq!(doc["action"]["previously_blocked"], 40);
     assert_eq!(stuck.queued.into_iter().map(|r| r.finish()).filter(Result::is_ok).count(), 40);
@@ -158,7 +153,7 @@ fn a_credential_that_owns_none_of_the_sessions_gets_the_forest_not_an_all_clear(
     assert!(text.contains("this credential cannot:"), "{text}");
     assert!(!text.contains("run:  pg-blockers --database-url"), "{text}");
     let out = t.run(&["--database-url", &second, "--json"]);
-    let doc = json(&out);
+    let doc = out.json();
     assert_eq!(doc["blocked_total"], 41);
     assert!(doc["hidden_sessions"].as_u64().unwrap() >= 42, "{doc}");
 }
@@ -218,10 +213,10 @@ fn a_follower_is_said_to_be_one_and_never_gets_an_all_clear() {
     );
     assert!(!text.contains("✓"), "{text}");
     let out = t.run(&["--database-url", &follower.superuser_url("postgres"), "--json"]);
-    assert_eq!(json(&out)["follower"], true);
+    assert_eq!(out.json()["follower"], true);
     let out = t.run(&["--database-url", &pg.superuser_url("postgres"), "--json"]);
-    assert_eq!(json(&out)["follower"], false, "the leader is not a follower");
-    assert_eq!(json(&out)["blocked_total"], 1, "and its wait is seen there");
+    assert_eq!(out.json()["follower"], false, "the leader is not a follower");
+    assert_eq!(out.json()["blocked_total"], 1, "and its wait is seen there");
 
     // Attached to an app: the follower is HEROKU_POSTGRESQL_TEAL_URL, the leader DATABASE_URL.
     let mut w = World::default();
@@ -235,7 +230,7 @@ fn a_follower_is_said_to_be_one_and_never_gets_an_all_clear() {
         "{}",
         out.dump()
     );
-    let doc = json(&tool(&sim).run(&["-a", "acme", "HEROKU_POSTGRESQL_TEAL", "--json"]));
+    let doc = tool(&sim).run(&["-a", "acme", "HEROKU_POSTGRESQL_TEAL", "--json"]).json();
     assert_eq!(doc["leader"], "DATABASE_URL", "{doc}");
 }
 
@@ -255,7 +250,7 @@ fn nothing_blocked_is_one_line_and_exit_status_reports_blocking() {
     wait_until("a waiter", || lock_waiters(&pg) == 1);
     let out = t.run(&["--json", "--exit-status"]);
     assert_eq!(out.code(), 6, "{}", out.dump());
-    assert_eq!(json(&out)["blocked_total"], 1);
+    assert_eq!(out.json()["blocked_total"], 1);
     // --min-wait hides chains that have not waited long enough.
     let out = t.run(&["--min-wait", "1h", "--exit-status"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
@@ -334,7 +329,7 @@ fn bad_input_is_one_line_with_the_documented_code() {
         // Under --json the same failure ends with one document saying it (docs/json/error.md).
         let out = t.run(&[args.as_slice(), &["--json"]].concat());
         assert_eq!(out.code(), code, "{args:?}\n{}", out.dump());
-        let doc = json(&out);
+        let doc = out.json();
         assert_eq!(doc["schema_version"], 1, "{doc}");
         assert_eq!(doc["error"]["exit_code"], code, "{doc}");
         assert!(doc["error"]["message"].as_str().unwrap().contains(needle), "{doc}");
@@ -376,7 +371,7 @@ fn attachment_names_resolve_as_in_the_heroku_cli_and_cancel_roots_clears_the_roo
     ] {
         let out = t.run(&[name, "-a", "acme", "--json"]);
         assert_eq!(out.code(), 0, "{name}: {}", out.dump());
-        let source = json(&out)["database"]["source"].as_str().unwrap().to_string();
+        let source = out.json()["database"]["source"].as_str().unwrap().to_string();
         assert!(source.starts_with(&format!("{var} of acme")), "{name} resolved to {source}");
     }
     // -v logs each API request (method, path, status, Request-Id, ms) and never the token.
@@ -521,12 +516,12 @@ fn through_pgbouncer_in_transaction_mode_the_chain_is_shown_and_the_cancel_verif
     let text = out.stdout_text();
     assert!(text.contains("read through a connection pooler"), "{}", out.dump());
     assert!(text.contains("11 sessions waiting, 1 root blocker"), "{}", out.dump());
-    let doc = json(&t.run(&["-a", "acme", "--json"]));
+    let doc = t.run(&["-a", "acme", "--json"]).json();
     assert_eq!(doc["through_pooler"], true);
     assert_eq!(doc["roots"][0]["pid"], stuck.reader.pid);
     let out = t.run(&["-a", "acme", "--cancel", &stuck.alter.pid.to_string(), "--confirm", "acme", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    assert_eq!(json(&out)["action"]["running_again"], 10);
+    assert_eq!(out.json()["action"]["running_again"], 10);
 }
 
 /// What the credential may do decides the recommendation: an ordinary role that does not own
@@ -546,7 +541,7 @@ fn the_recommendation_follows_what_the_credential_may_signal() {
     pg.psql("postgres", "GRANT pg_signal_backend TO oncall").unwrap();
     let t = Tool::new(env!("CARGO_BIN_EXE_pg-blockers"));
 
-    let doc = json(&t.run(&["--database-url", &ordinary, "--json"]));
+    let doc = t.run(&["--database-url", &ordinary, "--json"]).json();
     assert_eq!(doc["recommendation"]["pid"], reader.pid);
     let why = doc["recommendation"]["needs_credential"].as_str().unwrap_or_else(|| panic!("{doc}"));
     assert!(why.contains("runs as role app_owner") && why.contains("(readonly_dashboard) may not signal it"), "{why}");
@@ -555,7 +550,7 @@ fn the_recommendation_follows_what_the_credential_may_signal() {
     assert_ne!(out.code(), 0, "{}", out.dump());
     assert!(!reader.is_finished(), "nothing was cancelled");
 
-    let doc = json(&t.run(&["--database-url", &signaller, "--json"]));
+    let doc = t.run(&["--database-url", &signaller, "--json"]).json();
     assert_eq!(doc["recommendation"]["pid"], reader.pid);
     assert!(doc["recommendation"].get("needs_credential").is_none(), "{doc}");
     let out = t.run(&["--database-url", &signaller, "--cancel", &reader.pid.to_string(), "--confirm", "postgres"]);
@@ -578,12 +573,12 @@ test_support::on_both_generations! {
         w.add_postgres("acme", "DATABASE", "postgresql-teal-12345", &pg.superuser_url("postgres"));
         let sim = Sim::start(w).unwrap();
         let t = tool(&sim);
-        let doc = json(&t.run(&["-a", "acme", "--json"]));
+        let doc = t.run(&["-a", "acme", "--json"]).json();
         assert_eq!(doc["blocked_total"], 11, "{doc}");
         assert_eq!(doc["roots"][0]["children"][0]["pid"], stuck.alter.pid);
         let out = t.run(&["-a", "acme", "--cancel", &stuck.alter.pid.to_string(), "--confirm", "acme", "--json"]);
         assert_eq!(out.code(), 0, "{}", out.dump());
-        assert_eq!(json(&out)["action"]["running_again"], 10);
+        assert_eq!(out.json()["action"]["running_again"], 10);
         assert_eq!(stuck.queued.into_iter().map(|r| r.finish()).filter(Result::is_ok).count(), 10);
     }
 }

@@ -15,7 +15,7 @@ fn stuck() -> World {
 }
 
 fn tool(sim: &Sim) -> Tool {
-    Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).api(&sim.url(), &sim.token())
+    Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).against(sim)
 }
 
 fn stops(sim: &Sim) -> Vec<String> {

@@ -18,7 +18,7 @@ fn world(g: Generation) -> World {
 }
 
 fn tool(sim: &Sim) -> Tool {
-    Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).api(&sim.url(), &sim.token())
+    Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).against(sim)
 }
 
 fn ids_of_type(sim: &Sim, ptype: &str) -> Vec<String> {

@@ -24,6 +24,11 @@ impl Tool {
         self
     }
 
+    /// Points the tool at a running simulator.
+    pub fn against(self, sim: &heroku_sim::Sim) -> Tool {
+        self.api(&sim.url(), &sim.token())
+    }
+
     /// Adds an environment variable.
     pub fn env(mut self, k: &str, v: &str) -> Tool {
         self.envs.push((k.into(), v.into()));
@@ -80,6 +85,9 @@ pub trait OutputExt {
     fn code(&self) -> i32;
     /// Everything, for assertion messages.
     fn dump(&self) -> String;
+    /// stdout as the one JSON document `--json` promises; panics, showing everything, if it
+    /// is not one.
+    fn json(&self) -> serde_json::Value;
 }
 
 impl OutputExt for Output {
@@ -94,6 +102,9 @@ impl OutputExt for Output {
     }
     fn dump(&self) -> String {
         format!("exit {}\n--- stdout\n{}--- stderr\n{}", self.code(), self.stdout_text(), self.stderr_text())
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.dump()))
     }
 }
 
