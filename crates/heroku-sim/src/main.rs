@@ -27,52 +27,77 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), String> {
+/// The command line, read.
+#[derive(Default)]
+struct Flags {
+    scenario: Option<String>,
+    port: u16,
+    token: Option<String>,
+    latency: Option<u64>,
+    stop_delay: Option<u64>,
+    start_delay: Option<u64>,
+    rate_limit_every: Option<u32>,
+    page_size: Option<usize>,
+    ca_file: Option<String>,
+    database_url: Option<String>,
+}
+
+/// Reads the arguments; `Ok(None)` when `--help` or `--list` has answered.
+fn parse_flags() -> Result<Option<Flags>, String> {
     let mut args = std::env::args().skip(1);
-    let mut scenario = "stuck-release".to_string();
-    let mut port = 0u16;
-    let mut token = None;
-    let mut latency = None;
-    let mut stop_delay = None;
-    let mut start_delay = None;
-    let mut rate_limit_every = None;
-    let mut page_size = None;
-    let mut ca_file = None;
-    let mut database_url = None;
+    let mut f = Flags::default();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
         let num = |name: &str, v: String| v.parse::<u64>().map_err(|_| format!("{name}: `{v}` is not a whole number"));
         match arg.as_str() {
-            "--scenario" => scenario = value("--scenario")?,
+            "--scenario" => f.scenario = Some(value("--scenario")?),
             "--port" => {
                 let v = value("--port")?;
-                port = v
+                f.port = v
                     .parse::<u16>()
                     .map_err(|_| format!("--port: `{v}` is not a port (0 to 65535; 0 picks a free one)"))?
             }
-            "--token" => token = Some(value("--token")?),
-            "--database-url" => database_url = Some(value("--database-url")?),
-            "--latency-ms" => latency = Some(num("--latency-ms", value("--latency-ms")?)?),
-            "--stop-delay-ms" => stop_delay = Some(num("--stop-delay-ms", value("--stop-delay-ms")?)?),
-            "--start-delay-ms" => start_delay = Some(num("--start-delay-ms", value("--start-delay-ms")?)?),
+            "--token" => f.token = Some(value("--token")?),
+            "--database-url" => f.database_url = Some(value("--database-url")?),
+            "--latency-ms" => f.latency = Some(num("--latency-ms", value("--latency-ms")?)?),
+            "--stop-delay-ms" => f.stop_delay = Some(num("--stop-delay-ms", value("--stop-delay-ms")?)?),
+            "--start-delay-ms" => f.start_delay = Some(num("--start-delay-ms", value("--start-delay-ms")?)?),
             "--rate-limit-every" => {
-                rate_limit_every = Some(num("--rate-limit-every", value("--rate-limit-every")?)? as u32)
+                f.rate_limit_every = Some(num("--rate-limit-every", value("--rate-limit-every")?)? as u32)
             }
-            "--ca-file" => ca_file = Some(value("--ca-file")?),
-            "--page-size" => page_size = Some(num("--page-size", value("--page-size")?)? as usize),
+            "--ca-file" => f.ca_file = Some(value("--ca-file")?),
+            "--page-size" => f.page_size = Some(num("--page-size", value("--page-size")?)? as usize),
             "--list" => {
                 for (name, about) in heroku_sim::SCENARIOS {
                     println!("{name:<14} {about}");
                 }
-                return Ok(());
+                return Ok(None);
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
-                return Ok(());
+                return Ok(None);
             }
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
     }
+    Ok(Some(f))
+}
+
+fn run() -> Result<(), String> {
+    let Some(flags) = parse_flags()? else { return Ok(()) };
+    let Flags {
+        scenario,
+        port,
+        token,
+        latency,
+        stop_delay,
+        start_delay,
+        rate_limit_every,
+        page_size,
+        ca_file,
+        database_url,
+    } = flags;
+    let scenario = scenario.unwrap_or_else(|| "stuck-release".to_string());
     let mut world = heroku_sim::scenario(&scenario).ok_or_else(|| {
         let names: Vec<&str> = heroku_sim::SCENARIOS.iter().map(|(n, _)| *n).collect();
         format!("unknown scenario `{scenario}`; known: {}", names.join(", "))

@@ -294,6 +294,107 @@ fn finish(world: &Arc<Mutex<World>>, job: &Job) {
     }
 }
 
+/// The child's stdout and stderr, each read on a thread into one channel, newlines as a
+/// terminal writes them (the rendezvous turns `\n` into `\r\n` too).
+fn relay_output(child: &mut std::process::Child) -> (mpsc::Receiver<Vec<u8>>, Vec<std::thread::JoinHandle<()>>) {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let mut readers = Vec::new();
+    for pipe in [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut pipe = pipe;
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                let chunk = String::from_utf8_lossy(&buf[..n]).replace('\n', "\r\n").into_bytes();
+                if tx.send(chunk).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    (rx, readers)
+}
+
+/// Output to the client and its input to the command until the command's output ends or the
+/// client goes; a client that hangs up stops the dyno (unless it ignores being stopped).
+fn relay(
+    tls: &mut StreamOwned<ServerConnection, TcpStream>,
+    rx: &mpsc::Receiver<Vec<u8>>,
+    child: &mut std::process::Child,
+    world: &Arc<Mutex<World>>,
+    job: &Job,
+) {
+    let mut stdin = child.stdin.take();
+    let _ = tls.sock.set_read_timeout(Some(Duration::from_millis(20)));
+    let mut input = [0u8; 1024];
+    loop {
+        // Output first, so nothing is lost when the process ends.
+        let mut closed = false;
+        loop {
+            match rx.try_recv() {
+                Ok(chunk) => {
+                    if tls.write_all(&chunk).and_then(|_| tls.flush()).is_err() {
+                        closed = true;
+                        break;
+                    }
+                }
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if closed {
+            break;
+        }
+        match tls.read(&mut input) {
+            Ok(0) => {
+                // The client hung up: the platform ends the dyno, unless it is one that
+                // ignores being stopped (fault), which then runs on, still listed, as the
+                // "killed" release dyno did.
+                if !ignores_stop(world, job) {
+                    kill_group(child.id(), world.lock().unwrap_or_else(|e| e.into_inner()).timing.kill_grace);
+                }
+                break;
+            }
+            Ok(n) => {
+                let data = &input[..n];
+                if let Some(pos) = data.iter().position(|b| *b == 0x04) {
+                    if let Some(s) = stdin.as_mut() {
+                        let _ = s.write_all(&data[..pos]);
+                    }
+                    stdin = None;
+                } else if let Some(s) = stdin.as_mut() {
+                    let _ = s.write_all(data);
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => {
+                if !ignores_stop(world, job) {
+                    kill_group(child.id(), world.lock().unwrap_or_else(|e| e.into_inner()).timing.kill_grace);
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// A lingering close: stop writing, then drain until the client hangs up, so unread input
+/// does not turn the close into a reset that could discard output the client has not read.
+fn linger_close(tls: &mut StreamOwned<ServerConnection, TcpStream>) {
+    let _ = tls.sock.shutdown(std::net::Shutdown::Write);
+    let _ = tls.sock.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut sink = [0u8; 1024];
+    while matches!(tls.sock.read(&mut sink), Ok(n) if n > 0) {}
+}
+
 fn serve(tcp: TcpStream, config: Arc<ServerConfig>, world: Arc<Mutex<World>>) {
     let Ok(conn) = ServerConnection::new(config) else { return };
     let mut tls = StreamOwned::new(conn, tcp);
@@ -326,83 +427,8 @@ fn serve(tcp: TcpStream, config: Arc<ServerConfig>, world: Arc<Mutex<World>>) {
         return;
     };
     record_pid(&world, &job, child.id());
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    let mut readers = Vec::new();
-    for pipe in [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let tx = tx.clone();
-        readers.push(std::thread::spawn(move || {
-            let mut pipe = pipe;
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                // A terminal turns \n into \r\n; so does the rendezvous.
-                let chunk = String::from_utf8_lossy(&buf[..n]).replace('\n', "\r\n").into_bytes();
-                if tx.send(chunk).is_err() {
-                    break;
-                }
-            }
-        }));
-    }
-    drop(tx);
-    let mut stdin = child.stdin.take();
-    let _ = tls.sock.set_read_timeout(Some(Duration::from_millis(20)));
-    let mut input = [0u8; 1024];
-    loop {
-        // Output first, so nothing is lost when the process ends.
-        let mut closed = false;
-        loop {
-            match rx.try_recv() {
-                Ok(chunk) => {
-                    if tls.write_all(&chunk).and_then(|_| tls.flush()).is_err() {
-                        closed = true;
-                        break;
-                    }
-                }
-                Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    closed = true;
-                    break;
-                }
-            }
-        }
-        if closed {
-            break;
-        }
-        match tls.read(&mut input) {
-            Ok(0) => {
-                // The client hung up: the platform ends the dyno, unless it is one that
-                // ignores being stopped (fault), which then runs on, still listed, as the
-                // "killed" release dyno did.
-                if !ignores_stop(&world, &job) {
-                    kill_group(child.id(), world.lock().unwrap_or_else(|e| e.into_inner()).timing.kill_grace);
-                }
-                break;
-            }
-            Ok(n) => {
-                let data = &input[..n];
-                if let Some(pos) = data.iter().position(|b| *b == 0x04) {
-                    if let Some(s) = stdin.as_mut() {
-                        let _ = s.write_all(&data[..pos]);
-                    }
-                    stdin = None;
-                } else if let Some(s) = stdin.as_mut() {
-                    let _ = s.write_all(data);
-                }
-            }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Err(_) => {
-                if !ignores_stop(&world, &job) {
-                    kill_group(child.id(), world.lock().unwrap_or_else(|e| e.into_inner()).timing.kill_grace);
-                }
-                break;
-            }
-        }
-    }
+    let (rx, readers) = relay_output(&mut child);
+    relay(&mut tls, &rx, &mut child, &world, &job);
     let _ = child.wait();
     for r in readers {
         let _ = r.join();
@@ -410,10 +436,5 @@ fn serve(tcp: TcpStream, config: Arc<ServerConfig>, world: Arc<Mutex<World>>) {
     tls.conn.send_close_notify();
     let _ = tls.flush();
     finish(&world, &job);
-    // A lingering close: stop writing, then drain until the client hangs up, so unread input
-    // does not turn the close into a reset that could discard output the client has not read.
-    let _ = tls.sock.shutdown(std::net::Shutdown::Write);
-    let _ = tls.sock.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut sink = [0u8; 1024];
-    while matches!(tls.sock.read(&mut sink), Ok(n) if n > 0) {}
+    linger_close(&mut tls);
 }

@@ -231,6 +231,22 @@ pub fn platform_way(r: &Recommendation, db: &ResolvedDatabase, snap: &Snapshot) 
     })
 }
 
+/// A follower: never an all-clear from one, since the waits that matter happen on the leader.
+fn follower_lines(db: &ResolvedDatabase, out: &mut Vec<String>) {
+    // Never an all-clear from a follower: the waits that matter happen on the leader.
+    out.push(format!(
+        "{} {} is a follower (a read-only replica): the leader's lock waits are not visible here, and cancelling here cannot help them. Run pg-blockers against the leader database (its attachment, e.g. DATABASE_URL).",
+        yellow().apply_to("!"),
+        db.describe()
+    ));
+    // Dev Center "Postgres Advanced instance pools": a follower pool is one endpoint that
+    // spreads connections over several instances. Nothing this connection sees tells a pool
+    // from a single follower, so it is said as a condition.
+    out.push(
+        "  If it is a Postgres Advanced follower pool, its one endpoint spreads connections over several instances: the sessions here are those of the instance this connection reached, not the whole pool's.".to_string(),
+    );
+}
+
 /// The human report.
 pub fn human(
     db: &ResolvedDatabase,
@@ -247,18 +263,7 @@ pub fn human(
         ));
     }
     if snap.in_recovery {
-        // Never an all-clear from a follower: the waits that matter happen on the leader.
-        out.push(format!(
-            "{} {} is a follower (a read-only replica): the leader's lock waits are not visible here, and cancelling here cannot help them. Run pg-blockers against the leader database (its attachment, e.g. DATABASE_URL).",
-            yellow().apply_to("!"),
-            db.describe()
-        ));
-        // Dev Center "Postgres Advanced instance pools": a follower pool is one endpoint that
-        // spreads connections over several instances. Nothing this connection sees tells a pool
-        // from a single follower, so it is said as a condition.
-        out.push(
-            "  If it is a Postgres Advanced follower pool, its one endpoint spreads connections over several instances: the sessions here are those of the instance this connection reached, not the whole pool's.".to_string(),
-        );
+        follower_lines(db, &mut out);
         if forest.is_empty() {
             out.push(format!(
                 "  {} here, none waiting on another's lock.",

@@ -271,44 +271,7 @@ impl Snapshot {
             server_version_num = row.get(20);
             in_recovery = row.get(22);
             role = row.get(25);
-            let pid: i32 = row.get(0);
-            let mut blocked_by: Vec<i32> = row.get::<_, Option<Vec<i32>>>(12).unwrap_or_default();
-            blocked_by.sort_unstable();
-            blocked_by.dedup();
-            blocked_by.retain(|p| *p != pid);
-            let locktype: Option<String> = row.get(13);
-            let age = |i: usize| row.get::<_, Option<f64>>(i).map(|v| v.max(0.0));
-            let waiting_for = locktype.map(|locktype| LockWait {
-                locktype,
-                mode: row.get::<_, Option<String>>(14).unwrap_or_default(),
-                object: row.get(15),
-                wait_secs: age(16),
-            });
-            let query: Option<String> = row.get(11);
-            let query_hidden = query.as_deref() == Some(INSUFFICIENT_PRIVILEGE);
-            sessions.push(Session {
-                pid,
-                user: row.get(1),
-                application_name: row.get(2),
-                client_addr: row.get(3),
-                backend_type: row.get(4),
-                state: row.get(5),
-                wait_event_type: row.get(6),
-                wait_event: row.get(7),
-                xact_age_secs: age(8),
-                query_age_secs: age(9),
-                state_age_secs: age(10),
-                query: if query_hidden { None } else { query },
-                query_hidden,
-                blocked_by,
-                waiting_for,
-                holds: row.get(17),
-                database: row.get(18),
-                labels: Vec::new(),
-                query_start_epoch: row.get(21),
-                backend_start_epoch: row.get(23),
-                can_signal: row.get(24),
-            });
+            sessions.push(session_of(&row));
         }
         for s in &mut sessions {
             s.labels = label_session(s, own_pid);
@@ -345,5 +308,47 @@ impl Snapshot {
     /// no ordinary role sees either, are not counted).
     pub fn hidden_count(&self) -> usize {
         self.sessions.iter().filter(|s| s.query_hidden && !s.has(Label::NonClient)).count()
+    }
+}
+
+/// One row of the snapshot query as a session (its labels come after, from the whole snapshot).
+fn session_of(row: &postgres::Row) -> Session {
+    let pid: i32 = row.get(0);
+    let mut blocked_by: Vec<i32> = row.get::<_, Option<Vec<i32>>>(12).unwrap_or_default();
+    blocked_by.sort_unstable();
+    blocked_by.dedup();
+    blocked_by.retain(|p| *p != pid);
+    let locktype: Option<String> = row.get(13);
+    let age = |i: usize| row.get::<_, Option<f64>>(i).map(|v| v.max(0.0));
+    let waiting_for = locktype.map(|locktype| LockWait {
+        locktype,
+        mode: row.get::<_, Option<String>>(14).unwrap_or_default(),
+        object: row.get(15),
+        wait_secs: age(16),
+    });
+    let query: Option<String> = row.get(11);
+    let query_hidden = query.as_deref() == Some(INSUFFICIENT_PRIVILEGE);
+    Session {
+        pid,
+        user: row.get(1),
+        application_name: row.get(2),
+        client_addr: row.get(3),
+        backend_type: row.get(4),
+        state: row.get(5),
+        wait_event_type: row.get(6),
+        wait_event: row.get(7),
+        xact_age_secs: age(8),
+        query_age_secs: age(9),
+        state_age_secs: age(10),
+        query: if query_hidden { None } else { query },
+        query_hidden,
+        blocked_by,
+        waiting_for,
+        holds: row.get(17),
+        database: row.get(18),
+        labels: Vec::new(),
+        query_start_epoch: row.get(21),
+        backend_start_epoch: row.get(23),
+        can_signal: row.get(24),
     }
 }
