@@ -11,6 +11,7 @@ mod connect;
 mod error;
 mod forest;
 mod labels;
+pub mod lockplan;
 mod recommend;
 mod snapshot;
 

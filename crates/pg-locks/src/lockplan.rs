@@ -1,0 +1,470 @@
+//! The lock plan: which relations a migration locks, in which mode, recorded on a scratch copy
+//! of the schema where the migration really runs — and, joined with a production database's
+//! live locks, who would make it wait and who would queue behind it.
+//!
+//! Recorded, not guessed: [`install_recorder`] adds two event triggers to the scratch database.
+//! At the end of every DDL command (`ddl_command_end`, which runs inside the command's own
+//! transaction) one writes down every relation lock the transaction holds at that moment —
+//! tables, the indexes and partitions a statement never names, the table a foreign key
+//! references — and which of them the command added; at every table rewrite (`table_rewrite`)
+//! the other notes the table. Locks are held until the transaction ends, so what a statement
+//! shows is what production would see held from then on until the migration commits.
+//!
+//! One lock is written from the documentation rather than seen: `CREATE INDEX CONCURRENTLY`
+//! holds ShareUpdateExclusiveLock on its table at session level and has let it go when the
+//! trigger runs. A dropped relation is gone from the catalog by then too; DROP holds
+//! AccessExclusiveLock on it, which is what is written down.
+//!
+//! What it cannot see: statements that are not DDL (an `UPDATE` backfill takes row locks and
+//! RowExclusiveLock, and fires no event trigger); a migration's own transaction that rolls back
+//! (its records roll back with it); how long a statement runs on production's data (the scratch
+//! tables are empty).
+
+use std::collections::BTreeMap;
+
+use postgres::Client;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// PostgreSQL's table-level lock modes, weakest first (the documentation's "Table-Level Lock
+/// Modes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LockMode {
+    /// `SELECT`.
+    AccessShareLock,
+    /// `SELECT … FOR UPDATE/SHARE`.
+    RowShareLock,
+    /// `INSERT`, `UPDATE`, `DELETE`.
+    RowExclusiveLock,
+    /// `VACUUM`, `CREATE INDEX CONCURRENTLY`, `ANALYZE`, some `ALTER TABLE` forms.
+    ShareUpdateExclusiveLock,
+    /// `CREATE INDEX`.
+    ShareLock,
+    /// `CREATE TRIGGER`, `ADD FOREIGN KEY` (on both tables).
+    ShareRowExclusiveLock,
+    /// `REFRESH MATERIALIZED VIEW CONCURRENTLY`.
+    ExclusiveLock,
+    /// `DROP TABLE`, most `ALTER TABLE` forms, `TRUNCATE`, `VACUUM FULL`.
+    AccessExclusiveLock,
+}
+
+impl LockMode {
+    /// Every mode, weakest first.
+    pub const ALL: [LockMode; 8] = [
+        LockMode::AccessShareLock,
+        LockMode::RowShareLock,
+        LockMode::RowExclusiveLock,
+        LockMode::ShareUpdateExclusiveLock,
+        LockMode::ShareLock,
+        LockMode::ShareRowExclusiveLock,
+        LockMode::ExclusiveLock,
+        LockMode::AccessExclusiveLock,
+    ];
+
+    /// The mode as pg_locks names it; `None` for a name that is not a table-level mode.
+    pub fn parse(name: &str) -> Option<LockMode> {
+        LockMode::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The name pg_locks uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            LockMode::AccessShareLock => "AccessShareLock",
+            LockMode::RowShareLock => "RowShareLock",
+            LockMode::RowExclusiveLock => "RowExclusiveLock",
+            LockMode::ShareUpdateExclusiveLock => "ShareUpdateExclusiveLock",
+            LockMode::ShareLock => "ShareLock",
+            LockMode::ShareRowExclusiveLock => "ShareRowExclusiveLock",
+            LockMode::ExclusiveLock => "ExclusiveLock",
+            LockMode::AccessExclusiveLock => "AccessExclusiveLock",
+        }
+    }
+
+    /// Whether a session holding `self` makes a request for `other` wait (and the other way
+    /// round: the table is symmetric), as the documentation's "Conflicting Lock Modes" table.
+    pub fn conflicts_with(self, other: LockMode) -> bool {
+        use LockMode::*;
+        let (weak, strong) = if self <= other { (self, other) } else { (other, self) };
+        match weak {
+            AccessShareLock => strong == AccessExclusiveLock,
+            RowShareLock => strong >= ExclusiveLock,
+            RowExclusiveLock => strong >= ShareLock,
+            ShareUpdateExclusiveLock => strong >= ShareUpdateExclusiveLock,
+            ShareLock => strong >= ShareRowExclusiveLock,
+            ShareRowExclusiveLock | ExclusiveLock | AccessExclusiveLock => true,
+        }
+    }
+
+    /// What would queue behind a request for this mode while it waits: every later request
+    /// that conflicts with it, said for people.
+    pub fn queues(self) -> &'static str {
+        match self {
+            LockMode::AccessExclusiveLock => "every query on the table, reads included",
+            LockMode::ExclusiveLock => "every query but plain reads",
+            LockMode::ShareRowExclusiveLock | LockMode::ShareLock => "every write (INSERT, UPDATE, DELETE)",
+            LockMode::ShareUpdateExclusiveLock => "VACUUM, ANALYZE, CREATE INDEX and schema changes",
+            LockMode::RowExclusiveLock => "CREATE INDEX and stronger schema changes",
+            LockMode::RowShareLock | LockMode::AccessShareLock => "only statements taking an exclusive lock",
+        }
+    }
+}
+
+/// One relation lock a migration's transaction held at the end of a statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedLock {
+    /// The relation, schema-qualified (`public.users`, `public.users_pkey`).
+    pub relation: String,
+    /// What it is: `table`, `index`, `partitioned table`, `partitioned index`, `sequence`,
+    /// `view`, `materialized view`, … (pg_class.relkind, said).
+    pub kind: String,
+    /// The strongest mode held on it.
+    pub mode: LockMode,
+    /// Taken by this statement (false: held since an earlier one of the same transaction).
+    pub new: bool,
+}
+
+/// One DDL statement of the migration and the locks held once it had run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedStatement {
+    /// 1, 2, … in the order they ran.
+    pub seq: i64,
+    /// The command tag (`ALTER TABLE`, `CREATE INDEX`, …).
+    pub tag: String,
+    /// What it made or changed, as PostgreSQL names it (`public.users`).
+    pub object: Option<String>,
+    /// The query text the client sent (a multi-statement string is sent whole).
+    pub query: String,
+    /// The migration's transaction: statements in one transaction hold their locks together.
+    pub transaction: i64,
+    /// Every relation lock the transaction held after it, strongest mode per relation.
+    pub locks: Vec<PlannedLock>,
+    /// Tables it rewrote (every row copied, under AccessExclusiveLock, for as long as that takes).
+    pub rewrites: Vec<String>,
+    /// It waits for every transaction older than it to end before it finishes (`CREATE INDEX
+    /// CONCURRENTLY`, `REINDEX CONCURRENTLY`, `DETACH PARTITION CONCURRENTLY`).
+    pub waits_for_older_transactions: bool,
+}
+
+/// What a migration locked, statement by statement.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockPlan {
+    /// In the order they ran.
+    pub statements: Vec<PlannedStatement>,
+}
+
+impl LockPlan {
+    /// The strongest mode the migration takes on each relation.
+    pub fn strongest(&self) -> BTreeMap<String, LockMode> {
+        let mut out: BTreeMap<String, LockMode> = BTreeMap::new();
+        for l in self.statements.iter().flat_map(|s| &s.locks) {
+            let m = out.entry(l.relation.clone()).or_insert(l.mode);
+            *m = (*m).max(l.mode);
+        }
+        out
+    }
+}
+
+/// A session on the production database whose lock on a planned relation conflicts with what
+/// the migration will ask for there: it holds it (the migration would wait) or waits for it
+/// (the migration would queue behind it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Obstacle {
+    /// The relation, schema-qualified.
+    pub relation: String,
+    /// The strongest mode the migration takes on it.
+    pub planned: LockMode,
+    /// The session.
+    pub pid: i32,
+    /// Its mode on the relation.
+    pub mode: LockMode,
+    /// Held (true) or waited for (false).
+    pub granted: bool,
+    /// Its application_name.
+    pub application_name: Option<String>,
+    /// How long its transaction has been open, in seconds.
+    pub xact_age_secs: Option<f64>,
+}
+
+/// Reads production's locks on the planned relations once, and keeps the conflicting ones.
+pub fn obstacles(client: &mut Client, plan: &LockPlan) -> Result<Vec<Obstacle>, Error> {
+    let planned = plan.strongest();
+    let names: Vec<String> = planned.keys().cloned().collect();
+    let rows = client
+        .query(
+            "SELECT l.pid, n.nspname || '.' || c.relname, l.mode, l.granted, a.application_name, \
+               extract(epoch FROM now() - a.xact_start)::float8 \
+             FROM pg_locks l \
+             JOIN pg_class c ON c.oid = l.relation \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'relation' AND l.pid <> pg_backend_pid() \
+               AND (n.nspname || '.' || c.relname) = ANY($1) \
+             ORDER BY l.granted DESC, a.xact_start NULLS LAST, l.pid",
+            &[&names],
+        )
+        .map_err(|e| Error::from_driver("reading the locks on the planned relations", e))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let relation: String = row.get(1);
+        let (Some(planned), Some(mode)) = (planned.get(&relation), LockMode::parse(row.get(2))) else { continue };
+        if planned.conflicts_with(mode) {
+            out.push(Obstacle {
+                relation,
+                planned: *planned,
+                pid: row.get(0),
+                mode,
+                granted: row.get(3),
+                application_name: row.get(4),
+                xact_age_secs: row.get(5),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The recorder's schema, out of the way of the migration's own.
+pub const RECORDER_SCHEMA: &str = "_lockplan";
+
+/// Installs the recorder in the scratch database (as a superuser: event triggers need one).
+/// Idempotent. Never run this against production.
+pub fn install_recorder(client: &mut Client) -> Result<(), Error> {
+    client.batch_execute(RECORDER_SQL).map_err(|e| Error::from_driver("installing the lock recorder", e))
+}
+
+/// Removes the recorder (its records with it).
+pub fn remove_recorder(client: &mut Client) -> Result<(), Error> {
+    client
+        .batch_execute(
+            "DROP EVENT TRIGGER IF EXISTS _lockplan_ddl; DROP EVENT TRIGGER IF EXISTS _lockplan_rewrite; \
+             DROP EVENT TRIGGER IF EXISTS _lockplan_drop; \
+             DROP SCHEMA IF EXISTS _lockplan CASCADE",
+        )
+        .map_err(|e| Error::from_driver("removing the lock recorder", e))
+}
+
+/// What the recorder wrote, as a plan.
+pub fn read_plan(client: &mut Client) -> Result<LockPlan, Error> {
+    let reading = |e| Error::from_driver("reading the recorded locks", e);
+    let rows = client
+        .query(
+            "SELECT seq, tag, object, query, xid, relation, relkind, mode, is_new, rewrites \
+             FROM _lockplan.locks_by_statement ORDER BY seq, relation",
+            &[],
+        )
+        .map_err(reading)?;
+    let mut plan = LockPlan::default();
+    for row in rows {
+        let seq: i64 = row.get(0);
+        if plan.statements.last().is_none_or(|s| s.seq != seq) {
+            let (tag, query): (String, String) = (row.get(1), row.get(3));
+            plan.statements.push(PlannedStatement {
+                seq,
+                waits_for_older_transactions: waits_for_older_transactions(&tag, &query),
+                tag,
+                object: row.get(2),
+                query,
+                transaction: row.get(4),
+                locks: Vec::new(),
+                rewrites: row.get::<_, Option<Vec<String>>>(9).unwrap_or_default(),
+            });
+        }
+        let (Some(relation), Some(mode)) = (row.get::<_, Option<String>>(5), row.get::<_, Option<String>>(7)) else {
+            continue;
+        };
+        let Some(mode) = LockMode::parse(&mode) else { continue };
+        let kind = relkind_name(row.get::<_, Option<i8>>(6).map(|k| k as u8 as char));
+        let statement = plan.statements.last_mut().expect("pushed above");
+        statement.locks.push(PlannedLock { relation, kind, mode, new: row.get(8) });
+    }
+    Ok(plan)
+}
+
+/// `CREATE INDEX CONCURRENTLY`, `REINDEX … CONCURRENTLY`, `ALTER TABLE … DETACH PARTITION …
+/// CONCURRENTLY`: each waits for every transaction older than it before it can finish.
+fn waits_for_older_transactions(tag: &str, query: &str) -> bool {
+    let concurrently =
+        query.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w.eq_ignore_ascii_case("concurrently"));
+    concurrently && matches!(tag, "CREATE INDEX" | "REINDEX" | "ALTER TABLE")
+}
+
+fn relkind_name(k: Option<char>) -> String {
+    match k {
+        Some('r') => "table",
+        Some('i') => "index",
+        Some('S') => "sequence",
+        Some('t') => "TOAST table",
+        Some('v') => "view",
+        Some('m') => "materialized view",
+        Some('c') => "composite type",
+        Some('f') => "foreign table",
+        Some('p') => "partitioned table",
+        Some('I') => "partitioned index",
+        _ => "relation",
+    }
+    .to_string()
+}
+
+/// The recorder: a table of what each DDL command's transaction held, the two event triggers,
+/// and a view with the strongest mode per relation and statement. Catalog relations and the
+/// recorder's own are left out.
+const RECORDER_SQL: &str = r#"
+CREATE SCHEMA IF NOT EXISTS _lockplan;
+CREATE TABLE IF NOT EXISTS _lockplan.statements (
+  seq bigserial PRIMARY KEY,
+  xid bigint NOT NULL DEFAULT txid_current(),
+  tag text NOT NULL,
+  object text,
+  query text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS _lockplan.held (
+  seq bigint NOT NULL REFERENCES _lockplan.statements,
+  relation text NOT NULL,
+  relkind "char",
+  mode text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS _lockplan.rewrites (
+  xid bigint NOT NULL DEFAULT txid_current(),
+  seq bigint,
+  relation text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS _lockplan.dropped (
+  xid bigint NOT NULL DEFAULT txid_current(),
+  seq bigint,
+  relation text NOT NULL,
+  relkind "char"
+);
+CREATE OR REPLACE FUNCTION _lockplan.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE
+  s bigint;
+  obj text;
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE schema_name = '_lockplan') THEN
+    RETURN;
+  END IF;
+  SELECT object_identity INTO obj FROM pg_event_trigger_ddl_commands() LIMIT 1;
+  INSERT INTO _lockplan.statements (tag, object, query) VALUES (TG_TAG, obj, current_query())
+    RETURNING seq INTO s;
+  INSERT INTO _lockplan.held (seq, relation, relkind, mode)
+    SELECT s, n.nspname || '.' || c.relname, c.relkind, l.mode
+    FROM pg_locks l
+    JOIN pg_class c ON c.oid = l.relation
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', '_lockplan');
+  -- CREATE INDEX CONCURRENTLY holds ShareUpdateExclusiveLock on its table at session level
+  -- and has released it when this runs: that one lock is recorded from the documentation.
+  IF TG_TAG = 'CREATE INDEX' AND current_query() ~* '\mconcurrently\M' THEN
+    INSERT INTO _lockplan.held (seq, relation, relkind, mode)
+      SELECT s, n.nspname || '.' || c.relname, c.relkind, 'ShareUpdateExclusiveLock'
+      FROM pg_event_trigger_ddl_commands() d
+      JOIN pg_index i ON i.indexrelid = d.objid
+      JOIN pg_class c ON c.oid = i.indrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace;
+  END IF;
+  -- A dropped relation is gone from pg_class before this runs; DROP holds AccessExclusiveLock
+  -- on it until the transaction ends.
+  INSERT INTO _lockplan.held (seq, relation, relkind, mode)
+    SELECT s, d.relation, d.relkind, 'AccessExclusiveLock' FROM _lockplan.dropped d
+    WHERE d.seq IS NULL AND d.xid = txid_current();
+  UPDATE _lockplan.dropped SET seq = s WHERE seq IS NULL AND xid = txid_current();
+  -- A rewrite happens inside the command, before this trigger: it is this statement's.
+  UPDATE _lockplan.rewrites SET seq = s WHERE seq IS NULL AND xid = txid_current();
+END $$;
+CREATE OR REPLACE FUNCTION _lockplan.on_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO _lockplan.dropped (relation, relkind)
+    SELECT d.object_identity,
+      CASE d.object_type WHEN 'table' THEN 'r' WHEN 'index' THEN 'i' WHEN 'sequence' THEN 'S'
+        WHEN 'view' THEN 'v' WHEN 'materialized view' THEN 'm' END::"char"
+    FROM pg_event_trigger_dropped_objects() d
+    WHERE d.object_type IN ('table', 'index', 'sequence', 'view', 'materialized view')
+      AND d.schema_name NOT IN ('_lockplan', 'pg_toast', 'pg_temp');
+END $$;
+CREATE OR REPLACE FUNCTION _lockplan.on_rewrite() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO _lockplan.rewrites (relation)
+    SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = pg_event_trigger_table_rewrite_oid();
+END $$;
+DROP EVENT TRIGGER IF EXISTS _lockplan_ddl;
+CREATE EVENT TRIGGER _lockplan_ddl ON ddl_command_end EXECUTE FUNCTION _lockplan.on_ddl();
+DROP EVENT TRIGGER IF EXISTS _lockplan_drop;
+CREATE EVENT TRIGGER _lockplan_drop ON sql_drop EXECUTE FUNCTION _lockplan.on_drop();
+DROP EVENT TRIGGER IF EXISTS _lockplan_rewrite;
+CREATE EVENT TRIGGER _lockplan_rewrite ON table_rewrite EXECUTE FUNCTION _lockplan.on_rewrite();
+CREATE OR REPLACE VIEW _lockplan.locks_by_statement AS
+  WITH strongest AS (
+    SELECT h.seq, h.relation, h.relkind,
+      (array_agg(h.mode ORDER BY array_position(ARRAY['AccessShareLock','RowShareLock','RowExclusiveLock',
+        'ShareUpdateExclusiveLock','ShareLock','ShareRowExclusiveLock','ExclusiveLock','AccessExclusiveLock'], h.mode) DESC))[1] AS mode
+    FROM _lockplan.held h GROUP BY h.seq, h.relation, h.relkind
+  )
+  SELECT s.seq, s.tag, s.object, s.query, s.xid, st.relation, st.relkind, st.mode,
+    NOT EXISTS (
+      SELECT 1 FROM _lockplan.statements p JOIN strongest ps ON ps.seq = p.seq
+      WHERE p.xid = s.xid AND p.seq < s.seq AND ps.relation = st.relation AND ps.mode = st.mode
+    ) AS is_new,
+    (SELECT array_agg(DISTINCT r.relation) FROM _lockplan.rewrites r WHERE r.seq = s.seq) AS rewrites
+  FROM _lockplan.statements s LEFT JOIN strongest st ON st.seq = s.seq;
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::LockMode::{self, *};
+
+    /// The documentation's "Conflicting Lock Modes" table, row by row: the modes each one
+    /// conflicts with.
+    #[test]
+    fn the_conflict_table_is_the_documentations() {
+        let table: [(LockMode, &[LockMode]); 8] = [
+            (AccessShareLock, &[AccessExclusiveLock]),
+            (RowShareLock, &[ExclusiveLock, AccessExclusiveLock]),
+            (RowExclusiveLock, &[ShareLock, ShareRowExclusiveLock, ExclusiveLock, AccessExclusiveLock]),
+            (
+                ShareUpdateExclusiveLock,
+                &[ShareUpdateExclusiveLock, ShareLock, ShareRowExclusiveLock, ExclusiveLock, AccessExclusiveLock],
+            ),
+            (
+                ShareLock,
+                &[
+                    RowExclusiveLock,
+                    ShareUpdateExclusiveLock,
+                    ShareRowExclusiveLock,
+                    ExclusiveLock,
+                    AccessExclusiveLock,
+                ],
+            ),
+            (
+                ShareRowExclusiveLock,
+                &[
+                    RowExclusiveLock,
+                    ShareUpdateExclusiveLock,
+                    ShareLock,
+                    ShareRowExclusiveLock,
+                    ExclusiveLock,
+                    AccessExclusiveLock,
+                ],
+            ),
+            (
+                ExclusiveLock,
+                &[
+                    RowShareLock,
+                    RowExclusiveLock,
+                    ShareUpdateExclusiveLock,
+                    ShareLock,
+                    ShareRowExclusiveLock,
+                    ExclusiveLock,
+                    AccessExclusiveLock,
+                ],
+            ),
+            (AccessExclusiveLock, &LockMode::ALL),
+        ];
+        for (mode, conflicts) in table {
+            for other in LockMode::ALL {
+                assert_eq!(mode.conflicts_with(other), conflicts.contains(&other), "{mode:?} vs {other:?}");
+            }
+            assert_eq!(LockMode::parse(mode.name()), Some(mode));
+        }
+    }
+}
