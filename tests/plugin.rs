@@ -365,6 +365,30 @@ fn migrate_release_passes_the_version_and_the_failed_release_phase_exits_1() {
     assert!(stdout(&out).contains("--lock-wait=DUR|off"), "{}", text(&out));
 }
 
+/// `heroku migrate:plan -a acme --scratch-url URL -- COMMAND`: the flag and everything after
+/// `--` reach the binary, the migration runs on the scratch database only, and the exit code
+/// (6: a long report on `users` would make it wait) comes back through the CLI.
+#[test]
+fn migrate_plan_passes_the_scratch_database_and_command_and_its_exit_code() {
+    let pg = test_support::acme::users_database().unwrap();
+    pg.psql("postgres", "CREATE DATABASE scratch").unwrap();
+    pg.psql("scratch", "CREATE TABLE users (id int)").unwrap();
+    let reader = test_support::sessions::long_report(&pg, &pg.superuser_url("postgres"), 120);
+    let p = Linked::new(test_support::acme::acme_world(&pg, test_support::generation::Generation::Cedar));
+    let migration = test_support::acme::psql_migration(&pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let scratch = pg.superuser_url("scratch");
+    let out = p.run(&["migrate:plan", "-a", "acme", "--scratch-url", &scratch, "--", "sh", "-c", &migration]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        stdout(&out).contains(&format!("pid {} (reporting) holds AccessShareLock on public.users", reader.pid)),
+        "{}",
+        text(&out)
+    );
+    let column = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'nickname'";
+    assert_eq!((pg.psql("scratch", column).unwrap(), pg.psql("postgres", column).unwrap()), ("1".into(), "0".into()));
+    assert!(!text(&out).contains("test-superuser-pw"), "{}", text(&out));
+}
+
 /// On a Fir app the plugin passes `--app` and the flags unchanged; the tools read the
 /// generation themselves: a type resolves to pods, a Cedar-style name is refused with how Fir
 /// names dynos, and `migrate:check` names the pods that predate the change.

@@ -76,7 +76,7 @@ test('binaries are found in $HEROKU_DEPLOY_SAFETY_BIN, then the plugin bin/, the
 })
 
 test('every manifest entry is a command with the Heroku CLI app flag, a description and its flags', () => {
-  assert.equal(manifest.commands.length, 10)
+  assert.equal(manifest.commands.length, 11)
   for (const s of manifest.commands) {
     const C = makeCommand(s.id)
     assert.equal(C.id, s.id)
@@ -86,5 +86,6 @@ test('every manifest entry is a command with the Heroku CLI app flag, a descript
     for (const f of s.flags) assert.ok(C.flags[f.name], `${s.id} --${f.name}`)
   }
   assert.equal(makeCommand('maintenance:window').strict, false)
+  assert.equal(makeCommand('migrate:plan').strict, false, 'migrate:plan takes -- COMMAND')
   assert.ok(makeCommand('pg:blockers').examples.some(e => e.startsWith('heroku pg:blockers -a acme')))
 })

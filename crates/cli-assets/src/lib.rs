@@ -23,6 +23,7 @@ pub const MAPPINGS: &[Mapping] = &[
     Mapping { id: "migrate:check", binary: "migrate-restart", subcommand: Some("check") },
     Mapping { id: "migrate:follow", binary: "migrate-restart", subcommand: Some("follow") },
     Mapping { id: "migrate:release", binary: "migrate-restart", subcommand: Some("release") },
+    Mapping { id: "migrate:plan", binary: "migrate-restart", subcommand: Some("plan") },
     Mapping { id: "maintenance:window", binary: "maintenance-window", subcommand: None },
     Mapping { id: "maintenance:window:plan", binary: "maintenance-window", subcommand: Some("plan") },
     Mapping { id: "maintenance:window:status", binary: "maintenance-window", subcommand: Some("status") },

@@ -16,7 +16,7 @@ pub enum Exit {
     NotAuthenticated,
     /// 5: refused for safety (needs `--confirm`, preflight found blockers, a journal is open); nothing was changed.
     Refused,
-    /// 6: pg-blockers `--exit-status` only: blocking was found.
+    /// 6: blocking was found (pg-blockers `--exit-status`; migrate-restart `plan`: the migration would wait).
     BlockingFound,
     /// 7: maintenance-window `status` only: a window is open, or the app looks like one is.
     WindowOpen,
@@ -87,7 +87,9 @@ impl Exit {
             Exit::Refused => {
                 "refused for safety: needs --confirm, preflight found blockers, a journal is open; nothing was changed"
             }
-            Exit::BlockingFound => "pg-blockers --exit-status only: blocking sessions were found",
+            Exit::BlockingFound => {
+                "blocking found: pg-blockers --exit-status (sessions block others), migrate-restart plan (the migration would wait)"
+            }
             Exit::WindowOpen => {
                 "maintenance-window status only: a window is open, or the app is in maintenance with no journal here"
             }

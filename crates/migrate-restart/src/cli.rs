@@ -13,16 +13,21 @@ const EXAMPLES: &str = "  migrate-restart -a acme                               
   migrate-restart check -a acme                             # dynos that predate the schema
   migrate-restart follow -a acme run.1001 --restart all     # pick up a detached migration from any machine
   migrate-restart release -a acme --confirm acme            # guard the pending release phase (lock-wait 5s)
-  migrate-restart release v43 -a acme --lock-wait off       # only watch: output, dyno, who blocks its DDL\n";
+  migrate-restart release v43 -a acme --lock-wait off       # only watch: output, dyno, who blocks its DDL
+  migrate-restart plan -a acme --scratch-url postgres://localhost/acme_dev -- bin/rails db:migrate\n";
 
 /// The exit codes this tool returns, for `--help`.
 const EXITS: &[(Exit, &str)] = &[
     (Exit::Success, "migrated and every restarted dyno verified"),
     (Exit::Failed, "the migration failed (nothing restarted); release: the release phase failed"),
     (Exit::Usage, "bad flag, unknown process type, no database for the preflight"),
-    (Exit::NotVerified, "restart not verified in time, or the dyno connection was lost (outcome unknown)"),
+    (
+        Exit::NotVerified,
+        "restart not verified in time, or the dyno connection was lost (outcome unknown); plan: could not vouch",
+    ),
     (Exit::NotAuthenticated, "not logged in / not allowed"),
     (Exit::Refused, "no --confirm without a terminal, or the preflight found blockers (--force, --wait-clear)"),
+    (Exit::BlockingFound, "plan: the migration would wait behind the sessions it names"),
     (
         Exit::Interrupted,
         "interrupted: the one-off dyno was stopped and its database session ended (release: the release phase goes on)",
@@ -62,6 +67,35 @@ pub enum Sub {
     Follow(FollowArgs),
     /// Follow the app's release phase as it runs: its output, who blocks its DDL, a lock-wait budget enforced from outside
     Release(ReleaseArgs),
+    /// Which tables the migration will lock, in which mode (recorded on a scratch database),
+    /// and who holds them on the app's database right now
+    Plan(PlanArgs),
+}
+
+/// `migrate-restart plan`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// Which app (-a, HEROKU_APP, -r, the heroku git remote).
+    #[command(flatten)]
+    pub app: AppArgs,
+
+    /// A database with the app's schema where the migration may run (a local copy; never the
+    /// app's own): the migration runs there, its locks are recorded (needs a superuser there)
+    #[arg(long, value_name = "URL", env = "SCRATCH_DATABASE_URL", hide_env_values = true)]
+    pub scratch_url: String,
+
+    /// The migration command, run locally with DATABASE_URL set to the scratch database
+    /// (default: the `release:` line of ./Procfile, through sh)
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+
+    /// Which database the plan is checked against (the app's).
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// How to print.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `migrate-restart release`.

@@ -17,6 +17,7 @@ mod follow_cmd;
 mod log_follower;
 mod migrate;
 mod pending;
+mod plan_cmd;
 pub mod procfile;
 mod record;
 mod release;
@@ -24,7 +25,7 @@ pub mod report;
 mod restart;
 mod session;
 
-pub use cli::{Args, CheckArgs, FollowArgs, ReleaseArgs, RunArgs, Sub};
+pub use cli::{Args, CheckArgs, FollowArgs, PlanArgs, ReleaseArgs, RunArgs, Sub};
 pub use migration_policy::{is_lock_timeout, pgoptions};
 
 use cli_kit::Exit;
@@ -37,6 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         Some(Sub::Check(c)) => check::run(c),
         Some(Sub::Follow(f)) => follow_cmd::run(f),
         Some(Sub::Release(r)) => release::run(r),
+        Some(Sub::Plan(p)) => plan_cmd::run(p),
         None => migrate::run(args.run),
     }
 }

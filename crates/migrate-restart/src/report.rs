@@ -203,3 +203,41 @@ pub struct DeployStep {
     /// Milliseconds from the step's start until the tool saw that release.
     pub seen_after_ms: Option<u64>,
 }
+
+/// `migrate-restart plan`: what the migration locks, and what on the app's database would make
+/// it wait.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanReport {
+    /// [`cli_kit::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The database the plan was checked against, as the tool names it.
+    pub database: String,
+    /// The scratch database the migration ran on (`database NAME on HOST`).
+    pub scratch: String,
+    /// The migration command as it ran.
+    pub command: Vec<String>,
+    /// Each DDL statement and the locks held once it had run.
+    pub statements: Vec<pg_locks::lockplan::PlannedStatement>,
+    /// Sessions on the app's database holding (or waiting for) a conflicting lock on a planned
+    /// relation, read once.
+    pub obstacles: Vec<pg_locks::lockplan::Obstacle>,
+    /// Open transactions a `CONCURRENTLY` statement would wait for (their pids).
+    pub older_transactions: Vec<i32>,
+    /// `clear` (nothing would wait), `would_wait` (obstacles found) or `cannot_vouch`.
+    pub verdict: PlanVerdict,
+}
+
+/// The plan's verdict, and the exit code with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanVerdict {
+    /// Nothing holds a conflicting lock on a planned relation right now (exit 0).
+    Clear,
+    /// Sessions hold or wait for conflicting locks: the migration would wait, and what needs
+    /// the tables would queue behind it (exit 6).
+    WouldWait,
+    /// A `CONCURRENTLY` statement would wait for open transactions, or nothing was recorded
+    /// (the command ran no DDL the recorder sees) (exit 3).
+    CannotVouch,
+}

@@ -17,6 +17,9 @@ fn every_documented_example_is_a_report() {
             "ReleaseReport" => {
                 parses_exactly::<ReleaseReport>(&ty, &text);
             }
+            "PlanReport" => {
+                parses_exactly::<migrate_restart::report::PlanReport>(&ty, &text);
+            }
             "NoReleaseReport" => {
                 parses_exactly::<migrate_restart::report::NoReleaseReport>(&ty, &text);
             }
