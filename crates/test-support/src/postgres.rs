@@ -1,5 +1,6 @@
 //! A throwaway PostgreSQL cluster: a copy of a data directory initialised once per server
-//! build (under `target/pg-templates/`), started with pg_ctl on a free loopback port in a temp
+//! build (under `target/pg-templates/`, or the system's temporary directory when the tests run
+//! as root), started with pg_ctl on a free loopback port in a temp
 //! dir, stopped when dropped (also when a test panics).
 //!
 //! PostgreSQL refuses to run as root; when the tests run as root (CI containers) the server
@@ -261,10 +262,7 @@ fn template_for(bindir: &Path, run_as: Option<(u32, u32)>) -> anyhow::Result<Pat
     let meta = std::fs::metadata(&initdb).with_context(|| format!("reading {}", initdb.display()))?;
     let mut key = std::collections::hash_map::DefaultHasher::new();
     (std::fs::canonicalize(bindir)?, meta.len(), meta.modified().ok(), run_as).hash(&mut key);
-    let root = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::workspace_root().join("target"))
-        .join("pg-templates");
+    let root = templates_dir(run_as);
     let done = root.join(format!("{:016x}", key.finish()));
     if done.join("data/PG_VERSION").is_file() {
         return Ok(done);
@@ -309,10 +307,25 @@ fn template_for(bindir: &Path, run_as: Option<(u32, u32)>) -> anyhow::Result<Pat
     Ok(done)
 }
 
+/// Where the templates live: under `target/` (`target/pg-templates`); when the server runs as
+/// `nobody` (tests run as root), in the system's temporary directory instead, which `nobody`
+/// can reach whatever the checkout's permissions (a clone under a private temporary directory
+/// is not traversable by anyone else).
+fn templates_dir(run_as: Option<(u32, u32)>) -> PathBuf {
+    match run_as {
+        Some(_) => std::env::temp_dir().join("heroku-deploy-safety-pg-templates"),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| crate::workspace_root().join("target"))
+            .join("pg-templates"),
+    }
+}
+
 fn run(cmd: &mut Command, run_as: Option<(u32, u32)>) -> anyhow::Result<Output> {
     use std::os::unix::process::CommandExt;
     if let Some((uid, gid)) = run_as {
-        cmd.uid(uid).gid(gid).env("HOME", "/tmp");
+        // Also out of the test's own directory, which `nobody` may not be allowed to enter.
+        cmd.uid(uid).gid(gid).env("HOME", "/tmp").current_dir("/");
     }
     cmd.output().with_context(|| format!("running {:?}", cmd.get_program()))
 }
