@@ -10,11 +10,7 @@ use test_support::tool::LiveOutput;
 
 #[test]
 fn interactive_mode_pauses_until_enter() {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| test_support::workspace_root().join("target"))
-        .join("debug");
-    assert!(target.join("demo").is_file(), "run `cargo build --bins` first (scripts/test does)");
+    let target = test_support::bin_dir(&["demo"]);
     let mut child = Command::new(target.join("demo"))
         .args(["--interactive", target.to_str().unwrap()])
         .env("NO_COLOR", "1")

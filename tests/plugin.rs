@@ -14,18 +14,7 @@ use test_support::PgCluster;
 
 /// Where cargo put the tool binaries.
 fn bin_dir() -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| test_support::workspace_root().join("target"))
-        .join("debug");
-    for b in ["safe-ps-kill", "pg-blockers", "migrate-restart", "maintenance-window"] {
-        assert!(
-            dir.join(b).is_file(),
-            "{} missing: run `cargo build --bins` (scripts/test does)",
-            dir.join(b).display()
-        );
-    }
-    dir
+    test_support::bin_dir(&["safe-ps-kill", "pg-blockers", "migrate-restart", "maintenance-window"])
 }
 
 struct Linked {

@@ -15,12 +15,7 @@ use test_support::postgres::PgCluster;
 use test_support::sessions::{lock_waiters, wait_until};
 
 fn bin_dir() -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| test_support::workspace_root().join("target"))
-        .join("debug");
-    assert!(dir.join("heroku-sim").is_file(), "run `cargo build --bins` first (scripts/test does)");
-    dir
+    test_support::bin_dir(&["heroku-sim", "pg-blockers"])
 }
 
 /// The ```sh blocks of the README section `heading`, each as its lines.

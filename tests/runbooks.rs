@@ -8,12 +8,7 @@ use test_support::sandbox::Sandbox;
 use test_support::sessions::{create_big_table, lock_waiters, spawn, wait_until, Backup, Running, StuckAlter};
 
 fn bin_dir() -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| test_support::workspace_root().join("target"))
-        .join("debug");
-    assert!(dir.join("pg-blockers").is_file(), "run `cargo build --bins` first (scripts/test does)");
-    dir
+    test_support::bin_dir(&["pg-blockers"])
 }
 
 /// (command line, expected exit) for each line of each ```sh block.

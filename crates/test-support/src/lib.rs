@@ -26,3 +26,21 @@ pub fn workspace_root() -> std::path::PathBuf {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     here.ancestors().nth(2).expect("crates/test-support is two levels below the root").to_path_buf()
 }
+
+/// Where cargo put the workspace's binaries (`target/debug`, or under `CARGO_TARGET_DIR`), for
+/// the suites that run them as a user's shell would; panics, saying how to build them, when one
+/// of `needed` is missing.
+pub fn bin_dir(needed: &[&str]) -> std::path::PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+        .join("debug");
+    for b in needed {
+        assert!(
+            dir.join(b).is_file(),
+            "{} missing: run `cargo build --bins` (scripts/test does)",
+            dir.join(b).display()
+        );
+    }
+    dir
+}
