@@ -460,6 +460,15 @@ fn the_preflight_refuses_while_a_backup_copy_runs() {
     let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--wait-clear", "1s"]);
     assert_eq!(out.code(), 5, "{}", out.dump());
     assert!(out.stderr_text().contains("Waiting up to 1s"), "{}", out.dump());
+    // From a --database-url with a password (not in this shell's DATABASE_URL), the printed
+    // pg-blockers command names "$DATABASE_URL" and the refusal says what to set first.
+    let url = s.pg.superuser_url("postgres");
+    let out = s.tool.run(&["-a", "acme", "--database-url", &url, "--command", &cmd, "--confirm", "acme"]);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    let err = out.stderr_text();
+    assert!(err.contains("(pg-blockers --database-url \"$DATABASE_URL\")"), "{err}");
+    assert!(err.contains("set DATABASE_URL to the URL you gave --database-url"), "{err}");
+    assert!(!err.contains("test-superuser-pw"), "{err}");
 }
 
 /// Starts an ALTER migration (lock timeout 10m) behind a long reader and returns once it

@@ -310,6 +310,11 @@ fn after_stopping_a_release_dyno_the_waiting_alter_and_its_queue_are_named() {
         "{text}"
     );
     assert!(!text.contains("No statement"), "no all-clear: {text}");
+    // The commands it prints name "$DATABASE_URL" (the URL holds a password), and it says what
+    // to set before running them — never the password.
+    assert!(text.contains("fix now: pg-blockers --database-url \"$DATABASE_URL\" --cancel"), "{text}");
+    assert!(text.contains("to run these: before running a printed command, set DATABASE_URL"), "{text}");
+    assert!(!text.contains("second-pw"), "{text}");
 
     // An unreachable database: one line, and the stop itself still succeeds.
     let sim = Sim::start(stuck()).unwrap();
