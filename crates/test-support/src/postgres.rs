@@ -1,7 +1,8 @@
 //! A throwaway PostgreSQL cluster: a copy of a data directory initialised once per server
 //! build (under `target/pg-templates/`, or the system's temporary directory when the tests run
-//! as root), started with pg_ctl on a free loopback port in a temp
-//! dir, stopped when dropped (also when a test panics).
+//! as root), started with pg_ctl on a free loopback port in a directory of its own (in memory
+//! when the machine has `/dev/shm`: see [`clusters_dir`]), stopped and removed when dropped
+//! (also when a test panics).
 //!
 //! PostgreSQL refuses to run as root; when the tests run as root (CI containers) the server
 //! runs as `nobody` and its directory is handed to that user.
@@ -53,7 +54,10 @@ impl PgCluster {
         let bindir = bindir.to_path_buf();
         let psql = find_psql(&bindir)?;
         let run_as = if unsafe_geteuid() == 0 { Some(nobody()?) } else { None };
-        let dir = tempfile::Builder::new().prefix("pg-test-").tempdir().context("creating the cluster directory")?;
+        let dir = tempfile::Builder::new()
+            .prefix("pg-test-")
+            .tempdir_in(clusters_dir())
+            .context("creating the cluster directory")?;
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
                 .context("handing the cluster directory to nobody")?;
@@ -84,7 +88,7 @@ impl PgCluster {
             Ok(())
         };
         ctl(&["-m", "fast", "-w", "-t", "60", "stop"])?;
-        let dir = tempfile::Builder::new().prefix("pg-follower-").tempdir()?;
+        let dir = tempfile::Builder::new().prefix("pg-follower-").tempdir_in(clusters_dir())?;
         let copied = Command::new("cp").arg("-a").arg(&data).arg(dir.path().join("data")).status()?;
         anyhow::ensure!(copied.success(), "copying the primary's data directory failed");
         if let Some((uid, gid)) = self.run_as {
@@ -318,6 +322,23 @@ fn templates_dir(run_as: Option<(u32, u32)>) -> PathBuf {
             .map(PathBuf::from)
             .unwrap_or_else(|| crate::workspace_root().join("target"))
             .join("pg-templates"),
+    }
+}
+
+/// Where each cluster's directory is made: in memory (`/dev/shm`) when the machine has it. A
+/// cluster is a copy of about a thousand files, and creating a file on the test machines'
+/// disk costs about a millisecond (a copy took 0.7 s there, 0.06 s in memory); the version
+/// matrix makes hundreds. `PG_TEST_CLUSTERS_DIR` chooses another place.
+pub fn clusters_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PG_TEST_CLUSTERS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let shm = Path::new("/dev/shm");
+    let writable = std::fs::metadata(shm).map(|m| m.is_dir() && !m.permissions().readonly()).unwrap_or(false);
+    if writable && tempfile::Builder::new().prefix("pg-probe-").tempdir_in(shm).is_ok() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
     }
 }
 
