@@ -25,7 +25,7 @@ pub use database::{resolve_database, DatabaseArgs, DatabaseSource, ResolvedDatab
 pub use duration::{format_duration, parse_duration, parse_positive_duration};
 pub use error::{exit_for, fail, one_line, refused, usage, CliError};
 pub use exit::Exit;
-pub use output::{printable, terminal_safe, Captured, Output, OutputArgs};
+pub use output::{printable, terminal_safe, Captured, Line, Output, OutputArgs, Render, Tone};
 pub use poll::Poll;
 pub use redact::{redact, register_secret, register_url_password};
 

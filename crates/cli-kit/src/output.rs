@@ -203,6 +203,20 @@ impl Output {
         self.stderr_tty && !self.json
     }
 
+    /// Every line of something a tool says, each in its tone: the wording lives in the tool's
+    /// renderer (`Render`), the orchestration only says what happened.
+    pub fn show(&self, said: &impl Render) {
+        for line in said.lines() {
+            match line.tone {
+                Tone::Say => self.say(&line.text),
+                Tone::Note => self.note(&line.text),
+                Tone::Ok => self.ok(&line.text),
+                Tone::Bad => self.bad(&line.text),
+                Tone::Warn => self.warn(&line.text),
+            }
+        }
+    }
+
     /// A line of the human report: stdout normally, stderr under `--json`.
     pub fn say(&self, line: impl AsRef<str>) {
         let line = terminal_safe(&redact(line.as_ref()), console::colors_enabled());
@@ -295,6 +309,44 @@ fn push_line(buffer: &Mutex<String>, line: &str) -> std::io::Result<()> {
 /// Writes and flushes one line.
 fn write_line(w: &mut dyn Write, line: &str) -> std::io::Result<()> {
     writeln!(w, "{line}").and_then(|_| w.flush())
+}
+
+/// How a line is shown: where it goes and the mark before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Part of the report: stdout (stderr under `--json`).
+    Say,
+    /// Progress: stderr.
+    Note,
+    /// `✓`, green: an effect seen.
+    Ok,
+    /// `✗`, red: a failure, or an effect not seen.
+    Bad,
+    /// `!`, yellow, on stderr: something the reader should know.
+    Warn,
+}
+
+/// One line a tool says, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Where it goes and its mark.
+    pub tone: Tone,
+    /// The words (outside text in it is made terminal-safe when it is shown).
+    pub text: String,
+}
+
+impl Line {
+    /// A line in `tone`.
+    pub fn new(tone: Tone, text: impl Into<String>) -> Line {
+        Line { tone, text: text.into() }
+    }
+}
+
+/// Something that happened, rendered as the lines a person reads: each tool's renderer
+/// implements it for its typed events, so the wording has one place.
+pub trait Render {
+    /// The lines, in order.
+    fn lines(&self) -> Vec<Line>;
 }
 
 /// `1 session`, `2 sessions`.

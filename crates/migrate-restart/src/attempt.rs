@@ -13,8 +13,10 @@ use heroku_api::rendezvous::{attach, with_exit_marker, AttachUrl, OutputScanner}
 use heroku_api::{Client, Dyno, DynoCreate};
 use pg_locks::MIGRATION_APP_PREFIX;
 
-use migration_policy::lockwatch::{Watch, WatchEvent};
+use migration_policy::lockwatch::Watch;
 use migration_policy::{is_lock_timeout, is_pooler_refusal, pgoptions};
+
+use crate::render::Said;
 
 /// Lines of output kept to show after a failure.
 pub const TAIL_LINES: usize = 30;
@@ -211,7 +213,7 @@ fn rendezvous(dyno: &Dyno) -> anyhow::Result<heroku_api::rendezvous::Rendezvous>
 
 /// An attached dyno: its output through the rendezvous; the lock watch runs beside it.
 fn run_attached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started: Instant) -> anyhow::Result<Attempt> {
-    out.note(format!("Running `{}` on {} ({})…", spec.command, dyno.name, in_force(spec)));
+    out.show(&Said::RunningAttached { command: spec.command, dyno: &dyno.name, in_force: in_force(spec) });
     let mut stream = match rendezvous(&dyno) {
         Ok(s) => s,
         Err(e) => return Err(abandon(client, spec.app, &dyno, e)),
@@ -230,7 +232,7 @@ fn run_attached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started:
     let show = |line: String, tail: &mut VecDeque<String>, lock_timeout: &mut bool| {
         *lock_timeout |= is_lock_timeout(&line);
         spot_guard(&line);
-        out.say(&line);
+        out.show(&Said::Output(&line));
         if tail.len() == TAIL_LINES {
             tail.pop_front();
         }
@@ -290,12 +292,7 @@ fn run_detached(
     started: Instant,
     opened: Option<std::sync::mpsc::Receiver<StreamEvent>>,
 ) -> anyhow::Result<Attempt> {
-    out.note(format!(
-        "Running `{}` on {}, detached ({}); it goes on if this terminal or connection goes away",
-        spec.command,
-        dyno.name,
-        in_force(spec)
-    ));
+    out.show(&Said::RunningDetached { command: spec.command, dyno: &dyno.name, in_force: in_force(spec) });
     let watch = start_watch(spec, &dyno, out);
     let on_line = guard_spotter(out, &watch);
     let source =
@@ -360,10 +357,7 @@ fn guard_spotter(out: &Output, watch: &Watch) -> impl Fn(&str) + 'static {
         seen.set(true);
         if let Some(b) = second {
             budget.set(Some(b));
-            out.note(format!(
-                "the app's slug has migrate-guard: it guards this run from inside the dyno (its budget holds if this terminal goes away); the watch here stays as a second line at {}",
-                cli_kit::format_duration(b)
-            ));
+            out.show(&Said::GuardInTheSlug { second_line: b });
         }
     }
 }
@@ -374,32 +368,8 @@ fn start_watch(spec: &Spec, dyno: &Dyno, out: &Output) -> Watch {
     let ownership = vec![pg_locks::Ownership::AppName(session_name(dyno))];
     let out = out.clone();
     Watch::start(db.connect_options("migrate-restart-watch"), ownership, spec.outside_budget, move |event| {
-        say_watch_event(&out, event)
+        out.show(&Said::Watch(event))
     })
-}
-
-/// How the lock watch's events read on the operator's terminal.
-fn say_watch_event(out: &Output, event: &WatchEvent) {
-    match event {
-        WatchEvent::Waits(w) => out.note(format!(
-            "{} migration waits for {}, {}",
-            cli_kit::output::yellow().apply_to("⏳"),
-            w.lock,
-            migration_policy::text::holder_line(w)
-        )),
-        WatchEvent::GotLock => out.note("✓ the migration got its lock"),
-        WatchEvent::Cut(e) => {
-            for l in migration_policy::text::enforcement_lines(e, "migration") {
-                out.note(l);
-            }
-            if e.verified {
-                out.note("   its own lock_timeout was not in force (PGOPTIONS ignored or overridden); treated as a lock timeout");
-            }
-        }
-        WatchEvent::Unreachable(e) => {
-            out.warn(format!("lock watch off (and the outside lock-wait budget with it): {e}"))
-        }
-    }
 }
 
 /// A dyno we cannot follow is stopped (by id) rather than left running unobserved.

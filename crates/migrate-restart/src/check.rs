@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use crate::render::Said;
 use crate::report::{CheckReport, StaleDyno};
 use cli_kit::{api_client, format_duration, usage, Exit, Output};
 use heroku_api::timestamp::{format_rfc3339, parse_rfc3339};
@@ -31,7 +32,7 @@ fn schema_changed(
         match framework_migration_time(&db) {
             Ok(Some((t, table))) => return Ok((t, format!("the last migration recorded in {table}"))),
             Ok(None) => {}
-            Err(e) => out.warn(format!("could not read migration times from the database: {e}")),
+            Err(e) => out.show(&Said::MigrationTimesUnread { error: e.to_string() }),
         }
     }
     if let Some(t) = record::last_migration(app) {
@@ -72,19 +73,18 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         dynos.iter().filter(|d| !d.is_one_off()).filter(|d| d.created_at_time().is_some_and(|b| b < changed)).collect();
     stale.sort_by_key(|d| d.name.clone());
     let ago = SystemTime::now().duration_since(changed).map(format_duration).unwrap_or_else(|_| "just now".into());
-    out.say(format!("Schema last changed {} ({ago} ago), per {source}.", format_rfc3339(changed)));
+    out.show(&Said::SchemaChanged { at: format_rfc3339(changed), ago, source: &source });
     if stale.is_empty() {
-        out.ok(format!("Every dyno of {app} booted after that."));
+        out.show(&Said::NoStaleDynos { app: &app });
     } else {
-        out.bad(format!(
-            "{} booted before it and may hold a stale schema:",
-            cli_kit::output::count(stale.len(), "dyno")
-        ));
-        for d in &stale {
-            let age = d.age(SystemTime::now()).map(format_duration).unwrap_or_default();
-            out.say(format!("  {}  {}  up {age}", d.name, d.state));
-        }
-        out.say(format!("Fix: heroku ps:restart -a {app}   (or migrate-restart -a {app} for the next migration)"));
+        let dynos = stale
+            .iter()
+            .map(|d| {
+                let age = d.age(SystemTime::now()).map(format_duration).unwrap_or_default();
+                (d.name.as_str(), d.state.as_str(), age)
+            })
+            .collect();
+        out.show(&Said::StaleDynos { app: &app, dynos });
     }
     out.report(&CheckReport {
         schema_version: cli_kit::SCHEMA_VERSION,

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use cli_kit::{format_duration, interrupt, Exit, Output, Poll, ResolvedDatabase};
+use cli_kit::{interrupt, Exit, Output, Poll, ResolvedDatabase};
 use heroku_api::{Client, Dyno};
 
 use crate::attempt::{self, Attempt, Ending};
+use crate::render::Said;
 use crate::report::{AttemptReport, MigrateReport, Outcome};
 use crate::restart::{self, Plan};
 use crate::{pending, record, TOOL};
@@ -50,9 +51,9 @@ pub fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]
     }
     let (outcome, exit) = match &last.ending {
         Ending::Exited(0) => {
-            out.ok(format!("migration finished on {} in {}", last.dyno.name, format_duration(last.duration)));
+            out.show(&Said::Finished { dyno: &last.dyno.name, took: last.duration });
             if let Err(e) = record::save(app, last.finished_at, command) {
-                out.warn(format!("could not record the migration time locally: {e}"));
+                out.show(&Said::NotRecorded { error: e.to_string() });
             }
             let request = restart::Request {
                 plan,
@@ -68,22 +69,22 @@ pub fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]
             (Outcome::Succeeded, exit)
         }
         Ending::Disagreed { marker, platform } => {
-            out.bad(format!(
-                "{}'s exit status is contradictory: the command's marker says {marker}, the platform says {platform}; treating the migration as failed. Nothing was restarted.",
-                last.dyno.name
-            ));
-            show_tail(out, last);
+            out.show(&Said::Contradictory {
+                dyno: &last.dyno.name,
+                marker: *marker,
+                platform: *platform,
+                tail: &last.tail,
+            });
             (Outcome::Failed, Exit::Failed)
         }
         Ending::Exited(code) => {
-            out.bad(format!("the migration exited with status {code} on {}; nothing was restarted", last.dyno.name));
-            if last.hit_lock_timeout {
-                out.say(format!(
-                    "It timed out waiting for a lock {} times; see what holds it: pg-blockers -a {app}",
-                    attempts.len()
-                ));
-            }
-            show_tail(out, last);
+            out.show(&Said::ExitedNonZero {
+                dyno: &last.dyno.name,
+                code: *code,
+                lock_timeouts: last.hit_lock_timeout.then_some(attempts.len()),
+                app,
+                tail: &last.tail,
+            });
             (Outcome::Failed, Exit::Failed)
         }
         Ending::Interrupted => {
@@ -91,7 +92,7 @@ pub fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]
             (Outcome::Interrupted, Exit::Interrupted)
         }
         Ending::TimedOut => {
-            out.bad(format!("the migration ran longer than --timeout {}; stopping it", format_duration(ctx.timeout)));
+            out.show(&Said::TimedOut { timeout: ctx.timeout });
             cleanup(client, out, app, &last.dyno, db);
             (Outcome::TimedOut, Exit::Failed)
         }
@@ -108,29 +109,12 @@ fn say_not_seen_to_the_end(ctx: &Aftermath, last: &Attempt, why: &str) {
     let (client, out, app) = (ctx.client, ctx.out, ctx.app);
     let state =
         client.dyno_info(app, &last.dyno.id).map(|d| d.state).unwrap_or_else(|_| "gone (no longer listed)".into());
+    let dyno = &last.dyno.name;
     if last.dyno.attach_url.is_some() {
-        // Attached: the output never reached the log, and the dyno ends with the connection.
-        out.bad(format!(
-            "lost the connection to {} ({why}); its state is {state}. The migration may still be running or may have finished: \
-             see `heroku logs -a {app} --dyno {}` and check with `migrate-restart check -a {app}`. Nothing was restarted.",
-            last.dyno.name, last.dyno.name
-        ));
+        out.show(&Said::LostAttached { dyno, why, state, app });
     } else {
-        out.bad(format!(
-            "stopped following {} ({why}); its state is {state}. The migration may still be running or may have finished. Nothing was restarted.",
-            last.dyno.name
-        ));
-        out.say(format!(
-            "Pick it up from any machine: {}",
-            pending::follow_command(app, &last.dyno.name, ctx.restart_arg)
-        ));
-    }
-}
-
-fn show_tail(out: &Output, last: &Attempt) {
-    out.say(format!("Last {} lines of output:", last.tail.len()));
-    for l in &last.tail {
-        out.say(format!("  {l}"));
+        let follow = pending::follow_command(app, dyno, ctx.restart_arg);
+        out.show(&Said::LostDetached { dyno, why, state, follow });
     }
 }
 
@@ -183,7 +167,7 @@ fn attempt_report(app: &str, restart_arg: &str, n: usize, a: &Attempt) -> Attemp
 /// After Ctrl-C: stop the one-off dyno by id and see it gone, and end its database session so
 /// no DDL is left in the lock queue. A second Ctrl-C stops waiting.
 fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&ResolvedDatabase>) {
-    out.warn(format!("stopping {} and ending its database session (Ctrl-C again to stop waiting)…", dyno.name));
+    out.show(&Said::Stopping { dyno: &dyno.name });
     let first = interrupt::count();
     // Closing the rendezvous already ends an attached dyno on the platform, so "not found" is
     // an answer too: the listing below is what proves it gone.
@@ -201,38 +185,32 @@ fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&Re
                 }
             }
             if gone {
-                out.ok(format!("{} stopped", dyno.name));
+                out.show(&Said::Stopped { dyno: &dyno.name });
             } else {
-                out.bad(format!("{} NOT SEEN GONE; check with safe-ps-kill {} -a {app}", dyno.name, dyno.name));
+                out.show(&Said::NotSeenGone { dyno: &dyno.name, app });
             }
         }
-        Err(e) => out.bad(format!("could not stop {}: {e}; run safe-ps-kill {} -a {app}", dyno.name, dyno.name)),
+        Err(e) => out.show(&Said::StopFailed { dyno: &dyno.name, app, error: e.to_string() }),
     }
     if interrupt::count() > first.max(1) {
-        out.warn("stopped waiting; the database session may remain: pg-blockers to check");
+        out.show(&Said::StoppedWaiting);
         return;
     }
     let Some(db) = db else {
-        out.warn("no database to check: a statement the migration started may still wait on a lock");
+        out.show(&Said::NoDatabaseToClean);
         return;
     };
     let name = attempt::session_name(dyno);
     match pg_locks::connect(&db.connect_options(TOOL))
         .and_then(|mut c| pg_locks::end_sessions_named(&mut c, &name, Duration::from_secs(10)))
     {
-        Ok(r) if r.remaining.is_empty() => {
-            out.ok(format!("no database session named {name} remains (ended {})", r.found.len()))
-        }
-        Ok(r) => {
-            out.bad(format!(
-                "sessions {:?} named {name} are still there; see pg-blockers {}",
-                r.remaining,
-                db.selector_args()
-            ));
-            if let Some(f) = db.fill_in() {
-                out.note(f);
-            }
-        }
-        Err(e) => out.bad(format!("could not end the migration's database session: {e}")),
+        Ok(r) if r.remaining.is_empty() => out.show(&Said::SessionEnded { name: &name, ended: r.found.len() }),
+        Ok(r) => out.show(&Said::SessionsRemain {
+            name: &name,
+            pids: &r.remaining,
+            selector: db.selector_args(),
+            fill_in: db.fill_in(),
+        }),
+        Err(e) => out.show(&Said::SessionNotEnded { error: e.to_string() }),
     }
 }

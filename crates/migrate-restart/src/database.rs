@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cli_kit::output::{bold, red};
 use cli_kit::{fail, format_duration, interrupt, refused, usage, Exit, Output, Poll, ResolvedDatabase};
 use migration_policy::{debris, preflight};
 use pg_locks::Snapshot;
 
 use crate::attempt::Attempt;
 use crate::cli::RunArgs;
+use crate::render::Said;
 use crate::report::Preflight;
 use crate::TOOL;
 
@@ -46,9 +46,7 @@ pub fn watch_database(
         return Some(db.clone());
     }
     let Some(d) = cli_kit::database::from_config_vars(app, vars, direct) else { return Some(db.clone()) };
-    out.note(format!(
-        "the lock watch and its budget read {direct} of {app} directly: through the pooler they would queue behind the site's own queries when its pool is full"
-    ));
+    out.show(&Said::WatchReadsDirect { direct, app });
     Some(d)
 }
 
@@ -81,45 +79,31 @@ pub fn check_left_behind(
     let mut left = match baseline.left_behind(&db.connect_options(TOOL)) {
         Ok(l) => l,
         Err(e) => {
-            out.warn(format!("could not check what the failed attempt left ({e}); retrying anyway"));
+            out.show(&Said::LeftBehindUnchecked { error: e.to_string() });
             return true;
         }
     };
     if !left.recorded_versions.is_empty() {
-        out.warn(format!(
-            "already applied by the failed attempt (recorded since this run began): {}; the retry skips them",
-            left.recorded_versions.join(", ")
-        ));
+        out.show(&Said::AlreadyApplied { versions: &left.recorded_versions });
     }
     let mut cleared = true;
     if !left.invalid_indexes.is_empty() {
         let names: Vec<&str> = left.invalid_indexes.iter().map(|i| i.name.as_str()).collect();
         if drop {
-            out.note(format!(
-                "dropping the INVALID {} the failed attempt left: {} (DROP INDEX CONCURRENTLY waits up to {} for transactions using it; reads and writes go on)",
-                if names.len() == 1 { "index" } else { "indexes" },
-                names.join(", "),
-                format_duration(debris::DROP_WAIT)
-            ));
+            out.show(&Said::DroppingInvalid { names, wait: debris::DROP_WAIT });
             match debris::drop_invalid(&db.connect_options(TOOL), &left.invalid_indexes) {
                 Ok(dropped) => {
-                    out.ok(format!("dropped {} (verified gone)", dropped.join(", ")));
+                    out.show(&Said::DroppedInvalid { names: &dropped });
                     left.dropped = dropped;
                 }
                 Err(e) => {
-                    out.bad(format!("could not drop it: {e}; not retrying"));
+                    out.show(&Said::DropFailed { error: e.to_string() });
                     cleared = false;
                 }
             }
         } else {
-            out.bad(format!(
-                "the failed attempt left {} INVALID (a cancelled CREATE INDEX CONCURRENTLY): a retry would fail on it or build a second copy. Not retrying. Drop it first, then run again:",
-                names.join(", ")
-            ));
-            for i in &left.invalid_indexes {
-                out.say(format!("  {}", i.drop_statement));
-            }
-            out.say(format!("(or re-run with --drop-invalid-indexes; see what holds the table: pg-blockers -a {app})"));
+            let drop_statements = left.invalid_indexes.iter().map(|i| i.drop_statement.as_str()).collect();
+            out.show(&Said::InvalidLeft { app, names, drop_statements });
             cleared = false;
         }
     }
@@ -141,19 +125,12 @@ pub fn run_preflight(
     let mut client = pg_locks::connect(&db.connect_options(TOOL))
         .map_err(|e| fail(Exit::Failed, format!("cannot run the preflight: {e}; pass --no-preflight to skip it")))?;
     if client.through_pooler() {
-        out.note(format!(
-            "{} goes through a connection pooler (it refused the startup options): the preflight and the lock watch read the server's locks through it",
-            db.describe()
-        ));
+        out.show(&Said::PreflightThroughPooler { database: db.describe() });
     }
     let mut assessment = preflight::assess(&Snapshot::take(&mut client)?, args.max_xact_age);
     if !assessment.findings.is_empty() {
         if let Some(limit) = args.wait_clear {
-            out.note(format!(
-                "Waiting up to {} for {} to clear…",
-                format_duration(limit),
-                cli_kit::output::count(assessment.findings.len(), "blocker")
-            ));
+            out.show(&Said::WaitingToClear { limit, blockers: assessment.findings.len() });
             let mut poll = Poll::with_pauses(limit, Duration::from_millis(500), Duration::from_secs(2));
             while !assessment.findings.is_empty() && poll.wait_next() {
                 if interrupt::requested() {
@@ -173,31 +150,16 @@ pub fn run_preflight(
         unvouched: assessment.unvouched.clone(),
     };
     if found.is_empty() && assessment.unvouched.is_empty() {
-        out.ok(format!("preflight: nothing on {} would make the migration wait", db.describe()));
+        out.show(&Said::PreflightClear { database: db.describe() });
         return Ok(doc);
     }
     if found.is_empty() {
-        // Not an all-clear: this credential cannot see how old these transactions are.
-        out.warn(format!(
-            "preflight: no blocker seen on {}, but table locks are held by {} of other roles, and this credential cannot see for how long; the lock timeout bounds the wait:",
-            db.describe(),
-            cli_kit::output::count(assessment.unvouched.len(), "session")
-        ));
-        for f in &assessment.unvouched {
-            out.warn(format!("  {}", f.detail));
-        }
+        out.show(&Said::PreflightUnvouched { database: db.describe(), unvouched: &assessment.unvouched });
         return Ok(doc);
     }
-    out.say(format!(
-        "{} on {}: a migration's DDL would wait behind these, and every query on its tables behind it:",
-        red().apply_to("Preflight found blockers"),
-        db.describe()
-    ));
-    for f in found {
-        out.say(format!("  {} {}", bold().apply_to(format!("[{}]", f.kind)), f.detail));
-    }
+    out.show(&Said::PreflightBlockers { database: db.describe(), findings: found });
     if args.force {
-        out.warn("--force: starting anyway; the lock timeout limits how long the DDL can hold up the app");
+        out.show(&Said::Forced);
         return Ok(doc);
     }
     let sel = db.selector_args();

@@ -13,6 +13,7 @@ use cli_kit::{fail, interrupt, usage, Exit, Output};
 use heroku_api::{Client, Release};
 
 use crate::cli::ReleaseArgs;
+use crate::render::Said;
 use crate::report::DeployStep;
 
 /// How often the app's newest release is read while waiting for the new one.
@@ -187,10 +188,7 @@ impl Running {
         let until = Instant::now() + grace;
         while self.child.is_some() && !self.poll_exit() {
             if Instant::now() >= until || interrupt::requested() {
-                out.warn(format!(
-                    "`{}` is still running; not waiting for it",
-                    cli_kit::shell::join(&self.step.command)
-                ));
+                out.show(&Said::DeployStepStillRunning { command: cli_kit::shell::join(&self.step.command) });
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -21,6 +21,7 @@ mod plan_cmd;
 pub mod procfile;
 mod record;
 mod release;
+mod render;
 pub mod report;
 mod restart;
 mod session;

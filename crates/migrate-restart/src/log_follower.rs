@@ -14,6 +14,7 @@ use heroku_api::rendezvous::OutputScanner;
 use heroku_api::Client;
 
 use crate::attempt::{Ending, TAIL_LINES};
+use crate::render::Said;
 use migration_policy::is_lock_timeout;
 
 /// How long to wait for the second source of the exit status once the first has come.
@@ -253,16 +254,11 @@ impl<'a> Follower<'a> {
             return false;
         }
         if !*overlap {
-            let why = if self.history {
-                "the log stream dropped and its history no longer reaches back to"
-            } else {
-                "the log session ended and a Fir session has no history to reach back to"
-            };
-            self.out.warn(format!(
-                "{why} {}: output between then and {} may be missing",
-                self.last_seen_at.as_deref().unwrap_or("the start"),
-                line.timestamp
-            ));
+            self.out.show(&Said::LogGap {
+                history: self.history,
+                since: self.last_seen_at.as_deref().unwrap_or("the start"),
+                until: &line.timestamp,
+            });
             *overlap = true;
         }
         self.last_seen_at = Some(line.timestamp.clone());
@@ -289,7 +285,7 @@ impl<'a> Follower<'a> {
         if let Some(f) = self.on_line {
             f(&text);
         }
-        self.out.say(&text);
+        self.out.show(&Said::Output(&text));
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }

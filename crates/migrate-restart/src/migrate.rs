@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use cli_kit::{confirm_destructive, format_duration, interrupt, refused, Exit, Poll, ResolvedDatabase};
+use cli_kit::{confirm_destructive, interrupt, refused, Exit, Poll, ResolvedDatabase};
 use migration_policy::{debris, Policy, Step};
 
 use crate::attempt::{self, Attempt, Spec};
 use crate::cli::RunArgs;
 use crate::conclude::{self, finish, Aftermath};
 use crate::database::{check_left_behind, pooler_refusal, run_preflight, timeout_in_force, watch_database};
+use crate::render::Said;
 use crate::report::{MigrateReport, Outcome, Preflight};
 use crate::restart::Plan;
 use crate::session::{Session, Start};
@@ -77,19 +78,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
 /// What the run will do, said before the confirmation.
 fn announce(args: &RunArgs, s: &Session, command: &str, plan: &Plan, outside_budget: Option<Duration>) {
     let platform = &s.platform;
-    s.out.say(format!(
-        "Will run `{command}` on a one-off dyno of {}{} ({}{}, up to {} retries after a lock timeout), then {}.",
-        s.app,
-        match (platform.is_fir(), platform.is_cnb()) {
+    s.out.show(&Said::WillRun {
+        app: &s.app,
+        command,
+        platform_note: match (platform.is_fir(), platform.is_cnb()) {
             (_, true) => format!(" ({platform}: through `launcher`, which sets up the app's runtime)"),
             (true, false) => format!(" ({platform})"),
             _ => String::new(),
         },
-        timeout_in_force(args.lock_timeout, outside_budget),
-        args.statement_timeout.map(|s| format!(", statement_timeout {}", format_duration(s))).unwrap_or_default(),
-        args.retries,
-        plan.describe()
-    ));
+        in_force: timeout_in_force(args.lock_timeout, outside_budget),
+        statement_timeout: args.statement_timeout,
+        retries: args.retries,
+        then: plan.describe(),
+    });
 }
 
 /// The attempts, each decided by the retry policy after the last: `None` when the last one's
@@ -134,16 +135,13 @@ fn attempt_until_done(
         match migration_policy::next_step(&tries, &policy, migration_policy::policy::jitter_seed()) {
             Step::Done | Step::OutOfRetries { .. } | Step::OutOfTime { .. } => return Ok(None),
             Step::PoolerRefusedUnwatched => {
-                out.warn(pooler_refusal(app, s.db.as_ref(), &s.vars));
-                out.bad("no database is watched (--no-lock-watch, or no database known), so nothing would bound the migration's lock waits without PGOPTIONS: not retrying");
+                out.show(&Said::PoolerRefused { advice: pooler_refusal(app, s.db.as_ref(), &s.vars) });
+                out.show(&Said::PoolerRefusedUnwatched);
                 return Ok(Some((Outcome::Failed, Exit::Failed)));
             }
             Step::RetryWithoutPgoptions => {
-                out.warn(pooler_refusal(app, s.db.as_ref(), &s.vars));
-                out.warn(format!(
-                    "retrying once without PGOPTIONS; the lock-wait budget is enforced from outside at {}",
-                    format_duration(spec.outside_budget.unwrap_or_default())
-                ));
+                out.show(&Said::PoolerRefused { advice: pooler_refusal(app, s.db.as_ref(), &s.vars) });
+                out.show(&Said::RetryWithoutPgoptions { budget: spec.outside_budget.unwrap_or_default() });
                 spec.pgoptions = false;
             }
             Step::Retry { n, pause, ceiling } => {
@@ -157,9 +155,15 @@ fn attempt_until_done(
                 if !left_clear {
                     return Ok(Some((Outcome::Failed, Exit::Failed)));
                 }
-                say_retry(out, attempts, args.retries, n, pause, ceiling);
+                out.show(&Said::Retrying {
+                    cut_by_budget: attempts.last().is_some_and(|a| a.outside_budget.iter().any(|e| e.verified)),
+                    n,
+                    of: args.retries + 1,
+                    pause,
+                    ceiling,
+                });
                 if !interruptible_pause(pause) {
-                    out.warn("interrupted between attempts; nothing is running");
+                    out.show(&Said::InterruptedBetweenAttempts);
                     return Ok(Some((Outcome::Interrupted, Exit::Interrupted)));
                 }
             }
@@ -175,12 +179,9 @@ fn on_started<'a>(args: &'a RunArgs, s: &'a Session, command: &'a str) -> impl F
             return;
         }
         if let Err(e) = pending::save(&pending::Pending::new(&s.app, dyno, command, &args.restart, &s.dynos)) {
-            s.out.warn(format!("could not record the run on this machine ({e}); the command below still works"));
+            s.out.show(&Said::PendingNotSaved { error: e.to_string() });
         }
-        s.out.note(format!(
-            "If this terminal or connection goes away, pick it up from any machine with:\n  {}",
-            pending::follow_command(&s.app, &dyno.name, &args.restart)
-        ));
+        s.out.show(&Said::PickUpWith { command: pending::follow_command(&s.app, &dyno.name, &args.restart) });
     }
 }
 
@@ -189,25 +190,10 @@ fn read_baseline(out: &cli_kit::Output, db: &ResolvedDatabase) -> Option<debris:
     match debris::Baseline::read(&db.connect_options(TOOL)) {
         Ok(b) => Some(b),
         Err(e) => {
-            out.warn(format!("could not read indexes and migration versions before starting ({e}); retries will not check what a failed attempt left"));
+            out.show(&Said::NoBaseline { error: e.to_string() });
             None
         }
     }
-}
-
-/// Why the last attempt is retried, and when.
-fn say_retry(out: &cli_kit::Output, attempts: &[Attempt], retries: u32, n: u32, pause: Duration, ceiling: Duration) {
-    let why = if attempts.last().is_some_and(|a| a.outside_budget.iter().any(|e| e.verified)) {
-        "lock-wait budget: the migration's statement was cancelled after waiting past the budget"
-    } else {
-        "lock timeout: the migration gave up waiting for a lock"
-    };
-    out.warn(format!(
-        "{why} (attempt {n} of {}); retrying in {} (backoff up to {}, with jitter)",
-        retries + 1,
-        format_duration(pause),
-        format_duration(ceiling)
-    ));
 }
 
 /// Waits `pause` unless interrupted; false when interrupted.

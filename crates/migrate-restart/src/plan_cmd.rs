@@ -9,12 +9,12 @@
 
 use std::process::{Command, Stdio};
 
-use cli_kit::output::{bold, red, yellow};
 use cli_kit::{fail, refused, resolve_database, usage, Exit, Output, ResolvedDatabase};
-use pg_locks::lockplan::{self, LockPlan, Obstacle, PlannedStatement};
+use pg_locks::lockplan::{self, LockPlan};
 use pg_locks::Connection;
 
 use crate::cli::PlanArgs;
+use crate::render::Said;
 use crate::report::{PlanReport, PlanVerdict};
 use crate::{procfile, TOOL};
 
@@ -27,12 +27,11 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     let db =
         resolve_database(None, &args.db, &args.app, || cli_kit::api_client(TOOL, env!("CARGO_PKG_VERSION"), &out))?;
     refuse_production_as_scratch(&db, &scratch)?;
-    out.say(format!(
-        "Recording what `{}` locks on {} (the scratch database), then checking {} for sessions that would make it wait.",
-        cli_kit::shell::join(&command),
-        scratch_name(&scratch),
-        db.describe()
-    ));
+    out.show(&Said::WillRecordPlan {
+        command: cli_kit::shell::join(&command),
+        scratch: scratch_name(&scratch),
+        database: db.describe(),
+    });
     let plan = record(&out, &scratch, &command)?;
     let mut live = pg_locks::connect(&db.connect_options(&format!("{TOOL}-plan")))?;
     let obstacles = lockplan::obstacles(live.client(), &plan)?;
@@ -46,9 +45,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         ([], [], false) => PlanVerdict::Clear,
         _ => PlanVerdict::WouldWait,
     };
-    for line in human(&plan, &obstacles, &older, verdict, &db) {
-        out.say(line);
-    }
+    out.show(&Said::Plan { plan: &plan, obstacles: &obstacles, older: &older, verdict, db: &db });
     let report = PlanReport {
         schema_version: cli_kit::SCHEMA_VERSION,
         database: db.describe(),
@@ -127,10 +124,7 @@ fn record(out: &Output, scratch: &ResolvedDatabase, command: &[String]) -> anyho
     let _ = lockplan::remove_recorder(c.client());
     let status = status.map_err(|e| fail(Exit::Failed, format!("could not run `{}`: {e}", command[0])))?;
     if !status.success() {
-        out.bad(format!(
-            "the migration failed on the scratch database (status {}); no plan",
-            cli_kit::shell::status_code(status)
-        ));
+        out.show(&Said::ScratchMigrationFailed { status: cli_kit::shell::status_code(status).to_string() });
         return Err(fail(
             Exit::Failed,
             "the migration failed on the scratch database: fix it there first; nothing was checked",
@@ -147,80 +141,4 @@ fn open_transactions(c: &mut pg_locks::Client) -> anyhow::Result<Vec<i32>> {
         &[],
     )?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-/// The plan for people: each statement with the locks it takes, then who would make it wait.
-pub fn human(
-    plan: &LockPlan,
-    obstacles: &[Obstacle],
-    older: &[i32],
-    verdict: PlanVerdict,
-    db: &ResolvedDatabase,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    if plan.statements.is_empty() {
-        out.push(format!(
-            "{} the migration ran no DDL the recorder sees (data changes are not recorded): nothing to vouch for.",
-            yellow().apply_to("!")
-        ));
-    }
-    for s in &plan.statements {
-        out.extend(statement_lines(s));
-    }
-    for o in obstacles {
-        let age = o.xact_age_secs.map(|a| cli_kit::format_duration(std::time::Duration::from_secs_f64(a)));
-        out.push(format!(
-            "  {} pid {} ({}) {} {} on {}{}: the migration's {} would wait, and {} would queue behind it",
-            red().apply_to("✗"),
-            o.pid,
-            cli_kit::printable(o.application_name.as_deref().unwrap_or("?")),
-            if o.granted { "holds" } else { "waits for" },
-            o.mode.name(),
-            o.relation,
-            age.map(|a| format!(" (its transaction open {a})")).unwrap_or_default(),
-            o.planned.name(),
-            o.planned.queues()
-        ));
-    }
-    if !older.is_empty() {
-        out.push(format!(
-            "  {} a CONCURRENTLY statement waits for every transaction open when it starts: {} open now (pids {})",
-            yellow().apply_to("!"),
-            older.len(),
-            older.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
-        ));
-    }
-    out.push(match verdict {
-        PlanVerdict::Clear => {
-            format!("✓ Nothing on {} holds a conflicting lock on these relations right now.", db.describe())
-        }
-        PlanVerdict::WouldWait => format!(
-            "{} on {}: wait for them to end, or see what else waits with pg-blockers {}",
-            bold().apply_to("The migration would wait now"),
-            db.describe(),
-            db.selector_args()
-        ),
-        PlanVerdict::CannotVouch => "Could not vouch for the plan: see the lines above.".to_string(),
-    });
-    out
-}
-
-fn statement_lines(s: &PlannedStatement) -> Vec<String> {
-    let mut out = vec![format!(
-        "{}. {}{}",
-        s.seq,
-        s.tag,
-        s.object.as_deref().map(|o| format!(" {}", cli_kit::printable(o))).unwrap_or_default()
-    )];
-    for l in &s.locks {
-        let held = if l.new { "" } else { " (held since an earlier statement)" };
-        out.push(format!("   {} on {} ({}){held}", l.mode.name(), l.relation, l.kind));
-    }
-    for r in &s.rewrites {
-        out.push(format!("   rewrites {r}: every row is copied while the lock is held"));
-    }
-    if s.waits_for_older_transactions {
-        out.push("   waits for every transaction older than it before it finishes".to_string());
-    }
-    out
 }

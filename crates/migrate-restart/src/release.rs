@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cli_kit::output::red;
 use cli_kit::{api_client, confirm_destructive, format_duration, interrupt, refused, Exit, Output};
 use heroku_api::Client;
 use release_phase::{Context, Options, PhaseResult};
 
 use crate::cli::ReleaseArgs;
+use crate::render::Said;
 use crate::report::ReleaseReport;
 use crate::{deploy_step, TOOL};
 
@@ -57,16 +57,21 @@ fn follow_existing(args: &ReleaseArgs, out: &Output, client: &Client, app: &str)
     let pending = release.status == "pending";
     let db = if pending { cli_kit::database::from_flag_or_app(&args.db, app, &vars)? } else { None };
     if pending {
-        out.say(format!(
-            "Following the release phase of v{} of {app} ({}); if it fails, {app} stays on {}.",
-            release.version,
-            release.description,
-            stays_on(previous)
-        ));
+        out.show(&Said::FollowingPhase {
+            app,
+            version: release.version,
+            description: &release.description,
+            stays_on: stays_on(previous),
+        });
         say_guard(out, args, db.as_ref());
         confirm_acting(out, app, args, db.is_some())?;
     } else {
-        out.say(format!("Release v{} of {app} ({}) is {}.", release.version, release.description, release.status));
+        out.show(&Said::ReleaseIs {
+            app,
+            version: release.version,
+            description: &release.description,
+            status: &release.status,
+        });
     }
     let target = Followed { release, previous, platform, db };
     follow_and_conclude(args, out, client, app, target, None)
@@ -88,7 +93,7 @@ fn follow_next(
     let (vars, platform) = read?;
     let previous = current?.map(|r| r.version);
     let db = cli_kit::database::from_flag_or_app(&args.db, app, &vars)?;
-    out.say(format!("{}; if its release phase fails, {app} stays on {}.", plan.describe(app), stays_on(previous)));
+    out.show(&Said::DeployPlan { app, plan: plan.describe(app), stays_on: stays_on(previous) });
     say_guard(out, args, db.as_ref());
     confirm_acting(out, app, args, db.is_some())?;
     let (mut running, waited) = deploy_step::start(client, out, app, plan)?;
@@ -97,17 +102,14 @@ fn follow_next(
         other => return Ok(no_release(args, out, app, platform, &mut running, other)),
     };
     if release.status == "succeeded" && release.output_stream_url.is_none() {
-        out.say(format!(
-            "v{} of {app} has no release phase (its Procfile has no release: line): it succeeded at once.",
-            release.version
-        ));
+        out.show(&Said::NoReleasePhase { app, version: release.version });
     }
-    out.say(format!(
-        "Following v{} of {app} ({}), seen {} after the deploy step began.",
-        release.version,
-        release.description,
-        running.step.seen_after_ms.map(|ms| format_duration(Duration::from_millis(ms))).unwrap_or_default()
-    ));
+    out.show(&Said::FollowingNext {
+        app,
+        version: release.version,
+        description: &release.description,
+        seen_after: running.step.seen_after_ms.map(|ms| format_duration(Duration::from_millis(ms))).unwrap_or_default(),
+    });
     let target = Followed { release, previous, platform, db };
     follow_and_conclude(args, out, client, app, target, Some(&mut running))
 }
@@ -124,28 +126,20 @@ fn no_release(
     let (result, exit) = match waited {
         deploy_step::Waited::NoRelease => {
             let code = running.step.exit_status.unwrap_or(1);
+            let command = cli_kit::shell::join(&running.step.command);
             if code == 0 {
-                out.say(format!(
-                    "`{}` created no release of {app}: nothing to follow.",
-                    cli_kit::shell::join(&running.step.command)
-                ));
+                out.show(&Said::NoReleaseMade { app, command });
             } else {
-                out.bad(format!(
-                    "`{}` failed (exit {code}) and created no release of {app}.",
-                    cli_kit::shell::join(&running.step.command)
-                ));
+                out.show(&Said::DeployFailedNoRelease { app, command, code });
             }
             ("no_release", if code == 0 { Exit::Success } else { Exit::Other(code.clamp(1, 255) as u8) })
         }
         deploy_step::Waited::TimedOut => {
-            out.bad(format!(
-                "no new release of {app} within {} (--next-timeout): nothing was followed",
-                format_duration(args.next_timeout)
-            ));
+            out.show(&Said::NoNewRelease { app, waited: args.next_timeout });
             ("timed_out", Exit::NotVerified)
         }
         _ => {
-            out.warn("interrupted before a release appeared; the deploy step goes on, nothing was cancelled");
+            out.show(&Said::InterruptedBeforeRelease);
             ("interrupted", Exit::Interrupted)
         }
     };
@@ -166,19 +160,12 @@ fn stays_on(previous: Option<u64>) -> String {
 /// What the follow will do on the app's behalf.
 fn say_guard(out: &Output, args: &ReleaseArgs, db: Option<&cli_kit::ResolvedDatabase>) {
     match (args.lock_wait.0, db) {
-        (Some(budget), Some(db)) => out.say(format!(
-            "Lock-wait budget {}: a DDL statement of the release that waits on a lock longer is cancelled on {} (the release phase then fails).",
-            format_duration(budget),
-            db.describe()
-        )),
-        (None, Some(db)) => out.say(format!("Watching {} for the release's lock waits (--lock-wait off: nothing is cancelled).", db.describe())),
-        (_, None) => out.warn("no database to watch: following output and status only"),
+        (Some(budget), Some(db)) => out.show(&Said::LockWaitBudget { budget, database: db.describe() }),
+        (None, Some(db)) => out.show(&Said::WatchingOnly { database: db.describe() }),
+        (_, None) => out.show(&Said::NoDatabaseToWatch),
     }
     if let Some(deadline) = args.deadline {
-        out.say(format!(
-            "Deadline {}: after that the release dyno is stopped and its statements cancelled.",
-            format_duration(deadline)
-        ));
+        out.show(&Said::Deadline { deadline });
     }
 }
 
@@ -242,11 +229,10 @@ fn follow_and_conclude(
     if let Some(running) = deploy {
         running.finish(out, Duration::from_secs(30));
         if running.step.exit_status == Some(0) && report.phase.result == PhaseResult::Failed {
-            out.bad(format!(
-                "`{}` exited 0, but the release phase of v{} failed: this exits 1 (a push reports success whatever its release phase did)",
-                cli_kit::shell::join(&running.step.command),
-                release.version
-            ));
+            out.show(&Said::PushSaidZero {
+                command: cli_kit::shell::join(&running.step.command),
+                version: release.version,
+            });
         }
         report.deploy = Some(running.step.clone());
     }
@@ -271,7 +257,7 @@ fn ending(
         .unwrap_or_default();
     let exit = match report.phase.result {
         PhaseResult::Succeeded => {
-            out.ok(format!("The release phase of v{} succeeded{took}.", version));
+            out.show(&Said::PhaseSucceeded { version, took });
             let check = release_phase::verify_formation(client, out, app, version, args.restart_timeout)?;
             let verified = check.verified;
             report.formation = Some(check);
@@ -282,13 +268,7 @@ fn ending(
             }
         }
         PhaseResult::Failed => {
-            out.bad(format!("The release phase of v{} failed{took}: {app} stays on {stays_on}.", version));
-            if !report.phase.output_tail.is_empty() {
-                out.say("Its last lines:");
-                for l in &report.phase.output_tail {
-                    out.say(format!("  {} {l}", red().apply_to("│")));
-                }
-            }
+            out.show(&Said::PhaseFailed { app, version, took, stays_on, tail: &report.phase.output_tail });
             if let Some(e) = report.phase.enforcements.iter().rev().find(|e| e.verified) {
                 let blocker = e
                     .wait
@@ -297,35 +277,22 @@ fn ending(
                     .map(|b| format!("pid {} ({})", b.pid, b.application_name))
                     .unwrap_or_else(|| "a session this credential cannot see".into());
                 let retry = release_phase::retry_command(app);
-                out.say(format!(
-                    "The lock-wait budget cancelled its `{}` behind {blocker}. Once that is gone (heroku pg:blockers -a {app}), retry:\n  {retry}",
-                    e.wait.query
-                ));
+                out.show(&Said::PhaseCut { app, query: &e.wait.query, blocker, retry: &retry });
                 report.retry_command = Some(retry);
             }
             Exit::Failed
         }
         PhaseResult::Interrupted => {
-            out.warn(format!(
-                "interrupted: the release phase of v{} goes on (the interrupt cancelled nothing); follow it again with heroku migrate:release -a {app}",
-                version
-            ));
+            out.show(&Said::PhaseInterrupted { app, version });
             Exit::Interrupted
         }
         PhaseResult::Superseded => {
             let by = report.phase.superseded_by.map(|v| format!("v{v}")).unwrap_or_else(|| "a newer release".into());
-            out.warn(format!(
-                "v{version} was superseded by {by} before its release phase ended (status expired, not failed): it will never become current. Follow {by}: heroku migrate:release -a {app}"
-            ));
+            out.show(&Said::Superseded { app, version, by });
             Exit::NotVerified
         }
         PhaseResult::TimedOut => {
-            out.bad(format!(
-                "v{} is still pending after {}; the release phase goes on: heroku releases:output v{} -a {app}",
-                version,
-                format_duration(args.timeout),
-                version
-            ));
+            out.show(&Said::StillPending { app, version, timeout: args.timeout });
             Exit::NotVerified
         }
     };

@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use cli_kit::{format_duration, usage, Output, Poll};
+use cli_kit::{usage, Output, Poll};
 use heroku_api::{Client, Dyno, Formation};
 use serde::{Deserialize, Serialize};
+
+use crate::render::Said;
 
 /// Clock skew tolerated between this machine and the platform when comparing boot times.
 const SKEW: Duration = Duration::from_secs(2);
@@ -154,14 +156,14 @@ fn send_restarts(
 ) -> anyhow::Result<()> {
     if let Some(stale) = stale.filter(|s| s.len() < types.len()) {
         let fresh: Vec<&str> = types.iter().filter(|t| !stale.contains(t)).map(String::as_str).collect();
-        out.note(format!("every dyno of {} booted after the migration ended: not restarted again", fresh.join(", ")));
+        out.show(&Said::AlreadyFresh { types: fresh });
     }
     let what = match (plan, stale) {
         (_, Some([])) => None,
         (Plan::All, Some(stale)) if stale.len() < types.len() => Some(stale.to_vec()),
         (Plan::All, _) => {
             client.restart_all(app)?;
-            out.note(format!("Restarting all dynos on {app}…"));
+            out.show(&Said::RestartingAll { app });
             return Ok(());
         }
         (_, Some(stale)) => Some(stale.to_vec()),
@@ -170,9 +172,9 @@ fn send_restarts(
     match what {
         Some(ts) => {
             restart_types(client, app, &ts)?;
-            out.note(format!("Restarting {} on {app}…", ts.join(", ")));
+            out.show(&Said::RestartingTypes { app, types: &ts });
         }
-        None => out.note(format!("Nothing to restart on {app}: every dyno booted after the migration ended")),
+        None => out.show(&Said::NothingToRestart { app }),
     }
     Ok(())
 }
@@ -250,20 +252,10 @@ pub fn restart_and_verify(client: &Client, out: &Output, app: &str, req: &Reques
     verdicts.sort_by(|a, b| a.name.cmp(&b.name));
     let report = Report { types, dynos: verdicts, verified, elapsed_ms: poll.elapsed().as_millis() as u64 };
     if report.verified {
-        out.ok(format!(
-            "{} restarted after the migration and up (in {})",
-            cli_kit::output::count(report.dynos.len(), "dyno"),
-            format_duration(poll.elapsed())
-        ));
+        out.show(&Said::RestartVerified { dynos: report.dynos.len(), took: poll.elapsed() });
     } else {
-        for v in report.dynos.iter().filter(|v| !(v.fresh && v.up)) {
-            let why = if !v.fresh {
-                format!("still booted before the migration ({})", v.created_at)
-            } else {
-                format!("{} since the restart", v.state)
-            };
-            out.bad(format!("{} NOT VERIFIED after {}: {why}", v.name, format_duration(limit)));
-        }
+        let dynos = report.dynos.iter().filter(|v| !(v.fresh && v.up)).collect();
+        out.show(&Said::RestartNotVerified { dynos, limit });
     }
     Ok(report)
 }
