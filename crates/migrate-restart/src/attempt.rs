@@ -16,7 +16,7 @@ use pg_locks::MIGRATION_APP_PREFIX;
 use migration_policy::lockwatch::Watch;
 use migration_policy::{is_lock_timeout, is_pooler_refusal, pgoptions};
 
-use crate::render::Said;
+use crate::render;
 
 /// Lines of output kept to show after a failure.
 pub const TAIL_LINES: usize = 30;
@@ -213,7 +213,11 @@ fn rendezvous(dyno: &Dyno) -> anyhow::Result<heroku_api::rendezvous::Rendezvous>
 
 /// An attached dyno: its output through the rendezvous; the lock watch runs beside it.
 fn run_attached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started: Instant) -> anyhow::Result<Attempt> {
-    out.show(&Said::RunningAttached { command: spec.command, dyno: &dyno.name, in_force: in_force(spec) });
+    out.show(&render::Attempting::RunningAttached {
+        command: spec.command,
+        dyno: &dyno.name,
+        in_force: in_force(spec),
+    });
     let mut stream = match rendezvous(&dyno) {
         Ok(s) => s,
         Err(e) => return Err(abandon(client, spec.app, &dyno, e)),
@@ -232,7 +236,7 @@ fn run_attached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started:
     let show = |line: String, tail: &mut VecDeque<String>, lock_timeout: &mut bool| {
         *lock_timeout |= is_lock_timeout(&line);
         spot_guard(&line);
-        out.show(&Said::Output(&line));
+        out.show(&render::Attempting::Output(&line));
         if tail.len() == TAIL_LINES {
             tail.pop_front();
         }
@@ -292,7 +296,11 @@ fn run_detached(
     started: Instant,
     opened: Option<std::sync::mpsc::Receiver<StreamEvent>>,
 ) -> anyhow::Result<Attempt> {
-    out.show(&Said::RunningDetached { command: spec.command, dyno: &dyno.name, in_force: in_force(spec) });
+    out.show(&render::Attempting::RunningDetached {
+        command: spec.command,
+        dyno: &dyno.name,
+        in_force: in_force(spec),
+    });
     let watch = start_watch(spec, &dyno, out);
     let on_line = guard_spotter(out, &watch);
     let source =
@@ -357,7 +365,7 @@ fn guard_spotter(out: &Output, watch: &Watch) -> impl Fn(&str) + 'static {
         seen.set(true);
         if let Some(b) = second {
             budget.set(Some(b));
-            out.show(&Said::GuardInTheSlug { second_line: b });
+            out.show(&render::Attempting::GuardInTheSlug { second_line: b });
         }
     }
 }
@@ -368,7 +376,7 @@ fn start_watch(spec: &Spec, dyno: &Dyno, out: &Output) -> Watch {
     let ownership = vec![pg_locks::Ownership::AppName(session_name(dyno))];
     let out = out.clone();
     Watch::start(db.connect_options("migrate-restart-watch"), ownership, spec.outside_budget, move |event| {
-        out.show(&Said::Watch(event))
+        out.show(&render::Attempting::Watch(event))
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use crate::render::Said;
+use crate::render;
 use crate::report::{CheckReport, StaleDyno};
 use cli_kit::{api_client, format_duration, usage, Exit, Output};
 use heroku_api::timestamp::{format_rfc3339, parse_rfc3339};
@@ -32,7 +32,7 @@ fn schema_changed(
         match framework_migration_time(&db) {
             Ok(Some((t, table))) => return Ok((t, format!("the last migration recorded in {table}"))),
             Ok(None) => {}
-            Err(e) => out.show(&Said::MigrationTimesUnread { error: e.to_string() }),
+            Err(e) => out.show(&render::Checking::MigrationTimesUnread { error: e.to_string() }),
         }
     }
     if let Some(t) = record::last_migration(app) {
@@ -73,9 +73,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
         dynos.iter().filter(|d| !d.is_one_off()).filter(|d| d.created_at_time().is_some_and(|b| b < changed)).collect();
     stale.sort_by_key(|d| d.name.clone());
     let ago = SystemTime::now().duration_since(changed).map(format_duration).unwrap_or_else(|_| "just now".into());
-    out.show(&Said::SchemaChanged { at: format_rfc3339(changed), ago, source: &source });
+    out.show(&render::Checking::SchemaChanged { at: format_rfc3339(changed), ago, source: &source });
     if stale.is_empty() {
-        out.show(&Said::NoStaleDynos { app: &app });
+        out.show(&render::Checking::NoStaleDynos { app: &app });
     } else {
         let dynos = stale
             .iter()
@@ -84,7 +84,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
                 (d.name.as_str(), d.state.as_str(), age)
             })
             .collect();
-        out.show(&Said::StaleDynos { app: &app, dynos });
+        out.show(&render::Checking::StaleDynos { app: &app, dynos });
     }
     out.report(&CheckReport {
         schema_version: cli_kit::SCHEMA_VERSION,

@@ -7,7 +7,7 @@ use cli_kit::{interrupt, Exit, Output, Poll, ResolvedDatabase};
 use heroku_api::{Client, Dyno};
 
 use crate::attempt::{self, Attempt, Ending};
-use crate::render::Said;
+use crate::render;
 use crate::report::{AttemptReport, MigrateReport, Outcome};
 use crate::restart::{self, Plan};
 use crate::{pending, record, TOOL};
@@ -51,9 +51,9 @@ pub fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]
     }
     let (outcome, exit) = match &last.ending {
         Ending::Exited(0) => {
-            out.show(&Said::Finished { dyno: &last.dyno.name, took: last.duration });
+            out.show(&render::Ending::Finished { dyno: &last.dyno.name, took: last.duration });
             if let Err(e) = record::save(app, last.finished_at, command) {
-                out.show(&Said::NotRecorded { error: e.to_string() });
+                out.show(&render::Ending::NotRecorded { error: e.to_string() });
             }
             let request = restart::Request {
                 plan,
@@ -69,7 +69,7 @@ pub fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]
             (Outcome::Succeeded, exit)
         }
         Ending::Disagreed { marker, platform } => {
-            out.show(&Said::Contradictory {
+            out.show(&render::Ending::Contradictory {
                 dyno: &last.dyno.name,
                 marker: *marker,
                 platform: *platform,
@@ -78,7 +78,7 @@ pub fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]
             (Outcome::Failed, Exit::Failed)
         }
         Ending::Exited(code) => {
-            out.show(&Said::ExitedNonZero {
+            out.show(&render::Ending::ExitedNonZero {
                 dyno: &last.dyno.name,
                 code: *code,
                 lock_timeouts: last.hit_lock_timeout.then_some(attempts.len()),
@@ -92,7 +92,7 @@ pub fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]
             (Outcome::Interrupted, Exit::Interrupted)
         }
         Ending::TimedOut => {
-            out.show(&Said::TimedOut { timeout: ctx.timeout });
+            out.show(&render::Ending::PastTimeout { timeout: ctx.timeout });
             cleanup(client, out, app, &last.dyno, db);
             (Outcome::TimedOut, Exit::Failed)
         }
@@ -111,10 +111,10 @@ fn say_not_seen_to_the_end(ctx: &Aftermath, last: &Attempt, why: &str) {
         client.dyno_info(app, &last.dyno.id).map(|d| d.state).unwrap_or_else(|_| "gone (no longer listed)".into());
     let dyno = &last.dyno.name;
     if last.dyno.attach_url.is_some() {
-        out.show(&Said::LostAttached { dyno, why, state, app });
+        out.show(&render::Ending::LostAttached { dyno, why, state, app });
     } else {
         let follow = pending::follow_command(app, dyno, ctx.restart_arg);
-        out.show(&Said::LostDetached { dyno, why, state, follow });
+        out.show(&render::Ending::LostDetached { dyno, why, state, follow });
     }
 }
 
@@ -167,7 +167,7 @@ fn attempt_report(app: &str, restart_arg: &str, n: usize, a: &Attempt) -> Attemp
 /// After Ctrl-C: stop the one-off dyno by id and see it gone, and end its database session so
 /// no DDL is left in the lock queue. A second Ctrl-C stops waiting.
 fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&ResolvedDatabase>) {
-    out.show(&Said::Stopping { dyno: &dyno.name });
+    out.show(&render::Cleanup::Stopping { dyno: &dyno.name });
     let first = interrupt::count();
     // Closing the rendezvous already ends an attached dyno on the platform, so "not found" is
     // an answer too: the listing below is what proves it gone.
@@ -185,32 +185,34 @@ fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&Re
                 }
             }
             if gone {
-                out.show(&Said::Stopped { dyno: &dyno.name });
+                out.show(&render::Cleanup::Stopped { dyno: &dyno.name });
             } else {
-                out.show(&Said::NotSeenGone { dyno: &dyno.name, app });
+                out.show(&render::Cleanup::NotSeenGone { dyno: &dyno.name, app });
             }
         }
-        Err(e) => out.show(&Said::StopFailed { dyno: &dyno.name, app, error: e.to_string() }),
+        Err(e) => out.show(&render::Cleanup::StopFailed { dyno: &dyno.name, app, error: e.to_string() }),
     }
     if interrupt::count() > first.max(1) {
-        out.show(&Said::StoppedWaiting);
+        out.show(&render::Cleanup::StoppedWaiting);
         return;
     }
     let Some(db) = db else {
-        out.show(&Said::NoDatabaseToClean);
+        out.show(&render::Cleanup::NoDatabaseToClean);
         return;
     };
     let name = attempt::session_name(dyno);
     match pg_locks::connect(&db.connect_options(TOOL))
         .and_then(|mut c| pg_locks::end_sessions_named(&mut c, &name, Duration::from_secs(10)))
     {
-        Ok(r) if r.remaining.is_empty() => out.show(&Said::SessionEnded { name: &name, ended: r.found.len() }),
-        Ok(r) => out.show(&Said::SessionsRemain {
+        Ok(r) if r.remaining.is_empty() => {
+            out.show(&render::Cleanup::SessionEnded { name: &name, ended: r.found.len() })
+        }
+        Ok(r) => out.show(&render::Cleanup::SessionsRemain {
             name: &name,
             pids: &r.remaining,
             selector: db.selector_args(),
             fill_in: db.fill_in(),
         }),
-        Err(e) => out.show(&Said::SessionNotEnded { error: e.to_string() }),
+        Err(e) => out.show(&render::Cleanup::SessionNotEnded { error: e.to_string() }),
     }
 }

@@ -10,7 +10,7 @@ use pg_locks::Snapshot;
 
 use crate::attempt::Attempt;
 use crate::cli::RunArgs;
-use crate::render::Said;
+use crate::render;
 use crate::report::Preflight;
 use crate::TOOL;
 
@@ -46,7 +46,7 @@ pub fn watch_database(
         return Some(db.clone());
     }
     let Some(d) = cli_kit::database::from_config_vars(app, vars, direct) else { return Some(db.clone()) };
-    out.show(&Said::WatchReadsDirect { direct, app });
+    out.show(&render::Before::WatchReadsDirect { direct, app });
     Some(d)
 }
 
@@ -79,31 +79,31 @@ pub fn check_left_behind(
     let mut left = match baseline.left_behind(&db.connect_options(TOOL)) {
         Ok(l) => l,
         Err(e) => {
-            out.show(&Said::LeftBehindUnchecked { error: e.to_string() });
+            out.show(&render::Debris::LeftBehindUnchecked { error: e.to_string() });
             return true;
         }
     };
     if !left.recorded_versions.is_empty() {
-        out.show(&Said::AlreadyApplied { versions: &left.recorded_versions });
+        out.show(&render::Debris::AlreadyApplied { versions: &left.recorded_versions });
     }
     let mut cleared = true;
     if !left.invalid_indexes.is_empty() {
         let names: Vec<&str> = left.invalid_indexes.iter().map(|i| i.name.as_str()).collect();
         if drop {
-            out.show(&Said::DroppingInvalid { names, wait: debris::DROP_WAIT });
+            out.show(&render::Debris::DroppingInvalid { names, wait: debris::DROP_WAIT });
             match debris::drop_invalid(&db.connect_options(TOOL), &left.invalid_indexes) {
                 Ok(dropped) => {
-                    out.show(&Said::DroppedInvalid { names: &dropped });
+                    out.show(&render::Debris::DroppedInvalid { names: &dropped });
                     left.dropped = dropped;
                 }
                 Err(e) => {
-                    out.show(&Said::DropFailed { error: e.to_string() });
+                    out.show(&render::Debris::DropFailed { error: e.to_string() });
                     cleared = false;
                 }
             }
         } else {
             let drop_statements = left.invalid_indexes.iter().map(|i| i.drop_statement.as_str()).collect();
-            out.show(&Said::InvalidLeft { app, names, drop_statements });
+            out.show(&render::Debris::InvalidLeft { app, names, drop_statements });
             cleared = false;
         }
     }
@@ -125,12 +125,12 @@ pub fn run_preflight(
     let mut client = pg_locks::connect(&db.connect_options(TOOL))
         .map_err(|e| fail(Exit::Failed, format!("cannot run the preflight: {e}; pass --no-preflight to skip it")))?;
     if client.through_pooler() {
-        out.show(&Said::PreflightThroughPooler { database: db.describe() });
+        out.show(&render::Preflight::ThroughPooler { database: db.describe() });
     }
     let mut assessment = preflight::assess(&Snapshot::take(&mut client)?, args.max_xact_age);
     if !assessment.findings.is_empty() {
         if let Some(limit) = args.wait_clear {
-            out.show(&Said::WaitingToClear { limit, blockers: assessment.findings.len() });
+            out.show(&render::Preflight::WaitingToClear { limit, blockers: assessment.findings.len() });
             let mut poll = Poll::with_pauses(limit, Duration::from_millis(500), Duration::from_secs(2));
             while !assessment.findings.is_empty() && poll.wait_next() {
                 if interrupt::requested() {
@@ -150,16 +150,16 @@ pub fn run_preflight(
         unvouched: assessment.unvouched.clone(),
     };
     if found.is_empty() && assessment.unvouched.is_empty() {
-        out.show(&Said::PreflightClear { database: db.describe() });
+        out.show(&render::Preflight::Clear { database: db.describe() });
         return Ok(doc);
     }
     if found.is_empty() {
-        out.show(&Said::PreflightUnvouched { database: db.describe(), unvouched: &assessment.unvouched });
+        out.show(&render::Preflight::Unvouched { database: db.describe(), unvouched: &assessment.unvouched });
         return Ok(doc);
     }
-    out.show(&Said::PreflightBlockers { database: db.describe(), findings: found });
+    out.show(&render::Preflight::Blockers { database: db.describe(), findings: found });
     if args.force {
-        out.show(&Said::Forced);
+        out.show(&render::Preflight::Forced);
         return Ok(doc);
     }
     let sel = db.selector_args();

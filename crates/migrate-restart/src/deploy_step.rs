@@ -13,7 +13,7 @@ use cli_kit::{fail, interrupt, usage, Exit, Output};
 use heroku_api::{Client, Release};
 
 use crate::cli::ReleaseArgs;
-use crate::render::Said;
+use crate::render;
 use crate::report::DeployStep;
 
 /// How often the app's newest release is read while waiting for the new one.
@@ -188,7 +188,9 @@ impl Running {
         let until = Instant::now() + grace;
         while self.child.is_some() && !self.poll_exit() {
             if Instant::now() >= until || interrupt::requested() {
-                out.show(&Said::DeployStepStillRunning { command: cli_kit::shell::join(&self.step.command) });
+                out.show(&render::ReleaseEnd::DeployStepStillRunning {
+                    command: cli_kit::shell::join(&self.step.command),
+                });
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));

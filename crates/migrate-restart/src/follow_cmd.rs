@@ -8,7 +8,7 @@ use heroku_api::Dyno;
 use crate::attempt::{Attempt, Ending};
 use crate::cli::FollowArgs;
 use crate::conclude::{self, Aftermath};
-use crate::render::Said;
+use crate::render;
 use crate::report::{MigrateReport, Preflight};
 use crate::restart::Plan;
 use crate::session::Start;
@@ -44,12 +44,12 @@ pub fn run(args: FollowArgs) -> anyhow::Result<Exit> {
     }
     let before = record.as_ref().map(|p| p.before.clone()).unwrap_or_else(|| s.dynos.clone());
     let command = record.as_ref().map(|p| p.command.clone()).unwrap_or_else(|| dyno.command.clone());
-    s.out.show(&Said::WillFollow { dyno: &dyno_name, app: &app, then: plan.describe() });
+    s.out.show(&render::Before::WillFollow { dyno: &dyno_name, app: &app, then: plan.describe() });
     let question = format!("Follow {dyno_name} and restart {app} when it succeeds?");
     confirm_destructive(&s.out, &app, args.confirm.answer(), &question)?;
     if gone && s.platform.is_fir() {
         // Nothing to read: a Fir log session starts when it is created.
-        s.out.show(&Said::EndedOnFir { dyno: &dyno_name, app: &app, platform: s.platform.to_string() });
+        s.out.show(&render::Ending::EndedOnFir { dyno: &dyno_name, app: &app, platform: s.platform.to_string() });
         return Ok(Exit::NotVerified);
     }
     let Some(attempt) = follow_to_the_end(&s, &args, dyno, gone && record.is_none())? else {

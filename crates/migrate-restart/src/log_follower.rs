@@ -14,7 +14,7 @@ use heroku_api::rendezvous::OutputScanner;
 use heroku_api::Client;
 
 use crate::attempt::{Ending, TAIL_LINES};
-use crate::render::Said;
+use crate::render;
 use migration_policy::is_lock_timeout;
 
 /// How long to wait for the second source of the exit status once the first has come.
@@ -254,7 +254,7 @@ impl<'a> Follower<'a> {
             return false;
         }
         if !*overlap {
-            self.out.show(&Said::LogGap {
+            self.out.show(&render::Attempting::LogGap {
                 history: self.history,
                 since: self.last_seen_at.as_deref().unwrap_or("the start"),
                 until: &line.timestamp,
@@ -285,7 +285,7 @@ impl<'a> Follower<'a> {
         if let Some(f) = self.on_line {
             f(&text);
         }
-        self.out.show(&Said::Output(&text));
+        self.out.show(&render::Attempting::Output(&text));
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }

@@ -11,7 +11,7 @@ use crate::attempt::{self, Attempt, Spec};
 use crate::cli::RunArgs;
 use crate::conclude::{self, finish, Aftermath};
 use crate::database::{check_left_behind, pooler_refusal, run_preflight, timeout_in_force, watch_database};
-use crate::render::Said;
+use crate::render;
 use crate::report::{MigrateReport, Outcome, Preflight};
 use crate::restart::Plan;
 use crate::session::{Session, Start};
@@ -78,7 +78,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
 /// What the run will do, said before the confirmation.
 fn announce(args: &RunArgs, s: &Session, command: &str, plan: &Plan, outside_budget: Option<Duration>) {
     let platform = &s.platform;
-    s.out.show(&Said::WillRun {
+    s.out.show(&render::Before::WillRun {
         app: &s.app,
         command,
         platform_note: match (platform.is_fir(), platform.is_cnb()) {
@@ -135,13 +135,15 @@ fn attempt_until_done(
         match migration_policy::next_step(&tries, &policy, migration_policy::policy::jitter_seed()) {
             Step::Done | Step::OutOfRetries { .. } | Step::OutOfTime { .. } => return Ok(None),
             Step::PoolerRefusedUnwatched => {
-                out.show(&Said::PoolerRefused { advice: pooler_refusal(app, s.db.as_ref(), &s.vars) });
-                out.show(&Said::PoolerRefusedUnwatched);
+                out.show(&render::Attempting::PoolerRefused { advice: pooler_refusal(app, s.db.as_ref(), &s.vars) });
+                out.show(&render::Attempting::PoolerRefusedUnwatched);
                 return Ok(Some((Outcome::Failed, Exit::Failed)));
             }
             Step::RetryWithoutPgoptions => {
-                out.show(&Said::PoolerRefused { advice: pooler_refusal(app, s.db.as_ref(), &s.vars) });
-                out.show(&Said::RetryWithoutPgoptions { budget: spec.outside_budget.unwrap_or_default() });
+                out.show(&render::Attempting::PoolerRefused { advice: pooler_refusal(app, s.db.as_ref(), &s.vars) });
+                out.show(&render::Attempting::RetryWithoutPgoptions {
+                    budget: spec.outside_budget.unwrap_or_default(),
+                });
                 spec.pgoptions = false;
             }
             Step::Retry { n, pause, ceiling } => {
@@ -155,7 +157,7 @@ fn attempt_until_done(
                 if !left_clear {
                     return Ok(Some((Outcome::Failed, Exit::Failed)));
                 }
-                out.show(&Said::Retrying {
+                out.show(&render::Attempting::Retrying {
                     cut_by_budget: attempts.last().is_some_and(|a| a.outside_budget.iter().any(|e| e.verified)),
                     n,
                     of: args.retries + 1,
@@ -163,7 +165,7 @@ fn attempt_until_done(
                     ceiling,
                 });
                 if !interruptible_pause(pause) {
-                    out.show(&Said::InterruptedBetweenAttempts);
+                    out.show(&render::Attempting::InterruptedBetweenAttempts);
                     return Ok(Some((Outcome::Interrupted, Exit::Interrupted)));
                 }
             }
@@ -179,9 +181,9 @@ fn on_started<'a>(args: &'a RunArgs, s: &'a Session, command: &'a str) -> impl F
             return;
         }
         if let Err(e) = pending::save(&pending::Pending::new(&s.app, dyno, command, &args.restart, &s.dynos)) {
-            s.out.show(&Said::PendingNotSaved { error: e.to_string() });
+            s.out.show(&render::Before::PendingNotSaved { error: e.to_string() });
         }
-        s.out.show(&Said::PickUpWith { command: pending::follow_command(&s.app, &dyno.name, &args.restart) });
+        s.out.show(&render::Before::PickUpWith { command: pending::follow_command(&s.app, &dyno.name, &args.restart) });
     }
 }
 
@@ -190,7 +192,7 @@ fn read_baseline(out: &cli_kit::Output, db: &ResolvedDatabase) -> Option<debris:
     match debris::Baseline::read(&db.connect_options(TOOL)) {
         Ok(b) => Some(b),
         Err(e) => {
-            out.show(&Said::NoBaseline { error: e.to_string() });
+            out.show(&render::Attempting::NoBaseline { error: e.to_string() });
             None
         }
     }

@@ -14,7 +14,7 @@ use pg_locks::lockplan::{self, LockPlan};
 use pg_locks::Connection;
 
 use crate::cli::PlanArgs;
-use crate::render::Said;
+use crate::render;
 use crate::report::{PlanReport, PlanVerdict};
 use crate::{procfile, TOOL};
 
@@ -27,7 +27,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     let db =
         resolve_database(None, &args.db, &args.app, || cli_kit::api_client(TOOL, env!("CARGO_PKG_VERSION"), &out))?;
     refuse_production_as_scratch(&db, &scratch)?;
-    out.show(&Said::WillRecordPlan {
+    out.show(&render::Planning::WillRecordPlan {
         command: cli_kit::shell::join(&command),
         scratch: scratch_name(&scratch),
         database: db.describe(),
@@ -45,7 +45,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         ([], [], false) => PlanVerdict::Clear,
         _ => PlanVerdict::WouldWait,
     };
-    out.show(&Said::Plan { plan: &plan, obstacles: &obstacles, older: &older, verdict, db: &db });
+    out.show(&render::Planning::Plan { plan: &plan, obstacles: &obstacles, older: &older, verdict, db: &db });
     let report = PlanReport {
         schema_version: cli_kit::SCHEMA_VERSION,
         database: db.describe(),
@@ -124,7 +124,7 @@ fn record(out: &Output, scratch: &ResolvedDatabase, command: &[String]) -> anyho
     let _ = lockplan::remove_recorder(c.client());
     let status = status.map_err(|e| fail(Exit::Failed, format!("could not run `{}`: {e}", command[0])))?;
     if !status.success() {
-        out.show(&Said::ScratchMigrationFailed { status: cli_kit::shell::status_code(status).to_string() });
+        out.show(&render::Planning::ScratchMigrationFailed { status: cli_kit::shell::status_code(status).to_string() });
         return Err(fail(
             Exit::Failed,
             "the migration failed on the scratch database: fix it there first; nothing was checked",

@@ -11,7 +11,7 @@ use heroku_api::Client;
 use release_phase::{Context, Options, PhaseResult};
 
 use crate::cli::ReleaseArgs;
-use crate::render::Said;
+use crate::render;
 use crate::report::ReleaseReport;
 use crate::{deploy_step, TOOL};
 
@@ -57,7 +57,7 @@ fn follow_existing(args: &ReleaseArgs, out: &Output, client: &Client, app: &str)
     let pending = release.status == "pending";
     let db = if pending { cli_kit::database::from_flag_or_app(&args.db, app, &vars)? } else { None };
     if pending {
-        out.show(&Said::FollowingPhase {
+        out.show(&render::ReleaseStart::FollowingPhase {
             app,
             version: release.version,
             description: &release.description,
@@ -66,7 +66,7 @@ fn follow_existing(args: &ReleaseArgs, out: &Output, client: &Client, app: &str)
         say_guard(out, args, db.as_ref());
         confirm_acting(out, app, args, db.is_some())?;
     } else {
-        out.show(&Said::ReleaseIs {
+        out.show(&render::ReleaseStart::ReleaseIs {
             app,
             version: release.version,
             description: &release.description,
@@ -93,7 +93,7 @@ fn follow_next(
     let (vars, platform) = read?;
     let previous = current?.map(|r| r.version);
     let db = cli_kit::database::from_flag_or_app(&args.db, app, &vars)?;
-    out.show(&Said::DeployPlan { app, plan: plan.describe(app), stays_on: stays_on(previous) });
+    out.show(&render::ReleaseStart::DeployPlan { app, plan: plan.describe(app), stays_on: stays_on(previous) });
     say_guard(out, args, db.as_ref());
     confirm_acting(out, app, args, db.is_some())?;
     let (mut running, waited) = deploy_step::start(client, out, app, plan)?;
@@ -102,9 +102,9 @@ fn follow_next(
         other => return Ok(no_release(args, out, app, platform, &mut running, other)),
     };
     if release.status == "succeeded" && release.output_stream_url.is_none() {
-        out.show(&Said::NoReleasePhase { app, version: release.version });
+        out.show(&render::ReleaseStart::NoReleasePhase { app, version: release.version });
     }
-    out.show(&Said::FollowingNext {
+    out.show(&render::ReleaseStart::FollowingNext {
         app,
         version: release.version,
         description: &release.description,
@@ -128,18 +128,18 @@ fn no_release(
             let code = running.step.exit_status.unwrap_or(1);
             let command = cli_kit::shell::join(&running.step.command);
             if code == 0 {
-                out.show(&Said::NoReleaseMade { app, command });
+                out.show(&render::ReleaseStart::NoReleaseMade { app, command });
             } else {
-                out.show(&Said::DeployFailedNoRelease { app, command, code });
+                out.show(&render::ReleaseStart::DeployFailedNoRelease { app, command, code });
             }
             ("no_release", if code == 0 { Exit::Success } else { Exit::Other(code.clamp(1, 255) as u8) })
         }
         deploy_step::Waited::TimedOut => {
-            out.show(&Said::NoNewRelease { app, waited: args.next_timeout });
+            out.show(&render::ReleaseStart::NoNewRelease { app, waited: args.next_timeout });
             ("timed_out", Exit::NotVerified)
         }
         _ => {
-            out.show(&Said::InterruptedBeforeRelease);
+            out.show(&render::ReleaseStart::InterruptedBeforeRelease);
             ("interrupted", Exit::Interrupted)
         }
     };
@@ -160,12 +160,12 @@ fn stays_on(previous: Option<u64>) -> String {
 /// What the follow will do on the app's behalf.
 fn say_guard(out: &Output, args: &ReleaseArgs, db: Option<&cli_kit::ResolvedDatabase>) {
     match (args.lock_wait.0, db) {
-        (Some(budget), Some(db)) => out.show(&Said::LockWaitBudget { budget, database: db.describe() }),
-        (None, Some(db)) => out.show(&Said::WatchingOnly { database: db.describe() }),
-        (_, None) => out.show(&Said::NoDatabaseToWatch),
+        (Some(budget), Some(db)) => out.show(&render::ReleaseStart::LockWaitBudget { budget, database: db.describe() }),
+        (None, Some(db)) => out.show(&render::ReleaseStart::WatchingOnly { database: db.describe() }),
+        (_, None) => out.show(&render::ReleaseStart::NoDatabaseToWatch),
     }
     if let Some(deadline) = args.deadline {
-        out.show(&Said::Deadline { deadline });
+        out.show(&render::ReleaseStart::Deadline { deadline });
     }
 }
 
@@ -229,7 +229,7 @@ fn follow_and_conclude(
     if let Some(running) = deploy {
         running.finish(out, Duration::from_secs(30));
         if running.step.exit_status == Some(0) && report.phase.result == PhaseResult::Failed {
-            out.show(&Said::PushSaidZero {
+            out.show(&render::ReleaseEnd::PushSaidZero {
                 command: cli_kit::shell::join(&running.step.command),
                 version: release.version,
             });
@@ -257,7 +257,7 @@ fn ending(
         .unwrap_or_default();
     let exit = match report.phase.result {
         PhaseResult::Succeeded => {
-            out.show(&Said::PhaseSucceeded { version, took });
+            out.show(&render::ReleaseEnd::PhaseSucceeded { version, took });
             let check = release_phase::verify_formation(client, out, app, version, args.restart_timeout)?;
             let verified = check.verified;
             report.formation = Some(check);
@@ -268,7 +268,13 @@ fn ending(
             }
         }
         PhaseResult::Failed => {
-            out.show(&Said::PhaseFailed { app, version, took, stays_on, tail: &report.phase.output_tail });
+            out.show(&render::ReleaseEnd::PhaseFailed {
+                app,
+                version,
+                took,
+                stays_on,
+                tail: &report.phase.output_tail,
+            });
             if let Some(e) = report.phase.enforcements.iter().rev().find(|e| e.verified) {
                 let blocker = e
                     .wait
@@ -277,22 +283,22 @@ fn ending(
                     .map(|b| format!("pid {} ({})", b.pid, b.application_name))
                     .unwrap_or_else(|| "a session this credential cannot see".into());
                 let retry = release_phase::retry_command(app);
-                out.show(&Said::PhaseCut { app, query: &e.wait.query, blocker, retry: &retry });
+                out.show(&render::ReleaseEnd::PhaseCut { app, query: &e.wait.query, blocker, retry: &retry });
                 report.retry_command = Some(retry);
             }
             Exit::Failed
         }
         PhaseResult::Interrupted => {
-            out.show(&Said::PhaseInterrupted { app, version });
+            out.show(&render::ReleaseEnd::PhaseInterrupted { app, version });
             Exit::Interrupted
         }
         PhaseResult::Superseded => {
             let by = report.phase.superseded_by.map(|v| format!("v{v}")).unwrap_or_else(|| "a newer release".into());
-            out.show(&Said::Superseded { app, version, by });
+            out.show(&render::ReleaseEnd::Superseded { app, version, by });
             Exit::NotVerified
         }
         PhaseResult::TimedOut => {
-            out.show(&Said::StillPending { app, version, timeout: args.timeout });
+            out.show(&render::ReleaseEnd::StillPending { app, version, timeout: args.timeout });
             Exit::NotVerified
         }
     };

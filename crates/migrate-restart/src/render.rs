@@ -1,7 +1,11 @@
 //! Every line migrate-restart says to a person, in one place. The orchestration reports what
-//! happened as a [`Said`] and shows it (`out.show(&Said::…)`); how that reads — the words, the
-//! marks, which stream — is decided here. The JSON documents are the typed reports
-//! (`report.rs`); these are their human side, said as the run goes.
+//! happened as a typed event of its phase — [`Before`], [`Preflight`], [`Attempting`],
+//! [`Debris`], [`Ending`], [`Cleanup`], [`Restarting`], [`ReleaseStart`], [`ReleaseEnd`],
+//! [`Planning`], [`Checking`] — and shows it (`out.show(&render::Ending::Finished { … })`); how
+//! that reads — the words, the mark, which stream — is decided here and nowhere else. The JSON
+//! documents are the typed reports (`report.rs`); these are their human side, said as the run
+//! goes. Errors that end a run (refusals, bad input) stay one line beside the check that
+//! raises them, as `cli_kit::error` prints them.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -16,10 +20,9 @@ use pg_locks::Enforcement;
 use crate::report::PlanVerdict;
 use crate::restart::Verdict;
 
-/// Something a migrate-restart run did or saw, for a person.
+/// What a run or a follow will do, said before anything starts.
 #[derive(Debug)]
-pub enum Said<'a> {
-    // ── before the run ──
+pub enum Before<'a> {
     /// What a run will do, before the confirmation.
     WillRun {
         app: &'a str,
@@ -40,22 +43,100 @@ pub enum Said<'a> {
     PendingNotSaved { error: String },
     /// The watch reads the app's direct URL instead of the pooled one.
     WatchReadsDirect { direct: &'a str, app: &'a str },
+}
 
-    // ── the preflight ──
+impl Render for Before<'_> {
+    fn lines(&self) -> Vec<Line> {
+        use Tone::*;
+        match self {
+            Before::WillRun { app, command, platform_note, in_force, statement_timeout, retries, then } => one(
+                Say,
+                format!(
+                    "Will run `{command}` on a one-off dyno of {app}{platform_note} ({in_force}{}, up to {retries} retries after a lock timeout), then {then}.",
+                    statement_timeout.map(|s| format!(", statement_timeout {}", format_duration(s))).unwrap_or_default(),
+                ),
+            ),
+            Before::WillFollow { dyno, app, then } => one(Say, format!("Will follow {dyno} of {app} to its end, then {then}.")),
+            Before::PickUpWith { command } => {
+                one(Note, format!("If this terminal or connection goes away, pick it up from any machine with:\n  {command}"))
+            }
+            Before::PendingNotSaved { error } => {
+                one(Warn, format!("could not record the run on this machine ({error}); the command below still works"))
+            }
+            Before::WatchReadsDirect { direct, app } => one(
+                Note,
+                format!("the lock watch and its budget read {direct} of {app} directly: through the pooler they would queue behind the site's own queries when its pool is full"),
+            ),
+        }
+    }
+}
+
+/// The preflight: what on the database would make the migration wait.
+#[derive(Debug)]
+pub enum Preflight<'a> {
     /// The database goes through a pooler (it refused the startup options).
-    PreflightThroughPooler { database: String },
+    ThroughPooler { database: String },
     /// `--wait-clear`: waiting for the findings to clear.
     WaitingToClear { limit: Duration, blockers: usize },
     /// Nothing would make the migration wait.
-    PreflightClear { database: String },
+    Clear { database: String },
     /// No blocker seen, but sessions of other roles hold table locks of unknown age.
-    PreflightUnvouched { database: String, unvouched: &'a [Finding] },
+    Unvouched { database: String, unvouched: &'a [Finding] },
     /// Blockers found (then refused unless `--force`).
-    PreflightBlockers { database: String, findings: &'a [Finding] },
+    Blockers { database: String, findings: &'a [Finding] },
     /// `--force`: starting anyway.
     Forced,
+}
 
-    // ── each attempt ──
+impl Render for Preflight<'_> {
+    fn lines(&self) -> Vec<Line> {
+        use Tone::*;
+        match self {
+            Preflight::ThroughPooler { database } => one(
+                Note,
+                format!("{database} goes through a connection pooler (it refused the startup options): the preflight and the lock watch read the server's locks through it"),
+            ),
+            Preflight::WaitingToClear { limit, blockers } => {
+                one(Note, format!("Waiting up to {} for {} to clear…", format_duration(*limit), count(*blockers, "blocker")))
+            }
+            Preflight::Clear { database } => {
+                one(Ok, format!("preflight: nothing on {database} would make the migration wait"))
+            }
+            Preflight::Unvouched { database, unvouched } => {
+                // Not an all-clear: this credential cannot see how old these transactions are.
+                let mut lines = one(
+                    Warn,
+                    format!(
+                        "preflight: no blocker seen on {database}, but table locks are held by {} of other roles, and this credential cannot see for how long; the lock timeout bounds the wait:",
+                        count(unvouched.len(), "session")
+                    ),
+                );
+                lines.extend(unvouched.iter().map(|f| line(Warn, format!("  {}", f.detail))));
+                lines
+            }
+            Preflight::Blockers { database, findings } => {
+                let mut lines = one(
+                    Say,
+                    format!(
+                        "{} on {database}: a migration's DDL would wait behind these, and every query on its tables behind it:",
+                        red().apply_to("Preflight found blockers")
+                    ),
+                );
+                lines.extend(
+                    findings.iter().map(|f| line(Say, format!("  {} {}", bold().apply_to(format!("[{}]", f.kind)), f.detail))),
+                );
+                lines
+            }
+            Preflight::Forced => {
+                one(Warn, "--force: starting anyway; the lock timeout limits how long the DDL can hold up the app")
+            }
+        }
+    }
+}
+
+/// Each attempt as it runs: its dyno, its output, the lock watch, the retry decision.
+#[derive(Debug)]
+pub enum Attempting<'a> {
     /// An attached attempt began.
     RunningAttached { command: &'a str, dyno: &'a str, in_force: String },
     /// A detached attempt began.
@@ -77,14 +158,79 @@ pub enum Said<'a> {
     /// Output between two log reads may be missing (`history`: the stream dropped; otherwise a
     /// Fir session ended).
     LogGap { history: bool, since: &'a str, until: &'a str },
-    /// The deploy step outlives the follow.
-    DeployStepStillRunning { command: String },
     /// A retry after a lock timeout.
     Retrying { cut_by_budget: bool, n: u32, of: u32, pause: Duration, ceiling: Duration },
     /// Ctrl-C in the pause between attempts.
     InterruptedBetweenAttempts,
+}
 
-    // ── what a failed attempt left ──
+impl Render for Attempting<'_> {
+    fn lines(&self) -> Vec<Line> {
+        use Tone::*;
+        match self {
+            Attempting::RunningAttached { command, dyno, in_force } => {
+                one(Note, format!("Running `{command}` on {dyno} ({in_force})…"))
+            }
+            Attempting::RunningDetached { command, dyno, in_force } => one(
+                Note,
+                format!("Running `{command}` on {dyno}, detached ({in_force}); it goes on if this terminal or connection goes away"),
+            ),
+            Attempting::Output(text) => one(Say, *text),
+            Attempting::GuardInTheSlug { second_line } => one(
+                Note,
+                format!(
+                    "the app's slug has migrate-guard: it guards this run from inside the dyno (its budget holds if this terminal goes away); the watch here stays as a second line at {}",
+                    format_duration(*second_line)
+                ),
+            ),
+            Attempting::Watch(event) => watch_lines(event),
+            Attempting::NoBaseline { error } => one(
+                Warn,
+                format!("could not read indexes and migration versions before starting ({error}); retries will not check what a failed attempt left"),
+            ),
+            Attempting::PoolerRefused { advice } => one(Warn, advice.clone()),
+            Attempting::PoolerRefusedUnwatched => one(
+                Bad,
+                "no database is watched (--no-lock-watch, or no database known), so nothing would bound the migration's lock waits without PGOPTIONS: not retrying",
+            ),
+            Attempting::RetryWithoutPgoptions { budget } => one(
+                Warn,
+                format!(
+                    "retrying once without PGOPTIONS; the lock-wait budget is enforced from outside at {}",
+                    format_duration(*budget)
+                ),
+            ),
+            Attempting::LogGap { history, since, until } => {
+                let why = if *history {
+                    "the log stream dropped and its history no longer reaches back to"
+                } else {
+                    "the log session ended and a Fir session has no history to reach back to"
+                };
+                one(Warn, format!("{why} {since}: output between then and {until} may be missing"))
+            }
+            Attempting::Retrying { cut_by_budget, n, of, pause, ceiling } => {
+                let why = if *cut_by_budget {
+                    "lock-wait budget: the migration's statement was cancelled after waiting past the budget"
+                } else {
+                    "lock timeout: the migration gave up waiting for a lock"
+                };
+                one(
+                    Warn,
+                    format!(
+                        "{why} (attempt {n} of {of}); retrying in {} (backoff up to {}, with jitter)",
+                        format_duration(*pause),
+                        format_duration(*ceiling)
+                    ),
+                )
+            }
+            Attempting::InterruptedBetweenAttempts => one(Warn, "interrupted between attempts; nothing is running"),
+        }
+    }
+}
+
+/// What a failed attempt left behind, checked before a retry.
+#[derive(Debug)]
+pub enum Debris<'a> {
     /// It could not be checked.
     LeftBehindUnchecked { error: String },
     /// Versions it recorded (the retry skips them).
@@ -97,8 +243,55 @@ pub enum Said<'a> {
     DropFailed { error: String },
     /// INVALID indexes left, not dropped: the statements to run.
     InvalidLeft { app: &'a str, names: Vec<&'a str>, drop_statements: Vec<&'a str> },
+}
 
-    // ── the ending ──
+impl Render for Debris<'_> {
+    fn lines(&self) -> Vec<Line> {
+        use Tone::*;
+        match self {
+            Debris::LeftBehindUnchecked { error } => {
+                one(Warn, format!("could not check what the failed attempt left ({error}); retrying anyway"))
+            }
+            Debris::AlreadyApplied { versions } => one(
+                Warn,
+                format!(
+                    "already applied by the failed attempt (recorded since this run began): {}; the retry skips them",
+                    versions.join(", ")
+                ),
+            ),
+            Debris::DroppingInvalid { names, wait } => one(
+                Note,
+                format!(
+                    "dropping the INVALID {} the failed attempt left: {} (DROP INDEX CONCURRENTLY waits up to {} for transactions using it; reads and writes go on)",
+                    if names.len() == 1 { "index" } else { "indexes" },
+                    names.join(", "),
+                    format_duration(*wait)
+                ),
+            ),
+            Debris::DroppedInvalid { names } => one(Ok, format!("dropped {} (verified gone)", names.join(", "))),
+            Debris::DropFailed { error } => one(Bad, format!("could not drop it: {error}; not retrying")),
+            Debris::InvalidLeft { app, names, drop_statements } => {
+                let mut lines = one(
+                    Bad,
+                    format!(
+                        "the failed attempt left {} INVALID (a cancelled CREATE INDEX CONCURRENTLY): a retry would fail on it or build a second copy. Not retrying. Drop it first, then run again:",
+                        names.join(", ")
+                    ),
+                );
+                lines.extend(drop_statements.iter().map(|s| line(Say, format!("  {s}"))));
+                lines.push(line(
+                    Say,
+                    format!("(or re-run with --drop-invalid-indexes; see what holds the table: pg-blockers -a {app})"),
+                ));
+                lines
+            }
+        }
+    }
+}
+
+/// How the last attempt ended.
+#[derive(Debug)]
+pub enum Ending<'a> {
     /// Exited 0.
     Finished { dyno: &'a str, took: Duration },
     /// The local record of the migration time failed.
@@ -108,15 +301,75 @@ pub enum Said<'a> {
     /// Exited non-zero.
     ExitedNonZero { dyno: &'a str, code: i32, lock_timeouts: Option<usize>, app: &'a str, tail: &'a VecDeque<String> },
     /// `--timeout` passed.
-    TimedOut { timeout: Duration },
+    PastTimeout { timeout: Duration },
     /// An attached run's connection was lost.
     LostAttached { dyno: &'a str, why: &'a str, state: String, app: &'a str },
     /// A detached run was no longer followed.
     LostDetached { dyno: &'a str, why: &'a str, state: String, follow: String },
     /// A Fir dyno that has ended: nothing to read back.
     EndedOnFir { dyno: &'a str, app: &'a str, platform: String },
+}
 
-    // ── cleanup after Ctrl-C or the timeout ──
+impl Render for Ending<'_> {
+    fn lines(&self) -> Vec<Line> {
+        use Tone::*;
+        match self {
+            Ending::Finished { dyno, took } => {
+                one(Ok, format!("migration finished on {dyno} in {}", format_duration(*took)))
+            }
+            Ending::NotRecorded { error } => one(Warn, format!("could not record the migration time locally: {error}")),
+            Ending::Contradictory { dyno, marker, platform, tail } => {
+                let mut lines = one(
+                    Bad,
+                    format!("{dyno}'s exit status is contradictory: the command's marker says {marker}, the platform says {platform}; treating the migration as failed. Nothing was restarted."),
+                );
+                lines.extend(tail_lines(tail));
+                lines
+            }
+            Ending::ExitedNonZero { dyno, code, lock_timeouts, app, tail } => {
+                let mut lines =
+                    one(Bad, format!("the migration exited with status {code} on {dyno}; nothing was restarted"));
+                if let Some(n) = lock_timeouts {
+                    lines.push(line(
+                        Say,
+                        format!("It timed out waiting for a lock {n} times; see what holds it: pg-blockers -a {app}"),
+                    ));
+                }
+                lines.extend(tail_lines(tail));
+                lines
+            }
+            Ending::PastTimeout { timeout } => one(
+                Bad,
+                format!("the migration ran longer than --timeout {}; stopping it", format_duration(*timeout)),
+            ),
+            // Attached: the output never reached the log, and the dyno ends with the connection.
+            Ending::LostAttached { dyno, why, state, app } => one(
+                Bad,
+                format!(
+                    "lost the connection to {dyno} ({why}); its state is {state}. The migration may still be running or may have finished: \
+                     see `heroku logs -a {app} --dyno {dyno}` and check with `migrate-restart check -a {app}`. Nothing was restarted."
+                ),
+            ),
+            Ending::LostDetached { dyno, why, state, follow } => vec![
+                line(
+                    Bad,
+                    format!("stopped following {dyno} ({why}); its state is {state}. The migration may still be running or may have finished. Nothing was restarted."),
+                ),
+                line(Say, format!("Pick it up from any machine: {follow}")),
+            ],
+            Ending::EndedOnFir { dyno, app, platform } => one(
+                Bad,
+                format!(
+                    "{dyno} has ended, and {app} is on {platform}, whose log sessions carry no history: its output and exit status cannot be read back. Nothing was restarted; see whether the migration applied with `migrate-restart check -a {app}`."
+                ),
+            ),
+        }
+    }
+}
+
+/// After Ctrl-C or the timeout: the dyno stopped, its database session ended.
+#[derive(Debug)]
+pub enum Cleanup<'a> {
     /// Stopping the dyno and ending its session.
     Stopping { dyno: &'a str },
     /// The dyno is seen gone.
@@ -135,22 +388,100 @@ pub enum Said<'a> {
     SessionsRemain { name: &'a str, pids: &'a [i32], selector: String, fill_in: Option<String> },
     /// Ending the session failed.
     SessionNotEnded { error: String },
+}
 
-    // ── the restart ──
+impl Render for Cleanup<'_> {
+    fn lines(&self) -> Vec<Line> {
+        use Tone::*;
+        match self {
+            Cleanup::Stopping { dyno } => {
+                one(Warn, format!("stopping {dyno} and ending its database session (Ctrl-C again to stop waiting)…"))
+            }
+            Cleanup::Stopped { dyno } => one(Ok, format!("{dyno} stopped")),
+            Cleanup::NotSeenGone { dyno, app } => {
+                one(Bad, format!("{dyno} NOT SEEN GONE; check with safe-ps-kill {dyno} -a {app}"))
+            }
+            Cleanup::StopFailed { dyno, app, error } => {
+                one(Bad, format!("could not stop {dyno}: {error}; run safe-ps-kill {dyno} -a {app}"))
+            }
+            Cleanup::StoppedWaiting => {
+                one(Warn, "stopped waiting; the database session may remain: pg-blockers to check")
+            }
+            Cleanup::NoDatabaseToClean => {
+                one(Warn, "no database to check: a statement the migration started may still wait on a lock")
+            }
+            Cleanup::SessionEnded { name, ended } => {
+                one(Ok, format!("no database session named {name} remains (ended {ended})"))
+            }
+            Cleanup::SessionsRemain { name, pids, selector, fill_in } => {
+                let mut lines =
+                    one(Bad, format!("sessions {pids:?} named {name} are still there; see pg-blockers {selector}"));
+                lines.extend(fill_in.iter().map(|f| line(Note, f.clone())));
+                lines
+            }
+            Cleanup::SessionNotEnded { error } => {
+                one(Bad, format!("could not end the migration's database session: {error}"))
+            }
+        }
+    }
+}
+
+/// The restart after a migration, and its verification.
+#[derive(Debug)]
+pub enum Restarting<'a> {
     /// Types whose dynos all booted after the migration ended.
     AlreadyFresh { types: Vec<&'a str> },
     /// The whole app is restarted.
-    RestartingAll { app: &'a str },
+    All { app: &'a str },
     /// These types are restarted.
-    RestartingTypes { app: &'a str, types: &'a [String] },
+    Types { app: &'a str, types: &'a [String] },
     /// Nothing needed a restart.
     NothingToRestart { app: &'a str },
     /// Every restarted dyno is fresh and up.
     RestartVerified { dynos: usize, took: Duration },
     /// These are not.
     RestartNotVerified { dynos: Vec<&'a Verdict>, limit: Duration },
+}
 
-    // ── release: the release phase followed ──
+impl Render for Restarting<'_> {
+    fn lines(&self) -> Vec<Line> {
+        use Tone::*;
+        match self {
+            Restarting::AlreadyFresh { types } => one(
+                Note,
+                format!("every dyno of {} booted after the migration ended: not restarted again", types.join(", ")),
+            ),
+            Restarting::All { app } => one(Note, format!("Restarting all dynos on {app}…")),
+            Restarting::Types { app, types } => one(Note, format!("Restarting {} on {app}…", types.join(", "))),
+            Restarting::NothingToRestart { app } => {
+                one(Note, format!("Nothing to restart on {app}: every dyno booted after the migration ended"))
+            }
+            Restarting::RestartVerified { dynos, took } => one(
+                Ok,
+                format!(
+                    "{} restarted after the migration and up (in {})",
+                    count(*dynos, "dyno"),
+                    format_duration(*took)
+                ),
+            ),
+            Restarting::RestartNotVerified { dynos, limit } => dynos
+                .iter()
+                .map(|v| {
+                    let why = if !v.fresh {
+                        format!("still booted before the migration ({})", v.created_at)
+                    } else {
+                        format!("{} since the restart", v.state)
+                    };
+                    line(Bad, format!("{} NOT VERIFIED after {}: {why}", v.name, format_duration(*limit)))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `release`: which release is followed, and what the follow does on the app's behalf.
+#[derive(Debug)]
+pub enum ReleaseStart<'a> {
     /// A pending release followed.
     FollowingPhase { app: &'a str, version: u64, description: &'a str, stays_on: String },
     /// A release already ended.
@@ -177,6 +508,74 @@ pub enum Said<'a> {
     NoDatabaseToWatch,
     /// …the deadline.
     Deadline { deadline: Duration },
+}
+
+impl Render for ReleaseStart<'_> {
+    fn lines(&self) -> Vec<Line> {
+        use Tone::*;
+        match self {
+            ReleaseStart::FollowingPhase { app, version, description, stays_on } => one(
+                Say,
+                format!("Following the release phase of v{version} of {app} ({description}); if it fails, {app} stays on {stays_on}."),
+            ),
+            ReleaseStart::ReleaseIs { app, version, description, status } => {
+                one(Say, format!("Release v{version} of {app} ({description}) is {status}."))
+            }
+            ReleaseStart::DeployPlan { app, plan, stays_on } => {
+                one(Say, format!("{plan}; if its release phase fails, {app} stays on {stays_on}."))
+            }
+            ReleaseStart::NoReleasePhase { app, version } => one(
+                Say,
+                format!("v{version} of {app} has no release phase (its Procfile has no release: line): it succeeded at once."),
+            ),
+            ReleaseStart::FollowingNext { app, version, description, seen_after } => one(
+                Say,
+                format!("Following v{version} of {app} ({description}), seen {seen_after} after the deploy step began."),
+            ),
+            ReleaseStart::NoReleaseMade { app, command } => {
+                one(Say, format!("`{command}` created no release of {app}: nothing to follow."))
+            }
+            ReleaseStart::DeployFailedNoRelease { app, command, code } => {
+                one(Bad, format!("`{command}` failed (exit {code}) and created no release of {app}."))
+            }
+            ReleaseStart::NoNewRelease { app, waited } => one(
+                Bad,
+                format!(
+                    "no new release of {app} within {} (--next-timeout): nothing was followed",
+                    format_duration(*waited)
+                ),
+            ),
+            ReleaseStart::InterruptedBeforeRelease => {
+                one(Warn, "interrupted before a release appeared; the deploy step goes on, nothing was cancelled")
+            }
+            ReleaseStart::LockWaitBudget { budget, database } => one(
+                Say,
+                format!(
+                    "Lock-wait budget {}: a DDL statement of the release that waits on a lock longer is cancelled on {database} (the release phase then fails).",
+                    format_duration(*budget)
+                ),
+            ),
+            ReleaseStart::WatchingOnly { database } => one(
+                Say,
+                format!("Watching {database} for the release's lock waits (--lock-wait off: nothing is cancelled)."),
+            ),
+            ReleaseStart::NoDatabaseToWatch => one(Warn, "no database to watch: following output and status only"),
+            ReleaseStart::Deadline { deadline } => one(
+                Say,
+                format!(
+                    "Deadline {}: after that the release dyno is stopped and its statements cancelled.",
+                    format_duration(*deadline)
+                ),
+            ),
+        }
+    }
+}
+
+/// `release`: how the release phase ended.
+#[derive(Debug)]
+pub enum ReleaseEnd<'a> {
+    /// The deploy step outlives the follow.
+    DeployStepStillRunning { command: String },
     /// The push said 0 and the phase failed.
     PushSaidZero { command: String, version: u64 },
     /// The phase succeeded.
@@ -191,8 +590,55 @@ pub enum Said<'a> {
     Superseded { app: &'a str, version: u64, by: String },
     /// Still pending at `--timeout`.
     StillPending { app: &'a str, version: u64, timeout: Duration },
+}
 
-    // ── plan ──
+impl Render for ReleaseEnd<'_> {
+    fn lines(&self) -> Vec<Line> {
+        use Tone::*;
+        match self {
+            ReleaseEnd::DeployStepStillRunning { command } => {
+                one(Warn, format!("`{command}` is still running; not waiting for it"))
+            }
+            ReleaseEnd::PushSaidZero { command, version } => one(
+                Bad,
+                format!("`{command}` exited 0, but the release phase of v{version} failed: this exits 1 (a push reports success whatever its release phase did)"),
+            ),
+            ReleaseEnd::PhaseSucceeded { version, took } => one(Ok, format!("The release phase of v{version} succeeded{took}.")),
+            ReleaseEnd::PhaseFailed { app, version, took, stays_on, tail } => {
+                let mut lines =
+                    one(Bad, format!("The release phase of v{version} failed{took}: {app} stays on {stays_on}."));
+                if !tail.is_empty() {
+                    lines.push(line(Say, "Its last lines:"));
+                    lines.extend(tail.iter().map(|l| line(Say, format!("  {} {l}", red().apply_to("│")))));
+                }
+                lines
+            }
+            ReleaseEnd::PhaseCut { app, query, blocker, retry } => one(
+                Say,
+                format!("The lock-wait budget cancelled its `{query}` behind {blocker}. Once that is gone (heroku pg:blockers -a {app}), retry:\n  {retry}"),
+            ),
+            ReleaseEnd::PhaseInterrupted { app, version } => one(
+                Warn,
+                format!("interrupted: the release phase of v{version} goes on (the interrupt cancelled nothing); follow it again with heroku migrate:release -a {app}"),
+            ),
+            ReleaseEnd::Superseded { app, version, by } => one(
+                Warn,
+                format!("v{version} was superseded by {by} before its release phase ended (status expired, not failed): it will never become current. Follow {by}: heroku migrate:release -a {app}"),
+            ),
+            ReleaseEnd::StillPending { app, version, timeout } => one(
+                Bad,
+                format!(
+                    "v{version} is still pending after {}; the release phase goes on: heroku releases:output v{version} -a {app}",
+                    format_duration(*timeout)
+                ),
+            ),
+        }
+    }
+}
+
+/// `plan`: the recorded lock plan against the app's live locks.
+#[derive(Debug)]
+pub enum Planning<'a> {
     /// What `plan` records where, and what it checks.
     WillRecordPlan { command: String, scratch: String, database: String },
     /// The plan: each statement with the locks it takes, then who would make it wait.
@@ -205,8 +651,29 @@ pub enum Said<'a> {
     },
     /// The migration failed on the scratch database.
     ScratchMigrationFailed { status: String },
+}
 
-    // ── check ──
+impl Render for Planning<'_> {
+    fn lines(&self) -> Vec<Line> {
+        use Tone::*;
+        match self {
+            Planning::WillRecordPlan { command, scratch, database } => one(
+                Say,
+                format!("Recording what `{command}` locks on {scratch} (the scratch database), then checking {database} for sessions that would make it wait."),
+            ),
+            Planning::Plan { plan, obstacles, older, verdict, db } => {
+                plan_lines(plan, obstacles, older, *verdict, db).into_iter().map(|l| line(Say, l)).collect()
+            }
+            Planning::ScratchMigrationFailed { status } => {
+                one(Bad, format!("the migration failed on the scratch database (status {status}); no plan"))
+            }
+        }
+    }
+}
+
+/// `check`: dynos that booted before the schema last changed.
+#[derive(Debug)]
+pub enum Checking<'a> {
     /// When the schema last changed, and by what account.
     SchemaChanged { at: String, ago: String, source: &'a str },
     /// Every dyno booted after it.
@@ -215,6 +682,31 @@ pub enum Said<'a> {
     StaleDynos { app: &'a str, dynos: Vec<(&'a str, &'a str, String)> },
     /// The database's migration times could not be read.
     MigrationTimesUnread { error: String },
+}
+
+impl Render for Checking<'_> {
+    fn lines(&self) -> Vec<Line> {
+        use Tone::*;
+        match self {
+            Checking::SchemaChanged { at, ago, source } => {
+                one(Say, format!("Schema last changed {at} ({ago} ago), per {source}."))
+            }
+            Checking::NoStaleDynos { app } => one(Ok, format!("Every dyno of {app} booted after that.")),
+            Checking::StaleDynos { app, dynos } => {
+                let mut lines =
+                    one(Bad, format!("{} booted before it and may hold a stale schema:", count(dynos.len(), "dyno")));
+                lines.extend(dynos.iter().map(|(name, state, age)| line(Say, format!("  {name}  {state}  up {age}"))));
+                lines.push(line(
+                    Say,
+                    format!("Fix: heroku ps:restart -a {app}   (or migrate-restart -a {app} for the next migration)"),
+                ));
+                lines
+            }
+            Checking::MigrationTimesUnread { error } => {
+                one(Warn, format!("could not read migration times from the database: {error}"))
+            }
+        }
+    }
 }
 
 fn line(tone: Tone, text: impl Into<String>) -> Line {
@@ -229,381 +721,6 @@ fn tail_lines(tail: &VecDeque<String>) -> Vec<Line> {
     let mut lines = vec![line(Tone::Say, format!("Last {} lines of output:", tail.len()))];
     lines.extend(tail.iter().map(|l| line(Tone::Say, format!("  {l}"))));
     lines
-}
-
-impl Render for Said<'_> {
-    fn lines(&self) -> Vec<Line> {
-        use Tone::*;
-        match self {
-            Said::WillRun { app, command, platform_note, in_force, statement_timeout, retries, then } => one(
-                Say,
-                format!(
-                    "Will run `{command}` on a one-off dyno of {app}{platform_note} ({in_force}{}, up to {retries} retries after a lock timeout), then {then}.",
-                    statement_timeout.map(|s| format!(", statement_timeout {}", format_duration(s))).unwrap_or_default(),
-                ),
-            ),
-            Said::WillFollow { dyno, app, then } => one(Say, format!("Will follow {dyno} of {app} to its end, then {then}.")),
-            Said::PickUpWith { command } => {
-                one(Note, format!("If this terminal or connection goes away, pick it up from any machine with:\n  {command}"))
-            }
-            Said::PendingNotSaved { error } => {
-                one(Warn, format!("could not record the run on this machine ({error}); the command below still works"))
-            }
-            Said::WatchReadsDirect { direct, app } => one(
-                Note,
-                format!("the lock watch and its budget read {direct} of {app} directly: through the pooler they would queue behind the site's own queries when its pool is full"),
-            ),
-            Said::PreflightThroughPooler { database } => one(
-                Note,
-                format!("{database} goes through a connection pooler (it refused the startup options): the preflight and the lock watch read the server's locks through it"),
-            ),
-            Said::WaitingToClear { limit, blockers } => {
-                one(Note, format!("Waiting up to {} for {} to clear…", format_duration(*limit), count(*blockers, "blocker")))
-            }
-            Said::PreflightClear { database } => {
-                one(Ok, format!("preflight: nothing on {database} would make the migration wait"))
-            }
-            Said::PreflightUnvouched { database, unvouched } => {
-                // Not an all-clear: this credential cannot see how old these transactions are.
-                let mut lines = one(
-                    Warn,
-                    format!(
-                        "preflight: no blocker seen on {database}, but table locks are held by {} of other roles, and this credential cannot see for how long; the lock timeout bounds the wait:",
-                        count(unvouched.len(), "session")
-                    ),
-                );
-                lines.extend(unvouched.iter().map(|f| line(Warn, format!("  {}", f.detail))));
-                lines
-            }
-            Said::PreflightBlockers { database, findings } => {
-                let mut lines = one(
-                    Say,
-                    format!(
-                        "{} on {database}: a migration's DDL would wait behind these, and every query on its tables behind it:",
-                        red().apply_to("Preflight found blockers")
-                    ),
-                );
-                lines.extend(
-                    findings.iter().map(|f| line(Say, format!("  {} {}", bold().apply_to(format!("[{}]", f.kind)), f.detail))),
-                );
-                lines
-            }
-            Said::Forced => {
-                one(Warn, "--force: starting anyway; the lock timeout limits how long the DDL can hold up the app")
-            }
-            Said::RunningAttached { command, dyno, in_force } => {
-                one(Note, format!("Running `{command}` on {dyno} ({in_force})…"))
-            }
-            Said::RunningDetached { command, dyno, in_force } => one(
-                Note,
-                format!("Running `{command}` on {dyno}, detached ({in_force}); it goes on if this terminal or connection goes away"),
-            ),
-            Said::Output(text) => one(Say, *text),
-            Said::GuardInTheSlug { second_line } => one(
-                Note,
-                format!(
-                    "the app's slug has migrate-guard: it guards this run from inside the dyno (its budget holds if this terminal goes away); the watch here stays as a second line at {}",
-                    format_duration(*second_line)
-                ),
-            ),
-            Said::Watch(event) => watch_lines(event),
-            Said::NoBaseline { error } => one(
-                Warn,
-                format!("could not read indexes and migration versions before starting ({error}); retries will not check what a failed attempt left"),
-            ),
-            Said::PoolerRefused { advice } => one(Warn, advice.clone()),
-            Said::PoolerRefusedUnwatched => one(
-                Bad,
-                "no database is watched (--no-lock-watch, or no database known), so nothing would bound the migration's lock waits without PGOPTIONS: not retrying",
-            ),
-            Said::RetryWithoutPgoptions { budget } => one(
-                Warn,
-                format!(
-                    "retrying once without PGOPTIONS; the lock-wait budget is enforced from outside at {}",
-                    format_duration(*budget)
-                ),
-            ),
-            Said::Retrying { cut_by_budget, n, of, pause, ceiling } => {
-                let why = if *cut_by_budget {
-                    "lock-wait budget: the migration's statement was cancelled after waiting past the budget"
-                } else {
-                    "lock timeout: the migration gave up waiting for a lock"
-                };
-                one(
-                    Warn,
-                    format!(
-                        "{why} (attempt {n} of {of}); retrying in {} (backoff up to {}, with jitter)",
-                        format_duration(*pause),
-                        format_duration(*ceiling)
-                    ),
-                )
-            }
-            Said::LogGap { history, since, until } => {
-                let why = if *history {
-                    "the log stream dropped and its history no longer reaches back to"
-                } else {
-                    "the log session ended and a Fir session has no history to reach back to"
-                };
-                one(Warn, format!("{why} {since}: output between then and {until} may be missing"))
-            }
-            Said::DeployStepStillRunning { command } => {
-                one(Warn, format!("`{command}` is still running; not waiting for it"))
-            }
-            Said::InterruptedBetweenAttempts => one(Warn, "interrupted between attempts; nothing is running"),
-            Said::LeftBehindUnchecked { error } => {
-                one(Warn, format!("could not check what the failed attempt left ({error}); retrying anyway"))
-            }
-            Said::AlreadyApplied { versions } => one(
-                Warn,
-                format!(
-                    "already applied by the failed attempt (recorded since this run began): {}; the retry skips them",
-                    versions.join(", ")
-                ),
-            ),
-            Said::DroppingInvalid { names, wait } => one(
-                Note,
-                format!(
-                    "dropping the INVALID {} the failed attempt left: {} (DROP INDEX CONCURRENTLY waits up to {} for transactions using it; reads and writes go on)",
-                    if names.len() == 1 { "index" } else { "indexes" },
-                    names.join(", "),
-                    format_duration(*wait)
-                ),
-            ),
-            Said::DroppedInvalid { names } => one(Ok, format!("dropped {} (verified gone)", names.join(", "))),
-            Said::DropFailed { error } => one(Bad, format!("could not drop it: {error}; not retrying")),
-            Said::InvalidLeft { app, names, drop_statements } => {
-                let mut lines = one(
-                    Bad,
-                    format!(
-                        "the failed attempt left {} INVALID (a cancelled CREATE INDEX CONCURRENTLY): a retry would fail on it or build a second copy. Not retrying. Drop it first, then run again:",
-                        names.join(", ")
-                    ),
-                );
-                lines.extend(drop_statements.iter().map(|s| line(Say, format!("  {s}"))));
-                lines.push(line(
-                    Say,
-                    format!("(or re-run with --drop-invalid-indexes; see what holds the table: pg-blockers -a {app})"),
-                ));
-                lines
-            }
-            Said::Finished { dyno, took } => {
-                one(Ok, format!("migration finished on {dyno} in {}", format_duration(*took)))
-            }
-            Said::NotRecorded { error } => one(Warn, format!("could not record the migration time locally: {error}")),
-            Said::Contradictory { dyno, marker, platform, tail } => {
-                let mut lines = one(
-                    Bad,
-                    format!("{dyno}'s exit status is contradictory: the command's marker says {marker}, the platform says {platform}; treating the migration as failed. Nothing was restarted."),
-                );
-                lines.extend(tail_lines(tail));
-                lines
-            }
-            Said::ExitedNonZero { dyno, code, lock_timeouts, app, tail } => {
-                let mut lines =
-                    one(Bad, format!("the migration exited with status {code} on {dyno}; nothing was restarted"));
-                if let Some(n) = lock_timeouts {
-                    lines.push(line(
-                        Say,
-                        format!("It timed out waiting for a lock {n} times; see what holds it: pg-blockers -a {app}"),
-                    ));
-                }
-                lines.extend(tail_lines(tail));
-                lines
-            }
-            Said::TimedOut { timeout } => one(
-                Bad,
-                format!("the migration ran longer than --timeout {}; stopping it", format_duration(*timeout)),
-            ),
-            // Attached: the output never reached the log, and the dyno ends with the connection.
-            Said::LostAttached { dyno, why, state, app } => one(
-                Bad,
-                format!(
-                    "lost the connection to {dyno} ({why}); its state is {state}. The migration may still be running or may have finished: \
-                     see `heroku logs -a {app} --dyno {dyno}` and check with `migrate-restart check -a {app}`. Nothing was restarted."
-                ),
-            ),
-            Said::LostDetached { dyno, why, state, follow } => vec![
-                line(
-                    Bad,
-                    format!("stopped following {dyno} ({why}); its state is {state}. The migration may still be running or may have finished. Nothing was restarted."),
-                ),
-                line(Say, format!("Pick it up from any machine: {follow}")),
-            ],
-            Said::EndedOnFir { dyno, app, platform } => one(
-                Bad,
-                format!(
-                    "{dyno} has ended, and {app} is on {platform}, whose log sessions carry no history: its output and exit status cannot be read back. Nothing was restarted; see whether the migration applied with `migrate-restart check -a {app}`."
-                ),
-            ),
-            Said::Stopping { dyno } => {
-                one(Warn, format!("stopping {dyno} and ending its database session (Ctrl-C again to stop waiting)…"))
-            }
-            Said::Stopped { dyno } => one(Ok, format!("{dyno} stopped")),
-            Said::NotSeenGone { dyno, app } => {
-                one(Bad, format!("{dyno} NOT SEEN GONE; check with safe-ps-kill {dyno} -a {app}"))
-            }
-            Said::StopFailed { dyno, app, error } => {
-                one(Bad, format!("could not stop {dyno}: {error}; run safe-ps-kill {dyno} -a {app}"))
-            }
-            Said::StoppedWaiting => one(Warn, "stopped waiting; the database session may remain: pg-blockers to check"),
-            Said::NoDatabaseToClean => {
-                one(Warn, "no database to check: a statement the migration started may still wait on a lock")
-            }
-            Said::SessionEnded { name, ended } => {
-                one(Ok, format!("no database session named {name} remains (ended {ended})"))
-            }
-            Said::SessionsRemain { name, pids, selector, fill_in } => {
-                let mut lines =
-                    one(Bad, format!("sessions {pids:?} named {name} are still there; see pg-blockers {selector}"));
-                lines.extend(fill_in.iter().map(|f| line(Note, f.clone())));
-                lines
-            }
-            Said::SessionNotEnded { error } => {
-                one(Bad, format!("could not end the migration's database session: {error}"))
-            }
-            Said::AlreadyFresh { types } => one(
-                Note,
-                format!("every dyno of {} booted after the migration ended: not restarted again", types.join(", ")),
-            ),
-            Said::RestartingAll { app } => one(Note, format!("Restarting all dynos on {app}…")),
-            Said::RestartingTypes { app, types } => one(Note, format!("Restarting {} on {app}…", types.join(", "))),
-            Said::NothingToRestart { app } => {
-                one(Note, format!("Nothing to restart on {app}: every dyno booted after the migration ended"))
-            }
-            Said::RestartVerified { dynos, took } => one(
-                Ok,
-                format!(
-                    "{} restarted after the migration and up (in {})",
-                    count(*dynos, "dyno"),
-                    format_duration(*took)
-                ),
-            ),
-            Said::RestartNotVerified { dynos, limit } => dynos
-                .iter()
-                .map(|v| {
-                    let why = if !v.fresh {
-                        format!("still booted before the migration ({})", v.created_at)
-                    } else {
-                        format!("{} since the restart", v.state)
-                    };
-                    line(Bad, format!("{} NOT VERIFIED after {}: {why}", v.name, format_duration(*limit)))
-                })
-                .collect(),
-            Said::FollowingPhase { app, version, description, stays_on } => one(
-                Say,
-                format!("Following the release phase of v{version} of {app} ({description}); if it fails, {app} stays on {stays_on}."),
-            ),
-            Said::ReleaseIs { app, version, description, status } => {
-                one(Say, format!("Release v{version} of {app} ({description}) is {status}."))
-            }
-            Said::DeployPlan { app, plan, stays_on } => {
-                one(Say, format!("{plan}; if its release phase fails, {app} stays on {stays_on}."))
-            }
-            Said::NoReleasePhase { app, version } => one(
-                Say,
-                format!("v{version} of {app} has no release phase (its Procfile has no release: line): it succeeded at once."),
-            ),
-            Said::FollowingNext { app, version, description, seen_after } => one(
-                Say,
-                format!("Following v{version} of {app} ({description}), seen {seen_after} after the deploy step began."),
-            ),
-            Said::NoReleaseMade { app, command } => {
-                one(Say, format!("`{command}` created no release of {app}: nothing to follow."))
-            }
-            Said::DeployFailedNoRelease { app, command, code } => {
-                one(Bad, format!("`{command}` failed (exit {code}) and created no release of {app}."))
-            }
-            Said::NoNewRelease { app, waited } => one(
-                Bad,
-                format!(
-                    "no new release of {app} within {} (--next-timeout): nothing was followed",
-                    format_duration(*waited)
-                ),
-            ),
-            Said::InterruptedBeforeRelease => {
-                one(Warn, "interrupted before a release appeared; the deploy step goes on, nothing was cancelled")
-            }
-            Said::LockWaitBudget { budget, database } => one(
-                Say,
-                format!(
-                    "Lock-wait budget {}: a DDL statement of the release that waits on a lock longer is cancelled on {database} (the release phase then fails).",
-                    format_duration(*budget)
-                ),
-            ),
-            Said::WatchingOnly { database } => one(
-                Say,
-                format!("Watching {database} for the release's lock waits (--lock-wait off: nothing is cancelled)."),
-            ),
-            Said::NoDatabaseToWatch => one(Warn, "no database to watch: following output and status only"),
-            Said::Deadline { deadline } => one(
-                Say,
-                format!(
-                    "Deadline {}: after that the release dyno is stopped and its statements cancelled.",
-                    format_duration(*deadline)
-                ),
-            ),
-            Said::PushSaidZero { command, version } => one(
-                Bad,
-                format!("`{command}` exited 0, but the release phase of v{version} failed: this exits 1 (a push reports success whatever its release phase did)"),
-            ),
-            Said::PhaseSucceeded { version, took } => one(Ok, format!("The release phase of v{version} succeeded{took}.")),
-            Said::PhaseFailed { app, version, took, stays_on, tail } => {
-                let mut lines =
-                    one(Bad, format!("The release phase of v{version} failed{took}: {app} stays on {stays_on}."));
-                if !tail.is_empty() {
-                    lines.push(line(Say, "Its last lines:"));
-                    lines.extend(tail.iter().map(|l| line(Say, format!("  {} {l}", red().apply_to("│")))));
-                }
-                lines
-            }
-            Said::PhaseCut { app, query, blocker, retry } => one(
-                Say,
-                format!("The lock-wait budget cancelled its `{query}` behind {blocker}. Once that is gone (heroku pg:blockers -a {app}), retry:\n  {retry}"),
-            ),
-            Said::PhaseInterrupted { app, version } => one(
-                Warn,
-                format!("interrupted: the release phase of v{version} goes on (the interrupt cancelled nothing); follow it again with heroku migrate:release -a {app}"),
-            ),
-            Said::Superseded { app, version, by } => one(
-                Warn,
-                format!("v{version} was superseded by {by} before its release phase ended (status expired, not failed): it will never become current. Follow {by}: heroku migrate:release -a {app}"),
-            ),
-            Said::StillPending { app, version, timeout } => one(
-                Bad,
-                format!(
-                    "v{version} is still pending after {}; the release phase goes on: heroku releases:output v{version} -a {app}",
-                    format_duration(*timeout)
-                ),
-            ),
-            Said::WillRecordPlan { command, scratch, database } => one(
-                Say,
-                format!("Recording what `{command}` locks on {scratch} (the scratch database), then checking {database} for sessions that would make it wait."),
-            ),
-            Said::Plan { plan, obstacles, older, verdict, db } => {
-                plan_lines(plan, obstacles, older, *verdict, db).into_iter().map(|l| line(Say, l)).collect()
-            }
-            Said::ScratchMigrationFailed { status } => {
-                one(Bad, format!("the migration failed on the scratch database (status {status}); no plan"))
-            }
-            Said::SchemaChanged { at, ago, source } => {
-                one(Say, format!("Schema last changed {at} ({ago} ago), per {source}."))
-            }
-            Said::NoStaleDynos { app } => one(Ok, format!("Every dyno of {app} booted after that.")),
-            Said::StaleDynos { app, dynos } => {
-                let mut lines =
-                    one(Bad, format!("{} booted before it and may hold a stale schema:", count(dynos.len(), "dyno")));
-                lines.extend(dynos.iter().map(|(name, state, age)| line(Say, format!("  {name}  {state}  up {age}"))));
-                lines.push(line(
-                    Say,
-                    format!("Fix: heroku ps:restart -a {app}   (or migrate-restart -a {app} for the next migration)"),
-                ));
-                lines
-            }
-            Said::MigrationTimesUnread { error } => {
-                one(Warn, format!("could not read migration times from the database: {error}"))
-            }
-        }
-    }
 }
 
 /// How the lock watch's events read on the operator's terminal (the guard words the same

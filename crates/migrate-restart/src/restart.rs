@@ -8,7 +8,7 @@ use cli_kit::{usage, Output, Poll};
 use heroku_api::{Client, Dyno, Formation};
 use serde::{Deserialize, Serialize};
 
-use crate::render::Said;
+use crate::render;
 
 /// Clock skew tolerated between this machine and the platform when comparing boot times.
 const SKEW: Duration = Duration::from_secs(2);
@@ -156,14 +156,14 @@ fn send_restarts(
 ) -> anyhow::Result<()> {
     if let Some(stale) = stale.filter(|s| s.len() < types.len()) {
         let fresh: Vec<&str> = types.iter().filter(|t| !stale.contains(t)).map(String::as_str).collect();
-        out.show(&Said::AlreadyFresh { types: fresh });
+        out.show(&render::Restarting::AlreadyFresh { types: fresh });
     }
     let what = match (plan, stale) {
         (_, Some([])) => None,
         (Plan::All, Some(stale)) if stale.len() < types.len() => Some(stale.to_vec()),
         (Plan::All, _) => {
             client.restart_all(app)?;
-            out.show(&Said::RestartingAll { app });
+            out.show(&render::Restarting::All { app });
             return Ok(());
         }
         (_, Some(stale)) => Some(stale.to_vec()),
@@ -172,9 +172,9 @@ fn send_restarts(
     match what {
         Some(ts) => {
             restart_types(client, app, &ts)?;
-            out.show(&Said::RestartingTypes { app, types: &ts });
+            out.show(&render::Restarting::Types { app, types: &ts });
         }
-        None => out.show(&Said::NothingToRestart { app }),
+        None => out.show(&render::Restarting::NothingToRestart { app }),
     }
     Ok(())
 }
@@ -252,10 +252,10 @@ pub fn restart_and_verify(client: &Client, out: &Output, app: &str, req: &Reques
     verdicts.sort_by(|a, b| a.name.cmp(&b.name));
     let report = Report { types, dynos: verdicts, verified, elapsed_ms: poll.elapsed().as_millis() as u64 };
     if report.verified {
-        out.show(&Said::RestartVerified { dynos: report.dynos.len(), took: poll.elapsed() });
+        out.show(&render::Restarting::RestartVerified { dynos: report.dynos.len(), took: poll.elapsed() });
     } else {
         let dynos = report.dynos.iter().filter(|v| !(v.fresh && v.up)).collect();
-        out.show(&Said::RestartNotVerified { dynos, limit });
+        out.show(&render::Restarting::RestartNotVerified { dynos, limit });
     }
     Ok(report)
 }

@@ -283,6 +283,11 @@ fn a_lost_log_connection_leaves_the_migration_running_and_prints_the_follow_comm
     assert_eq!(run_dyno(&s.sim).as_deref(), Some(dyno.as_str()), "the migration still runs");
     assert!(!s.sim.requests().iter().any(|r| r.path.ends_with("/actions/stop")), "nothing was stopped");
     assert_eq!(restarts(&s.sim), 0);
+    // How much of the migration's own output arrived before the stream dropped is a race;
+    // the ending around it is not.
+    let own_output = |l: &&str| *l == "a" || *l == "b";
+    let ending: Vec<&str> = text.lines().filter(|l| !own_output(l)).collect();
+    test_support::assert_whole!("ending-lost-detached", ending.join("\n"));
 }
 
 #[test]
@@ -499,9 +504,13 @@ fn sigint(child: &std::process::Child) {
 fn ctrl_c_mid_migration_stops_the_dyno_and_ends_its_session() {
     let s = setup();
     let _reader = long_reader(&s, 600);
-    let (child, dyno) = start_a_migration_that_waits(&s);
+    let (mut child, dyno) = start_a_migration_that_waits(&s);
+    // Interrupted once the operator has been told what it waits for: the whole output is then
+    // the same every run.
+    let err = LiveOutput::start(child.stderr.take().unwrap());
+    wait_until("the lock watch names the wait", || err.text().contains("⏳ migration waits for"));
     sigint(&child);
-    let out = finish(child);
+    let out = end_detached(child, err);
     assert_eq!(out.0.code(), Some(130), "{:?}\n{}", out.0, out.1);
     assert!(out.1.contains(&format!("✓ {dyno} stopped")), "{}", out.1);
     let left =
@@ -511,6 +520,25 @@ fn ctrl_c_mid_migration_stops_the_dyno_and_ends_its_session() {
     assert_eq!(lock_waiters(&s.pg), 0, "no DDL left in the lock queue");
     assert!(!s.sim.dyno_names("acme").contains(&dyno));
     assert_eq!(restarts(&s.sim), 0);
+    test_support::assert_whole!("ending-interrupted", out.1);
+}
+
+/// `--timeout` passed: the dyno is stopped by id and seen gone, its session ended, exit 1.
+#[test]
+fn a_migration_past_its_timeout_is_stopped_and_reads_whole() {
+    let s = setup();
+    let child = s
+        .tool
+        .command(&["-a", "acme", "--command", "echo started; sleep 60", "--confirm", "acme", "--timeout", "2s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, text) = finish(child);
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(s.sim.dyno_names("acme").iter().all(|d| !d.starts_with("run.")), "the one-off dyno was stopped");
+    assert_eq!(restarts(&s.sim), 0);
+    test_support::assert_whole!("ending-timed-out", text);
 }
 
 /// Cleanup after Ctrl-C waits up to 30 s to see the dyno gone; when it will not go, a second
@@ -755,6 +783,7 @@ fn a_lost_rendezvous_claims_neither_success_nor_failure() {
     assert!(text.contains("heroku logs -a acme --dyno run."), "{text}");
     assert!(!text.contains("✓ migration finished") && !text.contains("exited with status"), "{text}");
     assert_eq!(restarts(&s.sim), 0);
+    test_support::assert_whole!("ending-lost-attached", text);
 }
 
 #[test]

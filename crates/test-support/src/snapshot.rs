@@ -16,6 +16,7 @@ pub const FILTERS: &[(&str, &str)] = &[
     (r"\b[0-9a-f]{40}\b", "[commit]"),
     (r"\b[0-9a-f]{12}\.\.", "[commit].."),
     (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+    (r"Request-Id sim-\d+", "Request-Id [n]"),
     // The psql a test's migration runs: the system's, a pinned build's, or sandbox-psql.
     (r"[^\s'`\x22]*/(sandbox-)?psql\b", "[psql]"),
     (r"/tmp/[^\s'`\x22)]+", "[tmp]"),
