@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use cli_kit::{interrupt, Output};
 
+use crate::render::Running;
+
 /// How COMMAND ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
@@ -34,7 +36,7 @@ pub fn run(out: &Output, argv: &[String], app: &str) -> Ended {
     let mut child = match command.spawn() {
         Ok(c) => c,
         Err(e) => {
-            out.bad(format!("cannot start `{}`: {e}", argv[0]));
+            out.show(&Running::CannotStart { program: &argv[0], error: e.to_string() });
             return Ended::Status(127);
         }
     };
@@ -55,7 +57,7 @@ fn relay_lines(out: Output, pipe: std::process::ChildStdout) -> std::sync::mpsc:
         let mut line = Vec::new();
         while matches!(reader.read_until(b'\n', &mut line), Ok(1..)) {
             let text = String::from_utf8_lossy(&line);
-            out.say(text.strip_suffix('\n').unwrap_or(&text));
+            out.show(&Running::CommandOutput(text.strip_suffix('\n').unwrap_or(&text)));
             line.clear();
         }
         let _ = done.send(());
@@ -88,7 +90,7 @@ fn wait(out: &Output, child: &mut std::process::Child, argv: &[String]) -> Ended
             forwarded_ints += 1;
         }
         if interrupt::count() >= base_interrupts + 2 {
-            out.warn(format!("second interrupt: no longer waiting for `{}` (pid {})", argv[0], child.id()));
+            out.show(&Running::SecondInterrupt { program: &argv[0], pid: child.id() });
             return Ended::Abandoned;
         }
         std::thread::sleep(Duration::from_millis(25));

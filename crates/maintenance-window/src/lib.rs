@@ -11,6 +11,7 @@ pub mod journal;
 pub mod live;
 pub mod plan;
 mod plan_cmd;
+mod render;
 pub mod report;
 mod restore_cmd;
 mod status_cmd;
@@ -20,7 +21,7 @@ mod window_cmd;
 use cli_kit::{Exit, Output};
 
 pub use cli::{Args, OnFailure, Sub};
-pub use plan_cmd::decision_lines;
+pub use render::decision_lines;
 
 const TOOL: &str = "maintenance-window";
 

@@ -4,6 +4,7 @@
 use cli_kit::{api_client, confirm_destructive, refused, usage, Exit, Output};
 
 use crate::live::{self, restore_command, Live};
+use crate::render::Restoring;
 use crate::report::{RestoreReport, RestoreSource};
 use crate::{cli, finish, journal, window, TOOL};
 
@@ -50,7 +51,7 @@ pub fn run(args: cli::RestoreArgs) -> anyhow::Result<Exit> {
                     live.unjournaled(&app)
                 )));
             }
-            out.ok(format!("No open maintenance window for {app}; nothing to restore."));
+            out.show(&Restoring::NothingOpen { app: &app });
             let report = RestoreReport {
                 schema_version: cli_kit::SCHEMA_VERSION,
                 app,
@@ -62,10 +63,7 @@ pub fn run(args: cli::RestoreArgs) -> anyhow::Result<Exit> {
         }
     };
     let plan = describe_restore(&j);
-    out.say(format!(
-        "Will put back on {app}: {plan}{}",
-        if from_journal { " (from this machine's journal)" } else { "" }
-    ));
+    out.show(&Restoring::WillRestore { app: &app, plan: &plan, from_journal });
     if from_journal {
         // This machine recorded these values itself: restoring them is what the journal is for.
         out.begin_change();
@@ -73,7 +71,7 @@ pub fn run(args: cli::RestoreArgs) -> anyhow::Result<Exit> {
         confirm_destructive(&out, &app, args.confirm.answer(), &format!("Put back {plan} on {app}?"))?;
     }
     window::close(&client, &j)?;
-    out.ok(format!("restored {app}: {plan}"));
+    out.show(&Restoring::Restored { app: &app, plan: &plan });
     let report = RestoreReport {
         schema_version: cli_kit::SCHEMA_VERSION,
         app,

@@ -1,9 +1,9 @@
 //! `maintenance-window status`: an open window, from this machine's journal or the live app.
 
-use cli_kit::output::red;
 use cli_kit::{api_client, Exit, Output};
 
 use crate::live::{restore_command, Live};
+use crate::render::Status;
 use crate::report::StatusReport;
 use crate::{cli, finish, journal, window, TOOL};
 
@@ -18,10 +18,7 @@ pub fn run(args: cli::AppOnly) -> anyhow::Result<Exit> {
     let live = match (Live::read(&client, &app), &j) {
         (Ok(l), _) => Some(l),
         (Err(e), Some(_)) => {
-            out.warn(format!(
-                "could not read {app}'s live state ({}); showing the journal only",
-                cli_kit::one_line(&e)
-            ));
+            out.show(&Status::LiveUnread { app: &app, error: cli_kit::one_line(&e) });
             None
         }
         (Err(e), None) => return Err(e),
@@ -29,33 +26,19 @@ pub fn run(args: cli::AppOnly) -> anyhow::Result<Exit> {
     let opened_elsewhere = j.is_none() && live.as_ref().is_some_and(|l| l.maintenance);
     match (&j, &live) {
         (Some(j), _) => {
-            let alive = std::path::Path::new(&format!("/proc/{}", j.pid)).exists();
-            out.say(format!(
-                "{} for {app}: {}",
-                red().apply_to("An open maintenance window"),
-                if alive {
-                    format!("pid {} may still be running it", j.pid)
-                } else {
-                    format!("the process that opened it (pid {}) is gone", j.pid)
-                }
-            ));
-            for l in window::describe(j) {
-                out.say(format!("  {l}"));
-            }
-            if let Some(l) = &live {
-                out.say(format!("  now: {}", describe_live(l)));
-            }
-            out.say(format!("Put back exactly what was journaled: maintenance-window restore -a {app}"));
-            out.say(format!("From another machine: {}", restore_command(j)));
+            out.show(&Status::Journaled {
+                app: &app,
+                pid: j.pid,
+                alive: std::path::Path::new(&format!("/proc/{}", j.pid)).exists(),
+                held: window::describe(j),
+                now: live.as_ref().map(describe_live),
+                restore: restore_command(j),
+            });
         }
         (None, Some(l)) if l.maintenance => {
-            out.bad(l.unjournaled(&app));
-            out.say(format!("  now: {}", describe_live(l)));
-            out.say(format!(
-                "Restore with the command the window printed when it opened (maintenance-window restore -a {app} --maintenance off --scale TYPE=N,… --confirm {app}), or ask whoever opened it."
-            ));
+            out.show(&Status::OpenedElsewhere { app: &app, unjournaled: l.unjournaled(&app), now: describe_live(l) });
         }
-        _ => out.ok(format!("No open maintenance window for {app}.")),
+        _ => out.show(&Status::NoWindow { app: &app }),
     }
     let open = j.is_some() || opened_elsewhere;
     let report = StatusReport {

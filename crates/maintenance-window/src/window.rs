@@ -212,15 +212,10 @@ pub fn open(client: &Client, out: &Output, j: &mut Journal, drain_timeout: Durat
         j.steps.push(format!("scaled {} {}→0", s.process_type, s.quantity_before));
     }
     journal::save(j)?;
-    out.note(format!(
-        "maintenance on for {}{}",
-        j.app,
-        if j.scaled.is_empty() {
-            String::new()
-        } else {
-            format!("; {} scaled to 0", j.scaled.iter().map(|s| s.process_type.as_str()).collect::<Vec<_>>().join(", "))
-        }
-    ));
+    out.show(&crate::render::Opening::MaintenanceOn {
+        app: &j.app,
+        scaled: j.scaled.iter().map(|s| s.process_type.as_str()).collect(),
+    });
     if j.scaled.is_empty() {
         return Ok(true);
     }
@@ -257,7 +252,7 @@ pub fn promote(client: &Client, out: &Output, j: &mut Journal) -> anyhow::Result
     j.promotion = Some(Promotion { new_version: Some(release.version), ..p });
     j.steps.push(format!("released v{}", release.version));
     journal::save(j)?;
-    out.note(format!("released v{} on {} from {}", release.version, j.app, plan.describe()));
+    out.show(&crate::render::Opening::Released { app: &j.app, version: release.version, from: plan.describe() });
     Ok(Some(release))
 }
 

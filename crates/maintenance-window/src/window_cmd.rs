@@ -4,8 +4,7 @@
 
 use std::time::Instant;
 
-use cli_kit::output::red;
-use cli_kit::{api_client, confirm_destructive, format_duration, interrupt, refused, usage, Exit, Output};
+use cli_kit::{api_client, confirm_destructive, interrupt, refused, usage, Exit, Output};
 use heroku_api::Client;
 use release_phase::PhaseResult;
 
@@ -17,7 +16,7 @@ use crate::plan::Decision;
 use crate::plan_cmd::report_decision;
 use crate::report::{WindowReport, WindowResult};
 use crate::window::{self, ms_since, secs, Before, Timings};
-use crate::{finish, journal, plan, TOOL};
+use crate::{finish, journal, plan, render, TOOL};
 
 /// Decides, then runs COMMAND with or without a window.
 pub fn run(args: cli::WindowArgs) -> anyhow::Result<Exit> {
@@ -52,7 +51,7 @@ pub fn run(args: cli::WindowArgs) -> anyhow::Result<Exit> {
     announce(&cx, &before, &scaled, db.is_some());
     confirm_destructive(&out, &app, args.confirm.answer(), &format!("Open a maintenance window on {app}?"))?;
     let j = window::new_journal(&app, &before, scaled, &args.command);
-    out.note(format!("If this run dies, put everything back from any machine with:\n  {}", restore_command(&j)));
+    out.show(&render::Opening::RestoreWith { command: restore_command(&j) });
     let w = Window {
         cx,
         j,
@@ -103,18 +102,17 @@ fn without_window(cx: &Cx, decision: Decision) -> anyhow::Result<Exit> {
     if let Some(src) = &args.promote_from {
         let plan = window::plan_promotion(client, app, platform, src)?;
         let release = window::release_promotion(client, out, app, &plan, "maintenance-window, no window needed")?;
-        out.say(format!("Released v{} on {app} from {}, without maintenance.", release.version, plan.describe()));
+        out.show(&render::Running::ReleasedWithoutWindow { app, version: release.version, from: plan.describe() });
         if release.status == "pending" {
             let vars = if args.db.database_url.is_some() { Default::default() } else { client.config_vars(app)? };
             let db = cli_kit::database::from_flag_or_app(&args.db, app, &vars)?;
             let phase = follow_release_phase(client, out, app, &release, db.as_ref(), args)?;
             if phase.result != PhaseResult::Succeeded {
-                out.bad(format!(
-                    "The release phase of v{} {}: `{}` was not run.",
-                    release.version,
-                    phase_word(phase.result),
-                    cli_kit::shell::join(&args.command)
-                ));
+                out.show(&render::Running::CommandNotRun {
+                    version: release.version,
+                    phase: phase_word(phase.result),
+                    command: cli_kit::shell::join(&args.command),
+                });
                 let exit = phase_exit(phase.result);
                 let report = WindowReport {
                     release_phase: Some(phase),
@@ -124,7 +122,7 @@ fn without_window(cx: &Cx, decision: Decision) -> anyhow::Result<Exit> {
             }
         }
     }
-    out.say(format!("Running `{}` without maintenance.", cli_kit::shell::join(&args.command)));
+    out.show(&render::Running::WithoutWindow { command: cli_kit::shell::join(&args.command) });
     let status = status_of(command::run(out, &args.command, app));
     let report = WindowReport { command_status: Some(status), ..WindowReport::without_window(app, platform, decision) };
     Ok(finish(out, &report, exit_with(status)))
@@ -147,27 +145,14 @@ fn refuse_what_looks_like_a_window(app: &str, before: &Before) -> anyhow::Result
 /// What the window will do, said before the confirmation.
 fn announce(cx: &Cx, before: &Before, scaled: &[Scaled], has_db: bool) {
     let (out, app, args) = (cx.out, cx.app, cx.args);
-    let scaling = if scaled.is_empty() {
-        String::new()
-    } else {
-        let each: Vec<String> = scaled.iter().map(|s| format!("{} ({})", s.process_type, s.quantity_before)).collect();
-        format!(", scale {} to 0", each.join(", "))
-    };
-    out.say(format!(
-        "Will turn maintenance on for {app}{scaling}{}, run `{}`, then put everything back.",
-        before.promote.as_ref().map(|(plan, _)| format!(", release {}", plan.describe())).unwrap_or_default(),
-        cli_kit::shell::join(&args.command)
-    ));
+    out.show(&render::Opening::WillOpen {
+        app,
+        scaled: scaled.iter().map(|s| (s.process_type.as_str(), s.quantity_before)).collect(),
+        release: before.promote.as_ref().map(|(plan, _)| plan.describe()),
+        command: cli_kit::shell::join(&args.command),
+    });
     if before.promote.is_some() {
-        let guard = match (args.lock_wait.0, has_db) {
-            (Some(budget), true) => format!(
-                "; a DDL statement of it that waits on a lock longer than {} is cancelled (the release then fails and the window holds)",
-                format_duration(budget)
-            ),
-            (None, true) => "; its lock waits are watched, nothing is cancelled (--lock-wait off)".into(),
-            (_, false) => "; no database to watch".into(),
-        };
-        out.say(format!("The release starts {app}'s release phase: COMMAND runs only after it succeeded{guard}."));
+        out.show(&render::Opening::ReleasePhaseFirst { app, budget: args.lock_wait.0, watched: has_db });
     }
 }
 
@@ -255,18 +240,7 @@ impl Window<'_> {
         self.t.close_ms = ms_since(closing);
         self.t.window_ms = ms_since(self.started);
         self.t.api_calls_in_window = self.cx.client.calls_made() - self.calls_before;
-        let t = &self.t;
-        let verdict = if status == 0 { "closed" } else { "restored after failure" };
-        self.cx.out.ok(format!(
-            "window {verdict}: the site was in maintenance for {} (open {}, promote {}, release phase {}, command {}, close {}); {} API calls inside",
-            secs(t.window_ms),
-            secs(t.open_ms),
-            secs(t.promote_ms),
-            secs(t.release_phase_ms),
-            secs(t.command_ms),
-            secs(t.close_ms),
-            t.api_calls_in_window
-        ));
+        self.cx.out.show(&render::Closing::Closed { failed: status != 0, timings: &self.t });
         let result = if status == 0 { WindowResult::Closed } else { WindowResult::Restored };
         self.report.record(result, Some(status), self.t.clone(), &self.j);
         Ok(finish(self.cx.out, &self.report, exit_with(status)))
@@ -308,13 +282,12 @@ fn follow_release_phase(
     let cx = release_phase::Context { client, out, app, db };
     let phase = release_phase::follow(&cx, release, previous, &opts)?;
     match phase.result {
-        PhaseResult::Succeeded => out.ok(format!("the release phase of v{} succeeded", release.version)),
-        other => {
-            out.bad(format!("the release phase of v{} {}", release.version, phase_word(other)));
-            for l in &phase.output_tail {
-                out.say(format!("  {} {l}", red().apply_to("│")));
-            }
-        }
+        PhaseResult::Succeeded => out.show(&render::Running::PhaseSucceeded { version: release.version }),
+        other => out.show(&render::Running::PhaseEnded {
+            version: release.version,
+            phase: phase_word(other),
+            tail: &phase.output_tail,
+        }),
     }
     Ok(phase)
 }
@@ -339,15 +312,13 @@ fn phase_exit(r: PhaseResult) -> Exit {
 }
 
 fn hold(out: &Output, j: &journal::Journal, why: &str) {
-    out.bad(format!("{} {why}. Holding the window; this is what is held:", red().apply_to("Window held:")));
-    for l in window::describe(j) {
-        out.say(format!("  {l}"));
-    }
-    if let Ok(p) = journal::path(&j.app) {
-        out.say(format!("  journal: {}", p.display()));
-    }
-    out.say(format!("Reopen with: maintenance-window restore -a {}", j.app));
-    out.say(format!("From another machine: {}", restore_command(j)));
+    out.show(&render::Closing::Held {
+        why,
+        held: window::describe(j),
+        journal: journal::path(&j.app).ok().map(|p| p.display().to_string()),
+        app: &j.app,
+        restore: restore_command(j),
+    });
 }
 
 /// COMMAND's status, passed through unchanged.

@@ -233,14 +233,20 @@ fn a_failing_command_holds_the_window_until_restore_which_is_safe_twice() {
     assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 0), ("clock".into(), 0)]);
     test_support::assert_whole!("window-held.stdout", text.replace(&s.tool.home().display().to_string(), "[home]"));
 
+    let out = s.tool.run_in(&s.repo.dir, &["status", "-a", "acme"]);
+    assert_eq!(out.code(), 7, "{}", out.dump());
+    test_support::assert_whole!(
+        "status-journaled.stdout",
+        out.stdout_text().replace(&s.tool.home().display().to_string(), "[home]")
+    );
     let out = s.tool.run_in(&s.repo.dir, &["restore", "-a", "acme"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    assert!(out.stdout_text().contains("✓ restored acme: maintenance off, clock=1, worker=3"), "{}", out.dump());
+    test_support::assert_whole!("window-restored.stdout", out.stdout_text());
     assert!(!maintenance(&s.sim));
     assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 3), ("clock".into(), 1)]);
     let out = s.tool.run_in(&s.repo.dir, &["restore", "-a", "acme"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    assert!(out.stdout_text().contains("nothing to restore"), "{}", out.dump());
+    test_support::assert_whole!("window-nothing-to-restore.stdout", out.stdout_text());
 
     // --on-failure restore reopens at once and still returns COMMAND's status.
     let out = s.tool.run_in(
@@ -250,6 +256,7 @@ fn a_failing_command_holds_the_window_until_restore_which_is_safe_twice() {
     assert_eq!(out.code(), 3, "{}", out.dump());
     assert!(!maintenance(&s.sim));
     assert_eq!(quantities(&s.sim)[1], ("worker".into(), 3));
+    test_support::assert_whole!("window-restored-after-failure.stdout", out.stdout_text());
     // A command that cannot start is found before the window opens: 2, nothing changed.
     let patches = s.sim.requests().iter().filter(|r| r.method != "GET").count();
     let out = s
@@ -351,11 +358,7 @@ fn a_window_opened_elsewhere_is_seen_refused_over_and_restored_from_its_printed_
     let other = Tool::new(env!("CARGO_BIN_EXE_maintenance-window")).api(&s.sim.url(), &s.sim.token());
     let out = other.run(&["status", "-a", "acme"]);
     assert_eq!(out.code(), 7, "{}", out.dump());
-    assert!(
-        out.stdout_text().contains("✗ acme is in maintenance and clock, worker are at 0, but no window journal is on this machine: a window opened elsewhere may not have closed"),
-        "{}",
-        out.dump()
-    );
+    test_support::assert_whole!("status-opened-elsewhere.stdout", out.stdout_text());
     let out = other.run(&["status", "-a", "acme", "--json"]);
     assert_eq!(
         (out.json()["open"].clone(), out.json()["opened_elsewhere"].clone()),
@@ -385,7 +388,7 @@ fn a_window_opened_elsewhere_is_seen_refused_over_and_restored_from_its_printed_
     assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 3), ("clock".into(), 1)]);
     let out = other.run(&["status", "-a", "acme"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    assert!(out.stdout_text().contains("No open maintenance window"), "{}", out.dump());
+    test_support::assert_whole!("status-closed.stdout", out.stdout_text());
 }
 
 #[test]
