@@ -489,15 +489,20 @@ fn plan_says_why_and_bad_input_changes_nothing() {
         ),
         (vec!["-a", "acme", "--", "true"], 5, "--confirm acme".into()),
     ];
+    // Every refusal whole, in one document (tests/snapshots/refusals.snap).
+    let mut refusals = test_support::snapshot::Transcript::new();
     for (args, code, needle) in &cases {
         let out = s.tool.run_in(&s.repo.dir, args);
         assert_eq!(out.code(), *code, "{args:?}: {}", out.dump());
         assert!(out.stderr_text().contains(needle.as_str()), "{args:?}: {}", out.dump());
+        refusals.record("maintenance-window", args, &out);
     }
     // Not a git repository.
-    let out = s.tool.run_in(s.tool.home(), &["-a", "acme", "--confirm", "acme", "--", "true"]);
+    let args = ["-a", "acme", "--confirm", "acme", "--", "true"];
+    let out = s.tool.run_in(s.tool.home(), &args);
     assert_eq!(out.code(), 2, "{}", out.dump());
     assert!(out.stderr_text().contains("is not a git repository"), "{}", out.dump());
+    refusals.record("maintenance-window (outside a repository)", &args, &out);
     assert!(!s.sim.requests().iter().any(|r| r.method == "PATCH" || r.method == "POST"), "nothing changed on the app");
 
     // A corrupt journal and one from another version are refused, naming the file.
@@ -510,7 +515,11 @@ fn plan_says_why_and_bad_input_changes_nothing() {
     let out = s.tool.run_in(&s.repo.dir, &["status", "-a", "acme"]);
     assert_eq!(out.code(), 2, "{}", out.dump());
     assert!(out.stderr_text().contains("incompatible version (format 9"), "{}", out.dump());
+    refusals.record("maintenance-window (a journal of another version)", &["status", "-a", "acme"], &out);
     assert!(!s.sim.requests().iter().any(|r| r.method == "PATCH"));
+    let home = s.tool.home().display().to_string();
+    let repo = s.repo.dir.display().to_string();
+    test_support::assert_whole!("refusals", refusals.text().replace(&repo, "[repo]").replace(&home, "[home]"));
 }
 
 #[test]

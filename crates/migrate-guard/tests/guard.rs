@@ -387,12 +387,16 @@ fn bad_input_gets_one_line_and_the_migration_never_starts() {
         // A negative duration is said as one (not clap's tip about `-- -1`).
         (&["--lock-wait", "-1s", "--", "true"], db.to_vec(), 2, "`-1s` is negative"),
     ];
+    // Every refusal whole, in one document (tests/snapshots/refusals.snap).
+    let mut refusals = test_support::snapshot::Transcript::new();
     for (args, envs, code, says) in cases {
         let out = run(args, &envs);
         assert_eq!(out.code(), code, "{args:?}: {}", out.dump());
         let err = out.stderr_text();
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
+        let names: Vec<&str> = envs.iter().map(|(k, _)| *k).collect();
+        refusals.record(&format!("migrate-guard (with {})", names.join(", ")), args, &out);
     }
     // A database that cannot be reached: refused (the release fails), nothing started.
     let marker = d.dir.path().join("ran");
@@ -403,6 +407,8 @@ fn bad_input_gets_one_line_and_the_migration_never_starts() {
     assert!(!marker.exists());
     assert!(out.stderr_text().contains("cannot watch the database"), "{}", out.dump());
     assert!(!out.stderr_text().contains("hunter2pw"), "the password never appears: {}", out.dump());
+    refusals.record("migrate-guard (a database that cannot be reached)", &["-v", "--", "sh", "-c", "touch ran"], &out);
+    test_support::assert_whole!("refusals", refusals.text().replace(&marker.display().to_string(), "ran"));
     // --unwatched runs it with PGOPTIONS only, and says so.
     let out = run(&["--unwatched", "--", "sh", "-c", &touch], &[("DATABASE_URL", down), ("DYNO", "release.7")]);
     assert_eq!(out.code(), 0, "{}", out.dump());

@@ -37,6 +37,12 @@ impl Plan {
                 if types.is_empty() {
                     return Err(usage("--restart needs all, none, or process types such as web,worker"));
                 }
+                if let Some(word) = types.iter().find(|t| *t == "all" || *t == "none") {
+                    return Err(usage(format!(
+                        "--restart: `{word}` stands alone; to restart some types, name them: {}",
+                        known.join(",")
+                    )));
+                }
                 for t in &types {
                     if !known.contains(&t.as_str()) {
                         return Err(usage(format!(

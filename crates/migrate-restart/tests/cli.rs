@@ -696,23 +696,37 @@ fn check_without_a_database_falls_back_to_the_current_release() {
 fn bad_input_starts_nothing() {
     let s = setup();
     let t = &s.tool;
-    let cases: &[(&[&str], i32, &str)] = &[
-        (&["-a", "acme", "--confirm", "acme"], 2, "no migration command: pass --command CMD"),
+    let cases: &[(&[&str], i32)] = &[
+        (&["-a", "acme", "--confirm", "acme"], 2),
+        (&["-a", "acme", "--command", "true", "--restart", "web,clock", "--confirm", "acme"], 2),
+        (&["-a", "acme", "--command", "true", "--lock-timeout", "soon"], 2),
+        (&["-a", "acme", "--command", "true", "--restart-timeout", "0s"], 2),
+        (&["-a", "acme", "--command", "true", "--confirm", "other"], 5),
+        (&["-a", "acme", "--command", "true"], 5),
         (
-            &["-a", "acme", "--command", "true", "--restart", "web,clock", "--confirm", "acme"],
+            &[
+                "-a",
+                "acme",
+                "--command",
+                "true",
+                "--attach",
+                "--confirm",
+                "acme",
+                "--no-preflight",
+                "--restart",
+                "all,web",
+            ],
             2,
-            "--restart: unknown process type `clock`; this app has: web, worker",
         ),
-        (&["-a", "acme", "--command", "true", "--lock-timeout", "soon"], 2, "not a duration"),
-        (&["-a", "acme", "--command", "true", "--restart-timeout", "0s"], 2, "greater than zero"),
-        (&["-a", "acme", "--command", "true", "--confirm", "other"], 5, "does not match the app acme"),
-        (&["-a", "acme", "--command", "true"], 5, "--confirm acme"),
     ];
-    for (args, code, needle) in cases {
+    // Every refusal whole, in one document (tests/snapshots/refusals.snap).
+    let mut refusals = test_support::snapshot::Transcript::new();
+    for (args, code) in cases {
         let out = t.run(args);
         assert_eq!(out.code(), *code, "{args:?}: {}", out.dump());
-        assert!(out.stderr_text().contains(needle), "{args:?}: {}", out.dump());
+        refusals.record("migrate-restart", args, &out);
     }
+    test_support::assert_whole!("refusals", refusals.text());
     assert!(!s.sim.requests().iter().any(|r| r.method == "POST"), "no dyno may be created");
 
     // The Procfile's release line is the default command.

@@ -216,17 +216,28 @@ fn bad_input_gets_one_line_and_the_documented_code() {
         (&["release", "-a", "acme", "--wait", "soon"], 2, "not a duration"),
         (&["release", "-a", "acme", "--wait=-5s"], 2, "negative"),
     ];
+    // Every refusal whole, in one document (tests/snapshots/refusals.snap).
+    let mut refusals = test_support::snapshot::Transcript::new();
     for (args, code, needle) in cases {
         let out = t.run(args);
         assert_eq!(out.code(), *code, "{args:?}: {}", out.dump());
         assert!(out.stderr_text().contains(needle), "{args:?}: {}", out.dump());
+        refusals.record("safe-ps-kill", args, &out);
     }
-    let out =
-        Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).env("HEROKU_HOST", &sim.url()).run(&["release", "-a", "acme"]);
+    for (args, code) in
+        [(&["release", "-a", "acme"][..], 5), (&["release", "-a", "acme", "--confirm", "acme-staging"], 5)]
+    {
+        let out = t.run(args);
+        assert_eq!(out.code(), code, "{args:?}: {}", out.dump());
+        refusals.record("safe-ps-kill", args, &out);
+    }
+    let args = ["release", "-a", "acme"];
+    let out = Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).env("HEROKU_HOST", &sim.url()).run(&args);
     assert_eq!(out.code(), 4, "{}", out.dump());
-    assert!(out.stderr_text().contains("run `heroku login` or set HEROKU_API_KEY"), "{}", out.dump());
-    let out = Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).api(&sim.url(), "revoked").run(&["release", "-a", "acme"]);
+    refusals.record("safe-ps-kill (no token)", &args, &out);
+    let out = Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).api(&sim.url(), "revoked").run(&args);
     assert_eq!(out.code(), 4, "{}", out.dump());
+    refusals.record("safe-ps-kill (a revoked token)", &args, &out);
     // A HEROKU_HOST with a scheme the API does not speak is a usage error naming the variable
     // (it used to become `https://api.ftp://x`, a DNS failure after four attempts).
     let out = Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill"))
@@ -236,7 +247,9 @@ fn bad_input_gets_one_line_and_the_documented_code() {
     assert_eq!(out.code(), 2, "{}", out.dump());
     assert!(out.stderr_text().contains("HEROKU_HOST `ftp://x` uses the scheme `ftp`"), "{}", out.dump());
     assert_eq!(out.stderr_text().lines().count(), 1, "one line: {}", out.dump());
+    refusals.record("safe-ps-kill (HEROKU_HOST=ftp://x)", &["release", "-a", "acme", "--confirm", "acme"], &out);
     assert!(stops(&sim).is_empty());
+    test_support::assert_whole!("refusals", refusals.text());
 }
 
 #[test]

@@ -52,6 +52,42 @@ macro_rules! assert_whole {
     }};
 }
 
+/// Several runs of a tool in one document — each command line, its exit code, and what it
+/// printed — for a snapshot of every refusal a tool makes: one file to read to see how a
+/// user is told no, and a test that fails when any of the lines changes.
+#[derive(Default)]
+pub struct Transcript {
+    text: String,
+}
+
+impl Transcript {
+    /// An empty transcript.
+    pub fn new() -> Transcript {
+        Transcript::default()
+    }
+
+    /// One run: `$ tool ARGS`, `exit N`, then stderr and stdout as printed (each only when
+    /// not empty).
+    pub fn record(&mut self, tool: &str, args: &[&str], out: &std::process::Output) {
+        use crate::tool::OutputExt;
+        self.text.push_str(&format!("$ {tool} {}\nexit {}\n", args.join(" "), out.code()));
+        for (stream, text) in [("stderr", out.stderr_text()), ("stdout", out.stdout_text())] {
+            if !text.is_empty() {
+                self.text.push_str(&format!("[{stream}]\n{}", text));
+                if !text.ends_with('\n') {
+                    self.text.push('\n');
+                }
+            }
+        }
+        self.text.push('\n');
+    }
+
+    /// The document.
+    pub fn text(&self) -> String {
+        self.text.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
