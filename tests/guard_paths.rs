@@ -69,7 +69,7 @@ fn the_one_off_migration_runs_under_the_guard_and_its_budget_outlives_the_operat
     let blocked = waiting_since.elapsed();
     assert!(blocked < Duration::from_millis(2500 + 1000), "blocked {blocked:?} after the operator went away");
     // The guard said so in the dyno's output (the app's log).
-    let log = || s.sim.with(|w| w.logs["acme"].iter().map(|l| l.text.clone()).collect::<Vec<_>>().join("\n"));
+    let log = || s.sim.with(|w| w.logs.of("acme").iter().map(|l| l.text.clone()).collect::<Vec<_>>().join("\n"));
     wait_until("the guard's summary reaches the log", || log().contains("migrate-guard: outcome="));
     let log = log();
     assert!(log.contains("migrate-guard: guarding `sh -c"), "{log}");

@@ -38,7 +38,7 @@ fn once(tool: &Path, drop_stream: bool) -> anyhow::Result<Duration> {
     );
     let ended = SystemTime::now();
     let exited = sim
-        .with(|w| w.logs["acme"].iter().find(|l| l.text.starts_with("Process exited")).map(|l| l.at))
+        .with(|w| w.logs.of("acme").iter().find(|l| l.text.starts_with("Process exited")).map(|l| l.at))
         .ok_or_else(|| anyhow::anyhow!("no exit line in the log"))?;
     Ok(ended.duration_since(exited).unwrap_or_default())
 }

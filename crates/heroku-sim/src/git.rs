@@ -198,7 +198,7 @@ fn release(world: &Arc<Mutex<World>>, app: &str, pushed: &Pushed, types: &[(Stri
     let slug = w.apps[app].slugs.iter().find(|s| s.id == slug_id).cloned().expect("just added");
     let short: String = pushed.commit.chars().take(8).collect();
     let version = w.release_slug(app, slug, format!("Deploy {short}"), now);
-    for job in std::mem::take(&mut w.release_jobs) {
+    for job in std::mem::take(&mut w.release_phases.to_start) {
         crate::release_phase::start(job, world.clone());
     }
     let output = w.apps[app].releases.iter().find(|r| r.version == version).and_then(|r| r.output_id.clone());
@@ -217,7 +217,7 @@ fn stream_release_phase(
     loop {
         let (text, done, status) = {
             let w = lock(world);
-            let o = w.release_outputs.get(output_id).cloned().unwrap_or_default();
+            let o = w.release_phases.outputs.get(output_id).cloned().unwrap_or_default();
             let status = w
                 .apps
                 .get(app)

@@ -6,6 +6,39 @@
 //! from the stuck-release incident: a stop addressed to a bare process-type name answers 202
 //! and stops nothing.
 //!
+//! Each behaviour has one address. [`World`] holds the apps and, beside them, each concern's
+//! own state, defined where the concern is modelled (`oneoff::OneOffs`,
+//! `release_phase::ReleasePhases`, `logs::Logs`, `model::Pipelines`); the HTTP routes are a
+//! table in `api` handing each route to its concern's module. Where each platform behaviour
+//! lives, and the test that holds it there (paths from the workspace root; the
+//! `docs_table` test checks every test named here exists):
+//!
+//! | platform behaviour | modelled in | test |
+//! |---|---|---|
+//! | a stop sent to a bare process-type name answers 202 and stops nothing; a stop by id removes the dyno | `api::dynos` | `crates/heroku-api/tests/against_sim.rs::stop_by_id_removes_the_dyno_but_a_stop_to_a_type_name_stops_nothing` |
+//! | `ps:restart`/`ps:stop` of a type go through `/formations/{type}` (3.sdk) | `api::formation` | `crates/heroku-sim/tests/schema_fidelity.rs::a_process_type_is_restarted_through_the_formation_route_only` |
+//! | a restart gives a new boot time and passes through `starting` | `model::World::tick` | `crates/heroku-api/tests/against_sim.rs::restarts_give_new_boot_times_and_pass_through_starting` |
+//! | lists are paged with `Range` / `Next-Range` (1000 per page) | `paging`, `api::wire` | `crates/heroku-api/tests/against_sim.rs::lists_all_250_dynos_through_range_pagination` |
+//! | 429 with `Retry-After` | `api` (faults) | `crates/heroku-api/tests/against_sim.rs::waits_for_retry_after_on_429_then_succeeds` |
+//! | every answer is in the published schema (names, types, `date-time`) | `api::wire`, `clock` | `crates/heroku-sim/tests/schema_fidelity.rs::every_endpoint_answers_in_the_published_schema` |
+//! | `heroku run` attaches through the rendezvous (TLS, the secret, then the dyno's output) | `oneoff` | `tests/real_heroku_cli.rs::heroku_run_attaches_through_the_rendezvous` |
+//! | a detached one-off's output and exit status reach the app's log | `oneoff`, `logs` | `tests/real_heroku_cli.rs::run_detached_output_and_exit_status_reach_heroku_logs` |
+//! | on `cnb`, a one-off needs `launcher` first; the launcher puts launch layers' `bin/` on PATH | `oneoff`, `model::AppState::launch_layer_bins` | `crates/heroku-sim/tests/fir.rs::a_cnb_one_off_without_launcher_fails_and_with_it_runs` |
+//! | a release with a release command is `pending` until it succeeds, then the formation restarts onto it | `release_phase` | `crates/heroku-sim/tests/release_phase.rs::a_release_with_a_release_command_is_pending_until_it_succeeds_then_the_formation_restarts_onto_it` |
+//! | a failed release command leaves the previous release current and restarts nothing | `release_phase` | `crates/heroku-sim/tests/release_phase.rs::a_failed_release_command_leaves_the_previous_release_current_and_restarts_nothing` |
+//! | the release phase's time limit; a stopped release dyno fails its release | `release_phase`, `model::World::tick` | `crates/heroku-sim/tests/release_phase.rs::the_release_phase_is_stopped_at_its_time_limit_and_a_stopped_release_dyno_fails_the_release` |
+//! | a newer release supersedes a pending one, which expires | `release_phase` | `crates/heroku-sim/tests/release_phase.rs::a_newer_release_supersedes_a_pending_one_which_expires` |
+//! | an add-on's config change skips the release phase; a user's runs it | `api::apps`, `World::addon_config_change` (in `release_phase`) | `crates/heroku-sim/tests/release_phase.rs::an_addon_config_change_skips_the_release_phase_and_a_users_runs_it` |
+//! | `git push` streams the release phase and returns only when it has ended | `git` | `crates/heroku-sim/tests/git_push.rs::a_push_streams_the_release_phase_and_returns_only_when_it_has_ended` |
+//! | a failed release phase still exits the push 0; only a failed build rejects it | `git` | `crates/heroku-sim/tests/git_push.rs::a_failed_release_phase_still_exits_0_as_on_the_platform` |
+//! | the Procfile is read as the platform reads it | `git` | `crates/heroku-sim/tests/git_push.rs::the_procfile_is_read_as_the_platform_reads_it` |
+//! | a Fir release runs an OCI image carrying the commit | `api::releases`, `release_phase` | `crates/heroku-sim/tests/fir.rs::a_fir_release_runs_an_oci_image_that_carries_the_commit` |
+//! | a Fir log session has no history and ends after its time | `logs`, `api::log_sessions` | `crates/heroku-sim/tests/fir.rs::a_fir_log_session_has_no_history_and_ends_after_its_time` |
+//! | `releases:rollback` runs the release phase again and the CLI never reads its outcome | `api::releases` | `tests/real_heroku_cli.rs::rollback_runs_the_release_phase_again_and_never_reads_its_outcome` |
+//! | `heroku ps:stop release` (the incident) prints success and stops nothing | `api::dynos` | `tests/real_heroku_cli.rs::incident_ps_stop_release_prints_success_and_stops_nothing` |
+//!
+//! docs/platform.md says where each fact came from (the pinned CLI, the schema, Dev Center).
+//!
 //! In-process use from tests:
 //! ```no_run
 //! let mut world = heroku_sim::World::default();
@@ -50,7 +83,7 @@ impl Sim {
     pub fn start_on(world: World, port: u16) -> std::io::Result<Sim> {
         let world = Arc::new(Mutex::new(world));
         let rendezvous = oneoff::Rendezvous::start(world.clone())?;
-        world.lock().unwrap_or_else(|e| e.into_inner()).rendezvous_port = Some(rendezvous.port());
+        world.lock().unwrap_or_else(|e| e.into_inner()).one_offs.rendezvous_port = Some(rendezvous.port());
         let handler = Arc::new(api::ApiHandler { world: world.clone() });
         let server = http::Server::start(port, handler)?;
         Ok(Sim { world, server, rendezvous })
@@ -79,7 +112,7 @@ impl Sim {
 
     /// The token the simulator accepts.
     pub fn token(&self) -> String {
-        self.with(|w| w.token.clone())
+        self.with(|w| w.account.token.clone())
     }
 
     /// Reads or changes the world, after moving it to the present.
@@ -91,7 +124,7 @@ impl Sim {
 
     /// A copy of every request received so far.
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.with(|w| w.log.clone())
+        self.with(|w| w.requests.all.clone())
     }
 
     /// Adds a one-shot fault rule.
@@ -117,7 +150,7 @@ impl Sim {
         let slug = w.apps[app].slugs.iter().find(|s| s.id == slug_id).cloned().expect("just added");
         let short: String = commit.chars().take(8).collect();
         let version = w.release_slug(app, slug, format!("Deploy {short}"), now);
-        for job in std::mem::take(&mut w.release_jobs) {
+        for job in std::mem::take(&mut w.release_phases.to_start) {
             release_phase::start(job, self.world.clone());
         }
         version

@@ -14,6 +14,23 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::model::World;
 
+/// Each app's log and the log sessions made to read it.
+#[derive(Debug, Clone, Default)]
+pub struct Logs {
+    /// Each app's log, in order.
+    pub lines: std::collections::BTreeMap<String, Vec<LogLine>>,
+    /// Log sessions created and not yet streamed, by id.
+    pub sessions: std::collections::HashMap<String, LogSession>,
+    pub(crate) next_seq: u64,
+}
+
+impl Logs {
+    /// An app's log so far (empty for an app that has logged nothing).
+    pub fn of(&self, app: &str) -> &[LogLine] {
+        self.lines.get(app).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
 /// One log line.
 #[derive(Debug, Clone)]
 pub struct LogLine {
@@ -76,7 +93,7 @@ impl LogSession {
 impl World {
     /// Appends a line to an app's log.
     pub fn log_line(&mut self, app: &str, source: &str, dyno: &str, text: &str) {
-        self.next_log_seq += 1;
+        self.logs.next_seq += 1;
         let process_type = self
             .apps
             .get(app)
@@ -85,19 +102,19 @@ impl World {
             .unwrap_or_else(|| dyno.split(['.', '-']).next().unwrap_or(dyno).to_string());
         let line = LogLine {
             process_type,
-            seq: self.next_log_seq,
+            seq: self.logs.next_seq,
             at: SystemTime::now(),
             visible_at: Instant::now() + self.faults.log_delay,
             source: source.to_string(),
             dyno: dyno.to_string(),
             text: text.to_string(),
         };
-        self.logs.entry(app.to_string()).or_default().push(line);
+        self.logs.lines.entry(app.to_string()).or_default().push(line);
     }
 
     /// Every line of an app's log so far, formatted (for tests).
     pub fn log_text(&self, app: &str) -> Vec<String> {
-        self.logs.get(app).map(|l| l.iter().map(LogLine::formatted).collect()).unwrap_or_default()
+        self.logs.of(app).iter().map(LogLine::formatted).collect()
     }
 }
 
@@ -106,11 +123,11 @@ fn visible(world: &World, session: &LogSession, after: u64) -> Vec<LogLine> {
     let now = Instant::now();
     world
         .logs
-        .get(&session.app)
-        .map(|lines| {
-            lines.iter().filter(|l| l.seq > after && l.visible_at <= now && session.wants(l)).cloned().collect()
-        })
-        .unwrap_or_default()
+        .of(&session.app)
+        .iter()
+        .filter(|l| l.seq > after && l.visible_at <= now && session.wants(l))
+        .cloned()
+        .collect()
 }
 
 fn lock(world: &Mutex<World>) -> std::sync::MutexGuard<'_, World> {
@@ -152,11 +169,7 @@ pub fn stream(world: Arc<Mutex<World>>, session: LogSession, out: &mut dyn Write
         None => {
             let now = Instant::now();
             let w = lock(&world);
-            w.logs
-                .get(&session.app)
-                .and_then(|l| l.iter().rev().find(|l| l.visible_at <= now))
-                .map(|l| l.seq)
-                .unwrap_or(0)
+            w.logs.of(&session.app).iter().rev().find(|l| l.visible_at <= now).map(|l| l.seq).unwrap_or(0)
         }
     };
     let started = Instant::now();

@@ -103,7 +103,7 @@ fn run() -> Result<(), String> {
         format!("unknown scenario `{scenario}`; known: {}", names.join(", "))
     })?;
     if let Some(t) = token {
-        world.token = t;
+        world.account.token = t;
     }
     if let Some(url) = &database_url {
         if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
@@ -132,7 +132,7 @@ fn run() -> Result<(), String> {
     let _ = writeln!(out, "{}", sim.url());
     let _ = out.flush();
     let (token, apps, has_database) =
-        sim.with(|w| (w.token.clone(), w.apps.keys().cloned().collect::<Vec<_>>(), database_url.is_some()));
+        sim.with(|w| (w.account.token.clone(), w.apps.keys().cloned().collect::<Vec<_>>(), database_url.is_some()));
     eprintln!("heroku-sim: scenario {scenario} (apps: {}) on {}", apps.join(", "), sim.url());
     eprintln!("heroku-sim: use it with: export HEROKU_HOST={} HEROKU_API_KEY={token}", sim.url());
     if !has_database && !apps.is_empty() {

@@ -362,37 +362,61 @@ pub struct LoggedRequest {
     pub user_agent: Option<String>,
 }
 
-/// The whole simulated platform.
+/// The whole simulated platform: the apps, and beside them each concern's own state — owned
+/// by the module that models it (one-off dynos in `oneoff`, release phases in `release_phase`,
+/// logs in `logs`, pipelines in `api::pipelines`), so a behaviour and its state have one
+/// address.
 #[derive(Debug, Clone)]
 pub struct World {
-    /// Apps by name.
+    /// Apps by name: their config, formation, dynos and releases.
     pub apps: BTreeMap<String, AppState>,
-    /// The account owning every app.
-    pub account_email: String,
-    /// The account's id.
-    pub account_id: String,
-    /// The token the API accepts.
-    pub token: String,
+    /// The account owning every app, and the token the API accepts.
+    pub account: Account,
     /// Transition timing.
     pub timing: Timing,
     /// Fault injection.
     pub faults: Faults,
     /// Every request received.
-    pub log: Vec<LoggedRequest>,
-    /// Requests seen, for `rate_limit_every`.
-    pub request_count: u64,
-    /// Attached one-off dynos waiting for their client, by rendezvous secret.
-    pub attach_jobs: std::collections::HashMap<String, crate::oneoff::Job>,
-    /// Detached one-off dynos to start once the request is answered.
-    pub detached_jobs: Vec<crate::oneoff::Job>,
-    /// Release phases to start once the request is answered.
-    pub release_jobs: Vec<crate::release_phase::ReleaseJob>,
-    /// Release commands' output, by output id.
-    pub release_outputs: std::collections::HashMap<String, crate::release_phase::ReleaseOutput>,
-    /// The rendezvous port, when one-off dynos can attach.
-    pub rendezvous_port: Option<u16>,
+    pub requests: RequestLog,
+    /// One-off dynos: waiting for their client, or to start.
+    pub one_offs: crate::oneoff::OneOffs,
+    /// Release phases: to start, and their output.
+    pub release_phases: crate::release_phase::ReleasePhases,
+    /// What every dyno runs: the slug, the language runtime, buildpack layers.
+    pub slug: Slug,
+    /// Pipeline couplings and the promotions made.
+    pub pipelines: Pipelines,
+    /// Each app's log, and the log sessions created.
+    pub logs: crate::logs::Logs,
+    next_id: u64,
+    next_run: u64,
+}
+
+/// The account every app belongs to.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Its email.
+    pub email: String,
+    /// Its id.
+    pub id: String,
+    /// The token the API accepts.
+    pub token: String,
+}
+
+/// Every request the simulator received.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog {
+    /// In order of arrival.
+    pub all: Vec<LoggedRequest>,
+    /// How many were seen (for `rate_limit_every`).
+    pub count: u64,
+}
+
+/// What a dyno runs, as the build left it.
+#[derive(Debug, Clone, Default)]
+pub struct Slug {
     /// The directory one-off dynos run in (the "slug"); the simulator's own when unset.
-    pub slug_dir: Option<std::path::PathBuf>,
+    pub dir: Option<std::path::PathBuf>,
     /// The app's language runtime (what the buildpacks installed: `bundle`, `ruby`…): on a
     /// dyno's PATH on Cedar, only through `launcher` for a one-off command on `cnb`.
     pub runtime_dir: Option<std::path::PathBuf>,
@@ -400,43 +424,34 @@ pub struct World {
     /// `<buildpack>/<layer>` beside `<buildpack>/<layer>.toml`): on a `cnb` app the launcher puts
     /// each launch layer's `bin/` on the PATH of every process it starts.
     pub layers_dir: Option<std::path::PathBuf>,
+}
+
+/// Pipelines: which app is in which stage, and what was promoted.
+#[derive(Debug, Clone, Default)]
+pub struct Pipelines {
     /// Pipeline couplings.
     pub couplings: Vec<CouplingState>,
     /// Pipeline promotions made.
     pub promotions: Vec<PromotionState>,
-    /// Each app's log, in order.
-    pub logs: BTreeMap<String, Vec<crate::logs::LogLine>>,
-    /// Log sessions created and not yet streamed, by id.
-    pub log_sessions: std::collections::HashMap<String, crate::logs::LogSession>,
-    pub(crate) next_log_seq: u64,
-    next_id: u64,
-    next_run: u64,
 }
 
 impl Default for World {
     fn default() -> Self {
         World {
             apps: BTreeMap::new(),
-            account_email: "oncall@example.com".into(),
-            account_id: "3f1c9a0e-0000-4000-8000-00000000a001".into(),
-            token: "sim-token".into(),
+            account: Account {
+                email: "oncall@example.com".into(),
+                id: "3f1c9a0e-0000-4000-8000-00000000a001".into(),
+                token: "sim-token".into(),
+            },
             timing: Timing::default(),
             faults: Faults::default(),
-            log: Vec::new(),
-            request_count: 0,
-            attach_jobs: std::collections::HashMap::new(),
-            detached_jobs: Vec::new(),
-            release_jobs: Vec::new(),
-            release_outputs: std::collections::HashMap::new(),
-            rendezvous_port: None,
-            slug_dir: None,
-            runtime_dir: None,
-            layers_dir: None,
-            couplings: Vec::new(),
-            promotions: Vec::new(),
-            logs: BTreeMap::new(),
-            log_sessions: std::collections::HashMap::new(),
-            next_log_seq: 0,
+            requests: RequestLog::default(),
+            one_offs: Default::default(),
+            release_phases: Default::default(),
+            slug: Slug::default(),
+            pipelines: Pipelines::default(),
+            logs: Default::default(),
             next_id: 1,
             next_run: 1000,
         }

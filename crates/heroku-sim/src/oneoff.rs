@@ -19,6 +19,17 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use crate::model::World;
 
+/// One-off dynos between their request and their run.
+#[derive(Debug, Clone, Default)]
+pub struct OneOffs {
+    /// Attached one-off dynos waiting for their client, by rendezvous secret.
+    pub attach_jobs: std::collections::HashMap<String, Job>,
+    /// Detached one-off dynos to start once the request is answered.
+    pub detached: Vec<Job>,
+    /// The rendezvous port, when one-off dynos can attach.
+    pub rendezvous_port: Option<u16>,
+}
+
 /// What a one-off dyno runs.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -408,7 +419,7 @@ fn serve(tcp: TcpStream, config: Arc<ServerConfig>, world: Arc<Mutex<World>>) {
     let secret = line.trim_end().split('?').next().unwrap_or("").to_string();
     let (job, boot) = {
         let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
-        (w.attach_jobs.remove(&secret), w.timing.start_delay)
+        (w.one_offs.attach_jobs.remove(&secret), w.timing.start_delay)
     };
     let Some(job) = job else {
         // Unknown or already used secret: close without a banner, as the platform does.

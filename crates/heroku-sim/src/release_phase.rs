@@ -28,6 +28,15 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::model::{FormationState, ReleaseState, SlugState, World};
 use crate::oneoff::{exit_code, kill_group, read_lines, spawn, Job};
 
+/// Release phases between their release and their end.
+#[derive(Debug, Clone, Default)]
+pub struct ReleasePhases {
+    /// Release phases to start once the request is answered.
+    pub to_start: Vec<ReleaseJob>,
+    /// Release commands' output, by output id.
+    pub outputs: std::collections::HashMap<String, ReleaseOutput>,
+}
+
 /// A release phase waiting to start.
 #[derive(Debug, Clone)]
 pub struct ReleaseJob {
@@ -77,7 +86,7 @@ impl World {
         let formation_id = self.new_id();
         let number = self.next_run_number();
         let (slug_dir, runtime_dir, layers) =
-            (self.slug_dir.clone(), self.runtime_dir.clone(), self.layers_dir.clone());
+            (self.slug.dir.clone(), self.slug.runtime_dir.clone(), self.slug.layers_dir.clone());
         let app = self.apps.get_mut(app_name).expect("release of a known app");
         let launch_layers = app.launch_layer_bins(layers.as_deref());
         if !app.slugs.iter().any(|s| s.id == slug.id) {
@@ -131,8 +140,8 @@ impl World {
             slot: None,
         });
         let env = app.config_vars.clone();
-        self.release_outputs.insert(output_id.clone(), ReleaseOutput::default());
-        self.release_jobs.push(ReleaseJob {
+        self.release_phases.outputs.insert(output_id.clone(), ReleaseOutput::default());
+        self.release_phases.to_start.push(ReleaseJob {
             job: Job {
                 app: app_name.to_string(),
                 dyno_id,
@@ -262,7 +271,7 @@ pub fn start(rj: ReleaseJob, world: Arc<Mutex<World>>) {
                 d.state = "up".into();
                 d.updated_at = SystemTime::now();
             }
-            if let Some(o) = w.release_outputs.get_mut(&rj.output_id) {
+            if let Some(o) = w.release_phases.outputs.get_mut(&rj.output_id) {
                 o.started = true;
             }
         }
@@ -272,7 +281,7 @@ pub fn start(rj: ReleaseJob, world: Arc<Mutex<World>>) {
             move |line: &str| {
                 let mut w = lock(&world);
                 w.log_line(&rj.job.app, "app", &rj.job.dyno_name, line);
-                if let Some(o) = w.release_outputs.get_mut(&rj.output_id) {
+                if let Some(o) = w.release_phases.outputs.get_mut(&rj.output_id) {
                     o.text.push_str(line);
                     o.text.push('\n');
                 }
@@ -313,7 +322,7 @@ fn finish(world: &Arc<Mutex<World>>, rj: &ReleaseJob, code: i32) {
     let job = &rj.job;
     w.log_line(&job.app, "heroku", &job.dyno_name, &format!("Process exited with status {code}"));
     w.log_line(&job.app, "heroku", &job.dyno_name, "State changed from up to complete");
-    if let Some(o) = w.release_outputs.get_mut(&rj.output_id) {
+    if let Some(o) = w.release_phases.outputs.get_mut(&rj.output_id) {
         o.started = true;
         o.done = true;
     }
@@ -336,7 +345,7 @@ pub fn stream_output(world: Arc<Mutex<World>>, output_id: String, from: usize, o
     loop {
         let (chunk, done) = {
             let w = lock(&world);
-            let Some(o) = w.release_outputs.get(&output_id) else { return };
+            let Some(o) = w.release_phases.outputs.get(&output_id) else { return };
             let start = sent.min(o.text.len());
             (o.text.as_bytes()[start..].to_vec(), o.done)
         };

@@ -156,7 +156,7 @@ impl World {
         for (app, stage) in stages {
             assert!(self.apps.contains_key(*app), "seed: unknown app {app}");
             let id = self.new_id();
-            self.couplings.push(crate::model::CouplingState {
+            self.pipelines.couplings.push(crate::model::CouplingState {
                 id,
                 app: app.to_string(),
                 pipeline_id: pipeline_id.clone(),

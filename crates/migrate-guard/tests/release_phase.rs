@@ -48,7 +48,7 @@ impl Setup {
         wait_until("the release phase ends", || self.status(version) != "pending");
         let output = self.sim.with(|w| {
             let id = w.apps["acme"].releases.iter().find(|r| r.version == version).unwrap().output_id.clone().unwrap();
-            w.release_outputs[&id].text.clone()
+            w.release_phases.outputs[&id].text.clone()
         });
         (self.status(version), output)
     }

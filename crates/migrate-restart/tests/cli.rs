@@ -764,7 +764,7 @@ fn bad_input_starts_nothing() {
     assert_eq!(attempt["exit_status"], serde_json::Value::Null);
 
     // No attach_url from the platform.
-    s.sim.with(|w| w.rendezvous_port = None);
+    s.sim.with(|w| w.one_offs.rendezvous_port = None);
     let out = t.run(&["-a", "acme", "--command", "true", "--confirm", "acme", "--restart", "none", "--attach"]);
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(out.stderr_text().contains("returned no attach_url"), "{}", out.dump());

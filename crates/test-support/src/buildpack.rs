@@ -89,7 +89,7 @@ pub fn install_migrate_guard(bin: &Path, world: &mut World, g: Generation, dir: 
             std::fs::create_dir_all(&own)?;
             let plan = dir.join("plan.toml");
             std::fs::write(&plan, "")?;
-            world.layers_dir = Some(layers);
+            world.slug.layers_dir = Some(layers);
             Command::new(bp.join("bin/build"))
                 .current_dir(&slug)
                 .env("CNB_BUILDPACK_DIR", &bp)
@@ -105,6 +105,6 @@ pub fn install_migrate_guard(bin: &Path, world: &mut World, g: Generation, dir: 
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    world.slug_dir = Some(slug);
+    world.slug.dir = Some(slug);
     Ok(())
 }

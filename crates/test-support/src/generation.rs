@@ -55,7 +55,7 @@ pub fn install_runtime(world: &mut World, dir: &Path) -> std::io::Result<PathBuf
         "#!/bin/sh\n# The app's bundler, as a buildpack installs it.\n[ \"$1\" = exec ] && shift\nexec \"$@\"\n",
     )?;
     std::fs::set_permissions(&bundle, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    world.runtime_dir = Some(runtime.clone());
+    world.slug.runtime_dir = Some(runtime.clone());
     Ok(runtime)
 }
 

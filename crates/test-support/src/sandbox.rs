@@ -127,7 +127,7 @@ impl Sandbox {
         let migration = git(&["rev-parse", "HEAD"])?;
         // One-off dynos run in the app's code, as on the platform.
         let slug = dir.clone();
-        self.sim.with(|w| w.slug_dir = Some(slug));
+        self.sim.with(|w| w.slug.dir = Some(slug));
         Ok((dir, deployed, code_only, migration))
     }
 }

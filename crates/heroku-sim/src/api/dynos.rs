@@ -118,10 +118,10 @@ pub(super) fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value
     let number = world.next_run_number();
     let secret = world.new_id().replace('-', "");
     let start_delay = world.timing.start_delay;
-    let rendezvous_port = world.rendezvous_port;
-    let slug_dir = world.slug_dir.clone();
-    let runtime_dir = world.runtime_dir.clone();
-    let layers_dir = world.layers_dir.clone();
+    let rendezvous_port = world.one_offs.rendezvous_port;
+    let slug_dir = world.slug.dir.clone();
+    let runtime_dir = world.slug.runtime_dir.clone();
+    let layers_dir = world.slug.layers_dir.clone();
     let app = world.apps.get_mut(app_name).expect("found");
     // Fir names one-off dynos like its pods (`run-…`); Cedar numbers them (`run.1001`).
     let name = if app.is_fir() { app.dyno_name(&ptype, number, &id) } else { format!("{ptype}.{number}") };
@@ -173,10 +173,10 @@ pub(super) fn create_dyno(world: &mut World, app_name: &str, body: Option<&Value
         // Only a rendezvous URL is served here; a Fir dyno waits for an SSH client this
         // simulator does not play (it stays `starting` until stopped).
         (true, Some(url)) if url.starts_with("rendezvous://") => {
-            world.attach_jobs.insert(secret, job);
+            world.one_offs.attach_jobs.insert(secret, job);
         }
         (true, _) => {}
-        (false, _) => world.detached_jobs.push(job),
+        (false, _) => world.one_offs.detached.push(job),
     }
     answer(201, out)
 }

@@ -29,7 +29,7 @@ pub(super) fn create_log_session(world: &mut World, app_name: &str, body: Option
         fir,
     };
     let id = world.new_id();
-    world.log_sessions.insert(id.clone(), session);
+    world.logs.sessions.insert(id.clone(), session);
     let t = ts(SystemTime::now());
     answer(
         201,

@@ -56,7 +56,7 @@ impl Handler for ApiHandler {
         let arrived = Instant::now();
         let (reply, latency) = {
             let mut world = self.world.lock().unwrap_or_else(|e| e.into_inner());
-            world.request_count += 1;
+            world.requests.count += 1;
             world.tick(arrived);
             let latency = world.faults.latency;
             let body: Option<Value> = serde_json::from_slice(&req.body).ok();
@@ -64,13 +64,13 @@ impl Handler for ApiHandler {
                 Ok(outcome) => outcome,
                 Err(stream) => return stream,
             };
-            for job in std::mem::take(&mut world.detached_jobs) {
+            for job in std::mem::take(&mut world.one_offs.detached) {
                 crate::oneoff::run_detached(job, self.world.clone());
             }
-            for job in std::mem::take(&mut world.release_jobs) {
+            for job in std::mem::take(&mut world.release_phases.to_start) {
                 crate::release_phase::start(job, self.world.clone());
             }
-            world.log.push(LoggedRequest {
+            world.requests.all.push(LoggedRequest {
                 method: req.method.clone(),
                 path: req.path.clone(),
                 status: outcome.as_ref().map(|a| a.status).unwrap_or(0),
@@ -85,7 +85,7 @@ impl Handler for ApiHandler {
                 Some(a) => {
                     let mut headers = a.headers;
                     headers.push(("Content-Type".into(), "application/json".into()));
-                    headers.push(("Request-Id".into(), format!("sim-{}", world.request_count)));
+                    headers.push(("Request-Id".into(), format!("sim-{}", world.requests.count)));
                     headers.push(("RateLimit-Remaining".into(), "4500".into()));
                     Reply::Response { status: a.status, headers, body: a.body.to_string() }
                 }
@@ -130,7 +130,7 @@ impl ApiHandler {
             // A log stream is reached with the secret in its URL, not the API token.
             None if req.method == "GET" && req.path.starts_with("/log-sessions/") => {
                 let id = req.path.trim_start_matches("/log-sessions/").trim_end_matches("/stream").to_string();
-                match world.log_sessions.get(&id).cloned() {
+                match world.logs.sessions.get(&id).cloned() {
                     Some(session) => {
                         let world = self.world.clone();
                         return Err(Reply::Stream {
@@ -145,7 +145,7 @@ impl ApiHandler {
             // So is a release's output stream (text/plain, resumable with Range).
             None if req.method == "GET" && req.path.starts_with("/release-output/") => {
                 let id = req.path.trim_start_matches("/release-output/").to_string();
-                match world.release_outputs.get(&id) {
+                match world.release_phases.outputs.get(&id) {
                     Some(o) if o.started => {
                         let world = self.world.clone();
                         let from = crate::release_phase::range_start(req.header("range"));
@@ -205,7 +205,7 @@ fn injected_fault(world: &mut World, req: &Request) -> Option<FaultKind> {
         return Some(rule.kind.clone());
     }
     if let Some(n) = faults.rate_limit_every {
-        if n > 0 && world.request_count % u64::from(n) == 0 {
+        if n > 0 && world.requests.count % u64::from(n) == 0 {
             return Some(FaultKind::RateLimited(faults.retry_after_secs));
         }
     }
@@ -213,7 +213,7 @@ fn injected_fault(world: &mut World, req: &Request) -> Option<FaultKind> {
 }
 
 fn authorized(world: &World, req: &Request) -> bool {
-    let expected = format!("Bearer {}", world.token);
+    let expected = format!("Bearer {}", world.account.token);
     req.header("authorization").is_some_and(|v| v == expected)
 }
 

@@ -11,7 +11,7 @@ use crate::model::World;
 
 /// `GET /apps/{app}/pipeline-couplings`.
 pub(super) fn coupling(world: &mut World, app_name: &str) -> Answer {
-    match world.couplings.iter().find(|c| c.app == app_name) {
+    match world.pipelines.couplings.iter().find(|c| c.app == app_name) {
         Some(c) => answer(200, coupling_json(world, c)),
         None => not_found("pipeline coupling"),
     }
@@ -19,7 +19,7 @@ pub(super) fn coupling(world: &mut World, app_name: &str) -> Answer {
 
 /// `GET /pipeline-promotions/{id}`.
 pub(super) fn get_promotion(world: &mut World, id: &str) -> Answer {
-    match world.promotions.iter().find(|p| p.id == id) {
+    match world.pipelines.promotions.iter().find(|p| p.id == id) {
         Some(p) => answer(200, promotion_json(world, p)),
         None => not_found("pipeline promotion"),
     }
@@ -27,7 +27,7 @@ pub(super) fn get_promotion(world: &mut World, id: &str) -> Answer {
 
 /// `GET /pipeline-promotions/{id}/promotion-targets`.
 pub(super) fn promotion_targets(world: &mut World, id: &str) -> Answer {
-    match world.promotions.iter().find(|p| p.id == id) {
+    match world.pipelines.promotions.iter().find(|p| p.id == id) {
         Some(p) => answer(200, Value::Array(promotion_targets_json(world, p))),
         None => not_found("pipeline promotion"),
     }
@@ -62,8 +62,9 @@ pub(super) fn create_promotion(world: &mut World, body: Option<&Value>, now: Ins
     }
     let name_of =
         |world: &World, id: &str| world.apps.values().find(|a| a.id == id || a.name == id).map(|a| a.name.clone());
-    let coupled =
-        |world: &World, app: &str| world.couplings.iter().any(|c| c.app == app && c.pipeline_id == pipeline_id);
+    let coupled = |world: &World, app: &str| {
+        world.pipelines.couplings.iter().any(|c| c.app == app && c.pipeline_id == pipeline_id)
+    };
     let Some(source) = name_of(world, &source_id).filter(|a| coupled(world, a)) else {
         return error(422, "invalid_params", "The source app is not in this pipeline.");
     };
@@ -98,6 +99,6 @@ pub(super) fn create_promotion(world: &mut World, body: Option<&Value>, now: Ins
         targets: made,
     };
     let out = promotion_json(world, &p);
-    world.promotions.push(p);
+    world.pipelines.promotions.push(p);
     answer(201, out)
 }

@@ -21,8 +21,8 @@ pub(super) fn list(items: Vec<Value>, range: Option<&str>, default_field: &str, 
 
 pub(super) fn account_json(world: &World) -> Value {
     json!({
-        "id": world.account_id,
-        "email": world.account_email,
+        "id": world.account.id,
+        "email": world.account.email,
         "name": "On Call",
         "allow_tracking": false,
         "beta": false,
@@ -57,7 +57,7 @@ pub(super) fn app_json(world: &World, app: &AppState) -> Value {
         "released_at": released_at,
         "web_url": format!("https://{}.herokuapp.com/", app.name),
         "git_url": format!("https://git.heroku.com/{}.git", app.name),
-        "owner": { "id": world.account_id, "email": world.account_email },
+        "owner": { "id": world.account.id, "email": world.account.email },
         "region": { "id": "59accabd-516d-4f0e-83e6-6e3757701145", "name": "us" },
         "stack": { "id": "ee582d3c-717d-4a57-ba5f-8b3a39f3a817", "name": app.stack },
         "build_stack": { "id": "ee582d3c-717d-4a57-ba5f-8b3a39f3a817", "name": app.stack },
@@ -120,7 +120,7 @@ pub(super) fn release_json(world: &World, app: &AppState, version: u64, host: &s
         // A Fir release runs an OCI image and has no slug. The simulator keeps one artifact
         // store and names it by generation.
         "slug": if app.is_fir() { None } else { r.slug_id.as_ref().map(|id| json!({ "id": id })) },
-        "user": { "id": world.account_id, "email": world.account_email },
+        "user": { "id": world.account.id, "email": world.account.email },
         "app": app_ref(app),
         "addon_plan_names": ["heroku-postgresql:standard-0"],
         "output_stream_url": r.output_id.as_ref().map(|id| format!("http://{host}/release-output/{id}"))
