@@ -215,6 +215,18 @@ fn recommendation_lines(
     }
 }
 
+/// Why a root blocker is not recommended for a cancel, in one line.
+fn why_not_cancelled(s: &Session) -> String {
+    if s.has(Label::Wraparound) {
+        return format!(
+            "  pid {} is a vacuum to prevent transaction ID wraparound: cancelled, it starts over and the table stays at risk. Let it finish (pg_stat_progress_vacuum shows how far it is); what waits behind it can give up and run again afterwards.",
+            s.pid
+        );
+    }
+    let why = pg_locks::refusal(s).unwrap_or("it is not a session this tool signals");
+    format!("  pid {}: {why}.", s.pid)
+}
+
 /// The platform's own way to end what a recommendation cancels, when there is one: a Heroku
 /// Postgres backup is stopped with `pg:backups:cancel`, which also ends the backup job (a
 /// plain cancel only fails its COPY). Needs the app, which a bare `--database-url` lacks.
@@ -306,9 +318,10 @@ pub fn human(
     let (primary, alternative) = recs;
     match primary {
         Some(r) => recommendation_lines("Recommended:", r, db, snap, &mut out),
-        None => out.push(
-            "No session here can be cancelled safely by this tool (only system processes or this tool block).".into(),
-        ),
+        None => {
+            out.push("No session here can be cancelled safely by this tool:".into());
+            out.extend(forest.roots.iter().filter_map(|root| snap.get(root.pid)).map(why_not_cancelled));
+        }
     }
     if let Some(r) = alternative {
         recommendation_lines("Or, to release the queue now:", r, db, snap, &mut out);
