@@ -5,13 +5,13 @@ use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cli_kit::output::red;
 use cli_kit::{format_duration, interrupt, Output, ResolvedDatabase};
 use heroku_api::release_output::{OpenError, OutputEvent};
 use heroku_api::timestamp::parse_rfc3339;
 use heroku_api::{Client, Dyno, Release};
 use pg_locks::{Ownership, Snapshot};
 
+use crate::render::Following;
 use crate::report::{DeadlineAction, DynoBrief, PhaseResult, ReleaseBrief, ReleasePhaseReport, Watched};
 
 /// How closely to follow and what may be done on the user's behalf.
@@ -90,7 +90,7 @@ pub fn follow(
             match w.tick(cx.app, out, &mut report) {
                 Ok(next) => pause = pause.min(next),
                 Err(e) => {
-                    out.warn(format!("lock watch off, nothing more will be cancelled: {e}"));
+                    out.show(&Following::WatchLost { error: e.to_string() });
                     report.database = Watched { watched: false, reason: Some(e.to_string()) };
                     watcher = None;
                 }
@@ -152,7 +152,7 @@ fn start_watcher(cx: &Context, opts: &Options, report: &mut ReleasePhaseReport) 
             Some(Watcher::new(c, opts.application_name.clone(), opts.lock_wait))
         }
         Err(e) => {
-            cx.out.warn(format!("lock watch off, nothing will be cancelled: {e}"));
+            cx.out.show(&Following::WatchNotStarted { error: e.to_string() });
             report.database.reason = Some(e.to_string());
             None
         }
@@ -194,10 +194,7 @@ fn find_release_dyno(
         .into_iter()
         .find(|d| d.process_type == "release" && d.release.as_ref().is_some_and(|r| r.version == release.version))?;
     let age = d.age(SystemTime::now()).map(format_duration).unwrap_or_else(|| "?".into());
-    cx.out.note(format!(
-        "Release phase of v{} running on {} (started {age} ago): {}",
-        release.version, d.name, d.command
-    ));
+    cx.out.show(&Following::DynoFound { version: release.version, dyno: &d.name, age, command: &d.command });
     report.dyno = Some(DynoBrief { name: d.name.clone(), id: d.id.clone(), created_at: d.created_at.clone() });
     if let (Some(w), Some(t)) = (watcher, d.created_at_time()) {
         w.dyno_started(t, &d.name);
@@ -212,7 +209,7 @@ fn step_back_for_the_inside_guard(out: &Output, watcher: Option<&mut Watcher>, r
     if let Some(w) = watcher {
         w.guard.set_budget(None);
     }
-    out.note("the release phase is guarded from inside the release dyno by migrate-guard: its decisions are in the output; this follower watches and cancels nothing");
+    out.show(&Following::GuardInside);
     report.inside_guard = Some(crate::report::InsideGuard { summary: None });
 }
 
@@ -277,7 +274,7 @@ impl OutputFollower {
             Err(OpenError::NotStarted) => self.next_open = Instant::now() + Duration::from_millis(250),
             Err(OpenError::Failed(e)) => {
                 if !self.warned {
-                    out.warn(format!("release output unavailable for now ({e}); following its status"));
+                    out.show(&Following::OutputUnavailable { error: e.to_string() });
                     self.warned = true;
                 }
                 self.next_open = Instant::now() + Duration::from_secs(2);
@@ -291,7 +288,7 @@ impl OutputFollower {
         if let Some(s) = migration_policy::signs::guard_summary(&text) {
             self.guard_summary = Some(s.to_string());
         }
-        out.say(&text);
+        out.show(&Following::Output(&text));
         self.tail.push_back(text);
         if self.tail.len() > TAIL {
             self.tail.pop_front();
@@ -353,30 +350,17 @@ impl Watcher {
         }
         let look = self.guard.look(&mut self.client)?;
         for w in &look.new_waits {
-            for l in crate::text::wait_lines(w, "release") {
-                out.note(l);
-            }
+            out.show(&Following::Waits(w));
             report.waits.push(w.clone());
         }
         if look.got_lock {
-            out.note("✓ the release's statement got its lock");
+            out.show(&Following::GotLock);
         }
         for e in look.enforcements {
-            say_enforcement(out, app, &e);
+            out.show(&Following::Cut { app, enforcement: &e });
             report.enforcements.push(e);
         }
         Ok(look.next)
-    }
-}
-
-fn say_enforcement(out: &Output, app: &str, e: &pg_locks::Enforcement) {
-    if e.verified {
-        for l in crate::text::enforcement_lines(e, "release") {
-            out.say(l);
-        }
-        out.say(format!("   The release phase will fail and {app} stays on its current release."));
-    } else {
-        out.bad(crate::text::enforcement_lines(e, "release").join(" "));
     }
 }
 
@@ -386,14 +370,14 @@ fn at_deadline(cx: &Context, dyno: Option<&Dyno>, watcher: Option<&mut Watcher>,
     let out = cx.out;
     let mut action =
         DeadlineAction { stop_sent: false, dyno_gone: false, cancelled: Vec::new(), still_running: Vec::new() };
-    out.say(format!("{} Deadline {}: stopping the release phase", red().apply_to("⏱"), format_duration(limit)));
+    out.show(&Following::Deadline { limit });
     if let Some(d) = dyno {
         match cx.client.stop_dyno_if_present(cx.app, &d.id) {
             Ok(_) => action.stop_sent = true,
-            Err(e) => out.bad(format!("could not stop {} ({}): {e}", d.name, d.id)),
+            Err(e) => out.show(&Following::StopFailed { dyno: &d.name, id: &d.id, error: e.to_string() }),
         }
     } else {
-        out.warn("the release dyno was never seen; nothing to stop by id");
+        out.show(&Following::NoDynoToStop);
     }
     if let Some(w) = watcher {
         if let Ok((snap, claims)) = w.claims() {
@@ -409,7 +393,7 @@ fn at_deadline(cx: &Context, dyno: Option<&Dyno>, watcher: Option<&mut Watcher>,
                         action.cancelled = running.clone();
                         action.still_running = r.outcomes.iter().filter(|o| !o.took).map(|o| o.pid).collect();
                     }
-                    Err(e) => out.bad(format!("could not cancel the release's statements: {e}")),
+                    Err(e) => out.show(&Following::CancelFailed { error: e.to_string() }),
                 }
             }
         }
@@ -426,21 +410,17 @@ fn at_deadline(cx: &Context, dyno: Option<&Dyno>, watcher: Option<&mut Watcher>,
             }
         };
         if action.dyno_gone {
-            out.say(format!("✓ {} stopped (verified: gone from the dyno list)", d.name));
+            out.show(&Following::Stopped { dyno: &d.name });
         } else {
-            out.bad(format!("{} is still listed 30s after the stop: heroku ps -a {}", d.name, cx.app));
+            out.show(&Following::StillListed { dyno: &d.name, app: cx.app });
         }
     }
     if !action.cancelled.is_empty() {
         if action.still_running.is_empty() {
-            out.say(format!("✓ cancelled the release's statements (pids {})", join(&action.cancelled)));
+            out.show(&Following::Cancelled { pids: &action.cancelled });
         } else {
-            out.bad(format!("still running after the cancel: pids {}", join(&action.still_running)));
+            out.show(&Following::StillRunning { pids: &action.still_running });
         }
     }
     action
-}
-
-fn join(pids: &[i32]) -> String {
-    pids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
 }

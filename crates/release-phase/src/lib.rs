@@ -11,6 +11,7 @@
 //! - at the end, for a succeeded release, proof that every formation dyno runs it.
 
 mod follow;
+mod render;
 pub mod report;
 /// How a wait and a cut read (shared with migrate-restart and migrate-guard).
 pub use migration_policy::text;

@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
-use cli_kit::{format_duration, Output, Poll};
+use cli_kit::{Output, Poll};
 use heroku_api::Client;
 use serde::{Deserialize, Serialize};
+
+use crate::render::Following;
 
 /// One formation dyno as last listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,16 +75,10 @@ pub fn verify_formation(
     dynos.sort_by(|a, b| a.name.cmp(&b.name));
     let check = FormationCheck { version, dynos, verified, elapsed_ms: poll.elapsed().as_millis() as u64 };
     if verified {
-        out.ok(format!(
-            "{} of {app} up on v{version} (in {})",
-            cli_kit::output::count(check.dynos.len(), "dyno"),
-            format_duration(poll.elapsed())
-        ));
+        out.show(&Following::FormationUp { app, version, dynos: check.dynos.len(), took: poll.elapsed() });
     } else {
-        for d in check.dynos.iter().filter(|d| !(d.release_version == Some(version) && d.state == "up")) {
-            let on = d.release_version.map(|v| format!("v{v}")).unwrap_or_else(|| "no release".into());
-            out.bad(format!("{} NOT VERIFIED after {}: {} on {on}", d.name, format_duration(limit), d.state));
-        }
+        let dynos = check.dynos.iter().filter(|d| !(d.release_version == Some(version) && d.state == "up")).collect();
+        out.show(&Following::FormationNotUp { dynos, limit });
     }
     Ok(check)
 }
