@@ -3,6 +3,7 @@
 
 mod cli;
 mod dbcheck;
+mod render;
 pub mod report;
 pub mod resolve;
 
@@ -10,9 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 pub use cli::Args;
-use cli_kit::output::{bold, count, dim, red};
+use cli_kit::output::count;
 use cli_kit::{api_client, confirm_destructive, format_duration, pick, refused, usage, Exit, Output, Poll};
 use heroku_api::{Client, Dyno};
+pub use render::plan_lines;
+use render::{Fate, Said};
 use report::{Action, DatabaseCheck, KillReport, ReleasePhaseNote, ResolvedDyno, StopOutcome};
 use resolve::{closest, natural_key, resolve, Resolution};
 
@@ -49,11 +52,13 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let release_phase = release_notes(&client, &out, &app, &choice.dynos);
 
     if args.dry_run {
-        out.say(format!(
-            "Dry run: nothing was stopped. To stop: safe-ps-kill {} -a {app}{} --confirm {app}",
-            target_arg(&args, &choice),
-            if choice.dynos.len() > 1 { " --all" } else { "" }
-        ));
+        out.show(&Said::DryRun {
+            command: format!(
+                "safe-ps-kill {} -a {app}{} --confirm {app}",
+                target_arg(&args, &choice),
+                if choice.dynos.len() > 1 { " --all" } else { "" }
+            ),
+        });
         out.report(&kill_report(
             &args,
             &app,
@@ -70,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     confirm_destructive(&out, &app, args.confirm.answer(), &format!("Stop {} on {app}?", names.join(", ")))?;
 
     if cli_kit::interrupt::requested() {
-        out.warn("interrupted before the stop was sent: nothing was stopped");
+        out.show(&Said::InterruptedBeforeStop);
         return Ok(Exit::Interrupted);
     }
     stop_all(&client, &app, &choice.dynos)?;
@@ -139,7 +144,7 @@ fn choose(
     match resolve(target, dynos) {
         Resolution::Exact(d) => Ok(Choice { dynos: vec![d], how: report::Resolution::Exact }),
         Resolution::Type(t, ds) if ds.len() == 1 => {
-            out.say(format!("{t} → {}", bold().apply_to(&ds[0].name)));
+            out.show(&Said::Resolved { process_type: &t, dyno: &ds[0].name });
             Ok(Choice { dynos: ds, how: report::Resolution::Type })
         }
         Resolution::Type(t, ds) => {
@@ -197,44 +202,7 @@ fn describe_for_pick(d: &Dyno) -> String {
 }
 
 fn show_plan(out: &Output, choice: &Choice) {
-    for line in plan_lines(&choice.dynos, SystemTime::now()) {
-        out.say(line);
-    }
-}
-
-/// The plan as a table: what will be stopped, with each dyno's age at `now`.
-pub fn plan_lines(dynos: &[Dyno], now: SystemTime) -> Vec<String> {
-    let rows: Vec<[String; 7]> = dynos
-        .iter()
-        .map(|d| {
-            [
-                d.name.clone(),
-                d.process_type.clone(),
-                d.state.clone(),
-                d.age(now).map(format_duration).unwrap_or_else(|| "?".into()),
-                d.size.clone().unwrap_or_else(|| "-".into()),
-                d.release.as_ref().map(|r| format!("v{}", r.version)).unwrap_or_else(|| "-".into()),
-                d.command.clone(),
-            ]
-        })
-        .collect();
-    let header = ["NAME", "TYPE", "STATE", "AGE", "SIZE", "RELEASE", "COMMAND"].map(String::from);
-    let mut widths = [0usize; 6];
-    for r in std::iter::once(&header).chain(rows.iter()) {
-        for (i, w) in widths.iter_mut().enumerate() {
-            *w = (*w).max(r[i].chars().count());
-        }
-    }
-    let mut lines = vec![format!("Will stop {}:", count(dynos.len(), "dyno"))];
-    for (n, r) in std::iter::once(&header).chain(rows.iter()).enumerate() {
-        let mut line = String::from("  ");
-        for (i, w) in widths.iter().enumerate() {
-            line.push_str(&format!("{:<w$}  ", r[i], w = *w));
-        }
-        line.push_str(&r[6]);
-        lines.push(if n == 0 { dim().apply_to(line).to_string() } else { line });
-    }
-    lines
+    out.show(&Said::Plan { dynos: &choice.dynos, now: SystemTime::now() });
 }
 
 /// Stops every dyno by id, in parallel. A dyno that vanished already is not an error:
@@ -243,27 +211,12 @@ pub fn plan_lines(dynos: &[Dyno], now: SystemTime) -> Vec<String> {
 /// (interrupted), or still listed at the deadline.
 fn say_outcomes(out: &Output, app: &str, outcomes: &[Outcome], interrupted: bool, wait: Duration) {
     for o in outcomes {
-        match o.gone_after {
-            Some(t) => {
-                let replaced = match &o.replaced_by {
-                    Some((name, state)) if *name == o.dyno.name => format!("; its formation started a new {name} ({state})"),
-                    Some((name, state)) => format!("; its formation started {name} in its place ({state})"),
-                    None => String::new(),
-                };
-                out.ok(format!("{} stopped (gone after {}){replaced}", o.dyno.name, format_duration(t)));
-            }
-            None if interrupted => out.warn(format!(
-                "interrupted: a stop was sent to {} (by id {}) and it is not yet confirmed gone; check with `heroku ps -a {app}` or `safe-ps-kill {} -a {app} --dry-run`",
-                o.dyno.name, o.dyno.id, o.dyno.name
-            )),
-            None => out.bad(format!(
-                "{} {} after {} — the platform accepted the stop but the dyno is still listed ({}); check `heroku ps -a {app}` and retry by name",
-                o.dyno.name,
-                red().apply_to("STILL RUNNING"),
-                format_duration(wait),
-                o.last_state.as_deref().unwrap_or("up")
-            )),
-        }
+        let fate = match o.gone_after {
+            Some(took) => Fate::Gone { took, replaced_by: o.replaced_by.as_ref() },
+            None if interrupted => Fate::Unconfirmed,
+            None => Fate::StillListed { waited: wait, state: o.last_state.as_deref().unwrap_or("up") },
+        };
+        out.show(&Said::Outcome { app, dyno: &o.dyno, fate });
     }
 }
 
@@ -380,13 +333,13 @@ fn release_notes(client: &Client, out: &Output, app: &str, dynos: &[Dyno]) -> Ve
     match client.recent_releases(app, 10) {
         Ok(releases) => {
             let notes = ReleasePhaseNote::for_dynos(dynos, &releases);
-            for n in &notes {
-                out.say(n.line(app));
+            for note in &notes {
+                out.show(&Said::ReleasePhase { app, note });
             }
             notes
         }
         Err(e) => {
-            out.warn(format!("could not read {app}'s releases to say what stopping the release dyno does: {e}"));
+            out.show(&Said::ReleasesUnread { app, error: e.to_string() });
             Vec::new()
         }
     }

@@ -65,21 +65,6 @@ impl ReleasePhaseNote {
             })
             .collect()
     }
-
-    /// The sentence for people.
-    pub fn line(&self, app: &str) -> String {
-        let stays = self.stays_on.map(|v| format!("v{v}")).unwrap_or_else(|| "its current release".into());
-        match self.status.as_str() {
-            "pending" => format!(
-                "{} runs the release phase of v{}: stopping it marks v{} failed, and {app} stays on {stays} (no dyno restarts onto v{}).",
-                self.dyno, self.version, self.version, self.version
-            ),
-            status => format!(
-                "{} belongs to v{}, which is {status}: stopping it changes no release ({app} runs {stays}).",
-                self.dyno, self.version
-            ),
-        }
-    }
 }
 
 /// How the dynos to stop were chosen.
