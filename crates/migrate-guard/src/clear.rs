@@ -10,7 +10,7 @@ use migration_policy::preflight::{self, Finding, Kind};
 use pg_locks::{Conn, Signal, Snapshot};
 
 use crate::report::Clearing;
-use crate::voice::{dur, Voice};
+use crate::voice::{Said, Voice};
 
 /// How often a wait is said again.
 const SAY_EVERY: Duration = Duration::from_secs(5);
@@ -59,7 +59,7 @@ pub fn wait_for_clear(
         if clearing.blockers.is_empty() && clearing.waited_ms == 0 {
             clearing.blockers = assessment.findings.clone();
             for f in &assessment.unvouched {
-                voice.say(format!("cannot vouch for: {} (the lock-wait budget bounds any wait)", f.detail));
+                voice.show(&Said::CannotVouch { detail: &f.detail });
             }
         }
         let found = assessment.findings;
@@ -80,7 +80,7 @@ pub fn wait_for_clear(
             return Ok(Ok(Cleared { clearing, last: snap, remaining: found }));
         }
         if said_at.is_none_or(|t| t.elapsed() >= SAY_EVERY) {
-            say_waiting(voice, &found, started.elapsed(), opts.wait_for);
+            voice.show(&Said::WaitingForClear { found: &found, waited: started.elapsed(), limit: opts.wait_for });
             said_at = Some(Instant::now());
         }
         let until = Instant::now() + pause.min(opts.wait_for.saturating_sub(started.elapsed()));
@@ -95,18 +95,6 @@ pub fn wait_for_clear(
     }
 }
 
-fn say_waiting(voice: &Voice, found: &[Finding], waited: Duration, limit: Duration) {
-    voice.say(format!(
-        "waiting for {} that would make the migration's DDL wait (and the site behind it) — {} of up to {}:",
-        cli_kit::output::count(found.len(), "session"),
-        dur(waited),
-        dur(limit)
-    ));
-    for f in found {
-        voice.say(format!("  [{}] {}", f.kind, f.detail));
-    }
-}
-
 fn cancel_backups(
     conn: &mut Conn,
     snap: &Snapshot,
@@ -116,7 +104,7 @@ fn cancel_backups(
 ) -> anyhow::Result<()> {
     for &pid in pids {
         let cost = snap.get(pid).map(pg_locks::cost).unwrap_or("the backup fails");
-        voice.say(format!("--cancel-backups: cancelling the Heroku Postgres backup pid {pid} that would block the migration; cost: {cost}"));
+        voice.show(&Said::CancellingBackup { pid, cost });
     }
     // A backup stuck writing to a client that does not read cannot take a cancel (Postgres
     // handles it between messages); it is terminated then — the same cost: the backup fails.
@@ -124,10 +112,10 @@ fn cancel_backups(
     let report = pg_locks::act(conn, snap, pids, Signal::Cancel, opts)?;
     for o in &report.outcomes {
         if o.took || !o.sent {
-            voice.say(format!("✓ backup pid {} no longer blocks", o.pid));
+            voice.show(&Said::BackupGone { pid: o.pid });
             clearing.cancelled_backups.push(o.pid);
         } else {
-            voice.say(format!("✗ the cancel of backup pid {} was not seen to take", o.pid));
+            voice.show(&Said::BackupCancelNotSeen { pid: o.pid });
         }
     }
     anyhow::ensure!(
@@ -135,44 +123,4 @@ fn cancel_backups(
         "a backup's cancel did not take; see heroku pg:blockers"
     );
     Ok(())
-}
-
-/// The lines that end a refusal: what still blocks and the smallest fix (pg-blockers' own
-/// recommendation), with the commands to run from a terminal.
-pub fn refusal_lines(remaining: &[Finding], last: &Snapshot, app: Option<&str>) -> Vec<String> {
-    let mut lines = vec![format!(
-        "✗ {} still would make the migration's DDL wait; not starting it (the release fails, the app stays on its current release):",
-        cli_kit::output::count(remaining.len(), "session")
-    )];
-    lines.extend(remaining.iter().map(|f| format!("  [{}] {}", f.kind, f.detail)));
-    let a = app.map(|a| format!(" -a {a}")).unwrap_or_else(|| " -a APP".to_string());
-    let confirm = app.unwrap_or("APP");
-    match pg_locks::recommend(last) {
-        (Some(r), _) => {
-            lines.push(format!("recommended: {} pid {} — {}", r.action.word(), r.pid, r.reason));
-            lines.push(format!("  cost: {}", r.cost));
-            lines.push(format!("  run: heroku pg:blockers{a} --{} {} --confirm {confirm}", r.action.word(), r.pid));
-        }
-        // Nobody waits yet (the migration has not started), so there is no chain to break:
-        // each blocker is named with what ending it costs.
-        (None, _) => {
-            for f in remaining.iter().filter(|f| f.kind != Kind::Backup) {
-                let Some(s) = last.get(f.pid) else { continue };
-                let signal = if pg_locks::needs_terminate(s) { "terminate" } else { "cancel" };
-                lines.push(format!(
-                    "  to end pid {}: heroku pg:blockers{a} --{signal} {} --confirm {confirm} (cost: {})",
-                    f.pid,
-                    f.pid,
-                    pg_locks::cost(s)
-                ));
-            }
-        }
-    }
-    if remaining.iter().any(|f| f.kind == Kind::Backup) {
-        lines.push(format!(
-            "  a backup blocks: heroku pg:backups:cancel{a}, or let the guard cancel it with --cancel-backups"
-        ));
-    }
-    lines.push(format!("then retry the release: heroku releases:retry{a}"));
-    lines
 }

@@ -13,7 +13,7 @@ use crate::clear::{self, ClearOptions};
 use crate::cli::Args;
 use crate::report::{AttemptReport, GuardReport, Outcome};
 use crate::setup::Setup;
-use crate::voice::{dur, Voice};
+use crate::voice::{dur, Attempts, Ending, Said, Voice};
 
 /// How long ended sessions have to be seen gone.
 const END_GRACE: Duration = Duration::from_secs(5);
@@ -46,7 +46,7 @@ pub fn guard(args: Args) -> anyhow::Result<Exit> {
     let setup = match Setup::prepare(&args) {
         Ok(s) => s,
         Err(e) => {
-            voice.say(format!("error: {}", cli_kit::one_line(&e)));
+            voice.show(&Said::Error(cli_kit::one_line(&e)));
             return Ok(cli_kit::exit_for(&e));
         }
     };
@@ -83,7 +83,7 @@ impl Guard<'_> {
                 return exit;
             }
         }
-        self.voice.say(self.guarding_line());
+        self.voice.show(&self.guarding());
         let baseline = conn.as_mut().and_then(|_| self.baseline());
         drop(conn);
         self.attempts(baseline.as_ref())
@@ -108,10 +108,7 @@ impl Guard<'_> {
         let direct = self.setup.direct_var().map(str::to_string);
         let conn = match (first, direct) {
             (Ok(c), Some(var)) if c.through_pooler() => {
-                self.voice.say(format!(
-                    "{} goes through a connection pooler: the watch and its budget read {var} directly (through the pooler they would queue behind the site's own queries)",
-                    self.setup.database_var
-                ));
+                self.voice.show(&Said::WatchReadsDirect { var: &self.setup.database_var, direct: &var });
                 let url = self.setup.vars[&var].clone();
                 cli_kit::register_url_password(&url);
                 self.watch_url = Some(url.clone());
@@ -139,15 +136,11 @@ impl Guard<'_> {
             }
             Err(e) if self.args.unwatched => {
                 self.watch_url = None;
-                self.voice.say(format!(
-                    "cannot watch the database ({e}); --unwatched: running with PGOPTIONS lock_timeout only — nothing cuts a statement that turns it off"
-                ));
+                self.voice.show(&Said::Unwatched { error: e.to_string() });
                 Ok(None)
             }
             Err(e) => {
-                self.voice.say(format!(
-                    "✗ cannot watch the database ({e}): the migration is not started half-guarded, so the release fails and the app stays on its current release. Fix the connection, or pass --unwatched to run with PGOPTIONS lock_timeout only"
-                ));
+                self.voice.show(&Said::CannotWatch { error: e.to_string() });
                 self.report.outcome = Outcome::Refused;
                 Err(Exit::Refused)
             }
@@ -165,32 +158,30 @@ impl Guard<'_> {
         let cleared = match clear::wait_for_clear(conn, &opts, &self.voice, stop) {
             Ok(Ok(c)) => c,
             Ok(Err(clear::Stop::Interrupted)) => {
-                self.voice.say("stopped while waiting for blockers to clear; the migration was never started");
+                self.voice.show(&Said::StoppedWhileClearing);
                 self.report.outcome = Outcome::Stopped;
                 return Err(Exit::Failed);
             }
             Err(e) => {
-                self.voice.say(format!("✗ could not read the database's locks ({e}); the migration was not started"));
+                self.voice.show(&Said::LocksUnread { error: e.to_string() });
                 self.report.outcome = Outcome::Refused;
                 return Err(Exit::Refused);
             }
         };
         self.report.clearing = cleared.clearing;
         if !self.report.clearing.clear {
-            self.voice.say_all(clear::refusal_lines(&cleared.remaining, &cleared.last, self.setup.app.as_deref()));
+            let app = self.setup.app.as_deref();
+            self.voice.show(&Said::Refused { remaining: &cleared.remaining, last: &cleared.last, app });
             self.report.outcome = Outcome::Refused;
             return Err(Exit::Refused);
         }
         if self.report.clearing.waited_ms > 0 && !self.report.clearing.blockers.is_empty() {
-            self.voice.say(format!(
-                "✓ nothing blocks the migration now (waited {})",
-                dur(Duration::from_millis(self.report.clearing.waited_ms))
-            ));
+            self.voice.show(&Said::ClearNow { waited: Duration::from_millis(self.report.clearing.waited_ms) });
         }
         Ok(())
     }
 
-    fn guarding_line(&self) -> String {
+    fn guarding(&self) -> Said<'_> {
         let budget = match &self.watch_url {
             Some(_) if self.pooled => format!(
                 "no PGOPTIONS (the pooler refuses them): lock waits cut from the guard's own connection at {}",
@@ -203,16 +194,15 @@ impl Guard<'_> {
             ),
             None => format!("lock_timeout {} via PGOPTIONS only (unwatched)", dur(self.args.lock_wait)),
         };
-        format!(
-            "guarding `{}` on {} ({}; sessions named {}; up to {} retries within {}; deadline {})",
-            cli_kit::shell::join(&self.setup.argv),
-            self.setup.dyno,
+        Said::Guarding {
+            argv: cli_kit::shell::join(&self.setup.argv),
+            dyno: &self.setup.dyno,
             budget,
-            self.setup.session_name,
-            self.args.retries,
-            dur(self.args.retry_for),
-            dur(self.args.deadline)
-        )
+            sessions: &self.setup.session_name,
+            retries: self.args.retries,
+            retry_for: self.args.retry_for,
+            deadline: self.args.deadline,
+        }
     }
 
     /// The budget as the watch enforces it: just after Postgres's own lock_timeout would have
@@ -226,7 +216,7 @@ impl Guard<'_> {
         match Baseline::read(&self.setup.connect_options(url)) {
             Ok(b) => Some(b),
             Err(e) => {
-                self.voice.say(format!("could not read indexes and migration versions before starting ({e}); a retry will not be checked for what a failed attempt left, so none is made"));
+                self.voice.show(&Said::NoBaseline { error: e.to_string() });
                 None
             }
         }
@@ -255,7 +245,10 @@ impl Guard<'_> {
             let ran = match self.attempt(pgoptions, run_started) {
                 Ok(r) => r,
                 Err(e) => {
-                    self.voice.say(format!("✗ could not start `{}`: {e}", cli_kit::shell::join(&self.setup.argv)));
+                    self.voice.show(&Attempts::CannotStart {
+                        argv: cli_kit::shell::join(&self.setup.argv),
+                        error: e.to_string(),
+                    });
                     self.report.outcome = Outcome::Failed;
                     return Exit::Failed;
                 }
@@ -269,19 +262,18 @@ impl Guard<'_> {
             match next_step(&tries, &policy, migration_policy::policy::jitter_seed()) {
                 Step::Done => return self.done(&last),
                 Step::OutOfRetries { lock_timeouts } | Step::OutOfTime { lock_timeouts } => {
-                    self.voice.say(format!(
-                        "✗ the migration hit a lock timeout {} (budget {}); no retry left within --retries {} / --retry-for {}. The release fails; the app stays on its current release",
-                        times(lock_timeouts),
-                        dur(self.args.lock_wait),
-                        self.args.retries,
-                        dur(self.args.retry_for)
-                    ));
+                    self.voice.show(&Attempts::OutOfRetries {
+                        lock_timeouts,
+                        budget: self.args.lock_wait,
+                        retries: self.args.retries,
+                        retry_for: self.args.retry_for,
+                    });
                     self.report.outcome = Outcome::LockTimeout;
                     return self.guard_or_child_exit();
                 }
                 Step::PoolerRefusedUnwatched => return self.done(&last),
                 Step::RetryWithoutPgoptions => {
-                    self.voice.say("a connection pooler refused PGOPTIONS: retrying once without them; the budget is enforced from the guard's connection");
+                    self.voice.show(&Attempts::RetryWithoutPgoptions);
                     pgoptions = false;
                 }
                 Step::Retry { n, pause, ceiling } => {
@@ -289,12 +281,7 @@ impl Guard<'_> {
                         self.report.outcome = Outcome::RetryBlocked;
                         return Exit::Failed;
                     }
-                    self.voice.say(format!(
-                        "lock timeout (attempt {n} of {}); retrying in {} (backoff up to {}, with jitter)",
-                        self.args.retries + 1,
-                        dur(pause),
-                        dur(ceiling)
-                    ));
+                    self.voice.show(&Attempts::Retrying { n, of: self.args.retries + 1, pause, ceiling });
                     if let Some(why) = self.pause(pause) {
                         return self.stopped(why);
                     }
@@ -312,10 +299,7 @@ impl Guard<'_> {
             }
             code => {
                 self.report.outcome = Outcome::Failed;
-                self.voice.say(format!(
-                    "✗ the migration failed on its own (exit {}); not a lock timeout, so not retried",
-                    code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
-                ));
+                self.voice.show(&Attempts::FailedOnItsOwn { code });
                 Exit::Other(code.unwrap_or(1).clamp(1, 255) as u8)
             }
         }
@@ -344,45 +328,37 @@ impl Guard<'_> {
     /// `--drop-invalid-indexes` drops it (verified).
     fn retry_is_safe(&mut self, baseline: Option<&Baseline>) -> bool {
         let (Some(baseline), Some(url)) = (baseline, self.watch_url.clone()) else {
-            self.voice
-                .say("✗ not retrying: what the failed attempt left cannot be checked (the database is not watched)");
+            self.voice.show(&Attempts::RetryUncheckable);
             return false;
         };
         let opts = self.setup.connect_options(&url);
         let mut left = match baseline.left_behind(&opts) {
             Ok(l) => l,
             Err(e) => {
-                self.voice.say(format!("✗ not retrying: could not check what the failed attempt left ({e})"));
+                self.voice.show(&Attempts::RetryCheckFailed { error: e.to_string() });
                 return false;
             }
         };
         if !left.recorded_versions.is_empty() {
-            self.voice.say(format!(
-                "already applied by the failed attempt: {}; the retry skips them",
-                left.recorded_versions.join(", ")
-            ));
+            self.voice.show(&Attempts::AlreadyApplied { versions: &left.recorded_versions });
         }
         let safe = if left.invalid_indexes.is_empty() {
             true
         } else if self.args.drop_invalid_indexes {
             match debris::drop_invalid(&opts, &left.invalid_indexes) {
                 Ok(dropped) => {
-                    self.voice.say(format!(
-                        "dropped the INVALID {} the failed attempt left (verified gone)",
-                        dropped.join(", ")
-                    ));
+                    self.voice.show(&Attempts::DroppedInvalid { names: &dropped });
                     left.dropped = dropped;
                     true
                 }
                 Err(e) => {
-                    self.voice
-                        .say(format!("✗ could not drop the INVALID index the failed attempt left: {e}; not retrying"));
+                    self.voice.show(&Attempts::DropFailed { error: e.to_string() });
                     false
                 }
             }
         } else {
-            self.voice.say("✗ not retrying: the failed attempt left an INVALID index (a cancelled CREATE INDEX CONCURRENTLY); a retry would fail on it or build a second copy. Run, then retry the release (or deploy with --drop-invalid-indexes):");
-            self.voice.say_all(left.invalid_indexes.iter().map(|i| format!("  {}", i.drop_statement)));
+            let drop_statements = left.invalid_indexes.iter().map(|i| i.drop_statement.as_str()).collect();
+            self.voice.show(&Attempts::InvalidLeft { drop_statements });
             false
         };
         if let Some(a) = self.report.attempts.last_mut() {
@@ -396,20 +372,12 @@ impl Guard<'_> {
         let until = Instant::now() + pause;
         while Instant::now() < until {
             if let Some(why) = self.stop_requested() {
-                self.voice.say("stopped between attempts; nothing of the migration is running");
+                self.voice.show(&Attempts::StoppedInThePause);
                 return Some(why);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         None
-    }
-}
-
-fn times(n: u32) -> String {
-    if n == 1 {
-        "once".into()
-    } else {
-        format!("{n} times")
     }
 }
 
@@ -515,10 +483,10 @@ impl Guard<'_> {
     /// Ends the command: its statements on the database first (a stopped process leaves a
     /// waiting DDL in the lock queue), verified, then the process itself.
     fn end(&mut self, why: Stopped, running: &mut child::Running, claim: &mut Claim) -> Option<i32> {
-        self.voice.say(match why {
-            Stopped::Signal => "stop requested (SIGTERM: the dyno is being stopped): ending the migration's statements on the database, then the migration".to_string(),
-            Stopped::Deadline => format!("--deadline {} passed: ending the migration's statements on the database, then the migration", dur(self.args.deadline)),
-        });
+        self.voice.show(&Attempts::Ending(match why {
+            Stopped::Signal => Ending::Signal,
+            Stopped::Deadline => Ending::Deadline(self.args.deadline),
+        }));
         running.signal(libc::SIGTERM);
         let mut ended = self.end_sessions(claim);
         let until = Instant::now() + CHILD_GRACE;
@@ -551,30 +519,19 @@ impl Guard<'_> {
         match pg_locks::end_sessions(conn, &claim.ownership, END_GRACE) {
             Ok(r) => Some(r),
             Err(e) => {
-                self.voice.say(format!("✗ could not end the migration's sessions: {e}"));
+                self.voice.show(&Attempts::EndFailed { error: e.to_string() });
                 None
             }
         }
     }
 
     fn say_ended(&self, ended: Option<&pg_locks::EndReport>) {
-        match ended {
-            None => {
-                self.voice.say("✗ the migration's database sessions could not be checked: look with heroku pg:blockers")
-            }
-            Some(r) if r.remaining.is_empty() && r.found.is_empty() => {
-                self.voice.say("✓ the migration had no statement left on the database")
-            }
-            Some(r) if r.remaining.is_empty() => self.voice.say(format!(
-                "✓ ended the migration's {} (pids {}): none remains",
-                cli_kit::output::count(r.found.len(), "session"),
-                r.found.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
-            )),
-            Some(r) => self.voice.say(format!(
-                "✗ the migration's sessions {:?} are still there; end them with heroku pg:blockers",
-                r.remaining
-            )),
-        }
+        self.voice.show(&match ended {
+            None => Attempts::SessionsUnchecked,
+            Some(r) if r.remaining.is_empty() && r.found.is_empty() => Attempts::NoSessionsLeft,
+            Some(r) if r.remaining.is_empty() => Attempts::SessionsEnded { pids: &r.found },
+            Some(r) => Attempts::SessionsRemain { pids: &r.remaining },
+        });
     }
 
     /// Writes the JSON report when asked, then the summary line (last).
@@ -582,7 +539,7 @@ impl Guard<'_> {
         if let Some(path) = &self.args.json_report {
             let text = serde_json::to_string_pretty(&self.report).unwrap_or_default();
             if let Err(e) = std::fs::write(path, text + "\n") {
-                self.voice.say(format!("could not write --json-report {}: {e}", path.display()));
+                self.voice.show(&Attempts::ReportNotWritten { path: path.display().to_string(), error: e.to_string() });
             }
         }
         self.voice.summary(&self.report.summary_line());

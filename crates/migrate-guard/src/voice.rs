@@ -1,14 +1,18 @@
 //! How the guard speaks in the release output (what `git push` streams and `heroku
 //! releases:output` shows): every line on stderr, prefixed `migrate-guard: ` so a reader can
 //! tell the guard from the migration, outside text made printable, the summary line last.
-//! The wording of the watch's events lives here too; orchestration only reports them.
+//! Every line's wording lives here: orchestration (`run`, `clear`) reports what happened as a
+//! [`Said`] (or a watch event) and the voice says it.
 
 use std::io::Write;
 use std::time::Duration;
 
+use cli_kit::output::count;
 use cli_kit::{format_duration, printable};
 use migration_policy::lockwatch::WatchEvent;
+use migration_policy::preflight::{Finding, Kind};
 use migration_policy::text;
+use pg_locks::Snapshot;
 
 /// The guard's voice.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +53,11 @@ impl Voice {
         let _ = writeln!(err, "{line}");
     }
 
+    /// Something the guard did or saw, in its words.
+    pub fn show(&self, said: &impl Words) {
+        self.say_all(said.lines());
+    }
+
     /// A watch event.
     pub fn watch_event(&self, event: &WatchEvent) {
         match event {
@@ -76,4 +85,277 @@ fn plain(line: String) -> String {
 /// `5s`, `1m 30s`.
 pub fn dur(d: Duration) -> String {
     format_duration(d)
+}
+
+/// Why the guard ends the migration early.
+#[derive(Debug, Clone, Copy)]
+pub enum Ending {
+    /// SIGTERM: the dyno is being stopped.
+    Signal,
+    /// `--deadline` passed.
+    Deadline(Duration),
+}
+
+/// Something the guard says: the lines, in order.
+pub trait Words {
+    /// The lines.
+    fn lines(&self) -> Vec<String>;
+}
+
+/// What the guard did or saw before the migration starts: the watch, the clearing, the plan.
+#[derive(Debug)]
+pub enum Said<'a> {
+    /// Bad input: one line, nothing started.
+    Error(String),
+    /// The database goes through a pooler: the watch reads the direct URL instead.
+    WatchReadsDirect { var: &'a str, direct: &'a str },
+    /// `--unwatched`: the database cannot be watched, PGOPTIONS alone.
+    Unwatched { error: String },
+    /// The database cannot be watched: refused.
+    CannotWatch { error: String },
+    /// Stopped while waiting for blockers to clear.
+    StoppedWhileClearing,
+    /// The locks could not be read.
+    LocksUnread { error: String },
+    /// Waited, and now nothing blocks.
+    ClearNow { waited: Duration },
+    /// A session of another role holds table locks of unknown age.
+    CannotVouch { detail: &'a str },
+    /// Waiting for blockers.
+    WaitingForClear { found: &'a [Finding], waited: Duration, limit: Duration },
+    /// `--cancel-backups`: cancelling one.
+    CancellingBackup { pid: i32, cost: &'a str },
+    /// The backup no longer blocks.
+    BackupGone { pid: i32 },
+    /// Its cancel did not take.
+    BackupCancelNotSeen { pid: i32 },
+    /// Still blocked at `--wait-for-clear`: refused, with the smallest fix.
+    Refused { remaining: &'a [Finding], last: &'a Snapshot, app: Option<&'a str> },
+    /// What is guarded, and how.
+    Guarding {
+        argv: String,
+        dyno: &'a str,
+        budget: String,
+        sessions: &'a str,
+        retries: u32,
+        retry_for: Duration,
+        deadline: Duration,
+    },
+    /// The baseline a retry compares with could not be read.
+    NoBaseline { error: String },
+}
+
+impl Words for Said<'_> {
+    fn lines(&self) -> Vec<String> {
+        match self {
+            Said::Error(e) => vec![format!("error: {e}")],
+            Said::WatchReadsDirect { var, direct } => vec![format!(
+                "{var} goes through a connection pooler: the watch and its budget read {direct} directly (through the pooler they would queue behind the site's own queries)"
+            )],
+            Said::Unwatched { error } => vec![format!(
+                "cannot watch the database ({error}); --unwatched: running with PGOPTIONS lock_timeout only — nothing cuts a statement that turns it off"
+            )],
+            Said::CannotWatch { error } => vec![format!(
+                "✗ cannot watch the database ({error}): the migration is not started half-guarded, so the release fails and the app stays on its current release. Fix the connection, or pass --unwatched to run with PGOPTIONS lock_timeout only"
+            )],
+            Said::StoppedWhileClearing => {
+                vec!["stopped while waiting for blockers to clear; the migration was never started".into()]
+            }
+            Said::LocksUnread { error } => {
+                vec![format!("✗ could not read the database's locks ({error}); the migration was not started")]
+            }
+            Said::ClearNow { waited } => vec![format!("✓ nothing blocks the migration now (waited {})", dur(*waited))],
+            Said::CannotVouch { detail } => {
+                vec![format!("cannot vouch for: {detail} (the lock-wait budget bounds any wait)")]
+            }
+            Said::WaitingForClear { found, waited, limit } => {
+                let mut lines = vec![format!(
+                    "waiting for {} that would make the migration's DDL wait (and the site behind it) — {} of up to {}:",
+                    count(found.len(), "session"),
+                    dur(*waited),
+                    dur(*limit)
+                )];
+                lines.extend(found.iter().map(|f| format!("  [{}] {}", f.kind, f.detail)));
+                lines
+            }
+            Said::CancellingBackup { pid, cost } => vec![format!(
+                "--cancel-backups: cancelling the Heroku Postgres backup pid {pid} that would block the migration; cost: {cost}"
+            )],
+            Said::BackupGone { pid } => vec![format!("✓ backup pid {pid} no longer blocks")],
+            Said::BackupCancelNotSeen { pid } => vec![format!("✗ the cancel of backup pid {pid} was not seen to take")],
+            Said::Refused { remaining, last, app } => refusal_lines(remaining, last, *app),
+            Said::Guarding { argv, dyno, budget, sessions, retries, retry_for, deadline } => vec![format!(
+                "guarding `{argv}` on {dyno} ({budget}; sessions named {sessions}; up to {retries} retries within {}; deadline {})",
+                dur(*retry_for),
+                dur(*deadline)
+            )],
+            Said::NoBaseline { error } => vec![format!(
+                "could not read indexes and migration versions before starting ({error}); a retry will not be checked for what a failed attempt left, so none is made"
+            )],
+        }
+    }
+}
+
+/// What the guard did or saw once the migration runs: attempts, retries, the ending.
+#[derive(Debug)]
+pub enum Attempts<'a> {
+    /// The command could not start.
+    CannotStart { argv: String, error: String },
+    /// Out of retries (or time) after lock timeouts.
+    OutOfRetries { lock_timeouts: u32, budget: Duration, retries: u32, retry_for: Duration },
+    /// A pooler refused PGOPTIONS: once more without.
+    RetryWithoutPgoptions,
+    /// A retry after a lock timeout.
+    Retrying { n: u32, of: u32, pause: Duration, ceiling: Duration },
+    /// The migration failed on its own.
+    FailedOnItsOwn { code: Option<i32> },
+    /// What a failed attempt left cannot be checked.
+    RetryUncheckable,
+    /// …could not be read.
+    RetryCheckFailed { error: String },
+    /// Versions the failed attempt recorded.
+    AlreadyApplied { versions: &'a [String] },
+    /// INVALID indexes dropped.
+    DroppedInvalid { names: &'a [String] },
+    /// …could not be.
+    DropFailed { error: String },
+    /// INVALID indexes left: not retrying, the statements to run.
+    InvalidLeft { drop_statements: Vec<&'a str> },
+    /// Stopped in the pause between attempts.
+    StoppedInThePause,
+    /// Ending the migration (signal or deadline).
+    Ending(Ending),
+    /// Its sessions could not be ended.
+    EndFailed { error: String },
+    /// …could not be checked.
+    SessionsUnchecked,
+    /// It had none left.
+    NoSessionsLeft,
+    /// Ended, none remains.
+    SessionsEnded { pids: &'a [i32] },
+    /// Some remain.
+    SessionsRemain { pids: &'a [i32] },
+    /// `--json-report` could not be written.
+    ReportNotWritten { path: String, error: String },
+}
+
+impl Words for Attempts<'_> {
+    fn lines(&self) -> Vec<String> {
+        match self {
+            Attempts::CannotStart { argv, error } => vec![format!("✗ could not start `{argv}`: {error}")],
+            Attempts::OutOfRetries { lock_timeouts, budget, retries, retry_for } => vec![format!(
+                "✗ the migration hit a lock timeout {} (budget {}); no retry left within --retries {retries} / --retry-for {}. The release fails; the app stays on its current release",
+                times(*lock_timeouts),
+                dur(*budget),
+                dur(*retry_for)
+            )],
+            Attempts::RetryWithoutPgoptions => vec![
+                "a connection pooler refused PGOPTIONS: retrying once without them; the budget is enforced from the guard's connection".into(),
+            ],
+            Attempts::Retrying { n, of, pause, ceiling } => vec![format!(
+                "lock timeout (attempt {n} of {of}); retrying in {} (backoff up to {}, with jitter)",
+                dur(*pause),
+                dur(*ceiling)
+            )],
+            Attempts::FailedOnItsOwn { code } => vec![format!(
+                "✗ the migration failed on its own (exit {}); not a lock timeout, so not retried",
+                code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
+            )],
+            Attempts::RetryUncheckable => vec![
+                "✗ not retrying: what the failed attempt left cannot be checked (the database is not watched)".into(),
+            ],
+            Attempts::RetryCheckFailed { error } => {
+                vec![format!("✗ not retrying: could not check what the failed attempt left ({error})")]
+            }
+            Attempts::AlreadyApplied { versions } => vec![format!(
+                "already applied by the failed attempt: {}; the retry skips them",
+                versions.join(", ")
+            )],
+            Attempts::DroppedInvalid { names } => {
+                vec![format!("dropped the INVALID {} the failed attempt left (verified gone)", names.join(", "))]
+            }
+            Attempts::DropFailed { error } => {
+                vec![format!("✗ could not drop the INVALID index the failed attempt left: {error}; not retrying")]
+            }
+            Attempts::InvalidLeft { drop_statements } => {
+                let mut lines = vec!["✗ not retrying: the failed attempt left an INVALID index (a cancelled CREATE INDEX CONCURRENTLY); a retry would fail on it or build a second copy. Run, then retry the release (or deploy with --drop-invalid-indexes):".to_string()];
+                lines.extend(drop_statements.iter().map(|s| format!("  {s}")));
+                lines
+            }
+            Attempts::StoppedInThePause => {
+                vec!["stopped between attempts; nothing of the migration is running".into()]
+            }
+            Attempts::Ending(Ending::Signal) => vec!["stop requested (SIGTERM: the dyno is being stopped): ending the migration's statements on the database, then the migration".into()],
+            Attempts::Ending(Ending::Deadline(d)) => vec![format!(
+                "--deadline {} passed: ending the migration's statements on the database, then the migration",
+                dur(*d)
+            )],
+            Attempts::EndFailed { error } => vec![format!("✗ could not end the migration's sessions: {error}")],
+            Attempts::SessionsUnchecked => {
+                vec!["✗ the migration's database sessions could not be checked: look with heroku pg:blockers".into()]
+            }
+            Attempts::NoSessionsLeft => vec!["✓ the migration had no statement left on the database".into()],
+            Attempts::SessionsEnded { pids } => vec![format!(
+                "✓ ended the migration's {} (pids {}): none remains",
+                count(pids.len(), "session"),
+                join_pids(pids)
+            )],
+            Attempts::SessionsRemain { pids } => {
+                vec![format!("✗ the migration's sessions {pids:?} are still there; end them with heroku pg:blockers")]
+            }
+            Attempts::ReportNotWritten { path, error } => vec![format!("could not write --json-report {path}: {error}")],
+        }
+    }
+}
+
+fn join_pids(pids: &[i32]) -> String {
+    pids.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn times(n: u32) -> String {
+    if n == 1 {
+        "once".into()
+    } else {
+        format!("{n} times")
+    }
+}
+
+/// The lines that end a refusal: what still blocks and the smallest fix (pg-blockers' own
+/// recommendation), with the commands to run from a terminal.
+pub fn refusal_lines(remaining: &[Finding], last: &Snapshot, app: Option<&str>) -> Vec<String> {
+    let mut lines = vec![format!(
+        "✗ {} still would make the migration's DDL wait; not starting it (the release fails, the app stays on its current release):",
+        count(remaining.len(), "session")
+    )];
+    lines.extend(remaining.iter().map(|f| format!("  [{}] {}", f.kind, f.detail)));
+    let a = app.map(|a| format!(" -a {a}")).unwrap_or_else(|| " -a APP".to_string());
+    let confirm = app.unwrap_or("APP");
+    match pg_locks::recommend(last) {
+        (Some(r), _) => {
+            lines.push(format!("recommended: {} pid {} — {}", r.action.word(), r.pid, r.reason));
+            lines.push(format!("  cost: {}", r.cost));
+            lines.push(format!("  run: heroku pg:blockers{a} --{} {} --confirm {confirm}", r.action.word(), r.pid));
+        }
+        // Nobody waits yet (the migration has not started), so there is no chain to break:
+        // each blocker is named with what ending it costs.
+        (None, _) => {
+            for f in remaining.iter().filter(|f| f.kind != Kind::Backup) {
+                let Some(s) = last.get(f.pid) else { continue };
+                let signal = if pg_locks::needs_terminate(s) { "terminate" } else { "cancel" };
+                lines.push(format!(
+                    "  to end pid {}: heroku pg:blockers{a} --{signal} {} --confirm {confirm} (cost: {})",
+                    f.pid,
+                    f.pid,
+                    pg_locks::cost(s)
+                ));
+            }
+        }
+    }
+    if remaining.iter().any(|f| f.kind == Kind::Backup) {
+        lines.push(format!(
+            "  a backup blocks: heroku pg:backups:cancel{a}, or let the guard cancel it with --cancel-backups"
+        ));
+    }
+    lines.push(format!("then retry the release: heroku releases:retry{a}"));
+    lines
 }
