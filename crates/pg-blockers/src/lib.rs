@@ -7,7 +7,7 @@ pub mod report;
 use std::time::Duration;
 
 use anyhow::Context;
-use cli_kit::output::{dim, green, red};
+use cli_kit::output::dim;
 use cli_kit::{api_client, confirm_destructive, resolve_database, usage, Exit, Output, ResolvedDatabase};
 use pg_locks::{act, recommend, validate_targets, ActOptions, ActReport, Forest, Recommendation, Signal, Snapshot};
 
@@ -52,8 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             out.say(line);
         }
         if let (Some(var), Some(app)) = (&leader, db.app()) {
-            let selector = if var == "DATABASE_URL" { String::new() } else { format!(" {var}") };
-            out.say(format!("  The leader is most likely {var} of {app}: pg-blockers -a {app}{selector}"));
+            out.show(&render::Acting::Leader { var, app });
         }
     }
     Ok(match (args.exit_status, snap.in_recovery, forest.is_empty()) {
@@ -154,7 +153,7 @@ fn apply(
             .filter(|p| snap.get(*p).is_some_and(|s| pg_locks::refusal(s).is_none()))
             .collect();
         if roots.is_empty() {
-            out.ok(format!("Nothing to cancel: no root blockers on {}.", db.describe()));
+            out.show(&render::Acting::NothingToCancel { database: db.describe() });
             out.report(&report::ActionReport {
                 schema_version: cli_kit::SCHEMA_VERSION,
                 database: db.describe(),
@@ -170,14 +169,14 @@ fn apply(
     validate_targets(&snap, &pids)?;
     let forest = Forest::build(&snap);
     let graph = pg_locks::Graph::of(&snap);
-    out.say(format!("Will {} on {}:", signal.word(), db.describe()));
-    for pid in &pids {
-        let s = snap.get(*pid).expect("validated");
-        let blocks = graph.downstream(*pid).len();
-        let blocking = if blocks == 0 { "blocking nothing".to_string() } else { format!("blocking {blocks}") };
-        out.say(format!("  {} {} — {} — {blocking}", pid, s.application_name, s.query_line(70)));
-        out.say(format!("    cost: {}", signal_cost(signal, s)));
-    }
+    let targets = pids
+        .iter()
+        .map(|pid| {
+            let s = snap.get(*pid).expect("validated");
+            (s, graph.downstream(*pid).len(), signal_cost(signal, s))
+        })
+        .collect();
+    out.show(&render::Acting::Will { signal, database: db.describe(), targets });
     confirm_destructive(
         out,
         db.confirm_name(),
@@ -191,33 +190,7 @@ fn apply(
 }
 
 fn report_action(out: &Output, db: &ResolvedDatabase, report: &ActReport, before: &Forest, grace: Duration) {
-    for o in &report.outcomes {
-        let how = if o.escalated { "cancel did not take; terminated" } else { o.signal.word() };
-        match (o.took, o.took_after_ms) {
-            (true, Some(ms)) => out.ok(format!("pid {} released its locks ({how}, seen after {}ms)", o.pid, ms)),
-            _ if !o.sent => out.bad(format!("pid {} had already ended before the signal", o.pid)),
-            _ => out.bad(format!(
-                "pid {} STILL BLOCKING after {} ({how}){}",
-                o.pid,
-                cli_kit::format_duration(grace),
-                if o.escalated { "" } else { " — retry with --escalate to terminate it" }
-            )),
-        }
-    }
-    let line = match report.previously_blocked {
-        0 => "nothing else was waiting on it".to_string(),
-        1 => format!("{} of 1 previously blocked session is running again", report.running_again),
-        n => format!("{} of {n} previously blocked sessions are running again", report.running_again),
-    };
-    if report.still_blocked.is_empty() {
-        out.say(format!("{} {line}.", green().apply_to("✓")));
-    } else {
-        out.say(format!(
-            "{} {line}; still waiting: {}.",
-            red().apply_to("✗"),
-            report.still_blocked.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
-        ));
-    }
+    out.show(&render::Acting::Done { report, grace });
     out.report(&report::ActionReport {
         schema_version: cli_kit::SCHEMA_VERSION,
         database: db.describe(),

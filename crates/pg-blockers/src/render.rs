@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cli_kit::output::{bold, count, cyan, dim, red, yellow};
 use cli_kit::{format_duration, ResolvedDatabase};
-use pg_locks::{Forest, Label, Node, Recommendation, Session, Snapshot};
+use pg_locks::{ActReport, Forest, Label, Node, Recommendation, Session, Signal, Snapshot};
 
 /// Query text width in human output.
 const QUERY_WIDTH: usize = 90;
@@ -330,4 +330,114 @@ pub fn human(
         out.push(format!("  {} {fill_in}", yellow().apply_to("to run it:")));
     }
     out
+}
+
+/// What acting on the database did or saw (`--cancel`, `--terminate`, `--cancel-roots`), and
+/// the follower's note: each said here, shown by the orchestration.
+#[derive(Debug)]
+pub enum Acting<'a> {
+    /// Read on a follower: which of the app's databases most likely leads it.
+    Leader {
+        /// The config var.
+        var: &'a str,
+        /// The app.
+        app: &'a str,
+    },
+    /// `--cancel-roots` found none.
+    NothingToCancel {
+        /// Which database.
+        database: String,
+    },
+    /// What will be signalled, each with what it blocks and costs.
+    Will {
+        /// Cancel or terminate.
+        signal: Signal,
+        /// Which database.
+        database: String,
+        /// Each session, how many it blocks, what signalling it costs.
+        targets: Vec<(&'a Session, usize, String)>,
+    },
+    /// How each signal ended, and what runs again.
+    Done {
+        /// What each signal did.
+        report: &'a ActReport,
+        /// How long each was given to take.
+        grace: Duration,
+    },
+}
+
+impl cli_kit::Render for Acting<'_> {
+    fn lines(&self) -> Vec<cli_kit::Line> {
+        use cli_kit::{Line, Tone};
+        match self {
+            Acting::Leader { var, app } => {
+                let selector = if *var == "DATABASE_URL" { String::new() } else { format!(" {var}") };
+                vec![Line::new(
+                    Tone::Say,
+                    format!("  The leader is most likely {var} of {app}: pg-blockers -a {app}{selector}"),
+                )]
+            }
+            Acting::NothingToCancel { database } => {
+                vec![Line::new(Tone::Ok, format!("Nothing to cancel: no root blockers on {database}."))]
+            }
+            Acting::Will { signal, database, targets } => {
+                let mut lines = vec![Line::new(Tone::Say, format!("Will {} on {database}:", signal.word()))];
+                for (s, blocks, cost) in targets {
+                    let blocking =
+                        if *blocks == 0 { "blocking nothing".to_string() } else { format!("blocking {blocks}") };
+                    lines.push(Line::new(
+                        Tone::Say,
+                        format!("  {} {} — {} — {blocking}", s.pid, s.application_name, s.query_line(70)),
+                    ));
+                    lines.push(Line::new(Tone::Say, format!("    cost: {cost}")));
+                }
+                lines
+            }
+            Acting::Done { report, grace } => done_lines(report, *grace),
+        }
+    }
+}
+
+fn done_lines(report: &ActReport, grace: Duration) -> Vec<cli_kit::Line> {
+    use cli_kit::{Line, Tone};
+    let mut lines: Vec<Line> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            let how = if o.escalated { "cancel did not take; terminated" } else { o.signal.word() };
+            match (o.took, o.took_after_ms) {
+                (true, Some(ms)) => {
+                    Line::new(Tone::Ok, format!("pid {} released its locks ({how}, seen after {ms}ms)", o.pid))
+                }
+                _ if !o.sent => Line::new(Tone::Bad, format!("pid {} had already ended before the signal", o.pid)),
+                _ => Line::new(
+                    Tone::Bad,
+                    format!(
+                        "pid {} STILL BLOCKING after {} ({how}){}",
+                        o.pid,
+                        format_duration(grace),
+                        if o.escalated { "" } else { " — retry with --escalate to terminate it" }
+                    ),
+                ),
+            }
+        })
+        .collect();
+    let line = match report.previously_blocked {
+        0 => "nothing else was waiting on it".to_string(),
+        1 => format!("{} of 1 previously blocked session is running again", report.running_again),
+        n => format!("{} of {n} previously blocked sessions are running again", report.running_again),
+    };
+    if report.still_blocked.is_empty() {
+        lines.push(Line::new(Tone::Say, format!("{} {line}.", cli_kit::output::green().apply_to("✓"))));
+    } else {
+        lines.push(Line::new(
+            Tone::Say,
+            format!(
+                "{} {line}; still waiting: {}.",
+                red().apply_to("✗"),
+                report.still_blocked.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    lines
 }
