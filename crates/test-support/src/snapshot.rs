@@ -22,6 +22,7 @@ pub const FILTERS: &[(&str, &str)] = &[
     (r"/tmp/[^\s'`\x22)]+", "[tmp]"),
     (r"\b(run|release)\.\d+\b", "$1.[n]"),
     (r"\b(pids?) \d+", "$1 [pid]"),
+    (r"--(cancel|terminate) \d+", "--$1 [pid]"),
     (r"\bpid(s)? \[pid\](, \d+)+", "pid$1 [pid]"),
     (r"\(pids [\d, ]+\)", "(pids [pid])"),
     // Durations as the tools print them: 1.2s, 850ms, 3m 2s, 20m, 1h 5m.
