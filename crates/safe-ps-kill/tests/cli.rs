@@ -33,7 +33,7 @@ fn incident_release_resolves_to_release_2343_stops_it_by_id_and_sees_it_gone() {
     let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     // The resolution, the plan, what stopping it does to v2, the stop seen.
-    test_support::assert_whole!("stopped.stdout", out.stdout_text());
+    test_support::assert_whole!("stopped.stdout", test_support::snapshot::columns_collapsed(&out.stdout_text()));
     assert_eq!(stops(&sim), vec![format!("/apps/acme/dynos/{id}/actions/stop")], "stopped by id, once");
     assert!(!sim.requests().iter().any(|r| r.path.contains("/dynos/release/")), "never addressed to the type name");
     assert!(!sim.dyno_names("acme").contains(&"release.2343".to_string()));
@@ -104,7 +104,7 @@ fn a_dyno_that_ignores_stop_is_reported_still_running_with_exit_3() {
     let out = tool(&sim).run(&["release", "-a", "acme", "--confirm", "acme", "--wait", "1s"]);
     assert_eq!(out.code(), 3, "{}", out.dump());
     assert!(!out.stdout_text().contains("✓"), "never reports a stop it did not observe: {}", out.dump());
-    test_support::assert_whole!("still-running.stdout", out.stdout_text());
+    test_support::assert_whole!("still-running.stdout", test_support::snapshot::columns_collapsed(&out.stdout_text()));
 }
 
 /// `safe-ps-kill … | head -1`: the reader goes away, the tool still waits for the stop, and the
@@ -242,7 +242,7 @@ fn bad_input_gets_one_line_and_the_documented_code() {
     assert_eq!(out.stderr_text().lines().count(), 1, "one line: {}", out.dump());
     refusals.record("safe-ps-kill (HEROKU_HOST=ftp://x)", &["release", "-a", "acme", "--confirm", "acme"], &out);
     assert!(stops(&sim).is_empty());
-    test_support::assert_whole!("refusals", refusals.text());
+    test_support::assert_whole!("refusals", test_support::snapshot::columns_collapsed(&refusals.text()));
 }
 
 #[test]
@@ -302,7 +302,7 @@ fn after_stopping_a_release_dyno_the_waiting_alter_and_its_queue_are_named() {
         "{text}"
     );
     assert!(!text.contains("test-superuser-pw") && !out.stderr_text().contains("test-superuser-pw"));
-    test_support::assert_whole!("ddl-left-waiting.stdout", text);
+    test_support::assert_whole!("ddl-left-waiting.stdout", test_support::snapshot::columns_collapsed(&text));
 
     // A credential that owns none of the sessions sees the same waiting DDL (its query hidden).
     let second = pg.create_role("second_credential", "second-pw", "postgres").unwrap();

@@ -53,6 +53,37 @@ macro_rules! assert_whole {
     }};
 }
 
+/// `text` with every run of two or more spaces made two: a table whose column widths follow
+/// what changes between runs (an age of `2m` or `2m 1s`) compares the same, its columns still
+/// in order.
+pub fn columns_collapsed(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut spaces = 0;
+    for c in text.chars() {
+        if c == ' ' {
+            spaces += 1;
+            continue;
+        }
+        out.push_str(if spaces >= 2 {
+            "  "
+        } else if spaces == 1 {
+            " "
+        } else {
+            ""
+        });
+        spaces = 0;
+        out.push(c);
+    }
+    out.push_str(if spaces >= 2 {
+        "  "
+    } else if spaces == 1 {
+        " "
+    } else {
+        ""
+    });
+    out
+}
+
 /// Several runs of a tool in one document — each command line, its exit code, and what it
 /// printed — for a snapshot of every refusal a tool makes: one file to read to see how a
 /// user is told no, and a test that fails when any of the lines changes.
