@@ -79,10 +79,12 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub app: AppArgs,
 
-    /// A database with the app's schema where the migration may run (a local copy; never the
-    /// app's own): the migration runs there, its locks are recorded (needs a superuser there)
+    /// A database with the app's schema where the migration may run, instead of the copy the
+    /// tool makes (a local copy; never the app's own; needs a superuser there). Without it the
+    /// app's schema is copied into a local PostgreSQL server of the same major version
+    /// (PG_BINDIR, or the system's), thrown away after
     #[arg(long, value_name = "URL", env = "SCRATCH_DATABASE_URL", hide_env_values = true)]
-    pub scratch_url: String,
+    pub scratch_url: Option<String>,
 
     /// The migration command, run locally with DATABASE_URL set to the scratch database
     /// (default: the `release:` line of ./Procfile, through sh)

@@ -3,65 +3,180 @@
 //! (`pg_locks::lockplan`); then the app's database is read once for sessions holding or
 //! waiting for a conflicting lock on those relations. Nothing is changed on the app's database.
 //!
-//! The scratch database is the user's (a local copy with the schema, e.g. the development
-//! database `bin/rails db:migrate` already runs on). It is never the app's own: a scratch URL
-//! naming the same database as the app's is refused before anything runs.
+//! The scratch database is, by default, a copy the tool makes: the app's schema read through
+//! its own connection (`schema_copy`: no lock outlives the statement that took it), with the
+//! rows of the migration-history tables, recreated in a local PostgreSQL server of the same
+//! major version and thrown away after. `--scratch-url` gives one instead (a local copy with
+//! the schema, e.g. the development database `bin/rails db:migrate` already runs on); it is
+//! never the app's own: a scratch URL naming the same database as the app's is refused before
+//! anything runs.
 
 use std::process::{Command, Stdio};
 
 use cli_kit::{fail, refused, resolve_database, usage, Exit, Output, ResolvedDatabase};
-use pg_locks::lockplan::{self, LockPlan};
+use pg_locks::lockplan::{self, LockPlan, Obstacle, TableActivity};
 use pg_locks::Connection;
 
 use crate::cli::PlanArgs;
 use crate::render;
-use crate::report::{PlanReport, PlanVerdict};
+use crate::report::{NotCopied, PlanReport, PlanVerdict, SchemaCopy};
 use crate::{procfile, TOOL};
 
-/// Records the plan on the scratch database and checks it against the app's.
+/// Records the plan on a scratch database and checks it against the app's.
 pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     let out = Output::new(&args.output);
     cli_kit::interrupt::install();
     let command = migration_argv(&args)?;
-    let scratch = scratch_database(&args.scratch_url)?;
     let db =
         resolve_database(None, &args.db, &args.app, || cli_kit::api_client(TOOL, env!("CARGO_PKG_VERSION"), &out))?;
-    refuse_production_as_scratch(&db, &scratch)?;
+    let mut live = pg_locks::connect(&db.connect_options(&format!("{TOOL}-plan")))?;
+    let scratch = match &args.scratch_url {
+        Some(url) => {
+            let scratch = scratch_database(url)?;
+            refuse_production_as_scratch(&db, &scratch)?;
+            Scratch { db: scratch, server: None, copy: None }
+        }
+        None => copy_schema(&out, &db, live.client())?,
+    };
     out.show(&render::Planning::WillRecordPlan {
         command: cli_kit::shell::join(&command),
-        scratch: scratch_name(&scratch),
+        scratch: scratch.name(),
         database: db.describe(),
     });
-    let plan = record(&out, &scratch, &command)?;
-    let mut live = pg_locks::connect(&db.connect_options(&format!("{TOOL}-plan")))?;
-    let obstacles = lockplan::obstacles(live.client(), &plan)?;
-    let older = if plan.statements.iter().any(|s| s.waits_for_older_transactions) {
-        open_transactions(live.client())?
-    } else {
-        Vec::new()
-    };
-    let verdict = match (&obstacles[..], &older[..], plan.statements.is_empty()) {
-        (_, _, true) | ([], [_, ..], _) => PlanVerdict::CannotVouch,
-        ([], [], false) => PlanVerdict::Clear,
-        _ => PlanVerdict::WouldWait,
-    };
-    out.show(&render::Planning::Plan { plan: &plan, obstacles: &obstacles, older: &older, verdict, db: &db });
-    let report = PlanReport {
+    let plan = record(&out, &scratch.db, &command)?;
+    drop(scratch.server);
+    let found = read_production(live.client(), &plan)?;
+    let verdict = found.verdict(&plan, scratch.copy.as_ref());
+    out.show(&render::Planning::Plan {
+        plan: &plan,
+        obstacles: &found.obstacles,
+        older: &found.older,
+        activity: &found.activity,
+        verdict: &verdict,
+        db: &db,
+    });
+    let (verdict, cannot_vouch) = verdict;
+    out.report(&PlanReport {
         schema_version: cli_kit::SCHEMA_VERSION,
         database: db.describe(),
-        scratch: scratch_name(&scratch),
+        scratch: scratch_label(&scratch.db, scratch.copy.as_ref()),
+        schema_copy: scratch.copy,
         command,
         statements: plan.statements,
-        obstacles,
-        older_transactions: older,
+        obstacles: found.obstacles,
+        older_transactions: found.older,
+        activity: found.activity,
+        cannot_vouch,
         verdict,
-    };
-    out.report(&report);
+    });
     Ok(match verdict {
         PlanVerdict::Clear => Exit::Success,
         PlanVerdict::WouldWait => Exit::BlockingFound,
         PlanVerdict::CannotVouch => Exit::NotVerified,
     })
+}
+
+/// Where the migration runs for the plan: the user's database, or the tool's local copy
+/// (stopped and removed when dropped).
+struct Scratch {
+    db: ResolvedDatabase,
+    server: Option<schema_copy::ScratchServer>,
+    copy: Option<SchemaCopy>,
+}
+
+impl Scratch {
+    fn name(&self) -> String {
+        scratch_label(&self.db, self.copy.as_ref())
+    }
+}
+
+fn scratch_label(db: &ResolvedDatabase, copy: Option<&SchemaCopy>) -> String {
+    match copy {
+        Some(c) => format!("a copy of the schema in a local PostgreSQL {} server", c.server_major),
+        None => scratch_name(db),
+    }
+}
+
+/// Reads the app's schema (one statement per part: no lock outlives its statement), starts a
+/// local server of the same major version and recreates the schema there.
+fn copy_schema(out: &Output, db: &ResolvedDatabase, live: &mut pg_locks::Client) -> anyhow::Result<Scratch> {
+    let cannot = |what: &str, e: &dyn std::fmt::Display| {
+        fail(
+            Exit::Failed,
+            format!("cannot make the scratch copy: {what}: {e}; or give one with --scratch-url URL; nothing was run"),
+        )
+    };
+    let dump = schema_copy::read(live).map_err(|e| cannot(&format!("reading the schema of {}", db.describe()), &e))?;
+    let bindir = schema_copy::find_bindir(dump.major()).map_err(|e| cannot("finding a local server", &e))?;
+    let server = schema_copy::ScratchServer::start(&bindir).map_err(|e| cannot("starting a local server", &e))?;
+    cli_kit::redact::register_secret(server.password());
+    let scratch = scratch_database(&server.url())?;
+    let mut c = pg_locks::connect(&scratch.connect_options(&format!("{TOOL}-plan")))
+        .map_err(|e| cannot("connecting to the local server", &e))?;
+    let restored = dump.restore(c.client()).map_err(|e| cannot("recreating the schema", &e))?;
+    let copy = SchemaCopy {
+        server_major: dump.major(),
+        objects: restored.applied,
+        history_rows: restored.history_rows,
+        read_ms: dump.took.as_millis() as u64,
+        lock_hold_ms: dump.lock_hold.as_millis() as u64,
+        not_copied: restored.failed.into_iter().map(|(what, error)| NotCopied { what, error }).collect(),
+    };
+    out.show(&render::Planning::Copied { database: db.describe(), copy: &copy });
+    Ok(Scratch { db: scratch, server: Some(server), copy: Some(copy) })
+}
+
+/// What the app's database says about the plan, read once.
+struct Production {
+    obstacles: Vec<Obstacle>,
+    older: Vec<i32>,
+    activity: Vec<TableActivity>,
+    follower: bool,
+}
+
+fn read_production(c: &mut pg_locks::Client, plan: &LockPlan) -> anyhow::Result<Production> {
+    let follower: bool = c.query_one("SELECT pg_is_in_recovery()", &[])?.get(0);
+    let obstacles = lockplan::obstacles(c, plan)?;
+    let older =
+        if plan.statements.iter().any(|s| s.waits_for_older_transactions) { open_transactions(c)? } else { Vec::new() };
+    let activity = lockplan::activity(c, plan)?;
+    Ok(Production { obstacles, older, activity, follower })
+}
+
+impl Production {
+    /// The verdict, and why the plan cannot vouch when it cannot.
+    fn verdict(&self, plan: &LockPlan, copy: Option<&SchemaCopy>) -> (PlanVerdict, Vec<String>) {
+        let mut why = Vec::new();
+        if self.follower {
+            why.push("this is a follower: the sessions that would make the migration wait hold their locks on the leader, which this connection does not see".to_string());
+        }
+        if plan.statements.is_empty() {
+            why.push("the migration ran no DDL the recorder sees (data changes are not recorded)".to_string());
+        }
+        if !self.older.is_empty() {
+            why.push(format!(
+                "a CONCURRENTLY statement waits for every transaction open when it starts: {} open now",
+                self.older.len()
+            ));
+        }
+        let missing: Vec<&str> = copy
+            .map(|c| {
+                c.not_copied.iter().filter(|n| !n.what.starts_with("extension ")).map(|n| n.what.as_str()).collect()
+            })
+            .unwrap_or_default();
+        if !missing.is_empty() {
+            why.push(format!(
+                "the copy lacks {} of the app's schema ({}): what the migration does to them is not recorded",
+                missing.len(),
+                missing.join(", ")
+            ));
+        }
+        match (self.follower, self.obstacles.is_empty(), why.is_empty()) {
+            (false, false, _) => (PlanVerdict::WouldWait, Vec::new()),
+            (_, _, false) => (PlanVerdict::CannotVouch, why),
+            _ => (PlanVerdict::Clear, Vec::new()),
+        }
+    }
 }
 
 /// The command as given after `--`, or the Procfile's `release:` line through `sh -c`.

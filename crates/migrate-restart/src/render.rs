@@ -14,10 +14,10 @@ use cli_kit::output::{bold, count, red, yellow};
 use cli_kit::{format_duration, Line, Render, ResolvedDatabase, Tone};
 use migration_policy::lockwatch::WatchEvent;
 use migration_policy::preflight::Finding;
-use pg_locks::lockplan::{LockPlan, Obstacle, PlannedStatement};
+use pg_locks::lockplan::{LockMode, LockPlan, Obstacle, PlannedStatement, TableActivity};
 use pg_locks::Enforcement;
 
-use crate::report::PlanVerdict;
+use crate::report::{PlanVerdict, SchemaCopy};
 use crate::restart::Verdict;
 
 /// What a run or a follow will do, said before anything starts.
@@ -641,12 +641,16 @@ impl Render for ReleaseEnd<'_> {
 pub enum Planning<'a> {
     /// What `plan` records where, and what it checks.
     WillRecordPlan { command: String, scratch: String, database: String },
-    /// The plan: each statement with the locks it takes, then who would make it wait.
+    /// The app's schema, copied into a local server for the plan.
+    Copied { database: String, copy: &'a SchemaCopy },
+    /// The plan: each statement with the locks it takes, how busy the tables are, then who
+    /// would make it wait, and the verdict (with why it cannot vouch, when it cannot).
     Plan {
         plan: &'a LockPlan,
         obstacles: &'a [Obstacle],
         older: &'a [i32],
-        verdict: PlanVerdict,
+        activity: &'a [TableActivity],
+        verdict: &'a (PlanVerdict, Vec<String>),
         db: &'a ResolvedDatabase,
     },
     /// The migration failed on the scratch database.
@@ -661,8 +665,11 @@ impl Render for Planning<'_> {
                 Say,
                 format!("Recording what `{command}` locks on {scratch} (the scratch database), then checking {database} for sessions that would make it wait."),
             ),
-            Planning::Plan { plan, obstacles, older, verdict, db } => {
-                plan_lines(plan, obstacles, older, *verdict, db).into_iter().map(|l| line(Say, l)).collect()
+            Planning::Copied { database, copy } => copied_lines(database, copy),
+            Planning::Plan { plan, obstacles, older, activity, verdict, db } => {
+                let mut lines: Vec<Line> = plan_lines(plan, obstacles, older, activity).into_iter().map(|l| line(Say, l)).collect();
+                lines.push(line(Say, verdict_line(verdict, db)));
+                lines
             }
             Planning::ScratchMigrationFailed { status } => {
                 one(Bad, format!("the migration failed on the scratch database (status {status}); no plan"))
@@ -757,22 +764,60 @@ fn cut_lines(e: &Enforcement) -> Vec<Line> {
 }
 
 /// The plan for people: each statement with the locks it takes, then who would make it wait.
-fn plan_lines(
-    plan: &LockPlan,
-    obstacles: &[Obstacle],
-    older: &[i32],
-    verdict: PlanVerdict,
-    db: &ResolvedDatabase,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    if plan.statements.is_empty() {
-        out.push(format!(
-            "{} the migration ran no DDL the recorder sees (data changes are not recorded): nothing to vouch for.",
-            yellow().apply_to("!")
-        ));
+fn copied_lines(database: &str, c: &SchemaCopy) -> Vec<Line> {
+    let mut lines = vec![line(
+        Tone::Note,
+        format!(
+            "Copied the schema of {database} ({} objects, {} migration-history rows) into a local PostgreSQL {} server; read in {}, no lock on its tables held longer than {} (one statement)",
+            c.objects,
+            c.history_rows,
+            c.server_major,
+            format_duration(Duration::from_millis(c.read_ms)),
+            format_duration(Duration::from_millis(c.lock_hold_ms))
+        ),
+    )];
+    lines.extend(c.not_copied.iter().map(|n| line(Tone::Warn, format!("not copied: {} ({})", n.what, n.error))));
+    lines
+}
+
+fn verdict_line((verdict, why): &(PlanVerdict, Vec<String>), db: &ResolvedDatabase) -> String {
+    match verdict {
+        PlanVerdict::Clear => {
+            format!("✓ Nothing on {} holds a conflicting lock on these relations right now.", db.describe())
+        }
+        PlanVerdict::WouldWait => format!(
+            "{} on {}: wait for them to end, or see what else waits with pg-blockers {}",
+            bold().apply_to("The migration would wait now"),
+            db.describe(),
+            db.selector_args()
+        ),
+        PlanVerdict::CannotVouch => format!("Could not vouch for the plan: {}.", why.join("; ")),
     }
+}
+
+/// How busy a table the migration locks against writes is: what queues behind it.
+fn activity_line(a: &TableActivity, planned: LockMode) -> String {
+    format!(
+        "   {}: about {:.0} scans and {:.0} row writes a minute (averaged over {}) would queue behind its {} while it waits and while it is held",
+        a.relation,
+        a.scans_per_min,
+        a.row_writes_per_min,
+        format_duration(Duration::from_secs_f64(a.over_secs)),
+        planned.name()
+    )
+}
+
+fn plan_lines(plan: &LockPlan, obstacles: &[Obstacle], older: &[i32], activity: &[TableActivity]) -> Vec<String> {
+    let mut out = Vec::new();
     for s in &plan.statements {
         out.extend(statement_lines(s));
+    }
+    let strongest = plan.strongest();
+    for a in activity {
+        match strongest.get(&a.relation) {
+            Some(m) if m.conflicts_with(LockMode::RowExclusiveLock) => out.push(activity_line(a, *m)),
+            _ => {}
+        }
     }
     for o in obstacles {
         let age = o.xact_age_secs.map(|a| cli_kit::format_duration(std::time::Duration::from_secs_f64(a)));
@@ -797,18 +842,6 @@ fn plan_lines(
             older.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
         ));
     }
-    out.push(match verdict {
-        PlanVerdict::Clear => {
-            format!("✓ Nothing on {} holds a conflicting lock on these relations right now.", db.describe())
-        }
-        PlanVerdict::WouldWait => format!(
-            "{} on {}: wait for them to end, or see what else waits with pg-blockers {}",
-            bold().apply_to("The migration would wait now"),
-            db.describe(),
-            db.selector_args()
-        ),
-        PlanVerdict::CannotVouch => "Could not vouch for the plan: see the lines above.".to_string(),
-    });
     out
 }
 

@@ -213,8 +213,11 @@ pub struct PlanReport {
     pub schema_version: u32,
     /// The database the plan was checked against, as the tool names it.
     pub database: String,
-    /// The scratch database the migration ran on (`database NAME on HOST`).
+    /// The scratch database the migration ran on (`database NAME on HOST`, or the local copy).
     pub scratch: String,
+    /// The copy of the app's schema the tool made (absent with `--scratch-url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_copy: Option<SchemaCopy>,
     /// The migration command as it ran.
     pub command: Vec<String>,
     /// Each DDL statement and the locks held once it had run.
@@ -224,8 +227,41 @@ pub struct PlanReport {
     pub obstacles: Vec<pg_locks::lockplan::Obstacle>,
     /// Open transactions a `CONCURRENTLY` statement would wait for (their pids).
     pub older_transactions: Vec<i32>,
+    /// How busy each planned table is: what would queue behind the migration's lock.
+    pub activity: Vec<pg_locks::lockplan::TableActivity>,
+    /// Why the plan cannot vouch (empty unless the verdict is `cannot_vouch`).
+    pub cannot_vouch: Vec<String>,
     /// `clear` (nothing would wait), `would_wait` (obstacles found) or `cannot_vouch`.
     pub verdict: PlanVerdict,
+}
+
+/// The app's schema, copied into a local server of the same major version for the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaCopy {
+    /// The local server's major version: production's.
+    pub server_major: u32,
+    /// Statements that recreated the schema there.
+    pub objects: usize,
+    /// Rows of the migration-history tables copied (so the migration runs only what is new).
+    pub history_rows: usize,
+    /// How long reading the app's schema took, in milliseconds.
+    pub read_ms: u64,
+    /// The longest any one statement of the read held AccessShareLock on the app's tables, in
+    /// milliseconds (no lock outlives its statement).
+    pub lock_hold_ms: u64,
+    /// What could not be recreated locally, and why.
+    pub not_copied: Vec<NotCopied>,
+}
+
+/// One object of the schema the local server could not recreate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotCopied {
+    /// `extension pg_stat_statements`, `table public.events`…
+    pub what: String,
+    /// The local server's message.
+    pub error: String,
 }
 
 /// The plan's verdict, and the exit code with it.

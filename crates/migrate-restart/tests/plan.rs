@@ -137,3 +137,176 @@ fn the_apps_own_database_as_scratch_is_refused_and_a_failing_migration_gives_no_
     let left = s.pg.psql("scratch", "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE '_lockplan%'").unwrap();
     assert_eq!(left, "0", "the recorder is removed after a failure too");
 }
+
+/// The migration-history table Active Record creates, and the app's first migration applied.
+const RAILS_APPLIED: &str = r#"
+CREATE TABLE "schema_migrations" ("version" character varying NOT NULL PRIMARY KEY);
+CREATE TABLE "ar_internal_metadata" ("key" character varying NOT NULL PRIMARY KEY, "value" character varying, "created_at" timestamp(6) NOT NULL, "updated_at" timestamp(6) NOT NULL);
+INSERT INTO "ar_internal_metadata" VALUES ('environment', 'production', now(), now());
+"#;
+
+fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Applies the framework's migrations whose files are in `dir` to `db`, as its migrate
+/// command would.
+fn migrate(pg: &PgCluster, db: &str, kind: &str, dir: &std::path::Path) {
+    let status = std::process::Command::new(fixtures().join("migrate.sh"))
+        .args([kind, dir.to_str().unwrap()])
+        .env("DATABASE_URL", pg.superuser_url(db))
+        .env("PSQL", pg.psql_path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{kind} migrations on {db}");
+}
+
+/// A directory with the first `n` migration files of `dir` (production has applied those).
+fn first_migrations(dir: &std::path::Path, n: usize) -> test_support::tempfile::TempDir {
+    let applied = test_support::tempfile::tempdir().unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for f in files.into_iter().take(n) {
+        std::fs::copy(&f, applied.path().join(f.file_name().unwrap())).unwrap();
+    }
+    applied
+}
+
+/// The tool against `sim`, its temporary directory (where a copy's server lives) in `tmp`, the
+/// migrate stand-in using the test server's psql.
+fn planner(sim: &Sim, pg: &PgCluster, tmp: &std::path::Path) -> Tool {
+    Tool::new(env!("CARGO_BIN_EXE_migrate-restart"))
+        .against(sim)
+        .env("TMPDIR", tmp.to_str().unwrap())
+        .env("PSQL", pg.psql_path().to_str().unwrap())
+}
+
+/// Plans with the tool's own copy (no --scratch-url).
+fn plan_on_a_copy(tool: &Tool, kind: &str, dir: &std::path::Path) -> std::process::Output {
+    let migrate = fixtures().join("migrate.sh");
+    tool.run(&["plan", "-a", "acme", "--json", "--", migrate.to_str().unwrap(), kind, dir.to_str().unwrap()])
+}
+
+/// A Rails app's next migration, planned on the copy the tool makes: production's schema and
+/// its `schema_migrations` rows are copied into a local server of the same major version, so
+/// the migrate command runs only the migration production lacks (re-running the first would
+/// fail: its table exists); a long report on `users` is named; production is not changed and
+/// the local server leaves nothing behind.
+#[test]
+fn a_rails_migration_is_planned_on_a_copy_of_production_with_its_history() {
+    let pg = PgCluster::start().unwrap();
+    pg.psql("postgres", RAILS_APPLIED).unwrap();
+    let migrations = fixtures().join("rails/db/migrate");
+    migrate(&pg, "postgres", "rails", first_migrations(&migrations, 1).path());
+    pg.psql("postgres", "INSERT INTO users (email, created_at, updated_at) SELECT 'u' || g || '@example.com', now(), now() FROM generate_series(1, 100) g").unwrap();
+    let sim = Sim::start(acme_world(&pg, Generation::Cedar)).unwrap();
+    let tmp = test_support::tempfile::tempdir().unwrap();
+    let tool = planner(&sim, &pg, tmp.path());
+    let reader = long_report(&pg, &pg.superuser_url("postgres"), 120);
+
+    let out = plan_on_a_copy(&tool, "rails", &migrations);
+    assert_eq!(out.code(), 6, "{}", out.dump());
+    let report: migrate_restart::report::PlanReport = serde_json::from_value(out.json()).expect("a PlanReport");
+    let copy = report.schema_copy.as_ref().expect("the tool made the copy");
+    assert_eq!(copy.server_major, pg.server_major().unwrap());
+    assert_eq!(copy.history_rows, 2, "schema_migrations and ar_internal_metadata rows: {copy:?}");
+    assert!(copy.not_copied.is_empty(), "{copy:?}");
+    assert!(copy.lock_hold_ms < 2000, "{copy:?}");
+    let tags: Vec<(&str, Option<&str>)> =
+        report.statements.iter().map(|s| (s.tag.as_str(), s.object.as_deref())).collect();
+    assert_eq!(
+        tags,
+        vec![("ALTER TABLE", Some("public.users")), ("CREATE INDEX", Some("public.index_users_on_nickname"))],
+        "only the migration production lacks ran"
+    );
+    assert_eq!(report.obstacles.iter().map(|o| o.pid).collect::<Vec<_>>(), vec![reader.pid]);
+    assert!(report.activity.iter().any(|a| a.relation == "public.users"), "{:?}", report.activity);
+    assert!(out.stderr_text().contains("== 20261122000000_add_nickname_to_users: migrating"), "{}", out.dump());
+    // Production is as it was; the local server and its directory are gone.
+    let columns = pg
+        .psql(
+            "postgres",
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'nickname'",
+        )
+        .unwrap();
+    assert_eq!(columns, "0");
+    assert_eq!(pg.psql("postgres", "SELECT count(*) FROM schema_migrations").unwrap(), "1");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the scratch server's directory is removed");
+    let password = &report.scratch;
+    assert!(!out.stderr_text().contains("postgres://postgres:"), "no scratch URL with its password: {password}");
+}
+
+/// Incident 001 before it happens, on a Django app: the next migration adds a column (its
+/// default added, then dropped) and a deferrable foreign key; a backup's `COPY` reads
+/// `accounts_user`. The plan shows the foreign key's lock on both tables and names the backup
+/// as what the ALTER would wait for.
+#[test]
+fn a_django_migration_names_the_backup_its_alter_would_wait_for() {
+    let pg = PgCluster::start().unwrap();
+    pg.psql(
+        "postgres",
+        r#"CREATE TABLE "django_migrations" ("id" bigint NOT NULL PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY, "app" varchar(255) NOT NULL, "name" varchar(255) NOT NULL, "applied" timestamp with time zone NOT NULL)"#,
+    )
+    .unwrap();
+    let migrations = fixtures().join("django/migrations");
+    migrate(&pg, "postgres", "django", first_migrations(&migrations, 1).path());
+    let sim = Sim::start(acme_world(&pg, Generation::Cedar)).unwrap();
+    let tmp = test_support::tempfile::tempdir().unwrap();
+    let tool = planner(&sim, &pg, tmp.path());
+    let backup = spawn(
+        &pg.superuser_url("postgres"),
+        "Heroku Postgres Backups",
+        "BEGIN; COPY (SELECT * FROM accounts_user) TO stdout; SELECT pg_sleep(120)",
+    );
+    wait_until("the backup holds accounts_user", || {
+        pg.psql("postgres", "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'accounts_user' AND l.granted AND l.mode = 'AccessShareLock'")
+            .is_ok_and(|n| n == "1")
+    });
+    let out = plan_on_a_copy(&tool, "django", &migrations);
+    assert_eq!(out.code(), 6, "{}", out.dump());
+    let report: migrate_restart::report::PlanReport = serde_json::from_value(out.json()).expect("a PlanReport");
+    assert_eq!(report.schema_copy.as_ref().unwrap().history_rows, 1);
+    let fk = report.statements.iter().find(|s| s.query.contains("FOREIGN KEY")).expect("the foreign key");
+    let fk_locks: Vec<(&str, &str, bool)> =
+        fk.locks.iter().filter(|l| l.kind == "table").map(|l| (l.relation.as_str(), l.mode.name(), l.new)).collect();
+    // One transaction: accounts_user is already held in AccessExclusiveLock since the ALTER;
+    // the foreign key adds ShareRowExclusiveLock on the invoices table.
+    assert_eq!(
+        fk_locks,
+        vec![
+            ("public.accounts_user", "AccessExclusiveLock", false),
+            ("public.billing_invoice", "ShareRowExclusiveLock", true)
+        ],
+        "{:?}",
+        fk.locks
+    );
+    let obstacle = report.obstacles.first().expect("the backup");
+    assert_eq!((obstacle.pid, obstacle.application_name.as_deref()), (backup.pid, Some("Heroku Postgres Backups")));
+    assert_eq!(obstacle.relation, "public.accounts_user");
+}
+
+/// Read on a follower, the plan cannot vouch: the locks that would make the migration wait are
+/// held on the leader.
+#[test]
+fn on_a_follower_the_plan_cannot_vouch() {
+    let s = setup();
+    let follower = s.pg.start_follower().unwrap();
+    let migration = psql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let url = follower.superuser_url("postgres");
+    let out = s.tool.run(&[
+        "plan",
+        "--database-url",
+        &url,
+        "--scratch-url",
+        &s.scratch,
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        &migration,
+    ]);
+    assert_eq!(out.code(), 3, "{}", out.dump());
+    let doc = out.json();
+    assert_eq!(doc["verdict"], "cannot_vouch");
+    assert!(doc["cannot_vouch"][0].as_str().unwrap().starts_with("this is a follower"), "{doc}");
+}

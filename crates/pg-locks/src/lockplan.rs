@@ -223,6 +223,48 @@ pub fn obstacles(client: &mut Client, plan: &LockPlan) -> Result<Vec<Obstacle>, 
     Ok(out)
 }
 
+/// How busy a planned table is: what would queue behind the migration's lock. Counted by the
+/// server since its statistics were last reset, as averages per minute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableActivity {
+    /// The relation, schema-qualified.
+    pub relation: String,
+    /// Scans (sequential and index) per minute: each is a query that reads the table.
+    pub scans_per_min: f64,
+    /// Rows inserted, updated and deleted per minute.
+    pub row_writes_per_min: f64,
+    /// Over how long, in seconds (since the statistics were reset or the server started).
+    pub over_secs: f64,
+}
+
+/// Reads how busy each planned table is, once (`pg_stat_user_tables`).
+pub fn activity(client: &mut Client, plan: &LockPlan) -> Result<Vec<TableActivity>, Error> {
+    let names: Vec<String> = plan.strongest().into_keys().collect();
+    let rows = client
+        .query(
+            "SELECT s.schemaname || '.' || s.relname, \
+               (coalesce(s.seq_scan, 0) + coalesce(s.idx_scan, 0))::float8, \
+               (s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::float8, \
+               greatest(extract(epoch FROM now() - coalesce(d.stats_reset, pg_postmaster_start_time())), 1)::float8 \
+             FROM pg_stat_user_tables s JOIN pg_stat_database d ON d.datname = current_database() \
+             WHERE (s.schemaname || '.' || s.relname) = ANY($1) ORDER BY 1",
+            &[&names],
+        )
+        .map_err(|e| Error::from_driver("reading how busy the planned tables are", e))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let over: f64 = r.get(3);
+            TableActivity {
+                relation: r.get(0),
+                scans_per_min: r.get::<_, f64>(1) * 60.0 / over,
+                row_writes_per_min: r.get::<_, f64>(2) * 60.0 / over,
+                over_secs: over,
+            }
+        })
+        .collect())
+}
+
 /// The recorder's schema, out of the way of the migration's own.
 pub const RECORDER_SCHEMA: &str = "_lockplan";
 

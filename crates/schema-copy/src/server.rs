@@ -1,0 +1,194 @@
+//! A throwaway local PostgreSQL server for the scratch copy: initialised in a temporary
+//! directory, listening on 127.0.0.1 only, on a free port, with a random superuser password;
+//! stopped and removed when dropped.
+//!
+//! The server binaries come from this machine and must be of production's major version (a
+//! dump of a newer server's schema may use what an older one lacks; the lock levels of some
+//! statements changed between versions): `PG_BINDIR` when set, then Debian's
+//! `/usr/lib/postgresql/MAJOR/bin`, then `pg_config --bindir`, then `initdb` on PATH. PostgreSQL
+//! refuses to run as root: as root, the server runs as `nobody`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The superuser of the scratch server.
+const SUPERUSER: &str = "postgres";
+
+/// A running scratch server.
+pub struct ScratchServer {
+    dir: tempfile::TempDir,
+    bindir: PathBuf,
+    port: u16,
+    password: String,
+    run_as: Option<(u32, u32)>,
+    stopped: bool,
+}
+
+/// The major version a server directory's `initdb` is (`initdb (PostgreSQL) 15.4` → 15).
+fn major_of(bindir: &Path) -> Option<u32> {
+    let out = Command::new(bindir.join("initdb")).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split("(PostgreSQL)").nth(1)?.trim_start();
+    version.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+}
+
+fn has_server(dir: &Path) -> bool {
+    dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() && dir.join("postgres").is_file()
+}
+
+/// Where this machine has the server binaries of `major`, or what was looked at.
+pub fn find_bindir(major: u32) -> Result<PathBuf, String> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(d) = std::env::var_os("PG_BINDIR") {
+        candidates.push(PathBuf::from(d));
+    }
+    candidates.push(PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")));
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").stderr(Stdio::null()).output() {
+        let d = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !d.is_empty() {
+            candidates.push(PathBuf::from(d));
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path));
+    }
+    let mut seen = Vec::new();
+    for dir in candidates {
+        if !has_server(&dir) {
+            continue;
+        }
+        match major_of(&dir) {
+            Some(m) if m == major => return Ok(dir),
+            Some(m) => seen.push(format!("{} ({m})", dir.display())),
+            None => seen.push(format!("{} (version unknown)", dir.display())),
+        }
+    }
+    let found = if seen.is_empty() { "no PostgreSQL server binaries".to_string() } else { seen.join(", ") };
+    Err(format!(
+        "no PostgreSQL {major} server on this machine (found: {found}): install PostgreSQL {major}'s server or set PG_BINDIR to its bin directory"
+    ))
+}
+
+fn random_password() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn nobody() -> std::io::Result<(u32, u32)> {
+    let name = std::ffi::CString::new("nobody").expect("no NUL");
+    // SAFETY: getpwnam returns NULL or a pointer to static storage valid until the next call;
+    // the two fields are copied out at once.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(std::io::Error::other("running as root and there is no `nobody` user for PostgreSQL to run as"));
+    }
+    // SAFETY: pw is non-null and points to a valid passwd struct.
+    Ok(unsafe { ((*pw).pw_uid, (*pw).pw_gid) })
+}
+
+fn run(cmd: &mut Command, run_as: Option<(u32, u32)>) -> std::io::Result<Output> {
+    use std::os::unix::process::CommandExt;
+    if let Some((uid, gid)) = run_as {
+        cmd.uid(uid).gid(gid).env("HOME", "/tmp").current_dir("/");
+    }
+    cmd.stdin(Stdio::null()).output()
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl ScratchServer {
+    /// Initialises and starts a server from `bindir`.
+    pub fn start(bindir: &Path) -> std::io::Result<ScratchServer> {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let run_as = if root { Some(nobody()?) } else { None };
+        let dir = tempfile::Builder::new().prefix("migrate-restart-scratch-").tempdir()?;
+        let password = random_password()?;
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, &password)?;
+        if let Some((uid, gid)) = run_as {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
+            std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid))?;
+        }
+        let data = dir.path().join("data");
+        let init = run(
+            Command::new(bindir.join("initdb"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", SUPERUSER, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"])
+                .arg(format!("--pwfile={}", pwfile.display())),
+            run_as,
+        )?;
+        let _ = std::fs::remove_file(&pwfile);
+        if !init.status.success() {
+            return Err(std::io::Error::other(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&init.stderr).trim()
+            )));
+        }
+        let mut server = ScratchServer { dir, bindir: bindir.to_path_buf(), port: 0, password, run_as, stopped: true };
+        let mut last = String::new();
+        for _ in 0..5 {
+            server.port = free_port()?;
+            let opts = format!(
+                "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                server.port,
+                server.dir.path().display()
+            );
+            let started = run(
+                Command::new(bindir.join("pg_ctl"))
+                    .arg("-D")
+                    .arg(&data)
+                    .arg("-l")
+                    .arg(server.dir.path().join("server.log"))
+                    .args(["-w", "-t", "60", "-o", &opts, "start"]),
+                run_as,
+            )?;
+            if started.status.success() {
+                server.stopped = false;
+                return Ok(server);
+            }
+            last = std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
+        }
+        Err(std::io::Error::other(format!("the scratch server did not start: {}", last.trim())))
+    }
+
+    /// The URL of its `postgres` database (the password in it: keep it out of output).
+    pub fn url(&self) -> String {
+        format!("postgres://{SUPERUSER}:{}@127.0.0.1:{}/postgres?sslmode=disable", self.password, self.port)
+    }
+
+    /// Its superuser password (to register for redaction).
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// Stops it at once (its data is thrown away).
+    pub fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        let _ = run(
+            Command::new(self.bindir.join("pg_ctl")).arg("-D").arg(self.dir.path().join("data")).args([
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                "30",
+                "stop",
+            ]),
+            self.run_as,
+        );
+    }
+}
+
+impl Drop for ScratchServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
