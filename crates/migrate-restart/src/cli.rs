@@ -263,6 +263,12 @@ pub struct RunArgs {
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
     pub max_xact_age: Duration,
 
+    /// The migration's lock plan (`migrate-restart plan --json > FILE`): the preflight refuses
+    /// only for sessions holding or waiting for a lock that conflicts with a planned one, and
+    /// says what it set aside
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<std::path::PathBuf>,
+
     /// Wait up to DUR for preflight findings to clear instead of refusing at once
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]
     pub wait_clear: Option<Duration>,

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cli_kit::{fail, format_duration, interrupt, refused, usage, Exit, Output, Poll, ResolvedDatabase};
-use migration_policy::{debris, preflight};
+use migration_policy::{debris, plan_file, preflight};
+use pg_locks::lockplan::LockPlan;
+use pg_locks::Connection;
 use pg_locks::Snapshot;
 
 use crate::attempt::Attempt;
@@ -111,6 +113,19 @@ pub fn check_left_behind(
     cleared
 }
 
+/// One look: what would make the migration wait — with a plan, only the sessions in the way of
+/// a planned lock (the rest set aside).
+fn look(
+    client: &mut pg_locks::Conn,
+    max_xact_age: Duration,
+    plan: Option<&LockPlan>,
+) -> anyhow::Result<(preflight::Assessment, Vec<preflight::Finding>)> {
+    let assessment = preflight::assess(&Snapshot::take(client)?, max_xact_age);
+    let Some(plan) = plan else { return Ok((assessment, Vec::new())) };
+    let in_the_way: Vec<i32> = pg_locks::lockplan::obstacles(client.client(), plan)?.iter().map(|o| o.pid).collect();
+    Ok(plan_file::narrow(assessment, plan, &in_the_way))
+}
+
 /// Preflight: refuse (exit 5) when something would make the DDL wait, unless --force; with
 /// --wait-clear, wait for it to end first.
 pub fn run_preflight(
@@ -118,6 +133,7 @@ pub fn run_preflight(
     out: &Output,
     app: &str,
     db: Option<&ResolvedDatabase>,
+    plan: Option<&LockPlan>,
 ) -> anyhow::Result<Preflight> {
     let Some(db) = db else {
         return Err(usage(format!("cannot run the preflight: {app} has no DATABASE_URL config var; pass --database-url URL, or --no-preflight to skip it")));
@@ -127,7 +143,7 @@ pub fn run_preflight(
     if client.through_pooler() {
         out.show(&render::Preflight::ThroughPooler { database: db.describe() });
     }
-    let mut assessment = preflight::assess(&Snapshot::take(&mut client)?, args.max_xact_age);
+    let (mut assessment, mut set_aside) = look(&mut client, args.max_xact_age, plan)?;
     if !assessment.findings.is_empty() {
         if let Some(limit) = args.wait_clear {
             out.show(&render::Preflight::WaitingToClear { limit, blockers: assessment.findings.len() });
@@ -139,15 +155,19 @@ pub fn run_preflight(
                         "interrupted while waiting for the preflight to clear; nothing was started",
                     ));
                 }
-                assessment = preflight::assess(&Snapshot::take(&mut client)?, args.max_xact_age);
+                (assessment, set_aside) = look(&mut client, args.max_xact_age, plan)?;
             }
         }
     }
     let found = &assessment.findings;
+    if !set_aside.is_empty() {
+        out.show(&render::Preflight::SetAside { findings: &set_aside });
+    }
     let doc = Preflight::Checked {
         database: db.describe(),
         findings: found.clone(),
         unvouched: assessment.unvouched.clone(),
+        set_aside,
     };
     if found.is_empty() && assessment.unvouched.is_empty() {
         out.show(&render::Preflight::Clear { database: db.describe() });

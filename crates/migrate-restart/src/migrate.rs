@@ -30,10 +30,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
         )));
     }
     let plan = Plan::parse(&args.restart, &s.formation)?;
+    let lock_plan = args.plan.as_deref().map(migration_policy::plan_file::read).transpose()?;
     let preflight = if args.no_preflight {
         Preflight::Skipped { skipped: true }
     } else {
-        run_preflight(&args, &s.out, &s.app, s.db.as_ref())?
+        run_preflight(&args, &s.out, &s.app, s.db.as_ref(), lock_plan.as_ref())?
     };
     let report = MigrateReport::begin(&s.app, &s.platform, &command, preflight);
     // Skipping the check before the start never removes the guard during the run: only

@@ -86,6 +86,8 @@ pub enum Preflight<'a> {
     Blockers { database: String, findings: &'a [Finding] },
     /// `--force`: starting anyway.
     Forced,
+    /// `--plan`: findings of sessions in no planned lock's way, set aside.
+    SetAside { findings: &'a [Finding] },
 }
 
 impl Render for Preflight<'_> {
@@ -125,6 +127,17 @@ impl Render for Preflight<'_> {
                 lines.extend(
                     findings.iter().map(|f| line(Say, format!("  {} {}", bold().apply_to(format!("[{}]", f.kind)), f.detail))),
                 );
+                lines
+            }
+            Preflight::SetAside { findings } => {
+                let mut lines = one(
+                    Note,
+                    format!(
+                        "preflight, narrowed to the plan: set aside {} holding no lock the migration's planned locks conflict with (the lock-wait budget still bounds any wait):",
+                        count(findings.len(), "session")
+                    ),
+                );
+                lines.extend(findings.iter().map(|f| line(Note, format!("  [{}] {}", f.kind, f.detail))));
                 lines
             }
             Preflight::Forced => {

@@ -61,6 +61,9 @@ pub enum Preflight {
         findings: Vec<Finding>,
         /// Sessions this credential cannot see that hold table locks.
         unvouched: Vec<Finding>,
+        /// With `--plan`: findings of sessions in no planned lock's way, set aside.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        set_aside: Vec<Finding>,
     },
 }
 

@@ -310,3 +310,75 @@ fn on_a_follower_the_plan_cannot_vouch() {
     assert_eq!(doc["verdict"], "cannot_vouch");
     assert!(doc["cannot_vouch"][0].as_str().unwrap().starts_with("this is a follower"), "{doc}");
 }
+
+/// `--plan FILE` narrows the preflight to the plan: a long transaction on `audit` refuses the
+/// migration without a plan, and is set aside (and said) with one whose only lock is on
+/// `users`; a long report on `users` still refuses it.
+#[test]
+fn with_a_plan_the_preflight_refuses_only_for_sessions_in_its_way() {
+    let s = setup();
+    let alter = "ALTER TABLE users ADD COLUMN nickname text";
+    let out = plan(&s, alter, &["--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let file = s.tool.home().join("plan.json");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let export = spawn(
+        &s.pg.superuser_url("postgres"),
+        "audit-export",
+        "BEGIN; SELECT count(*) FROM audit; SELECT pg_sleep(120)",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let migration = psql_migration(&s.pg, alter);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "-a",
+            "acme",
+            "--command",
+            &migration,
+            "--confirm",
+            "acme",
+            "--restart",
+            "none",
+            "--max-xact-age",
+            "1s",
+        ];
+        args.extend_from_slice(extra);
+        s.tool.run(&args)
+    };
+    let out = run(&[]);
+    assert_eq!(out.code(), 5, "without a plan the long transaction refuses: {}", out.dump());
+    assert!(!has_column(&s.pg, "postgres"));
+
+    let out = run(&["--plan", file.to_str().unwrap(), "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc = out.json();
+    assert_eq!(doc["preflight"]["set_aside"][0]["pid"], export.pid, "{doc}");
+    assert_eq!(doc["preflight"]["findings"], serde_json::json!([]));
+    assert!(out.stderr_text().contains("preflight, narrowed to the plan: set aside 1 session"), "{}", out.dump());
+    assert!(has_column(&s.pg, "postgres"), "migrated");
+
+    let reader = long_report(&s.pg, &s.pg.superuser_url("postgres"), 120);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let drop = psql_migration(&s.pg, "ALTER TABLE users DROP COLUMN nickname");
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        &drop,
+        "--confirm",
+        "acme",
+        "--restart",
+        "none",
+        "--max-xact-age",
+        "1s",
+        "--plan",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code(), 5, "a reader of users is in the plan's way: {}", out.dump());
+    assert!(out.stdout_text().contains(&format!("pid {} (reporting", reader.pid)), "{}", out.dump());
+
+    std::fs::write(&file, "{}").unwrap();
+    let out = run(&["--plan", file.to_str().unwrap()]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(out.stderr_text().contains("not a plan written by `migrate-restart plan --json`"), "{}", out.dump());
+}

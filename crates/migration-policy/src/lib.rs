@@ -9,6 +9,7 @@
 //! - [`signs`]: what the migration's own output says (a lock timeout, a pooler's refusal) and the
 //!   `PGOPTIONS` it is given;
 //! - [`preflight`]: what in the database would make DDL wait before the first statement;
+//! - [`plan_file`]: a lock plan read back, narrowing the preflight to the sessions in its way;
 //! - [`debris`]: what a failed attempt left (INVALID indexes, recorded versions) before a retry;
 //! - [`lockwatch`]: the watch over the migration's sessions while it runs, with the lock-wait
 //!   budget enforced from outside the session (pg-locks' [`pg_locks::Guard`]), as typed events;
@@ -16,6 +17,7 @@
 
 pub mod debris;
 pub mod lockwatch;
+pub mod plan_file;
 pub mod policy;
 pub mod preflight;
 pub mod signs;
