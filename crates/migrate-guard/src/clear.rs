@@ -6,8 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use migration_policy::plan_file;
 use migration_policy::preflight::{self, Finding, Kind};
-use pg_locks::{Conn, Signal, Snapshot};
+use pg_locks::lockplan::{self, LockPlan};
+use pg_locks::{Conn, Connection, Signal, Snapshot};
 
 use crate::report::Clearing;
 use crate::voice::{Said, Voice};
@@ -33,13 +35,15 @@ pub struct Cleared {
 }
 
 /// The knobs.
-pub struct ClearOptions {
+pub struct ClearOptions<'a> {
     /// Longest wait.
     pub wait_for: Duration,
     /// A transaction older than this blocks.
     pub max_xact_age: Duration,
     /// Cancel blocking backups.
     pub cancel_backups: bool,
+    /// `--plan`: wait only for the sessions in its way.
+    pub plan: Option<&'a LockPlan>,
 }
 
 /// Waits for what would make DDL wait to end (or cancels backups); `stop` is polled between looks.
@@ -56,6 +60,18 @@ pub fn wait_for_clear(
     loop {
         let snap = Snapshot::take(conn)?;
         let assessment = preflight::assess(&snap, opts.max_xact_age);
+        let assessment = match opts.plan {
+            None => assessment,
+            Some(plan) => {
+                let in_the_way: Vec<i32> = lockplan::obstacles(conn.client(), plan)?.iter().map(|o| o.pid).collect();
+                let (kept, aside) = plan_file::narrow(assessment, plan, &in_the_way);
+                if clearing.set_aside.is_empty() && !aside.is_empty() {
+                    voice.show(&Said::SetAside { findings: &aside });
+                }
+                clearing.set_aside = aside;
+                kept
+            }
+        };
         if clearing.blockers.is_empty() && clearing.waited_ms == 0 {
             clearing.blockers = assessment.findings.clone();
             for f in &assessment.unvouched {

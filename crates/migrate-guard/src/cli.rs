@@ -44,6 +44,12 @@ pub struct Args {
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "2m", value_parser = cli_kit::duration_arg)]
     pub wait_for_clear: Duration,
 
+    /// The migration's lock plan in the slug (`migrate-restart plan --json > FILE`, committed
+    /// with the migration): before the first statement, wait only for sessions holding or
+    /// waiting for a lock that conflicts with a planned one
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<std::path::PathBuf>,
+
     /// A transaction older than this counts as one that would make DDL wait
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "60s", value_parser = cli_kit::positive_duration_arg)]
     pub max_xact_age: Duration,

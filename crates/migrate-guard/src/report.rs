@@ -54,6 +54,9 @@ pub struct Clearing {
     pub cancelled_backups: Vec<i32>,
     /// Whether nothing that would make DDL wait remained when the command started.
     pub clear: bool,
+    /// With `--plan`: sessions that held no lock in a planned lock's way, not waited for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set_aside: Vec<Finding>,
 }
 
 /// One run of the command.

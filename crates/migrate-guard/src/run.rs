@@ -152,6 +152,7 @@ impl Guard<'_> {
             wait_for: self.args.wait_for_clear,
             max_xact_age: self.args.max_xact_age,
             cancel_backups: self.args.cancel_backups,
+            plan: self.setup.plan.as_ref(),
         };
         let deadline = self.deadline;
         let stop = || interrupt::requested() || Instant::now() >= deadline;

@@ -28,6 +28,8 @@ pub struct Setup {
     pub vars: BTreeMap<String, String>,
     /// `HEROKU_APP_NAME` when the dyno metadata labs feature provides it (for printed commands).
     pub app: Option<String>,
+    /// `--plan`: the migration's lock plan.
+    pub plan: Option<pg_locks::lockplan::LockPlan>,
 }
 
 impl Setup {
@@ -80,7 +82,9 @@ impl Setup {
             .filter(|n| n.starts_with(MIGRATION_APP_PREFIX) && n.len() > MIGRATION_APP_PREFIX.len())
             .cloned()
             .unwrap_or_else(|| format!("{MIGRATION_APP_PREFIX}{dyno}"));
+        let plan = args.plan.as_deref().map(migration_policy::plan_file::read).transpose()?;
         Ok(Setup {
+            plan,
             argv: args.command.clone(),
             dyno,
             session_name,

@@ -123,6 +123,8 @@ pub enum Said<'a> {
     CannotVouch { detail: &'a str },
     /// Waiting for blockers.
     WaitingForClear { found: &'a [Finding], waited: Duration, limit: Duration },
+    /// `--plan`: sessions in no planned lock's way, not waited for.
+    SetAside { findings: &'a [Finding] },
     /// `--cancel-backups`: cancelling one.
     CancellingBackup { pid: i32, cost: &'a str },
     /// The backup no longer blocks.
@@ -176,6 +178,14 @@ impl Words for Said<'_> {
                     dur(*limit)
                 )];
                 lines.extend(found.iter().map(|f| format!("  [{}] {}", f.kind, f.detail)));
+                lines
+            }
+            Said::SetAside { findings } => {
+                let mut lines = vec![format!(
+                    "narrowed to the plan: not waiting for {} holding no lock the migration's planned locks conflict with (the budget still bounds any wait):",
+                    count(findings.len(), "session")
+                )];
+                lines.extend(findings.iter().map(|f| format!("  [{}] {}", f.kind, f.detail)));
                 lines
             }
             Said::CancellingBackup { pid, cost } => vec![format!(

@@ -386,6 +386,7 @@ fn bad_input_gets_one_line_and_the_migration_never_starts() {
         (&["--lock-wait", "0s", "--", "true"], db.to_vec(), 2, "must be greater than zero"),
         // A negative duration is said as one (not clap's tip about `-- -1`).
         (&["--lock-wait", "-1s", "--", "true"], db.to_vec(), 2, "`-1s` is negative"),
+        (&["--plan", "nope.json", "--", "true"], db.to_vec(), 2, "--plan nope.json: "),
     ];
     // Every refusal whole, in one document (tests/snapshots/refusals.snap).
     let mut refusals = test_support::snapshot::Transcript::new();
@@ -461,4 +462,46 @@ fn stop_like_the_dyno_manager(child: &Child) {
     unsafe {
         libc::kill(-(child.id() as i32), libc::SIGTERM);
     }
+}
+
+/// The plan `migrate-restart plan --json` writes for `ALTER TABLE users ADD COLUMN nickname
+/// text`, as committed to the slug beside the migration.
+const PLAN: &str = r#"{
+  "schema_version": 1,
+  "database": "DATABASE_URL of acme",
+  "scratch": "a copy of the schema in a local PostgreSQL 15 server",
+  "command": ["bin/rails", "db:migrate"],
+  "statements": [
+    { "seq": 1, "tag": "ALTER TABLE", "object": "public.users",
+      "query": "ALTER TABLE users ADD COLUMN nickname text", "transaction": 731,
+      "locks": [ { "relation": "public.users", "kind": "table", "mode": "AccessExclusiveLock", "new": true } ],
+      "rewrites": [], "waits_for_older_transactions": false }
+  ],
+  "obstacles": [], "older_transactions": [], "activity": [], "cannot_vouch": [], "verdict": "clear"
+}"#;
+
+/// `--plan` in the slug: an idle transaction on another table (a console left open) would
+/// refuse the release; with the plan, the guard does not wait for it — it holds nothing the
+/// migration's lock conflicts with — says so, and migrates.
+#[test]
+fn with_a_plan_in_the_slug_only_sessions_in_its_way_are_waited_for() {
+    let d = dyno();
+    d.pg.psql("postgres", "CREATE TABLE audit (id int)").unwrap();
+    std::fs::write(d.dir.path().join("plan.json"), PLAN).unwrap();
+    let mut console = test_support::sessions::client(&d.url(), "console");
+    console.batch_execute("BEGIN; SELECT count(*) FROM audit").unwrap();
+    let pid: i32 = console.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    std::thread::sleep(Duration::from_millis(1100));
+    let migration = d.migrate_sql("ALTER TABLE users ADD COLUMN nickname text");
+    let strict = ["--max-xact-age", "1s", "--wait-for-clear", "1s"];
+    let (out, _) = d.report(&strict, &migration);
+    assert_eq!(out.code(), 5, "without the plan the console refuses the release: {}", out.dump());
+
+    let (out, report) = d.report(&[&strict[..], &["--plan", "plan.json"]].concat(), &migration);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(d.has_column());
+    assert_eq!(report.clearing.set_aside.iter().map(|f| f.pid).collect::<Vec<_>>(), vec![pid]);
+    assert!(report.clearing.blockers.is_empty(), "{:?}", report.clearing);
+    assert!(out.stderr_text().contains("narrowed to the plan: not waiting for 1 session"), "{}", out.dump());
+    drop(console);
 }
