@@ -141,6 +141,12 @@ pub struct ReleaseArgs {
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "65m", value_parser = cli_kit::positive_duration_arg)]
     pub timeout: Duration,
 
+    /// The release's lock plan (`migrate-restart plan --json > FILE`): before COMMAND runs,
+    /// refuse (nothing deployed) while a session holds or waits for a lock that conflicts with
+    /// a planned one; following a release, name them
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<std::path::PathBuf>,
+
     /// How long the formation has to come up on the release after it succeeded
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "3m", value_parser = cli_kit::positive_duration_arg)]
     pub restart_timeout: Duration,

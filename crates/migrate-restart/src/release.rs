@@ -56,6 +56,7 @@ fn follow_existing(args: &ReleaseArgs, out: &Output, client: &Client, app: &str)
     let (release, previous) = found?;
     let pending = release.status == "pending";
     let db = if pending { cli_kit::database::from_flag_or_app(&args.db, app, &vars)? } else { None };
+    let obstacles = if pending { plan_obstacles(args, out, db.as_ref())? } else { Vec::new() };
     if pending {
         out.show(&render::ReleaseStart::FollowingPhase {
             app,
@@ -73,7 +74,7 @@ fn follow_existing(args: &ReleaseArgs, out: &Output, client: &Client, app: &str)
             status: &release.status,
         });
     }
-    let target = Followed { release, previous, platform, db };
+    let target = Followed { release, previous, platform, db, obstacles };
     follow_and_conclude(args, out, client, app, target, None)
 }
 
@@ -93,6 +94,14 @@ fn follow_next(
     let (vars, platform) = read?;
     let previous = current?.map(|r| r.version);
     let db = cli_kit::database::from_flag_or_app(&args.db, app, &vars)?;
+    let obstacles = plan_obstacles(args, out, db.as_ref())?;
+    if let (deploy_step::Plan::Command(command), [_, ..]) = (&plan, &obstacles[..]) {
+        return Err(refused(format!(
+            "the release's migration would wait now: {}; nothing was deployed. Wait for them to end (heroku pg:blockers -a {app}), then run `{}` again",
+            obstacles.iter().map(render::obstacle_brief).collect::<Vec<_>>().join(", "),
+            cli_kit::shell::join(command)
+        )));
+    }
     out.show(&render::ReleaseStart::DeployPlan { app, plan: plan.describe(app), stays_on: stays_on(previous) });
     say_guard(out, args, db.as_ref());
     confirm_acting(out, app, args, db.is_some())?;
@@ -110,7 +119,7 @@ fn follow_next(
         description: &release.description,
         seen_after: running.step.seen_after_ms.map(|ms| format_duration(Duration::from_millis(ms))).unwrap_or_default(),
     });
-    let target = Followed { release, previous, platform, db };
+    let target = Followed { release, previous, platform, db, obstacles };
     follow_and_conclude(args, out, client, app, target, Some(&mut running))
 }
 
@@ -194,6 +203,28 @@ struct Followed {
     previous: Option<u64>,
     platform: heroku_api::Platform,
     db: Option<cli_kit::ResolvedDatabase>,
+    /// `--plan`: who was in the way of a planned lock when the follow began.
+    obstacles: Vec<pg_locks::lockplan::Obstacle>,
+}
+
+/// `--plan`: the sessions holding or waiting for a lock that conflicts with a planned one,
+/// read once (said here; a deploy step is refused by the caller).
+fn plan_obstacles(
+    args: &ReleaseArgs,
+    out: &Output,
+    db: Option<&cli_kit::ResolvedDatabase>,
+) -> anyhow::Result<Vec<pg_locks::lockplan::Obstacle>> {
+    let Some(path) = &args.plan else { return Ok(Vec::new()) };
+    let plan = migration_policy::plan_file::read(path)?;
+    let Some(db) = db else {
+        return Err(cli_kit::usage(
+            "--plan: the app has no DATABASE_URL to check the plan against; pass --database-url URL",
+        ));
+    };
+    let mut c = pg_locks::connect(&db.connect_options(TOOL))?;
+    let obstacles = pg_locks::lockplan::obstacles(pg_locks::Connection::client(&mut c), &plan)?;
+    out.show(&render::ReleaseStart::PlanChecked { database: db.describe(), obstacles: &obstacles });
+    Ok(obstacles)
 }
 
 fn follow_and_conclude(
@@ -204,7 +235,7 @@ fn follow_and_conclude(
     target: Followed,
     deploy: Option<&mut deploy_step::Running>,
 ) -> anyhow::Result<Exit> {
-    let Followed { release, previous, platform, db } = target;
+    let Followed { release, previous, platform, db, obstacles } = target;
     let stays_on = stays_on(previous);
     let (app, args, out, client) = (app.to_string(), args, out, client);
     let opts = Options {
@@ -224,6 +255,7 @@ fn follow_and_conclude(
         formation: None,
         retry_command: None,
         deploy: None,
+        plan_obstacles: obstacles,
     };
     let exit = ending(args, out, client, &app, release.version, &stays_on, &mut report)?;
     if let Some(running) = deploy {

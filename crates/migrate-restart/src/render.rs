@@ -513,6 +513,8 @@ pub enum ReleaseStart<'a> {
     NoNewRelease { app: &'a str, waited: Duration },
     /// Ctrl-C before a release appeared.
     InterruptedBeforeRelease,
+    /// `--plan`: who is in the way of a planned lock now.
+    PlanChecked { database: String, obstacles: &'a [Obstacle] },
     /// What the follow does on the app's behalf: the budget.
     LockWaitBudget { budget: Duration, database: String },
     /// …only watching.
@@ -572,6 +574,14 @@ impl Render for ReleaseStart<'_> {
                 Say,
                 format!("Watching {database} for the release's lock waits (--lock-wait off: nothing is cancelled)."),
             ),
+            ReleaseStart::PlanChecked { database, obstacles } => {
+                if obstacles.is_empty() {
+                    return one(Ok, format!("the plan: nothing on {database} holds a lock the release's migration would wait for"));
+                }
+                let mut lines = one(Warn, format!("the plan: the release's migration would wait on {database} for:"));
+                lines.extend(obstacles.iter().map(|o| line(Warn, format!("  {}", obstacle_brief(o)))));
+                lines
+            }
             ReleaseStart::NoDatabaseToWatch => one(Warn, "no database to watch: following output and status only"),
             ReleaseStart::Deadline { deadline } => one(
                 Say,
@@ -777,6 +787,18 @@ fn cut_lines(e: &Enforcement) -> Vec<Line> {
 }
 
 /// The plan for people: each statement with the locks it takes, then who would make it wait.
+/// `pid 10185 (reporting) holds AccessShareLock on public.users`.
+pub fn obstacle_brief(o: &Obstacle) -> String {
+    format!(
+        "pid {} ({}) {} {} on {}",
+        o.pid,
+        cli_kit::printable(o.application_name.as_deref().unwrap_or("?")),
+        if o.granted { "holds" } else { "waits for" },
+        o.mode.name(),
+        o.relation
+    )
+}
+
 fn copied_lines(database: &str, c: &SchemaCopy) -> Vec<Line> {
     let mut lines = vec![line(
         Tone::Note,

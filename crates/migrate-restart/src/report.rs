@@ -173,6 +173,10 @@ pub struct ReleaseReport {
     /// `-- COMMAND` / `--next`: the deploy step run or waited for, and what it created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy: Option<DeployStep>,
+    /// `--plan`: sessions that held or waited for a lock conflicting with a planned one when
+    /// the follow began.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan_obstacles: Vec<pg_locks::lockplan::Obstacle>,
 }
 
 /// `migrate-restart release -- COMMAND` / `--next` when no release came to follow.

@@ -194,3 +194,65 @@ fn no_command_after_the_dashes_or_one_that_cannot_start_is_a_usage_error() {
     }
     assert_eq!(s.sim.with(|w| w.apps["acme"].releases.len()), before);
 }
+
+/// The plan `migrate-restart plan --json` writes for the release's ALTER of `users`.
+const USERS_PLAN: &str = r#"{"schema_version": 1, "database": "DATABASE_URL of acme", "scratch": "a copy",
+  "command": ["sh"], "statements": [{"seq": 1, "tag": "ALTER TABLE", "object": "public.users",
+  "query": "ALTER TABLE users ADD COLUMN nickname text", "transaction": 1,
+  "locks": [{"relation": "public.users", "kind": "table", "mode": "AccessExclusiveLock", "new": true}],
+  "rewrites": [], "waits_for_older_transactions": false}],
+  "obstacles": [], "older_transactions": [], "activity": [], "cannot_vouch": [], "verdict": "clear"}"#;
+
+/// `release --plan FILE -- git push heroku main`: while a report holds `users`, the push is
+/// refused before it runs (5, nothing deployed, the report named); a reader of another table
+/// is not in the plan's way, and the push goes ahead.
+#[test]
+fn with_a_plan_the_push_is_refused_while_a_session_is_in_its_way() {
+    let s = setup();
+    s.pg.psql("postgres", "CREATE TABLE audit (id int)").unwrap();
+    let repo =
+        AppRepo::new(&s.sim, "acme", Some(&procfile(&s.pg, "ALTER TABLE users ADD COLUMN nickname text"))).unwrap();
+    let plan = repo.path().join("lock-plan.json");
+    std::fs::write(&plan, USERS_PLAN).unwrap();
+    let releases = |s: &Setup| s.sim.with(|w| w.apps["acme"].releases.len());
+    let before = releases(&s);
+    let reader = long_report(&s.pg, &s.pg.superuser_url("postgres"), 120);
+    let args = [
+        "release",
+        "-a",
+        "acme",
+        "--confirm",
+        "acme",
+        "--plan",
+        "lock-plan.json",
+        "--",
+        "git",
+        "push",
+        "heroku",
+        "main",
+    ];
+    let out = run_in(&s, &repo, &args);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    assert!(
+        out.stderr_text().contains(&format!(
+            "the release's migration would wait now: pid {} (reporting) holds AccessShareLock on public.users; nothing was deployed",
+            reader.pid
+        )),
+        "{}",
+        out.dump()
+    );
+    assert_eq!(releases(&s), before, "nothing was pushed");
+    s.pg.psql("postgres", "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'reporting'")
+        .unwrap();
+    assert!(reader.finish().is_err(), "the report was cancelled");
+
+    let _export = spawn(
+        &s.pg.superuser_url("postgres"),
+        "audit-export",
+        "BEGIN; SELECT count(*) FROM audit; SELECT pg_sleep(120)",
+    );
+    let out = run_in(&s, &repo, &args);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("✓ the plan: nothing on DATABASE_URL of acme"), "{}", out.dump());
+    assert_eq!(releases(&s), before + 1);
+}
