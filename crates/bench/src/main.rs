@@ -3,6 +3,7 @@
 //! for docs/BENCHMARKS.md. Run it through `scripts/bench`, which builds release binaries first.
 
 mod deploy_step;
+mod lock_plan;
 mod maintenance_window;
 mod measure;
 mod migrate_restart;
@@ -17,14 +18,26 @@ fn main() -> anyhow::Result<()> {
     // Absolute, because some measurements run the tools from another directory.
     let bin_dir = PathBuf::from(args.first().map(String::as_str).unwrap_or("target/release")).canonicalize()?;
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    // BENCH_ONLY=lock_plan (a section's module name) measures that section alone.
+    let only = std::env::var("BENCH_ONLY").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let mut report = String::new();
     report.push_str(&measure::machine_header());
-    report.push_str(&safe_ps_kill::run(&bin_dir, runs)?);
-    report.push_str(&pg_blockers::run(&bin_dir, runs)?);
-    report.push_str(&maintenance_window::run(&bin_dir, runs)?);
-    report.push_str(&migrate_restart::run(&bin_dir, runs)?);
-    report.push_str(&release_guard::run(&bin_dir, runs)?);
-    report.push_str(&deploy_step::run(&bin_dir, runs)?);
+    type Section = fn(&std::path::Path, usize) -> anyhow::Result<String>;
+    let sections: [(&str, Section); 7] = [
+        ("safe_ps_kill", safe_ps_kill::run),
+        ("pg_blockers", pg_blockers::run),
+        ("maintenance_window", maintenance_window::run),
+        ("migrate_restart", migrate_restart::run),
+        ("release_guard", release_guard::run),
+        ("deploy_step", deploy_step::run),
+        ("lock_plan", lock_plan::run),
+    ];
+    for (name, section) in sections {
+        if wanted(name) {
+            report.push_str(&section(&bin_dir, runs)?);
+        }
+    }
     print!("{report}");
     Ok(())
 }

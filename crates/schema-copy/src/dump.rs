@@ -261,10 +261,19 @@ impl SchemaDump {
         // Function bodies may name tables created after them.
         client.batch_execute("SET check_function_bodies = off; SET client_min_messages = warning")?;
         let mut done = Restored::default();
-        for ddl in &self.statements {
-            match client.batch_execute(&ddl.sql) {
-                Ok(()) => done.applied += 1,
-                Err(e) => done.failed.push((ddl.what.clone(), first_line(&e))),
+        // All at once first (one round trip: thousands of tables take seconds one by one); when
+        // anything fails, nothing of it stays, and each statement runs on its own instead so
+        // the rest is recreated and what failed is named.
+        let script: String = self.statements.iter().map(|d| format!("{};\n", d.sql)).collect();
+        if client.batch_execute(&format!("BEGIN;\n{script}COMMIT;")).is_ok() {
+            done.applied = self.statements.len();
+        } else {
+            client.batch_execute("ROLLBACK")?;
+            for ddl in &self.statements {
+                match client.batch_execute(&ddl.sql) {
+                    Ok(()) => done.applied += 1,
+                    Err(e) => done.failed.push((ddl.what.clone(), first_line(&e))),
+                }
             }
         }
         for h in &self.history {

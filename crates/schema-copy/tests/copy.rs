@@ -134,3 +134,22 @@ fn a_server_of_another_major_version_is_not_taken_for_this_one() {
     assert!(err.starts_with("no PostgreSQL 9 server on this machine"), "{err}");
     assert!(err.contains("set PG_BINDIR"), "{err}");
 }
+
+/// What the local server cannot recreate is named, and the rest is recreated all the same
+/// (here a table the scratch database already has, as a missing extension or language would).
+#[test]
+fn what_cannot_be_recreated_is_named_and_the_rest_is_recreated() {
+    let pg = PgCluster::start().unwrap();
+    pg.psql("postgres", SCHEMA).unwrap();
+    let mut source = postgres::Client::connect(&pg.superuser_url("postgres"), NoTls).unwrap();
+    let dump = schema_copy::read(&mut source).unwrap();
+    let scratch = ScratchServer::start(pg.bindir()).unwrap();
+    let mut copy = postgres::Client::connect(&scratch.url(), NoTls).unwrap();
+    copy.batch_execute("CREATE TABLE events (other int)").unwrap();
+    let restored = dump.restore(&mut copy).unwrap();
+    let failed: Vec<&str> = restored.failed.iter().map(|(what, _)| what.as_str()).collect();
+    assert!(failed.contains(&"table public.events"), "{:#?}", restored.failed);
+    let users: i64 = copy.query_one("SELECT count(*) FROM pg_class WHERE relname = 'users'", &[]).unwrap().get(0);
+    assert_eq!(users, 1, "the rest is recreated");
+    assert_eq!(restored.history_rows, 2);
+}
