@@ -342,6 +342,11 @@ impl Line {
     }
 }
 
+/// What most events say: one line in `tone`.
+pub fn one(tone: Tone, text: impl Into<String>) -> Vec<Line> {
+    vec![Line::new(tone, text)]
+}
+
 /// Something that happened, rendered as the lines a person reads: each tool's renderer
 /// implements it for its typed events, so the wording has one place.
 pub trait Render {

@@ -4,21 +4,13 @@
 //! { … })`); the words, the marks and the stream are decided here. The JSON documents are the
 //! typed reports (`report.rs`). Refusals stay one line beside the check that raises them.
 
-use cli_kit::output::{bold, count, red};
+use cli_kit::output::{bold, count, one, red};
 use cli_kit::{format_duration, Line, Render, Tone};
 use std::time::Duration;
 
 use crate::plan::Decision;
 use crate::window::secs;
 use crate::window::Timings;
-
-fn line(tone: Tone, text: impl Into<String>) -> Line {
-    Line::new(tone, text)
-}
-
-fn one(tone: Tone, text: impl Into<String>) -> Vec<Line> {
-    vec![line(tone, text)]
-}
 
 /// `plan`, and the first thing a window run says: whether a window is needed, and which files
 /// make it so.
@@ -32,7 +24,7 @@ impl Render for Deciding<'_> {
     fn lines(&self) -> Vec<Line> {
         match self {
             Deciding::Decision { app, decision } => {
-                decision_lines(app, decision).into_iter().map(|l| line(Tone::Say, l)).collect()
+                decision_lines(app, decision).into_iter().map(|l| Line::new(Tone::Say, l)).collect()
             }
         }
     }
@@ -164,7 +156,7 @@ impl Render for Running<'_> {
             Running::PhaseSucceeded { version } => one(Ok, format!("the release phase of v{version} succeeded")),
             Running::PhaseEnded { version, phase, tail } => {
                 let mut lines = one(Bad, format!("the release phase of v{version} {phase}"));
-                lines.extend(tail.iter().map(|l| line(Say, format!("  {} {l}", red().apply_to("│")))));
+                lines.extend(tail.iter().map(|l| Line::new(Say, format!("  {} {l}", red().apply_to("│")))));
                 lines
             }
             Running::CannotStart { program, error } => one(Bad, format!("cannot start `{program}`: {error}")),
@@ -210,10 +202,10 @@ impl Render for Closing<'_> {
                     Bad,
                     format!("{} {why}. Holding the window; this is what is held:", red().apply_to("Window held:")),
                 );
-                lines.extend(held.iter().map(|l| line(Say, format!("  {l}"))));
-                lines.extend(journal.iter().map(|p| line(Say, format!("  journal: {p}"))));
-                lines.push(line(Say, format!("Reopen with: maintenance-window restore -a {app}")));
-                lines.push(line(Say, format!("From another machine: {restore}")));
+                lines.extend(held.iter().map(|l| Line::new(Say, format!("  {l}"))));
+                lines.extend(journal.iter().map(|p| Line::new(Say, format!("  journal: {p}"))));
+                lines.push(Line::new(Say, format!("Reopen with: maintenance-window restore -a {app}")));
+                lines.push(Line::new(Say, format!("From another machine: {restore}")));
                 lines
             }
         }
@@ -247,16 +239,16 @@ impl Render for Status<'_> {
                     format!("the process that opened it (pid {pid}) is gone")
                 };
                 let mut lines = one(Say, format!("{} for {app}: {who}", red().apply_to("An open maintenance window")));
-                lines.extend(held.iter().map(|l| line(Say, format!("  {l}"))));
-                lines.extend(now.iter().map(|n| line(Say, format!("  now: {n}"))));
-                lines.push(line(Say, format!("Put back exactly what was journaled: maintenance-window restore -a {app}")));
-                lines.push(line(Say, format!("From another machine: {restore}")));
+                lines.extend(held.iter().map(|l| Line::new(Say, format!("  {l}"))));
+                lines.extend(now.iter().map(|n| Line::new(Say, format!("  now: {n}"))));
+                lines.push(Line::new(Say, format!("Put back exactly what was journaled: maintenance-window restore -a {app}")));
+                lines.push(Line::new(Say, format!("From another machine: {restore}")));
                 lines
             }
             Status::OpenedElsewhere { app, unjournaled, now } => vec![
-                line(Bad, unjournaled.clone()),
-                line(Say, format!("  now: {now}")),
-                line(
+                Line::new(Bad, unjournaled.clone()),
+                Line::new(Say, format!("  now: {now}")),
+                Line::new(
                     Say,
                     format!("Restore with the command the window printed when it opened (maintenance-window restore -a {app} --maintenance off --scale TYPE=N,… --confirm {app}), or ask whoever opened it."),
                 ),

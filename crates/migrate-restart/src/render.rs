@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use cli_kit::output::{bold, count, red, yellow};
+use cli_kit::output::{bold, count, one, red, yellow};
 use cli_kit::{format_duration, Line, Render, ResolvedDatabase, Tone};
 use migration_policy::lockwatch::WatchEvent;
 use migration_policy::preflight::Finding;
@@ -113,7 +113,7 @@ impl Render for Preflight<'_> {
                         count(unvouched.len(), "session")
                     ),
                 );
-                lines.extend(unvouched.iter().map(|f| line(Warn, format!("  {}", f.detail))));
+                lines.extend(unvouched.iter().map(|f| Line::new(Warn, format!("  {}", f.detail))));
                 lines
             }
             Preflight::Blockers { database, findings } => {
@@ -125,7 +125,7 @@ impl Render for Preflight<'_> {
                     ),
                 );
                 lines.extend(
-                    findings.iter().map(|f| line(Say, format!("  {} {}", bold().apply_to(format!("[{}]", f.kind)), f.detail))),
+                    findings.iter().map(|f| Line::new(Say, format!("  {} {}", bold().apply_to(format!("[{}]", f.kind)), f.detail))),
                 );
                 lines
             }
@@ -137,7 +137,7 @@ impl Render for Preflight<'_> {
                         count(findings.len(), "session")
                     ),
                 );
-                lines.extend(findings.iter().map(|f| line(Note, format!("  [{}] {}", f.kind, f.detail))));
+                lines.extend(findings.iter().map(|f| Line::new(Note, format!("  [{}] {}", f.kind, f.detail))));
                 lines
             }
             Preflight::Forced => {
@@ -291,8 +291,8 @@ impl Render for Debris<'_> {
                         names.join(", ")
                     ),
                 );
-                lines.extend(drop_statements.iter().map(|s| line(Say, format!("  {s}"))));
-                lines.push(line(
+                lines.extend(drop_statements.iter().map(|s| Line::new(Say, format!("  {s}"))));
+                lines.push(Line::new(
                     Say,
                     format!("(or re-run with --drop-invalid-indexes; see what holds the table: pg-blockers -a {app})"),
                 ));
@@ -343,7 +343,7 @@ impl Render for Ending<'_> {
                 let mut lines =
                     one(Bad, format!("the migration exited with status {code} on {dyno}; nothing was restarted"));
                 if let Some(n) = lock_timeouts {
-                    lines.push(line(
+                    lines.push(Line::new(
                         Say,
                         format!("It timed out waiting for a lock {n} times; see what holds it: pg-blockers -a {app}"),
                     ));
@@ -364,11 +364,11 @@ impl Render for Ending<'_> {
                 ),
             ),
             Ending::LostDetached { dyno, why, state, follow } => vec![
-                line(
+                Line::new(
                     Bad,
                     format!("stopped following {dyno} ({why}); its state is {state}. The migration may still be running or may have finished. Nothing was restarted."),
                 ),
-                line(Say, format!("Pick it up from any machine: {follow}")),
+                Line::new(Say, format!("Pick it up from any machine: {follow}")),
             ],
             Ending::EndedOnFir { dyno, app, platform } => one(
                 Bad,
@@ -429,7 +429,7 @@ impl Render for Cleanup<'_> {
             Cleanup::SessionsRemain { name, pids, selector, fill_in } => {
                 let mut lines =
                     one(Bad, format!("sessions {pids:?} named {name} are still there; see pg-blockers {selector}"));
-                lines.extend(fill_in.iter().map(|f| line(Note, f.clone())));
+                lines.extend(fill_in.iter().map(|f| Line::new(Note, f.clone())));
                 lines
             }
             Cleanup::SessionNotEnded { error } => {
@@ -485,7 +485,7 @@ impl Render for Restarting<'_> {
                     } else {
                         format!("{} since the restart", v.state)
                     };
-                    line(Bad, format!("{} NOT VERIFIED after {}: {why}", v.name, format_duration(*limit)))
+                    Line::new(Bad, format!("{} NOT VERIFIED after {}: {why}", v.name, format_duration(*limit)))
                 })
                 .collect(),
         }
@@ -579,7 +579,7 @@ impl Render for ReleaseStart<'_> {
                     return one(Ok, format!("the plan: nothing on {database} holds a lock the release's migration would wait for"));
                 }
                 let mut lines = one(Warn, format!("the plan: the release's migration would wait on {database} for:"));
-                lines.extend(obstacles.iter().map(|o| line(Warn, format!("  {}", obstacle_brief(o)))));
+                lines.extend(obstacles.iter().map(|o| Line::new(Warn, format!("  {}", obstacle_brief(o)))));
                 lines
             }
             ReleaseStart::NoDatabaseToWatch => one(Warn, "no database to watch: following output and status only"),
@@ -631,8 +631,8 @@ impl Render for ReleaseEnd<'_> {
                 let mut lines =
                     one(Bad, format!("The release phase of v{version} failed{took}: {app} stays on {stays_on}."));
                 if !tail.is_empty() {
-                    lines.push(line(Say, "Its last lines:"));
-                    lines.extend(tail.iter().map(|l| line(Say, format!("  {} {l}", red().apply_to("│")))));
+                    lines.push(Line::new(Say, "Its last lines:"));
+                    lines.extend(tail.iter().map(|l| Line::new(Say, format!("  {} {l}", red().apply_to("│")))));
                 }
                 lines
             }
@@ -690,8 +690,8 @@ impl Render for Planning<'_> {
             ),
             Planning::Copied { database, copy } => copied_lines(database, copy),
             Planning::Plan { plan, obstacles, older, activity, verdict, db } => {
-                let mut lines: Vec<Line> = plan_lines(plan, obstacles, older, activity).into_iter().map(|l| line(Say, l)).collect();
-                lines.push(line(Say, verdict_line(verdict, db)));
+                let mut lines: Vec<Line> = plan_lines(plan, obstacles, older, activity).into_iter().map(|l| Line::new(Say, l)).collect();
+                lines.push(Line::new(Say, verdict_line(verdict, db)));
                 lines
             }
             Planning::ScratchMigrationFailed { status } => {
@@ -725,8 +725,10 @@ impl Render for Checking<'_> {
             Checking::StaleDynos { app, dynos } => {
                 let mut lines =
                     one(Bad, format!("{} booted before it and may hold a stale schema:", count(dynos.len(), "dyno")));
-                lines.extend(dynos.iter().map(|(name, state, age)| line(Say, format!("  {name}  {state}  up {age}"))));
-                lines.push(line(
+                lines.extend(
+                    dynos.iter().map(|(name, state, age)| Line::new(Say, format!("  {name}  {state}  up {age}"))),
+                );
+                lines.push(Line::new(
                     Say,
                     format!("Fix: heroku ps:restart -a {app}   (or migrate-restart -a {app} for the next migration)"),
                 ));
@@ -739,17 +741,9 @@ impl Render for Checking<'_> {
     }
 }
 
-fn line(tone: Tone, text: impl Into<String>) -> Line {
-    Line::new(tone, text)
-}
-
-fn one(tone: Tone, text: impl Into<String>) -> Vec<Line> {
-    vec![line(tone, text)]
-}
-
 fn tail_lines(tail: &VecDeque<String>) -> Vec<Line> {
-    let mut lines = vec![line(Tone::Say, format!("Last {} lines of output:", tail.len()))];
-    lines.extend(tail.iter().map(|l| line(Tone::Say, format!("  {l}"))));
+    let mut lines = vec![Line::new(Tone::Say, format!("Last {} lines of output:", tail.len()))];
+    lines.extend(tail.iter().map(|l| Line::new(Tone::Say, format!("  {l}"))));
     lines
 }
 
@@ -775,10 +769,12 @@ fn watch_lines(event: &WatchEvent) -> Vec<Line> {
 }
 
 fn cut_lines(e: &Enforcement) -> Vec<Line> {
-    let mut lines: Vec<Line> =
-        migration_policy::text::enforcement_lines(e, "migration").into_iter().map(|l| line(Tone::Note, l)).collect();
+    let mut lines: Vec<Line> = migration_policy::text::enforcement_lines(e, "migration")
+        .into_iter()
+        .map(|l| Line::new(Tone::Note, l))
+        .collect();
     if e.verified {
-        lines.push(line(
+        lines.push(Line::new(
             Tone::Note,
             "   its own lock_timeout was not in force (PGOPTIONS ignored or overridden); treated as a lock timeout",
         ));
@@ -800,7 +796,7 @@ pub fn obstacle_brief(o: &Obstacle) -> String {
 }
 
 fn copied_lines(database: &str, c: &SchemaCopy) -> Vec<Line> {
-    let mut lines = vec![line(
+    let mut lines = vec![Line::new(
         Tone::Note,
         format!(
             "Copied the schema of {database} ({} objects, {} migration-history rows) into a local PostgreSQL {} server; read in {}, no lock on its tables held longer than {} (one statement)",
@@ -811,7 +807,7 @@ fn copied_lines(database: &str, c: &SchemaCopy) -> Vec<Line> {
             format_duration(Duration::from_millis(c.lock_hold_ms))
         ),
     )];
-    lines.extend(c.not_copied.iter().map(|n| line(Tone::Warn, format!("not copied: {} ({})", n.what, n.error))));
+    lines.extend(c.not_copied.iter().map(|n| Line::new(Tone::Warn, format!("not copied: {} ({})", n.what, n.error))));
     lines
 }
 

@@ -4,19 +4,11 @@
 
 use std::time::Duration;
 
-use cli_kit::output::{count, red};
+use cli_kit::output::{count, one, red};
 use cli_kit::{format_duration, Line, Render, Tone};
 use pg_locks::{Enforcement, Wait};
 
 use crate::verify::FormationDyno;
-
-fn line(tone: Tone, text: impl Into<String>) -> Line {
-    Line::new(tone, text)
-}
-
-fn one(tone: Tone, text: impl Into<String>) -> Vec<Line> {
-    vec![line(tone, text)]
-}
 
 fn pids(list: &[i32]) -> String {
     list.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
@@ -84,13 +76,13 @@ impl Render for Following<'_> {
                 one(Warn, format!("release output unavailable for now ({error}); following its status"))
             }
             Following::Output(text) => one(Say, *text),
-            Following::Waits(w) => crate::text::wait_lines(w, "release").into_iter().map(|l| line(Note, l)).collect(),
+            Following::Waits(w) => crate::text::wait_lines(w, "release").into_iter().map(|l| Line::new(Note, l)).collect(),
             Following::GotLock => one(Note, "✓ the release's statement got its lock"),
             Following::Cut { app, enforcement: e } => {
                 if e.verified {
                     let mut lines: Vec<Line> =
-                        crate::text::enforcement_lines(e, "release").into_iter().map(|l| line(Say, l)).collect();
-                    lines.push(line(Say, format!("   The release phase will fail and {app} stays on its current release.")));
+                        crate::text::enforcement_lines(e, "release").into_iter().map(|l| Line::new(Say, l)).collect();
+                    lines.push(Line::new(Say, format!("   The release phase will fail and {app} stays on its current release.")));
                     lines
                 } else {
                     one(Bad, crate::text::enforcement_lines(e, "release").join(" "))
@@ -117,7 +109,7 @@ impl Render for Following<'_> {
                 .iter()
                 .map(|d| {
                     let on = d.release_version.map(|v| format!("v{v}")).unwrap_or_else(|| "no release".into());
-                    line(Bad, format!("{} NOT VERIFIED after {}: {} on {on}", d.name, format_duration(*limit), d.state))
+                    Line::new(Bad, format!("{} NOT VERIFIED after {}: {} on {on}", d.name, format_duration(*limit), d.state))
                 })
                 .collect(),
         }

@@ -4,20 +4,12 @@
 
 use std::time::{Duration, SystemTime};
 
-use cli_kit::output::{bold, count, dim, red};
+use cli_kit::output::{bold, count, dim, one, red};
 use cli_kit::{format_duration, Line, Render, ResolvedDatabase, Tone};
 use heroku_api::Dyno;
 use pg_locks::Snapshot;
 
 use crate::report::{ReleasePhaseNote, WaitingStatement};
-
-fn line(tone: Tone, text: impl Into<String>) -> Line {
-    Line::new(tone, text)
-}
-
-fn one(tone: Tone, text: impl Into<String>) -> Vec<Line> {
-    vec![line(tone, text)]
-}
 
 /// What happened to one stopped dyno.
 #[derive(Debug)]
@@ -65,7 +57,7 @@ impl Render for Said<'_> {
         use Tone::*;
         match self {
             Said::Resolved { process_type, dyno } => one(Say, format!("{process_type} → {}", bold().apply_to(dyno))),
-            Said::Plan { dynos, now } => plan_lines(dynos, *now).into_iter().map(|l| line(Say, l)).collect(),
+            Said::Plan { dynos, now } => plan_lines(dynos, *now).into_iter().map(|l| Line::new(Say, l)).collect(),
             Said::ReleasePhase { app, note } => one(Say, release_phase_line(note, app)),
             Said::ReleasesUnread { app, error } => one(
                 Warn,
@@ -167,7 +159,7 @@ pub fn plan_lines(dynos: &[Dyno], now: SystemTime) -> Vec<String> {
 }
 
 fn say(text: String) -> Line {
-    line(Tone::Say, text)
+    Line::new(Tone::Say, text)
 }
 
 fn secs(x: Option<f64>) -> String {
@@ -186,7 +178,7 @@ fn database_lines(
     let mut out = Vec::new();
     if waiting.is_empty() {
         if blocked_total == 0 {
-            out.push(line(Tone::Ok, format!("No statement on {} is waiting on a lock.", db.describe())));
+            out.push(Line::new(Tone::Ok, format!("No statement on {} is waiting on a lock.", db.describe())));
         } else {
             out.push(say(format!(
                 "No DDL is waiting on {}, but {blocked_total} sessions wait on locks: pg-blockers {selector}",
