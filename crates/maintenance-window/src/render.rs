@@ -9,8 +9,7 @@ use cli_kit::{format_duration, Line, Render, Tone};
 use std::time::Duration;
 
 use crate::plan::Decision;
-use crate::window::secs;
-use crate::window::Timings;
+use crate::report::Timings;
 
 /// `plan`, and the first thing a window run says: whether a window is needed, and which files
 /// make it so.
@@ -53,6 +52,11 @@ pub fn decision_lines(app: &str, d: &Decision) -> Vec<String> {
 
 fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
+}
+
+/// `12.3s` for a report.
+pub fn secs(ms: u64) -> String {
+    format_duration(Duration::from_millis(ms))
 }
 
 /// What a window will do, and opening it.

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use crate::journal::Journal;
 use crate::live::Live;
 use crate::plan::Decision;
-use crate::window::Timings;
 
 /// A window run (or the deploy step run without one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,4 +133,24 @@ pub enum RestoreSource {
     Journal,
     /// `--maintenance` and `--scale`.
     Flags,
+}
+
+/// Time spent in each phase.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timings {
+    /// Maintenance on, scale down, drained.
+    pub open_ms: u64,
+    /// Release of the prebuilt slug.
+    pub promote_ms: u64,
+    /// The release phase the promotion started, until it ended.
+    pub release_phase_ms: u64,
+    /// COMMAND.
+    pub command_ms: u64,
+    /// Formation back, maintenance off.
+    pub close_ms: u64,
+    /// Maintenance on → off: how long the site was down.
+    pub window_ms: u64,
+    /// API requests made while maintenance was on.
+    pub api_calls_in_window: u64,
 }

@@ -175,26 +175,6 @@ pub fn scale_set(requested: &[String], formation: &[Formation]) -> anyhow::Resul
     Ok(set)
 }
 
-/// Time spent in each phase.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Timings {
-    /// Maintenance on, scale down, drained.
-    pub open_ms: u64,
-    /// Release of the prebuilt slug.
-    pub promote_ms: u64,
-    /// The release phase the promotion started, until it ended.
-    pub release_phase_ms: u64,
-    /// COMMAND.
-    pub command_ms: u64,
-    /// Formation back, maintenance off.
-    pub close_ms: u64,
-    /// Maintenance on → off: how long the site was down.
-    pub window_ms: u64,
-    /// API requests made while maintenance was on.
-    pub api_calls_in_window: u64,
-}
-
 /// Journals, then turns maintenance on and scales down in parallel, then waits for the drain.
 /// Returns whether the drain finished in time.
 pub fn open(client: &Client, out: &Output, j: &mut Journal, drain_timeout: Duration) -> anyhow::Result<bool> {
@@ -377,9 +357,4 @@ pub fn new_journal(app: &str, before: &Before, scaled: Vec<Scaled>, command: &[S
 /// Milliseconds since `t`.
 pub fn ms_since(t: Instant) -> u64 {
     t.elapsed().as_millis() as u64
-}
-
-/// `12.3s` for a report.
-pub fn secs(ms: u64) -> String {
-    format_duration(Duration::from_millis(ms))
 }

@@ -14,8 +14,10 @@ use crate::journal::Scaled;
 use crate::live::{restore_command, Live};
 use crate::plan::Decision;
 use crate::plan_cmd::report_decision;
+use crate::render::secs;
+use crate::report::Timings;
 use crate::report::{WindowReport, WindowResult};
-use crate::window::{self, ms_since, secs, Before, Timings};
+use crate::window::{self, ms_since, Before};
 use crate::{finish, journal, plan, render, TOOL};
 
 /// Decides, then runs COMMAND with or without a window.

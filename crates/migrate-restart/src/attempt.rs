@@ -16,10 +16,8 @@ use pg_locks::MIGRATION_APP_PREFIX;
 use migration_policy::lockwatch::Watch;
 use migration_policy::{is_lock_timeout, is_pooler_refusal, pgoptions};
 
+use crate::ending::{Ending, TAIL_LINES};
 use crate::render;
-
-/// Lines of output kept to show after a failure.
-pub const TAIL_LINES: usize = 30;
 
 /// What the attempt needs.
 pub struct Spec<'a> {
@@ -47,26 +45,6 @@ pub struct Spec<'a> {
     pub started: &'a dyn Fn(&Dyno),
     /// The app's generation and stack: `cnb` needs `launcher`, Fir log sessions have no history.
     pub platform: &'a heroku_api::Platform,
-}
-
-/// How the attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
-    /// The command's real exit status.
-    Exited(i32),
-    /// The connection ended without an exit status.
-    Lost(String),
-    /// Ctrl-C or SIGTERM.
-    Interrupted,
-    /// `--timeout` passed.
-    TimedOut,
-    /// The marker and the platform's exit line disagree: the run counts as failed.
-    Disagreed {
-        /// What the command's marker said.
-        marker: i32,
-        /// What the platform's `Process exited with status N` said.
-        platform: i32,
-    },
 }
 
 /// The outcome of one attempt.

@@ -6,7 +6,8 @@ use std::time::Duration;
 use cli_kit::{interrupt, Exit, Output, Poll, ResolvedDatabase};
 use heroku_api::{Client, Dyno};
 
-use crate::attempt::{self, Attempt, Ending};
+use crate::attempt::{self, Attempt};
+use crate::ending::Ending;
 use crate::render;
 use crate::report::{AttemptReport, MigrateReport, Outcome};
 use crate::restart::{self, Plan};

@@ -5,9 +5,10 @@ use std::time::Duration;
 use cli_kit::{confirm_destructive, usage, Exit};
 use heroku_api::Dyno;
 
-use crate::attempt::{Attempt, Ending};
+use crate::attempt::Attempt;
 use crate::cli::FollowArgs;
 use crate::conclude::{self, Aftermath};
+use crate::ending::Ending;
 use crate::render;
 use crate::report::{MigrateReport, Preflight};
 use crate::restart::Plan;

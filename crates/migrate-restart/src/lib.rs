@@ -13,6 +13,7 @@ mod cli;
 mod conclude;
 mod database;
 mod deploy_step;
+mod ending;
 mod follow_cmd;
 mod log_follower;
 mod migrate;

@@ -13,7 +13,7 @@ use heroku_api::logs::{LogLine, LogSessionCreate, StreamEvent, STREAM_POLL};
 use heroku_api::rendezvous::OutputScanner;
 use heroku_api::Client;
 
-use crate::attempt::{Ending, TAIL_LINES};
+use crate::ending::{Ending, TAIL_LINES};
 use crate::render;
 use migration_policy::is_lock_timeout;
 

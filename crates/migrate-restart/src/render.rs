@@ -17,8 +17,7 @@ use migration_policy::preflight::Finding;
 use pg_locks::lockplan::{LockMode, LockPlan, Obstacle, PlannedStatement, TableActivity};
 use pg_locks::Enforcement;
 
-use crate::report::{PlanVerdict, SchemaCopy};
-use crate::restart::Verdict;
+use crate::report::{PlanVerdict, SchemaCopy, Verdict};
 
 /// What a run or a follow will do, said before anything starts.
 #[derive(Debug)]

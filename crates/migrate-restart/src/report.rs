@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::restart;
 use migration_policy::preflight::Finding;
 
 /// A migration run.
@@ -25,7 +24,7 @@ pub struct MigrateReport {
     /// How the run ended.
     pub result: Outcome,
     /// The restart and its verification (only after a successful migration).
-    pub restart: Option<restart::Report>,
+    pub restart: Option<RestartReport>,
 }
 
 impl MigrateReport {
@@ -283,4 +282,36 @@ pub enum PlanVerdict {
     /// A `CONCURRENTLY` statement would wait for open transactions, or nothing was recorded
     /// (the command ran no DDL the recorder sees) (exit 3).
     CannotVouch,
+}
+
+/// One dyno's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verdict {
+    /// Name.
+    pub name: String,
+    /// Id.
+    pub id: String,
+    /// Boot time as the platform reports it.
+    pub created_at: String,
+    /// State.
+    pub state: String,
+    /// Booted after the migration finished.
+    pub fresh: bool,
+    /// `up`.
+    pub up: bool,
+}
+
+/// The restart after a migration, and its verification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartReport {
+    /// Process types restarted.
+    pub types: Vec<String>,
+    /// Per dyno, from the last listing.
+    pub dynos: Vec<Verdict>,
+    /// Every dyno fresh and up, and as many as the formation asks for.
+    pub verified: bool,
+    /// Milliseconds from the restart request until verified (or the deadline).
+    pub elapsed_ms: u64,
 }

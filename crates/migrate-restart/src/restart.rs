@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use cli_kit::{usage, Output, Poll};
 use heroku_api::{Client, Dyno, Formation};
-use serde::{Deserialize, Serialize};
 
 use crate::render;
+use crate::report::{RestartReport, Verdict};
 
 /// Clock skew tolerated between this machine and the platform when comparing boot times.
 const SKEW: Duration = Duration::from_secs(2);
@@ -73,38 +73,6 @@ impl Plan {
             Plan::None => Vec::new(),
         }
     }
-}
-
-/// One dyno's verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Verdict {
-    /// Name.
-    pub name: String,
-    /// Id.
-    pub id: String,
-    /// Boot time as the platform reports it.
-    pub created_at: String,
-    /// State.
-    pub state: String,
-    /// Booted after the migration finished.
-    pub fresh: bool,
-    /// `up`.
-    pub up: bool,
-}
-
-/// The restart's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Report {
-    /// Process types restarted.
-    pub types: Vec<String>,
-    /// Per dyno, from the last listing.
-    pub dynos: Vec<Verdict>,
-    /// Every dyno fresh and up, and as many as the formation asks for.
-    pub verified: bool,
-    /// Milliseconds from the restart request until verified (or the deadline).
-    pub elapsed_ms: u64,
 }
 
 /// What to restart and what "fresh" means.
@@ -213,12 +181,12 @@ fn verdict(
 }
 
 /// Restarts and verifies.
-pub fn restart_and_verify(client: &Client, out: &Output, app: &str, req: &Request) -> anyhow::Result<Report> {
+pub fn restart_and_verify(client: &Client, out: &Output, app: &str, req: &Request) -> anyhow::Result<RestartReport> {
     let Request { plan, formation, before, migrated_at, limit, current } = *req;
     let types = plan.types(formation);
     let stale = current.map(|now| stale_types(&types, now, migrated_at));
     if *plan == Plan::None {
-        return Ok(Report { types, dynos: Vec::new(), verified: true, elapsed_ms: 0 });
+        return Ok(RestartReport { types, dynos: Vec::new(), verified: true, elapsed_ms: 0 });
     }
     send_restarts(client, out, app, plan, &types, stale.as_deref())?;
     let expected: BTreeMap<&str, u32> = formation
@@ -256,7 +224,7 @@ pub fn restart_and_verify(client: &Client, out: &Output, app: &str, req: &Reques
     };
     spinner.finish();
     verdicts.sort_by(|a, b| a.name.cmp(&b.name));
-    let report = Report { types, dynos: verdicts, verified, elapsed_ms: poll.elapsed().as_millis() as u64 };
+    let report = RestartReport { types, dynos: verdicts, verified, elapsed_ms: poll.elapsed().as_millis() as u64 };
     if report.verified {
         out.show(&render::Restarting::RestartVerified { dynos: report.dynos.len(), took: poll.elapsed() });
     } else {

@@ -18,8 +18,11 @@ pub use migration_policy::text;
 mod verify;
 
 pub use follow::{follow, Context, Options};
-pub use report::{DeadlineAction, DynoBrief, InsideGuard, PhaseResult, ReleaseBrief, ReleasePhaseReport, Watched};
-pub use verify::{verify_formation, FormationCheck, FormationDyno};
+pub use report::{
+    DeadlineAction, DynoBrief, FormationCheck, FormationDyno, InsideGuard, PhaseResult, ReleaseBrief,
+    ReleasePhaseReport, Watched,
+};
+pub use verify::verify_formation;
 
 use cli_kit::{fail, usage, Exit};
 use heroku_api::{Client, Release};

@@ -8,7 +8,7 @@ use cli_kit::output::{count, one, red};
 use cli_kit::{format_duration, Line, Render, Tone};
 use pg_locks::{Enforcement, Wait};
 
-use crate::verify::FormationDyno;
+use crate::report::FormationDyno;
 
 fn pids(list: &[i32]) -> String {
     list.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")

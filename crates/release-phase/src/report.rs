@@ -114,3 +114,29 @@ pub enum PhaseResult {
     /// never become current.
     Superseded,
 }
+
+/// One formation dyno as last listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormationDyno {
+    /// `web.1`.
+    pub name: String,
+    /// The release it runs.
+    pub release_version: Option<u64>,
+    /// `up`, `starting`…
+    pub state: String,
+}
+
+/// After success: whether every formation dyno runs the release and is up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormationCheck {
+    /// The release every dyno must run.
+    pub version: u64,
+    /// The formation dynos, from the last listing.
+    pub dynos: Vec<FormationDyno>,
+    /// Every dyno the formation asks for runs the release and is up.
+    pub verified: bool,
+    /// Milliseconds until verified (or the limit).
+    pub elapsed_ms: u64,
+}

@@ -4,37 +4,10 @@
 
 use std::time::Duration;
 
+use crate::render::Following;
+use crate::report::{FormationCheck, FormationDyno};
 use cli_kit::{Output, Poll};
 use heroku_api::Client;
-use serde::{Deserialize, Serialize};
-
-use crate::render::Following;
-
-/// One formation dyno as last listed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FormationDyno {
-    /// `web.1`.
-    pub name: String,
-    /// The release it runs.
-    pub release_version: Option<u64>,
-    /// `up`, `starting`…
-    pub state: String,
-}
-
-/// The verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FormationCheck {
-    /// The release every dyno must run.
-    pub version: u64,
-    /// The formation dynos, from the last listing.
-    pub dynos: Vec<FormationDyno>,
-    /// Every dyno the formation asks for runs the release and is up.
-    pub verified: bool,
-    /// Milliseconds until verified (or the limit).
-    pub elapsed_ms: u64,
-}
 
 /// Polls (bounded by `limit`) until every formation dyno runs `version` and is up.
 pub fn verify_formation(
