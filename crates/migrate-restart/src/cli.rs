@@ -26,7 +26,10 @@ const EXITS: &[(Exit, &str)] = &[
         "restart not verified in time, or the dyno connection was lost (outcome unknown); plan: could not vouch",
     ),
     (Exit::NotAuthenticated, "not logged in / not allowed"),
-    (Exit::Refused, "no --confirm without a terminal, or the preflight found blockers (--force, --wait-clear)"),
+    (
+        Exit::Refused,
+        "no --confirm without a terminal, or the preflight found blockers (--force, --wait-clear, --plan); release --plan: a session is in the planned locks' way; plan: a migration is running",
+    ),
     (Exit::BlockingFound, "plan: the migration would wait behind the sessions it names"),
     (
         Exit::Interrupted,

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 
 use cli_kit::{fail, refused, resolve_database, usage, Exit, Output, ResolvedDatabase};
 use pg_locks::lockplan::{self, LockPlan, Obstacle, TableActivity};
-use pg_locks::Connection;
+use pg_locks::{Connection, Label};
 
 use crate::cli::PlanArgs;
 use crate::render;
@@ -36,7 +36,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
             refuse_production_as_scratch(&db, &scratch)?;
             Scratch { db: scratch, server: None, copy: None }
         }
-        None => copy_schema(&out, &db, live.client())?,
+        None => copy_schema(&out, &db, &mut live)?,
     };
     out.show(&render::Planning::WillRecordPlan {
         command: cli_kit::shell::join(&command),
@@ -99,14 +99,16 @@ fn scratch_label(db: &ResolvedDatabase, copy: Option<&SchemaCopy>) -> String {
 
 /// Reads the app's schema (one statement per part: no lock outlives its statement), starts a
 /// local server of the same major version and recreates the schema there.
-fn copy_schema(out: &Output, db: &ResolvedDatabase, live: &mut pg_locks::Client) -> anyhow::Result<Scratch> {
+fn copy_schema(out: &Output, db: &ResolvedDatabase, live: &mut pg_locks::Conn) -> anyhow::Result<Scratch> {
     let cannot = |what: &str, e: &dyn std::fmt::Display| {
         fail(
             Exit::Failed,
             format!("cannot make the scratch copy: {what}: {e}; or give one with --scratch-url URL; nothing was run"),
         )
     };
-    let dump = schema_copy::read(live).map_err(|e| cannot(&format!("reading the schema of {}", db.describe()), &e))?;
+    refuse_while_a_migration_runs(db, live)?;
+    let dump = schema_copy::read(live.client())
+        .map_err(|e| cannot(&format!("reading the schema of {}", db.describe()), &e))?;
     let bindir = schema_copy::find_bindir(dump.major()).map_err(|e| cannot("finding a local server", &e))?;
     let server = schema_copy::ScratchServer::start(&bindir).map_err(|e| cannot("starting a local server", &e))?;
     cli_kit::redact::register_secret(server.password());
@@ -124,6 +126,26 @@ fn copy_schema(out: &Output, db: &ResolvedDatabase, live: &mut pg_locks::Client)
     };
     out.show(&render::Planning::Copied { database: db.describe(), copy: &copy });
     Ok(Scratch { db: scratch, server: Some(server), copy: Some(copy) })
+}
+
+/// A migration running now changes the schema the copy would read, and holds the tables it
+/// would need to deparse: the plan waits for it to end rather than queue beside it.
+fn refuse_while_a_migration_runs(db: &ResolvedDatabase, live: &mut pg_locks::Conn) -> anyhow::Result<()> {
+    let snap = pg_locks::Snapshot::take(live)?;
+    let running = snap
+        .sessions
+        .iter()
+        .find(|s| !s.has(Label::Own) && s.xact_age_secs.is_some() && (s.has(Label::Migration) || s.has(Label::Ddl)));
+    match running {
+        None => Ok(()),
+        Some(s) => Err(refused(format!(
+            "a migration is running on {} (pid {}, {}: {}): the copy would read a schema it is changing; plan once it has ended, or give a copy with --scratch-url; nothing was run",
+            db.describe(),
+            s.pid,
+            if s.application_name.is_empty() { "no application_name" } else { &s.application_name },
+            s.query_line(60)
+        ))),
+    }
 }
 
 /// What the app's database says about the plan, read once.

@@ -382,3 +382,40 @@ fn with_a_plan_the_preflight_refuses_only_for_sessions_in_its_way() {
     assert_eq!(out.code(), 2, "{}", out.dump());
     assert!(out.stderr_text().contains("not a plan written by `migrate-restart plan --json`"), "{}", out.dump());
 }
+
+/// While a migration runs on the app's database, no copy is made: it would read a schema that
+/// is changing, beside the migration's locks. Refused (5), nothing run; with --scratch-url the
+/// plan still runs (the copy is the user's).
+#[test]
+fn no_copy_is_made_while_a_migration_runs() {
+    let s = setup();
+    let _migration = spawn(
+        &s.pg.superuser_url("postgres"),
+        "migrate-restart/run.1001",
+        "BEGIN; LOCK TABLE audit IN SHARE MODE; SELECT pg_sleep(120)",
+    );
+    wait_until("the migration's transaction is open", || {
+        s.pg.psql("postgres", "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'audit' AND l.mode = 'ShareLock'")
+            .is_ok_and(|n| n == "1")
+    });
+    let tmp = test_support::tempfile::tempdir().unwrap();
+    let migration = psql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let out = s.tool.run(&[
+        "plan",
+        "-a",
+        "acme",
+        "--",
+        "sh",
+        "-c",
+        &format!("touch {}/ran; {migration}", tmp.path().display()),
+    ]);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    assert!(
+        out.stderr_text().contains("a migration is running on DATABASE_URL of acme (postgresql-teal-12345) (pid "),
+        "{}",
+        out.dump()
+    );
+    assert!(!tmp.path().join("ran").exists(), "nothing was run");
+    let out = plan(&s, "ALTER TABLE users ADD COLUMN nickname text", &[]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+}
