@@ -32,39 +32,22 @@ fn incident_001_names_the_backup_and_the_cancel_lets_the_drop_finish() {
     let sim = sim_with_database(&url);
     let t = tool(&sim);
 
+    // The whole look: the backup (waiting on its client, so the command escalates), the DROP
+    // behind it, the exact command, and the platform's way with its cost.
     let out = t.run(&["-a", "acme"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     let text = out.stdout_text();
-    assert!(
-        text.contains("Blocking on DATABASE_URL of acme (postgresql-teal-12345): 1 session waiting, 1 root blocker"),
-        "{text}"
-    );
     assert!(text.contains(&format!("● {} Heroku Postgres Backups", backup.pid)), "{text}");
-    assert!(text.contains("[backup]") && text.contains("ClientWrite"), "{text}");
-    assert!(text.contains("DROP TABLE field_history (AccessExclusiveLock on field_history)"), "{text}");
-    // A backup waiting on its client may ignore a plain cancel, so the command escalates.
-    let run_line = format!("run:  pg-blockers -a acme --cancel {} --escalate --confirm acme", backup.pid);
-    assert!(text.contains(&run_line), "the exact command is printed:\n{text}");
-    // Beside it, the platform's way, which also stops the backup job, with its cost.
-    assert!(text.contains("or the platform's way: heroku pg:backups:cancel -a acme"), "{text}");
-    assert!(text.contains("the backup job stops and this backup is lost"), "{text}");
+    test_support::assert_whole!("incident-001-live.stdout", text.clone());
     assert!(!text.contains("test-superuser-pw"), "password leaked:\n{text}");
-    // From a bare URL the app is unknown: the platform's way is still offered, APP to fill in.
-    let out = t.run(&["--database-url", &url]);
-    let text = out.stdout_text();
-    assert!(text.contains("or the platform's way: heroku pg:backups:cancel -a APP"), "{text}");
-    assert!(text.contains("(APP: the Heroku app this database belongs to"), "{text}");
+    // From a bare URL the app is unknown: the platform's way is still offered, APP to fill in;
     // DATABASE_URL is not set here and the URL holds a password: the command names the
     // variable and says what to set, never the password.
-    let run_line = format!("run:  pg-blockers --database-url \"$DATABASE_URL\" --cancel {} --escalate", backup.pid);
-    assert!(text.contains(&run_line), "{text}");
-    assert!(
-        text.contains(
-            "to run it: before running a printed command, set DATABASE_URL to the URL you gave --database-url"
-        ),
-        "{text}"
-    );
+    let out = t.run(&["--database-url", &url]);
+    let text = out.stdout_text();
+    test_support::assert_whole!("incident-001-live-from-a-url.stdout", text.clone());
     assert!(!text.contains("test-superuser-pw"), "password leaked:\n{text}");
+    let run_line = format!("run:  pg-blockers --database-url \"$DATABASE_URL\" --cancel {} --escalate", backup.pid);
     // With DATABASE_URL holding that URL, the printed command runs as it stands.
     let out = t.command(&["--database-url", &url]).env("DATABASE_URL", &url).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -98,23 +81,12 @@ fn incident_000_shows_the_chain_and_cancelling_the_alter_frees_forty() {
     let sim = sim_with_database(&pg.superuser_url("postgres"));
     let t = tool(&sim);
 
+    // The whole look: the report at the root, the ALTER behind it blocking 40, the 40 readers
+    // grouped, the recommendation and the alternative that releases the queue at once.
     let out = t.run(&["-a", "acme"]);
     let text = out.stdout_text();
-    assert!(text.contains("41 sessions waiting, 1 root blocker"), "{text}");
     assert!(text.contains(&format!("● {} reporting", stuck.reader.pid)), "{text}");
-    let alter_line = text
-        .lines()
-        .find(|l| l.contains("ALTER TABLE users ADD COLUMN nickname text"))
-        .unwrap_or_else(|| panic!("{text}"));
-    assert!(
-        alter_line.contains("└─")
-            && alter_line.contains("waits")
-            && alter_line.contains("(AccessExclusiveLock on users)")
-            && alter_line.ends_with("blocking 40"),
-        "{alter_line}"
-    );
-    assert!(text.contains("40 sessions wait"), "the 40 readers are grouped:\n{text}");
-    assert!(text.contains("Or, to release the queue now: cancel pid"), "{text}");
+    test_support::assert_whole!("incident-000-live.stdout", text);
 
     let doc = t.run(&["-a", "acme", "--json"]).json();
     assert_eq!(doc["schema_version"], 1);

@@ -23,6 +23,9 @@ pub const FILTERS: &[(&str, &str)] = &[
     (r"\b(run|release)\.\d+\b", "$1.[n]"),
     (r"\b(pids?) \d+", "$1 [pid]"),
     (r"--(cancel|terminate) \d+", "--$1 [pid]"),
+    // pg-blockers' tree: each session's line starts with its pid.
+    (r"(● |└─ |├─ )\d+ ", "$1[pid] "),
+    (r", … \d+", ", … [pid]"),
     (r"\bpid(s)? \[pid\](, \d+)+", "pid$1 [pid]"),
     (r"\(pids [\d, ]+\)", "(pids [pid])"),
     // Durations as the tools print them: 1.2s, 850ms, 3m 2s, 20m, 1h 5m.
