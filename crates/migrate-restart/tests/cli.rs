@@ -454,12 +454,9 @@ fn the_preflight_refuses_while_a_backup_copy_runs() {
     let cmd = sql_migration(&s.pg, "DROP TABLE field_history");
     let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme"]);
     assert_eq!(out.code(), 5, "{}", out.dump());
-    assert!(out.stdout_text().contains("[backup] pid"), "{}", out.dump());
-    assert!(
-        out.stderr_text().contains("preflight found 1 session that would block the migration; nothing was started"),
-        "{}",
-        out.dump()
-    );
+    // The findings, then the one-line refusal with the ways out.
+    test_support::assert_whole!("preflight-refused.stdout", out.stdout_text());
+    test_support::assert_whole!("preflight-refused.stderr", out.stderr_text());
     assert!(!s.sim.requests().iter().any(|r| r.method == "POST"), "no dyno may be created");
     // --wait-clear waits, boundedly, then refuses the same way.
     let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--wait-clear", "1s"]);
