@@ -208,12 +208,16 @@ fn database_lines(
             w.blocking_total
         )));
         if let Some(root) = w.root_blocker.and_then(|r| snap.get(r)) {
+            // Another role's session: its state and age read NULL to this credential.
+            let how = match (root.state.as_deref(), root.xact_age_secs) {
+                (Some(state), Some(_)) => format!("{state} for {}", secs(root.xact_age_secs)),
+                (Some(state), None) => format!("{state}, its age hidden from this credential"),
+                (None, _) => "its state and age hidden from this credential".to_string(),
+            };
             out.push(say(format!(
-                "    held up by pid {} ({}, {} for {}): {}",
+                "    held up by pid {} ({}, {how}): {}",
                 root.pid,
                 root.application_name,
-                root.state.as_deref().unwrap_or("?"),
-                secs(root.xact_age_secs),
                 root.query_line(60)
             )));
         }
