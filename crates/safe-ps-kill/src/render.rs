@@ -199,11 +199,15 @@ fn database_lines(
             .as_ref()
             .map(|l| format!(" ({} on {})", l.mode, l.object.as_deref().unwrap_or(&l.locktype)))
             .unwrap_or_default();
+        // PostgreSQL 12 and 13 have no pg_locks.waitstart: another role's wait is then untimed.
+        let waited = w
+            .wait_secs
+            .map(|x| format!(" {}", secs(Some(x))))
+            .unwrap_or_else(|| " (for how long, hidden from this credential)".into());
         out.push(say(format!(
-            "  pid {} [{}] waits {}: {}{lock} — blocking {}",
+            "  pid {} [{}] waits{waited}: {}{lock} — blocking {}",
             w.pid,
             w.application_name,
-            secs(w.wait_secs),
             s.query_line(80),
             w.blocking_total
         )));
