@@ -21,12 +21,14 @@ struct Setup {
 }
 
 /// acme (web×2) on generation `g`, built with the migrate-guard buildpack, its DATABASE_URL a
-/// real PostgreSQL with `users`; a stopped dyno gets SIGKILL 3 s after SIGTERM.
+/// real PostgreSQL with `users`; a stopped dyno gets SIGKILL 8 s after SIGTERM (the platform: 30 s;
+/// short here, yet long enough for the guard to end its statements and write its summary on a
+/// loaded 2-core machine, where 3 s once was not).
 fn setup(g: Generation) -> Setup {
     let pg = test_support::acme::users_database().unwrap();
     let dir = test_support::tempfile::tempdir().unwrap();
     let mut w = test_support::acme::acme_world(&pg, g);
-    w.timing.kill_grace = Duration::from_secs(3);
+    w.timing.kill_grace = Duration::from_secs(8);
     test_support::buildpack::install_migrate_guard(std::path::Path::new(BIN), &mut w, g, dir.path()).unwrap();
     let sim = Sim::start(w).unwrap();
     Setup { pg, sim, _dir: dir }
