@@ -419,3 +419,18 @@ fn no_copy_is_made_while_a_migration_runs() {
     let out = plan(&s, "ALTER TABLE users ADD COLUMN nickname text", &[]);
     assert_eq!(out.code(), 0, "{}", out.dump());
 }
+
+/// Without COMMAND, the plan runs the Procfile's `release:` line (through `sh -c`, as the
+/// release phase does), from the directory it is run in.
+#[test]
+fn without_a_command_the_procfiles_release_line_is_planned() {
+    let s = setup();
+    let migration = psql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    std::fs::write(s.tool.home().join("Procfile"), format!("web: puma\nrelease: {migration}\n")).unwrap();
+    let out = s.tool.run_in(s.tool.home(), &["plan", "-a", "acme", "--scratch-url", &s.scratch, "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let report: migrate_restart::report::PlanReport = serde_json::from_value(out.json()).expect("a PlanReport");
+    assert_eq!(report.command, vec!["sh".to_string(), "-c".to_string(), migration]);
+    assert_eq!(report.statements[0].object.as_deref(), Some("public.users"));
+    assert!(has_column(&s.pg, "scratch") && !has_column(&s.pg, "postgres"));
+}
