@@ -36,6 +36,11 @@ fn plan(s: &Setup, sql: &str, extra: &[&str]) -> std::process::Output {
     s.tool.run(&args)
 }
 
+/// A long transaction that reads `audit`, a table no migration here touches.
+fn audit_export(pg: &PgCluster) -> test_support::sessions::Running {
+    spawn(&pg.superuser_url("postgres"), "audit-export", "BEGIN; SELECT count(*) FROM audit; SELECT pg_sleep(120)")
+}
+
 fn has_column(pg: &PgCluster, db: &str) -> bool {
     pg.psql(
         db,
@@ -52,11 +57,7 @@ fn has_column(pg: &PgCluster, db: &str) -> bool {
 fn a_long_reader_of_the_planned_table_is_named_and_exits_6() {
     let s = setup();
     let reader = long_report(&s.pg, &s.pg.superuser_url("postgres"), 120);
-    let _unrelated = spawn(
-        &s.pg.superuser_url("postgres"),
-        "audit-export",
-        "BEGIN; SELECT count(*) FROM audit; SELECT pg_sleep(120)",
-    );
+    let _unrelated = audit_export(&s.pg);
     let out = plan(&s, "ALTER TABLE users ADD COLUMN nickname text", &[]);
     assert_eq!(out.code(), 6, "{}", out.dump());
     let text = out.stdout_text();
@@ -86,11 +87,7 @@ fn a_long_reader_of_the_planned_table_is_named_and_exits_6() {
 #[test]
 fn with_nothing_holding_the_planned_tables_the_plan_is_clear() {
     let s = setup();
-    let _unrelated = spawn(
-        &s.pg.superuser_url("postgres"),
-        "audit-export",
-        "BEGIN; SELECT count(*) FROM audit; SELECT pg_sleep(120)",
-    );
+    let _unrelated = audit_export(&s.pg);
     let out = plan(&s, "CREATE INDEX users_id_idx ON users (id)", &[]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     let text = out.stdout_text();
@@ -322,11 +319,7 @@ fn with_a_plan_the_preflight_refuses_only_for_sessions_in_its_way() {
     assert_eq!(out.code(), 0, "{}", out.dump());
     let file = s.tool.home().join("plan.json");
     std::fs::write(&file, &out.stdout).unwrap();
-    let export = spawn(
-        &s.pg.superuser_url("postgres"),
-        "audit-export",
-        "BEGIN; SELECT count(*) FROM audit; SELECT pg_sleep(120)",
-    );
+    let export = audit_export(&s.pg);
     std::thread::sleep(std::time::Duration::from_millis(1200));
     let migration = psql_migration(&s.pg, alter);
     let run = |extra: &[&str]| {
