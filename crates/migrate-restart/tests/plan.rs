@@ -69,6 +69,9 @@ fn a_long_reader_of_the_planned_table_is_named_and_exits_6() {
         "{text}"
     );
     assert!(!text.contains("audit-export"), "a reader of another table is no obstacle: {text}");
+    // What would queue behind the lock, and how busy the table is (pg_stat_user_tables).
+    let busy = text.lines().find(|l| l.starts_with("   public.users: about ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(busy.ends_with("would queue behind its AccessExclusiveLock while it waits and while it is held"), "{busy}");
     // It ran on the scratch database only; the app's database is as it was.
     assert!(has_column(&s.pg, "scratch") && !has_column(&s.pg, "postgres"));
     let left = s.pg.psql("scratch", "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE '_lockplan%'").unwrap();
