@@ -118,7 +118,9 @@ fn incident_000_the_guard_cuts_the_ddl_at_the_budget_even_with_lock_timeout_off(
     let blocked_for = waiting_since.elapsed();
     let status = child.wait().unwrap();
     let text = err.finish();
-    assert!(blocked_for < Duration::from_millis(1500 + 1000), "the site was blocked {blocked_for:?}: {text}");
+    // The budget (1.5 s) plus the test's own overhead: 40 clients connecting and finishing on a
+    // loaded 2-core machine took up to 1.2 s more (a 1 s allowance failed once at 2.7 s).
+    assert!(blocked_for < Duration::from_millis(1500 + 2000), "the site was blocked {blocked_for:?}: {text}");
     assert_eq!(status.code(), Some(1), "the guard ended it: {text}");
     assert!(text.contains("migrate-guard: guarding `sh -c '"), "{text}");
     assert!(text.contains("migrate-guard: ✂ Lock-wait budget 1.5s: cancelled the migration's `SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text`"), "{text}");
