@@ -16,7 +16,7 @@ const EXAMPLES: &str =
 
 /// The exit codes this tool returns, for `--help`.
 const EXITS: &[(Exit, &str)] = &[
-    (Exit::Other(0), "COMMAND's own status when it ran (127: it could not start)"),
+    (Exit::Other(0), "COMMAND's own status when it ran (one that cannot start: 2, nothing changed, or, found only by starting it, the window closed at once)"),
     (Exit::Success, "done (no window needed, or the window closed)"),
     (Exit::Failed, "failed"),
     (Exit::Usage, "bad flag, unknown process type, unreadable journal"),

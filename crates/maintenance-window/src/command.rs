@@ -19,8 +19,11 @@ use crate::render::Running;
 /// How COMMAND ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
-    /// Its exit status (128+N for a signal; 127 when it could not start).
+    /// Its exit status (128+N for a signal).
     Status(i32),
+    /// It could not be started (exec failed in a way the check before the window did not
+    /// foresee): it never ran.
+    CannotStart,
     /// We stopped waiting after a second interrupt.
     Abandoned,
 }
@@ -37,7 +40,7 @@ pub fn run(out: &Output, argv: &[String], app: &str) -> Ended {
         Ok(c) => c,
         Err(e) => {
             out.show(&Running::CannotStart { program: &argv[0], error: e.to_string() });
-            return Ended::Status(127);
+            return Ended::CannotStart;
         }
     };
     let relayed = child.stdout.take().map(|pipe| relay_lines(out.clone(), pipe));

@@ -18,6 +18,12 @@ pub struct Live {
     pub types_at_zero: Vec<String>,
     /// Every process type with its quantity, sorted by type.
     pub quantities: Vec<(String, u32)>,
+    /// Each process type's dyno size (to check a quantity against the platform's limits).
+    #[serde(skip)]
+    pub sizes: Vec<(String, String)>,
+    /// A Fir app (its limits differ from Cedar's).
+    #[serde(skip)]
+    pub fir: bool,
 }
 
 impl Live {
@@ -27,7 +33,8 @@ impl Live {
             let info = s.spawn(|| client.app_info(app));
             (cli_kit::join(info), client.formation(app))
         });
-        Ok(Live::of(info?.maintenance, &formation?))
+        let info = info?;
+        Ok(Live { fir: info.platform().is_fir(), ..Live::of(info.maintenance, &formation?) })
     }
 
     /// From a flag and a formation already read.
@@ -40,7 +47,28 @@ impl Live {
             .filter(|(t, q)| t != "web" && t != "release" && *q == 0)
             .map(|(t, _)| t.clone())
             .collect();
-        Live { maintenance, types_at_zero, quantities }
+        let sizes = formation.iter().map(|f| (f.process_type.clone(), f.size.clone())).collect();
+        Live { maintenance, types_at_zero, quantities, sizes, fir: false }
+    }
+
+    /// The most dynos the platform runs of `process_type` by default (Dev Center, "Dyno
+    /// Scaling and Process Limits"): on Cedar one per type on Eco and Basic, ten on Performance,
+    /// Private and Shield, and 100 dynos across the app; on Fir 255 per type and per app.
+    /// Raised limits exist (by request): above these the tool refuses and says so.
+    fn default_limit(&self, process_type: &str) -> (u32, &'static str) {
+        if self.fir {
+            return (255, "255 per process type on Fir");
+        }
+        let size = self.sizes.iter().find(|(t, _)| t == process_type).map(|(_, s)| s.to_ascii_lowercase());
+        match size.as_deref().unwrap_or("") {
+            s if s.starts_with("eco") || s.starts_with("basic") || s == "free" || s == "hobby" => {
+                (1, "one per process type on Eco and Basic dynos")
+            }
+            s if s.starts_with("performance") || s.starts_with("private") || s.starts_with("shield") => {
+                (10, "10 per process type on Performance, Private and Shield dynos")
+            }
+            _ => (100, "100 dynos per app on Cedar"),
+        }
     }
 
     /// In maintenance with types at 0: what an unclosed window leaves behind.
@@ -104,9 +132,28 @@ pub fn parse_scale(values: &[String], live: &Live) -> anyhow::Result<Vec<Scaled>
                 known.join(", ")
             )));
         }
+        let (limit, why) = live.default_limit(t);
+        if quantity > limit {
+            return Err(cli_kit::usage(format!(
+                "--scale {t}={quantity}: more than the platform runs ({why}); put back the quantities from before the window, as its restore command printed them (heroku ps:scale for an app with raised limits); nothing was changed"
+            )));
+        }
         scaled.push(Scaled { process_type: t.to_string(), quantity_before: quantity });
     }
     scaled.sort_by(|a, b| a.process_type.cmp(&b.process_type));
+    // The app's total: the types given at their new quantities, the others as they are now.
+    let total: u32 = live
+        .quantities
+        .iter()
+        .map(|(t, q)| scaled.iter().find(|s| &s.process_type == t).map_or(*q, |s| s.quantity_before))
+        .sum();
+    let app_limit = if live.fir { 255 } else { 100 };
+    if total > app_limit {
+        return Err(cli_kit::usage(format!(
+            "--scale: {total} dynos in all, more than the platform runs for one app ({app_limit} on {}); put back the quantities from before the window, as its restore command printed them; nothing was changed",
+            if live.fir { "Fir" } else { "Cedar" }
+        )));
+    }
     Ok(scaled)
 }
 
@@ -117,7 +164,7 @@ mod tests {
     fn live(maintenance: bool, q: &[(&str, u32)]) -> Live {
         let quantities: Vec<(String, u32)> = q.iter().map(|(t, n)| (t.to_string(), *n)).collect();
         let types_at_zero = quantities.iter().filter(|(t, n)| t != "web" && *n == 0).map(|(t, _)| t.clone()).collect();
-        Live { maintenance, types_at_zero, quantities }
+        Live { maintenance, types_at_zero, quantities, sizes: Vec::new(), fir: false }
     }
 
     #[test]
@@ -138,6 +185,28 @@ mod tests {
             !Live::of(true, &[f("release", 0), f("web", 2)]).looks_like_a_window(),
             "an app with a release phase, in maintenance, is no window"
         );
+    }
+
+    #[test]
+    fn a_quantity_past_the_platforms_limits_is_refused() {
+        let mut l = live(true, &[("web", 2), ("worker", 0)]);
+        l.sizes = vec![("web".into(), "Standard-1X".into()), ("worker".into(), "Performance-M".into())];
+        let scale = |v: &str, l: &Live| parse_scale(&[v.to_string()], l).map_err(|e| e.to_string());
+        assert!(scale("worker=10", &l).is_ok());
+        assert!(scale("worker=11", &l).unwrap_err().contains("10 per process type on Performance"));
+        l.sizes[1].1 = "Basic".into();
+        assert!(scale("worker=2", &l).unwrap_err().contains("one per process type on Eco and Basic"));
+        l.sizes[1].1 = "standard-2X".into();
+        assert!(scale("worker=98", &l).is_ok());
+        assert!(
+            scale("worker=99", &l)
+                .unwrap_err()
+                .contains("101 dynos in all, more than the platform runs for one app (100 on Cedar)"),
+            "web's 2 count too"
+        );
+        l.fir = true;
+        assert!(scale("worker=253", &l).is_ok());
+        assert!(scale("worker=256", &l).unwrap_err().contains("255 per process type on Fir"));
     }
 
     #[test]

@@ -177,6 +177,8 @@ impl Render for Running<'_> {
 pub enum Closing<'a> {
     /// Everything put back; how long the site was down, step by step.
     Closed { failed: bool, timings: &'a Timings },
+    /// COMMAND could not start inside the window: closed at once, everything put back.
+    ClosedCommandNotStarted { command: String, timings: &'a Timings },
     /// The window stays open: why, what is held, how to reopen.
     Held { why: &'a str, held: Vec<String>, journal: Option<String>, app: &'a str, restore: String },
 }
@@ -201,6 +203,13 @@ impl Render for Closing<'_> {
                     ),
                 )
             }
+            Closing::ClosedCommandNotStarted { command, timings: t } => one(
+                Bad,
+                format!(
+                    "`{command}` could not start, so nothing was deployed: window closed at once, everything put back (the site was in maintenance for {})",
+                    secs(t.window_ms)
+                ),
+            ),
             Closing::Held { why, held, journal, app, restore } => {
                 let mut lines = one(
                     Bad,

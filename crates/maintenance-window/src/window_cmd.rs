@@ -125,7 +125,12 @@ fn without_window(cx: &Cx, decision: Decision) -> anyhow::Result<Exit> {
         }
     }
     out.show(&render::Running::WithoutWindow { command: cli_kit::shell::join(&args.command) });
-    let status = status_of(command::run(out, &args.command, app));
+    let ended = command::run(out, &args.command, app);
+    if ended == Ended::CannotStart {
+        let report = WindowReport::without_window(app, platform, decision);
+        return Ok(finish(out, &report, Exit::Usage));
+    }
+    let status = status_of(ended);
     let report = WindowReport { command_status: Some(status), ..WindowReport::without_window(app, platform, decision) };
     Ok(finish(out, &report, exit_with(status)))
 }
@@ -179,8 +184,13 @@ impl Window<'_> {
             return Ok(exit);
         }
         let c = Instant::now();
-        let status = status_of(command::run(self.cx.out, &self.cx.args.command, self.cx.app));
+        let ended = command::run(self.cx.out, &self.cx.args.command, self.cx.app);
         self.t.command_ms = ms_since(c);
+        if ended == Ended::CannotStart {
+            // Nothing was deployed: holding the site down for it protects nothing.
+            return self.closed_without_command();
+        }
+        let status = status_of(ended);
         if status != 0 && self.cx.args.on_failure == OnFailure::Hold {
             let why = format!("`{}` exited with status {status}", cli_kit::shell::join(&self.cx.args.command));
             return Ok(self.held(&why, Some(status), exit_with(status)));
@@ -248,6 +258,22 @@ impl Window<'_> {
         Ok(finish(self.cx.out, &self.report, exit_with(status)))
     }
 
+    /// COMMAND could not start inside the window: closed at once (everything put back), said,
+    /// and the usage error's code (2), as when the check before the window finds it.
+    fn closed_without_command(mut self) -> anyhow::Result<Exit> {
+        let closing = Instant::now();
+        window::close(self.cx.client, &self.j)?;
+        self.t.close_ms = ms_since(closing);
+        self.t.window_ms = ms_since(self.started);
+        self.t.api_calls_in_window = self.cx.client.calls_made() - self.calls_before;
+        self.cx.out.show(&render::Closing::ClosedCommandNotStarted {
+            command: cli_kit::shell::join(&self.cx.args.command),
+            timings: &self.t,
+        });
+        self.report.record(WindowResult::Restored, None, self.t.clone(), &self.j);
+        Ok(finish(self.cx.out, &self.report, Exit::Usage))
+    }
+
     /// The window stays open: said with what is held, recorded, and the run's exit code.
     fn held(&mut self, why: &str, status: Option<i32>, exit: Exit) -> Exit {
         hold(self.cx.out, &self.j, why);
@@ -261,6 +287,7 @@ fn status_of(ended: Ended) -> i32 {
     match ended {
         Ended::Status(s) => s,
         Ended::Abandoned => 130,
+        Ended::CannotStart => unreachable!("a COMMAND that did not start has no status"),
     }
 }
 

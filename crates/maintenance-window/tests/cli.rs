@@ -267,6 +267,71 @@ fn a_failing_command_holds_the_window_until_restore_which_is_safe_twice() {
     assert!(!maintenance(&s.sim));
 }
 
+/// A COMMAND that exists and has its execute bit but that exec would refuse — a `#!` line
+/// naming a missing interpreter, `env` of a program not on PATH, a program for another
+/// machine, text with no `#!` — is found before the site goes down: 2, nothing changed. One
+/// that can only fail once started (here: gone between the check and the start) closes the
+/// window at once, everything put back, also 2.
+#[test]
+fn a_command_exec_would_refuse_is_found_before_the_site_goes_down() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = setup_with(Generation::Cedar, |w| w.timing.stop_delay = Duration::from_millis(1500));
+    let script = |name: &str, bytes: &[u8]| {
+        let p = s.repo.dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        format!("./{name}")
+    };
+    let mut foreign = b"\x7fELF\x02\x01\x01".to_vec();
+    foreign.resize(64, 0);
+    foreign[18] = 0x16; // s390
+    let cases = [
+        (script("deploy.sh", b"#!/nonexistent/interp\necho deploying\n"), "/nonexistent/interp"),
+        (script("deploy-env.sh", b"#!/usr/bin/env no-such-interp-here\n"), "`env no-such-interp-here`"),
+        (script("deploy-bin", &foreign), "a program for another machine"),
+        (script("deploy-text", b"echo deploying\n"), "no #! line"),
+    ];
+    for (command, why) in &cases {
+        let out =
+            s.tool.run_in(&s.repo.dir, &["-a", "acme", "--base", &s.repo.deployed, "--confirm", "acme", "--", command]);
+        assert_eq!(out.code(), 2, "{}", out.dump());
+        assert!(out.stderr_text().contains(why), "{}", out.dump());
+        assert!(out.stderr_text().contains("nothing was changed"), "{}", out.dump());
+        assert!(!s.sim.requests().iter().any(|r| r.method != "GET"), "nothing changed: {}", out.dump());
+    }
+
+    let command = script("deploy-gone.sh", b"#!/bin/sh\necho deploying\n");
+    let mut child = s
+        .tool
+        .command(&[
+            "-a",
+            "acme",
+            "--base",
+            &s.repo.deployed,
+            "--confirm",
+            "acme",
+            "--on-failure",
+            "hold",
+            "--",
+            &command,
+        ])
+        .current_dir(&s.repo.dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the window opens", || maintenance(&s.sim));
+    std::fs::remove_file(s.repo.dir.join("deploy-gone.sh")).unwrap();
+    let status = child.wait().unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+    assert_eq!(status.code(), Some(2), "{text}");
+    assert!(text.contains("could not start, so nothing was deployed: window closed at once"), "{text}");
+    assert!(!maintenance(&s.sim), "maintenance is off again");
+    assert_eq!(quantities(&s.sim), vec![("web".into(), 2), ("worker".into(), 3), ("clock".into(), 1)]);
+}
+
 /// `maintenance-window … | head -1`: the reader goes away while COMMAND still prints. COMMAND
 /// is not killed by the closed pipe (its output is relayed), the window closes, and the exit
 /// code is COMMAND's own status (here 3), not the 0 of a process that ended at the pipe.
@@ -377,6 +442,24 @@ fn a_window_opened_elsewhere_is_seen_refused_over_and_restored_from_its_printed_
     assert_eq!(out.code(), 5, "values from elsewhere need --confirm without a terminal: {}", out.dump());
     let out = other.run(&["restore", "-a", "acme", "--maintenance", "off", "--scale", "nope=1", "--confirm", "acme"]);
     assert_eq!(out.code(), 2, "{}", out.dump());
+    // More than the platform runs is no quantity from before a window: refused, nothing changed.
+    let out =
+        other.run(&["restore", "-a", "acme", "--maintenance", "off", "--scale", "worker=99999", "--confirm", "acme"]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(out.stderr_text().contains("--scale worker=99999: more than the platform runs"), "{}", out.dump());
+    let out = other.run(&[
+        "restore",
+        "-a",
+        "acme",
+        "--maintenance",
+        "off",
+        "--scale",
+        "clock=60,worker=60",
+        "--confirm",
+        "acme",
+    ]);
+    assert_eq!(out.code(), 2, "{}", out.dump());
+    assert!(out.stderr_text().contains("dynos in all, more than the platform runs for one app"), "{}", out.dump());
     assert_eq!(patches(&s.sim), before, "nothing changed");
     assert!(maintenance(&s.sim));
 

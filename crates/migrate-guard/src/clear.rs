@@ -63,7 +63,7 @@ pub fn wait_for_clear(
         let assessment = match opts.plan {
             None => assessment,
             Some(plan) => {
-                let in_the_way: Vec<i32> = lockplan::obstacles(conn.client(), plan)?.iter().map(|o| o.pid).collect();
+                let in_the_way = lockplan::obstacles(conn.client(), plan)?;
                 let (kept, aside) = plan_file::narrow(assessment, plan, &in_the_way);
                 if clearing.set_aside.is_empty() && !aside.is_empty() {
                     voice.show(&Said::SetAside { findings: &aside });

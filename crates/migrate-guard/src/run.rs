@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use cli_kit::{interrupt, Exit};
 use migration_policy::debris::{self, Baseline};
-use migration_policy::lockwatch::{Watch, WatchLog};
+use migration_policy::lockwatch::{Reads, Watch, WatchLog};
 use migration_policy::{next_step, Policy, Step, Tried, OUTSIDE_SLACK};
 use pg_locks::{Conn, Ownership};
 
@@ -148,11 +148,18 @@ impl Guard<'_> {
     }
 
     fn clear(&mut self, conn: &mut Conn) -> Result<(), Exit> {
+        if let Some(file) = &self.setup.plan {
+            if let Err(e) = file.check_against(pg_locks::Connection::client(conn)) {
+                self.voice.show(&Said::PlanRefused { error: cli_kit::one_line(&e) });
+                self.report.outcome = Outcome::Refused;
+                return Err(cli_kit::exit_for(&e));
+            }
+        }
         let opts = ClearOptions {
             wait_for: self.args.wait_for_clear,
             max_xact_age: self.args.max_xact_age,
             cancel_backups: self.args.cancel_backups,
-            plan: self.setup.plan.as_ref(),
+            plan: self.setup.plan.as_ref().map(|f| &f.plan),
         };
         let deadline = self.deadline;
         let stop = || interrupt::requested() || Instant::now() >= deadline;
@@ -419,7 +426,9 @@ impl Guard<'_> {
             Some(url) => {
                 let voice = self.voice;
                 let opts = self.setup.connect_options(url);
-                Watch::start(opts, claim.ownership.clone(), Some(self.outside_budget()), move |e| voice.watch_event(e))
+                Watch::start(Reads::Connect(opts), claim.ownership.clone(), Some(self.outside_budget()), move |e| {
+                    voice.watch_event(e)
+                })
             }
             None => Watch::none(),
         };

@@ -29,7 +29,7 @@ pub struct Setup {
     /// `HEROKU_APP_NAME` when the dyno metadata labs feature provides it (for printed commands).
     pub app: Option<String>,
     /// `--plan`: the migration's lock plan.
-    pub plan: Option<pg_locks::lockplan::LockPlan>,
+    pub plan: Option<migration_policy::plan_file::PlanFile>,
 }
 
 impl Setup {

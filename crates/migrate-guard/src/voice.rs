@@ -113,6 +113,9 @@ pub enum Said<'a> {
     Unwatched { error: String },
     /// The database cannot be watched: refused.
     CannotWatch { error: String },
+    /// `--plan` is not a plan for this database (made for another, or naming relations it
+    /// does not have): refused, nothing started.
+    PlanRefused { error: String },
     /// Stopped while waiting for blockers to clear.
     StoppedWhileClearing,
     /// The locks could not be read.
@@ -160,6 +163,7 @@ impl Words for Said<'_> {
             Said::CannotWatch { error } => vec![format!(
                 "✗ cannot watch the database ({error}): the migration is not started half-guarded, so the release fails and the app stays on its current release. Fix the connection, or pass --unwatched to run with PGOPTIONS lock_timeout only"
             )],
+            Said::PlanRefused { error } => vec![format!("✗ {error}")],
             Said::StoppedWhileClearing => {
                 vec!["stopped while waiting for blockers to clear; the migration was never started".into()]
             }

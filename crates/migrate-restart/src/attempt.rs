@@ -7,13 +7,13 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::time::{Duration, Instant, SystemTime};
 
-use cli_kit::{fail, interrupt, Exit, Output, ResolvedDatabase};
+use cli_kit::{fail, interrupt, refused, Exit, Output, ResolvedDatabase};
 use heroku_api::logs::{LogSessionCreate, StreamEvent};
 use heroku_api::rendezvous::{attach, with_exit_marker, AttachUrl, OutputScanner};
 use heroku_api::{Client, Dyno, DynoCreate};
 use pg_locks::MIGRATION_APP_PREFIX;
 
-use migration_policy::lockwatch::Watch;
+use migration_policy::lockwatch::{Reads, Watch};
 use migration_policy::{is_lock_timeout, is_pooler_refusal, pgoptions};
 
 use crate::ending::{Ending, TAIL_LINES};
@@ -167,12 +167,33 @@ pub fn run(client: &Client, out: &Output, spec: &Spec) -> anyhow::Result<Attempt
         let session = client.create_log_session(spec.app, &ask)?;
         Some(client.stream_log(&session.logplex_url)?)
     };
+    let watching = open_watch(spec)?;
     let dyno = client.create_dyno(spec.app, &create)?;
     (spec.started)(&dyno);
     if !spec.attach {
-        return run_detached(client, out, spec, dyno, started, opened);
+        return run_detached(client, out, spec, dyno, started, opened, watching);
     }
-    run_attached(client, out, spec, dyno, started)
+    run_attached(client, out, spec, dyno, started, watching)
+}
+
+/// The lock watch's connection, opened before the dyno exists: a budget that is announced must
+/// be enforced, so a database the watch cannot reach (down, no free slot) refuses the attempt
+/// (5, nothing started) instead of running it unwatched. `--no-lock-watch` is the way to run
+/// without it.
+fn open_watch(spec: &Spec) -> anyhow::Result<Option<pg_locks::Conn>> {
+    spec.watch.map(probe_watch).transpose()
+}
+
+/// The lock watch's connection to `db`, or the refusal (5) that says the budget could not be
+/// enforced.
+pub fn probe_watch(db: &ResolvedDatabase) -> anyhow::Result<pg_locks::Conn> {
+    pg_locks::connect(&db.connect_options(WATCH_APP_NAME)).map_err(|e| {
+        refused(format!(
+            "cannot watch {} ({}): the lock-wait budget could not be enforced from outside; nothing was started. Free a connection slot or fix the URL, or pass --no-lock-watch to rely on the migration's own lock_timeout",
+            db.describe(),
+            cli_kit::one_line(&anyhow::Error::new(e))
+        ))
+    })
 }
 
 /// The dyno's rendezvous, connected.
@@ -190,7 +211,14 @@ fn rendezvous(dyno: &Dyno) -> anyhow::Result<heroku_api::rendezvous::Rendezvous>
 }
 
 /// An attached dyno: its output through the rendezvous; the lock watch runs beside it.
-fn run_attached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started: Instant) -> anyhow::Result<Attempt> {
+fn run_attached(
+    client: &Client,
+    out: &Output,
+    spec: &Spec,
+    dyno: Dyno,
+    started: Instant,
+    watching: Option<pg_locks::Conn>,
+) -> anyhow::Result<Attempt> {
     out.show(&render::Attempting::RunningAttached {
         command: spec.command,
         dyno: &dyno.name,
@@ -204,7 +232,7 @@ fn run_attached(client: &Client, out: &Output, spec: &Spec, dyno: Dyno, started:
     let _ = stream.send_eof();
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
 
-    let watch = start_watch(spec, &dyno, out);
+    let watch = start_watch(spec, &dyno, out, watching);
 
     let mut scanner = OutputScanner::default();
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
@@ -273,13 +301,14 @@ fn run_detached(
     dyno: Dyno,
     started: Instant,
     opened: Option<std::sync::mpsc::Receiver<StreamEvent>>,
+    watching: Option<pg_locks::Conn>,
 ) -> anyhow::Result<Attempt> {
     out.show(&render::Attempting::RunningDetached {
         command: spec.command,
         dyno: &dyno.name,
         in_force: in_force(spec),
     });
-    let watch = start_watch(spec, &dyno, out);
+    let watch = start_watch(spec, &dyno, out, watching);
     let on_line = guard_spotter(out, &watch);
     let source =
         crate::log_follower::Source { opened, history: !spec.platform.is_fir(), on_line: Some(Box::new(on_line)) };
@@ -349,14 +378,17 @@ fn guard_spotter(out: &Output, watch: &Watch) -> impl Fn(&str) + 'static {
 }
 
 /// The lock watch (and outside budget) on the dyno's sessions, when the database is known.
-fn start_watch(spec: &Spec, dyno: &Dyno, out: &Output) -> Watch {
-    let Some(db) = spec.watch else { return Watch::none() };
+fn start_watch(spec: &Spec, dyno: &Dyno, out: &Output, watching: Option<pg_locks::Conn>) -> Watch {
+    let Some(conn) = watching else { return Watch::none() };
     let ownership = vec![pg_locks::Ownership::AppName(session_name(dyno))];
     let out = out.clone();
-    Watch::start(db.connect_options("migrate-restart-watch"), ownership, spec.outside_budget, move |event| {
+    Watch::start(Reads::Connected(Box::new(conn)), ownership, spec.outside_budget, move |event| {
         out.show(&render::Attempting::Watch(event))
     })
 }
+
+/// The lock watch's application_name.
+const WATCH_APP_NAME: &str = "migrate-restart-watch";
 
 /// A dyno we cannot follow is stopped (by id) rather than left running unobserved.
 fn abandon(client: &Client, app: &str, dyno: &Dyno, err: anyhow::Error) -> anyhow::Error {

@@ -286,6 +286,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Run even while a release phase runs (its migration and this one at once)
+    #[arg(long)]
+    pub beside_release_phase: bool,
+
     /// Longest a migration attempt may run (the dyno is also told to stop then)
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "1h", value_parser = cli_kit::positive_duration_arg)]
     pub timeout: Duration,

@@ -168,15 +168,15 @@ fn attempt_report(app: &str, restart_arg: &str, n: usize, a: &Attempt) -> Attemp
 /// After Ctrl-C: stop the one-off dyno by id and see it gone, and end its database session so
 /// no DDL is left in the lock queue. A second Ctrl-C stops waiting.
 fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&ResolvedDatabase>) {
-    out.show(&render::Cleanup::Stopping { dyno: &dyno.name });
     let first = interrupt::count();
+    out.show(&render::Cleanup::Stopping { dyno: &dyno.name, interrupted: first > 0 });
     // Closing the rendezvous already ends an attached dyno on the platform, so "not found" is
     // an answer too: the listing below is what proves it gone.
     match client.stop_dyno_if_present(app, &dyno.id) {
         Ok(_) => {
             let mut poll = Poll::new(Duration::from_secs(30));
             let mut gone = false;
-            while interrupt::count() <= first.max(1) {
+            while interrupt::count() <= first {
                 if client.dynos(app).map(|l| !l.iter().any(|d| d.id == dyno.id)).unwrap_or(false) {
                     gone = true;
                     break;
@@ -193,7 +193,7 @@ fn cleanup(client: &Client, out: &Output, app: &str, dyno: &Dyno, db: Option<&Re
         }
         Err(e) => out.show(&render::Cleanup::StopFailed { dyno: &dyno.name, app, error: e.to_string() }),
     }
-    if interrupt::count() > first.max(1) {
+    if interrupt::count() > first {
         out.show(&render::Cleanup::StoppedWaiting);
         return;
     }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cli_kit::{fail, format_duration, interrupt, refused, usage, Exit, Output, Poll, ResolvedDatabase};
-use migration_policy::{debris, plan_file, preflight};
+use migration_policy::plan_file::{self, PlanFile};
+use migration_policy::{debris, preflight};
 use pg_locks::lockplan::LockPlan;
 use pg_locks::Connection;
 use pg_locks::Snapshot;
@@ -25,7 +26,7 @@ pub fn timeout_in_force(lock_timeout: Duration, outside: Option<Duration>) -> St
             format_duration(o)
         ),
         None => format!(
-            "lock_timeout {} via PGOPTIONS only: no database is watched (--no-lock-watch, or no database known), so nothing enforces it from outside",
+            "lock_timeout {} via PGOPTIONS only: --no-lock-watch, so nothing enforces it from outside",
             format_duration(lock_timeout)
         ),
     }
@@ -122,7 +123,7 @@ fn look(
 ) -> anyhow::Result<(preflight::Assessment, Vec<preflight::Finding>)> {
     let assessment = preflight::assess(&Snapshot::take(client)?, max_xact_age);
     let Some(plan) = plan else { return Ok((assessment, Vec::new())) };
-    let in_the_way: Vec<i32> = pg_locks::lockplan::obstacles(client.client(), plan)?.iter().map(|o| o.pid).collect();
+    let in_the_way = pg_locks::lockplan::obstacles(client.client(), plan)?;
     Ok(plan_file::narrow(assessment, plan, &in_the_way))
 }
 
@@ -133,13 +134,17 @@ pub fn run_preflight(
     out: &Output,
     app: &str,
     db: Option<&ResolvedDatabase>,
-    plan: Option<&LockPlan>,
+    plan_file: Option<&PlanFile>,
 ) -> anyhow::Result<Preflight> {
     let Some(db) = db else {
         return Err(usage(format!("cannot run the preflight: {app} has no DATABASE_URL config var; pass --database-url URL, or --no-preflight to skip it")));
     };
     let mut client = pg_locks::connect(&db.connect_options(TOOL))
         .map_err(|e| fail(Exit::Failed, format!("cannot run the preflight: {e}; pass --no-preflight to skip it")))?;
+    if let Some(f) = plan_file {
+        f.check_against(client.client())?;
+    }
+    let plan = plan_file.map(|f| &f.plan);
     if client.through_pooler() {
         out.show(&render::Preflight::ThroughPooler { database: db.describe() });
     }

@@ -111,6 +111,14 @@ fn follow_to_the_end(
     if unknown && followed.ran.0.is_none() && matches!(followed.ending, Ending::Lost(_)) {
         return Ok(None);
     }
+    // `--timeout` ends this follow, never the migration: it goes on, and follow picks it up again.
+    let ending = match followed.ending {
+        Ending::TimedOut => Ending::Lost(format!(
+            "followed for {} (--timeout); the migration goes on",
+            cli_kit::format_duration(args.timeout)
+        )),
+        other => other,
+    };
     // Timed by what the platform's log measured — its first line and its exit line — not by
     // how long this follow took (a run that ended before it took milliseconds to read).
     let (duration, finished_at) = match followed.ran {
@@ -120,7 +128,7 @@ fn follow_to_the_end(
     };
     Ok(Some(Attempt {
         dyno,
-        ending: followed.ending,
+        ending,
         tail: followed.tail,
         hit_lock_timeout: followed.lock_timeout,
         outside_budget: Vec::new(),

@@ -24,6 +24,12 @@ const HISTORY_LINES: u32 = 1500;
 /// Re-opens in a row that bring nothing new before the run counts as lost.
 const MAX_FRUITLESS_REOPENS: u32 = 5;
 
+/// Why a detached run stopped following on SIGTERM: a cancelled CI job must not kill the
+/// migration halfway (it goes on, bounded by its own PGOPTIONS lock_timeout; the outside budget
+/// ends with this process).
+pub const LEFT_RUNNING_ON_SIGTERM: &str =
+    "SIGTERM: a cancelled job or a stop request ends this process, not the migration; it goes on under its own lock_timeout";
+
 /// What following a dyno saw.
 #[derive(Debug, Clone)]
 pub struct Followed {
@@ -216,6 +222,12 @@ impl<'a> Follower<'a> {
     /// seen, or the exit status in (from both sources, or from one after a grace).
     fn finished(&mut self) -> Option<Followed> {
         let dyno = self.dyno;
+        // SIGTERM (what a CI system sends a cancelled job) and SIGHUP (a closed terminal) are
+        // not a person asking to stop the migration: a detached one goes on, and the follow
+        // command picks it up. Only Ctrl-C (SIGINT) stops it.
+        if interrupt::terms() > 0 {
+            return Some(self.done(Ending::Lost(LEFT_RUNNING_ON_SIGTERM.to_string())));
+        }
         if interrupt::requested() {
             return Some(self.done(Ending::Interrupted));
         }

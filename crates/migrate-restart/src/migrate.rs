@@ -29,7 +29,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
             s.app, s.platform
         )));
     }
+    refuse_beside_a_release_phase(&args, &s)?;
     let plan = Plan::parse(&args.restart, &s.formation)?;
+    if args.plan.is_some() && args.no_preflight {
+        return Err(cli_kit::usage(
+            "--plan narrows the preflight, and --no-preflight skips it: give one of the two; nothing was started",
+        ));
+    }
     let lock_plan = args.plan.as_deref().map(migration_policy::plan_file::read).transpose()?;
     let preflight = if args.no_preflight {
         Preflight::Skipped { skipped: true }
@@ -40,6 +46,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     // Skipping the check before the start never removes the guard during the run: only
     // --no-lock-watch does, and says so.
     let watch_db = if args.no_lock_watch { None } else { watch_database(&s.out, &s.app, s.db.as_ref(), &s.vars) };
+    if let Some(db) = &watch_db {
+        // Before anything is said or started: a budget announced must be one the watch can
+        // enforce (each attempt opens its watch before its dyno exists, too).
+        crate::attempt::probe_watch(db)?;
+    }
+    if watch_db.is_none() && !args.no_lock_watch {
+        return Err(refused(format!(
+            "cannot enforce the lock-wait budget: {} has no DATABASE_URL config var to watch; pass --database-url URL, or --no-lock-watch to rely on the migration's own lock_timeout; nothing was started",
+            s.app
+        )));
+    }
     let outside_budget = watch_db.as_ref().map(|_| args.lock_timeout + migration_policy::OUTSIDE_SLACK);
     announce(&args, &s, &command, &plan, outside_budget);
     confirm_destructive(
@@ -74,6 +91,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
         current: None,
     };
     conclude::conclude(&ctx, report, &attempts)
+}
+
+/// Two migrations at once — this one and the release phase's — and a restart onto the release
+/// being replaced: refused (5), the release named, unless `--beside-release-phase`.
+fn refuse_beside_a_release_phase(args: &RunArgs, s: &Session) -> anyhow::Result<()> {
+    let Some((version, dyno)) = s.release_phase_running() else { return Ok(()) };
+    if args.beside_release_phase {
+        s.out.show(&render::Before::BesideReleasePhase { app: &s.app, version, dyno: dyno.as_deref() });
+        return Ok(());
+    }
+    let what = match (version, dyno.as_deref()) {
+        (Some(v), Some(d)) => format!("release v{v} of {} is in its release phase ({d} running)", s.app),
+        (Some(v), None) => format!("release v{v} of {} is still pending (its release phase runs)", s.app),
+        (None, Some(d)) => format!("{d} of {} is running a release phase", s.app),
+        (None, None) => unreachable!("release_phase_running said one of the two"),
+    };
+    Err(refused(format!(
+        "{what}: a migration now would run beside its migration, and a restart would boot the release it replaces. Wait for it (migrate-restart release -a {} follows it), or pass --beside-release-phase; nothing was started",
+        s.app
+    )))
 }
 
 /// What the run will do, said before the confirmation.

@@ -30,10 +30,11 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     let db =
         resolve_database(None, &args.db, &args.app, || cli_kit::api_client(TOOL, env!("CARGO_PKG_VERSION"), &out))?;
     let mut live = pg_locks::connect(&db.connect_options(&format!("{TOOL}-plan")))?;
+    let production = pg_locks::database_identity(live.client())?;
     let scratch = match &args.scratch_url {
         Some(url) => {
             let scratch = scratch_database(url)?;
-            refuse_production_as_scratch(&db, &scratch)?;
+            refuse_production_as_scratch(&db, &production, &scratch)?;
             Scratch { db: scratch, server: None, copy: None }
         }
         None => copy_schema(&out, &db, &mut live)?,
@@ -59,6 +60,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     out.report(&PlanReport {
         schema_version: cli_kit::SCHEMA_VERSION,
         database: db.describe(),
+        made_for: production.identity,
         scratch: scratch_label(&scratch.db, scratch.copy.as_ref()),
         schema_copy: scratch.copy,
         command,
@@ -227,16 +229,24 @@ fn scratch_database(url: &str) -> anyhow::Result<ResolvedDatabase> {
     })
 }
 
-/// The migration runs on the scratch database: it must not be the app's.
-fn refuse_production_as_scratch(db: &ResolvedDatabase, scratch: &ResolvedDatabase) -> anyhow::Result<()> {
-    let same_port = pg_locks::parse_url(&db.url, pg_locks::SslMode::Prefer)
-        .ok()
-        .zip(pg_locks::parse_url(&scratch.url, pg_locks::SslMode::Prefer).ok())
-        .is_none_or(|(a, b)| a.config.get_ports() == b.config.get_ports());
-    if db.host == scratch.host && db.dbname == scratch.dbname && same_port {
+/// The migration runs on the scratch database: it must not be the app's. Decided by what the
+/// two servers say they are (cluster, database, when the server started), never by how the URLs
+/// are spelled: `localhost` for `127.0.0.1`, another user, a pooler or extra parameters all
+/// reach the same database.
+fn refuse_production_as_scratch(
+    db: &ResolvedDatabase,
+    production: &pg_locks::ServerDatabase,
+    scratch: &ResolvedDatabase,
+) -> anyhow::Result<()> {
+    let mut c = pg_locks::connect(&scratch.connect_options(&format!("{TOOL}-plan")))
+        .map_err(|e| fail(Exit::Failed, format!("cannot reach the scratch database: {e}; nothing was run")))?;
+    let theirs = pg_locks::database_identity(c.client())?;
+    if theirs.same_as(production) {
         return Err(refused(format!(
-            "--scratch-url names {}, the database the plan is checked against: the migration would run there. Give a copy with the schema (e.g. your development database); nothing was run",
-            db.describe()
+            "--scratch-url reaches {} itself (the same server and database: {} on cluster {}), the database the plan is checked against: the migration would run there. Give a copy with the schema (e.g. your development database); nothing was run",
+            db.describe(),
+            cli_kit::printable(&theirs.identity.database),
+            theirs.identity.system_identifier
         )));
     }
     Ok(())
@@ -250,6 +260,7 @@ fn record(out: &Output, scratch: &ResolvedDatabase, command: &[String]) -> anyho
     lockplan::install_recorder(c.client()).map_err(|e| {
         usage(format!("cannot install the lock recorder on the scratch database ({e}): it needs a superuser there (event triggers)"))
     })?;
+    let existing = lockplan::existing_relations(c.client())?;
     // The migration's own output is not the plan: it goes to stderr, so --json stays one document.
     let status = Command::new(&command[0])
         .args(&command[1..])
@@ -267,7 +278,9 @@ fn record(out: &Output, scratch: &ResolvedDatabase, command: &[String]) -> anyho
             "the migration failed on the scratch database: fix it there first; nothing was checked",
         ));
     }
-    Ok(plan?)
+    let mut plan = plan?;
+    plan.mark_created(&existing);
+    Ok(plan)
 }
 
 /// Transactions open on the app's database now (a CONCURRENTLY statement waits for each).

@@ -215,14 +215,15 @@ fn plan_obstacles(
     db: Option<&cli_kit::ResolvedDatabase>,
 ) -> anyhow::Result<Vec<pg_locks::lockplan::Obstacle>> {
     let Some(path) = &args.plan else { return Ok(Vec::new()) };
-    let plan = migration_policy::plan_file::read(path)?;
+    let file = migration_policy::plan_file::read(path)?;
     let Some(db) = db else {
         return Err(cli_kit::usage(
             "--plan: the app has no DATABASE_URL to check the plan against; pass --database-url URL",
         ));
     };
     let mut c = pg_locks::connect(&db.connect_options(TOOL))?;
-    let obstacles = pg_locks::lockplan::obstacles(pg_locks::Connection::client(&mut c), &plan)?;
+    file.check_against(pg_locks::Connection::client(&mut c))?;
+    let obstacles = pg_locks::lockplan::obstacles(pg_locks::Connection::client(&mut c), &file.plan)?;
     out.show(&render::ReleaseStart::PlanChecked { database: db.describe(), obstacles: &obstacles });
     Ok(obstacles)
 }

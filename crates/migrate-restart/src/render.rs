@@ -42,6 +42,8 @@ pub enum Before<'a> {
     PendingNotSaved { error: String },
     /// The watch reads the app's direct URL instead of the pooled one.
     WatchReadsDirect { direct: &'a str, app: &'a str },
+    /// `--beside-release-phase`: a release phase runs, and the run goes ahead beside it.
+    BesideReleasePhase { app: &'a str, version: Option<u64>, dyno: Option<&'a str> },
 }
 
 impl Render for Before<'_> {
@@ -65,6 +67,13 @@ impl Render for Before<'_> {
             Before::WatchReadsDirect { direct, app } => one(
                 Note,
                 format!("the lock watch and its budget read {direct} of {app} directly: through the pooler they would queue behind the site's own queries when its pool is full"),
+            ),
+            Before::BesideReleasePhase { app, version, dyno } => one(
+                Warn,
+                format!(
+                    "a release phase of {app} runs ({}): --beside-release-phase, so this migration runs beside it",
+                    [version.map(|v| format!("v{v}")), dyno.map(str::to_string)].into_iter().flatten().collect::<Vec<_>>().join(", ")
+                ),
             ),
         }
     }
@@ -383,7 +392,7 @@ impl Render for Ending<'_> {
 #[derive(Debug)]
 pub enum Cleanup<'a> {
     /// Stopping the dyno and ending its session.
-    Stopping { dyno: &'a str },
+    Stopping { dyno: &'a str, interrupted: bool },
     /// The dyno is seen gone.
     Stopped { dyno: &'a str },
     /// The dyno is not seen gone.
@@ -406,8 +415,9 @@ impl Render for Cleanup<'_> {
     fn lines(&self) -> Vec<Line> {
         use Tone::*;
         match self {
-            Cleanup::Stopping { dyno } => {
-                one(Warn, format!("stopping {dyno} and ending its database session (Ctrl-C again to stop waiting)…"))
+            Cleanup::Stopping { dyno, interrupted } => {
+                let again = if *interrupted { "Ctrl-C again" } else { "Ctrl-C" };
+                one(Warn, format!("stopping {dyno} and ending its database session ({again} to stop waiting)…"))
             }
             Cleanup::Stopped { dyno } => one(Ok, format!("{dyno} stopped")),
             Cleanup::NotSeenGone { dyno, app } => {

@@ -219,6 +219,9 @@ pub struct PlanReport {
     pub schema_version: u32,
     /// The database the plan was checked against, as the tool names it.
     pub database: String,
+    /// The same database as its server identifies it: `--plan FILE` refuses a plan made for
+    /// another.
+    pub made_for: pg_locks::DatabaseIdentity,
     /// The scratch database the migration ran on (`database NAME on HOST`, or the local copy).
     pub scratch: String,
     /// The copy of the app's schema the tool made (absent with `--scratch-url`).

@@ -35,17 +35,18 @@ impl Start {
     pub fn read_app(self, db: &DatabaseArgs) -> anyhow::Result<Session> {
         let Start { out, app } = self;
         let client = api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?;
-        let (formation, dynos, vars, info) = std::thread::scope(|s| {
+        let (formation, dynos, vars, info, latest) = std::thread::scope(|s| {
             let f = s.spawn(|| client.formation(&app));
             let v = s.spawn(|| if db.database_url.is_some() { Ok(BTreeMap::new()) } else { client.config_vars(&app) });
             let i = s.spawn(|| client.app_info(&app));
+            let r = s.spawn(|| client.latest_release(&app));
             let d = client.dynos(&app);
-            (cli_kit::join(f), d, cli_kit::join(v), cli_kit::join(i))
+            (cli_kit::join(f), d, cli_kit::join(v), cli_kit::join(i), cli_kit::join(r))
         });
         let (formation, dynos, vars, platform) = (formation?, dynos?, vars?, info?.platform());
         out.debug(format!("{app} runs on {platform}"));
         let db = cli_kit::database::from_flag_or_app(db, &app, &vars)?;
-        Ok(Session { out, app, client, formation, dynos, vars, platform, db })
+        Ok(Session { out, app, client, formation, dynos, vars, platform, db, latest_release: latest? })
     }
 }
 
@@ -67,4 +68,17 @@ pub struct Session {
     pub platform: Platform,
     /// The database the run reads, when one is known.
     pub db: Option<ResolvedDatabase>,
+    /// The app's newest release (pending while its release phase runs).
+    pub latest_release: Option<heroku_api::Release>,
+}
+
+impl Session {
+    /// A release phase running now: the newest release still `pending`, or a `release` dyno
+    /// listed. A migration beside it would be a second one at once, and a restart would boot
+    /// the release that is about to be replaced. `(version, dyno)` as far as known.
+    pub fn release_phase_running(&self) -> Option<(Option<u64>, Option<String>)> {
+        let pending = self.latest_release.as_ref().filter(|r| r.status == "pending").map(|r| r.version);
+        let dyno = self.dynos.iter().find(|d| d.process_type == "release").map(|d| d.name.clone());
+        (pending.is_some() || dyno.is_some()).then_some((pending, dyno))
+    }
 }

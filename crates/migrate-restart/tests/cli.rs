@@ -265,6 +265,50 @@ fn a_hangup_leaves_the_migration_running_and_prints_the_follow_command() {
     assert!(!s.sim.requests().iter().any(|r| r.path.ends_with("/actions/stop")), "nothing was stopped");
 }
 
+/// A cancelled CI job (SIGTERM) is not a request to stop the migration either: a detached run
+/// stops following, leaves the dyno running and says how to pick it up (exit 3), as on SIGHUP.
+#[test]
+fn a_sigterm_leaves_the_detached_migration_running_and_prints_the_follow_command() {
+    let s = setup();
+    let (child, err, dyno) = start_detached(&s, "sleep 3; echo finished");
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let (status, text) = end_detached(child, err);
+    assert_eq!(status.code(), Some(3), "{text}");
+    assert!(text.contains("SIGTERM: a cancelled job or a stop request ends this process, not the migration"), "{text}");
+    assert!(
+        text.contains(&format!("Pick it up from any machine: migrate-restart follow -a acme {dyno} --restart all")),
+        "{text}"
+    );
+    assert_eq!(run_dyno(&s.sim).as_deref(), Some(dyno.as_str()), "the migration still runs");
+    assert!(!s.sim.requests().iter().any(|r| r.path.ends_with("/actions/stop")), "nothing was stopped");
+    assert!(!text.contains("Ctrl-C"), "nobody pressed Ctrl-C: {text}");
+}
+
+/// `follow --timeout` ends the follow, never the migration: the dyno it follows is not
+/// stopped, the follow command is printed again, exit 3; nothing speaks of a Ctrl-C nobody
+/// pressed.
+#[test]
+fn follow_past_its_timeout_leaves_the_migration_running() {
+    let s = setup();
+    let (mut child, _err, dyno) = start_detached(&s, "echo started; sleep 8; echo done-migrating");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = s.tool.run(&["follow", "-a", "acme", "--confirm", "acme", "--timeout", "1s"]);
+    assert_eq!(out.code(), 3, "{}", out.dump());
+    let text = out.dump();
+    assert!(text.contains("followed for 1s (--timeout); the migration goes on"), "{text}");
+    assert!(text.contains(&format!("migrate-restart follow -a acme {dyno} --restart all")), "{text}");
+    assert!(!text.contains("Ctrl-C"), "{text}");
+    assert_eq!(run_dyno(&s.sim).as_deref(), Some(dyno.as_str()), "the migration still runs");
+    assert!(!s.sim.requests().iter().any(|r| r.path.ends_with("/actions/stop")), "nothing was stopped");
+    // The record stays: a second follow concludes it.
+    let out = s.tool.run(&["follow", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+}
+
 /// A lost connection: the log stream drops and no new log session can be opened. The tool says
 /// it stopped following, leaves the migration running and prints how to pick it up (exit 3).
 #[test]
@@ -1161,7 +1205,11 @@ fn no_preflight_keeps_the_lock_wait_budget_only_no_lock_watch_removes_it() {
         "acme",
     ]);
     assert_eq!(out.code(), 0, "{}", out.dump());
-    assert!(out.stdout_text().contains("no database is watched (--no-lock-watch"), "{}", out.dump());
+    assert!(
+        out.stdout_text().contains("via PGOPTIONS only: --no-lock-watch, so nothing enforces it from outside"),
+        "{}",
+        out.dump()
+    );
 }
 
 /// `follow` of a run that already ended and whose restart already happened reports what
@@ -1204,4 +1252,80 @@ fn following_a_dyno_nobody_has_heard_of_is_a_usage_error() {
     let out = s.tool.run(&["follow", "-a", "acme", "run.9999", "--restart", "none", "--confirm", "acme"]);
     assert_eq!(out.code(), 2, "{}", out.dump());
     assert!(out.stderr_text().contains("acme has no dyno run.9999 and its log has no line of one"), "{}", out.dump());
+}
+
+/// `--no-preflight` skips the look before the start, never the budget during it: a database
+/// the watch cannot reach (nothing listens; a role with no free connection) refuses the run
+/// (5) before any dyno exists, and no output claims a budget enforced from outside.
+#[test]
+fn a_database_the_watch_cannot_reach_refuses_the_run_before_a_dyno_exists() {
+    let s = setup();
+    s.pg.psql("postgres", "CREATE ROLE full_role LOGIN PASSWORD 'pw' CONNECTION LIMIT 0").unwrap();
+    let no_slot = format!("postgres://full_role:pw@127.0.0.1:{}/postgres", s.pg.port());
+    for url in ["postgres://nobody@127.0.0.1:1/nothing", no_slot.as_str()] {
+        let out = s.tool.run(&[
+            "-a",
+            "acme",
+            "--command",
+            "true",
+            "--no-preflight",
+            "--database-url",
+            url,
+            "--restart",
+            "none",
+            "--confirm",
+            "acme",
+        ]);
+        assert_eq!(out.code(), 5, "{}", out.dump());
+        assert!(out.stderr_text().contains("cannot watch"), "{}", out.dump());
+        assert!(out.stderr_text().contains("nothing was started"), "{}", out.dump());
+        assert!(!out.dump().contains("enforced from outside at"), "no budget is claimed: {}", out.dump());
+        assert!(
+            !s.sim.requests().iter().any(|r| r.method == "POST" && r.path.ends_with("/dynos")),
+            "no dyno was created"
+        );
+    }
+    // No database known at all: refused the same way, unless --no-lock-watch says so.
+    s.sim.with(|w| w.apps.get_mut("acme").unwrap().config_vars.remove("DATABASE_URL"));
+    let out =
+        s.tool.run(&["-a", "acme", "--command", "true", "--no-preflight", "--restart", "none", "--confirm", "acme"]);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    assert!(
+        out.stderr_text().contains("--no-lock-watch to rely on the migration's own lock_timeout"),
+        "{}",
+        out.dump()
+    );
+    assert!(!s.sim.requests().iter().any(|r| r.method == "POST" && r.path.ends_with("/dynos")), "no dyno was created");
+}
+
+/// A release phase still running (its release pending, its `release.N` dyno up): a run now
+/// would be a second migration beside it and a restart onto the release it replaces. Refused
+/// (5) naming the release, nothing created; `--beside-release-phase` runs it anyway, said.
+#[test]
+fn a_run_while_a_release_phase_runs_is_refused_naming_the_release() {
+    let s = setup();
+    let version = s.sim.push("acme", "feed1234", "add nickname", &[("web", "puma"), ("release", "sleep 20")]);
+    wait_until("the release phase runs", || s.sim.dyno_names("acme").iter().any(|n| n.starts_with("release.")));
+    let dyno = s.sim.dyno_names("acme").into_iter().find(|n| n.starts_with("release.")).unwrap();
+    let out = s.tool.run(&["-a", "acme", "--command", "true", "--restart", "none", "--confirm", "acme"]);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    let line = out.stderr_text();
+    assert!(line.contains(&format!("release v{version} of acme is in its release phase ({dyno} running)")), "{line}");
+    assert!(line.contains("--beside-release-phase; nothing was started"), "{line}");
+    assert!(!s.sim.requests().iter().any(|r| r.method == "POST" && r.path.ends_with("/dynos")), "no dyno was created");
+    assert_eq!(restarts(&s.sim), 0);
+
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        "true",
+        "--restart",
+        "none",
+        "--confirm",
+        "acme",
+        "--beside-release-phase",
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.dump().contains("--beside-release-phase, so this migration runs beside it"), "{}", out.dump());
 }

@@ -69,10 +69,20 @@ impl Budget {
     }
 }
 
+/// Where the watch reads: a connection to open in its thread, or one opened before anything
+/// started (so that a database the watch cannot reach refuses the run instead of leaving a
+/// budget announced and not enforced).
+pub enum Reads {
+    /// Connect in the watch's thread; a failure is reported as [`WatchEvent::Unreachable`].
+    Connect(ConnectOptions),
+    /// Already connected.
+    Connected(Box<pg_locks::Conn>),
+}
+
 /// Starts the watcher on the sessions `ownership` claims; it ends when `stop` is set.
 /// `budget`: cancel a statement that waited longer (None: only watch).
 pub fn spawn(
-    connect: ConnectOptions,
+    reads: Reads,
     ownership: Vec<Ownership>,
     budget: Budget,
     on_event: impl Fn(&WatchEvent) + Send + 'static,
@@ -93,9 +103,12 @@ pub fn spawn(
                 }
             }
         };
-        let mut client = match pg_locks::connect(&connect) {
-            Ok(c) => c,
-            Err(e) => return record(WatchEvent::Unreachable(e.to_string())),
+        let mut client = match reads {
+            Reads::Connected(c) => *c,
+            Reads::Connect(connect) => match pg_locks::connect(&connect) {
+                Ok(c) => c,
+                Err(e) => return record(WatchEvent::Unreachable(e.to_string())),
+            },
         };
         let mut guard = Guard::new(budget.get(), false, CANCEL_GRACE);
         for o in ownership {
@@ -134,7 +147,7 @@ pub struct Watch {
 impl Watch {
     /// Starts [`spawn`] with its own stop flag and log.
     pub fn start(
-        connect: ConnectOptions,
+        reads: Reads,
         ownership: Vec<Ownership>,
         budget: Option<Duration>,
         on_event: impl Fn(&WatchEvent) + Send + 'static,
@@ -142,7 +155,7 @@ impl Watch {
         let stop = Arc::new(AtomicBool::new(false));
         let log: Arc<Mutex<WatchLog>> = Arc::default();
         let budget = Budget::new(budget);
-        let handle = spawn(connect, ownership, budget.clone(), on_event, stop.clone(), log.clone());
+        let handle = spawn(reads, ownership, budget.clone(), on_event, stop.clone(), log.clone());
         Watch { stop, log, budget, handle: Some(handle) }
     }
 

@@ -28,6 +28,10 @@ pub enum Kind {
     /// Another role's session holding table locks, of an age this credential cannot see.
     #[serde(rename = "hidden")]
     Hidden,
+    /// With a plan: a session holding (or waiting for) a lock that conflicts with one the
+    /// migration will take, whatever its age.
+    #[serde(rename = "in the way")]
+    InTheWay,
 }
 
 impl std::fmt::Display for Kind {

@@ -10,6 +10,7 @@ mod budget;
 mod connect;
 mod error;
 mod forest;
+mod identity;
 mod labels;
 pub mod lockplan;
 mod recommend;
@@ -22,6 +23,7 @@ pub use budget::{enforce, waits, Claim, Enforcement, Guard, Holder, Look, Owners
 pub use connect::{connect, parse_url, Conn, ConnectOptions, Connection, ParsedUrl, SslMode};
 pub use error::{Error, ErrorKind};
 pub use forest::{root_of, waiting_ddl, Forest, Graph, Node, WaitingDdl};
+pub use identity::{database_identity, DatabaseIdentity, ServerDatabase};
 pub use labels::{ddl_statement, is_ddl, label_session, Label, MIGRATION_APP_PREFIX};
 pub use recommend::{cost, needs_terminate, recommend, refusal, Recommendation};
 pub use snapshot::{LockWait, Session, Snapshot, HIDDEN_QUERY, SNAPSHOT_SQL};

@@ -20,7 +20,7 @@
 //! (its records roll back with it); how long a statement runs on production's data (the scratch
 //! tables are empty).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use postgres::Client;
 use serde::{Deserialize, Serialize};
@@ -122,6 +122,10 @@ pub struct PlannedLock {
     pub mode: LockMode,
     /// Taken by this statement (false: held since an earlier one of the same transaction).
     pub new: bool,
+    /// The migration created it: it was not in the schema the migration ran on, so the
+    /// database the plan is for does not have it yet.
+    #[serde(default)]
+    pub created: bool,
 }
 
 /// One DDL statement of the migration and the locks held once it had run.
@@ -154,6 +158,14 @@ pub struct LockPlan {
 }
 
 impl LockPlan {
+    /// Marks the locks on relations that were not in `existing` (the schema before the
+    /// migration ran) as created by it.
+    pub fn mark_created(&mut self, existing: &BTreeSet<String>) {
+        for l in self.statements.iter_mut().flat_map(|s| s.locks.iter_mut()) {
+            l.created = !existing.contains(&l.relation);
+        }
+    }
+
     /// The strongest mode the migration takes on each relation.
     pub fn strongest(&self) -> BTreeMap<String, LockMode> {
         let mut out: BTreeMap<String, LockMode> = BTreeMap::new();
@@ -285,6 +297,36 @@ pub fn remove_recorder(client: &mut Client) -> Result<(), Error> {
         .map_err(|e| Error::from_driver("removing the lock recorder", e))
 }
 
+/// Every relation of the database, schema-qualified as the recorder names them (read before
+/// the migration runs, to tell what it created).
+pub fn existing_relations(client: &mut Client) -> Result<BTreeSet<String>, Error> {
+    let rows = client
+        .query(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'",
+            &[],
+        )
+        .map_err(|e| Error::from_driver("reading the relations before the migration", e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The relations the plan locks that `client`'s database does not have and the migration does
+/// not create: a plan made on another schema (another app's, or one this database has not
+/// reached yet).
+pub fn missing_relations(client: &mut Client, plan: &LockPlan) -> Result<Vec<String>, Error> {
+    let wanted: BTreeSet<String> =
+        plan.statements.iter().flat_map(|s| &s.locks).filter(|l| !l.created).map(|l| l.relation.clone()).collect();
+    let wanted: Vec<String> = wanted.into_iter().collect();
+    let rows = client
+        .query(
+            "SELECT r FROM unnest($1::text[]) r WHERE NOT EXISTS (SELECT 1 FROM pg_class c \
+               JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname || '.' || c.relname = r) ORDER BY r",
+            &[&wanted],
+        )
+        .map_err(|e| Error::from_driver("checking the plan's relations", e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// What the recorder wrote, as a plan.
 pub fn read_plan(client: &mut Client) -> Result<LockPlan, Error> {
     let reading = |e| Error::from_driver("reading the recorded locks", e);
@@ -317,7 +359,7 @@ pub fn read_plan(client: &mut Client) -> Result<LockPlan, Error> {
         let Some(mode) = LockMode::parse(&mode) else { continue };
         let kind = relkind_name(row.get::<_, Option<i8>>(6).map(|k| k as u8 as char));
         let statement = plan.statements.last_mut().expect("pushed above");
-        statement.locks.push(PlannedLock { relation, kind, mode, new: row.get(8) });
+        statement.locks.push(PlannedLock { relation, kind, mode, new: row.get(8), created: false });
     }
     Ok(plan)
 }

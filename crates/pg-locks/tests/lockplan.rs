@@ -164,6 +164,7 @@ fn the_plan_joined_with_live_locks_names_the_reader_that_would_block_it() {
                 kind: "table".into(),
                 mode: LockMode::AccessExclusiveLock,
                 new: true,
+                created: false,
             }],
             rewrites: Vec::new(),
             waits_for_older_transactions: false,
