@@ -338,8 +338,12 @@ impl Demo {
             "3. Stale schema after a migration",
             "Processes that booted before a migration keep their cached view of the schema until restarted (\"stuck dynos\").",
         )?;
+        // Its own database, as every Heroku app with a migration has: the lock watch reads it.
+        sb.pg.psql("postgres", "CREATE DATABASE billing")?;
+        let billing_db = sb.pg.superuser_url("billing");
         sb.sim.with(|w: &mut World| {
             w.add_app("billing");
+            w.add_postgres("billing", "DATABASE", "postgresql-amber-24680", &billing_db);
             w.add_formation("billing", "web", 2, "puma", Duration::from_secs(18 * 3600));
             w.add_formation("billing", "worker", 1, "sidekiq", Duration::from_secs(17 * 3600));
             w.add_release("billing", "c0ffee12", "Deploy c0ffee12: drop legacy columns", Duration::from_secs(600));
@@ -367,8 +371,11 @@ impl Demo {
              and report how long the site was down. Everything changed is journaled first.",
         )?;
         let (repo, deployed, code_only, _migration) = sb.rails_repo()?;
+        sb.pg.psql("postgres", "CREATE DATABASE shop")?;
+        let shop_db = sb.pg.superuser_url("shop");
         sb.sim.with(|w: &mut World| {
             w.add_app("shop");
+            w.add_postgres("shop", "DATABASE", "postgresql-coral-13579", &shop_db);
             w.add_formation("shop", "web", 2, "puma", Duration::from_secs(3600));
             w.add_formation("shop", "worker", 3, "sidekiq", Duration::from_secs(3600));
             w.add_formation("shop", "clock", 1, "clockwork", Duration::from_secs(3600));

@@ -571,6 +571,11 @@ fn plan_says_why_and_bad_input_changes_nothing() {
             "is a blob, not a commit".into(),
         ),
         (vec!["-a", "acme", "--", "true"], 5, "--confirm acme".into()),
+        (
+            vec!["restore", "-a", "acme", "--maintenance", "off", "--scale", "worker=99999", "--confirm", "acme"],
+            2,
+            "more than the platform runs".into(),
+        ),
     ];
     // Every refusal whole, in one document (tests/snapshots/refusals.snap).
     let mut refusals = test_support::snapshot::Transcript::new();

@@ -489,7 +489,7 @@ const PLAN: &str = r#"{
 fn with_a_plan_in_the_slug_only_sessions_in_its_way_are_waited_for() {
     let d = dyno();
     d.pg.psql("postgres", "CREATE TABLE audit (id int)").unwrap();
-    std::fs::write(d.dir.path().join("plan.json"), PLAN).unwrap();
+    std::fs::write(d.dir.path().join("plan.json"), test_support::acme::plan_made_for(&d.pg, "postgres", PLAN)).unwrap();
     let mut console = test_support::sessions::client(&d.url(), "console");
     console.batch_execute("BEGIN; SELECT count(*) FROM audit").unwrap();
     let pid: i32 = console.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);

@@ -140,7 +140,7 @@ pub fn run_preflight(
         return Err(usage(format!("cannot run the preflight: {app} has no DATABASE_URL config var; pass --database-url URL, or --no-preflight to skip it")));
     };
     let mut client = pg_locks::connect(&db.connect_options(TOOL))
-        .map_err(|e| fail(Exit::Failed, format!("cannot run the preflight: {e}; pass --no-preflight to skip it")))?;
+        .map_err(|e| fail(Exit::Failed, format!("cannot run the preflight: {e}; nothing was started. Fix the URL or free a connection slot: the lock watch needs this database too")))?;
     if let Some(f) = plan_file {
         f.check_against(client.client())?;
     }

@@ -759,6 +759,34 @@ fn bad_input_starts_nothing() {
             ],
             2,
         ),
+        (&["-a", "acme", "--command", "true", "--confirm", "acme", "--no-preflight", "--plan", "plan.json"], 2),
+        (
+            &[
+                "-a",
+                "acme",
+                "--command",
+                "true",
+                "--confirm",
+                "acme",
+                "--database-url",
+                "postgres://nobody@127.0.0.1:1/x",
+            ],
+            1,
+        ),
+        (
+            &[
+                "-a",
+                "acme",
+                "--command",
+                "true",
+                "--confirm",
+                "acme",
+                "--no-preflight",
+                "--database-url",
+                "postgres://nobody@127.0.0.1:1/x",
+            ],
+            5,
+        ),
     ];
     // Every refusal whole, in one document (tests/snapshots/refusals.snap).
     let mut refusals = test_support::snapshot::Transcript::new();

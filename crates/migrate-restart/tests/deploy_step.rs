@@ -213,7 +213,7 @@ fn with_a_plan_the_push_is_refused_while_a_session_is_in_its_way() {
     let repo =
         AppRepo::new(&s.sim, "acme", Some(&procfile(&s.pg, "ALTER TABLE users ADD COLUMN nickname text"))).unwrap();
     let plan = repo.path().join("lock-plan.json");
-    std::fs::write(&plan, USERS_PLAN).unwrap();
+    std::fs::write(&plan, test_support::acme::plan_made_for(&s.pg, "postgres", USERS_PLAN)).unwrap();
     let releases = |s: &Setup| s.sim.with(|w| w.apps["acme"].releases.len());
     let before = releases(&s);
     let reader = long_report(&s.pg, &s.pg.superuser_url("postgres"), 120);

@@ -130,6 +130,23 @@ fn the_apps_own_database_as_scratch_is_refused_and_a_failing_migration_gives_no_
     assert_eq!(out.code(), 5, "{}", out.dump());
     assert!(out.stderr_text().contains("the migration would run there"), "{}", out.dump());
     assert!(!has_column(&s.pg, "postgres"), "nothing ran on the app's database");
+    // The same database spelled otherwise: `localhost`, another user, extra parameters. The
+    // server says which database it is, whatever the URL.
+    s.pg.psql("postgres", "CREATE ROLE planner LOGIN SUPERUSER PASSWORD 'pw'").unwrap();
+    for url in [
+        production.replace("127.0.0.1", "localhost"),
+        s.pg.url("planner", "pw", "postgres"),
+        format!("{production}&application_name=scratch&connect_timeout=5"),
+    ] {
+        let out = s.tool.run(&["plan", "-a", "acme", "--scratch-url", &url, "--", "sh", "-c", &migration]);
+        assert_eq!(out.code(), 5, "{url}: {}", out.dump());
+        assert!(
+            out.stderr_text().contains("itself (the same server and database: postgres on cluster"),
+            "{}",
+            out.dump()
+        );
+        assert!(!has_column(&s.pg, "postgres"), "nothing ran on the app's database");
+    }
 
     let out = plan(&s, "ALTER TABLE nope ADD COLUMN x int", &[]);
     assert_eq!(out.code(), 1, "{}", out.dump());
@@ -429,4 +446,142 @@ fn without_a_command_the_procfiles_release_line_is_planned() {
     assert_eq!(report.command, vec!["sh".to_string(), "-c".to_string(), migration]);
     assert_eq!(report.statements[0].object.as_deref(), Some("public.users"));
     assert!(has_column(&s.pg, "scratch") && !has_column(&s.pg, "postgres"));
+}
+
+/// The guard in the slug, built beside this tool.
+fn migrate_guard() -> std::path::PathBuf {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_migrate-restart")).with_file_name("migrate-guard");
+    assert!(bin.exists(), "{} is missing: cargo build --workspace --bins (scripts/test does)", bin.display());
+    bin
+}
+
+/// The guard as the release dyno runs it, with `args` and the release command `script`.
+fn guard(s: &Setup, args: &[&str], script: &str) -> std::process::Output {
+    std::process::Command::new(migrate_guard())
+        .args(args)
+        .args(["--", "sh", "-c", script])
+        .env("DATABASE_URL", s.pg.superuser_url("postgres"))
+        .env("DYNO", "release.7")
+        .current_dir(s.tool.home())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// One scene, three judges: a reader that has just begun (younger than any --max-xact-age, so
+/// the preflight alone lets it pass) holds `users`, which the plan's ALTER locks
+/// AccessExclusive. The plan says the migration would wait (6); with that plan the run's
+/// preflight refuses (5), `release --plan` refuses the deploy step (5) and the guard waits for
+/// it and refuses when it does not end (5). None of them starts the migration.
+#[test]
+fn with_a_plan_a_session_in_its_way_stops_the_plan_the_run_the_release_and_the_guard_alike() {
+    let s = setup();
+    let alter = "ALTER TABLE users ADD COLUMN nickname text";
+    let out = plan(&s, alter, &["--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let file = s.tool.home().join("plan.json");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let file = file.to_str().unwrap();
+
+    let reader =
+        spawn(&s.pg.superuser_url("postgres"), "reporting", "BEGIN; SELECT count(*) FROM users; SELECT pg_sleep(120)");
+    wait_until("the reader holds users", || {
+        s.pg.psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_locks WHERE pid = {} AND relation = 'users'::regclass AND granted",
+                reader.pid
+            ),
+        )
+        .is_ok_and(|n| n == "1")
+    });
+    // The scratch database is as it was before the migration (it ran there once already).
+    s.pg.psql("scratch", "ALTER TABLE users DROP COLUMN nickname").unwrap();
+    let out = plan(&s, alter, &["--json"]);
+    assert_eq!(out.code(), 6, "the plan: it would wait: {}", out.dump());
+    assert_eq!(out.json()["obstacles"][0]["pid"], reader.pid);
+
+    let migration = psql_migration(&s.pg, alter);
+    let out =
+        s.tool.run(&["-a", "acme", "--command", &migration, "--confirm", "acme", "--restart", "none", "--plan", file]);
+    assert_eq!(out.code(), 5, "the run's preflight with the plan: {}", out.dump());
+    assert!(
+        out.stdout_text().contains(&format!(
+            "pid {} (reporting) holds AccessShareLock on public.users, which the migration locks AccessExclusiveLock",
+            reader.pid
+        )),
+        "{}",
+        out.dump()
+    );
+    assert!(!out.dump().contains("nothing would make the migration wait"), "{}", out.dump());
+
+    let out = s.tool.run(&["release", "-a", "acme", "--confirm", "acme", "--plan", file, "--", "touch", "deployed"]);
+    assert_eq!(out.code(), 5, "release --plan: {}", out.dump());
+    assert!(!s.tool.home().join("deployed").exists(), "the deploy step did not run");
+
+    let out = guard(&s, &["--plan", file, "--wait-for-clear", "1s"], &migration);
+    assert_eq!(out.code(), 5, "the guard: {}", out.dump());
+    assert!(!has_column(&s.pg, "postgres"), "no judge started the migration");
+}
+
+/// A plan that cannot vouch, records no lock, was made for another database or names relations
+/// this database does not have: every `--plan` refuses it (2, one line saying which) before
+/// anything starts, instead of reading it as "nothing in the way".
+#[test]
+fn a_plan_that_cannot_vouch_or_is_for_another_database_is_refused_by_every_plan_flag() {
+    let s = setup();
+    let write = |name: &str, text: &[u8]| {
+        let p = s.tool.home().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    // The tool's own plan of a migration that runs no DDL: it says it cannot vouch.
+    let out = s.tool.run(&["plan", "-a", "acme", "--scratch-url", &s.scratch, "--json", "--", "true"]);
+    assert_eq!(out.json()["verdict"], "cannot_vouch", "{}", out.dump());
+    let nothing = write("nothing.json", &out.stdout);
+    // A plan made for another database (another app's, with the same tables), used against
+    // the app's.
+    s.pg.psql("postgres", "CREATE DATABASE other").unwrap();
+    s.pg.psql("other", "CREATE TABLE users (id int PRIMARY KEY); CREATE TABLE audit (id int)").unwrap();
+    let alter = psql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    let other_url = s.pg.superuser_url("other");
+    let args = ["plan", "-a", "acme", "--scratch-url", &s.scratch, "--database-url", &other_url, "--json"];
+    let out = s.tool.run(&[&args[..], &["--", "sh", "-c", &alter]].concat());
+    let other = write("other.json", &out.stdout);
+    assert!(!out.stdout.is_empty(), "{}", out.dump());
+    // A plan for this database, naming a table it does not have.
+    s.pg.psql("scratch", "ALTER TABLE users DROP COLUMN IF EXISTS nickname").unwrap();
+    let out = plan(&s, "ALTER TABLE users ADD COLUMN nickname text", &["--json"]);
+    let renamed = String::from_utf8_lossy(&out.stdout).replace("public.users", "public.customers");
+    let missing = write("missing.json", renamed.as_bytes());
+    s.pg.psql("scratch", "ALTER TABLE users DROP COLUMN IF EXISTS nickname").unwrap();
+
+    let migration = psql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
+    for (file, why) in [
+        (&nothing, "the plan says it cannot vouch for this migration"),
+        (&other, "made for database other"),
+        (&missing, "names 1 relation this database does not have (public.customers)"),
+    ] {
+        let run = s.tool.run(&[
+            "-a",
+            "acme",
+            "--command",
+            &migration,
+            "--confirm",
+            "acme",
+            "--restart",
+            "none",
+            "--plan",
+            file,
+        ]);
+        let release =
+            s.tool.run(&["release", "-a", "acme", "--confirm", "acme", "--plan", file, "--", "touch", "deployed"]);
+        let guarded = guard(&s, &["--plan", file], &migration);
+        for (who, out) in [("run", &run), ("release", &release), ("guard", &guarded)] {
+            assert_eq!(out.code(), 2, "{who} {file}: {}", out.dump());
+            assert!(out.stderr_text().contains(why), "{who}: {}", out.dump());
+        }
+        assert!(!s.tool.home().join("deployed").exists(), "the deploy step did not run");
+        assert!(!has_column(&s.pg, "postgres"), "nothing started");
+    }
 }

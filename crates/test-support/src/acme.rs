@@ -34,3 +34,20 @@ pub fn acme_world(pg: &PgCluster, g: Generation) -> World {
 pub fn psql_migration(pg: &PgCluster, sql: &str) -> String {
     format!("{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"{sql}\"", pg.psql_path().display())
 }
+
+/// A plan document written by hand (`{… "verdict": …}`), completed with `made_for`: the
+/// identity of `db` on `pg` as its server reports it, read here with SQL of the test's own.
+pub fn plan_made_for(pg: &PgCluster, db: &str, plan_json: &str) -> String {
+    let row = pg
+        .psql(
+            db,
+            "SELECT (SELECT system_identifier FROM pg_control_system()), oid, datname FROM pg_database WHERE datname = current_database()",
+        )
+        .unwrap();
+    let fields: Vec<&str> = row.split('|').collect();
+    let made_for = format!(
+        r#""made_for": {{"system_identifier": "{}", "database_oid": {}, "database": "{}"}}, "verdict""#,
+        fields[0], fields[1], fields[2]
+    );
+    plan_json.replacen(r#""verdict""#, &made_for, 1)
+}
