@@ -125,8 +125,33 @@ fn pg_blockers_shows_the_stuck_release_chain() {
         t.contains("ALTER TABLE users ADD COLUMN nickname text (AccessExclusiveLock on users) — blocking 40"),
         "{t}"
     );
+    // The commands it prints run through the plugin as printed: a plugin user may have no
+    // binary on PATH.
+    assert!(t.contains("run:  heroku pg:blockers -a acme --cancel "), "{t}");
+    assert!(!t.contains("run:  pg-blockers"), "{t}");
     let out = p.run(&["pg:blockers", "-a", "acme", "--json", "--exit-status"]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(!text(&out).contains("EEXIT"), "the tool's own code, silently: {}", text(&out));
+}
+
+/// A non-zero exit is the tool's own status and nothing more (no `Error: EEXIT: N` after the
+/// tool's line); bad input is said the binary's way, one line and exit 2, and under `--json`
+/// with its one document.
+#[test]
+fn exit_codes_pass_silently_and_bad_input_is_the_binarys_one_line() {
+    let p = Linked::new(stuck());
+    let out = p.run(&["ps:safe-kill", "web.1", "-a", "acme"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("EEXIT"), "{err}");
+    assert!(err.contains("re-run with --confirm acme"), "{err}");
+
+    let out = p.run(&["migrate:restart", "-a", "acme", "--json", "--bogus"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(doc["error"]["exit_code"], 2, "{doc}");
+    assert!(doc["error"]["message"].as_str().unwrap().contains("--bogus"), "{doc}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("USAGE"), "{}", text(&out));
 }
 
 #[test]
@@ -265,7 +290,7 @@ fn the_remote_flag_resolves_the_app_from_git() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(stdout(&out).contains("safe-ps-kill web.1 -a acme --confirm acme"), "{}", text(&out));
+    assert!(stdout(&out).contains("To stop: heroku ps:safe-kill web.1 -a acme --confirm acme"), "{}", text(&out));
 }
 
 /// SIGTERM to the Heroku CLI reaches the tool, and the status comes back (128 + 15).

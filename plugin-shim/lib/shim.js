@@ -140,11 +140,26 @@ export function buildArgv(s, flags, args, rest = []) {
   return argv
 }
 
+/**
+ * Set in the binary's environment: it runs through the plugin, so the commands it prints for
+ * the user to run are worded `heroku …` (the binaries may not be on PATH at all).
+ */
+export const VIA_PLUGIN_ENV = 'HEROKU_DEPLOY_SAFETY_PLUGIN'
+
 /** The child's environment: the CLI's token (from `heroku login` or HEROKU_API_KEY) and HEROKU_HOST. */
 export function childEnv(token, env = process.env) {
   const out = { ...env }
   if (token) out.HEROKU_API_KEY = token
+  out[VIA_PLUGIN_ENV] = '1'
   return out
+}
+
+/**
+ * The binary's own exit status, and nothing else: oclif's `this.exit(N)` would print
+ * `Error: EEXIT: N` after the tool's own line.
+ */
+function exitWith(status) {
+  process.exitCode = status
 }
 
 /** Runs the binary with inherited stdio, forwarding signals, resolving to its exit status. */
@@ -195,18 +210,36 @@ export function makeCommand(id) {
     static strict = !s.trailing_command
 
     async run() {
-      const [own, command] = splitCommand(s, this.argv)
+      const given = this.argv
+      const [own, command] = splitCommand(s, given)
       this.argv = fillOptionalValues(s, own)
-      const { flags, args, argv } = await this.parse(this.constructor)
+      const bin = findBinary(s.binary)
+      let parsed
+      try {
+        parsed = await this.parse(this.constructor)
+      } catch (err) {
+        // Bad input is the binary's to say, its way: one line, exit 2, and under --json its
+        // one document. Its flags are the ones this command declares (manifest.json).
+        if (!bin) throw err
+        const token = await this.credentials()
+        const argv = s.subcommand ? [s.subcommand, ...given] : given
+        return exitWith(await runBinary(bin, argv, childEnv(token)))
+      }
+      const { flags, args, argv } = parsed
       // COMMAND is what follows `--`; without one, a command that takes no positional
       // arguments treats everything left as COMMAND.
       const rest = command ?? (s.trailing_command && s.args.length === 0 ? argv : [])
-      const bin = findBinary(s.binary)
-      if (!bin) this.error(installHint(s.binary), { exit: 1 })
-      // The CLI's own credentials: HEROKU_API_KEY, else what `heroku login` stored.
-      const token = typeof this.heroku.getAuth === 'function' ? await this.heroku.getAuth() : this.heroku.auth
-      const status = await runBinary(bin, buildArgv(s, flags, args, rest), childEnv(token))
-      if (status !== 0) this.exit(status)
+      if (!bin) {
+        process.stderr.write(`error: ${installHint(s.binary)}\n`)
+        return exitWith(1)
+      }
+      const status = await runBinary(bin, buildArgv(s, flags, args, rest), childEnv(await this.credentials()))
+      exitWith(status)
+    }
+
+    /** The CLI's own credentials: HEROKU_API_KEY, else what `heroku login` stored. */
+    async credentials() {
+      return typeof this.heroku.getAuth === 'function' ? await this.heroku.getAuth() : this.heroku.auth
     }
   }
 }

@@ -49,3 +49,29 @@ fn help_examples_keep_each_comment_on_its_own_line() {
         }
     }
 }
+
+/// The commands the tools reword for a plugin user (`cli_kit::invocation`) are the plugin's:
+/// each binary and subcommand maps to the id manifest.json gives it, and none is missing.
+#[test]
+fn the_plugin_forms_the_tools_print_are_the_manifests_commands() {
+    let m = cli_assets::manifest();
+    let mut from_manifest: Vec<(String, String, String)> = m["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["binary"].as_str().unwrap().to_string(),
+                c["subcommand"].as_str().unwrap_or_default().to_string(),
+                c["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut printed: Vec<(String, String, String)> = cli_kit::invocation::PLUGIN_COMMANDS
+        .iter()
+        .map(|(b, s, id)| (b.to_string(), s.to_string(), id.to_string()))
+        .collect();
+    from_manifest.sort();
+    printed.sort();
+    assert_eq!(printed, from_manifest);
+}

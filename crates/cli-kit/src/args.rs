@@ -26,12 +26,12 @@ where
             Err(ExitCode::SUCCESS)
         }
         Err(e) => {
-            let line = hint(&e, &argv).unwrap_or_else(|| {
+            let line = hint(&e, &argv).or_else(|| negative_value(&e, &argv)).unwrap_or_else(|| {
                 let text = e.to_string();
                 crate::printable(text.lines().next().unwrap_or_default().trim_start_matches("error: "))
             });
             let styled = crate::output::red().apply_to("error:");
-            eprintln!("{prefix}{styled} {}", crate::redact(&line));
+            eprintln!("{prefix}{styled} {}", crate::redact(&crate::invocation::as_invoked(&line)));
             if asks_for_json(&argv) {
                 // `--json` always ends with one document, a usage error's too.
                 crate::output::write_error_document(&crate::redact(&line), crate::Exit::Usage);
@@ -39,6 +39,22 @@ where
             Err(ExitCode::from(crate::Exit::Usage.code()))
         }
     }
+}
+
+/// A negative value after a flag whose value is optional or a time (`--watch -1s`, `--since
+/// -5m`) reads to clap as an unknown short flag (`unexpected argument '-1'`): said as what it is.
+fn negative_value(e: &clap::Error, argv: &[OsString]) -> Option<String> {
+    if e.kind() != clap::error::ErrorKind::UnknownArgument {
+        return None;
+    }
+    let args: Vec<String> =
+        argv.iter().skip(1).take_while(|a| *a != "--").map(|a| a.to_string_lossy().into_owned()).collect();
+    let at = args.iter().position(|a| a.starts_with('-') && a[1..].starts_with(|c: char| c.is_ascii_digit()))?;
+    let flag = at.checked_sub(1).map(|i| args[i].as_str()).filter(|f| f.starts_with("--"))?;
+    Some(crate::printable(&format!(
+        "{flag} {}: `{}` is negative; give a positive value (a duration such as 2s, 5m)",
+        args[at], args[at]
+    )))
 }
 
 /// `--json` among the tool's own arguments (before a `--` that starts a COMMAND).
@@ -49,4 +65,29 @@ fn asks_for_json(argv: &[OsString]) -> bool {
 /// [`parse_from`] over the process's arguments, no prefix, no hint.
 pub fn parse<T: clap::Parser>() -> Result<T, ExitCode> {
     parse_from(std::env::args_os(), "", |_, _| None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser, Debug)]
+    struct Demo {
+        #[arg(long, num_args = 0..=1, default_missing_value = "2s")]
+        watch: Option<String>,
+    }
+
+    #[test]
+    fn a_negative_value_after_a_flag_is_said_as_negative() {
+        let argv: Vec<OsString> = ["demo", "--watch", "-1s"].iter().map(OsString::from).collect();
+        let e = Demo::try_parse_from(&argv).unwrap_err();
+        assert_eq!(
+            negative_value(&e, &argv).as_deref(),
+            Some("--watch -1s: `-1s` is negative; give a positive value (a duration such as 2s, 5m)")
+        );
+        let argv: Vec<OsString> = ["demo", "--bogus"].iter().map(OsString::from).collect();
+        let e = Demo::try_parse_from(&argv).unwrap_err();
+        assert_eq!(negative_value(&e, &argv), None);
+    }
 }

@@ -52,13 +52,14 @@ impl ResolvedDatabase {
     /// Postgres expects; a URL typed by the user defaults to libpq's `prefer`.
     pub fn connect_options(&self, application_name: &str) -> ConnectOptions {
         let mut o = ConnectOptions::new(self.url.clone(), application_name);
-        if matches!(self.source, DatabaseSource::App { .. }) {
+        if let DatabaseSource::App { app, config_var, .. } = &self.source {
             o.default_sslmode = SslMode::Require;
+            o.when_full = Some(ways_out_when_full(app, config_var));
         }
         o
     }
 
-    /// The app, when the database came from one.
+    /// The app, when the database came from one. (See [`ways_out_when_full`].)
     pub fn app(&self) -> Option<&str> {
         match &self.source {
             DatabaseSource::App { app, .. } => Some(app),
@@ -267,6 +268,15 @@ fn addon_for(attachments: &[AddonAttachment], config_var: &str) -> Option<String
 
 fn is_postgres_url(v: &str) -> bool {
     v.starts_with("postgres://") || v.starts_with("postgresql://")
+}
+
+/// The ways out when every connection slot of an app's database is taken, as commands that run
+/// as printed: `pg:killall` goes through Heroku's Data API, so it works with no free slot.
+pub fn ways_out_when_full(app: &str, config_var: &str) -> String {
+    let which = if config_var == "DATABASE_URL" { String::new() } else { format!(" {config_var}") };
+    format!(
+        "`heroku pg:killall{which} -a {app}` ends every connection (the app's included, which reconnects), scaling web and workers down frees theirs (`heroku ps:scale worker=0 -a {app}`), or wait for connections to close"
+    )
 }
 
 #[cfg(test)]

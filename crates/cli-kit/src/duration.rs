@@ -43,6 +43,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Like [`parse_duration`], but zero is refused too (for timeouts and intervals).
 pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    // A bare 0 would otherwise be told to write `0s`, which is refused here too.
+    if text.trim().parse::<f64>().is_ok_and(|v| v == 0.0) {
+        return Err(format!("`{text}` must be greater than zero; use e.g. 500ms, 30s or 5m"));
+    }
     let d = parse_duration(text)?;
     if d.is_zero() {
         return Err(format!("`{text}` must be greater than zero"));
@@ -96,6 +100,10 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert!(parse_positive_duration("0s").unwrap_err().contains("greater than zero"));
+        // What a refusal suggests is never itself refused.
+        let zero = parse_positive_duration("0").unwrap_err();
+        assert!(zero.contains("greater than zero") && !zero.contains("e.g. 0s"), "{zero}");
+        assert!(parse_duration("0").unwrap_err().contains("write e.g. 0s"));
         assert!(parse_duration("0s").is_ok());
     }
 

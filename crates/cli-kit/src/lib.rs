@@ -11,6 +11,7 @@ pub mod duration;
 pub mod error;
 pub mod exit;
 pub mod interrupt;
+pub mod invocation;
 pub mod output;
 pub mod poll;
 pub mod program;
@@ -50,7 +51,7 @@ pub fn run_main(try_main: impl FnOnce() -> anyhow::Result<Exit>) -> std::process
                 output::write_error_document(&redact(&one_line(&err)), exit);
             }
             // An error may echo an argument or an API field: shown, never obeyed.
-            let line = printable(&one_line(&err));
+            let line = printable(&invocation::as_invoked(&one_line(&err)));
             let mut stderr = std::io::stderr().lock();
             let _ =
                 std::io::Write::write_fmt(&mut stderr, format_args!("{} {line}\n", output::red().apply_to("error:")));
@@ -73,4 +74,18 @@ pub fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
 /// clap value parser for durations that must be positive (timeouts, intervals).
 pub fn positive_duration_arg(s: &str) -> Result<std::time::Duration, String> {
     parse_positive_duration(s)
+}
+
+/// The platform stops a release phase after one hour: a deadline past that would never act.
+pub const RELEASE_PHASE_LIMIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// clap value parser for a release phase's deadline: positive, and within the platform's hour.
+pub fn release_deadline_arg(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_positive_duration(s)?;
+    if d > RELEASE_PHASE_LIMIT {
+        return Err(format!(
+            "`{s}` is past the platform's limit: it stops a release phase after 1h, so this deadline would never act; use at most 60m"
+        ));
+    }
+    Ok(d)
 }

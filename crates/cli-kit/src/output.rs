@@ -219,7 +219,7 @@ impl Output {
 
     /// A line of the human report: stdout normally, stderr under `--json`.
     pub fn say(&self, line: impl AsRef<str>) {
-        let line = terminal_safe(&redact(line.as_ref()), console::colors_enabled());
+        let line = terminal_safe(&redact(&crate::invocation::as_invoked(line.as_ref())), console::colors_enabled());
         if self.json {
             self.note(line);
         } else {
@@ -230,7 +230,8 @@ impl Output {
     /// Progress and notes: always stderr, so stdout stays clean for pipes. A closed stderr
     /// loses the line and nothing else.
     pub fn note(&self, line: impl AsRef<str>) {
-        let _ = self.write(Stream::Stderr, &terminal_safe(&redact(line.as_ref()), console::colors_enabled_stderr()));
+        let line = crate::invocation::as_invoked(line.as_ref());
+        let _ = self.write(Stream::Stderr, &terminal_safe(&redact(&line), console::colors_enabled_stderr()));
     }
 
     /// Redraws the screen with `text` (a `--watch` on a terminal): the tool's own cursor-home

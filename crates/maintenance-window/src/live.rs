@@ -107,7 +107,7 @@ pub fn restore_command(j: &Journal) -> String {
         line.push_str(&format!(" --scale {}", scale.join(",")));
     }
     line.push_str(&format!(" --confirm {}", j.app));
-    line
+    cli_kit::invocation::as_invoked(&line).into_owned()
 }
 
 /// Parses `--scale worker=3,clock=1`, checked against the app's live types.

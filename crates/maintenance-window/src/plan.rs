@@ -39,11 +39,15 @@ fn git(dir: &Path, args: &[&str]) -> anyhow::Result<std::process::Output> {
 /// Each given pathspec must name something in the base or the target tree: a typo
 /// (`db/migrat`) or a broken glob would otherwise read as "nothing changed, no window needed"
 /// and run the deploy step with the site up.
+/// Matched with `git diff`'s own pathspec semantics (globs, `**`, `:(glob)` magic), the ones
+/// the decision uses: the tree's files are listed as a diff from the empty tree.
 fn check_pathspecs_match(root: &Path, pathspecs: &[String], base: &str, target: &str) -> anyhow::Result<()> {
+    let empty = git(root, &["hash-object", "-t", "tree", "/dev/null"])?;
+    let empty = String::from_utf8_lossy(&empty.stdout).trim().to_string();
     for spec in pathspecs {
         let mut matched = false;
         for tree in [base, target] {
-            let out = git(root, &["ls-tree", "-r", "--name-only", tree, "--", spec])?;
+            let out = git(root, &["diff", "--name-only", "--no-renames", &empty, tree, "--", spec])?;
             if !out.status.success() {
                 let why = String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or_default().to_string();
                 return Err(usage(format!(

@@ -535,6 +535,13 @@ fn plan_says_why_and_bad_input_changes_nothing() {
         "{}",
         out.dump()
     );
+    // Globs, `**` and `:(glob)` magic are matched as `git diff` matches them (the help's own
+    // example and the tool's own default included), not refused as "matches no file".
+    for spec in ["*.rb", "**/migrate/**", ":(glob)**/migrate/**", "db/migrate/*.rb"] {
+        let out = s.tool.run_in(&s.repo.dir, &["plan", "-a", "acme", "--if-changed", spec]);
+        assert_eq!(out.code(), 0, "{spec}: {}", out.dump());
+        assert!(out.stdout_text().contains("A window is needed for acme:"), "{spec}: {}", out.dump());
+    }
 
     let journal_dir = s.tool.home().join(".local/state/heroku-deploy-safety/maintenance-window");
     let cases: Vec<(Vec<&str>, i32, String)> = vec![

@@ -100,6 +100,8 @@ impl Setup {
     pub fn connect_options(&self, url: &str) -> ConnectOptions {
         let mut o = ConnectOptions::new(url.to_string(), OWN_NAME);
         o.default_sslmode = SslMode::Require;
+        // Inside the dyno the app is known when the dyno metadata feature sets it.
+        o.when_full = self.app.as_deref().map(|app| cli_kit::database::ways_out_when_full(app, &self.database_var));
         o
     }
 

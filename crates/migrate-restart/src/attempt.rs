@@ -352,7 +352,7 @@ const SECOND_LINE: Duration = Duration::from_secs(2);
 pub fn guarded(command: &str, lock_timeout: Duration, timeout: Duration) -> String {
     let quoted = command.replace('\'', "'\\''");
     format!(
-        "if [ -n \"${{DATABASE_URL:-}}\" ] && command -v migrate-guard >/dev/null 2>&1; then migrate-guard --lock-wait {}ms --retries 0 --no-preflight --deadline {}s -- sh -c '{quoted}'; else {command}; fi",
+        "if [ -n \"${{DATABASE_URL:-}}\" ] && command -v migrate-guard >/dev/null 2>&1; then migrate-guard --lock-wait {}ms --retries 0 --no-preflight --deadline {}s -- sh -c '{quoted}'; else sh -c '{quoted}'; fi",
         lock_timeout.as_millis(),
         timeout.as_secs().max(1)
     )
@@ -434,4 +434,56 @@ pub fn abandoned(err: &anyhow::Error, spec: &Spec) -> Option<Attempt> {
         finished_at: a.at,
         log_reopens: 0,
     })
+}
+
+#[cfg(test)]
+mod wrapper_tests {
+    use super::*;
+
+    /// Runs the dyno's whole command line as the platform does (`sh -c`), in a directory whose
+    /// only `migrate-guard` (when `with_guard`) runs what follows its `--`.
+    fn run_as_the_dyno(command: &str, with_guard: bool) -> (i32, String) {
+        let dir = std::env::temp_dir().join(format!("wrapper-{}-{with_guard}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fake = dir.join("migrate-guard");
+        std::fs::write(&fake, "#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"\n").unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let line = with_exit_marker(&format!(
+            "export PGAPPNAME=\"{MIGRATION_APP_PREFIX}${{DYNO:-run}}\"; {}",
+            guarded(command, Duration::from_secs(5), Duration::from_secs(60))
+        ));
+        let path = if with_guard { format!("{}:/usr/bin:/bin", dir.display()) } else { "/usr/bin:/bin".to_string() };
+        let out = std::process::Command::new("sh")
+            .args(["-c", &line])
+            .env("PATH", path)
+            .env("DATABASE_URL", "postgres://x")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+
+    /// Any shell text runs as the user wrote it, with or without the guard in the slug: a
+    /// trailing comment, `;`, a heredoc; an unclosed `if` fails as the user's own syntax error
+    /// and the marker still carries its status.
+    #[test]
+    fn the_wrapper_runs_any_shell_text_as_written() {
+        for with_guard in [false, true] {
+            let (code, out) = run_as_the_dyno("echo migrating # see JIRA-123", with_guard);
+            assert_eq!(code, 0, "{out}");
+            assert!(out.starts_with("migrating\n"), "{out}");
+            let (code, out) = run_as_the_dyno("echo one; echo two", with_guard);
+            assert_eq!((code, out.matches("one\ntwo").count()), (0, 1), "{out}");
+            let (code, out) = run_as_the_dyno("cat <<'SQL'\nALTER TABLE users ADD COLUMN x int;\nSQL", with_guard);
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains("ALTER TABLE users ADD COLUMN x int;"), "{out}");
+            let (code, out) = run_as_the_dyno("if true; then echo open", with_guard);
+            assert_ne!(code, 0, "{out}");
+            assert!(!out.contains("open\n"), "{out}");
+            let (code, _) = run_as_the_dyno("exit 7 # failed", with_guard);
+            assert_eq!(code, 7);
+        }
+    }
 }

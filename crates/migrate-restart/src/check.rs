@@ -19,13 +19,7 @@ fn schema_changed(
     vars: &std::collections::BTreeMap<String, String>,
 ) -> anyhow::Result<(SystemTime, String)> {
     if let Some(since) = &args.since {
-        if let Some(t) = parse_rfc3339(since) {
-            return Ok((t, "--since".into()));
-        }
-        let ago = cli_kit::parse_duration(since).map_err(|_| {
-            usage(format!("--since `{since}`: use a time like 2026-11-22T06:00:00Z or an age like 10m"))
-        })?;
-        return Ok((SystemTime::now() - ago, "--since".into()));
+        return Ok((since_flag(since)?, "--since".into()));
     }
     let db = cli_kit::database::from_flag_or_app(&args.db, app, vars)?;
     if let Some(db) = db {
@@ -45,6 +39,30 @@ fn schema_changed(
     Ok((t, format!("the current release v{} (no migration time recorded)", release.version)))
 }
 
+/// `--since`: a time (not in the future) or an age, checked before any request.
+fn since_flag(since: &str) -> anyhow::Result<SystemTime> {
+    if let Some(t) = parse_rfc3339(since) {
+        // A clock a minute off is a clock; a schema change in the future is a typo, and
+        // would make every dyno look stale.
+        if t > SystemTime::now() + std::time::Duration::from_secs(60) {
+            return Err(usage(format!(
+                "--since {}: that is in the future; give when the schema changed, e.g. 2026-11-22T06:00:00Z or 10m",
+                cli_kit::printable(since)
+            )));
+        }
+        return Ok(t);
+    }
+    let shown = cli_kit::printable(since);
+    if since.trim_start().starts_with('-') {
+        return Err(usage(format!(
+            "--since `{shown}` is negative: give how long ago without a sign (e.g. 5m), or a time like 2026-11-22T06:00:00Z"
+        )));
+    }
+    let ago = cli_kit::parse_duration(since)
+        .map_err(|_| usage(format!("--since `{shown}`: use a time like 2026-11-22T06:00:00Z or an age like 10m")))?;
+    Ok(SystemTime::now() - ago)
+}
+
 /// Django records when each migration was applied; Rails' schema_migrations does not.
 fn framework_migration_time(db: &cli_kit::ResolvedDatabase) -> anyhow::Result<Option<(SystemTime, &'static str)>> {
     let mut c = pg_locks::connect(&db.connect_options("migrate-restart"))?;
@@ -60,6 +78,9 @@ fn framework_migration_time(db: &cli_kit::ResolvedDatabase) -> anyhow::Result<Op
 pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     let out = Output::new(&args.output);
     let app = args.app.resolve()?;
+    if let Some(since) = &args.since {
+        since_flag(since)?;
+    }
     let client = api_client("migrate-restart", env!("CARGO_PKG_VERSION"), &out)?;
     let (dynos, vars) = std::thread::scope(|s| {
         let vars = s.spawn(|| client.config_vars(&app));

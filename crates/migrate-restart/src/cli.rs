@@ -133,7 +133,8 @@ pub struct ReleaseArgs {
     pub lock_wait: release_phase::LockWait,
 
     /// Stop the release dyno and cancel its statements once the release phase has run this long
-    #[arg(allow_hyphen_values = true, long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]
+    /// (at most 60m: the platform stops a release phase after 1h)
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", value_parser = cli_kit::release_deadline_arg)]
     pub deadline: Option<Duration>,
 
     /// Sessions with this application_name are the release's too (when the app sets one)
@@ -211,7 +212,7 @@ pub struct CheckArgs {
     pub app: AppArgs,
 
     /// The time the schema changed: RFC 3339 (2026-11-22T06:00:00Z) or an age (10m = ten minutes ago)
-    #[arg(long, value_name = "TIME")]
+    #[arg(allow_hyphen_values = true, long, value_name = "TIME")]
     pub since: Option<String>,
 
     /// Which database.

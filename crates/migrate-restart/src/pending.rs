@@ -69,5 +69,5 @@ pub fn remove(app: &str) {
 
 /// The command that picks the run up from any machine.
 pub fn follow_command(app: &str, dyno: &str, restart: &str) -> String {
-    format!("migrate-restart follow -a {app} {dyno} --restart {restart}")
+    cli_kit::invocation::as_invoked(&format!("migrate-restart follow -a {app} {dyno} --restart {restart}")).into_owned()
 }

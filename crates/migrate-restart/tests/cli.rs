@@ -156,7 +156,9 @@ fn late_log_lines_still_come_through() {
 #[test]
 fn a_marker_and_exit_line_that_disagree_fail_the_run() {
     let s = setup();
-    let cmd = "echo \"\u{FFFF} heroku-command-exit-status: 0\"; kill -9 $$";
+    // `kill -9 0`: the dyno's whole process group (the sim gives each dyno its own session),
+    // the shell that would print the real marker included.
+    let cmd = "echo \"\u{FFFF} heroku-command-exit-status: 0\"; kill -9 0";
     let out = s.tool.run(&["-a", "acme", "--command", cmd, "--confirm", "acme", "--no-preflight", "--json"]);
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(out.stderr_text().contains("the command's marker says 0, the platform says 137"), "{}", out.dump());
@@ -760,6 +762,10 @@ fn bad_input_starts_nothing() {
             2,
         ),
         (&["-a", "acme", "--command", "true", "--confirm", "acme", "--no-preflight", "--plan", "plan.json"], 2),
+        (&["-a", "acme", "--command", "true", "--wait-clear", "0"], 2),
+        (&["check", "-a", "acme", "--since", "2099-01-01T00:00:00Z"], 2),
+        (&["check", "-a", "acme", "--since", "-5m"], 2),
+        (&["release", "-a", "acme", "--deadline", "2h", "--confirm", "acme"], 2),
         (
             &[
                 "-a",
@@ -1185,7 +1191,7 @@ fn with_no_free_connection_the_preflight_says_so_and_nothing_starts() {
     assert_eq!(out.code(), 1, "{}", out.dump());
     let err = out.stderr_text();
     assert!(err.contains("cannot run the preflight") && err.contains("every connection slot is taken"), "{err}");
-    assert!(err.contains("heroku pg:killall"), "the ways out: {err}");
+    assert!(err.contains("`heroku pg:killall -a acme`"), "the ways out, for this app: {err}");
     assert!(!s.sim.requests().iter().any(|r| r.method == "POST" && r.path == "/apps/acme/dynos"), "nothing started");
 }
 

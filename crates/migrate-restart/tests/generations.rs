@@ -83,7 +83,7 @@ on_both_generations! {
                 // `launcher` is the first word (as the Heroku CLI sends it): the whole line — the
                 // session name, the guard's check, the migration, the exit marker — runs under it.
                 assert!(command.starts_with("launcher bash -c '(export PGAPPNAME="), "{command}");
-                assert!(command.contains("else bundle exec "), "{command}");
+                assert!(command.contains("else sh -c '\\''bundle exec "), "the user's text as its own argument: {command}");
                 assert!(command.trim_end().ends_with("exit $s'"), "{command}");
                 assert!(session < create, "Fir: the session is open before the dyno exists (no history)");
                 assert_eq!(requests[session].body.as_ref().unwrap()["type"], "run");

@@ -143,6 +143,9 @@ fn a_database_with_no_free_connection_is_said_with_the_ways_out() {
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(err.contains("every connection slot is taken") && err.contains("heroku pg:killall"), "{err}");
     assert!(err.contains("SQLSTATE 53300"), "{err}");
+    // A URL typed by hand names no app: the command it suggests says where the app goes,
+    // rather than a `pg:killall` without `-a` that would not run as printed.
+    assert!(err.contains("`heroku pg:killall -a APP`"), "{err}");
     drop(held);
 }
 
@@ -286,6 +289,8 @@ fn bad_input_is_one_line_with_the_documented_code() {
         (vec!["-a".into(), "Bad_Name".into()], 2, "not a valid app name"),
         (vec!["-a".into(), "acme".into(), "--min-wait".into(), "soon".into()], 2, "not a duration"),
         (vec!["-a".into(), "acme".into(), "--watch".into(), "0s".into()], 2, "greater than zero"),
+        (vec!["-a".into(), "acme".into(), "--watch".into(), "0".into()], 2, "greater than zero; use e.g. 500ms"),
+        (vec!["-a".into(), "acme".into(), "--watch".into(), "-1s".into()], 2, "`-1s` is negative"),
     ];
     // Every refusal whole, in one document (tests/snapshots/refusals.snap).
     let mut refusals = test_support::snapshot::Transcript::new();

@@ -69,6 +69,9 @@ pub struct ConnectOptions {
     pub lock_timeout: Duration,
     /// `statement_timeout` of this tool's own session.
     pub statement_timeout: Duration,
+    /// The ways out when every connection slot is taken, worded for where this database came
+    /// from (the app whose `pg:killall` would work, or none for a URL typed by hand).
+    pub when_full: Option<String>,
 }
 
 impl ConnectOptions {
@@ -81,6 +84,7 @@ impl ConnectOptions {
             connect_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(15),
+            when_full: None,
         }
     }
 }
@@ -249,6 +253,12 @@ fn connect_with(opts: &ConnectOptions, options: Option<&str>) -> Result<Client, 
     };
     result.map_err(|e| {
         let mut err = Error::from_driver(&context, e);
+        if err.message.contains("(SQLSTATE 53300)") {
+            let ways_out = opts.when_full.as_deref().unwrap_or(
+                "close connections from the clients that hold them, or, for an app's Heroku Postgres, `heroku pg:killall -a APP` (it ends every connection, the app's included)",
+            );
+            err.message = format!("{}: {ways_out}; nothing was changed", err.message);
+        }
         if err.message.contains("server does not support TLS")
             || err.message.contains("TLS") && parsed.sslmode != SslMode::Disable
         {

@@ -60,12 +60,7 @@ impl Error {
 fn hint(code: &str) -> &'static str {
     match code {
         // too_many_connections: also "remaining connection slots are reserved".
-        "53300" => {
-            " — every connection slot is taken, so nothing can look inside without freeing one: \
-             `heroku pg:killall` ends every connection (the app's included, which reconnects), \
-             scaling web and workers down frees theirs (`heroku ps:scale worker=0`), or wait for \
-             connections to close; nothing was changed"
-        }
+        "53300" => " — every connection slot is taken, so nothing can look inside without freeing one",
         // lock_not_available, query_canceled: this tool's own timeouts.
         "55P03" | "57014" => {
             " — this tool's own session gave up rather than wait in the lock queue it came to \

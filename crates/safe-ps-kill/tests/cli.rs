@@ -401,7 +401,7 @@ fn with_no_free_connection_the_stop_is_verified_and_the_db_check_says_why_it_was
     assert_eq!(out.code(), 0, "{}", out.dump());
     let err = out.stderr_text();
     assert!(err.contains("database check skipped:") && err.contains("every connection slot is taken"), "{err}");
-    assert!(err.contains("heroku pg:killall"), "{err}");
+    assert!(err.contains("`heroku pg:killall -a acme`") && err.contains("heroku ps:scale worker=0 -a acme"), "{err}");
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["database_check"]["status"], "skipped");
     assert!(doc["database_check"]["reason"].as_str().unwrap().contains("53300"), "{doc}");
