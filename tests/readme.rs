@@ -136,4 +136,7 @@ fn try_it_by_hand_works_as_written() {
     assert!(fix.contains("released its locks"), "{fix}");
     let gone = &outputs.last().unwrap().1;
     assert!(!gone.contains("field_history"), "the DROP ran: {gone}");
+    // Nothing the tour started is left running: the stalled reader was ended by its own line.
+    let (jobs, _) = me.type_line("jobs -r");
+    assert!(!jobs.contains("sleep 3600"), "the tour leaves its reader running: {jobs}");
 }

@@ -16,6 +16,19 @@ pub fn api_client(tool: &str, version: &str, out: &Output) -> anyhow::Result<Cli
         builder =
             builder.logger(Arc::new(move |r: &RequestRecord| out.note(dim().apply_to(format_record(r)).to_string())));
     }
+    // A rate limit's wait is said: always with -v, and on a terminal when it is long enough
+    // to look like a hang.
+    if out.is_verbose() || out.can_animate() {
+        let out = out.clone();
+        builder = builder.on_rate_limit(Arc::new(move |request: &str, wait: std::time::Duration| {
+            if out.is_verbose() || wait >= RATE_LIMIT_SAID_AFTER {
+                out.warn(format!(
+                    "Heroku is rate-limiting this account (429 on {request}): waiting {} as its Retry-After asks",
+                    crate::format_duration(wait)
+                ));
+            }
+        }));
+    }
     let client = builder.build()?;
     register_secret(client.token().expose());
     out.debug(match client.token_source() {
@@ -28,6 +41,9 @@ pub fn api_client(tool: &str, version: &str, out: &Output) -> anyhow::Result<Cli
     });
     Ok(client)
 }
+
+/// A Retry-After wait this long is said on a terminal even without -v.
+const RATE_LIMIT_SAID_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `→ GET /apps/acme/dynos 200 12ms (Request-Id …)`.
 pub fn format_record(r: &RequestRecord) -> String {

@@ -502,10 +502,18 @@ pub fn terminal_safe(text: &str, keep_colour: bool) -> String {
             }
             '\r' => out.push_str("\\r"),
             c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if is_bidi_control(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
             c => out.push(c),
         }
     }
     out
+}
+
+/// The Unicode bidirectional controls (embeddings, overrides, isolates and marks): text from
+/// outside that carries one can reverse a line on the terminal (a dyno command or a query
+/// text that reads as something it is not), so each is shown escaped, like a C0/C1 control.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `text` safe to write to a terminal: every control character (ESC, CR, BEL, NUL…) and
@@ -520,6 +528,7 @@ pub fn printable(text: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push(' '),
             c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if is_bidi_control(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
             c => out.push(c),
         }
     }
@@ -537,6 +546,15 @@ mod printable_tests {
         assert_eq!(terminal_safe("\x1b[31mred\x1b[0m", false), "\\x1b[31mred\\x1b[0m", "no colour: nothing passes");
         assert_eq!(terminal_safe("two\n  lines\tand a tab", false), "two\n  lines\tand a tab");
         assert_eq!(terminal_safe("csi \u{9b}2J", true), "csi \\x9b2J");
+    }
+
+    #[test]
+    fn bidi_controls_are_shown_not_obeyed() {
+        // A right-to-left override would reverse the rest of a table row on the terminal.
+        let sneaky = "rake db:migrate \u{202e}txt.exe\u{2066}x\u{2069}";
+        assert_eq!(super::printable(sneaky), "rake db:migrate \\u{202e}txt.exe\\u{2066}x\\u{2069}");
+        assert_eq!(super::terminal_safe(sneaky, true), "rake db:migrate \\u{202e}txt.exe\\u{2066}x\\u{2069}");
+        assert_eq!(super::printable("café — naïve"), "café — naïve", "other text is left alone");
     }
 
     #[test]

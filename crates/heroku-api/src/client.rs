@@ -43,6 +43,10 @@ pub struct RequestRecord {
 /// Called after every attempt.
 pub type RequestLogger = Arc<dyn Fn(&RequestRecord) + Send + Sync>;
 
+/// Called before the client waits out a 429's `Retry-After` (the request, then the wait), so a
+/// tool is not silent for it.
+pub type RateLimitNotice = Arc<dyn Fn(&str, Duration) + Send + Sync>;
+
 /// How hard to try before giving up.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -85,6 +89,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     retry: RetryPolicy,
     logger: Option<RequestLogger>,
+    on_rate_limit: Option<RateLimitNotice>,
 }
 
 impl ClientBuilder {
@@ -98,6 +103,7 @@ impl ClientBuilder {
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             logger: None,
+            on_rate_limit: None,
         }
     }
 
@@ -125,6 +131,12 @@ impl ClientBuilder {
     /// Installs the verbose hook.
     pub fn logger(mut self, logger: RequestLogger) -> Self {
         self.logger = Some(logger);
+        self
+    }
+
+    /// Installs the hook told before a 429's `Retry-After` wait.
+    pub fn on_rate_limit(mut self, notice: RateLimitNotice) -> Self {
+        self.on_rate_limit = Some(notice);
         self
     }
 
@@ -158,6 +170,7 @@ impl ClientBuilder {
             user_agent: self.user_agent,
             retry: self.retry,
             logger: self.logger,
+            on_rate_limit: self.on_rate_limit,
             calls: AtomicU64::new(0),
         })
     }
@@ -173,6 +186,7 @@ pub struct Client {
     user_agent: String,
     retry: RetryPolicy,
     logger: Option<RequestLogger>,
+    on_rate_limit: Option<RateLimitNotice>,
     calls: AtomicU64,
 }
 
@@ -279,9 +293,18 @@ impl Client {
                         std::thread::sleep(self.backoff(attempt));
                         continue;
                     }
+                    // Which host: a HEROKU_HOST typo reads as "could not connect" otherwise.
+                    let where_ = if std::env::var_os("HEROKU_HOST").is_some_and(|h| !h.is_empty()) {
+                        format!(" to {} (HEROKU_HOST)", self.host.authority())
+                    } else {
+                        format!(" to {}", self.host.authority())
+                    };
                     return Err(Error::Transport {
                         request: describe(call),
-                        detail: transport_detail(&err),
+                        detail: match transport_detail(&err) {
+                            d if d.contains(": ") => d.replacen(": ", &format!("{where_}: "), 1),
+                            d => format!("{d}{where_}"),
+                        },
                         attempts: attempt,
                         not_retried_unsafe: !safe,
                     });
@@ -290,6 +313,9 @@ impl Client {
                     let wait = retry_after(&resp.headers)
                         .map(|d| d.min(self.retry.max_retry_after))
                         .unwrap_or_else(|| self.backoff(attempt));
+                    if let Some(notice) = &self.on_rate_limit {
+                        notice(&describe(call), wait);
+                    }
                     std::thread::sleep(wait);
                 }
                 Ok(resp) if resp.status >= 500 && call.idempotency == Idempotency::Idempotent && !last => {

@@ -91,6 +91,11 @@ impl ApiHost {
         &self.host
     }
 
+    /// The host with its port when the URL has one, e.g. `api.heroku.com` or `127.0.0.1:5000`.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
     /// The netrc machine names to try, as `heroku login` writes them: the URL's host with its
     /// port when it has one (what the Heroku CLI uses for an http(s) HEROKU_HOST), then the
     /// bare host.

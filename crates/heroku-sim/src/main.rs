@@ -7,14 +7,16 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: heroku-sim [--scenario NAME] [--port N] [--token TOKEN] [--database-url URL]
                   [--latency-ms N] [--stop-delay-ms N] [--start-delay-ms N] [--rate-limit-every N]
-                  [--page-size N] [--ca-file PATH] [--list]
+                  [--page-size N] [--fail-503 N[:PATH]] [--reset N[:PATH]] [--ca-file PATH] [--list]
 
 Serves a simulated Heroku Platform API on 127.0.0.1 and prints its URL on the first line of
 stdout. The token is sim-token unless --token says otherwise. --database-url attaches that
 PostgreSQL to every app of the scenario as its DATABASE_URL (a local server without TLS needs
 ?sslmode=disable in the URL). One-off dynos run their command locally; attach through the TLS
 rendezvous after pointing SSL_CERT_FILE at the CA written by --ca-file. --list names the
-scenarios (default stuck-release).
+scenarios (default stuck-release). To rehearse a flaky API: --fail-503 N answers the next N
+requests (those whose path contains PATH, with N:PATH) with 503, --reset N resets their
+connection without an answer; --rate-limit-every N answers every Nth request with 429.
 Use it with: HEROKU_HOST=<url> HEROKU_API_KEY=sim-token heroku ps -a acme";
 
 fn main() -> ExitCode {
@@ -40,6 +42,17 @@ struct Flags {
     page_size: Option<usize>,
     ca_file: Option<String>,
     database_url: Option<String>,
+    faults: Vec<(heroku_sim::FaultKind, u32, Option<String>)>,
+}
+
+/// `N` or `N:PATH`: how many requests, and only those whose path contains PATH.
+fn fault_spec(name: &str, v: &str) -> Result<(u32, Option<String>), String> {
+    let (n, path) = match v.split_once(':') {
+        Some((n, p)) => (n, Some(p.to_string()).filter(|p| !p.is_empty())),
+        None => (v, None),
+    };
+    let n: u32 = n.parse().map_err(|_| format!("{name}: `{v}` is not N or N:PATH (e.g. 3 or 3:/dynos)"))?;
+    Ok((n, path))
 }
 
 /// Reads the arguments; `Ok(None)` when `--help` or `--list` has answered.
@@ -67,6 +80,14 @@ fn parse_flags() -> Result<Option<Flags>, String> {
             }
             "--ca-file" => f.ca_file = Some(value("--ca-file")?),
             "--page-size" => f.page_size = Some(num("--page-size", value("--page-size")?)? as usize),
+            "--fail-503" => {
+                let (n, path) = fault_spec("--fail-503", &value("--fail-503")?)?;
+                f.faults.push((heroku_sim::FaultKind::ServiceUnavailable, n, path));
+            }
+            "--reset" => {
+                let (n, path) = fault_spec("--reset", &value("--reset")?)?;
+                f.faults.push((heroku_sim::FaultKind::Reset, n, path));
+            }
             "--list" => {
                 for (name, about) in heroku_sim::SCENARIOS {
                     println!("{name:<14} {about}");
@@ -96,6 +117,7 @@ fn run() -> Result<(), String> {
         page_size,
         ca_file,
         database_url,
+        faults,
     } = flags;
     let scenario = scenario.unwrap_or_else(|| "stuck-release".to_string());
     let mut world = heroku_sim::scenario(&scenario).ok_or_else(|| {
@@ -125,6 +147,9 @@ fn run() -> Result<(), String> {
         world.faults.page_size = n;
     }
     let sim = heroku_sim::Sim::start_on(world, port).map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    for (kind, n, path) in faults {
+        sim.add_fault(kind, None, path.as_deref(), n);
+    }
     if let Some(path) = ca_file {
         sim.write_ca(std::path::Path::new(&path)).map_err(|e| format!("cannot write --ca-file {path}: {e}"))?;
     }

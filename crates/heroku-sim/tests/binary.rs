@@ -80,3 +80,39 @@ fn help_names_the_token_and_a_database_url_becomes_every_apps_database() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--database-url: expected postgres://"));
 }
+
+/// The flaky-API flags a user rehearses with: `--fail-503 N[:PATH]` and `--reset N[:PATH]`
+/// (the docs and tests use both), seen by the real Heroku CLI.
+#[test]
+fn fault_flags_answer_503_and_reset_the_connection() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_heroku-sim"))
+        .args(["--port", "0", "--fail-503", "1:/apps/acme/dynos", "--reset", "1:/apps/acme/formation"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _guard = KillOnDrop(child);
+    let mut url = String::new();
+    BufReader::new(stdout).read_line(&mut url).unwrap();
+    // One plain HTTP/1.1 request: its status code, or "000" when the connection gave no answer.
+    let authority = url.trim().trim_start_matches("http://").to_string();
+    let get = |path: &str| -> String {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(&authority).unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer sim-token\r\nAccept: application/vnd.heroku+json; version=3\r\nConnection: close\r\n\r\n"
+        );
+        let _ = c.write_all(request.as_bytes());
+        let mut answer = String::new();
+        let _ = c.read_to_string(&mut answer);
+        answer.split(' ').nth(1).filter(|_| answer.starts_with("HTTP/")).unwrap_or("000").to_string()
+    };
+    assert_eq!(get("/apps/acme/dynos"), "503");
+    assert_eq!(get("/apps/acme/dynos"), "200", "only the next one");
+    assert_eq!(get("/apps/acme/formation"), "000", "no answer at all");
+    assert_eq!(get("/apps/acme/formation"), "200");
+    let out = Command::new(env!("CARGO_BIN_EXE_heroku-sim")).args(["--fail-503", "soon"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--fail-503: `soon` is not N or N:PATH"));
+}

@@ -494,7 +494,7 @@ impl Guard<'_> {
     /// waiting DDL in the lock queue), verified, then the process itself.
     fn end(&mut self, why: Stopped, running: &mut child::Running, claim: &mut Claim) -> Option<i32> {
         self.voice.show(&Attempts::Ending(match why {
-            Stopped::Signal => Ending::Signal,
+            Stopped::Signal => Ending::Signal { sigterm: interrupt::terms() > 0 },
             Stopped::Deadline => Ending::Deadline(self.args.deadline),
         }));
         running.signal(libc::SIGTERM);

@@ -90,8 +90,8 @@ pub fn dur(d: Duration) -> String {
 /// Why the guard ends the migration early.
 #[derive(Debug, Clone, Copy)]
 pub enum Ending {
-    /// SIGTERM: the dyno is being stopped.
-    Signal,
+    /// A signal: SIGTERM (the dyno is being stopped) or SIGINT (an interrupt).
+    Signal { sigterm: bool },
     /// `--deadline` passed.
     Deadline(Duration),
 }
@@ -299,7 +299,8 @@ impl Words for Attempts<'_> {
             Attempts::StoppedInThePause => {
                 vec!["stopped between attempts; nothing of the migration is running".into()]
             }
-            Attempts::Ending(Ending::Signal) => vec!["stop requested (SIGTERM: the dyno is being stopped): ending the migration's statements on the database, then the migration".into()],
+            Attempts::Ending(Ending::Signal { sigterm: true }) => vec!["stop requested (SIGTERM: the dyno is being stopped): ending the migration's statements on the database, then the migration".into()],
+            Attempts::Ending(Ending::Signal { sigterm: false }) => vec!["interrupted (SIGINT): ending the migration's statements on the database, then the migration".into()],
             Attempts::Ending(Ending::Deadline(d)) => vec![format!(
                 "--deadline {} passed: ending the migration's statements on the database, then the migration",
                 dur(*d)

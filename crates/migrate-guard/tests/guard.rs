@@ -281,6 +281,35 @@ fn sigterm_mid_wait_leaves_no_statement_of_the_migration_in_the_database() {
     assert!(text.lines().last().unwrap().starts_with("migrate-guard: outcome=stopped attempts=1"), "{text}");
 }
 
+/// A SIGINT (Ctrl-C where the guard runs by hand) is said as what it is, not as the dyno being
+/// stopped; the statements are ended the same way.
+#[test]
+fn sigint_is_said_as_an_interrupt_not_as_the_dyno_being_stopped() {
+    let d = dyno();
+    let _reader = long_report(&d.pg, &d.url(), 120);
+    let mut child = d
+        .command(
+            &["--lock-wait", "10m", "--max-xact-age", "10m"],
+            &d.migrate_sql("SET lock_timeout = 0; ALTER TABLE users ADD COLUMN nickname text"),
+        )
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let err = LiveOutput::start(child.stderr.take().unwrap());
+    wait_until("the ALTER waits", || lock_waiters(&d.pg) == 1);
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    let text = err.finish();
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("interrupted (SIGINT): ending the migration's statements"), "{text}");
+    assert!(!text.contains("SIGTERM"), "{text}");
+    assert_eq!(lock_waiters(&d.pg), 0, "{text}");
+}
+
 /// `--deadline` does the same on its own.
 #[test]
 fn the_deadline_ends_the_migrations_statements_and_fails_the_release() {

@@ -21,6 +21,9 @@ const NEVER_HEARD_OF: Duration = Duration::from_secs(5);
 /// Picks up a detached migration — this machine's record of it, or the dyno and `--restart`
 /// given — and concludes it as the run that started it would have.
 pub fn run(args: FollowArgs) -> anyhow::Result<Exit> {
+    if args.dyno.as_deref().is_some_and(|d| d.trim().is_empty()) {
+        return Err(usage("DYNO is empty: name the migration's one-off dyno, e.g. run.1234 (or leave it out to follow the one this machine started)"));
+    }
     let start = Start::new(&args.output, &args.app, &args.confirm)?;
     let app = start.app.clone();
     let record = pending::load(&app).filter(|p| args.dyno.as_ref().is_none_or(|d| *d == p.dyno));

@@ -763,6 +763,7 @@ fn bad_input_starts_nothing() {
         ),
         (&["-a", "acme", "--command", "true", "--confirm", "acme", "--no-preflight", "--plan", "plan.json"], 2),
         (&["-a", "acme", "--command", "true", "--wait-clear", "0"], 2),
+        (&["follow", "-a", "acme", "", "--confirm", "acme"], 2),
         (&["check", "-a", "acme", "--since", "2099-01-01T00:00:00Z"], 2),
         (&["check", "-a", "acme", "--since", "-5m"], 2),
         (&["release", "-a", "acme", "--deadline", "2h", "--confirm", "acme"], 2),

@@ -427,8 +427,16 @@ fn done_lines(report: &ActReport, grace: Duration) -> Vec<cli_kit::Line> {
         1 => format!("{} of 1 previously blocked session is running again", report.running_again),
         n => format!("{} of {n} previously blocked sessions are running again", report.running_again),
     };
+    let queued = match report.queued_behind.len() {
+        0 => String::new(),
+        n => format!(
+            "; {n} still {} behind a session the cancel freed (it got its lock and runs: {})",
+            if n == 1 { "waits" } else { "wait" },
+            report.queued_behind.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    };
     if report.still_blocked.is_empty() {
-        lines.push(Line::new(Tone::Say, format!("{} {line}.", cli_kit::output::green().apply_to("✓"))));
+        lines.push(Line::new(Tone::Say, format!("{} {line}{queued}.", cli_kit::output::green().apply_to("✓"))));
     } else {
         lines.push(Line::new(
             Tone::Say,

@@ -586,3 +586,60 @@ fn control_characters_from_the_database_are_shown_escaped_and_kept_exact_in_json
     let doc = out.stdout_text();
     assert!(doc.contains("\\u001b]0;owned\\u0007"), "--json keeps the exact text, JSON-escaped: {doc}");
 }
+
+/// `--cancel-roots` frees an ALTER that then holds its lock for a while (its transaction goes
+/// on), and the queries queued behind the ALTER wait for it a little longer. The cancel did
+/// what it was for — nothing waits on the cancelled session — so the report says ✓ and names
+/// those still queued behind the freed ALTER, instead of "✗ 1 of 4 running again".
+#[test]
+fn sessions_queued_behind_what_the_cancel_freed_are_not_a_failed_cancel() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    pg.psql("postgres", "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").unwrap();
+    let reader = test_support::sessions::spawn(&url, "reporting", "SELECT count(*), pg_sleep(3600) FROM t");
+    wait_until("the reader holds t", || {
+        pg.psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_locks WHERE pid = {} AND granted AND relation = 't'::regclass",
+                reader.pid
+            ),
+        )
+        .is_ok_and(|n| n == "1")
+    });
+    let alter = test_support::sessions::spawn(
+        &url,
+        "migrate",
+        "BEGIN; ALTER TABLE t ADD COLUMN x int; SELECT pg_sleep(4); COMMIT",
+    );
+    wait_until("the ALTER waits", || lock_waiters(&pg) == 1);
+    let queued: Vec<_> = (0..3).map(|_| test_support::sessions::spawn(&url, "web", "SELECT count(*) FROM t")).collect();
+    wait_until("the queries queue behind it", || lock_waiters(&pg) == 4);
+    let out = Tool::new(env!("CARGO_BIN_EXE_pg-blockers")).env("DATABASE_URL", &url).run(&[
+        "--cancel-roots",
+        "--confirm",
+        "postgres",
+        "--json",
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc = out.json();
+    assert_eq!(doc["action"]["still_blocked"], serde_json::json!([]), "{doc}");
+    let mut behind: Vec<i64> =
+        doc["action"]["queued_behind"].as_array().unwrap().iter().map(|p| p.as_i64().unwrap()).collect();
+    behind.sort();
+    let mut expected: Vec<i64> = queued.iter().map(|q| q.pid as i64).collect();
+    expected.sort();
+    assert_eq!(behind, expected, "{doc}");
+    let err = out.stderr_text();
+    assert!(
+        err.contains(
+            "✓ 1 of 4 previously blocked sessions are running again; 3 still wait behind a session the cancel freed"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains('✗'), "{err}");
+    alter.finish().unwrap();
+    for q in queued {
+        q.finish().unwrap();
+    }
+}

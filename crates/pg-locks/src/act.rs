@@ -79,8 +79,12 @@ pub struct ActReport {
     pub previously_blocked: usize,
     /// Of those, how many are running again (or finished).
     pub running_again: usize,
-    /// Pids still waiting on a lock afterwards.
+    /// Pids still waiting on a lock a target holds afterwards: what the cancel was for, not done.
     pub still_blocked: Vec<i32>,
+    /// Pids still waiting, but now on sessions that are not targets: they were queued behind a
+    /// session the signal freed (a DDL that got its lock and now runs), which is progress.
+    #[serde(default)]
+    pub queued_behind: Vec<i32>,
     /// The snapshot taken last.
     #[serde(skip)]
     pub after: Snapshot,
@@ -216,15 +220,35 @@ pub fn act<C: Connection + ?Sized>(
     }
     // The targets themselves are not counted: they were stopped, not released.
     let previously: Vec<i32> = before.blocked().map(|s| s.pid).filter(|p| !pids.contains(p)).collect();
-    let still_blocked: Vec<i32> =
-        previously.iter().copied().filter(|p| after.get(*p).is_some_and(|s| s.is_blocked())).collect();
+    // Sessions queued behind one the signal freed wait a moment longer, for it to finish: given
+    // a short settle, rather than counted as blocked by a race.
+    let settle = Instant::now() + QUEUE_SETTLE;
+    while !waiting(&after, &previously, pids).1.is_empty() && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(50));
+        after = Snapshot::take(client)?;
+    }
+    let (still_blocked, queued_behind) = waiting(&after, &previously, pids);
     Ok(ActReport {
         outcomes,
         previously_blocked: previously.len(),
-        running_again: previously.len() - still_blocked.len(),
+        running_again: previously.len() - still_blocked.len() - queued_behind.len(),
         still_blocked,
+        queued_behind,
         after,
     })
+}
+
+/// How long sessions queued behind a freed one get to move before the report.
+const QUEUE_SETTLE: Duration = Duration::from_secs(1);
+
+/// Of `previously` blocked sessions, those still waiting on a target, and those waiting on
+/// someone else now.
+fn waiting(after: &Snapshot, previously: &[i32], targets: &[i32]) -> (Vec<i32>, Vec<i32>) {
+    let blocked: Vec<&crate::Session> =
+        previously.iter().filter_map(|p| after.get(*p)).filter(|s| s.is_blocked()).collect();
+    let (on_target, elsewhere): (Vec<&crate::Session>, Vec<&crate::Session>) =
+        blocked.into_iter().partition(|s| s.blocked_by.iter().any(|b| targets.contains(b)));
+    (on_target.iter().map(|s| s.pid).collect(), elsewhere.iter().map(|s| s.pid).collect())
 }
 
 /// What [`end_sessions_named`] found and left.

@@ -146,6 +146,16 @@ fn rate_limits_and_503s_while_polling_are_absorbed() {
     // an accepted stop is never repeated.
     let accepted = sim.requests().iter().filter(|r| r.path.ends_with("/actions/stop") && r.status == 202).count();
     assert_eq!(accepted, 1, "a stop is accepted once: {:?}", stops(&sim));
+    assert!(!out.stderr_text().contains("rate-limiting"), "a short wait off a terminal, without -v, is not said");
+
+    // With -v, the wait a 429 asks for is said rather than silent.
+    let out = tool(&sim).run(&["web.1", "-a", "acme", "--dry-run", "-v"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(
+        out.stderr_text().contains("Heroku is rate-limiting this account (429 on GET /apps/acme"),
+        "{}",
+        out.dump()
+    );
 }
 
 #[test]
@@ -444,6 +454,20 @@ fn an_argument_with_control_characters_is_echoed_escaped() {
     assert!(err.contains("web\\x1b[2J"), "{err}");
 }
 
+/// A dyno command from the platform carrying bidi controls (a right-to-left override would
+/// reverse the rest of the table row) is shown escaped, like C0/C1 controls.
+#[test]
+fn a_dyno_command_with_bidi_controls_is_shown_escaped() {
+    let mut w = stuck();
+    w.dyno_mut("acme", "web.1").command = "bundle exec puma \u{202e}txt.exe\u{2066}".into();
+    let sim = Sim::start(w).unwrap();
+    let out = tool(&sim).run(&["web.1", "-a", "acme", "--dry-run"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let text = out.stdout_text();
+    assert!(!text.contains('\u{202e}') && !text.contains('\u{2066}'), "{text:?}");
+    assert!(text.contains("bundle exec puma \\u{202e}txt.exe\\u{2066}"), "{text}");
+}
+
 /// Ctrl-C after the stop was sent and before the dyno was seen gone: the tool says a stop was
 /// sent and not yet confirmed, with the commands to check, and exits 130.
 #[test]
@@ -467,4 +491,20 @@ fn an_interrupt_after_the_stop_says_it_was_sent_and_not_confirmed() {
     let text = format!("{}{}", out.stdout_text(), out.stderr_text());
     assert!(text.contains("interrupted: a stop was sent to release.2343"), "{text}");
     assert!(text.contains("not yet confirmed gone; check with `heroku ps -a acme`"), "{text}");
+}
+
+/// An API host nothing answers on is named in the error (with where it came from), so a
+/// HEROKU_HOST typo is not a bare "could not connect".
+#[test]
+fn an_unreachable_api_host_is_named() {
+    let out = Tool::new(env!("CARGO_BIN_EXE_safe-ps-kill")).api("http://127.0.0.1:1", "tok").run(&[
+        "web.1",
+        "-a",
+        "acme",
+        "--dry-run",
+    ]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let err = out.stderr_text();
+    assert!(err.contains("could not connect to 127.0.0.1:1 (HEROKU_HOST)"), "{err}");
+    assert!(!err.contains("tok"), "{err}");
 }
