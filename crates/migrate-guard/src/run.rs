@@ -3,9 +3,10 @@
 use std::time::{Duration, Instant};
 
 use cli_kit::{interrupt, Exit};
-use migration_policy::debris::{self, Baseline};
+use migration_policy::debris::LeftBehind;
+use migration_policy::drive::{drive, DebrisCheck, Event, Outcome as Driven};
 use migration_policy::lockwatch::{Reads, Watch, WatchLog};
-use migration_policy::{next_step, Policy, Step, Tried, OUTSIDE_SLACK};
+use migration_policy::{Policy, Tried, OUTSIDE_SLACK};
 use pg_locks::{Conn, Ownership};
 
 use crate::child::{self, Launch};
@@ -84,9 +85,13 @@ impl Guard<'_> {
             }
         }
         self.voice.show(&self.guarding());
-        let baseline = conn.as_mut().and_then(|_| self.baseline());
         drop(conn);
-        self.attempts(baseline.as_ref())
+        let debris_db = self.watch_url.as_ref().map(|url| self.setup.connect_options(url));
+        let voice = self.voice;
+        let debris = DebrisCheck::before_first_attempt(debris_db, self.args.drop_invalid_indexes, |error| {
+            voice.show(&Said::NoBaseline { error })
+        });
+        self.attempts(&debris)
     }
 
     fn stop_requested(&self) -> Option<Stopped> {
@@ -218,83 +223,47 @@ impl Guard<'_> {
     fn outside_budget(&self) -> Duration {
         self.args.lock_wait + OUTSIDE_SLACK
     }
-
-    fn baseline(&self) -> Option<Baseline> {
-        let url = self.watch_url.as_ref()?;
-        match Baseline::read(&self.setup.connect_options(url)) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                self.voice.show(&Said::NoBaseline { error: e.to_string() });
-                None
-            }
-        }
-    }
 }
 
-/// One attempt's ending, before it is reported.
+/// One attempt's ending: what the policy needs, and whether a stop ended it (its report line
+/// is already in the guard's report).
 struct Ran {
-    report: AttemptReport,
     tried: Tried,
     stopped: Option<Stopped>,
 }
 
 impl Guard<'_> {
-    /// Runs the command until the policy says the last attempt is the answer.
-    fn attempts(&mut self, baseline: Option<&Baseline>) -> Exit {
+    /// Runs the command under the one guarded run ([`migration_policy::drive`]) until the policy
+    /// says the last attempt is the answer.
+    fn attempts(&mut self, debris: &DebrisCheck) -> Exit {
         let policy = Policy {
             retries: self.args.retries,
             retry_for: Some(self.args.retry_for),
             watched: self.watch_url.is_some(),
         };
-        let run_started = Instant::now();
-        let mut tries: Vec<Tried> = Vec::new();
-        let mut pgoptions = !self.pooled;
-        loop {
-            let ran = match self.attempt(pgoptions, run_started) {
-                Ok(r) => r,
-                Err(e) => {
-                    self.voice.show(&Attempts::CannotStart {
-                        argv: cli_kit::shell::join(&self.setup.argv),
-                        error: e.to_string(),
-                    });
-                    self.report.outcome = Outcome::Failed;
-                    return Exit::Failed;
-                }
-            };
-            let last = ran.tried;
-            self.report.attempts.push(ran.report);
-            tries.push(last);
-            if let Some(why) = ran.stopped {
-                return self.stopped(why);
+        let driven = drive(&mut GuardRunner { guard: self }, &policy, debris);
+        let last = driven.attempts.last().map(|r| (r.tried, r.stopped));
+        match (driven.outcome, last) {
+            (Err(e), _) => {
+                self.voice.show(&Attempts::CannotStart {
+                    argv: cli_kit::shell::join(&self.setup.argv),
+                    error: e.to_string(),
+                });
+                self.report.outcome = Outcome::Failed;
+                Exit::Failed
             }
-            match next_step(&tries, &policy, migration_policy::policy::jitter_seed()) {
-                Step::Done => return self.done(&last),
-                Step::OutOfRetries { lock_timeouts } | Step::OutOfTime { lock_timeouts } => {
-                    self.voice.show(&Attempts::OutOfRetries {
-                        lock_timeouts,
-                        budget: self.args.lock_wait,
-                        retries: self.args.retries,
-                        retry_for: self.args.retry_for,
-                    });
-                    self.report.outcome = Outcome::LockTimeout;
-                    return self.guard_or_child_exit();
-                }
-                Step::PoolerRefusedUnwatched => return self.done(&last),
-                Step::RetryWithoutPgoptions => {
-                    self.voice.show(&Attempts::RetryWithoutPgoptions);
-                    pgoptions = false;
-                }
-                Step::Retry { n, pause, ceiling } => {
-                    if !self.retry_is_safe(baseline) {
-                        self.report.outcome = Outcome::RetryBlocked;
-                        return Exit::Failed;
-                    }
-                    self.voice.show(&Attempts::Retrying { n, of: self.args.retries + 1, pause, ceiling });
-                    if let Some(why) = self.pause(pause) {
-                        return self.stopped(why);
-                    }
-                }
+            (Ok(Driven::Stopped), Some((_, Some(why)))) => self.stopped(why),
+            (Ok(Driven::StoppedInThePause), _) => self.stopped(self.stop_requested().unwrap_or(Stopped::Signal)),
+            (Ok(Driven::OutOfRetries { .. }), _) => {
+                self.report.outcome = Outcome::LockTimeout;
+                self.guard_or_child_exit()
             }
+            (Ok(Driven::RetryBlocked), _) => {
+                self.report.outcome = Outcome::RetryBlocked;
+                Exit::Failed
+            }
+            (Ok(_), Some((tried, _))) => self.done(&tried),
+            (Ok(_), None) => self.done(&Tried::default()),
         }
     }
 
@@ -331,56 +300,11 @@ impl Guard<'_> {
         Exit::Failed
     }
 
-    /// Before a retry: what the failed attempt left. Versions it recorded are named (the retry
-    /// skips them); an INVALID index blocks the retry with the exact statement, unless
-    /// `--drop-invalid-indexes` drops it (verified).
-    fn retry_is_safe(&mut self, baseline: Option<&Baseline>) -> bool {
-        let (Some(baseline), Some(url)) = (baseline, self.watch_url.clone()) else {
-            self.voice.show(&Attempts::RetryUncheckable);
-            return false;
-        };
-        let opts = self.setup.connect_options(&url);
-        let mut left = match baseline.left_behind(&opts) {
-            Ok(l) => l,
-            Err(e) => {
-                self.voice.show(&Attempts::RetryCheckFailed { error: e.to_string() });
-                return false;
-            }
-        };
-        if !left.recorded_versions.is_empty() {
-            self.voice.show(&Attempts::AlreadyApplied { versions: &left.recorded_versions });
-        }
-        let safe = if left.invalid_indexes.is_empty() {
-            true
-        } else if self.args.drop_invalid_indexes {
-            match debris::drop_invalid(&opts, &left.invalid_indexes) {
-                Ok(dropped) => {
-                    self.voice.show(&Attempts::DroppedInvalid { names: &dropped });
-                    left.dropped = dropped;
-                    true
-                }
-                Err(e) => {
-                    self.voice.show(&Attempts::DropFailed { error: e.to_string() });
-                    false
-                }
-            }
-        } else {
-            let drop_statements = left.invalid_indexes.iter().map(|i| i.drop_statement.as_str()).collect();
-            self.voice.show(&Attempts::InvalidLeft { drop_statements });
-            false
-        };
-        if let Some(a) = self.report.attempts.last_mut() {
-            a.left_behind = Some(left);
-        }
-        safe
-    }
-
     /// Waits `pause` between attempts; a signal or the deadline ends the wait.
     fn pause(&self, pause: Duration) -> Option<Stopped> {
         let until = Instant::now() + pause;
         while Instant::now() < until {
             if let Some(why) = self.stop_requested() {
-                self.voice.show(&Attempts::StoppedInThePause);
                 return Some(why);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -420,7 +344,7 @@ impl Guard<'_> {
         Claim { ownership, reserve }
     }
 
-    fn attempt(&mut self, pgoptions: bool, run_started: Instant) -> std::io::Result<Ran> {
+    fn attempt(&mut self, pgoptions: bool) -> std::io::Result<Ran> {
         let mut claim = self.claim();
         let watch = match &self.watch_url {
             Some(url) => {
@@ -468,9 +392,10 @@ impl Guard<'_> {
             hit_lock_timeout: report.hit_lock_timeout,
             pooler_refused: said.pooler_refused,
             pgoptions,
-            elapsed: run_started.elapsed(),
+            elapsed: Duration::ZERO,
         };
-        Ok(Ran { report, tried, stopped })
+        self.report.attempts.push(report);
+        Ok(Ran { tried, stopped })
     }
 
     /// Until the command exits, a signal arrives or the deadline passes.
@@ -553,5 +478,57 @@ impl Guard<'_> {
             }
         }
         self.voice.summary(&self.report.summary_line());
+    }
+}
+
+/// The guard as the guarded run's runner: the command as a child process of this one.
+struct GuardRunner<'g, 'a> {
+    guard: &'g mut Guard<'a>,
+}
+
+impl migration_policy::drive::Runner for GuardRunner<'_, '_> {
+    type Attempt = Ran;
+
+    fn attempt(&mut self, pgoptions: bool) -> anyhow::Result<Ran> {
+        // Through a pooler that refuses startup options, no attempt is given PGOPTIONS.
+        let pgoptions = pgoptions && !self.guard.pooled;
+        Ok(self.guard.attempt(pgoptions)?)
+    }
+
+    fn tried(&self, attempt: &Ran, since_first: Duration) -> Tried {
+        Tried { elapsed: since_first, ..attempt.tried }
+    }
+
+    fn was_stopped(&self, attempt: &Ran) -> bool {
+        attempt.stopped.is_some()
+    }
+
+    fn left_behind(&mut self, _attempt: &mut Ran, found: LeftBehind) {
+        if let Some(a) = self.guard.report.attempts.last_mut() {
+            a.left_behind = Some(found);
+        }
+    }
+
+    fn pause(&mut self, pause: Duration) -> bool {
+        self.guard.pause(pause).is_none()
+    }
+
+    fn say(&mut self, event: &Event<'_>) {
+        let (voice, args) = (self.guard.voice, self.guard.args);
+        match event {
+            Event::RetryWithoutPgoptions => voice.show(&Attempts::RetryWithoutPgoptions),
+            Event::PoolerRefusedUnwatched => {}
+            Event::Retrying { n, of, pause, ceiling } => {
+                voice.show(&Attempts::Retrying { n: *n, of: *of, pause: *pause, ceiling: *ceiling })
+            }
+            Event::OutOfRetries { lock_timeouts } => voice.show(&Attempts::OutOfRetries {
+                lock_timeouts: *lock_timeouts,
+                budget: args.lock_wait,
+                retries: args.retries,
+                retry_for: args.retry_for,
+            }),
+            Event::StoppedInThePause => voice.show(&Attempts::StoppedInThePause),
+            Event::Debris(found) => voice.show(&Attempts::Debris(found)),
+        }
     }
 }

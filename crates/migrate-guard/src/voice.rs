@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use cli_kit::output::count;
 use cli_kit::{format_duration, printable};
+use migration_policy::drive::DebrisEvent;
 use migration_policy::lockwatch::WatchEvent;
 use migration_policy::preflight::{Finding, Kind};
 use migration_policy::text;
@@ -223,18 +224,8 @@ pub enum Attempts<'a> {
     Retrying { n: u32, of: u32, pause: Duration, ceiling: Duration },
     /// The migration failed on its own.
     FailedOnItsOwn { code: Option<i32> },
-    /// What a failed attempt left cannot be checked.
-    RetryUncheckable,
-    /// …could not be read.
-    RetryCheckFailed { error: String },
-    /// Versions the failed attempt recorded.
-    AlreadyApplied { versions: &'a [String] },
-    /// INVALID indexes dropped.
-    DroppedInvalid { names: &'a [String] },
-    /// …could not be.
-    DropFailed { error: String },
-    /// INVALID indexes left: not retrying, the statements to run.
-    InvalidLeft { drop_statements: Vec<&'a str> },
+    /// What the check before a retry found (the debris rule: cannot check, no retry).
+    Debris(&'a DebrisEvent<'a>),
     /// Stopped in the pause between attempts.
     StoppedInThePause,
     /// Ending the migration (signal or deadline).
@@ -275,27 +266,7 @@ impl Words for Attempts<'_> {
                 "✗ the migration failed on its own (exit {}); not a lock timeout, so not retried",
                 code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
             )],
-            Attempts::RetryUncheckable => vec![
-                "✗ not retrying: what the failed attempt left cannot be checked (the database is not watched)".into(),
-            ],
-            Attempts::RetryCheckFailed { error } => {
-                vec![format!("✗ not retrying: could not check what the failed attempt left ({error})")]
-            }
-            Attempts::AlreadyApplied { versions } => vec![format!(
-                "already applied by the failed attempt: {}; the retry skips them",
-                versions.join(", ")
-            )],
-            Attempts::DroppedInvalid { names } => {
-                vec![format!("dropped the INVALID {} the failed attempt left (verified gone)", names.join(", "))]
-            }
-            Attempts::DropFailed { error } => {
-                vec![format!("✗ could not drop the INVALID index the failed attempt left: {error}; not retrying")]
-            }
-            Attempts::InvalidLeft { drop_statements } => {
-                let mut lines = vec!["✗ not retrying: the failed attempt left an INVALID index (a cancelled CREATE INDEX CONCURRENTLY); a retry would fail on it or build a second copy. Run, then retry the release (or deploy with --drop-invalid-indexes):".to_string()];
-                lines.extend(drop_statements.iter().map(|s| format!("  {s}")));
-                lines
-            }
+            Attempts::Debris(found) => debris_lines(found),
             Attempts::StoppedInThePause => {
                 vec!["stopped between attempts; nothing of the migration is running".into()]
             }
@@ -373,4 +344,31 @@ pub fn refusal_lines(remaining: &[Finding], last: &Snapshot, app: Option<&str>) 
     }
     lines.push(format!("then retry the release: heroku releases:retry{a}"));
     lines
+}
+
+/// The check before a retry, in the release output.
+fn debris_lines(found: &DebrisEvent<'_>) -> Vec<String> {
+    match found {
+        DebrisEvent::Uncheckable { why } => {
+            vec![format!("✗ not retrying: what the failed attempt left cannot be checked ({why})")]
+        }
+        DebrisEvent::CheckFailed { error } => {
+            vec![format!("✗ not retrying: could not check what the failed attempt left ({error})")]
+        }
+        DebrisEvent::AlreadyApplied { versions } => {
+            vec![format!("already applied by the failed attempt: {}; the retry skips them", versions.join(", "))]
+        }
+        DebrisEvent::DroppingInvalid { .. } => Vec::new(),
+        DebrisEvent::DroppedInvalid { names } => {
+            vec![format!("dropped the INVALID {} the failed attempt left (verified gone)", names.join(", "))]
+        }
+        DebrisEvent::DropFailed { error } => {
+            vec![format!("✗ could not drop the INVALID index the failed attempt left: {error}; not retrying")]
+        }
+        DebrisEvent::InvalidLeft { drop_statements, .. } => {
+            let mut lines = vec!["✗ not retrying: the failed attempt left an INVALID index (a cancelled CREATE INDEX CONCURRENTLY); a retry would fail on it or build a second copy. Run, then retry the release (or deploy with --drop-invalid-indexes):".to_string()];
+            lines.extend(drop_statements.iter().map(|s| format!("  {s}")));
+            lines
+        }
+    }
 }

@@ -536,3 +536,24 @@ fn with_a_plan_in_the_slug_only_sessions_in_its_way_are_waited_for() {
     assert!(out.stderr_text().contains("narrowed to the plan: not waiting for 1 session"), "{}", out.dump());
     drop(console);
 }
+
+/// The debris rule, in the child-process runner: the check before a retry cannot connect (the
+/// migration set `ALLOW_CONNECTIONS false` before its ALTER hit the lock timeout), so no retry:
+/// exit 1, outcome retry_blocked, the reason said.
+#[test]
+fn a_retry_whose_debris_check_cannot_connect_does_not_run() {
+    let d = dyno();
+    let _reader = long_report(&d.pg, &d.url(), 120);
+    let script = test_support::acme::migration_that_locks_out_new_connections(&d.pg);
+    let (out, report) = d.report(&["--lock-wait", "1s", "--retries", "2", "--no-preflight"], &script);
+    d.pg.psql("template1", "ALTER DATABASE postgres ALLOW_CONNECTIONS true").unwrap();
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert_eq!(report.outcome, Outcome::RetryBlocked, "{}", out.dump());
+    assert_eq!(report.attempts.len(), 1, "not retried: {}", out.dump());
+    assert!(
+        out.stderr_text().contains("✗ not retrying: could not check what the failed attempt left (cannot connect"),
+        "{}",
+        out.dump()
+    );
+    assert!(summary(&out).starts_with("migrate-guard: outcome=retry_blocked"), "{}", out.dump());
+}

@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use cli_kit::{fail, format_duration, interrupt, refused, usage, Exit, Output, Poll, ResolvedDatabase};
 use migration_policy::plan_file::{self, PlanFile};
-use migration_policy::{debris, preflight};
+use migration_policy::preflight;
 use pg_locks::lockplan::LockPlan;
 use pg_locks::Connection;
 use pg_locks::Snapshot;
 
-use crate::attempt::Attempt;
 use crate::cli::RunArgs;
 use crate::render;
 use crate::report::Preflight;
@@ -66,52 +65,6 @@ pub fn pooler_refusal(app: &str, db: Option<&ResolvedDatabase>, vars: &BTreeMap<
     format!(
         "a connection pooler refused the migration's startup options (PGOPTIONS: \"unsupported startup parameter\"): {used} of {app} goes through a pooler; {advice}"
     )
-}
-
-/// Before a retry: what the failed attempt left. Recorded versions are named (already applied);
-/// an INVALID index it left blocks the retry with the exact statement, unless
-/// `--drop-invalid-indexes` drops it (verified). Returns whether the retry may go ahead.
-pub fn check_left_behind(
-    out: &Output,
-    app: &str,
-    db: &ResolvedDatabase,
-    baseline: &debris::Baseline,
-    drop: bool,
-    attempt: &mut Attempt,
-) -> bool {
-    let mut left = match baseline.left_behind(&db.connect_options(TOOL)) {
-        Ok(l) => l,
-        Err(e) => {
-            out.show(&render::Debris::LeftBehindUnchecked { error: e.to_string() });
-            return true;
-        }
-    };
-    if !left.recorded_versions.is_empty() {
-        out.show(&render::Debris::AlreadyApplied { versions: &left.recorded_versions });
-    }
-    let mut cleared = true;
-    if !left.invalid_indexes.is_empty() {
-        let names: Vec<&str> = left.invalid_indexes.iter().map(|i| i.name.as_str()).collect();
-        if drop {
-            out.show(&render::Debris::DroppingInvalid { names, wait: debris::DROP_WAIT });
-            match debris::drop_invalid(&db.connect_options(TOOL), &left.invalid_indexes) {
-                Ok(dropped) => {
-                    out.show(&render::Debris::DroppedInvalid { names: &dropped });
-                    left.dropped = dropped;
-                }
-                Err(e) => {
-                    out.show(&render::Debris::DropFailed { error: e.to_string() });
-                    cleared = false;
-                }
-            }
-        } else {
-            let drop_statements = left.invalid_indexes.iter().map(|i| i.drop_statement.as_str()).collect();
-            out.show(&render::Debris::InvalidLeft { app, names, drop_statements });
-            cleared = false;
-        }
-    }
-    attempt.left_behind = Some(left);
-    cleared
 }
 
 /// One look: what would make the migration wait — with a plan, only the sessions in the way of

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cli_kit::{confirm_destructive, interrupt, refused, Exit, Poll, ResolvedDatabase};
-use migration_policy::{debris, Policy, Step};
+use migration_policy::debris;
+use migration_policy::drive::{drive, DebrisCheck, Event, Outcome as Driven};
+use migration_policy::Policy;
 
 use crate::attempt::{self, Attempt, Spec};
 use crate::cli::RunArgs;
 use crate::conclude::{self, finish, Aftermath};
-use crate::database::{check_left_behind, pooler_refusal, run_preflight, timeout_in_force, watch_database};
+use crate::database::{pooler_refusal, run_preflight, timeout_in_force, watch_database};
 use crate::render;
 use crate::report::{MigrateReport, Outcome, Preflight};
 use crate::restart::Plan;
@@ -131,9 +133,9 @@ fn announce(args: &RunArgs, s: &Session, command: &str, plan: &Plan, outside_bud
     });
 }
 
-/// The attempts, each decided by the retry policy after the last: `None` when the last one's
-/// ending is for the conclusion to act on, `Some` when the run ends here (a pooler refusal
-/// nothing would bound, debris a retry must not run into, Ctrl-C between attempts).
+/// The attempts, driven by the one guarded run ([`migration_policy::drive`]): `None` when the
+/// last one's ending is for the conclusion to act on, `Some` when the run ends here (a pooler
+/// refusal nothing would bound, a retry the debris rule forbids, Ctrl-C between attempts).
 fn attempt_until_done(
     args: &RunArgs,
     s: &Session,
@@ -142,10 +144,9 @@ fn attempt_until_done(
     outside_budget: Option<Duration>,
     attempts: &mut Vec<Attempt>,
 ) -> anyhow::Result<Option<(Outcome, Exit)>> {
-    let (out, app) = (&s.out, s.app.as_str());
     let started = on_started(args, s, command);
-    let mut spec = Spec {
-        app,
+    let spec = Spec {
+        app: &s.app,
         command,
         size: args.size.clone(),
         lock_timeout: args.lock_timeout,
@@ -158,55 +159,85 @@ fn attempt_until_done(
         started: &started,
         platform: &s.platform,
     };
-    let baseline = watch_db.and_then(|db| read_baseline(out, db));
-    let policy = Policy { retries: args.retries, retry_for: None, watched: spec.outside_budget.is_some() };
-    let run_started = std::time::Instant::now();
-    loop {
-        match attempt::run(&s.client, out, &spec) {
-            Ok(a) => attempts.push(a),
-            Err(e) => {
-                attempts.extend(attempt::abandoned(&e, &spec));
-                return Err(e);
-            }
+    // What a failed attempt left is read from the migration's database: the watched one, or,
+    // with --no-lock-watch, the one the run knows. None known: no retry can be checked.
+    let debris_db = watch_db.or(s.db.as_ref()).map(|db| db.connect_options(TOOL));
+    let debris = DebrisCheck::before_first_attempt(debris_db, args.drop_invalid_indexes, |error| {
+        s.out.show(&render::Attempting::NoBaseline { error })
+    });
+    let policy = Policy { retries: args.retries, retry_for: None, watched: outside_budget.is_some() };
+    let mut runner = OneOff { s, spec, last_cut: false };
+    let driven = drive(&mut runner, &policy, &debris);
+    attempts.extend(driven.attempts);
+    let outcome = match driven.outcome {
+        Ok(o) => o,
+        Err(e) => {
+            attempts.extend(attempt::abandoned(&e, &runner.spec));
+            return Err(e);
         }
-        let tries: Vec<_> = attempts.iter().map(|a| a.tried(run_started.elapsed())).collect();
-        match migration_policy::next_step(&tries, &policy, migration_policy::policy::jitter_seed()) {
-            Step::Done | Step::OutOfRetries { .. } | Step::OutOfTime { .. } => return Ok(None),
-            Step::PoolerRefusedUnwatched => {
-                out.show(&render::Attempting::PoolerRefused { advice: pooler_refusal(app, s.db.as_ref(), &s.vars) });
-                out.show(&render::Attempting::PoolerRefusedUnwatched);
-                return Ok(Some((Outcome::Failed, Exit::Failed)));
-            }
-            Step::RetryWithoutPgoptions => {
-                out.show(&render::Attempting::PoolerRefused { advice: pooler_refusal(app, s.db.as_ref(), &s.vars) });
+    };
+    Ok(match outcome {
+        Driven::Done | Driven::OutOfRetries { .. } | Driven::Stopped => None,
+        Driven::PoolerRefusedUnwatched | Driven::RetryBlocked => Some((Outcome::Failed, Exit::Failed)),
+        Driven::StoppedInThePause => Some((Outcome::Interrupted, Exit::Interrupted)),
+    })
+}
+
+/// The one-off dyno as the guarded run's runner.
+struct OneOff<'a> {
+    s: &'a Session,
+    spec: Spec<'a>,
+    /// The outside budget cut the last attempt (verified).
+    last_cut: bool,
+}
+
+impl migration_policy::drive::Runner for OneOff<'_> {
+    type Attempt = Attempt;
+
+    fn attempt(&mut self, pgoptions: bool) -> anyhow::Result<Attempt> {
+        self.spec.pgoptions = pgoptions;
+        let a = attempt::run(&self.s.client, &self.s.out, &self.spec)?;
+        self.last_cut = a.outside_budget.iter().any(|e| e.verified);
+        Ok(a)
+    }
+
+    fn tried(&self, attempt: &Attempt, since_first: Duration) -> migration_policy::Tried {
+        attempt.tried(since_first)
+    }
+
+    fn left_behind(&mut self, attempt: &mut Attempt, found: debris::LeftBehind) {
+        attempt.left_behind = Some(found);
+    }
+
+    fn pause(&mut self, pause: Duration) -> bool {
+        interruptible_pause(pause)
+    }
+
+    fn say(&mut self, event: &Event<'_>) {
+        let (out, app) = (&self.s.out, self.s.app.as_str());
+        let advice = || pooler_refusal(app, self.s.db.as_ref(), &self.s.vars);
+        match event {
+            Event::RetryWithoutPgoptions => {
+                out.show(&render::Attempting::PoolerRefused { advice: advice() });
                 out.show(&render::Attempting::RetryWithoutPgoptions {
-                    budget: spec.outside_budget.unwrap_or_default(),
+                    budget: self.spec.outside_budget.unwrap_or_default(),
                 });
-                spec.pgoptions = false;
             }
-            Step::Retry { n, pause, ceiling } => {
-                let left_clear = match (watch_db, &baseline) {
-                    (Some(db), Some(baseline)) => {
-                        let last = attempts.last_mut().expect("just pushed");
-                        check_left_behind(out, app, db, baseline, args.drop_invalid_indexes, last)
-                    }
-                    _ => true,
-                };
-                if !left_clear {
-                    return Ok(Some((Outcome::Failed, Exit::Failed)));
-                }
-                out.show(&render::Attempting::Retrying {
-                    cut_by_budget: attempts.last().is_some_and(|a| a.outside_budget.iter().any(|e| e.verified)),
-                    n,
-                    of: args.retries + 1,
-                    pause,
-                    ceiling,
-                });
-                if !interruptible_pause(pause) {
-                    out.show(&render::Attempting::InterruptedBetweenAttempts);
-                    return Ok(Some((Outcome::Interrupted, Exit::Interrupted)));
-                }
+            Event::PoolerRefusedUnwatched => {
+                out.show(&render::Attempting::PoolerRefused { advice: advice() });
+                out.show(&render::Attempting::PoolerRefusedUnwatched);
             }
+            Event::Retrying { n, of, pause, ceiling } => out.show(&render::Attempting::Retrying {
+                cut_by_budget: self.last_cut,
+                n: *n,
+                of: *of,
+                pause: *pause,
+                ceiling: *ceiling,
+            }),
+            // The conclusion says how the last attempt ended.
+            Event::OutOfRetries { .. } => {}
+            Event::StoppedInThePause => out.show(&render::Attempting::InterruptedBetweenAttempts),
+            Event::Debris(found) => out.show(&render::Debris::Found { app, found }),
         }
     }
 }
@@ -222,17 +253,6 @@ fn on_started<'a>(args: &'a RunArgs, s: &'a Session, command: &'a str) -> impl F
             s.out.show(&render::Before::PendingNotSaved { error: e.to_string() });
         }
         s.out.show(&render::Before::PickUpWith { command: pending::follow_command(&s.app, &dyno.name, &args.restart) });
-    }
-}
-
-/// What is in the database before the first attempt: a failed attempt's debris is what is new.
-fn read_baseline(out: &cli_kit::Output, db: &ResolvedDatabase) -> Option<debris::Baseline> {
-    match debris::Baseline::read(&db.connect_options(TOOL)) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            out.show(&render::Attempting::NoBaseline { error: e.to_string() });
-            None
-        }
     }
 }
 

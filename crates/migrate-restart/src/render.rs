@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use cli_kit::output::{bold, count, one, red, yellow};
 use cli_kit::{format_duration, Line, Render, ResolvedDatabase, Tone};
+use migration_policy::drive::DebrisEvent;
 use migration_policy::lockwatch::WatchEvent;
 use migration_policy::preflight::Finding;
 use pg_locks::lockplan::{LockMode, LockPlan, Obstacle, PlannedStatement, TableActivity};
@@ -249,38 +250,28 @@ impl Render for Attempting<'_> {
     }
 }
 
-/// What a failed attempt left behind, checked before a retry.
+/// What the check before a retry found (the one debris rule of [`migration_policy::drive`]).
 #[derive(Debug)]
 pub enum Debris<'a> {
-    /// It could not be checked.
-    LeftBehindUnchecked { error: String },
-    /// Versions it recorded (the retry skips them).
-    AlreadyApplied { versions: &'a [String] },
-    /// `--drop-invalid-indexes`: dropping what it left.
-    DroppingInvalid { names: Vec<&'a str>, wait: Duration },
-    /// Dropped and seen gone.
-    DroppedInvalid { names: &'a [String] },
-    /// The drop failed.
-    DropFailed { error: String },
-    /// INVALID indexes left, not dropped: the statements to run.
-    InvalidLeft { app: &'a str, names: Vec<&'a str>, drop_statements: Vec<&'a str> },
+    /// One finding, for this app.
+    Found { app: &'a str, found: &'a DebrisEvent<'a> },
 }
 
 impl Render for Debris<'_> {
     fn lines(&self) -> Vec<Line> {
         use Tone::*;
-        match self {
-            Debris::LeftBehindUnchecked { error } => {
-                one(Warn, format!("could not check what the failed attempt left ({error}); retrying anyway"))
-            }
-            Debris::AlreadyApplied { versions } => one(
+        let Debris::Found { app, found } = self;
+        match found {
+            DebrisEvent::Uncheckable { why } => not_checked(app, why),
+            DebrisEvent::CheckFailed { error } => not_checked(app, error),
+            DebrisEvent::AlreadyApplied { versions } => one(
                 Warn,
                 format!(
                     "already applied by the failed attempt (recorded since this run began): {}; the retry skips them",
                     versions.join(", ")
                 ),
             ),
-            Debris::DroppingInvalid { names, wait } => one(
+            DebrisEvent::DroppingInvalid { names, wait } => one(
                 Note,
                 format!(
                     "dropping the INVALID {} the failed attempt left: {} (DROP INDEX CONCURRENTLY waits up to {} for transactions using it; reads and writes go on)",
@@ -289,9 +280,9 @@ impl Render for Debris<'_> {
                     format_duration(*wait)
                 ),
             ),
-            Debris::DroppedInvalid { names } => one(Ok, format!("dropped {} (verified gone)", names.join(", "))),
-            Debris::DropFailed { error } => one(Bad, format!("could not drop it: {error}; not retrying")),
-            Debris::InvalidLeft { app, names, drop_statements } => {
+            DebrisEvent::DroppedInvalid { names } => one(Ok, format!("dropped {} (verified gone)", names.join(", "))),
+            DebrisEvent::DropFailed { error } => one(Bad, format!("could not drop it: {error}; not retrying")),
+            DebrisEvent::InvalidLeft { names, drop_statements } => {
                 let mut lines = one(
                     Bad,
                     format!(
@@ -308,6 +299,23 @@ impl Render for Debris<'_> {
             }
         }
     }
+}
+
+/// The debris rule said: no retry without the check, and how to check by hand.
+fn not_checked(app: &str, why: &str) -> Vec<Line> {
+    let mut lines = one(
+        Tone::Bad,
+        format!(
+            "not retrying: what the failed attempt left could not be checked ({why}); a retry could fail on an INVALID index it left or apply again what it recorded"
+        ),
+    );
+    lines.push(Line::new(
+        Tone::Say,
+        format!(
+            "Check by hand, then run again: heroku pg:psql -a {app} -c \"SELECT indexrelid::regclass FROM pg_index WHERE NOT indisvalid\" (drop what it lists with DROP INDEX CONCURRENTLY), and the migration history table for versions already applied"
+        ),
+    ));
+    lines
 }
 
 /// How the last attempt ended.

@@ -1364,3 +1364,39 @@ fn a_run_while_a_release_phase_runs_is_refused_naming_the_release() {
     assert_eq!(out.code(), 0, "{}", out.dump());
     assert!(out.dump().contains("--beside-release-phase, so this migration runs beside it"), "{}", out.dump());
 }
+
+/// The debris rule, in the one-off runner: a lock timeout would be retried, but the check of
+/// what the failed attempt left cannot run (the database refuses new connections after the
+/// attempt — here the migration itself set `ALLOW_CONNECTIONS false`). No retry: one dyno,
+/// exit 1, the reason and how to check by hand. (Before, migrate-restart retried anyway.)
+#[test]
+fn a_retry_whose_debris_check_cannot_connect_does_not_run() {
+    let s = setup();
+    let _reader = long_reader(&s, 120);
+    let cmd = test_support::acme::migration_that_locks_out_new_connections(&s.pg);
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        &cmd,
+        "--lock-timeout",
+        "1s",
+        "--retries",
+        "2",
+        "--no-preflight",
+        "--restart",
+        "none",
+        "--confirm",
+        "acme",
+        "--json",
+    ]);
+    s.pg.psql("template1", "ALTER DATABASE postgres ALLOW_CONNECTIONS true").unwrap();
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let doc = out.json();
+    assert_eq!(doc["attempts"].as_array().unwrap().len(), 1, "not retried: {doc}");
+    let err = out.stderr_text();
+    assert!(err.contains("not retrying: what the failed attempt left could not be checked (cannot connect"), "{err}");
+    assert!(err.contains("Check by hand, then run again: heroku pg:psql -a acme -c"), "{err}");
+    let dynos = s.sim.requests().iter().filter(|r| r.method == "POST" && r.path == "/apps/acme/dynos").count();
+    assert_eq!(dynos, 1, "one attempt");
+}

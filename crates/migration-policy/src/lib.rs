@@ -11,11 +11,14 @@
 //! - [`preflight`]: what in the database would make DDL wait before the first statement;
 //! - [`plan_file`]: a lock plan read back, narrowing the preflight to the sessions in its way;
 //! - [`debris`]: what a failed attempt left (INVALID indexes, recorded versions) before a retry;
+//! - [`drive`]: the guarded run itself — attempts under the policy, the debris rule before each
+//!   retry — over a [`drive::Runner`] each tool implements;
 //! - [`lockwatch`]: the watch over the migration's sessions while it runs, with the lock-wait
 //!   budget enforced from outside the session (pg-locks' [`pg_locks::Guard`]), as typed events;
 //! - [`text`]: how a wait and a cut read, the same in every tool.
 
 pub mod debris;
+pub mod drive;
 pub mod lockwatch;
 pub mod plan_file;
 pub mod policy;

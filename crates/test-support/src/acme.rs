@@ -51,3 +51,18 @@ pub fn plan_made_for(pg: &PgCluster, db: &str, plan_json: &str) -> String {
     );
     plan_json.replacen(r#""verdict""#, &made_for, 1)
 }
+
+/// A migration whose ALTER on `users` connects first, then has the database refuse every new
+/// connection (`ALLOW_CONNECTIONS false`, set from `template1`: a database cannot refuse its
+/// own), then waits for its lock: behind a reader it hits its lock timeout, and whatever
+/// connects after it — a check before a retry — is refused. Restore with
+/// `ALTER DATABASE postgres ALLOW_CONNECTIONS true` from `template1`.
+pub fn migration_that_locks_out_new_connections(pg: &PgCluster) -> String {
+    let psql = pg.psql_path().display().to_string();
+    let template1 = pg.superuser_url("template1");
+    format!(
+        "{psql} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c \"SELECT 'alter-connected', pg_sleep(0.3)\" -c \"ALTER TABLE users ADD COLUMN nickname text\" & p=$!; \
+         until {psql} '{template1}' -X -tAc \"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%alter-connected%' AND pid <> pg_backend_pid()\" | grep -q 1; do sleep 0.05; done; \
+         {psql} '{template1}' -X -q -c \"ALTER DATABASE postgres ALLOW_CONNECTIONS false\"; wait $p"
+    )
+}
