@@ -1,7 +1,9 @@
 //! migrate-guard on the paths where the outside tools run too: `migrate-restart`'s one-off
 //! migration runs under the guard when the app's slug has it (so the budget holds after the
 //! operator's machine goes away), and `migrate-restart release` recognises a release phase
-//! guarded from inside and only watches — never two cancels of one statement.
+//! guarded from inside. In both paths the outside watch then stays a second line (the one rule
+//! of `migration_policy::lockwatch::second_line`): never two cancels of one statement, and still
+//! a bound when the inside guard does not act.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -135,4 +137,72 @@ mod migrate_restart_release {
     pub struct Report {
         pub phase: release_phase::ReleasePhaseReport,
     }
+}
+
+/// acme on Cedar without the buildpack: what runs in the dyno is only what the test says.
+fn setup_without_the_buildpack() -> Setup {
+    let pg = test_support::acme::users_database().unwrap();
+    let dir = test_support::tempfile::tempdir().unwrap();
+    let sim = Sim::start(test_support::acme::acme_world(&pg, Generation::Cedar)).unwrap();
+    let tool = Tool::new(bin("migrate-restart")).api(&sim.url(), &sim.token());
+    Setup { pg, sim, tool, _dir: dir }
+}
+
+/// What migrate-guard prints first, from a command that then guards nothing: an inside guard
+/// that cannot act (its connection lost, an old version).
+const SILENT_GUARD: &str = "echo \"migrate-guard: guarding \\`rake db:migrate\\` on release.7 (lock_timeout 1s via PGOPTIONS, cut from the guard's own connection at 1.5s; sessions named migrate-restart/release.7; up to 0 retries within 10m; deadline 55m)\"";
+
+/// The one rule for "a guard inside the dyno was seen", in the release-phase path: the follower
+/// stays a second line (the later of the two budgets, plus 2 s). When the inside guard does not
+/// act, the follower still cuts the ALTER at 3.5s — disarming would have left the site waiting.
+#[test]
+fn the_release_follower_stays_a_second_line_when_the_inside_guard_does_not_act() {
+    let s = setup_without_the_buildpack();
+    let _reader = long_report(&s.pg, &s.pg.superuser_url("postgres"), 120);
+    let release = format!("{SILENT_GUARD}; {}", alter(&s.pg));
+    s.sim.push("acme", "feed1234", "add nickname", &[("web", "puma"), ("release", &release)]);
+    let started = Instant::now();
+    let out = s.tool.run(&["release", "-a", "acme", "--lock-wait", "1s", "--confirm", "acme", "--json"]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: migrate_restart_release::Report = serde_json::from_value(doc.clone()).unwrap();
+    assert_eq!(report.phase.enforcements.len(), 1, "the second line cut the ALTER: {doc}");
+    assert!(report.phase.enforcements[0].verified, "{doc}");
+    assert!(
+        out.stderr_text().contains("this follower stays a second line, cutting only what still waits at 3.5s"),
+        "{}",
+        out.dump()
+    );
+    assert!(started.elapsed() < Duration::from_secs(60), "bounded");
+    assert_eq!(lock_waiters(&s.pg), 0, "nothing left in the lock queue");
+}
+
+/// The same rule in the one-off path: the guard's line raises the outside budget to the later
+/// of the two plus 2 s, and the outside watch cuts what the silent inside guard did not.
+#[test]
+fn the_one_off_watch_stays_a_second_line_when_the_inside_guard_does_not_act() {
+    let s = setup_without_the_buildpack();
+    let _reader = long_report(&s.pg, &s.pg.superuser_url("postgres"), 120);
+    let cmd = format!("{SILENT_GUARD}; {}", alter(&s.pg));
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        &cmd,
+        "--lock-timeout",
+        "1s",
+        "--retries",
+        "0",
+        "--restart",
+        "none",
+        "--confirm",
+        "acme",
+        "--json",
+    ]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cuts = doc["attempts"][0]["outside_budget"].as_array().unwrap();
+    assert!(cuts.iter().any(|e| e["verified"] == true), "the second line cut it: {doc}");
+    assert!(out.stderr_text().contains("the watch here stays as a second line at 3.5s"), "{}", out.dump());
+    assert_eq!(lock_waiters(&s.pg), 0);
 }

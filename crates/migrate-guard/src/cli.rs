@@ -71,7 +71,7 @@ pub struct Args {
 
     /// End the migration (its database statements first, verified) after this long; the
     /// platform stops a release phase after one hour
-    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "55m", value_parser = cli_kit::release_deadline_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "55m", value_parser = cli_kit::positive_duration_arg)]
     pub deadline: Duration,
 
     /// The config var holding the database URL

@@ -75,6 +75,14 @@ impl Setup {
         pg_locks::parse_url(&url, SslMode::Require)
             .map_err(|e| usage(format!("{var} is not a Postgres URL ({e}); nothing was started")))?;
         let dyno = vars.get("DYNO").cloned().unwrap_or_else(|| format!("local.{}", std::process::id()));
+        // In a release dyno the platform stops the phase after one hour: a later deadline would
+        // never act. (A one-off dyno has no such limit.)
+        if dyno.starts_with("release.") && args.deadline > cli_kit::RELEASE_PHASE_LIMIT {
+            return Err(usage(format!(
+                "--deadline {}: past the platform's limit, which stops a release phase after 1h, so it would never act; use at most 60m; nothing was started",
+                cli_kit::format_duration(args.deadline)
+            )));
+        }
         // A run that already names its sessions as a migration's (migrate-restart's one-off)
         // keeps that name, so the outside watch and this one claim the same sessions.
         let session_name = vars

@@ -418,6 +418,7 @@ fn bad_input_gets_one_line_and_the_migration_never_starts() {
         // A negative duration is said as one (not clap's tip about `-- -1`).
         (&["--lock-wait", "-1s", "--", "true"], db.to_vec(), 2, "`-1s` is negative"),
         (&["--plan", "nope.json", "--", "true"], db.to_vec(), 2, "--plan nope.json: "),
+        (&["--deadline", "2h", "--", "true"], db.to_vec(), 2, "past the platform's limit"),
     ];
     // Every refusal whole, in one document (tests/snapshots/refusals.snap).
     let mut refusals = test_support::snapshot::Transcript::new();

@@ -339,11 +339,6 @@ fn run_detached(
     })
 }
 
-/// How much later than migrate-guard the outside watch acts once the guard is seen in the
-/// output: the guard inside the dyno cuts first, the watch here is a second line and never
-/// races it to the same statement.
-const SECOND_LINE: Duration = Duration::from_secs(2);
-
 /// The migration as the one-off runs it: under migrate-guard when the app's slug has it (its
 /// buildpack put it on PATH) and the dyno has a DATABASE_URL for it to watch, so the lock-wait
 /// budget holds inside the dyno even when this terminal goes away; as given otherwise (the
@@ -359,10 +354,9 @@ pub fn guarded(command: &str, lock_timeout: Duration, timeout: Duration) -> Stri
 }
 
 /// Watches the output for migrate-guard's first line: from then on the outside budget is a
-/// second line, acting [`SECOND_LINE`] after the guard would have.
+/// second line ([`migration_policy::lockwatch::second_line`], the one rule for both paths).
 fn guard_spotter(out: &Output, watch: &Watch) -> impl Fn(&str) + 'static {
     let budget = watch.budget();
-    let second = budget.get().map(|b| b + SECOND_LINE);
     let seen = std::cell::Cell::new(false);
     let out = out.clone();
     move |line: &str| {
@@ -370,7 +364,8 @@ fn guard_spotter(out: &Output, watch: &Watch) -> impl Fn(&str) + 'static {
             return;
         }
         seen.set(true);
-        if let Some(b) = second {
+        let inside = migration_policy::signs::guard_budget(line);
+        if let Some(b) = migration_policy::lockwatch::second_line(budget.get(), inside) {
             budget.set(Some(b));
             out.show(&render::Attempting::GuardInTheSlug { second_line: b });
         }

@@ -6,7 +6,20 @@
 //! and a DDL that waits without a timeout is what keeps the site down.
 //!
 //! The watch emits typed [`WatchEvent`]s; each tool words them (`migrate-restart` on the
-//! operator's terminal, `migrate-guard` in the release output).
+//! operator's terminal, `migrate-guard` in the release output, `release-phase`'s follower).
+//!
+//! One [`Watcher`] does the looking; it runs on a thread ([`Watch::start`], beside a migration
+//! that is being waited for) or is looked at inline by a loop that has other work between looks
+//! (`release-phase`'s follower reads the output and the API too).
+//!
+//! **When migrate-guard is seen inside the dyno** (its first line in the output), the watch from
+//! outside becomes a second line: its budget becomes the later of its own and the inside
+//! guard's, plus [`SECOND_LINE`] ([`second_line`]). The two behaviours we had — raise by 2 s
+//! (the one-off path) and disarm (the release-phase path) — were weighed: disarming leaves the
+//! site unbounded when the inside guard cannot act (its connection lost, no free slot, an old
+//! version); a second line still bounds it, and acting only after the inside guard would have
+//! (at its own budget, read from its line) means the two never race to cancel one statement.
+//! The safer of the two is the second line, in both paths.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +30,76 @@ use pg_locks::{ConnectOptions, Enforcement, Guard, Ownership, Wait};
 
 /// How long a cancel has to be seen to take.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(3);
+
+/// How long after the inside guard would have acted the outside watch acts, as a second line.
+pub const SECOND_LINE: Duration = Duration::from_secs(2);
+
+/// The outside budget once migrate-guard is seen inside the dyno: the later of `outside` and
+/// the inside guard's own (`inside`, from its first line, when it says it), plus
+/// [`SECOND_LINE`]. None (watch only) stays None.
+pub fn second_line(outside: Option<Duration>, inside: Option<Duration>) -> Option<Duration> {
+    outside.map(|o| o.max(inside.unwrap_or_default()) + SECOND_LINE)
+}
+
+/// The one watcher: which sessions are the migration's, their waits (each once per change),
+/// and the budget enforced on them (pg-locks' [`Guard`]).
+pub struct Watcher {
+    client: pg_locks::Conn,
+    guard: Guard,
+}
+
+impl Watcher {
+    /// A watcher reading through `client`, claiming the sessions `ownership` names. `only_ddl`:
+    /// the budget cancels only DDL (a release phase's data change waiting on a row is said, not
+    /// cancelled).
+    pub fn new(client: pg_locks::Conn, ownership: Vec<Ownership>, budget: Option<Duration>, only_ddl: bool) -> Watcher {
+        let mut guard = Guard::new(budget, only_ddl, CANCEL_GRACE);
+        for o in ownership {
+            guard.claim(o);
+        }
+        Watcher { client, guard }
+    }
+
+    /// Claims more sessions (a release dyno seen after the watch began).
+    pub fn claim(&mut self, o: Ownership) {
+        self.guard.claim(o);
+    }
+
+    /// Changes the budget (None: watch only).
+    pub fn set_budget(&mut self, budget: Option<Duration>) {
+        self.guard.set_budget(budget);
+    }
+
+    /// One look: what changed, as events, and how soon to look again. Nothing to look at before
+    /// a session can be claimed.
+    pub fn look(&mut self) -> Result<(Vec<WatchEvent>, Duration), pg_locks::Error> {
+        if !self.guard.is_armed() {
+            return Ok((Vec::new(), IDLE_LOOK));
+        }
+        let look = self.guard.look(&mut self.client)?;
+        let mut events: Vec<WatchEvent> = look.new_waits.into_iter().map(WatchEvent::Waits).collect();
+        if look.got_lock {
+            events.push(WatchEvent::GotLock);
+        }
+        events.extend(look.enforcements.into_iter().map(WatchEvent::Cut));
+        Ok((events, look.next))
+    }
+
+    /// The claimed sessions in a fresh snapshot (what a deadline ends).
+    pub fn claims(&mut self) -> Result<(pg_locks::Snapshot, Vec<pg_locks::Claim>), pg_locks::Error> {
+        let snap = pg_locks::Snapshot::take(&mut self.client)?;
+        let claims = self.guard.claims(&snap);
+        Ok((snap, claims))
+    }
+
+    /// Its connection, to act on what it claims.
+    pub fn client(&mut self) -> &mut pg_locks::Conn {
+        &mut self.client
+    }
+}
+
+/// How soon to look again while no session can be claimed yet.
+const IDLE_LOOK: Duration = Duration::from_millis(250);
 
 /// What the watch saw and did during one attempt.
 #[derive(Debug, Default, Clone)]
@@ -103,27 +186,20 @@ pub fn spawn(
                 }
             }
         };
-        let mut client = match reads {
+        let client = match reads {
             Reads::Connected(c) => *c,
             Reads::Connect(connect) => match pg_locks::connect(&connect) {
                 Ok(c) => c,
                 Err(e) => return record(WatchEvent::Unreachable(e.to_string())),
             },
         };
-        let mut guard = Guard::new(budget.get(), false, CANCEL_GRACE);
-        for o in ownership {
-            guard.claim(o);
-        }
+        let mut watcher = Watcher::new(client, ownership, budget.get(), false);
         while !stop.load(Ordering::SeqCst) {
-            guard.set_budget(budget.get());
-            let next = match guard.look(&mut client) {
-                Ok(look) => {
-                    look.new_waits.into_iter().for_each(|w| record(WatchEvent::Waits(w)));
-                    if look.got_lock {
-                        record(WatchEvent::GotLock);
-                    }
-                    look.enforcements.into_iter().for_each(|e| record(WatchEvent::Cut(e)));
-                    look.next
+            watcher.set_budget(budget.get());
+            let next = match watcher.look() {
+                Ok((events, next)) => {
+                    events.into_iter().for_each(&record);
+                    next
                 }
                 Err(_) => Duration::from_secs(1),
             };

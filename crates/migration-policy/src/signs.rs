@@ -34,6 +34,21 @@ pub fn guard_started(line: &str) -> bool {
     line.contains("migrate-guard: guarding `")
 }
 
+/// The budget migrate-guard says it enforces, from its first line: where it cuts from its own
+/// connection (`… cut from the guard's own connection at 1.5s`, `… cut … at 5.5s`), else its
+/// PGOPTIONS lock_timeout alone (`lock_timeout 5s via PGOPTIONS only (unwatched)`).
+pub fn guard_budget(line: &str) -> Option<std::time::Duration> {
+    if !guard_started(line) {
+        return None;
+    }
+    let after = |marker: &str| {
+        let at = line.find(marker)? + marker.len();
+        let word: String = line[at..].chars().take_while(|c| !matches!(c, ' ' | ';' | ')' | ',')).collect();
+        cli_kit::parse_duration(&word).ok()
+    };
+    after("cut from the guard's own connection at ").or_else(|| after("(lock_timeout "))
+}
+
 /// migrate-guard's summary line (`migrate-guard: outcome=… attempts=… cut=… waited_ms=… exit=…`),
 /// from where it starts in `line`.
 pub fn guard_summary(line: &str) -> Option<&str> {
@@ -45,6 +60,21 @@ pub fn guard_summary(line: &str) -> Option<&str> {
 /// (PgBouncer: "unsupported startup parameter: options"), so it never reached the database.
 pub fn is_pooler_refusal(line: &str) -> bool {
     line.contains("unsupported startup parameter")
+}
+
+#[cfg(test)]
+mod guard_line_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_inside_guards_budget_is_read_from_its_first_line() {
+        let watched = "migrate-guard: guarding `sh -c 'rake db:migrate'` on release.7 (lock_timeout 5s via PGOPTIONS, cut from the guard's own connection at 5.5s; sessions named migrate-restart/release.7; up to 3 retries within 10m; deadline 55m)";
+        assert_eq!(guard_budget(watched), Some(Duration::from_millis(5500)));
+        let unwatched = "migrate-guard: guarding `sh -c 'x'` on release.7 (lock_timeout 30s via PGOPTIONS only (unwatched); sessions named …)";
+        assert_eq!(guard_budget(unwatched), Some(Duration::from_secs(30)));
+        assert_eq!(guard_budget("== migrating"), None);
+    }
 }
 
 #[cfg(test)]

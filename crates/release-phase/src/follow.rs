@@ -9,7 +9,8 @@ use cli_kit::{format_duration, interrupt, Output, ResolvedDatabase};
 use heroku_api::release_output::{OpenError, OutputEvent};
 use heroku_api::timestamp::parse_rfc3339;
 use heroku_api::{Client, Dyno, Release};
-use pg_locks::{Ownership, Snapshot};
+use migration_policy::lockwatch::{WatchEvent, Watcher, CANCEL_GRACE};
+use pg_locks::Ownership;
 
 use crate::render::Following;
 use crate::report::{DeadlineAction, DynoBrief, PhaseResult, ReleaseBrief, ReleasePhaseReport, Watched};
@@ -45,10 +46,6 @@ pub struct Context<'a> {
 const TAIL: usize = 12;
 /// How often the release's status and dyno are read from the API.
 const API_EVERY: Duration = Duration::from_millis(500);
-/// How often the database is read while nothing of the release waits.
-const DB_EVERY: Duration = Duration::from_millis(250);
-/// How long a cancel has to be seen to take.
-const CANCEL_GRACE: Duration = Duration::from_secs(3);
 
 /// Follows `release` until it is no longer pending (or interrupt, or `timeout`).
 pub fn follow(
@@ -73,8 +70,8 @@ pub fn follow(
             break PhaseResult::Interrupted;
         }
         output.pump(cx.client, out, status == "pending");
-        if output.guard_seen && report.inside_guard.is_none() {
-            step_back_for_the_inside_guard(out, watcher.as_mut(), &mut report);
+        if let Some(inside) = output.guard_seen.filter(|_| report.inside_guard.is_none()) {
+            step_back_for_the_inside_guard(out, watcher.as_mut(), opts.lock_wait, inside, &mut report);
         }
         if Instant::now() >= next_api {
             next_api = Instant::now() + API_EVERY;
@@ -87,7 +84,7 @@ pub fn follow(
         }
         let mut pause = Duration::from_millis(100);
         if let Some(w) = watcher.as_mut() {
-            match w.tick(cx.app, out, &mut report) {
+            match tick(w, cx.app, out, &mut report) {
                 Ok(next) => pause = pause.min(next),
                 Err(e) => {
                     out.show(&Following::WatchLost { error: e.to_string() });
@@ -149,7 +146,8 @@ fn start_watcher(cx: &Context, opts: &Options, report: &mut ReleasePhaseReport) 
         Ok(c) => {
             report.database.watched = true;
             report.lock_wait_ms = opts.lock_wait.map(|d| d.as_millis() as u64);
-            Some(Watcher::new(c, opts.application_name.clone(), opts.lock_wait))
+            let ownership = opts.application_name.clone().map(Ownership::AppName).into_iter().collect();
+            Some(Watcher::new(c, ownership, opts.lock_wait, true))
         }
         Err(e) => {
             cx.out.show(&Following::WatchNotStarted { error: e.to_string() });
@@ -197,19 +195,29 @@ fn find_release_dyno(
     cx.out.show(&Following::DynoFound { version: release.version, dyno: &d.name, age, command: &d.command });
     report.dyno = Some(DynoBrief { name: d.name.clone(), id: d.id.clone(), created_at: d.created_at.clone() });
     if let (Some(w), Some(t)) = (watcher, d.created_at_time()) {
-        w.dyno_started(t, &d.name);
+        // Sessions that connected after the dyno started, running DDL, may be its own.
+        let since_epoch = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        w.claim(Ownership::ConnectedAfter { since_epoch, who: d.name.clone(), client_addr: None });
     }
     Some(d)
 }
 
 /// migrate-guard runs inside the release dyno: it enforces the budget where the migration runs,
-/// so this follower stops enforcing (two guards must never race to cancel one statement) and
-/// goes on watching and saying what the guard decides.
-fn step_back_for_the_inside_guard(out: &Output, watcher: Option<&mut Watcher>, report: &mut ReleasePhaseReport) {
+/// so this follower's budget becomes a second line, acting only after the inside guard would
+/// have (the one rule of [`migration_policy::lockwatch::second_line`]): the two never race to
+/// cancel one statement, and the site stays bounded if the inside guard cannot act.
+fn step_back_for_the_inside_guard(
+    out: &Output,
+    watcher: Option<&mut Watcher>,
+    budget: Option<Duration>,
+    inside: Option<Duration>,
+    report: &mut ReleasePhaseReport,
+) {
+    let second_line = migration_policy::lockwatch::second_line(budget, inside);
     if let Some(w) = watcher {
-        w.guard.set_budget(None);
+        w.set_budget(second_line);
     }
-    out.show(&Following::GuardInside);
+    out.show(&Following::GuardInside { second_line });
     report.inside_guard = Some(crate::report::InsideGuard { summary: None });
 }
 
@@ -225,8 +233,8 @@ struct OutputFollower {
     tail: VecDeque<String>,
     next_open: Instant,
     warned: bool,
-    /// migrate-guard announced itself in the output.
-    guard_seen: bool,
+    /// migrate-guard announced itself in the output: `Some(its budget, when its line says it)`.
+    guard_seen: Option<Option<Duration>>,
     /// Its summary line, once printed.
     guard_summary: Option<String>,
 }
@@ -240,7 +248,7 @@ impl OutputFollower {
             tail: VecDeque::new(),
             next_open: Instant::now(),
             warned: false,
-            guard_seen: false,
+            guard_seen: None,
             guard_summary: None,
         }
     }
@@ -284,7 +292,9 @@ impl OutputFollower {
 
     fn line(&mut self, out: &Output, text: String, offset: u64) {
         self.offset = offset;
-        self.guard_seen |= migration_policy::signs::guard_started(&text);
+        if self.guard_seen.is_none() && migration_policy::signs::guard_started(&text) {
+            self.guard_seen = Some(migration_policy::signs::guard_budget(&text));
+        }
         if let Some(s) = migration_policy::signs::guard_summary(&text) {
             self.guard_summary = Some(s.to_string());
         }
@@ -316,52 +326,25 @@ impl OutputFollower {
     }
 }
 
-/// The database side: which sessions are the release's, their waits, the budget (pg-locks'
-/// [`pg_locks::Guard`], shared with migrate-restart's lock watch).
-struct Watcher {
-    client: pg_locks::Conn,
-    guard: pg_locks::Guard,
-}
-
-impl Watcher {
-    fn new(client: pg_locks::Conn, application_name: Option<String>, budget: Option<Duration>) -> Watcher {
-        let mut guard = pg_locks::Guard::new(budget, true, CANCEL_GRACE);
-        if let Some(name) = application_name {
-            guard.claim(Ownership::AppName(name));
+/// One look of the watcher: new waits said and recorded, the budget enforced. Returns how soon
+/// to look again.
+fn tick(w: &mut Watcher, app: &str, out: &Output, report: &mut ReleasePhaseReport) -> anyhow::Result<Duration> {
+    let (events, next) = w.look()?;
+    for e in events {
+        match e {
+            WatchEvent::Waits(wait) => {
+                out.show(&Following::Waits(&wait));
+                report.waits.push(wait);
+            }
+            WatchEvent::GotLock => out.show(&Following::GotLock),
+            WatchEvent::Cut(enforcement) => {
+                out.show(&Following::Cut { app, enforcement: &enforcement });
+                report.enforcements.push(enforcement);
+            }
+            WatchEvent::Unreachable(_) => {}
         }
-        Watcher { client, guard }
     }
-
-    fn dyno_started(&mut self, at: SystemTime, name: &str) {
-        let since_epoch = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        self.guard.claim(Ownership::ConnectedAfter { since_epoch, who: name.to_string(), client_addr: None });
-    }
-
-    fn claims(&mut self) -> Result<(Snapshot, Vec<pg_locks::Claim>), pg_locks::Error> {
-        let snap = Snapshot::take(&mut self.client)?;
-        let claims = self.guard.claims(&snap);
-        Ok((snap, claims))
-    }
-
-    /// One look: say new waits, enforce the budget. Returns how soon to look again.
-    fn tick(&mut self, app: &str, out: &Output, report: &mut ReleasePhaseReport) -> anyhow::Result<Duration> {
-        if !self.guard.is_armed() {
-            return Ok(DB_EVERY);
-        }
-        let look = self.guard.look(&mut self.client)?;
-        for w in &look.new_waits {
-            out.show(&Following::Waits(w));
-            report.waits.push(w.clone());
-        }
-        if look.got_lock {
-            out.show(&Following::GotLock);
-        }
-        for e in look.enforcements {
-            out.show(&Following::Cut { app, enforcement: &e });
-            report.enforcements.push(e);
-        }
-        Ok(look.next)
-    }
+    Ok(next)
 }
 
 /// The deadline passed: stop the release dyno by id and cancel what its sessions still run,
@@ -388,7 +371,7 @@ fn at_deadline(cx: &Context, dyno: Option<&Dyno>, watcher: Option<&mut Watcher>,
                 .collect();
             if !running.is_empty() {
                 let opts = pg_locks::ActOptions { grace: CANCEL_GRACE, escalate: false };
-                match pg_locks::act(&mut w.client, &snap, &running, pg_locks::Signal::Cancel, opts) {
+                match pg_locks::act(w.client(), &snap, &running, pg_locks::Signal::Cancel, opts) {
                     Ok(r) => {
                         action.cancelled = running.clone();
                         action.still_running = r.outcomes.iter().filter(|o| !o.took).map(|o| o.pid).collect();

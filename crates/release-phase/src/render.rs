@@ -24,7 +24,7 @@ pub enum Following<'a> {
     /// The release dyno was found.
     DynoFound { version: u64, dyno: &'a str, age: String, command: &'a str },
     /// migrate-guard runs inside the release dyno: this follower only watches.
-    GuardInside,
+    GuardInside { second_line: Option<Duration> },
     /// The output stream cannot be read for now.
     OutputUnavailable { error: String },
     /// One line of the release command's output.
@@ -68,9 +68,15 @@ impl Render for Following<'_> {
             Following::DynoFound { version, dyno, age, command } => {
                 one(Note, format!("Release phase of v{version} running on {dyno} (started {age} ago): {command}"))
             }
-            Following::GuardInside => one(
+            Following::GuardInside { second_line } => one(
                 Note,
-                "the release phase is guarded from inside the release dyno by migrate-guard: its decisions are in the output; this follower watches and cancels nothing",
+                match second_line {
+                    Some(b) => format!(
+                        "the release phase is guarded from inside the release dyno by migrate-guard: its decisions are in the output; this follower stays a second line, cutting only what still waits at {} (after the guard would have)",
+                        format_duration(*b)
+                    ),
+                    None => "the release phase is guarded from inside the release dyno by migrate-guard: its decisions are in the output; this follower watches and cancels nothing".to_string(),
+                },
             ),
             Following::OutputUnavailable { error } => {
                 one(Warn, format!("release output unavailable for now ({error}); following its status"))
