@@ -58,7 +58,7 @@ fn the_one_off_migration_runs_under_the_guard_and_its_budget_outlives_the_operat
     let cmd = alter(&s.pg);
     let mut child = s
         .tool
-        .command(&["-a", "acme", "--command", &cmd, "--lock-timeout", "2s", "--retries", "0", "--confirm", "acme"])
+        .command(&["-a", "acme", "--command", &cmd, "--lock-wait", "2s", "--retries", "0", "--confirm", "acme"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -90,7 +90,7 @@ fn with_the_guard_in_the_slug_the_outside_watch_is_a_second_line_and_never_cance
         "acme",
         "--command",
         &cmd,
-        "--lock-timeout",
+        "--lock-wait",
         "1s",
         "--retries",
         "1",
@@ -189,7 +189,7 @@ fn the_one_off_watch_stays_a_second_line_when_the_inside_guard_does_not_act() {
         "acme",
         "--command",
         &cmd,
-        "--lock-timeout",
+        "--lock-wait",
         "1s",
         "--retries",
         "0",

@@ -20,7 +20,7 @@ const BUDGET: Duration = Duration::from_secs(1);
 enum Guarded {
     /// `migrate-restart release --lock-wait 1s` following a release phase.
     ReleasePhase,
-    /// `migrate-restart --lock-timeout 500ms`: a migration that set its own lock_timeout to 0,
+    /// `migrate-restart --lock-wait 500ms`: a migration that set its own lock_timeout to 0,
     /// cancelled from outside at 500ms + 500ms slack = 1s.
     Migration,
     /// `release: migrate-guard --lock-wait 500ms -- …`: the release phase guarded from inside
@@ -56,7 +56,7 @@ fn once(tool: &Path, pg: &PgCluster, sim: &Sim, n: usize, guarded: Guarded) -> a
             command.args(["release", "-a", "acme", "--lock-wait", "1s", "--confirm", "acme", "--json"]);
         }
         Guarded::Migration => {
-            command.args(["-a", "acme", "--command", &alter, "--lock-timeout", "500ms", "--retries", "0"]);
+            command.args(["-a", "acme", "--command", &alter, "--lock-wait", "500ms", "--retries", "0"]);
             command.args(["--max-xact-age", "1h", "--restart", "none", "--confirm", "acme", "--json"]);
         }
     }
@@ -137,7 +137,7 @@ pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
          {runs} runs each. Goal: ≤ 300 ms past the budget. Unguarded, the queue waits for the whole report.\n\n\
          | guard | budget | past the budget: median | fastest | slowest |\n|---|---|---|---|---|\n\
          | `migrate-restart release --lock-wait 1s` (a release phase) | 1 s | {} | {} | {} |\n\
-         | `migrate-restart --lock-timeout 500ms` (a one-off migration; outside at +0.5 s) | 1 s | {} | {} | {} |\n\
+         | `migrate-restart --lock-wait 500ms` (a one-off migration; outside at +0.5 s) | 1 s | {} | {} | {} |\n\
          | `release: migrate-guard --lock-wait 500ms` (inside the release dyno, nothing outside; at +0.5 s) | 1 s | {} | {} | {} |\n",
         ms(r.median),
         ms(r.min),

@@ -22,7 +22,8 @@ impl AppArgs {
         self.app.is_some() || self.remote.is_some() || std::env::var("HEROKU_APP").is_ok_and(|s| !s.trim().is_empty())
     }
 
-    /// Resolves and validates the app name, in the order of DESIGN.md.
+    /// Resolves and validates the app name, in the order the README's conventions give (and the
+    /// Heroku CLI uses): `-a`, `HEROKU_APP`, `-r REMOTE`, the repository's `heroku` remote.
     pub fn resolve(&self) -> anyhow::Result<String> {
         let env_app = std::env::var("HEROKU_APP").ok().filter(|s| !s.trim().is_empty());
         let name = if let Some(a) = &self.app {

@@ -1,4 +1,5 @@
-//! What every binary shares, so that all four tools look and behave alike:
+//! What every binary shares, so that the four tools people type and migrate-guard look and
+//! behave alike:
 //! app resolution ([`AppArgs`]), output modes ([`Output`]), confirmation ([`confirm_destructive`]),
 //! the exit-code contract ([`Exit`]), styling, redaction, durations and the `main` wrapper.
 
@@ -88,4 +89,21 @@ pub fn release_deadline_arg(s: &str) -> Result<std::time::Duration, String> {
         ));
     }
     Ok(d)
+}
+
+/// The lock-wait budget every tool enforces by default: how long a statement of a migration may
+/// wait for a lock before it is cancelled (and every query queued behind it runs).
+pub const DEFAULT_LOCK_WAIT: &str = "5s";
+
+/// `--lock-wait DUR|off`: the lock-wait budget, or none (`off`: only watch). One type and one
+/// meaning on every tool that enforces the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockWait(pub Option<std::time::Duration>);
+
+/// clap value parser for `--lock-wait DUR|off`.
+pub fn lock_wait_arg(s: &str) -> Result<LockWait, String> {
+    if s.trim().eq_ignore_ascii_case("off") {
+        return Ok(LockWait(None));
+    }
+    parse_positive_duration(s).map(|d| LockWait(Some(d))).map_err(|e| format!("{e} (or `off` to only watch)"))
 }

@@ -164,8 +164,8 @@ pub struct WindowArgs {
     pub promote_from: Option<String>,
 
     /// The promotion starts the app's release phase: a DDL statement of it that waits on a lock this long is cancelled (the release then fails and the window holds); `off` only watches
-    #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", default_value = "5s", value_parser = release_phase::lock_wait_arg)]
-    pub lock_wait: release_phase::LockWait,
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::lock_wait_arg)]
+    pub lock_wait: cli_kit::LockWait,
 
     /// Longest to wait for the promotion's release phase (the window holds if it has not ended)
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "65m", value_parser = cli_kit::positive_duration_arg)]

@@ -28,7 +28,7 @@ The last line the guard prints is its summary, for scripts:
 pub struct Args {
     /// Longest a statement of the migration may wait for a lock (PGOPTIONS lock_timeout, and
     /// cancelled from the guard's own connection shortly after, whatever the migration set)
-    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "5s", value_parser = cli_kit::positive_duration_arg)]
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::positive_duration_arg)]
     pub lock_wait: Duration,
 
     /// Retries after a lock timeout

@@ -6,7 +6,7 @@ use cli_kit::{AppArgs, ConfirmArgs, DatabaseArgs, Exit, OutputArgs};
 
 /// `--help` examples.
 const EXAMPLES: &str = "  migrate-restart -a acme                                   # the Procfile's release: command
-  migrate-restart -a acme --command 'bin/rails db:migrate' --lock-timeout 3s
+  migrate-restart -a acme --command 'bin/rails db:migrate' --lock-wait 3s
   migrate-restart -a acme --restart web,worker --confirm acme
   migrate-restart -a acme --wait-clear 2m                   # wait for a backup to finish first
   migrate-restart -a acme --restart none --json             # inside a maintenance window
@@ -129,8 +129,8 @@ pub struct ReleaseArgs {
     pub command: Vec<String>,
 
     /// Cancel a DDL statement of the release that waited on a lock this long, so the queries queued behind it run (the release then fails); `off` only watches
-    #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", default_value = "5s", value_parser = release_phase::lock_wait_arg)]
-    pub lock_wait: release_phase::LockWait,
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::lock_wait_arg)]
+    pub lock_wait: cli_kit::LockWait,
 
     /// Stop the release dyno and cancel its statements once the release phase has run this long
     /// (at most 60m: the platform stops a release phase after 1h)
@@ -239,9 +239,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE")]
     pub size: Option<String>,
 
-    /// lock_timeout for the migration's sessions (via PGOPTIONS)
-    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "5s", value_parser = cli_kit::positive_duration_arg)]
-    pub lock_timeout: Duration,
+    /// Longest a statement of the migration may wait for a lock: its sessions' lock_timeout (via
+    /// PGOPTIONS), and cancelled from outside shortly after, whatever the migration set
+    /// (`--lock-timeout`, its old name, still works for now)
+    #[arg(allow_hyphen_values = true, long, alias = "lock-timeout", value_name = "DUR", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::positive_duration_arg)]
+    pub lock_wait: Duration,
 
     /// statement_timeout for the migration's sessions (via PGOPTIONS; default: none)
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]

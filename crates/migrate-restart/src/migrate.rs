@@ -22,6 +22,9 @@ use crate::{pending, procfile, TOOL};
 /// Runs the migration and, when it succeeds, the restart.
 pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     let start = Start::new(&args.output, &args.app, &args.confirm)?;
+    if std::env::args().any(|a| a == "--lock-timeout" || a.starts_with("--lock-timeout=")) {
+        start.out.show(&render::Before::LockTimeoutRenamed);
+    }
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let command = procfile::command(args.command.as_deref(), &cwd)?;
     let s = start.read_app(&args.db)?;
@@ -59,7 +62,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
             s.app
         )));
     }
-    let outside_budget = watch_db.as_ref().map(|_| args.lock_timeout + migration_policy::OUTSIDE_SLACK);
+    let outside_budget = watch_db.as_ref().map(|_| args.lock_wait + migration_policy::OUTSIDE_SLACK);
     announce(&args, &s, &command, &plan, outside_budget);
     confirm_destructive(
         &s.out,
@@ -126,7 +129,7 @@ fn announce(args: &RunArgs, s: &Session, command: &str, plan: &Plan, outside_bud
             (true, false) => format!(" ({platform})"),
             _ => String::new(),
         },
-        in_force: timeout_in_force(args.lock_timeout, outside_budget),
+        in_force: timeout_in_force(args.lock_wait, outside_budget),
         statement_timeout: args.statement_timeout,
         retries: args.retries,
         then: plan.describe(),
@@ -149,7 +152,7 @@ fn attempt_until_done(
         app: &s.app,
         command,
         size: args.size.clone(),
-        lock_timeout: args.lock_timeout,
+        lock_timeout: args.lock_wait,
         statement_timeout: args.statement_timeout,
         outside_budget,
         pgoptions: true,

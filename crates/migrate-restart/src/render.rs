@@ -45,6 +45,8 @@ pub enum Before<'a> {
     WatchReadsDirect { direct: &'a str, app: &'a str },
     /// `--beside-release-phase`: a release phase runs, and the run goes ahead beside it.
     BesideReleasePhase { app: &'a str, version: Option<u64>, dyno: Option<&'a str> },
+    /// `--lock-timeout` was given: its name is now `--lock-wait`.
+    LockTimeoutRenamed,
 }
 
 impl Render for Before<'_> {
@@ -68,6 +70,10 @@ impl Render for Before<'_> {
             Before::WatchReadsDirect { direct, app } => one(
                 Note,
                 format!("the lock watch and its budget read {direct} of {app} directly: through the pooler they would queue behind the site's own queries when its pool is full"),
+            ),
+            Before::LockTimeoutRenamed => one(
+                Warn,
+                "--lock-timeout is now --lock-wait, as on every tool that enforces the budget; the old name keeps working for now",
             ),
             Before::BesideReleasePhase { app, version, dyno } => one(
                 Warn,

@@ -378,7 +378,7 @@ fn a_blocked_migration_hits_its_lock_timeout_is_retried_and_the_blocker_is_named
         &cmd,
         "--confirm",
         "acme",
-        "--lock-timeout",
+        "--lock-wait",
         "1500ms",
         "--retries",
         "1",
@@ -420,7 +420,7 @@ fn when_the_blocker_ends_before_the_retry_the_migration_succeeds() {
     let s = setup();
     let _reader = long_reader(&s, 2);
     let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
-    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-timeout", "500ms", "--json"]);
+    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-wait", "500ms", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     let doc = out.json();
     let attempts = doc["attempts"].as_array().unwrap();
@@ -464,7 +464,7 @@ fn the_preflight_with_a_credential_that_owns_none_of_the_sessions() {
         "acme",
         "--database-url",
         &second,
-        "--lock-timeout",
+        "--lock-wait",
         "1500ms",
         "--retries",
         "0",
@@ -525,7 +525,7 @@ fn start_a_migration_that_waits(s: &Setup) -> (std::process::Child, String) {
     let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
     let child = s
         .tool
-        .command(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-timeout", "10m"])
+        .command(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-wait", "10m"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -742,7 +742,7 @@ fn bad_input_starts_nothing() {
     let cases: &[(&[&str], i32)] = &[
         (&["-a", "acme", "--confirm", "acme"], 2),
         (&["-a", "acme", "--command", "true", "--restart", "web,clock", "--confirm", "acme"], 2),
-        (&["-a", "acme", "--command", "true", "--lock-timeout", "soon"], 2),
+        (&["-a", "acme", "--command", "true", "--lock-wait", "soon"], 2),
         (&["-a", "acme", "--command", "true", "--restart-timeout", "0s"], 2),
         (&["-a", "acme", "--command", "true", "--confirm", "other"], 5),
         (&["-a", "acme", "--command", "true"], 5),
@@ -909,7 +909,7 @@ fn output_streams_while_the_migration_runs() {
 
 /// A migration that turns its own lock_timeout off (`SET lock_timeout = 0`, as an app's
 /// database.yml or a migration can) waits behind a long reader: the outside budget cancels it
-/// at --lock-timeout + 0.5s, says the session's own timeout was not in force, and the retry
+/// at --lock-wait + 0.5s, says the session's own timeout was not in force, and the retry
 /// flow goes on as for a lock timeout; nothing is left waiting.
 #[test]
 fn a_migration_that_overrides_its_lock_timeout_is_cancelled_from_outside_and_retried() {
@@ -924,7 +924,7 @@ fn a_migration_that_overrides_its_lock_timeout_is_cancelled_from_outside_and_ret
         &cmd,
         "--confirm",
         "acme",
-        "--lock-timeout",
+        "--lock-wait",
         "1s",
         "--retries",
         "1",
@@ -964,7 +964,7 @@ fn with_pgoptions_in_force_the_outside_budget_does_not_act() {
     let s = setup();
     let _reader = long_reader(&s, 2);
     let cmd = sql_migration(&s.pg, "ALTER TABLE users ADD COLUMN nickname text");
-    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-timeout", "500ms", "--json"]);
+    let out = s.tool.run(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-wait", "500ms", "--json"]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     let doc = out.json();
     let attempts = doc["attempts"].as_array().unwrap();
@@ -1013,7 +1013,7 @@ fn an_invalid_index_left_by_a_cancelled_attempt_blocks_the_retry_with_the_comman
         &cmd,
         "--confirm",
         "acme",
-        "--lock-timeout",
+        "--lock-wait",
         "500ms",
         "--retries",
         "2",
@@ -1051,7 +1051,7 @@ fn drop_invalid_indexes_cleans_the_debris_and_the_retry_succeeds() {
         &cmd,
         "--confirm",
         "acme",
-        "--lock-timeout",
+        "--lock-wait",
         "500ms",
         "--retries",
         "3",
@@ -1131,7 +1131,7 @@ fn through_pgbouncer_the_migration_without_pgoptions_is_guarded_from_outside() {
         &cmd,
         "--confirm",
         "acme",
-        "--lock-timeout",
+        "--lock-wait",
         "1s",
         "--retries",
         "0",
@@ -1168,7 +1168,7 @@ fn with_the_pool_full_the_outside_budget_still_acts_through_the_direct_url() {
         &cmd,
         "--confirm",
         "acme",
-        "--lock-timeout",
+        "--lock-wait",
         "1s",
         "--retries",
         "0",
@@ -1210,7 +1210,7 @@ fn no_preflight_keeps_the_lock_wait_budget_only_no_lock_watch_removes_it() {
         "acme",
         "--command",
         &cmd,
-        "--lock-timeout",
+        "--lock-wait",
         "1s",
         "--retries",
         "0",
@@ -1379,7 +1379,7 @@ fn a_retry_whose_debris_check_cannot_connect_does_not_run() {
         "acme",
         "--command",
         &cmd,
-        "--lock-timeout",
+        "--lock-wait",
         "1s",
         "--retries",
         "2",
@@ -1399,4 +1399,30 @@ fn a_retry_whose_debris_check_cannot_connect_does_not_run() {
     assert!(err.contains("Check by hand, then run again: heroku pg:psql -a acme -c"), "{err}");
     let dynos = s.sim.requests().iter().filter(|r| r.method == "POST" && r.path == "/apps/acme/dynos").count();
     assert_eq!(dynos, 1, "one attempt");
+}
+
+/// `--lock-timeout`, the run's old name for the budget, still works and says once that it is
+/// `--lock-wait` now (the same flag on every tool).
+#[test]
+fn the_old_lock_timeout_flag_still_works_and_says_its_new_name_once() {
+    let s = setup();
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        "true",
+        "--lock-timeout",
+        "3s",
+        "--restart",
+        "none",
+        "--confirm",
+        "acme",
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let err = out.stderr_text();
+    assert_eq!(err.matches("--lock-timeout is now --lock-wait").count(), 1, "{err}");
+    assert!(out.stdout_text().contains("lock_timeout 3s via PGOPTIONS"), "{}", out.dump());
+    let out =
+        s.tool.run(&["-a", "acme", "--command", "true", "--lock-wait", "3s", "--restart", "none", "--confirm", "acme"]);
+    assert!(!out.stderr_text().contains("--lock-timeout"), "{}", out.dump());
 }

@@ -69,19 +69,6 @@ pub fn current_release(client: &Client, app: &str) -> Result<Option<Release>, he
     Ok(current.cloned())
 }
 
-/// `--lock-wait DUR|off`: the lock-wait budget, or none (only watch). Both tools that follow a
-/// release phase take it with the same meaning and default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LockWait(pub Option<std::time::Duration>);
-
-/// clap value parser for `--lock-wait`.
-pub fn lock_wait_arg(s: &str) -> Result<LockWait, String> {
-    if s.trim().eq_ignore_ascii_case("off") {
-        return Ok(LockWait(None));
-    }
-    cli_kit::parse_positive_duration(s).map(|d| LockWait(Some(d))).map_err(|e| format!("{e} (or `off` to only watch)"))
-}
-
 /// `heroku releases:retry -a APP`: what to run once the blocker is gone.
 pub fn retry_command(app: &str) -> String {
     format!("heroku releases:retry -a {app}")
