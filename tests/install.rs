@@ -73,3 +73,164 @@ fn install_into_a_prefix_then_the_plugin_packed_or_linked() {
     let help = cli.run(&["ps:safe-kill", "--help"]);
     assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--confirm"), "{}", text(&help));
 }
+
+/// A real npm registry (verdaccio, pinned in tests/registry) on 127.0.0.1, stopped on drop.
+struct Registry {
+    child: std::process::Child,
+    url: String,
+    _dir: test_support::tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let root = test_support::workspace_root().join("tests/registry/node_modules/verdaccio/bin/verdaccio");
+        assert!(root.is_file(), "run `npm ci --prefix tests/registry` (scripts/test does)");
+        let dir = test_support::tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = dir.path().join("config.yaml");
+        // Only the platform packages' scope is served here; everything else comes from the
+        // registry npm is configured with, as on a user's machine.
+        std::fs::write(
+            &config,
+            format!(
+                "storage: {storage}\nauth:\n  htpasswd:\n    file: {htpasswd}\n    max_users: 10\nuplinks: {{}}\npackages:\n  '@heroku-deploy-safety/*':\n    access: $all\n    publish: $authenticated\nmax_body_size: 500mb\nlog: {{ type: stdout, format: pretty, level: warn }}\n",
+                storage = dir.path().join("storage").display(),
+                htpasswd = dir.path().join("htpasswd").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("node")
+            .arg(&root)
+            .args(["--config", config.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}/");
+        test_support::sessions::wait_until("the registry listens", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Registry { child, url, _dir: dir }
+    }
+
+    /// A publisher's token: verdaccio's user registration (what `npm adduser` sends).
+    fn token(&self) -> String {
+        let script = format!(
+            "fetch('{}-/user/org.couchdb.user:ci', {{method: 'PUT', headers: {{'content-type': 'application/json'}}, body: JSON.stringify({{name: 'ci', password: 'ci-password-1'}})}}).then(r => r.json()).then(j => console.log(j.token))",
+            self.url
+        );
+        let out = Command::new("node").args(["-e", &script]).output().unwrap();
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(!token.is_empty() && token != "undefined", "no token: {}", text(&out));
+        token
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The install users get, on a machine with no Rust: `scripts/package` writes the plugin (no
+/// binaries, no install script, an optional dependency per platform) and this platform's
+/// package; the platform package is published to a real npm registry on 127.0.0.1 that the
+/// scope points at; the pinned Heroku CLI installs the plugin with install scripts disabled and
+/// a fresh HOME; npm picks the one platform package for this machine, and a command through the
+/// plugin runs its binary from there against heroku-sim.
+#[test]
+fn the_plugin_installs_from_a_registry_with_its_platform_package_and_no_install_script() {
+    let out_dir = test_support::tempfile::tempdir().unwrap();
+    let bins = test_support::bin_dir(&[
+        "migrate-guard",
+        "safe-ps-kill",
+        "pg-blockers",
+        "migrate-restart",
+        "maintenance-window",
+    ]);
+    let package = Command::new(test_support::workspace_root().join("scripts/package"))
+        .args(["--from", bins.to_str().unwrap(), "--out", out_dir.path().to_str().unwrap(), "--only", "npm"])
+        .output()
+        .unwrap();
+    assert!(package.status.success(), "scripts/package: {}", text(&package));
+    let npm = out_dir.path().join("npm");
+    let version = env!("CARGO_PKG_VERSION");
+    let plugin_tgz = npm.join(format!("heroku-deploy-safety-{version}.tgz"));
+    let platform_tgz = npm.join(format!("heroku-deploy-safety-linux-x64-{version}.tgz"));
+    for f in [&plugin_tgz, &platform_tgz] {
+        assert!(
+            f.is_file() && npm.join(format!("{}.sha256", f.file_name().unwrap().to_str().unwrap())).is_file(),
+            "{}",
+            f.display()
+        );
+    }
+    // The plugin carries no binary and nothing that runs at install.
+    let listing = Command::new("tar").args(["-tzf", plugin_tgz.to_str().unwrap()]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&listing.stdout).contains("package/bin/"), "{}", text(&listing));
+    let manifest =
+        Command::new("tar").args(["-xzOf", plugin_tgz.to_str().unwrap(), "package/package.json"]).output().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
+    assert!(manifest.get("scripts").is_none(), "no install script: {manifest}");
+    let optional = manifest["optionalDependencies"].as_object().unwrap();
+    assert_eq!(optional.len(), 4, "{manifest}");
+    let platform =
+        Command::new("tar").args(["-xzOf", platform_tgz.to_str().unwrap(), "package/package.json"]).output().unwrap();
+    let platform: serde_json::Value = serde_json::from_slice(&platform.stdout).unwrap();
+    assert_eq!(
+        (platform["os"][0].as_str(), platform["cpu"][0].as_str(), platform["libc"][0].as_str()),
+        (Some("linux"), Some("x64"), Some("glibc"))
+    );
+
+    let registry = Registry::start();
+    let mut world = scenario("stuck-release").unwrap();
+    world.timing.stop_delay = Duration::from_millis(100);
+    let sim = Sim::start(world).unwrap();
+    let cli = HerokuCli::new(&sim.url(), &sim.token());
+    let authority = registry.url.trim_start_matches("http:");
+    std::fs::write(
+        cli.home().join(".npmrc"),
+        format!("{authority}:_authToken={}\n@heroku-deploy-safety:registry={}\n", registry.token(), registry.url),
+    )
+    .unwrap();
+    let published = cli
+        .command_for(Path::new("npm"))
+        .args(["publish", platform_tgz.to_str().unwrap(), "--registry", &registry.url])
+        .output()
+        .unwrap();
+    assert!(published.status.success(), "npm publish: {}", text(&published));
+
+    // No Rust on PATH, and nothing of the checkout: only node and the system.
+    let node_dir = test_support::heroku_cli::heroku_bin().unwrap().parent().unwrap().to_path_buf();
+    let node = Command::new("sh").args(["-c", "dirname \"$(readlink -f \"$(command -v node)\")\""]).output().unwrap();
+    let path = format!("{}:{}:/usr/bin:/bin", node_dir.display(), String::from_utf8_lossy(&node.stdout).trim());
+    let no_cargo =
+        Command::new("sh").args(["-c", "command -v cargo || command -v rustc"]).env("PATH", &path).output().unwrap();
+    assert!(!no_cargo.status.success(), "Rust is on the test's PATH: {}", text(&no_cargo));
+    let heroku = |args: &[&str]| {
+        cli.command()
+            .env("PATH", &path)
+            .env("npm_config_ignore_scripts", "true")
+            // The registry's fresh tarball, never one an earlier run left in the shared cache.
+            .env("npm_config_prefer_offline", "false")
+            .env("npm_config_prefer_online", "true")
+            .env_remove("HEROKU_DEPLOY_SAFETY_BIN")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = heroku(&["plugins:install", &format!("file://{}", plugin_tgz.display())]);
+    assert!(out.status.success(), "plugins:install: {}", text(&out));
+    let data = cli.home().join(".local/share/heroku/node_modules");
+    assert!(
+        data.join("@heroku-deploy-safety/linux-x64/bin/safe-ps-kill").is_file(),
+        "the platform package was installed"
+    );
+    assert!(!data.join("@heroku-deploy-safety/darwin-arm64").exists(), "only this machine's");
+    assert!(!data.join("heroku-deploy-safety/bin").exists(), "the plugin itself carries no binary");
+
+    let out = heroku(&["ps:safe-kill", "release", "-a", "acme", "--confirm", "acme"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("✓ release.2343 stopped"), "{}", text(&out));
+}

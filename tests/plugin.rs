@@ -232,7 +232,9 @@ fn a_missing_binary_says_how_to_install_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("safe-ps-kill is not installed: run scripts/install"),
+        String::from_utf8_lossy(&out.stderr).contains(
+            "error: safe-ps-kill is not installed: reinstall the plugin with its optional dependencies (heroku plugins:install heroku-deploy-safety brings @heroku-deploy-safety/linux-x64), or run scripts/install"
+        ),
         "{}",
         text(&out)
     );

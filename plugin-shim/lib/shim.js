@@ -4,6 +4,7 @@
 
 import { spawn } from 'node:child_process'
 import { accessSync, constants, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -33,21 +34,49 @@ function executable(file) {
   }
 }
 
+/** The platforms with a prebuilt package, as `${process.platform}-${process.arch}`. */
+export const PLATFORMS = ['linux-x64', 'linux-arm64', 'darwin-x64', 'darwin-arm64']
+
+/** The npm package that carries the binaries for a platform (an optional dependency). */
+export function platformPackage(platform = process.platform, arch = process.arch) {
+  return `@heroku-deploy-safety/${platform}-${arch}`
+}
+
 /**
- * Where the binary is: $HEROKU_DEPLOY_SAFETY_BIN, then the plugin's own bin/ (filled by
- * `npm run build`), then PATH. `null` when it is nowhere.
+ * The bin/ directory of the installed platform package, resolved as Node resolves the plugin's
+ * own dependencies (npm, pnpm and Yarn each put it somewhere else); null when it is not
+ * installed (another platform, or installed without optional dependencies).
  */
-export function findBinary(name, env = process.env, root = pluginRoot) {
+export function platformBinDir(platform = process.platform, arch = process.arch, from = import.meta.url) {
+  try {
+    const manifest = createRequire(from).resolve(`${platformPackage(platform, arch)}/package.json`)
+    return path.join(path.dirname(manifest), 'bin')
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Where the binary is: the installed platform package first (what `heroku plugins:install`
+ * brings), then $HEROKU_DEPLOY_SAFETY_BIN, the plugin's own bin/ (a build from source,
+ * `scripts/install`) and PATH, for development. `null` when it is nowhere.
+ */
+export function findBinary(name, env = process.env, root = pluginRoot, platformBin = platformBinDir()) {
   const candidates = []
+  if (platformBin) candidates.push(path.join(platformBin, name))
   if (env[BIN_ENV]) candidates.push(path.join(env[BIN_ENV], name))
   candidates.push(path.join(root, 'bin', name))
   for (const dir of (env.PATH || '').split(path.delimiter).filter(Boolean)) candidates.push(path.join(dir, name))
   return candidates.find(executable) ?? null
 }
 
-/** The one-line hint when a binary is missing. */
-export function installHint(name) {
-  return `${name} is not installed: run scripts/install from a checkout of heroku-deploy-safety, or set ${BIN_ENV} to the directory that holds it`
+/** The one-line hint when a binary is missing: what is supported, and how to build it. */
+export function installHint(name, platform = process.platform, arch = process.arch) {
+  const here = `${platform}-${arch}`
+  if (!PLATFORMS.includes(here)) {
+    return `${name} has no prebuilt binary for ${here}: heroku-deploy-safety ships for Linux (x64, arm64; glibc) and macOS (x64, arm64). Build it from source (Rust: scripts/install in a checkout) and set ${BIN_ENV} to the directory that holds it`
+  }
+  return `${name} is not installed: reinstall the plugin with its optional dependencies (heroku plugins:install heroku-deploy-safety brings ${platformPackage(platform, arch)}), or run scripts/install from a checkout, or set ${BIN_ENV} to the directory that holds it`
 }
 
 /** oclif flags for a manifest entry; -a/-r are the Heroku CLI's own (HEROKU_APP, git remotes). */

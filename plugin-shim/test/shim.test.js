@@ -5,8 +5,9 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
+import { pathToFileURL } from 'node:url'
 
-import { buildArgv, childEnv, fillOptionalValues, findBinary, installHint, makeCommand, manifest, spec, splitCommand } from '../lib/shim.js'
+import { buildArgv, childEnv, fillOptionalValues, findBinary, installHint, makeCommand, manifest, PLATFORMS, platformBinDir, spec, splitCommand } from '../lib/shim.js'
 
 test('flags become the binary argv; the app is -a, the remote is dropped', () => {
   const s = spec('ps:safe-kill')
@@ -63,16 +64,38 @@ function fakeBin(dir, name) {
   return file
 }
 
-test('binaries are found in $HEROKU_DEPLOY_SAFETY_BIN, then the plugin bin/, then PATH', () => {
+test('binaries are found in the platform package, then $HEROKU_DEPLOY_SAFETY_BIN, the plugin bin/, PATH', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'shim-'))
+  const plugin = path.join(root, 'plugin')
   const onPath = fakeBin(path.join(root, 'path'), 'pg-blockers')
-  assert.equal(findBinary('pg-blockers', { PATH: path.join(root, 'path') }, path.join(root, 'plugin')), onPath)
-  const inPlugin = fakeBin(path.join(root, 'plugin', 'bin'), 'pg-blockers')
-  assert.equal(findBinary('pg-blockers', { PATH: path.join(root, 'path') }, path.join(root, 'plugin')), inPlugin)
+  assert.equal(findBinary('pg-blockers', { PATH: path.join(root, 'path') }, plugin, null), onPath)
+  const inPlugin = fakeBin(path.join(plugin, 'bin'), 'pg-blockers')
+  assert.equal(findBinary('pg-blockers', { PATH: path.join(root, 'path') }, plugin, null), inPlugin)
   const inEnv = fakeBin(path.join(root, 'env'), 'pg-blockers')
-  assert.equal(findBinary('pg-blockers', { PATH: path.join(root, 'path'), HEROKU_DEPLOY_SAFETY_BIN: path.join(root, 'env') }, path.join(root, 'plugin')), inEnv)
-  assert.equal(findBinary('safe-ps-kill', { PATH: path.join(root, 'path') }, path.join(root, 'plugin')), null)
-  assert.match(installHint('safe-ps-kill'), /scripts\/install.*HEROKU_DEPLOY_SAFETY_BIN/)
+  const env = { PATH: path.join(root, 'path'), HEROKU_DEPLOY_SAFETY_BIN: path.join(root, 'env') }
+  assert.equal(findBinary('pg-blockers', env, plugin, null), inEnv)
+  // The installed platform package wins over all of them.
+  const pkg = path.join(plugin, 'node_modules', '@heroku-deploy-safety', 'linux-x64')
+  mkdirSync(pkg, { recursive: true })
+  writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: '@heroku-deploy-safety/linux-x64', version: '0.1.0' }))
+  const inPackage = fakeBin(path.join(pkg, 'bin'), 'pg-blockers')
+  const bin = platformBinDir('linux', 'x64', pathToFileURL(path.join(plugin, 'lib', 'shim.js')).href)
+  assert.equal(bin, path.join(pkg, 'bin'))
+  assert.equal(findBinary('pg-blockers', env, plugin, bin), inPackage)
+  assert.equal(platformBinDir('darwin', 'arm64', pathToFileURL(path.join(plugin, 'lib', 'shim.js')).href), null, 'not installed')
+  assert.equal(findBinary('safe-ps-kill', { PATH: path.join(root, 'path') }, plugin, null), null)
+  assert.match(installHint('safe-ps-kill', 'linux', 'x64'), /@heroku-deploy-safety\/linux-x64.*scripts\/install.*HEROKU_DEPLOY_SAFETY_BIN/)
+})
+
+test('a platform with no package says in one line what is supported and how to build from source', () => {
+  for (const [platform, arch] of [['win32', 'x64'], ['linux', 'ia32'], ['freebsd', 'x64']]) {
+    const hint = installHint('pg-blockers', platform, arch)
+    assert.ok(!hint.includes('\n'), hint)
+    assert.match(hint, new RegExp(`no prebuilt binary for ${platform}-${arch}`))
+    assert.match(hint, /Linux \(x64, arm64; glibc\) and macOS \(x64, arm64\)/)
+    assert.match(hint, /Build it from source \(Rust: scripts\/install in a checkout\)/)
+  }
+  assert.deepEqual(PLATFORMS, ['linux-x64', 'linux-arm64', 'darwin-x64', 'darwin-arm64'])
 })
 
 test('every manifest entry is a command with the Heroku CLI app flag, a description and its flags', () => {
