@@ -27,10 +27,10 @@ fn monotonic_ms() -> u64 {
 extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
     // Only atomics, a field read and clock_gettime: async-signal-safe.
     // SAFETY: the kernel passes a valid siginfo_t with SA_SIGINFO.
-    let code = if info.is_null() { libc::SI_KERNEL } else { unsafe { (*info).si_code } };
-    // A terminal's Ctrl-C comes from the kernel (SI_KERNEL) and reaches the whole foreground
-    // process group; one sent with kill(2) (SI_USER and friends, ≤ 0) reaches this process only.
-    if sig == libc::SIGINT && code <= 0 {
+    let sent = !info.is_null() && sent_by_a_process(unsafe { (*info).si_code });
+    // A terminal's Ctrl-C comes from the kernel and reaches the whole foreground process
+    // group; one sent with kill(2) reaches this process only.
+    if sig == libc::SIGINT && sent {
         SENT_INTS.fetch_add(1, Ordering::SeqCst);
     }
     let now = monotonic_ms();
@@ -42,6 +42,21 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut
     if sig == libc::SIGTERM {
         TERMS.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// Whether a signal's `si_code` says another process sent it with kill(2), not the kernel (a
+/// terminal's Ctrl-C). The codes differ by system: on Linux SI_USER and its kin are ≤ 0 and the
+/// kernel's SI_KERNEL is positive; on macOS (Darwin's <sys/signal.h>) SI_USER is 0x10001 and a
+/// terminal's signal carries 0.
+#[cfg(target_os = "linux")]
+fn sent_by_a_process(code: libc::c_int) -> bool {
+    code <= 0
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sent_by_a_process(code: libc::c_int) -> bool {
+    const DARWIN_SI_USER: libc::c_int = 0x10001;
+    code == DARWIN_SI_USER
 }
 
 /// Installs the handlers for SIGINT and SIGTERM. Call once, before starting anything that

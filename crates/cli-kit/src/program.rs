@@ -50,7 +50,14 @@ pub fn why_exec_would_fail(path: &Path, depth: usize) -> Option<String> {
         return why_interpreter_fails(path, line, depth);
     }
     if head.starts_with(b"\x7fELF") {
+        // ELF is Linux's format (the BSDs' too, but we ship for Linux and macOS only).
+        if !cfg!(target_os = "linux") {
+            return Some(format!("{} is a Linux program, and this is {}", path.display(), std::env::consts::OS));
+        }
         return why_elf_fails(path, head);
+    }
+    if is_mach_o(head) {
+        return (!cfg!(target_os = "macos")).then(|| format!("{} is a macOS program", path.display()));
     }
     if head.is_empty() {
         return Some(format!("{} is empty: neither a program nor a script with a #! line", path.display()));
@@ -99,6 +106,18 @@ fn why_interpreter_fails(path: &Path, line: &[u8], depth: usize) -> Option<Strin
         }
     }
     None
+}
+
+/// A Mach-O file (macOS's programs: 32- or 64-bit, either byte order, or a universal binary).
+fn is_mach_o(head: &[u8]) -> bool {
+    const MAGICS: [[u8; 4]; 5] = [
+        [0xfe, 0xed, 0xfa, 0xce],
+        [0xfe, 0xed, 0xfa, 0xcf],
+        [0xce, 0xfa, 0xed, 0xfe],
+        [0xcf, 0xfa, 0xed, 0xfe],
+        [0xca, 0xfe, 0xba, 0xbe],
+    ];
+    head.get(..4).is_some_and(|m| MAGICS.iter().any(|x| x == m))
 }
 
 /// `p` when it is an executable file (no PATH search: a `#!` interpreter is a path).
@@ -212,6 +231,11 @@ mod tests {
             program[at..at + 27].copy_from_slice(b"/nonexist/ld-musl-x86_64.so");
             assert!(why(&executable(&dir, "other-libc", &program)).contains("needs the program loader /nonexist/"));
         }
+        // A macOS program on Linux (and the other way round) is another machine's.
+        let mut mach_o = vec![0xcf, 0xfa, 0xed, 0xfe];
+        mach_o.resize(64, 0);
+        let why_mach_o = why(&executable(&dir, "macos-bin", &mach_o));
+        assert_eq!(why_mach_o.is_empty(), cfg!(target_os = "macos"), "{why_mach_o}");
         // This machine's own programs start.
         assert_eq!(why(&resolve("sh").unwrap()), "");
         assert_eq!(why(&std::env::current_exe().unwrap()), "");

@@ -29,7 +29,7 @@ pub fn run(args: cli::AppOnly) -> anyhow::Result<Exit> {
             out.show(&Status::Journaled {
                 app: &app,
                 pid: j.pid,
-                alive: std::path::Path::new(&format!("/proc/{}", j.pid)).exists(),
+                alive: process_exists(j.pid),
                 held: window::describe(j),
                 now: live.as_ref().map(describe_live),
                 restore: restore_command(j),
@@ -56,4 +56,29 @@ pub fn run(args: cli::AppOnly) -> anyhow::Result<Exit> {
 fn describe_live(l: &Live) -> String {
     let quantities: Vec<String> = l.quantities.iter().map(|(t, q)| format!("{t}={q}")).collect();
     format!("maintenance {}, {}", if l.maintenance { "on" } else { "off" }, quantities.join(", "))
+}
+
+/// Whether a process with this pid exists on this machine (portable: `kill(pid, 0)`, no
+/// /proc): it exists when the signal could be sent, or when only permission was missing.
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_live_process_exists_and_a_dead_one_does_not() {
+        assert!(super::process_exists(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!super::process_exists(pid), "reaped: gone");
+        assert!(!super::process_exists(0));
+    }
 }
