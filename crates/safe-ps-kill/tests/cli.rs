@@ -508,3 +508,15 @@ fn an_unreachable_api_host_is_named() {
     assert!(err.contains("could not connect to 127.0.0.1:1 (HEROKU_HOST)"), "{err}");
     assert!(!err.contains("tok"), "{err}");
 }
+
+/// On a terminal, a Retry-After wait long enough to look like a hang (here 3 s) is said even
+/// without -v; off a terminal a short one is not (see the test above).
+#[test]
+fn on_a_terminal_a_long_rate_limit_wait_is_said() {
+    let sim = Sim::start(stuck()).unwrap();
+    sim.add_fault(FaultKind::RateLimited(3), Some("GET"), Some("/apps/acme"), 1);
+    let mut s = tool(&sim).pty(&["web.1", "-a", "acme", "--dry-run"]);
+    s.expect("Heroku is rate-limiting this account (429 on GET /apps/acme", Duration::from_secs(20));
+    s.expect("waiting 3s as its Retry-After asks", Duration::from_secs(5));
+    s.wait(Duration::from_secs(60));
+}
