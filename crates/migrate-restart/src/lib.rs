@@ -2,26 +2,22 @@
 //! then restart and verification; `check` for dynos that predate the schema, `follow` for a
 //! run picked up from another machine, `release` for a release phase.
 //!
-//! One module per subcommand (`migrate`, `follow_cmd`, `check`, `release`), what they share
-//! beside them: the session they open (`session`), one attempt on a one-off dyno (`attempt`,
-//! read through `log_follower`), the database around it (`database`), and the ending
-//! (`conclude`). The retry decision is `migration_policy::next_step`, a pure function.
+//! One module per subcommand in `commands/` (`run`, `follow`, `check`, `release`, `plan`), each
+//! with its wording beside it; what they share beside them: the session they open (`session`),
+//! one attempt on a one-off dyno (`attempt`, read through `log_follower`), the database around
+//! it (`database`), the ending (`conclude`) and its wording (`render`). The guarded run itself —
+//! attempts, retries, the debris rule — is `migration_policy::drive`.
 
 mod attempt;
-mod check;
 mod cli;
+mod commands;
 mod conclude;
 mod database;
-mod deploy_step;
 mod ending;
-mod follow_cmd;
 mod log_follower;
-mod migrate;
 mod pending;
-mod plan_cmd;
 pub mod procfile;
 mod record;
-mod release;
 mod render;
 pub mod report;
 mod restart;
@@ -37,10 +33,10 @@ const TOOL: &str = "migrate-restart";
 /// Runs `migrate-restart` or one of its subcommands.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.sub {
-        Some(Sub::Check(c)) => check::run(c),
-        Some(Sub::Follow(f)) => follow_cmd::run(f),
-        Some(Sub::Release(r)) => release::run(r),
-        Some(Sub::Plan(p)) => plan_cmd::run(p),
-        None => migrate::run(args.run),
+        Some(Sub::Check(c)) => commands::check::run(c),
+        Some(Sub::Follow(f)) => commands::follow::run(f),
+        Some(Sub::Release(r)) => commands::release::run(r),
+        Some(Sub::Plan(p)) => commands::plan::run(p),
+        None => commands::run::run(args.run),
     }
 }

@@ -3,6 +3,9 @@
 //! enforced from outside, then prove the formation runs the release. A CI job that runs it
 //! after the deploy fails when the release phase fails.
 
+mod deploy_step;
+mod render;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -11,9 +14,8 @@ use heroku_api::Client;
 use release_phase::{Context, Options, PhaseResult};
 
 use crate::cli::ReleaseArgs;
-use crate::render;
 use crate::report::ReleaseReport;
-use crate::{deploy_step, TOOL};
+use crate::TOOL;
 
 /// Runs `migrate-restart release`: an existing release (the newest, or VERSION), or the one a
 /// deploy step creates (`-- COMMAND`, `--next`).
@@ -98,7 +100,7 @@ fn follow_next(
     if let (deploy_step::Plan::Command(command), [_, ..]) = (&plan, &obstacles[..]) {
         return Err(refused(format!(
             "the release's migration would wait now: {}; nothing was deployed. Wait for them to end (heroku pg:blockers -a {app}), then run `{}` again",
-            obstacles.iter().map(render::obstacle_brief).collect::<Vec<_>>().join(", "),
+            obstacles.iter().map(crate::commands::plan::render::obstacle_brief).collect::<Vec<_>>().join(", "),
             cli_kit::shell::join(command)
         )));
     }

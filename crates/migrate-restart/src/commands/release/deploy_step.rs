@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use cli_kit::{fail, interrupt, usage, Exit, Output};
 use heroku_api::{Client, Release};
 
+use super::render;
 use crate::cli::ReleaseArgs;
-use crate::render;
 use crate::report::DeployStep;
 
 /// How often the app's newest release is read while waiting for the new one.

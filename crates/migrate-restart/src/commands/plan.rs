@@ -11,6 +11,8 @@
 //! never the app's own: a scratch URL naming the same database as the app's is refused before
 //! anything runs.
 
+pub(crate) mod render;
+
 use std::process::{Command, Stdio};
 
 use cli_kit::{fail, refused, resolve_database, usage, Exit, Output, ResolvedDatabase};
@@ -18,7 +20,6 @@ use pg_locks::lockplan::{self, LockPlan, Obstacle, TableActivity};
 use pg_locks::{Connection, Label};
 
 use crate::cli::PlanArgs;
-use crate::render;
 use crate::report::{NotCopied, PlanReport, PlanVerdict, SchemaCopy};
 use crate::{procfile, TOOL};
 

@@ -1,8 +1,9 @@
 //! `migrate-restart check`: which dynos booted before the schema last changed.
 
+mod render;
+
 use std::time::SystemTime;
 
-use crate::render;
 use crate::report::{CheckReport, StaleDyno};
 use cli_kit::{api_client, format_duration, usage, Exit, Output};
 use heroku_api::timestamp::{format_rfc3339, parse_rfc3339};

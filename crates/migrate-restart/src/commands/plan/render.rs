@@ -1,0 +1,165 @@
+//! `plan`'s wording: the recorded lock plan against the app's live locks.
+
+use std::time::Duration;
+
+use cli_kit::output::{bold, one, red, yellow};
+use cli_kit::{format_duration, Line, Render, ResolvedDatabase, Tone};
+use pg_locks::lockplan::{LockMode, LockPlan, Obstacle, PlannedStatement, TableActivity};
+
+use crate::report::{PlanVerdict, SchemaCopy};
+
+/// `plan`: the recorded lock plan against the app's live locks.
+#[derive(Debug)]
+pub enum Planning<'a> {
+    /// What `plan` records where, and what it checks.
+    WillRecordPlan { command: String, scratch: String, database: String },
+    /// The app's schema, copied into a local server for the plan.
+    Copied { database: String, copy: &'a SchemaCopy },
+    /// The plan: each statement with the locks it takes, how busy the tables are, then who
+    /// would make it wait, and the verdict (with why it cannot vouch, when it cannot).
+    Plan {
+        plan: &'a LockPlan,
+        obstacles: &'a [Obstacle],
+        older: &'a [i32],
+        activity: &'a [TableActivity],
+        verdict: &'a (PlanVerdict, Vec<String>),
+        db: &'a ResolvedDatabase,
+    },
+    /// The migration failed on the scratch database.
+    ScratchMigrationFailed { status: String },
+}
+
+impl Render for Planning<'_> {
+    fn lines(&self) -> Vec<Line> {
+        use Tone::*;
+        match self {
+            Planning::WillRecordPlan { command, scratch, database } => one(
+                Say,
+                format!("Recording what `{command}` locks on {scratch} (the scratch database), then checking {database} for sessions that would make it wait."),
+            ),
+            Planning::Copied { database, copy } => copied_lines(database, copy),
+            Planning::Plan { plan, obstacles, older, activity, verdict, db } => {
+                let mut lines: Vec<Line> = plan_lines(plan, obstacles, older, activity).into_iter().map(|l| Line::new(Say, l)).collect();
+                lines.push(Line::new(Say, verdict_line(verdict, db)));
+                lines
+            }
+            Planning::ScratchMigrationFailed { status } => {
+                one(Bad, format!("the migration failed on the scratch database (status {status}); no plan"))
+            }
+        }
+    }
+}
+
+/// The plan for people: each statement with the locks it takes, then who would make it wait.
+/// `pid 10185 (reporting) holds AccessShareLock on public.users`.
+pub(crate) fn obstacle_brief(o: &Obstacle) -> String {
+    format!(
+        "pid {} ({}) {} {} on {}",
+        o.pid,
+        cli_kit::printable(o.application_name.as_deref().unwrap_or("?")),
+        if o.granted { "holds" } else { "waits for" },
+        o.mode.name(),
+        o.relation
+    )
+}
+
+fn copied_lines(database: &str, c: &SchemaCopy) -> Vec<Line> {
+    let mut lines = vec![Line::new(
+        Tone::Note,
+        format!(
+            "Copied the schema of {database} ({} objects, {} migration-history rows) into a local PostgreSQL {} server; read in {}, no lock on its tables held longer than {} (one statement)",
+            c.objects,
+            c.history_rows,
+            c.server_major,
+            format_duration(Duration::from_millis(c.read_ms)),
+            format_duration(Duration::from_millis(c.lock_hold_ms))
+        ),
+    )];
+    lines.extend(c.not_copied.iter().map(|n| Line::new(Tone::Warn, format!("not copied: {} ({})", n.what, n.error))));
+    lines
+}
+
+fn verdict_line((verdict, why): &(PlanVerdict, Vec<String>), db: &ResolvedDatabase) -> String {
+    match verdict {
+        PlanVerdict::Clear => {
+            format!("✓ Nothing on {} holds a conflicting lock on these relations right now.", db.describe())
+        }
+        PlanVerdict::WouldWait => format!(
+            "{} on {}: wait for them to end, or see what else waits with pg-blockers {}",
+            bold().apply_to("The migration would wait now"),
+            db.describe(),
+            db.selector_args()
+        ),
+        PlanVerdict::CannotVouch => format!("Could not vouch for the plan: {}.", why.join("; ")),
+    }
+}
+
+/// How busy a table the migration locks against writes is: what queues behind it.
+fn activity_line(a: &TableActivity, planned: LockMode) -> String {
+    format!(
+        "   {}: about {:.0} scans and {:.0} row writes a minute (averaged over {}) would queue behind its {} while it waits and while it is held",
+        a.relation,
+        a.scans_per_min,
+        a.row_writes_per_min,
+        format_duration(Duration::from_secs_f64(a.over_secs)),
+        planned.name()
+    )
+}
+
+fn plan_lines(plan: &LockPlan, obstacles: &[Obstacle], older: &[i32], activity: &[TableActivity]) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &plan.statements {
+        out.extend(statement_lines(s));
+    }
+    let strongest = plan.strongest();
+    for a in activity {
+        match strongest.get(&a.relation) {
+            Some(m) if m.conflicts_with(LockMode::RowExclusiveLock) => out.push(activity_line(a, *m)),
+            _ => {}
+        }
+    }
+    for o in obstacles {
+        let age = o.xact_age_secs.map(|a| cli_kit::format_duration(std::time::Duration::from_secs_f64(a)));
+        out.push(format!(
+            "  {} pid {} ({}) {} {} on {}{}: the migration's {} would wait, and {} would queue behind it",
+            red().apply_to("✗"),
+            o.pid,
+            cli_kit::printable(o.application_name.as_deref().unwrap_or("?")),
+            if o.granted { "holds" } else { "waits for" },
+            o.mode.name(),
+            o.relation,
+            age.map(|a| format!(" (its transaction open {a})")).unwrap_or_default(),
+            o.planned.name(),
+            o.planned.queues()
+        ));
+    }
+    if !older.is_empty() {
+        out.push(format!(
+            "  {} a CONCURRENTLY statement waits for every transaction open when it starts: {} open now (pids {})",
+            yellow().apply_to("!"),
+            older.len(),
+            older.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    out
+}
+
+fn statement_lines(s: &PlannedStatement) -> Vec<String> {
+    let mut out = vec![format!(
+        "{}. {}{}",
+        s.seq,
+        s.tag,
+        s.object.as_deref().map(|o| format!(" {}", cli_kit::printable(o))).unwrap_or_default()
+    )];
+    for l in &s.locks {
+        let held = if l.new { "" } else { " (held since an earlier statement)" };
+        out.push(format!("   {} on {} ({}){held}", l.mode.name(), l.relation, l.kind));
+    }
+    for r in &s.rewrites {
+        out.push(format!("   rewrites {r}: every row is copied while the lock is held"));
+    }
+    if s.waits_for_older_transactions {
+        out.push("   waits for every transaction older than it before it finishes".to_string());
+    }
+    out
+}
