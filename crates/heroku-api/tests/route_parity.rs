@@ -40,12 +40,25 @@ fn normalise(template: &str) -> String {
     out.trim_end_matches('/').to_string()
 }
 
+/// Every `.rs` file under `dir`, its subdirectories included (resources/ is one per resource).
+fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// (method, template) for every request the heroku-api crate builds.
 fn client_routes() -> BTreeSet<Route> {
     let mut routes = BTreeSet::new();
     let src = root().join("crates/heroku-api/src");
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
+    for path in rust_files(&src) {
         let text = std::fs::read_to_string(&path).unwrap();
         let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
         let mut rest = code.as_str();
