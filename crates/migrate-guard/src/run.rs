@@ -14,19 +14,12 @@ use crate::clear::{self, ClearOptions};
 use crate::cli::Args;
 use crate::report::{AttemptReport, GuardReport, Outcome};
 use crate::setup::Setup;
-use crate::voice::{dur, Attempts, Ending, Said, Voice};
+use crate::voice::{dur, Attempts, Said, Stopped, Voice};
 
 /// How long ended sessions have to be seen gone.
 const END_GRACE: Duration = Duration::from_secs(5);
 /// How long the command has to exit after SIGTERM before SIGKILL.
 const CHILD_GRACE: Duration = Duration::from_secs(5);
-
-/// Why the guard stopped the command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stopped {
-    Signal,
-    Deadline,
-}
 
 struct Guard<'a> {
     args: &'a Args,
@@ -418,10 +411,7 @@ impl Guard<'_> {
     /// Ends the command: its statements on the database first (a stopped process leaves a
     /// waiting DDL in the lock queue), verified, then the process itself.
     fn end(&mut self, why: Stopped, running: &mut child::Running, claim: &mut Claim) -> Option<i32> {
-        self.voice.show(&Attempts::Ending(match why {
-            Stopped::Signal => Ending::Signal { sigterm: interrupt::terms() > 0 },
-            Stopped::Deadline => Ending::Deadline(self.args.deadline),
-        }));
+        self.voice.show(&Attempts::Stopping { why, sigterm: interrupt::terms() > 0, deadline: self.args.deadline });
         running.signal(libc::SIGTERM);
         let mut ended = self.end_sessions(claim);
         let until = Instant::now() + CHILD_GRACE;

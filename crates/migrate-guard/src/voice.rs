@@ -8,7 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use cli_kit::output::count;
-use cli_kit::{format_duration, printable};
+use cli_kit::{format_duration, printable, Line, Render, Tone};
 use migration_policy::drive::DebrisEvent;
 use migration_policy::lockwatch::WatchEvent;
 use migration_policy::preflight::{Finding, Kind};
@@ -54,9 +54,10 @@ impl Voice {
         let _ = writeln!(err, "{line}");
     }
 
-    /// Something the guard did or saw, in its words.
-    pub fn show(&self, said: &impl Words) {
-        self.say_all(said.lines());
+    /// Something the guard did or saw, in its words (each line is release-log text: its tone
+    /// is already in its mark, `✓`/`✗`, and a log has no colour).
+    pub fn show(&self, said: &impl Render) {
+        self.say_all(said.lines().into_iter().map(|l| l.text));
     }
 
     /// A watch event.
@@ -88,19 +89,13 @@ pub fn dur(d: Duration) -> String {
     format_duration(d)
 }
 
-/// Why the guard ends the migration early.
-#[derive(Debug, Clone, Copy)]
-pub enum Ending {
+/// Why the guard stops the command before it ends on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
     /// A signal: SIGTERM (the dyno is being stopped) or SIGINT (an interrupt).
-    Signal { sigterm: bool },
+    Signal,
     /// `--deadline` passed.
-    Deadline(Duration),
-}
-
-/// Something the guard says: the lines, in order.
-pub trait Words {
-    /// The lines.
-    fn lines(&self) -> Vec<String>;
+    Deadline,
 }
 
 /// What the guard did or saw before the migration starts: the watch, the clearing, the plan.
@@ -151,8 +146,14 @@ pub enum Said<'a> {
     NoBaseline { error: String },
 }
 
-impl Words for Said<'_> {
-    fn lines(&self) -> Vec<String> {
+impl Render for Said<'_> {
+    fn lines(&self) -> Vec<Line> {
+        self.words().into_iter().map(|t| Line::new(Tone::Say, t)).collect()
+    }
+}
+
+impl Said<'_> {
+    fn words(&self) -> Vec<String> {
         match self {
             Said::Error(e) => vec![format!("error: {e}")],
             Said::WatchReadsDirect { var, direct } => vec![format!(
@@ -228,8 +229,9 @@ pub enum Attempts<'a> {
     Debris(&'a DebrisEvent<'a>),
     /// Stopped in the pause between attempts.
     StoppedInThePause,
-    /// Ending the migration (signal or deadline).
-    Ending(Ending),
+    /// Stopping the migration before it ends on its own: why, whether a signal was SIGTERM, and
+    /// the deadline that passed.
+    Stopping { why: Stopped, sigterm: bool, deadline: Duration },
     /// Its sessions could not be ended.
     EndFailed { error: String },
     /// …could not be checked.
@@ -244,8 +246,14 @@ pub enum Attempts<'a> {
     ReportNotWritten { path: String, error: String },
 }
 
-impl Words for Attempts<'_> {
-    fn lines(&self) -> Vec<String> {
+impl Render for Attempts<'_> {
+    fn lines(&self) -> Vec<Line> {
+        self.words().into_iter().map(|t| Line::new(Tone::Say, t)).collect()
+    }
+}
+
+impl Attempts<'_> {
+    fn words(&self) -> Vec<String> {
         match self {
             Attempts::CannotStart { argv, error } => vec![format!("✗ could not start `{argv}`: {error}")],
             Attempts::OutOfRetries { lock_timeouts, budget, retries, retry_for } => vec![format!(
@@ -270,9 +278,9 @@ impl Words for Attempts<'_> {
             Attempts::StoppedInThePause => {
                 vec!["stopped between attempts; nothing of the migration is running".into()]
             }
-            Attempts::Ending(Ending::Signal { sigterm: true }) => vec!["stop requested (SIGTERM: the dyno is being stopped): ending the migration's statements on the database, then the migration".into()],
-            Attempts::Ending(Ending::Signal { sigterm: false }) => vec!["interrupted (SIGINT): ending the migration's statements on the database, then the migration".into()],
-            Attempts::Ending(Ending::Deadline(d)) => vec![format!(
+            Attempts::Stopping { why: Stopped::Signal, sigterm: true, .. } => vec!["stop requested (SIGTERM: the dyno is being stopped): ending the migration's statements on the database, then the migration".into()],
+            Attempts::Stopping { why: Stopped::Signal, sigterm: false, .. } => vec!["interrupted (SIGINT): ending the migration's statements on the database, then the migration".into()],
+            Attempts::Stopping { why: Stopped::Deadline, deadline: d, .. } => vec![format!(
                 "--deadline {} passed: ending the migration's statements on the database, then the migration",
                 dur(*d)
             )],

@@ -52,9 +52,9 @@ pub fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]
     }
     let (outcome, exit) = match &last.ending {
         Ending::Exited(0) => {
-            out.show(&render::Ending::Finished { dyno: &last.dyno.name, took: last.duration });
+            out.show(&render::Concluded::Finished { dyno: &last.dyno.name, took: last.duration });
             if let Err(e) = record::save(app, last.finished_at, command) {
-                out.show(&render::Ending::NotRecorded { error: e.to_string() });
+                out.show(&render::Concluded::NotRecorded { error: e.to_string() });
             }
             let request = restart::Request {
                 plan,
@@ -70,7 +70,7 @@ pub fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]
             (Outcome::Succeeded, exit)
         }
         Ending::Disagreed { marker, platform } => {
-            out.show(&render::Ending::Contradictory {
+            out.show(&render::Concluded::Contradictory {
                 dyno: &last.dyno.name,
                 marker: *marker,
                 platform: *platform,
@@ -79,7 +79,7 @@ pub fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]
             (Outcome::Failed, Exit::Failed)
         }
         Ending::Exited(code) => {
-            out.show(&render::Ending::ExitedNonZero {
+            out.show(&render::Concluded::ExitedNonZero {
                 dyno: &last.dyno.name,
                 code: *code,
                 lock_timeouts: last.hit_lock_timeout.then_some(attempts.len()),
@@ -93,7 +93,7 @@ pub fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]
             (Outcome::Interrupted, Exit::Interrupted)
         }
         Ending::TimedOut => {
-            out.show(&render::Ending::PastTimeout { timeout: ctx.timeout });
+            out.show(&render::Concluded::PastTimeout { timeout: ctx.timeout });
             cleanup(client, out, app, &last.dyno, db);
             (Outcome::TimedOut, Exit::Failed)
         }
@@ -112,10 +112,10 @@ fn say_not_seen_to_the_end(ctx: &Aftermath, last: &Attempt, why: &str) {
         client.dyno_info(app, &last.dyno.id).map(|d| d.state).unwrap_or_else(|_| "gone (no longer listed)".into());
     let dyno = &last.dyno.name;
     if last.dyno.attach_url.is_some() {
-        out.show(&render::Ending::LostAttached { dyno, why, state, app });
+        out.show(&render::Concluded::LostAttached { dyno, why, state, app });
     } else {
         let follow = pending::follow_command(app, dyno, ctx.restart_arg);
-        out.show(&render::Ending::LostDetached { dyno, why, state, follow });
+        out.show(&render::Concluded::LostDetached { dyno, why, state, follow });
     }
 }
 

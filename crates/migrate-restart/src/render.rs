@@ -1,7 +1,7 @@
 //! Every line migrate-restart says to a person, in one place. The orchestration reports what
 //! happened as a typed event of its phase — [`Before`], [`Preflight`], [`Attempting`],
 //! [`Debris`], [`Ending`], [`Cleanup`], [`Restarting`], [`ReleaseStart`], [`ReleaseEnd`],
-//! [`Planning`], [`Checking`] — and shows it (`out.show(&render::Ending::Finished { … })`); how
+//! [`Planning`], [`Checking`] — and shows it (`out.show(&render::Concluded::Finished { … })`); how
 //! that reads — the words, the mark, which stream — is decided here and nowhere else. The JSON
 //! documents are the typed reports (`report.rs`); these are their human side, said as the run
 //! goes. Errors that end a run (refusals, bad input) stay one line beside the check that
@@ -325,7 +325,7 @@ fn not_checked(app: &str, why: &str) -> Vec<Line> {
 
 /// How the last attempt ended.
 #[derive(Debug)]
-pub enum Ending<'a> {
+pub enum Concluded<'a> {
     /// Exited 0.
     Finished { dyno: &'a str, took: Duration },
     /// The local record of the migration time failed.
@@ -344,15 +344,15 @@ pub enum Ending<'a> {
     EndedOnFir { dyno: &'a str, app: &'a str, platform: String },
 }
 
-impl Render for Ending<'_> {
+impl Render for Concluded<'_> {
     fn lines(&self) -> Vec<Line> {
         use Tone::*;
         match self {
-            Ending::Finished { dyno, took } => {
+            Concluded::Finished { dyno, took } => {
                 one(Ok, format!("migration finished on {dyno} in {}", format_duration(*took)))
             }
-            Ending::NotRecorded { error } => one(Warn, format!("could not record the migration time locally: {error}")),
-            Ending::Contradictory { dyno, marker, platform, tail } => {
+            Concluded::NotRecorded { error } => one(Warn, format!("could not record the migration time locally: {error}")),
+            Concluded::Contradictory { dyno, marker, platform, tail } => {
                 let mut lines = one(
                     Bad,
                     format!("{dyno}'s exit status is contradictory: the command's marker says {marker}, the platform says {platform}; treating the migration as failed. Nothing was restarted."),
@@ -360,7 +360,7 @@ impl Render for Ending<'_> {
                 lines.extend(tail_lines(tail));
                 lines
             }
-            Ending::ExitedNonZero { dyno, code, lock_timeouts, app, tail } => {
+            Concluded::ExitedNonZero { dyno, code, lock_timeouts, app, tail } => {
                 let mut lines =
                     one(Bad, format!("the migration exited with status {code} on {dyno}; nothing was restarted"));
                 if let Some(n) = lock_timeouts {
@@ -372,26 +372,26 @@ impl Render for Ending<'_> {
                 lines.extend(tail_lines(tail));
                 lines
             }
-            Ending::PastTimeout { timeout } => one(
+            Concluded::PastTimeout { timeout } => one(
                 Bad,
                 format!("the migration ran longer than --timeout {}; stopping it", format_duration(*timeout)),
             ),
             // Attached: the output never reached the log, and the dyno ends with the connection.
-            Ending::LostAttached { dyno, why, state, app } => one(
+            Concluded::LostAttached { dyno, why, state, app } => one(
                 Bad,
                 format!(
                     "lost the connection to {dyno} ({why}); its state is {state}. The migration may still be running or may have finished: \
                      see `heroku logs -a {app} --dyno {dyno}` and check with `migrate-restart check -a {app}`. Nothing was restarted."
                 ),
             ),
-            Ending::LostDetached { dyno, why, state, follow } => vec![
+            Concluded::LostDetached { dyno, why, state, follow } => vec![
                 Line::new(
                     Bad,
                     format!("stopped following {dyno} ({why}); its state is {state}. The migration may still be running or may have finished. Nothing was restarted."),
                 ),
                 Line::new(Say, format!("Pick it up from any machine: {follow}")),
             ],
-            Ending::EndedOnFir { dyno, app, platform } => one(
+            Concluded::EndedOnFir { dyno, app, platform } => one(
                 Bad,
                 format!(
                     "{dyno} has ended, and {app} is on {platform}, whose log sessions carry no history: its output and exit status cannot be read back. Nothing was restarted; see whether the migration applied with `migrate-restart check -a {app}`."

@@ -53,7 +53,7 @@ pub fn run(args: FollowArgs) -> anyhow::Result<Exit> {
     confirm_destructive(&s.out, &app, args.confirm.answer(), &question)?;
     if gone && s.platform.is_fir() {
         // Nothing to read: a Fir log session starts when it is created.
-        s.out.show(&render::Ending::EndedOnFir { dyno: &dyno_name, app: &app, platform: s.platform.to_string() });
+        s.out.show(&render::Concluded::EndedOnFir { dyno: &dyno_name, app: &app, platform: s.platform.to_string() });
         return Ok(Exit::NotVerified);
     }
     let Some(attempt) = follow_to_the_end(&s, &args, dyno, gone && record.is_none())? else {
