@@ -20,6 +20,8 @@ pub enum Exit {
     BlockingFound,
     /// 7: maintenance-window `status` only: a window is open, or the app looks like one is.
     WindowOpen,
+    /// 8: migrate-restart `plan` only: the migration breaks queries the running release sends.
+    WouldBreak,
     /// 130: interrupted; what the tool had started was cleaned up or reported.
     Interrupted,
     /// Another status passed through unchanged (maintenance-window returns its COMMAND's).
@@ -28,7 +30,7 @@ pub enum Exit {
 
 impl Exit {
     /// Every code, in table order.
-    pub const ALL: [Exit; 9] = [
+    pub const ALL: [Exit; 10] = [
         Exit::Success,
         Exit::Failed,
         Exit::Usage,
@@ -37,6 +39,7 @@ impl Exit {
         Exit::Refused,
         Exit::BlockingFound,
         Exit::WindowOpen,
+        Exit::WouldBreak,
         Exit::Interrupted,
     ];
 
@@ -53,7 +56,8 @@ impl Exit {
             Exit::Refused => Some(5),
             Exit::BlockingFound => Some(6),
             Exit::WindowOpen => Some(7),
-            Exit::Interrupted => Some(8),
+            Exit::WouldBreak => Some(8),
+            Exit::Interrupted => Some(9),
             Exit::Other(_) => None,
         }
     }
@@ -69,6 +73,7 @@ impl Exit {
             Exit::Refused => 5,
             Exit::BlockingFound => 6,
             Exit::WindowOpen => 7,
+            Exit::WouldBreak => 8,
             Exit::Interrupted => 130,
             Exit::Other(code) => code,
         }
@@ -92,6 +97,9 @@ impl Exit {
             }
             Exit::WindowOpen => {
                 "maintenance-window status only: a window is open, or the app is in maintenance with no journal here"
+            }
+            Exit::WouldBreak => {
+                "migrate-restart plan only: the migration breaks queries the running release sends (each prepared on the migrated copy fails)"
             }
             Exit::Interrupted => "interrupted; what the tool had started was cleaned up or reported",
             Exit::Other(_) => "maintenance-window only: the status of the COMMAND it ran",

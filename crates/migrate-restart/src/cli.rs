@@ -89,6 +89,11 @@ pub struct PlanArgs {
     #[arg(long, value_name = "URL", env = "SCRATCH_DATABASE_URL", hide_env_values = true)]
     pub scratch_url: Option<String>,
 
+    /// How many of production's busiest statements (pg_stat_statements, by calls) are
+    /// prepared on the copy before and after the migration, to find those it breaks
+    #[arg(long, value_name = "N", default_value_t = crate::commands::plan::DEFAULT_TOP)]
+    pub top: usize,
+
     /// The migration command, run locally with DATABASE_URL set to the scratch database
     /// (default: the `release:` line of ./Procfile, through sh)
     #[arg(last = true, value_name = "COMMAND")]

@@ -238,9 +238,19 @@ pub struct PlanReport {
     pub older_transactions: Vec<i32>,
     /// How busy each planned table is: what would queue behind the migration's lock.
     pub activity: Vec<pg_locks::lockplan::TableActivity>,
+    /// Production's statements (pg_stat_statements) the migration breaks: each prepared on the
+    /// copy before the migration and failing after it, with the server's error.
+    pub breaks: Vec<crate::commands::plan::Break>,
+    /// How many of production's statements were prepared before and after.
+    pub statements_checked: usize,
+    /// Why production's statements were not checked (pg_stat_statements missing or unreadable);
+    /// absent when they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaks_unchecked: Option<String>,
     /// Why the plan cannot vouch (empty unless the verdict is `cannot_vouch`).
     pub cannot_vouch: Vec<String>,
-    /// `clear` (nothing would wait), `would_wait` (obstacles found) or `cannot_vouch`.
+    /// `clear` (nothing would wait or break), `would_break`, `would_wait` (obstacles found) or
+    /// `cannot_vouch`.
     pub verdict: PlanVerdict,
 }
 
@@ -282,6 +292,9 @@ pub enum PlanVerdict {
     /// Sessions hold or wait for conflicting locks: the migration would wait, and what needs
     /// the tables would queue behind it (exit 6).
     WouldWait,
+    /// Queries the running release sends fail on the migrated schema (exit 8): the release
+    /// that serves traffic during the release phase and until the restart breaks.
+    WouldBreak,
     /// A `CONCURRENTLY` statement would wait for open transactions, or nothing was recorded
     /// (the command ran no DDL the recorder sees) (exit 3).
     CannotVouch,

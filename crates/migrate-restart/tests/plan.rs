@@ -585,3 +585,63 @@ fn a_plan_that_cannot_vouch_or_is_for_another_database_is_refused_by_every_plan_
         assert!(!has_column(&s.pg, "postgres"), "nothing started");
     }
 }
+
+/// What the running release breaks, found by the server itself: production's busiest queries
+/// (pg_stat_statements) are prepared on the copy before and after the migration. A query that
+/// reads the column the migration drops prepared before and fails after: `would_break`, exit 8,
+/// the query, its calls and the server's error. The test checks the error against the server
+/// on its own: the same query, prepared by the test on the migrated copy, fails the same way.
+#[test]
+fn a_dropped_column_breaks_the_running_releases_query_and_exits_8() {
+    let s = setup();
+    s.pg.psql("postgres", "ALTER TABLE users ADD COLUMN legacy_flag boolean").unwrap();
+    s.pg.psql("scratch", "ALTER TABLE users ADD COLUMN legacy_flag boolean").unwrap();
+    s.pg.load_pg_stat_statements("postgres").unwrap();
+    // The running release, as production sees it: a parameterized read, many times.
+    let mut app = test_support::sessions::client(&s.pg.superuser_url("postgres"), "puma");
+    for id in 0..25 {
+        app.query("SELECT legacy_flag FROM users WHERE id = $1", &[&id]).unwrap();
+        app.query("SELECT id FROM users WHERE id = $1", &[&id]).unwrap();
+    }
+    let out = plan(&s, "ALTER TABLE users DROP COLUMN legacy_flag", &["--json"]);
+    assert_eq!(out.code(), 8, "{}", out.dump());
+    let doc = out.json();
+    assert_eq!(doc["verdict"], "would_break", "{doc}");
+    let breaks = doc["breaks"].as_array().unwrap();
+    assert_eq!(breaks.len(), 1, "only the query that reads the dropped column: {doc}");
+    let b = &breaks[0];
+    let query = b["query"].as_str().unwrap();
+    assert!(query.contains("legacy_flag") && query.contains("$1"), "{doc}");
+    assert_eq!(b["calls"], 25, "{doc}");
+    assert_eq!(b["statement_seq"], 1, "{doc}");
+    assert!(doc["statements_checked"].as_u64().unwrap() >= 2, "{doc}");
+    // The oracle: the server's own error for that query on the migrated copy.
+    let prepared =
+        test_support::sessions::client(&s.scratch, "oracle").batch_execute(&format!("PREPARE oracle AS {query}"));
+    let server_error = prepared.unwrap_err().as_db_error().unwrap().message().to_string();
+    assert_eq!(b["error"], server_error.as_str(), "{doc}");
+    assert!(
+        out.stderr_text()
+            .contains("ALTER TABLE (public.users) breaks `SELECT legacy_flag FROM users WHERE id = $1` — 25 calls"),
+        "{}",
+        out.dump()
+    );
+    // Nothing on production changed: the column is still there.
+    assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'legacy_flag'").unwrap(), "1");
+}
+
+/// Without pg_stat_statements nothing is checked, and the plan says so rather than giving an
+/// all-clear for what it did not check.
+#[test]
+fn without_pg_stat_statements_the_plan_says_the_running_release_was_not_checked() {
+    let s = setup();
+    let out = plan(&s, "ALTER TABLE users ADD COLUMN nickname text", &["--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc = out.json();
+    assert!(doc["breaks_unchecked"].as_str().unwrap().contains("pg_stat_statements is not installed"), "{doc}");
+    assert!(
+        out.stderr_text().contains("production's own queries were not checked against the migrated schema"),
+        "{}",
+        out.dump()
+    );
+}

@@ -76,6 +76,28 @@ impl PgCluster {
         bail!("pg_ctl start failed 5 times; last server log:\n{last_err}")
     }
 
+    /// Loads `pg_stat_statements` (as Heroku Postgres has it on production plans): preloaded by
+    /// a restart on the same port, and created in database `db`. Statements run after this are
+    /// counted.
+    pub fn load_pg_stat_statements(&self, db: &str) -> anyhow::Result<()> {
+        self.psql("postgres", "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")?;
+        let data = self.dir.path().join("data");
+        let out = run(
+            Command::new(self.bindir.join("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-m", "fast", "-w", "-t", "60", "stop"]),
+            self.run_as,
+        )?;
+        anyhow::ensure!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+        anyhow::ensure!(
+            launch(&self.bindir, self.dir.path(), self.port, self.max_connections, self.run_as)?,
+            "the server did not come back with pg_stat_statements preloaded"
+        );
+        self.psql(db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")?;
+        Ok(())
+    }
+
     /// A streaming replica of this cluster (a follower, in Heroku's words), in recovery and
     /// connected to this primary when this returns. Made from a cold copy of the primary's
     /// data directory (the primary stops for a moment), so no pg_basebackup of a matching

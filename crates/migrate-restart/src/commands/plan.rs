@@ -11,7 +11,10 @@
 //! never the app's own: a scratch URL naming the same database as the app's is refused before
 //! anything runs.
 
+mod breaks;
 pub(crate) mod render;
+
+pub use breaks::{Break, DEFAULT_TOP};
 
 use std::process::{Command, Stdio};
 
@@ -32,6 +35,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         resolve_database(None, &args.db, &args.app, || cli_kit::api_client(TOOL, env!("CARGO_PKG_VERSION"), &out))?;
     let mut live = pg_locks::connect(&db.connect_options(&format!("{TOOL}-plan")))?;
     let production = pg_locks::database_identity(live.client())?;
+    // What the running release sends, read once (the only other read of production's).
+    let statements = breaks::read_production(live.client(), args.top);
     let scratch = match &args.scratch_url {
         Some(url) => {
             let scratch = scratch_database(url)?;
@@ -45,15 +50,22 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         scratch: scratch.name(),
         database: db.describe(),
     });
-    let plan = record(&out, &scratch.db, &command)?;
+    let (plan, broken) = record(&out, &scratch.db, &command, &statements)?;
     drop(scratch.server);
     let found = read_production(live.client(), &plan)?;
-    let verdict = found.verdict(&plan, scratch.copy.as_ref());
+    let verdict = found.verdict(&plan, scratch.copy.as_ref(), &broken);
+    let (statements_checked, breaks_unchecked) = match &statements {
+        breaks::Statements::Read(q) => (q.len(), None),
+        breaks::Statements::Unavailable(why) => (0, Some(why.clone())),
+    };
     out.show(&render::Planning::Plan {
         plan: &plan,
         obstacles: &found.obstacles,
         older: &found.older,
         activity: &found.activity,
+        breaks: &broken,
+        checked: statements_checked,
+        unchecked: breaks_unchecked.as_deref(),
         verdict: &verdict,
         db: &db,
     });
@@ -69,11 +81,15 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         obstacles: found.obstacles,
         older_transactions: found.older,
         activity: found.activity,
+        breaks: broken,
+        statements_checked,
+        breaks_unchecked,
         cannot_vouch,
         verdict,
     });
     Ok(match verdict {
         PlanVerdict::Clear => Exit::Success,
+        PlanVerdict::WouldBreak => Exit::WouldBreak,
         PlanVerdict::WouldWait => Exit::BlockingFound,
         PlanVerdict::CannotVouch => Exit::NotVerified,
     })
@@ -170,7 +186,12 @@ fn read_production(c: &mut pg_locks::Client, plan: &LockPlan) -> anyhow::Result<
 
 impl Production {
     /// The verdict, and why the plan cannot vouch when it cannot.
-    fn verdict(&self, plan: &LockPlan, copy: Option<&SchemaCopy>) -> (PlanVerdict, Vec<String>) {
+    fn verdict(&self, plan: &LockPlan, copy: Option<&SchemaCopy>, broken: &[Break]) -> (PlanVerdict, Vec<String>) {
+        // A query of the running release that fails after the migration breaks the site for
+        // the whole window, whoever holds what now: it comes first.
+        if !broken.is_empty() {
+            return (PlanVerdict::WouldBreak, Vec::new());
+        }
         let mut why = Vec::new();
         if self.follower {
             why.push("this is a follower: the sessions that would make the migration wait hold their locks on the leader, which this connection does not see".to_string());
@@ -255,13 +276,23 @@ fn refuse_production_as_scratch(
 
 /// Installs the recorder, runs the migration with DATABASE_URL pointed at the scratch
 /// database, reads what was recorded, and removes the recorder (also after a failure).
-fn record(out: &Output, scratch: &ResolvedDatabase, command: &[String]) -> anyhow::Result<LockPlan> {
+fn record(
+    out: &Output,
+    scratch: &ResolvedDatabase,
+    command: &[String],
+    statements: &breaks::Statements,
+) -> anyhow::Result<(LockPlan, Vec<Break>)> {
     let mut c = pg_locks::connect(&scratch.connect_options(&format!("{TOOL}-plan")))
         .map_err(|e| fail(Exit::Failed, format!("cannot reach the scratch database: {e}")))?;
     lockplan::install_recorder(c.client()).map_err(|e| {
         usage(format!("cannot install the lock recorder on the scratch database ({e}): it needs a superuser there (event triggers)"))
     })?;
     let existing = lockplan::existing_relations(c.client())?;
+    let queries: &[breaks::ProductionQuery] = match statements {
+        breaks::Statements::Read(q) => q,
+        breaks::Statements::Unavailable(_) => &[],
+    };
+    let before = breaks::prepare_each(c.client(), queries);
     // The migration's own output is not the plan: it goes to stderr, so --json stays one document.
     let status = Command::new(&command[0])
         .args(&command[1..])
@@ -281,7 +312,9 @@ fn record(out: &Output, scratch: &ResolvedDatabase, command: &[String]) -> anyho
     }
     let mut plan = plan?;
     plan.mark_created(&existing);
-    Ok(plan)
+    let after = breaks::prepare_each(c.client(), queries);
+    let broken = breaks::broken(queries, &before, &after, &plan);
+    Ok((plan, broken))
 }
 
 /// Transactions open on the app's database now (a CONCURRENTLY statement waits for each).

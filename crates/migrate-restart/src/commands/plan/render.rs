@@ -22,6 +22,9 @@ pub enum Planning<'a> {
         obstacles: &'a [Obstacle],
         older: &'a [i32],
         activity: &'a [TableActivity],
+        breaks: &'a [super::Break],
+        checked: usize,
+        unchecked: Option<&'a str>,
         verdict: &'a (PlanVerdict, Vec<String>),
         db: &'a ResolvedDatabase,
     },
@@ -38,8 +41,9 @@ impl Render for Planning<'_> {
                 format!("Recording what `{command}` locks on {scratch} (the scratch database), then checking {database} for sessions that would make it wait."),
             ),
             Planning::Copied { database, copy } => copied_lines(database, copy),
-            Planning::Plan { plan, obstacles, older, activity, verdict, db } => {
+            Planning::Plan { plan, obstacles, older, activity, breaks, checked, unchecked, verdict, db } => {
                 let mut lines: Vec<Line> = plan_lines(plan, obstacles, older, activity).into_iter().map(|l| Line::new(Say, l)).collect();
+                lines.extend(break_lines(plan, breaks, *checked, *unchecked));
                 lines.push(Line::new(Say, verdict_line(verdict, db)));
                 lines
             }
@@ -91,6 +95,10 @@ fn verdict_line((verdict, why): &(PlanVerdict, Vec<String>), db: &ResolvedDataba
             db.selector_args()
         ),
         PlanVerdict::CannotVouch => format!("Could not vouch for the plan: {}.", why.join("; ")),
+        PlanVerdict::WouldBreak => format!(
+            "{}: for the release phase and until the restart, the release serving traffic sends queries that fail on the migrated schema. Split the migration (expand now, contract in the next deploy).",
+            bold().apply_to("The migration would break the running release")
+        ),
     }
 }
 
@@ -162,4 +170,37 @@ fn statement_lines(s: &PlannedStatement) -> Vec<String> {
         out.push("   waits for every transaction older than it before it finishes".to_string());
     }
     out
+}
+
+/// What the running release would break: one line per query, or what was checked.
+fn break_lines(plan: &LockPlan, breaks: &[super::Break], checked: usize, unchecked: Option<&str>) -> Vec<Line> {
+    if let Some(why) = unchecked {
+        return one(
+            Tone::Warn,
+            format!("production's own queries were not checked against the migrated schema: {why}"),
+        );
+    }
+    if breaks.is_empty() {
+        return one(
+            Tone::Say,
+            format!(
+                "{} of production's busiest statements prepare on the migrated schema as they did before.",
+                checked
+            ),
+        );
+    }
+    breaks
+        .iter()
+        .map(|b| {
+            let by = b
+                .statement_seq
+                .and_then(|seq| plan.statements.iter().find(|s| s.seq == seq))
+                .map(|s| format!("{} ({})", s.tag, s.object.as_deref().unwrap_or("statement")))
+                .unwrap_or_else(|| "The migration".to_string());
+            Line::new(
+                Tone::Bad,
+                format!("{by} breaks `{}` — {} calls — {}", cli_kit::printable(&b.query), b.calls, b.error),
+            )
+        })
+        .collect()
 }
