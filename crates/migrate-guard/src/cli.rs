@@ -27,9 +27,10 @@ The last line the guard prints is its summary, for scripts:
 #[command(name = "migrate-guard", version, after_help = EXAMPLES)]
 pub struct Args {
     /// Longest a statement of the migration may wait for a lock (PGOPTIONS lock_timeout, and
-    /// cancelled from the guard's own connection shortly after, whatever the migration set)
-    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::positive_duration_arg)]
-    pub lock_wait: Duration,
+    /// cancelled from the guard's own connection shortly after, whatever the migration set);
+    /// `off`: no budget, the guard only watches (and still ends the statements on a stop)
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::lock_wait_arg)]
+    pub lock_wait: cli_kit::LockWait,
 
     /// Retries after a lock timeout
     #[arg(long, value_name = "N", default_value_t = 3)]

@@ -95,8 +95,8 @@ pub struct GuardReport {
     pub database: String,
     /// Whether the guard watched the database (false only with `--unwatched`, or when refused).
     pub watched: bool,
-    /// The lock-wait budget.
-    pub lock_wait_ms: u64,
+    /// The lock-wait budget (null with `--lock-wait off`).
+    pub lock_wait_ms: Option<u64>,
     /// Before the first statement.
     pub clearing: Clearing,
     /// Each run of the command.
@@ -142,7 +142,7 @@ mod tests {
             session_name: "migrate-restart/release.3".into(),
             database: "DATABASE_URL".into(),
             watched: true,
-            lock_wait_ms: 5000,
+            lock_wait_ms: Some(5000),
             clearing: Clearing { waited_ms: 62_000, clear: true, ..Clearing::default() },
             attempts: vec![],
             outcome: Outcome::Refused,

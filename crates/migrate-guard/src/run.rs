@@ -51,7 +51,7 @@ pub fn guard(args: Args) -> anyhow::Result<Exit> {
         session_name: setup.session_name.clone(),
         database: setup.database_var.clone(),
         watched: false,
-        lock_wait_ms: args.lock_wait.as_millis() as u64,
+        lock_wait_ms: args.lock_wait.0.map(|d| d.as_millis() as u64),
         clearing: Default::default(),
         attempts: Vec::new(),
         outcome: Outcome::Refused,
@@ -188,17 +188,21 @@ impl Guard<'_> {
     }
 
     fn guarding(&self) -> Said<'_> {
-        let budget = match &self.watch_url {
-            Some(_) if self.pooled => format!(
+        let budget = match (&self.watch_url, self.args.lock_wait.0, self.outside_budget()) {
+            (_, None, _) | (_, _, None) => {
+                "no lock-wait budget (--lock-wait off): statements wait as long as their locks take; the guard watches"
+                    .to_string()
+            }
+            (Some(_), Some(_), Some(outside)) if self.pooled => format!(
                 "no PGOPTIONS (the pooler refuses them): lock waits cut from the guard's own connection at {}",
-                dur(self.outside_budget())
+                dur(outside)
             ),
-            Some(_) => format!(
+            (Some(_), Some(lock_wait), Some(outside)) => format!(
                 "lock_timeout {} via PGOPTIONS, cut from the guard's own connection at {}",
-                dur(self.args.lock_wait),
-                dur(self.outside_budget())
+                dur(lock_wait),
+                dur(outside)
             ),
-            None => format!("lock_timeout {} via PGOPTIONS only (unwatched)", dur(self.args.lock_wait)),
+            (None, Some(lock_wait), _) => format!("lock_timeout {} via PGOPTIONS only (unwatched)", dur(lock_wait)),
         };
         Said::Guarding {
             argv: cli_kit::shell::join(&self.setup.argv),
@@ -213,8 +217,8 @@ impl Guard<'_> {
 
     /// The budget as the watch enforces it: just after Postgres's own lock_timeout would have
     /// acted, so PGOPTIONS in force means the watch never has to.
-    fn outside_budget(&self) -> Duration {
-        self.args.lock_wait + OUTSIDE_SLACK
+    fn outside_budget(&self) -> Option<Duration> {
+        self.args.lock_wait.0.map(|d| d + OUTSIDE_SLACK)
     }
 }
 
@@ -343,15 +347,15 @@ impl Guard<'_> {
             Some(url) => {
                 let voice = self.voice;
                 let opts = self.setup.connect_options(url);
-                Watch::start(Reads::Connect(opts), claim.ownership.clone(), Some(self.outside_budget()), move |e| {
+                Watch::start(Reads::Connect(opts), claim.ownership.clone(), self.outside_budget(), move |e| {
                     voice.watch_event(e)
                 })
             }
             None => Watch::none(),
         };
         let mut env = vec![("PGAPPNAME".to_string(), self.setup.session_name.clone())];
-        if pgoptions {
-            env.push(("PGOPTIONS".to_string(), self.setup.pgoptions(self.args.lock_wait)));
+        if let Some(lock_wait) = self.args.lock_wait.0.filter(|_| pgoptions) {
+            env.push(("PGOPTIONS".to_string(), self.setup.pgoptions(lock_wait)));
         }
         let began = Instant::now();
         let mut running = match child::start(&Launch { argv: &self.setup.argv, env }) {
@@ -513,7 +517,7 @@ impl migration_policy::drive::Runner for GuardRunner<'_, '_> {
             }
             Event::OutOfRetries { lock_timeouts } => voice.show(&Attempts::OutOfRetries {
                 lock_timeouts: *lock_timeouts,
-                budget: args.lock_wait,
+                budget: args.lock_wait.0.unwrap_or_default(),
                 retries: args.retries,
                 retry_for: args.retry_for,
             }),

@@ -558,3 +558,15 @@ fn a_retry_whose_debris_check_cannot_connect_does_not_run() {
     );
     assert!(summary(&out).starts_with("migrate-guard: outcome=retry_blocked"), "{}", out.dump());
 }
+
+/// `--lock-wait off`: the guard gives the command no lock_timeout and cuts nothing; it says so,
+/// and its report has no budget.
+#[test]
+fn lock_wait_off_gives_no_budget_and_says_so() {
+    let d = dyno();
+    let (out, report) = d.report(&["--lock-wait", "off"], "echo \"PGOPTIONS=[${PGOPTIONS:-}]\"");
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("PGOPTIONS=[]"), "{}", out.dump());
+    assert!(out.stderr_text().contains("no lock-wait budget (--lock-wait off)"), "{}", out.dump());
+    assert_eq!(report.lock_wait_ms, None);
+}

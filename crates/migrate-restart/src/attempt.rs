@@ -27,8 +27,8 @@ pub struct Spec<'a> {
     pub command: &'a str,
     /// Dyno size.
     pub size: Option<String>,
-    /// `lock_timeout` for PGOPTIONS.
-    pub lock_timeout: Duration,
+    /// `lock_timeout` for PGOPTIONS (None: `--lock-wait off`).
+    pub lock_timeout: Option<Duration>,
     /// `statement_timeout` for PGOPTIONS.
     pub statement_timeout: Option<Duration>,
     /// The lock-wait budget enforced from outside (None: only watch).
@@ -94,7 +94,10 @@ pub fn launched(command: &str, platform: &heroku_api::Platform) -> String {
 /// `lock_timeout 5s`, or how the wait is bounded without PGOPTIONS.
 fn in_force(spec: &Spec) -> String {
     match (spec.pgoptions, spec.outside_budget) {
-        (true, _) => format!("lock_timeout {}", cli_kit::format_duration(spec.lock_timeout)),
+        (true, _) => match spec.lock_timeout {
+            Some(l) => format!("lock_timeout {}", cli_kit::format_duration(l)),
+            None => "no lock_timeout: --lock-wait off".to_string(),
+        },
         (false, Some(b)) => {
             format!("no PGOPTIONS; lock waits cancelled from outside at {}", cli_kit::format_duration(b))
         }
@@ -140,16 +143,26 @@ fn dyno_create(spec: &Spec) -> DynoCreate {
     DynoCreate {
         command,
         env: [
-            ("PGOPTIONS".to_string(), pgoptions(spec.lock_timeout, spec.statement_timeout)),
-            ("PGAPPNAME".to_string(), MIGRATION_APP_PREFIX.trim_end_matches('/').to_string()),
+            pgoptions_for(spec).map(|o| ("PGOPTIONS".to_string(), o)),
+            Some(("PGAPPNAME".to_string(), MIGRATION_APP_PREFIX.trim_end_matches('/').to_string())),
         ]
         .into_iter()
+        .flatten()
         .filter(|(k, _)| spec.pgoptions || k != "PGOPTIONS")
         .collect(),
         attach: spec.attach,
         size: spec.size.clone(),
         process_type: Some("run".into()),
         time_to_live: Some(spec.timeout.as_secs().max(60)),
+    }
+}
+
+/// The migration's `PGOPTIONS`: its lock_timeout and statement_timeout, as far as given.
+fn pgoptions_for(spec: &Spec) -> Option<String> {
+    match (spec.lock_timeout, spec.statement_timeout) {
+        (Some(l), s) => Some(pgoptions(l, s)),
+        (None, Some(s)) => Some(format!("-c statement_timeout={}", s.as_millis())),
+        (None, None) => None,
     }
 }
 
@@ -344,11 +357,11 @@ fn run_detached(
 /// budget holds inside the dyno even when this terminal goes away; as given otherwise (the
 /// guard is a second safeguard, never a new way for a one-off to fail). One attempt per dyno (`--retries 0`: the retry
 /// policy runs here), no look for blockers (the preflight ran here), the deadline the attempt's.
-pub fn guarded(command: &str, lock_timeout: Duration, timeout: Duration) -> String {
+pub fn guarded(command: &str, lock_timeout: Option<Duration>, timeout: Duration) -> String {
     let quoted = command.replace('\'', "'\\''");
+    let lock_wait = lock_timeout.map(|l| format!("{}ms", l.as_millis())).unwrap_or_else(|| "off".into());
     format!(
-        "if [ -n \"${{DATABASE_URL:-}}\" ] && command -v migrate-guard >/dev/null 2>&1; then migrate-guard --lock-wait {}ms --retries 0 --no-preflight --deadline {}s -- sh -c '{quoted}'; else sh -c '{quoted}'; fi",
-        lock_timeout.as_millis(),
+        "if [ -n \"${{DATABASE_URL:-}}\" ] && command -v migrate-guard >/dev/null 2>&1; then migrate-guard --lock-wait {lock_wait} --retries 0 --no-preflight --deadline {}s -- sh -c '{quoted}'; else sh -c '{quoted}'; fi",
         timeout.as_secs().max(1)
     )
 }
@@ -445,7 +458,7 @@ mod wrapper_tests {
         std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let line = with_exit_marker(&format!(
             "export PGAPPNAME=\"{MIGRATION_APP_PREFIX}${{DYNO:-run}}\"; {}",
-            guarded(command, Duration::from_secs(5), Duration::from_secs(60))
+            guarded(command, Some(Duration::from_secs(5)), Duration::from_secs(60))
         ));
         let path = if with_guard { format!("{}:/usr/bin:/bin", dir.display()) } else { "/usr/bin:/bin".to_string() };
         let out = std::process::Command::new("sh")

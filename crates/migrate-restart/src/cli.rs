@@ -245,10 +245,10 @@ pub struct RunArgs {
     pub size: Option<String>,
 
     /// Longest a statement of the migration may wait for a lock: its sessions' lock_timeout (via
-    /// PGOPTIONS), and cancelled from outside shortly after, whatever the migration set
-    /// (`--lock-timeout`, its old name, still works for now)
-    #[arg(allow_hyphen_values = true, long, alias = "lock-timeout", value_name = "DUR", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::positive_duration_arg)]
-    pub lock_wait: Duration,
+    /// PGOPTIONS), and cancelled from outside shortly after, whatever the migration set; `off`:
+    /// no budget, the watch only says who holds what (`--lock-timeout`, its old name, still works)
+    #[arg(allow_hyphen_values = true, long, alias = "lock-timeout", value_name = "DUR|off", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::lock_wait_arg)]
+    pub lock_wait: cli_kit::LockWait,
 
     /// statement_timeout for the migration's sessions (via PGOPTIONS; default: none)
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]

@@ -17,7 +17,10 @@ use crate::report::Preflight;
 use crate::TOOL;
 
 /// `lock_timeout 5s via PGOPTIONS, enforced from outside at 5.5s`: how the timeout is applied.
-pub fn timeout_in_force(lock_timeout: Duration, outside: Option<Duration>) -> String {
+pub fn timeout_in_force(lock_timeout: Option<Duration>, outside: Option<Duration>) -> String {
+    let Some(lock_timeout) = lock_timeout else {
+        return "no lock-wait budget (--lock-wait off): its statements wait for their locks as long as that takes; the watch only says who holds them".into();
+    };
     match outside {
         Some(o) => format!(
             "lock_timeout {} via PGOPTIONS, enforced from outside at {}",
@@ -155,9 +158,10 @@ mod backoff_tests {
     #[test]
     fn the_plan_says_how_the_timeout_is_applied() {
         assert_eq!(
-            timeout_in_force(Duration::from_secs(5), Some(Duration::from_millis(5500))),
+            timeout_in_force(Some(Duration::from_secs(5)), Some(Duration::from_millis(5500))),
             "lock_timeout 5s via PGOPTIONS, enforced from outside at 5.5s"
         );
-        assert!(timeout_in_force(Duration::from_secs(5), None).contains("nothing enforces it from outside"));
+        assert!(timeout_in_force(Some(Duration::from_secs(5)), None).contains("nothing enforces it from outside"));
+        assert!(timeout_in_force(None, None).starts_with("no lock-wait budget (--lock-wait off)"));
     }
 }

@@ -1426,3 +1426,28 @@ fn the_old_lock_timeout_flag_still_works_and_says_its_new_name_once() {
         s.tool.run(&["-a", "acme", "--command", "true", "--lock-wait", "3s", "--restart", "none", "--confirm", "acme"]);
     assert!(!out.stderr_text().contains("--lock-timeout"), "{}", out.dump());
 }
+
+/// `--lock-wait off`, the same word as on every tool: no budget at all — no lock_timeout in
+/// PGOPTIONS, no cut from outside, the guard in the slug told `off` too — said before the run.
+#[test]
+fn lock_wait_off_runs_without_a_budget_and_says_so() {
+    let s = setup();
+    let out = s.tool.run(&[
+        "-a",
+        "acme",
+        "--command",
+        "true",
+        "--lock-wait",
+        "off",
+        "--restart",
+        "none",
+        "--confirm",
+        "acme",
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stdout_text().contains("no lock-wait budget (--lock-wait off)"), "{}", out.dump());
+    let create = s.sim.requests().into_iter().find(|r| r.method == "POST" && r.path == "/apps/acme/dynos").unwrap();
+    let body = create.body.unwrap();
+    assert!(body["env"].get("PGOPTIONS").is_none(), "no lock_timeout: {body}");
+    assert!(body["command"].as_str().unwrap().contains("migrate-guard --lock-wait off "), "{body}");
+}

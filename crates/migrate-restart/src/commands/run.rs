@@ -51,18 +51,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     // Skipping the check before the start never removes the guard during the run: only
     // --no-lock-watch does, and says so.
     let watch_db = if args.no_lock_watch { None } else { watch_database(&s.out, &s.app, s.db.as_ref(), &s.vars) };
-    if let Some(db) = &watch_db {
+    let budget = args.lock_wait.0;
+    if let Some(db) = watch_db.as_ref().filter(|_| budget.is_some()) {
         // Before anything is said or started: a budget announced must be one the watch can
         // enforce (each attempt opens its watch before its dyno exists, too).
         crate::attempt::probe_watch(db)?;
     }
-    if watch_db.is_none() && !args.no_lock_watch {
+    if watch_db.is_none() && !args.no_lock_watch && budget.is_some() {
         return Err(refused(format!(
             "cannot enforce the lock-wait budget: {} has no DATABASE_URL config var to watch; pass --database-url URL, or --no-lock-watch to rely on the migration's own lock_timeout; nothing was started",
             s.app
         )));
     }
-    let outside_budget = watch_db.as_ref().map(|_| args.lock_wait + migration_policy::OUTSIDE_SLACK);
+    let outside_budget = watch_db.as_ref().and(budget).map(|b| b + migration_policy::OUTSIDE_SLACK);
     announce(&args, &s, &command, &plan, outside_budget);
     confirm_destructive(
         &s.out,
@@ -129,7 +130,7 @@ fn announce(args: &RunArgs, s: &Session, command: &str, plan: &Plan, outside_bud
             (true, false) => format!(" ({platform})"),
             _ => String::new(),
         },
-        in_force: timeout_in_force(args.lock_wait, outside_budget),
+        in_force: timeout_in_force(args.lock_wait.0, outside_budget),
         statement_timeout: args.statement_timeout,
         retries: args.retries,
         then: plan.describe(),
@@ -152,7 +153,7 @@ fn attempt_until_done(
         app: &s.app,
         command,
         size: args.size.clone(),
-        lock_timeout: args.lock_wait,
+        lock_timeout: args.lock_wait.0,
         statement_timeout: args.statement_timeout,
         outside_budget,
         pgoptions: true,
