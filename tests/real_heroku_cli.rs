@@ -368,3 +368,19 @@ fn on_a_cnb_app_the_cli_prepends_launcher_and_without_it_the_runtime_is_missing(
     assert_eq!(command, "bundle exec echo bare");
     assert!(exited(&name).ends_with("status 127"), "without launcher the app's bundle is not found");
 }
+
+/// The app features the plan reads (`preboot`), as the CLI itself reads them from the sim.
+#[test]
+fn features_info_reads_preboot_as_the_cli_does() {
+    let (sim, cli) = stuck_release();
+    let out = cli.run(&["features:info", "preboot", "-a", "acme", "--json"]);
+    assert!(out.status.success(), "{}", test_support::heroku_cli::text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((doc["name"].as_str(), doc["enabled"].as_bool()), (Some("preboot"), Some(false)), "{doc}");
+    sim.with(|w| w.set_feature("acme", "preboot", true));
+    let out = cli.run(&["features:info", "preboot", "-a", "acme", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["enabled"], true, "{doc}");
+    let out = cli.run(&["features", "-a", "acme"]);
+    assert!(stdout(&out).contains("preboot"), "{}", test_support::heroku_cli::text(&out));
+}

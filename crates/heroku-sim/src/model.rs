@@ -199,6 +199,9 @@ pub struct AppState {
     pub generation: String,
     /// `heroku-24`, or `cnb` for Cloud Native Buildpack apps.
     pub stack: String,
+    /// The app's features by name, enabled or not (`preboot`, off unless a test turns it on):
+    /// what `heroku features` lists.
+    pub features: BTreeMap<String, bool>,
 }
 
 /// How a dyno's command finds the app's language runtime (`bundle`, `ruby`…).

@@ -6,6 +6,12 @@ use std::time::{Duration, SystemTime};
 use crate::model::{AppState, AttachmentState, DynoState, FormationState, ReleaseState, SlugState, World};
 
 impl World {
+    /// Turns an app feature on or off (`preboot`: the old dynos keep serving while the new ones
+    /// boot, after a release).
+    pub fn set_feature(&mut self, app: &str, name: &str, enabled: bool) {
+        self.apps.get_mut(app).expect("seed: unknown app").features.insert(name.to_string(), enabled);
+    }
+
     /// Adds an app with release v1 (a slug built from commit `0000000…`). Returns it for tweaking.
     pub fn add_app(&mut self, name: &str) -> &mut AppState {
         let id = self.new_id();
@@ -38,6 +44,7 @@ impl World {
             }],
             config_vars: BTreeMap::new(),
             attachments: Vec::new(),
+            features: BTreeMap::from([("preboot".to_string(), false)]),
             generation: "cedar".into(),
             stack: "heroku-24".into(),
         };

@@ -182,6 +182,8 @@ fn every_endpoint_answers_in_the_published_schema() {
         ("DELETE", "/apps/acme/dynos/web.1".into(), None, "dyno", false),
         ("DELETE", "/apps/acme/dynos".into(), None, "dyno", false),
         ("GET", "/apps/acme/formation".into(), None, "formation", true),
+        ("GET", "/apps/acme/features".into(), None, "app-feature", true),
+        ("GET", "/apps/acme/features/preboot".into(), None, "app-feature", true),
         ("GET", "/apps/acme/formation/web".into(), None, "formation", true),
         (
             "PATCH",

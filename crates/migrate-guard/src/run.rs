@@ -373,7 +373,8 @@ impl Guard<'_> {
         // After a stop the platform's SIGKILL is on its way: the summary line matters more
         // than the command's last buffered lines.
         let said = running.drain(if stopped.is_some() { Duration::from_millis(300) } else { Duration::from_secs(2) });
-        let log: WatchLog = watch.finish();
+        let log: WatchLog =
+            if stopped.is_some() { watch.finish_within(Duration::from_millis(300)) } else { watch.finish() };
         let cut = log.enforcements.iter().any(|e| e.verified);
         let report = AttemptReport {
             attempt: self.report.attempts.len() + 1,

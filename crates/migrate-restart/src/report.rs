@@ -241,6 +241,10 @@ pub struct PlanReport {
     /// Production's statements (pg_stat_statements) the migration breaks: each prepared on the
     /// copy before the migration and failing after it, with the server's error.
     pub breaks: Vec<crate::commands::plan::Break>,
+    /// How long the running release meets the migrated schema on this app (absent without an
+    /// app: a database URL alone names no formation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_release: Option<crate::commands::plan::RunningRelease>,
     /// How many of production's statements were prepared before and after.
     pub statements_checked: usize,
     /// Why production's statements were not checked (pg_stat_statements missing or unreadable);

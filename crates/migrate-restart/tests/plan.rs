@@ -645,3 +645,40 @@ fn without_pg_stat_statements_the_plan_says_the_running_release_was_not_checked(
         out.dump()
     );
 }
+
+/// The window the running release meets the migrated schema in, read from the app: with
+/// preboot on, the release phase then about 3 minutes more (the boot timeout plus about 2);
+/// off, until the dynos restart, with requests failing meanwhile; and the dynos that booted
+/// before the current release, which may cache an older schema still.
+#[test]
+fn the_plan_says_how_long_old_code_meets_the_new_schema() {
+    let s = setup();
+    let out = plan(&s, "ALTER TABLE users ADD COLUMN nickname text", &["--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc = out.json();
+    assert_eq!(doc["running_release"]["preboot"], false, "{doc}");
+    assert_eq!(doc["running_release"]["restart_secs"], 60, "{doc}");
+    assert_eq!(doc["running_release"]["current_release"], 1, "{doc}");
+    assert_eq!(doc["running_release"]["booted_before_current_release"], serde_json::json!([]), "{doc}");
+    assert!(out.stderr_text().contains("preboot is off, so requests fail meanwhile"), "{}", out.dump());
+
+    s._sim.with(|w| {
+        w.set_feature("acme", "preboot", true);
+        w.add_formation("acme", "worker", 1, "sidekiq", std::time::Duration::from_secs(2 * 86_400));
+    });
+    s.pg.psql("scratch", "ALTER TABLE users DROP COLUMN nickname").unwrap();
+    let out = plan(&s, "ALTER TABLE users ADD COLUMN nickname text", &["--json"]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let doc = out.json();
+    assert_eq!(doc["running_release"]["preboot"], true, "{doc}");
+    assert_eq!(doc["running_release"]["restart_secs"], 180, "{doc}");
+    assert_eq!(doc["running_release"]["booted_before_current_release"], serde_json::json!(["worker.1"]), "{doc}");
+    let err = out.stderr_text();
+    assert!(
+        err.contains(
+            "v1 serves traffic for the whole release phase, then about 3m more while preboot keeps its dynos serving"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("1 dyno booted before v1 and still run (worker.1)"), "{err}");
+}

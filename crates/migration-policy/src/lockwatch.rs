@@ -258,4 +258,20 @@ impl Watch {
         }
         self.log()
     }
+
+    /// Stops the watch and returns what it saw, waiting at most `limit` for its thread: when a
+    /// stop is under way (the platform's SIGKILL follows SIGTERM), a look in flight on a loaded
+    /// database must not delay what is left to say. A thread still looking is left to end on
+    /// its own; it acts on nothing once stopped.
+    pub fn finish_within(mut self, limit: Duration) -> WatchLog {
+        self.stop.store(true, Ordering::SeqCst);
+        let until = Instant::now() + limit;
+        while self.handle.as_ref().is_some_and(|h| !h.is_finished()) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if self.handle.as_ref().is_some_and(|h| h.is_finished()) {
+            let _ = self.handle.take().map(|h| h.join());
+        }
+        self.log()
+    }
 }

@@ -1,4 +1,5 @@
-//! Apps: the app itself (its generation and stack, the maintenance flag) and its config vars.
+//! Apps: the app itself (its generation and stack, the maintenance flag), its config vars and
+//! its features (preboot).
 
 use std::collections::BTreeMap;
 
@@ -150,4 +151,21 @@ impl Client {
             self.send(&Call::get(format!("/apps/{}/config-vars", seg(app)), app_subject(app)))?;
         Ok(raw.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
     }
+
+    /// `GET /apps/{app}/features/{name}`: whether a feature (`preboot`) is on.
+    pub fn app_feature(&self, app: &str, name: &str) -> Result<AppFeature, Error> {
+        self.send(&Call::get(
+            format!("/apps/{}/features/{}", seg(app), seg(name)),
+            format!("feature `{name}` of {app}"),
+        ))
+    }
+}
+
+/// One app feature (`GET /apps/{app}/features/{name}`), as far as the tools read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppFeature {
+    /// `preboot`, …
+    pub name: String,
+    /// On or off.
+    pub enabled: bool,
 }

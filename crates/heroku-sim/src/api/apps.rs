@@ -60,3 +60,36 @@ pub(super) fn update_config_vars(world: &mut World, app_name: &str, body: Option
         world.apps[app_name].config_vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     answer(200, Value::Object(vars))
 }
+
+/// One app feature as the schema's `app-feature` (the fields the schema defines).
+fn feature_json(app: &crate::model::AppState, index: usize, name: &str, enabled: bool) -> Value {
+    let at = super::wire::ts(app.created_at);
+    json!({
+        "id": format!("5f0c7e1a-0000-4000-8000-{index:012x}"),
+        "name": name,
+        "enabled": enabled,
+        "state": "general",
+        "description": format!("{name} (simulated)"),
+        "doc_url": format!("https://devcenter.heroku.com/articles/{name}"),
+        "display_name": name,
+        "feedback_email": "",
+        "created_at": at,
+        "updated_at": at,
+    })
+}
+
+/// `GET /apps/{app}/features`.
+pub(super) fn features(world: &mut World, app_name: &str, cx: &Call) -> Answer {
+    let app = &world.apps[app_name];
+    let items = app.features.iter().enumerate().map(|(i, (n, e))| feature_json(app, i, n, *e)).collect();
+    list(items, cx.range, "id", world.faults.page_size)
+}
+
+/// `GET /apps/{app}/features/{name}`: 404 for a feature the app does not have.
+pub(super) fn feature(world: &mut World, app_name: &str, name: &str) -> Answer {
+    let app = &world.apps[app_name];
+    match app.features.iter().enumerate().find(|(_, (n, _))| n.as_str() == name) {
+        Some((i, (n, e))) => answer(200, feature_json(app, i, n, *e)),
+        None => error(404, "not_found", "Couldn't find that feature."),
+    }
+}

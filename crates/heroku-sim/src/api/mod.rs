@@ -277,6 +277,8 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
         ("GET", []) => apps::get_app(world, app, &cx),
         ("PATCH", []) => apps::update_app(world, app, &cx),
         ("GET", ["config-vars"]) => apps::config_vars(world, app),
+        ("GET", ["features"]) => apps::features(world, app, &cx),
+        ("GET", ["features", name]) => apps::feature(world, app, name),
         // A user's config change makes a release, which runs the release phase.
         ("PATCH", ["config-vars"]) => apps::update_config_vars(world, app, body, now),
         ("GET", ["addon-attachments"]) => apps::attachments(world, app, &cx),

@@ -13,8 +13,10 @@
 
 mod breaks;
 pub(crate) mod render;
+mod window;
 
 pub use breaks::{Break, DEFAULT_TOP};
+pub use window::RunningRelease;
 
 use std::process::{Command, Stdio};
 
@@ -51,6 +53,12 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         database: db.describe(),
     });
     let (plan, broken) = record(&out, &scratch.db, &command, &statements)?;
+    // How long the running release meets the migrated schema: only for an app (a URL alone
+    // names no formation).
+    let running_release = match args.app.resolve() {
+        Ok(app) => Some(window::read(&cli_kit::api_client(TOOL, env!("CARGO_PKG_VERSION"), &out)?, &app)),
+        Err(_) => None,
+    };
     drop(scratch.server);
     let found = read_production(live.client(), &plan)?;
     let verdict = found.verdict(&plan, scratch.copy.as_ref(), &broken);
@@ -64,6 +72,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         older: &found.older,
         activity: &found.activity,
         breaks: &broken,
+        running_release: running_release.as_ref(),
         checked: statements_checked,
         unchecked: breaks_unchecked.as_deref(),
         verdict: &verdict,
@@ -82,6 +91,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         older_transactions: found.older,
         activity: found.activity,
         breaks: broken,
+        running_release,
         statements_checked,
         breaks_unchecked,
         cannot_vouch,

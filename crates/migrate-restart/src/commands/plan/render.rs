@@ -23,6 +23,7 @@ pub enum Planning<'a> {
         older: &'a [i32],
         activity: &'a [TableActivity],
         breaks: &'a [super::Break],
+        running_release: Option<&'a super::RunningRelease>,
         checked: usize,
         unchecked: Option<&'a str>,
         verdict: &'a (PlanVerdict, Vec<String>),
@@ -41,9 +42,10 @@ impl Render for Planning<'_> {
                 format!("Recording what `{command}` locks on {scratch} (the scratch database), then checking {database} for sessions that would make it wait."),
             ),
             Planning::Copied { database, copy } => copied_lines(database, copy),
-            Planning::Plan { plan, obstacles, older, activity, breaks, checked, unchecked, verdict, db } => {
+            Planning::Plan { plan, obstacles, older, activity, breaks, running_release, checked, unchecked, verdict, db } => {
                 let mut lines: Vec<Line> = plan_lines(plan, obstacles, older, activity).into_iter().map(|l| Line::new(Say, l)).collect();
                 lines.extend(break_lines(plan, breaks, *checked, *unchecked));
+                lines.extend(running_release.map(window_lines).unwrap_or_default());
                 lines.push(Line::new(Say, verdict_line(verdict, db)));
                 lines
             }
@@ -203,4 +205,35 @@ fn break_lines(plan: &LockPlan, breaks: &[super::Break], checked: usize, uncheck
             )
         })
         .collect()
+}
+
+/// How long old code meets the migrated schema on this app.
+fn window_lines(w: &super::RunningRelease) -> Vec<Line> {
+    let current = w.current_release.map(|v| format!("v{v}")).unwrap_or_else(|| "the current release".into());
+    let after = match w.preboot {
+        Some(true) => format!(
+            "then about {} more while preboot keeps its dynos serving (the boot timeout plus about 2 minutes)",
+            format_duration(std::time::Duration::from_secs(w.restart_secs))
+        ),
+        Some(false) => format!(
+            "then until its dynos have restarted onto the new release (up to {}, the boot timeout; preboot is off, so requests fail meanwhile)",
+            format_duration(std::time::Duration::from_secs(w.restart_secs))
+        ),
+        None => "then until the formation has restarted (whether preboot is on could not be read)".to_string(),
+    };
+    let mut lines = one(
+        Tone::Say,
+        format!("Old code meets the migrated schema: {current} serves traffic for the whole release phase, {after}."),
+    );
+    if !w.booted_before_current_release.is_empty() {
+        lines.push(Line::new(
+            Tone::Warn,
+            format!(
+                "{} booted before {current} and still run ({}): they may cache an older schema still (migrate-restart check)",
+                cli_kit::output::count(w.booted_before_current_release.len(), "dyno"),
+                w.booted_before_current_release.join(", ")
+            ),
+        ));
+    }
+    lines
 }
