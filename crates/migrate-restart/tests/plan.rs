@@ -597,6 +597,8 @@ fn a_dropped_column_breaks_the_running_releases_query_and_exits_8() {
     s.pg.psql("postgres", "ALTER TABLE users ADD COLUMN legacy_flag boolean").unwrap();
     s.pg.psql("scratch", "ALTER TABLE users ADD COLUMN legacy_flag boolean").unwrap();
     s.pg.load_pg_stat_statements("postgres").unwrap();
+    // A Rails app: its history table says which two-step form to give.
+    s.pg.psql("postgres", "CREATE TABLE schema_migrations (version varchar PRIMARY KEY)").unwrap();
     // The running release, as production sees it: a parameterized read, many times.
     let mut app = test_support::sessions::client(&s.pg.superuser_url("postgres"), "puma");
     for id in 0..25 {
@@ -626,6 +628,12 @@ fn a_dropped_column_breaks_the_running_releases_query_and_exits_8() {
         "{}",
         out.dump()
     );
+    let two_step = b["two_step"].as_str().unwrap();
+    assert!(
+        two_step.starts_with("first deploy: add `self.ignored_columns += [\"legacy_flag\"]` to the model"),
+        "{doc}"
+    );
+    assert!(out.stderr_text().contains("  in two deploys: first deploy: add `self.ignored_columns"), "{}", out.dump());
     // Nothing on production changed: the column is still there.
     assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'legacy_flag'").unwrap(), "1");
 }

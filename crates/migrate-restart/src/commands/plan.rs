@@ -39,6 +39,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     let production = pg_locks::database_identity(live.client())?;
     // What the running release sends, read once (the only other read of production's).
     let statements = breaks::read_production(live.client(), args.top);
+    let framework = breaks::framework(live.client());
     let scratch = match &args.scratch_url {
         Some(url) => {
             let scratch = scratch_database(url)?;
@@ -52,7 +53,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         scratch: scratch.name(),
         database: db.describe(),
     });
-    let (plan, broken) = record(&out, &scratch.db, &command, &statements)?;
+    let (plan, broken) = record(&out, &scratch.db, &command, &statements, framework)?;
     // How long the running release meets the migrated schema: only for an app (a URL alone
     // names no formation).
     let running_release = match args.app.resolve() {
@@ -291,6 +292,7 @@ fn record(
     scratch: &ResolvedDatabase,
     command: &[String],
     statements: &breaks::Statements,
+    framework: breaks::Framework,
 ) -> anyhow::Result<(LockPlan, Vec<Break>)> {
     let mut c = pg_locks::connect(&scratch.connect_options(&format!("{TOOL}-plan")))
         .map_err(|e| fail(Exit::Failed, format!("cannot reach the scratch database: {e}")))?;
@@ -323,7 +325,7 @@ fn record(
     let mut plan = plan?;
     plan.mark_created(&existing);
     let after = breaks::prepare_each(c.client(), queries);
-    let broken = breaks::broken(queries, &before, &after, &plan);
+    let broken = breaks::broken(queries, &before, &after, &plan, framework);
     Ok((plan, broken))
 }
 

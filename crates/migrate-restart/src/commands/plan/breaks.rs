@@ -26,6 +26,54 @@ pub struct Break {
     pub calls: i64,
     /// The server's error when it is prepared on the migrated copy.
     pub error: String,
+    /// The same change in two deploys (expand, then contract), in the app's framework's terms.
+    pub two_step: String,
+}
+
+/// The migration framework production's history table shows: what the two-step advice names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framework {
+    /// `schema_migrations` (Active Record).
+    Rails,
+    /// `django_migrations`.
+    Django,
+    /// Neither.
+    Other,
+}
+
+/// Which framework's history table production has (a catalog read).
+pub fn framework(c: &mut Client) -> Framework {
+    let has = |c: &mut Client, t: &str| {
+        c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&t]).map(|r| r.get::<_, bool>(0)).unwrap_or(false)
+    };
+    if has(c, "schema_migrations") {
+        Framework::Rails
+    } else if has(c, "django_migrations") {
+        Framework::Django
+    } else {
+        Framework::Other
+    }
+}
+
+/// The expand/contract form of the change that breaks a query, from the server's error: a
+/// column the running code still names, or a relation it still reads.
+fn two_step(error: &str, framework: Framework) -> String {
+    let name = error.split('"').nth(1).unwrap_or("it");
+    let column = error.starts_with("column ");
+    match (column, framework) {
+        (true, Framework::Rails) => format!(
+            "first deploy: add `self.ignored_columns += [\"{name}\"]` to the model (the running code stops naming it once restarted); next deploy: the migration that removes {name}"
+        ),
+        (true, Framework::Django) => format!(
+            "first deploy: remove the field from the model with SeparateDatabaseAndState(state_operations=[RemoveField(…, \"{name}\")], database_operations=[]); next deploy: a migration that drops the column {name}"
+        ),
+        (true, Framework::Other) => format!(
+            "first deploy: code that no longer reads or writes {name}; next deploy: the migration that removes it"
+        ),
+        (false, _) => format!(
+            "first deploy: keep {name} readable beside the new form (a view under the old name, or both written) and switch the code; next deploy: remove {name}"
+        ),
+    }
 }
 
 /// One of production's statements.
@@ -116,6 +164,7 @@ pub fn broken(
     before: &[Result<(), String>],
     after: &[Result<(), String>],
     plan: &LockPlan,
+    framework: Framework,
 ) -> Vec<Break> {
     queries
         .iter()
@@ -126,6 +175,7 @@ pub fn broken(
                 query: q.query.clone(),
                 calls: q.calls,
                 error: error.clone(),
+                two_step: two_step(error, framework),
             }),
             _ => None,
         })
@@ -184,10 +234,17 @@ mod tests {
             Ok(()),
             Err("relation \"gone\" does not exist".into()),
         ];
-        let found = broken(&queries, &before, &after, &plan);
+        let found = broken(&queries, &before, &after, &plan, Framework::Rails);
         assert_eq!(found.len(), 1, "what failed before too is not the migration's doing: {found:?}");
         assert_eq!(found[0].statement_seq, Some(2));
         assert_eq!(found[0].calls, 12408);
         assert_eq!(found[0].error, "column \"legacy_flag\" does not exist");
+        assert!(
+            found[0].two_step.starts_with("first deploy: add `self.ignored_columns += [\"legacy_flag\"]`"),
+            "{}",
+            found[0].two_step
+        );
+        assert!(two_step("column \"x\" does not exist", Framework::Django).contains("SeparateDatabaseAndState"));
+        assert!(two_step("relation \"users\" does not exist", Framework::Other).contains("a view under the old name"));
     }
 }

@@ -199,11 +199,15 @@ fn break_lines(plan: &LockPlan, breaks: &[super::Break], checked: usize, uncheck
                 .and_then(|seq| plan.statements.iter().find(|s| s.seq == seq))
                 .map(|s| format!("{} ({})", s.tag, s.object.as_deref().unwrap_or("statement")))
                 .unwrap_or_else(|| "The migration".to_string());
-            Line::new(
-                Tone::Bad,
-                format!("{by} breaks `{}` — {} calls — {}", cli_kit::printable(&b.query), b.calls, b.error),
-            )
+            vec![
+                Line::new(
+                    Tone::Bad,
+                    format!("{by} breaks `{}` — {} calls — {}", cli_kit::printable(&b.query), b.calls, b.error),
+                ),
+                Line::new(Tone::Say, format!("  in two deploys: {}", b.two_step)),
+            ]
         })
+        .flatten()
         .collect()
 }
 
