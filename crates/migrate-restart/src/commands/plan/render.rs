@@ -193,7 +193,7 @@ fn break_lines(plan: &LockPlan, breaks: &[super::Break], checked: usize, uncheck
     }
     breaks
         .iter()
-        .map(|b| {
+        .flat_map(|b| {
             let by = b
                 .statement_seq
                 .and_then(|seq| plan.statements.iter().find(|s| s.seq == seq))
@@ -207,7 +207,6 @@ fn break_lines(plan: &LockPlan, breaks: &[super::Break], checked: usize, uncheck
                 Line::new(Tone::Say, format!("  in two deploys: {}", b.two_step)),
             ]
         })
-        .flatten()
         .collect()
 }
 
