@@ -50,6 +50,7 @@
 
 pub mod api;
 pub mod clock;
+pub mod faults;
 pub mod git;
 pub mod http;
 pub mod logs;
