@@ -244,9 +244,7 @@ fn run_attached(
     // The migration reads no input: end its stdin at once, as `heroku run` does off a terminal.
     let _ = stream.send_eof();
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-
     let watch = start_watch(spec, &dyno, out, watching);
-
     let mut scanner = OutputScanner::default();
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
     let mut lock_timeout = false;
