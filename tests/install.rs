@@ -142,19 +142,24 @@ impl Drop for Registry {
 #[test]
 fn the_plugin_installs_from_a_registry_with_its_platform_package_and_no_install_script() {
     let out_dir = test_support::tempfile::tempdir().unwrap();
-    let bins = test_support::bin_dir(&[
-        "migrate-guard",
-        "safe-ps-kill",
-        "pg-blockers",
-        "migrate-restart",
-        "maintenance-window",
-    ]);
+    let tools = ["migrate-guard", "safe-ps-kill", "pg-blockers", "migrate-restart", "maintenance-window"];
+    let built = test_support::bin_dir(&tools);
+    // The debug binaries without their debug info (a release build has none): packing, publishing
+    // and installing 200 MB would measure gzip, not the install.
+    let bins = out_dir.path().join("bin");
+    std::fs::create_dir_all(&bins).unwrap();
+    for t in tools {
+        std::fs::copy(built.join(t), bins.join(t)).unwrap();
+        let stripped = Command::new("strip").arg(bins.join(t)).status().unwrap();
+        assert!(stripped.success(), "strip {t}");
+    }
+    let dist = out_dir.path().join("dist");
     let package = Command::new(test_support::workspace_root().join("scripts/package"))
-        .args(["--from", bins.to_str().unwrap(), "--out", out_dir.path().to_str().unwrap(), "--only", "npm"])
+        .args(["--from", bins.to_str().unwrap(), "--out", dist.to_str().unwrap(), "--only", "npm"])
         .output()
         .unwrap();
     assert!(package.status.success(), "scripts/package: {}", text(&package));
-    let npm = out_dir.path().join("npm");
+    let npm = dist.join("npm");
     let version = env!("CARGO_PKG_VERSION");
     let plugin_tgz = npm.join(format!("heroku-deploy-safety-{version}.tgz"));
     let platform_tgz = npm.join(format!("heroku-deploy-safety-linux-x64-{version}.tgz"));
