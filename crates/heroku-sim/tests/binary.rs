@@ -15,18 +15,25 @@ impl Drop for KillOnDrop {
     }
 }
 
-#[test]
-fn the_binary_prints_its_url_and_the_heroku_cli_sees_release_2343() {
+/// Starts the binary with `args`: the process (killed on drop) and the URL it printed first.
+fn start_sim(args: &[&str]) -> (KillOnDrop, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_heroku-sim"))
-        .args(["--scenario", "stuck-release", "--port", "0", "--token", "bin-token"])
+        .args(args)
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let _guard = KillOnDrop(child);
+    let guard = KillOnDrop(child);
     let mut url = String::new();
     BufReader::new(stdout).read_line(&mut url).unwrap();
-    let url = url.trim();
+    (guard, url.trim().to_string())
+}
+
+#[test]
+fn the_binary_prints_its_url_and_the_heroku_cli_sees_release_2343() {
+    let (_guard, url) = start_sim(&["--scenario", "stuck-release", "--port", "0", "--token", "bin-token"]);
+    let url = url.as_str();
     assert!(url.starts_with("http://127.0.0.1:"), "first line is the URL: {url:?}");
     let cli = HerokuCli::new(url, "bin-token");
     let out = cli.run(&["ps", "-a", "acme"]);
@@ -85,16 +92,8 @@ fn help_names_the_token_and_a_database_url_becomes_every_apps_database() {
 /// (the docs and tests use both), seen by the real Heroku CLI.
 #[test]
 fn fault_flags_answer_503_and_reset_the_connection() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_heroku-sim"))
-        .args(["--port", "0", "--fail-503", "1:/apps/acme/dynos", "--reset", "1:/apps/acme/formation"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _guard = KillOnDrop(child);
-    let mut url = String::new();
-    BufReader::new(stdout).read_line(&mut url).unwrap();
+    let (_guard, url) =
+        start_sim(&["--port", "0", "--fail-503", "1:/apps/acme/dynos", "--reset", "1:/apps/acme/formation"]);
     // One plain HTTP/1.1 request: its status code, or "000" when the connection gave no answer.
     let authority = url.trim().trim_start_matches("http://").to_string();
     let get = |path: &str| -> String {
