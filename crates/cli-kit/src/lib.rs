@@ -100,6 +100,21 @@ pub const DEFAULT_LOCK_WAIT: &str = "5s";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockWait(pub Option<std::time::Duration>);
 
+impl LockWait {
+    /// The budgets a guard enforces: `--lock-wait` bounds both the wait for a lock and how long
+    /// others may queue behind a lock a statement holds; `--lock-hold` (when given) replaces
+    /// the hold side alone (`off`: holds are watched, never cut).
+    pub fn budgets(self, lock_hold: Option<LockWait>) -> pg_locks::Budgets {
+        pg_locks::Budgets { wait: self.0, hold: lock_hold.unwrap_or(self).0 }
+    }
+}
+
+/// Both budgets, as the tools pass them to the watch.
+pub use pg_locks::Budgets;
+
+/// The `--lock-hold` help, the same on every tool that enforces the budget.
+pub const LOCK_HOLD_HELP: &str = "Longest anyone may queue behind a lock a statement of the migration holds (a rewrite, an index build, a validating scan): the statement is cut then, its transaction rolls back and the queue runs; counted from the first waiter's wait, so a long statement nobody queues behind is never cut. Default: the --lock-wait budget; `off`: holds are only watched";
+
 /// clap value parser for `--lock-wait DUR|off`.
 pub fn lock_wait_arg(s: &str) -> Result<LockWait, String> {
     if s.trim().eq_ignore_ascii_case("off") {

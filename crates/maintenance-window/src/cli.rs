@@ -163,7 +163,7 @@ pub struct WindowArgs {
     #[arg(long, value_name = "APP")]
     pub promote_from: Option<String>,
 
-    /// The promotion starts the app's release phase: a DDL statement of it that waits on a lock this long is cancelled (the release then fails and the window holds); `off` only watches
+    /// The promotion starts the app's release phase: a DDL statement of it that waits on a lock this long is cancelled (the release then fails and the window holds); one that holds a lock is never cut inside the window, however long; `off` only watches
     #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::lock_wait_arg)]
     pub lock_wait: cli_kit::LockWait,
 

@@ -302,7 +302,9 @@ fn follow_release_phase(
 ) -> anyhow::Result<release_phase::ReleasePhaseReport> {
     let previous = release_phase::current_release(client, app).ok().flatten().map(|r| r.version);
     let opts = release_phase::Options {
-        lock_wait: args.lock_wait.0,
+        // Inside the window the site is down by choice and the long statement is what the window
+        // is for: a statement holding its lock is never cut here, only one waiting for a lock.
+        budgets: cli_kit::Budgets { wait: args.lock_wait.0, hold: None },
         deadline: None,
         timeout: args.release_timeout,
         application_name: None,

@@ -27,10 +27,15 @@ The last line the guard prints is its summary, for scripts:
 #[command(name = "migrate-guard", version, after_help = EXAMPLES)]
 pub struct Args {
     /// Longest a statement of the migration may wait for a lock (PGOPTIONS lock_timeout, and
-    /// cancelled from the guard's own connection shortly after, whatever the migration set);
-    /// `off`: no budget, the guard only watches (and still ends the statements on a stop)
+    /// cancelled from the guard's own connection shortly after, whatever the migration set), and
+    /// longest anyone may queue behind a lock it holds (see --lock-hold); `off`: no budget, the
+    /// guard only watches (and still ends the statements on a stop)
     #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::lock_wait_arg)]
     pub lock_wait: cli_kit::LockWait,
+
+    /// The hold budget (None: the --lock-wait budget).
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", value_parser = cli_kit::lock_wait_arg, help = cli_kit::LOCK_HOLD_HELP)]
+    pub lock_hold: Option<cli_kit::LockWait>,
 
     /// Retries after a lock timeout
     #[arg(long, value_name = "N", default_value_t = 3)]

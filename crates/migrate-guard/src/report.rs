@@ -16,6 +16,9 @@ pub enum Outcome {
     Failed,
     /// Every attempt the policy allowed ended in a lock timeout (its own or the budget's cut).
     LockTimeout,
+    /// The hold budget cut a statement others queued behind too long: the release fails, not
+    /// retried (the same statement would hold the lock as long again).
+    HoldCut,
     /// A retry was due, but what the failed attempt left makes it unsafe (the statement to run
     /// is in the output).
     RetryBlocked,
@@ -34,6 +37,7 @@ impl Outcome {
             Outcome::Succeeded => "succeeded",
             Outcome::Failed => "failed",
             Outcome::LockTimeout => "lock_timeout",
+            Outcome::HoldCut => "hold_cut",
             Outcome::RetryBlocked => "retry_blocked",
             Outcome::Refused => "refused",
             Outcome::Stopped => "stopped",
@@ -97,6 +101,10 @@ pub struct GuardReport {
     pub watched: bool,
     /// The lock-wait budget (null with `--lock-wait off`).
     pub lock_wait_ms: Option<u64>,
+    /// The hold budget: a statement others queued behind this long is cut (null with
+    /// `--lock-hold off`, or `--lock-wait off` and no `--lock-hold`).
+    #[serde(default)]
+    pub lock_hold_ms: Option<u64>,
     /// Before the first statement.
     pub clearing: Clearing,
     /// Each run of the command.
@@ -143,6 +151,7 @@ mod tests {
             database: "DATABASE_URL".into(),
             watched: true,
             lock_wait_ms: Some(5000),
+            lock_hold_ms: Some(5000),
             clearing: Clearing { waited_ms: 62_000, clear: true, ..Clearing::default() },
             attempts: vec![],
             outcome: Outcome::Refused,

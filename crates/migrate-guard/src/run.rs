@@ -52,6 +52,7 @@ pub fn guard(args: Args) -> anyhow::Result<Exit> {
         database: setup.database_var.clone(),
         watched: false,
         lock_wait_ms: args.lock_wait.0.map(|d| d.as_millis() as u64),
+        lock_hold_ms: args.lock_wait.budgets(args.lock_hold).hold.map(|d| d.as_millis() as u64),
         clearing: Default::default(),
         attempts: Vec::new(),
         outcome: Outcome::Refused,
@@ -188,7 +189,7 @@ impl Guard<'_> {
     }
 
     fn guarding(&self) -> Said<'_> {
-        let budget = match (&self.watch_url, self.args.lock_wait.0, self.outside_budget()) {
+        let budget = match (&self.watch_url, self.args.lock_wait.0, self.outside_budget().wait) {
             (_, None, _) | (_, _, None) => {
                 "no lock-wait budget (--lock-wait off): statements wait as long as their locks take; the guard watches"
                     .to_string()
@@ -204,6 +205,12 @@ impl Guard<'_> {
             ),
             (None, Some(lock_wait), _) => format!("lock_timeout {} via PGOPTIONS only (unwatched)", dur(lock_wait)),
         };
+        let holds = match (&self.watch_url, self.outside_budget().hold) {
+            (None, _) => "nothing bounds how long others queue behind its locks (unwatched)".to_string(),
+            (Some(_), Some(hold)) => format!("{}{}", migration_policy::signs::HOLDS_CUT_AT, dur(hold)),
+            (Some(_), None) => migration_policy::signs::HOLDS_NOT_CUT.to_string(),
+        };
+        let budget = format!("{budget}; {holds}");
         Said::Guarding {
             argv: cli_kit::shell::join(&self.setup.argv),
             dyno: &self.setup.dyno,
@@ -215,10 +222,12 @@ impl Guard<'_> {
         }
     }
 
-    /// The budget as the watch enforces it: just after Postgres's own lock_timeout would have
-    /// acted, so PGOPTIONS in force means the watch never has to.
-    fn outside_budget(&self) -> Option<Duration> {
-        self.args.lock_wait.0.map(|d| d + OUTSIDE_SLACK)
+    /// The budgets as the watch enforces them: waits just after Postgres's own lock_timeout
+    /// would have acted, so PGOPTIONS in force means the watch never has to; holds at the hold
+    /// budget itself (nothing inside the session bounds a hold).
+    fn outside_budget(&self) -> pg_locks::Budgets {
+        let asked = self.args.lock_wait.budgets(self.args.lock_hold);
+        pg_locks::Budgets { wait: asked.wait.map(|d| d + OUTSIDE_SLACK), hold: asked.hold }
     }
 }
 
@@ -271,12 +280,23 @@ impl Guard<'_> {
                 self.report.outcome = Outcome::Succeeded;
                 Exit::Success
             }
+            _ if self.last_cut_for_holding() => {
+                // Not retried: the same statement on the same data would hold the lock as long again.
+                self.report.outcome = Outcome::HoldCut;
+                self.voice.show(&Attempts::HeldTooLong);
+                Exit::Failed
+            }
             code => {
                 self.report.outcome = Outcome::Failed;
                 self.voice.show(&Attempts::FailedOnItsOwn { code });
                 Exit::Other(code.unwrap_or(1).clamp(1, 255) as u8)
             }
         }
+    }
+
+    /// The hold budget cut a statement of the last attempt (verified).
+    fn last_cut_for_holding(&self) -> bool {
+        self.report.attempts.last().is_some_and(|a| a.cut.iter().any(|e| e.verified && e.for_holding()))
     }
 
     /// 1 when the budget cut the last attempt (the guard ended it), else the command's own status.
@@ -375,11 +395,11 @@ impl Guard<'_> {
         let said = running.drain(if stopped.is_some() { Duration::from_millis(300) } else { Duration::from_secs(2) });
         let log: WatchLog =
             if stopped.is_some() { watch.finish_within(Duration::from_millis(300)) } else { watch.finish() };
-        let cut = log.enforcements.iter().any(|e| e.verified);
+        let cut_waiting = log.enforcements.iter().any(|e| e.verified && !e.for_holding());
         let report = AttemptReport {
             attempt: self.report.attempts.len() + 1,
             exit_status: status,
-            hit_lock_timeout: said.lock_timeout || cut,
+            hit_lock_timeout: said.lock_timeout || cut_waiting,
             cut: log.enforcements,
             lock_waits: log.waits,
             left_behind: None,

@@ -67,7 +67,7 @@ impl Voice {
             WatchEvent::GotLock => self.say("the migration got its lock"),
             WatchEvent::Cut(e) => {
                 self.say_all(text::enforcement_lines(e, "migration").into_iter().map(plain));
-                if e.verified {
+                if e.verified && !e.for_holding() {
                     self.say("   its own lock_timeout was not in force (PGOPTIONS ignored or overridden); treated as a lock timeout");
                 }
             }
@@ -225,6 +225,8 @@ pub enum Attempts<'a> {
     Retrying { n: u32, of: u32, pause: Duration, ceiling: Duration },
     /// The migration failed on its own.
     FailedOnItsOwn { code: Option<i32> },
+    /// The hold budget cut the migration's statement: not retried.
+    HeldTooLong,
     /// What the check before a retry found (the debris rule: cannot check, no retry).
     Debris(&'a DebrisEvent<'a>),
     /// Stopped in the pause between attempts.
@@ -274,6 +276,9 @@ impl Attempts<'_> {
                 "✗ the migration failed on its own (exit {}); not a lock timeout, so not retried",
                 code.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
             )],
+            Attempts::HeldTooLong => vec![
+                "✗ the migration failed: its statement was cut for holding a lock the site queued behind past the budget. Not retried: on the same data it would hold the lock as long again. Change it to the form named above, or run it in a maintenance window (heroku maintenance:window)".into(),
+            ],
             Attempts::Debris(found) => debris_lines(found),
             Attempts::StoppedInThePause => {
                 vec!["stopped between attempts; nothing of the migration is running".into()]

@@ -31,8 +31,11 @@ pub struct Spec<'a> {
     pub lock_timeout: Option<Duration>,
     /// `statement_timeout` for PGOPTIONS.
     pub statement_timeout: Option<Duration>,
-    /// The lock-wait budget enforced from outside (None: only watch).
-    pub outside_budget: Option<Duration>,
+    /// `--lock-hold` as given (None: the same as the lock-wait budget; `Some(None)`: off), for
+    /// migrate-guard in the slug.
+    pub lock_hold: Option<Option<Duration>>,
+    /// The budgets enforced from outside (None on a side: only watch).
+    pub outside_budget: pg_locks::Budgets,
     /// Give the migration `PGOPTIONS` (false after a pooler refused it).
     pub pgoptions: bool,
     /// Longest the attempt may run.
@@ -93,7 +96,7 @@ pub fn launched(command: &str, platform: &heroku_api::Platform) -> String {
 
 /// `lock_timeout 5s`, or how the wait is bounded without PGOPTIONS.
 fn in_force(spec: &Spec) -> String {
-    match (spec.pgoptions, spec.outside_budget) {
+    match (spec.pgoptions, spec.outside_budget.wait) {
         (true, _) => match spec.lock_timeout {
             Some(l) => format!("lock_timeout {}", cli_kit::format_duration(l)),
             None => "no lock_timeout: --lock-wait off".to_string(),
@@ -120,6 +123,13 @@ impl Attempt {
         }
     }
 
+    /// A statement of it was cut for holding a lock past the hold budget: by the watch here, or
+    /// by migrate-guard inside the dyno (its summary line says so).
+    pub fn held_too_long(&self) -> bool {
+        self.outside_budget.iter().any(|e| e.verified && e.for_holding())
+            || self.tail.iter().any(|l| migration_policy::signs::is_hold_cut(l))
+    }
+
     /// The migration could not connect because a pooler refused `PGOPTIONS`.
     pub fn pooler_refused(&self) -> bool {
         matches!(self.ending, Ending::Exited(c) if c != 0) && self.tail.iter().any(|l| is_pooler_refusal(l))
@@ -136,7 +146,7 @@ fn dyno_create(spec: &Spec) -> DynoCreate {
     let command = launched(
         &with_exit_marker(&format!(
             "export PGAPPNAME=\"{MIGRATION_APP_PREFIX}${{DYNO:-run}}\"; {}",
-            guarded(spec.command, spec.lock_timeout, spec.timeout)
+            guarded(spec.command, spec.lock_timeout, spec.lock_hold, spec.timeout)
         )),
         spec.platform,
     );
@@ -293,7 +303,7 @@ fn run_attached(
         dyno,
         ending,
         tail,
-        hit_lock_timeout: lock_timeout || log.enforcements.iter().any(|e| e.verified),
+        hit_lock_timeout: lock_timeout || log.enforcements.iter().any(|e| e.verified && !e.for_holding()),
         outside_budget: log.enforcements,
         pgoptions: spec.pgoptions,
         left_behind: None,
@@ -339,7 +349,7 @@ fn run_detached(
         dyno,
         ending: followed.ending,
         tail: followed.tail,
-        hit_lock_timeout: followed.lock_timeout || log.enforcements.iter().any(|e| e.verified),
+        hit_lock_timeout: followed.lock_timeout || log.enforcements.iter().any(|e| e.verified && !e.for_holding()),
         outside_budget: log.enforcements,
         pgoptions: spec.pgoptions,
         left_behind: None,
@@ -355,11 +365,28 @@ fn run_detached(
 /// budget holds inside the dyno even when this terminal goes away; as given otherwise (the
 /// guard is a second safeguard, never a new way for a one-off to fail). One attempt per dyno (`--retries 0`: the retry
 /// policy runs here), no look for blockers (the preflight ran here), the deadline the attempt's.
-pub fn guarded(command: &str, lock_timeout: Option<Duration>, timeout: Duration) -> String {
+///
+/// `--lock-hold`, when given, goes to the guard only if the guard knows it (one from before the
+/// hold budget would refuse it): an older guard is passed over and the watch here bounds the
+/// holds alone.
+pub fn guarded(
+    command: &str,
+    lock_timeout: Option<Duration>,
+    lock_hold: Option<Option<Duration>>,
+    timeout: Duration,
+) -> String {
     let quoted = command.replace('\'', "'\\''");
-    let lock_wait = lock_timeout.map(|l| format!("{}ms", l.as_millis())).unwrap_or_else(|| "off".into());
+    let budget = |d: Option<Duration>| d.map(|l| format!("{}ms", l.as_millis())).unwrap_or_else(|| "off".into());
+    let (hold_flag, knows_hold) = match lock_hold {
+        None => (String::new(), String::new()),
+        Some(h) => (
+            format!(" --lock-hold {}", budget(h)),
+            " && migrate-guard --help 2>/dev/null | grep -q -- --lock-hold".to_string(),
+        ),
+    };
     format!(
-        "if [ -n \"${{DATABASE_URL:-}}\" ] && command -v migrate-guard >/dev/null 2>&1; then migrate-guard --lock-wait {lock_wait} --retries 0 --no-preflight --deadline {}s -- sh -c '{quoted}'; else sh -c '{quoted}'; fi",
+        "if [ -n \"${{DATABASE_URL:-}}\" ] && command -v migrate-guard >/dev/null 2>&1{knows_hold}; then migrate-guard --lock-wait {}{hold_flag} --retries 0 --no-preflight --deadline {}s -- sh -c '{quoted}'; else sh -c '{quoted}'; fi",
+        budget(lock_timeout),
         timeout.as_secs().max(1)
     )
 }
@@ -375,10 +402,10 @@ fn guard_spotter(out: &Output, watch: &Watch) -> impl Fn(&str) + 'static {
             return;
         }
         seen.set(true);
-        let inside = migration_policy::signs::guard_budget(line);
-        if let Some(b) = migration_policy::lockwatch::second_line(budget.get(), inside) {
-            budget.set(Some(b));
-            out.show(&render::Attempting::GuardInTheSlug { second_line: b });
+        let second_line = migration_policy::lockwatch::second_lines(budget.get(), line);
+        if second_line != pg_locks::Budgets::default() {
+            budget.set(second_line);
+            out.show(&render::Attempting::GuardInTheSlug { second_line });
         }
     }
 }
@@ -456,7 +483,7 @@ mod wrapper_tests {
         std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let line = with_exit_marker(&format!(
             "export PGAPPNAME=\"{MIGRATION_APP_PREFIX}${{DYNO:-run}}\"; {}",
-            guarded(command, Some(Duration::from_secs(5)), Duration::from_secs(60))
+            guarded(command, Some(Duration::from_secs(5)), None, Duration::from_secs(60))
         ));
         let path = if with_guard { format!("{}:/usr/bin:/bin", dir.display()) } else { "/usr/bin:/bin".to_string() };
         let out = std::process::Command::new("sh")

@@ -133,9 +133,13 @@ pub struct ReleaseArgs {
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 
-    /// Cancel a DDL statement of the release that waited on a lock this long, so the queries queued behind it run (the release then fails); `off` only watches
+    /// Cancel a DDL statement of the release that waited on a lock this long, or that others have queued behind this long, so the queries queued behind it run (the release then fails); `off` only watches
     #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::lock_wait_arg)]
     pub lock_wait: cli_kit::LockWait,
+
+    /// The hold budget (None: the --lock-wait budget).
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", value_parser = cli_kit::lock_wait_arg, help = cli_kit::LOCK_HOLD_HELP)]
+    pub lock_hold: Option<cli_kit::LockWait>,
 
     /// Stop the release dyno and cancel its statements once the release phase has run this long
     /// (at most 60m: the platform stops a release phase after 1h)
@@ -245,10 +249,15 @@ pub struct RunArgs {
     pub size: Option<String>,
 
     /// Longest a statement of the migration may wait for a lock: its sessions' lock_timeout (via
-    /// PGOPTIONS), and cancelled from outside shortly after, whatever the migration set; `off`:
-    /// no budget, the watch only says who holds what (`--lock-timeout`, its old name, still works)
+    /// PGOPTIONS), and cancelled from outside shortly after, whatever the migration set; and
+    /// longest anyone may queue behind a lock it holds (see --lock-hold); `off`: no budget, the
+    /// watch only says who holds what (`--lock-timeout`, its old name, still works)
     #[arg(allow_hyphen_values = true, long, alias = "lock-timeout", value_name = "DUR|off", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::lock_wait_arg)]
     pub lock_wait: cli_kit::LockWait,
+
+    /// The hold budget (None: the --lock-wait budget).
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR|off", value_parser = cli_kit::lock_wait_arg, help = cli_kit::LOCK_HOLD_HELP)]
+    pub lock_hold: Option<cli_kit::LockWait>,
 
     /// statement_timeout for the migration's sessions (via PGOPTIONS; default: none)
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", value_parser = cli_kit::positive_duration_arg)]

@@ -83,6 +83,7 @@ pub fn conclude(ctx: &Aftermath, mut report: MigrateReport, attempts: &[Attempt]
                 dyno: &last.dyno.name,
                 code: *code,
                 lock_timeouts: last.hit_lock_timeout.then_some(attempts.len()),
+                held_too_long: last.held_too_long(),
                 app,
                 tail: &last.tail,
             });

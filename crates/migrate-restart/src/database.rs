@@ -17,7 +17,20 @@ use crate::report::Preflight;
 use crate::TOOL;
 
 /// `lock_timeout 5s via PGOPTIONS, enforced from outside at 5.5s`: how the timeout is applied.
-pub fn timeout_in_force(lock_timeout: Option<Duration>, outside: Option<Duration>) -> String {
+pub fn timeout_in_force(
+    lock_timeout: Option<Duration>,
+    outside: pg_locks::Budgets,
+    lock_hold: Option<cli_kit::LockWait>,
+) -> String {
+    let waits = waits_in_force(lock_timeout, outside.wait);
+    match (outside.hold, lock_hold) {
+        (Some(h), _) => format!("{waits}; {}{}", migration_policy::signs::HOLDS_CUT_AT, format_duration(h)),
+        (None, Some(cli_kit::LockWait(None))) => format!("{waits}; {}", migration_policy::signs::HOLDS_NOT_CUT),
+        (None, _) => waits,
+    }
+}
+
+fn waits_in_force(lock_timeout: Option<Duration>, outside: Option<Duration>) -> String {
     let Some(lock_timeout) = lock_timeout else {
         return "no lock-wait budget (--lock-wait off): its statements wait for their locks as long as that takes; the watch only says who holds them".into();
     };
@@ -157,11 +170,19 @@ mod backoff_tests {
 
     #[test]
     fn the_plan_says_how_the_timeout_is_applied() {
+        let five = Some(Duration::from_secs(5));
+        let outside = pg_locks::Budgets { wait: Some(Duration::from_millis(5500)), hold: five };
         assert_eq!(
-            timeout_in_force(Some(Duration::from_secs(5)), Some(Duration::from_millis(5500))),
-            "lock_timeout 5s via PGOPTIONS, enforced from outside at 5.5s"
+            timeout_in_force(five, outside, None),
+            "lock_timeout 5s via PGOPTIONS, enforced from outside at 5.5s; holds cut at 5s"
         );
-        assert!(timeout_in_force(Some(Duration::from_secs(5)), None).contains("nothing enforces it from outside"));
-        assert!(timeout_in_force(None, None).starts_with("no lock-wait budget (--lock-wait off)"));
+        let hold_off = pg_locks::Budgets { hold: None, ..outside };
+        assert_eq!(
+            timeout_in_force(five, hold_off, Some(cli_kit::LockWait(None))),
+            "lock_timeout 5s via PGOPTIONS, enforced from outside at 5.5s; holds not cut (--lock-hold off)"
+        );
+        let unwatched = pg_locks::Budgets::default();
+        assert!(timeout_in_force(five, unwatched, None).contains("nothing enforces it from outside"));
+        assert!(timeout_in_force(None, unwatched, None).starts_with("no lock-wait budget (--lock-wait off)"));
     }
 }

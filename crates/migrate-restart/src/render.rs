@@ -171,7 +171,7 @@ pub enum Attempting<'a> {
     /// One line of the migration's own output.
     Output(&'a str),
     /// The slug's migrate-guard announced itself: the watch here steps back to a second line.
-    GuardInTheSlug { second_line: Duration },
+    GuardInTheSlug { second_line: pg_locks::Budgets },
     /// An event of the lock watch.
     Watch(&'a WatchEvent),
     /// The baseline a retry compares with could not be read.
@@ -206,8 +206,8 @@ impl Render for Attempting<'_> {
             Attempting::GuardInTheSlug { second_line } => one(
                 Note,
                 format!(
-                    "the app's slug has migrate-guard: it guards this run from inside the dyno (its budget holds if this terminal goes away); the watch here stays as a second line at {}",
-                    format_duration(*second_line)
+                    "the app's slug has migrate-guard: it guards this run from inside the dyno (its budget holds if this terminal goes away); the watch here stays as a second line, {}",
+                    migration_policy::text::second_line_words(*second_line)
                 ),
             ),
             Attempting::Watch(event) => watch_lines(event),
@@ -333,7 +333,14 @@ pub enum Concluded<'a> {
     /// The marker and the platform disagree on the status.
     Contradictory { dyno: &'a str, marker: i32, platform: i32, tail: &'a VecDeque<String> },
     /// Exited non-zero.
-    ExitedNonZero { dyno: &'a str, code: i32, lock_timeouts: Option<usize>, app: &'a str, tail: &'a VecDeque<String> },
+    ExitedNonZero {
+        dyno: &'a str,
+        code: i32,
+        lock_timeouts: Option<usize>,
+        held_too_long: bool,
+        app: &'a str,
+        tail: &'a VecDeque<String>,
+    },
     /// `--timeout` passed.
     PastTimeout { timeout: Duration },
     /// An attached run's connection was lost.
@@ -360,9 +367,15 @@ impl Render for Concluded<'_> {
                 lines.extend(tail_lines(tail));
                 lines
             }
-            Concluded::ExitedNonZero { dyno, code, lock_timeouts, app, tail } => {
+            Concluded::ExitedNonZero { dyno, code, lock_timeouts, held_too_long, app, tail } => {
                 let mut lines =
                     one(Bad, format!("the migration exited with status {code} on {dyno}; nothing was restarted"));
+                if *held_too_long {
+                    lines.push(Line::new(
+                        Say,
+                        format!("Its statement was cut for holding a lock the site queued behind past the budget, and was not retried: on the same data it would hold the lock as long again. Change it to the form named above, or run it inside heroku maintenance:window -a {app}"),
+                    ));
+                }
                 if let Some(n) = lock_timeouts {
                     lines.push(Line::new(
                         Say,
@@ -546,7 +559,7 @@ fn cut_lines(e: &Enforcement) -> Vec<Line> {
         .into_iter()
         .map(|l| Line::new(Tone::Note, l))
         .collect();
-    if e.verified {
+    if e.verified && !e.for_holding() {
         lines.push(Line::new(
             Tone::Note,
             "   its own lock_timeout was not in force (PGOPTIONS ignored or overridden); treated as a lock timeout",

@@ -21,12 +21,12 @@
 //! (at its own budget, read from its line) means the two never race to cancel one statement.
 //! The safer of the two is the second line, in both paths.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use pg_locks::{ConnectOptions, Enforcement, Guard, Ownership, Wait};
+use pg_locks::{Budgets, ConnectOptions, Enforcement, Guard, Ownership, Wait};
 
 /// How long a cancel has to be seen to take.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(3);
@@ -41,6 +41,23 @@ pub fn second_line(outside: Option<Duration>, inside: Option<Duration>) -> Optio
     outside.map(|o| o.max(inside.unwrap_or_default()) + SECOND_LINE)
 }
 
+/// Both outside budgets once migrate-guard is seen inside the dyno, from its first line. The
+/// hold side follows the inside guard's word: where it says it does not cut holds
+/// (`--lock-hold off`, a deliberate long statement), the outside watch does not either; where
+/// it says nothing of holds (a guard from before the hold budget), the outside one is the only
+/// line and keeps its own, raised as for a wait.
+pub fn second_lines(outside: Budgets, inside_line: &str) -> Budgets {
+    let inside = crate::signs::guard_budget(inside_line);
+    Budgets {
+        wait: second_line(outside.wait, inside),
+        hold: match crate::signs::guard_hold(inside_line) {
+            crate::signs::InsideHold::Off => None,
+            crate::signs::InsideHold::At(d) => second_line(outside.hold, Some(d)),
+            crate::signs::InsideHold::Unsaid => second_line(outside.hold, inside),
+        },
+    }
+}
+
 /// The one watcher: which sessions are the migration's, their waits (each once per change),
 /// and the budget enforced on them (pg-locks' [`Guard`]).
 pub struct Watcher {
@@ -50,10 +67,10 @@ pub struct Watcher {
 
 impl Watcher {
     /// A watcher reading through `client`, claiming the sessions `ownership` names. `only_ddl`:
-    /// the budget cancels only DDL (a release phase's data change waiting on a row is said, not
+    /// the budgets cut only DDL (a release phase's data change waiting on a row is said, not
     /// cancelled).
-    pub fn new(client: pg_locks::Conn, ownership: Vec<Ownership>, budget: Option<Duration>, only_ddl: bool) -> Watcher {
-        let mut guard = Guard::new(budget, only_ddl, CANCEL_GRACE);
+    pub fn new(client: pg_locks::Conn, ownership: Vec<Ownership>, budgets: Budgets, only_ddl: bool) -> Watcher {
+        let mut guard = Guard::new(budgets, only_ddl, CANCEL_GRACE);
         for o in ownership {
             guard.claim(o);
         }
@@ -65,9 +82,9 @@ impl Watcher {
         self.guard.claim(o);
     }
 
-    /// Changes the budget (None: watch only).
-    pub fn set_budget(&mut self, budget: Option<Duration>) {
-        self.guard.set_budget(budget);
+    /// Changes the budgets.
+    pub fn set_budgets(&mut self, budgets: Budgets) {
+        self.guard.set_budgets(budgets);
     }
 
     /// One look: what changed, as events, and how soon to look again. Nothing to look at before
@@ -125,30 +142,27 @@ pub enum WatchEvent {
     Unreachable(String),
 }
 
-/// The budget a running watch enforces, changeable while it runs: when `migrate-guard` turns
+/// The budgets a running watch enforces, changeable while it runs: when `migrate-guard` turns
 /// out to guard the run from inside the dyno, the outside watch becomes a second line.
 #[derive(Debug, Clone, Default)]
-pub struct Budget(Arc<AtomicU64>);
+pub struct Budget(Arc<Mutex<Budgets>>);
 
 impl Budget {
-    /// A budget of `d` (None: only watch).
-    pub fn new(d: Option<Duration>) -> Budget {
-        let b = Budget::default();
-        b.set(d);
-        b
+    /// These budgets.
+    pub fn new(b: Budgets) -> Budget {
+        Budget(Arc::new(Mutex::new(b)))
     }
 
-    /// Changes it.
-    pub fn set(&self, d: Option<Duration>) {
-        self.0.store(d.map(|d| (d.as_millis() as u64).max(1)).unwrap_or(0), Ordering::SeqCst);
-    }
-
-    /// What it is now.
-    pub fn get(&self) -> Option<Duration> {
-        match self.0.load(Ordering::SeqCst) {
-            0 => None,
-            ms => Some(Duration::from_millis(ms)),
+    /// Changes them.
+    pub fn set(&self, b: Budgets) {
+        if let Ok(mut now) = self.0.lock() {
+            *now = b;
         }
+    }
+
+    /// What they are now.
+    pub fn get(&self) -> Budgets {
+        self.0.lock().map(|b| *b).unwrap_or_default()
     }
 }
 
@@ -163,7 +177,7 @@ pub enum Reads {
 }
 
 /// Starts the watcher on the sessions `ownership` claims; it ends when `stop` is set.
-/// `budget`: cancel a statement that waited longer (None: only watch).
+/// `budget`: cut a statement that waited, or was waited on, longer (None on a side: only watch).
 pub fn spawn(
     reads: Reads,
     ownership: Vec<Ownership>,
@@ -195,7 +209,7 @@ pub fn spawn(
         };
         let mut watcher = Watcher::new(client, ownership, budget.get(), false);
         while !stop.load(Ordering::SeqCst) {
-            watcher.set_budget(budget.get());
+            watcher.set_budgets(budget.get());
             let next = match watcher.look() {
                 Ok((events, next)) => {
                     events.into_iter().for_each(&record);
@@ -225,7 +239,7 @@ impl Watch {
     pub fn start(
         reads: Reads,
         ownership: Vec<Ownership>,
-        budget: Option<Duration>,
+        budget: Budgets,
         on_event: impl Fn(&WatchEvent) + Send + 'static,
     ) -> Watch {
         let stop = Arc::new(AtomicBool::new(false));

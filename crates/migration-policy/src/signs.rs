@@ -25,6 +25,11 @@ pub fn is_lock_timeout(line: &str) -> bool {
         || guard_summary(line).is_some_and(|s| s.contains(" outcome=lock_timeout "))
 }
 
+/// True for migrate-guard's summary when its hold budget cut the migration (not retried).
+pub fn is_hold_cut(line: &str) -> bool {
+    guard_summary(line).is_some_and(|s| s.contains(" outcome=hold_cut "))
+}
+
 /// How every line migrate-guard prints begins (after the log's own prefix, if any).
 pub const GUARD_PREFIX: &str = "migrate-guard: ";
 
@@ -48,6 +53,35 @@ pub fn guard_budget(line: &str) -> Option<std::time::Duration> {
     };
     after("cut from the guard's own connection at ").or_else(|| after("(lock_timeout "))
 }
+
+/// What migrate-guard's first line says of holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsideHold {
+    /// `holds cut at 5.5s`: it cuts a statement others have queued behind that long.
+    At(std::time::Duration),
+    /// `holds not cut (--lock-hold off)`.
+    Off,
+    /// Nothing: a guard from before the hold budget.
+    Unsaid,
+}
+
+/// What migrate-guard's first line says of holds.
+pub fn guard_hold(line: &str) -> InsideHold {
+    if !guard_started(line) {
+        return InsideHold::Unsaid;
+    }
+    if line.contains(HOLDS_NOT_CUT) {
+        return InsideHold::Off;
+    }
+    let Some(at) = line.find(HOLDS_CUT_AT).map(|i| i + HOLDS_CUT_AT.len()) else { return InsideHold::Unsaid };
+    let word: String = line[at..].chars().take_while(|c| !matches!(c, ' ' | ';' | ')' | ',')).collect();
+    cli_kit::parse_duration(&word).map(InsideHold::At).unwrap_or(InsideHold::Unsaid)
+}
+
+/// How migrate-guard's first line says it cuts holds (followed by the budget)…
+pub const HOLDS_CUT_AT: &str = "holds cut at ";
+/// …or that it does not.
+pub const HOLDS_NOT_CUT: &str = "holds not cut (--lock-hold off)";
 
 /// migrate-guard's summary line (`migrate-guard: outcome=… attempts=… cut=… waited_ms=… exit=…`),
 /// from where it starts in `line`.
@@ -74,6 +108,21 @@ mod guard_line_tests {
         let unwatched = "migrate-guard: guarding `sh -c 'x'` on release.7 (lock_timeout 30s via PGOPTIONS only (unwatched); sessions named …)";
         assert_eq!(guard_budget(unwatched), Some(Duration::from_secs(30)));
         assert_eq!(guard_budget("== migrating"), None);
+    }
+
+    #[test]
+    fn what_the_inside_guard_does_with_holds_is_read_from_its_first_line() {
+        let at = "migrate-guard: guarding `x` on release.7 (lock_timeout 5s via PGOPTIONS, cut from the guard's own connection at 5.5s; holds cut at 5.5s; sessions named …)";
+        assert_eq!(guard_hold(at), InsideHold::At(Duration::from_millis(5500)));
+        let off = "migrate-guard: guarding `x` on release.7 (lock_timeout 5s via PGOPTIONS, cut from the guard's own connection at 5.5s; holds not cut (--lock-hold off); sessions named …)";
+        assert_eq!(guard_hold(off), InsideHold::Off);
+        let old = "migrate-guard: guarding `x` on release.7 (lock_timeout 5s via PGOPTIONS, cut from the guard's own connection at 5.5s; sessions named …)";
+        assert_eq!(guard_hold(old), InsideHold::Unsaid);
+        let outside = pg_locks::Budgets::both(Some(Duration::from_secs(5)));
+        let raised = Some(Duration::from_millis(7500));
+        assert_eq!(crate::lockwatch::second_lines(outside, at), pg_locks::Budgets { wait: raised, hold: raised });
+        assert_eq!(crate::lockwatch::second_lines(outside, off).hold, None);
+        assert_eq!(crate::lockwatch::second_lines(outside, old).hold, raised);
     }
 }
 

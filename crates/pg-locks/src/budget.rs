@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::forest::{root_of, Graph};
+use crate::hold::{enforce_hold, holds, FirstSeen};
 use crate::labels::Label;
 use crate::snapshot::{Session, Snapshot};
 
@@ -138,6 +139,18 @@ impl Wait {
     }
 }
 
+/// A session as a [`Holder`] (who holds a wait up, or who queued behind a hold).
+pub(crate) fn holder_of(r: &Session) -> Holder {
+    Holder {
+        pid: r.pid,
+        application_name: r.application_name.clone(),
+        state: r.state.clone(),
+        xact_age_secs: r.xact_age_secs,
+        query: r.query_line(80),
+        labels: r.labels.iter().map(|l| l.word().to_string()).collect(),
+    }
+}
+
 /// The claimed sessions that wait on a lock now.
 pub fn waits(snap: &Snapshot, claims: &[Claim]) -> Vec<Wait> {
     let graph = Graph::of(snap);
@@ -153,14 +166,7 @@ pub fn waits(snap: &Snapshot, claims: &[Claim]) -> Vec<Wait> {
                 .as_ref()
                 .map(|w| format!("{} on {}", w.mode, w.object.as_deref().unwrap_or(&w.locktype)))
                 .unwrap_or_else(|| "a lock".into());
-            let blocker = root_of(snap, s.pid).and_then(|p| snap.get(p)).map(|r| Holder {
-                pid: r.pid,
-                application_name: r.application_name.clone(),
-                state: r.state.clone(),
-                xact_age_secs: r.xact_age_secs,
-                query: r.query_line(80),
-                labels: r.labels.iter().map(|l| l.word().to_string()).collect(),
-            });
+            let blocker = root_of(snap, s.pid).and_then(|p| snap.get(p)).map(holder_of);
             Some(Wait {
                 pid: s.pid,
                 why: c.why.clone(),
@@ -190,6 +196,17 @@ pub struct Enforcement {
     pub released: usize,
     /// Milliseconds from the statement's budget running out until the cancel was verified.
     pub overrun_ms: Option<u64>,
+    /// The statement held a lock others queued behind past the budget (it did not wait for
+    /// one): `wait` then names the statement, the lock it held and the first waiter's wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<crate::hold::HeldCut>,
+}
+
+impl Enforcement {
+    /// Whether it cut a statement for holding a lock (not for waiting on one).
+    pub fn for_holding(&self) -> bool {
+        self.held.is_some()
+    }
 }
 
 /// Cancels `wait`'s statement if it is still the same one and still waiting, then verifies
@@ -237,6 +254,7 @@ pub fn enforce<C: Connection + ?Sized>(
         verified: sent && verified,
         released,
         overrun_ms,
+        held: None,
     })
 }
 
@@ -246,11 +264,30 @@ pub fn enforce<C: Connection + ?Sized>(
 #[derive(Debug)]
 pub struct Guard {
     ownership: Vec<Ownership>,
-    budget: Option<Duration>,
+    budgets: Budgets,
     only_ddl: bool,
     grace: Duration,
     last_keys: BTreeSet<(i32, Option<i32>, String)>,
     acted: BTreeSet<(i32, u64)>,
+    first_seen: FirstSeen,
+}
+
+/// How long the site may be blocked by the tool's statements: waiting for a lock (`wait`), and
+/// holding one others queue behind (`hold`, counted from the first waiter's wait). None: that
+/// side is only watched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budgets {
+    /// A statement of the tool's waits on a lock no longer than this.
+    pub wait: Option<Duration>,
+    /// Nobody waits on a lock a statement of the tool's holds longer than this.
+    pub hold: Option<Duration>,
+}
+
+impl Budgets {
+    /// The same budget for both sides (`--lock-wait` covers both unless `--lock-hold` says).
+    pub fn both(d: Option<Duration>) -> Budgets {
+        Budgets { wait: d, hold: d }
+    }
 }
 
 /// What one look found and did.
@@ -270,10 +307,18 @@ pub struct Look {
 const LOOK_EVERY: Duration = Duration::from_millis(250);
 
 impl Guard {
-    /// A guard with `budget` (None: watch only). `only_ddl`: cancel only DDL statements (a
-    /// release phase's UPDATE waiting on a row is reported, never cancelled).
-    pub fn new(budget: Option<Duration>, only_ddl: bool, grace: Duration) -> Guard {
-        Guard { ownership: Vec::new(), budget, only_ddl, grace, last_keys: BTreeSet::new(), acted: BTreeSet::new() }
+    /// A guard with `budgets` (None on a side: watch only). `only_ddl`: cut only DDL statements
+    /// (a release phase's UPDATE waiting on a row is reported, never cancelled).
+    pub fn new(budgets: Budgets, only_ddl: bool, grace: Duration) -> Guard {
+        Guard {
+            ownership: Vec::new(),
+            budgets,
+            only_ddl,
+            grace,
+            last_keys: BTreeSet::new(),
+            acted: BTreeSet::new(),
+            first_seen: FirstSeen::default(),
+        }
     }
 
     /// Adds a way to recognise the tool's sessions.
@@ -281,10 +326,10 @@ impl Guard {
         self.ownership.push(o);
     }
 
-    /// Changes the budget (None: only watch): when another guard acts first (`migrate-guard`
-    /// inside the dyno), this one steps back to a second line or to watching.
-    pub fn set_budget(&mut self, budget: Option<Duration>) {
-        self.budget = budget;
+    /// Changes the budgets: when another guard acts first (`migrate-guard` inside the dyno),
+    /// this one steps back to a second line or to watching.
+    pub fn set_budgets(&mut self, budgets: Budgets) {
+        self.budgets = budgets;
     }
 
     /// Whether it knows any of the tool's sessions yet.
@@ -318,22 +363,41 @@ impl Guard {
         let ended_by_budget = self.last_keys.iter().any(|(pid, _, _)| self.acted.iter().any(|(p, _)| p == pid));
         look.got_lock = keys.is_empty() && !self.last_keys.is_empty() && !ended_by_budget;
         self.last_keys = keys;
-        let Some(budget) = self.budget else { return Ok(look) };
-        for w in &waits {
-            let id = (w.pid, w.query_start_epoch.map(f64::to_bits).unwrap_or(0));
-            let ddl = snap.get(w.pid).is_some_and(|s| s.has(Label::Ddl));
-            if self.acted.contains(&id) || (self.only_ddl && !ddl) {
-                continue;
+        if let Some(budget) = self.budgets.wait {
+            for w in &waits {
+                let id = (w.pid, w.query_start_epoch.map(f64::to_bits).unwrap_or(0));
+                if self.acted.contains(&id) || !self.may_cut(&snap, w.pid) {
+                    continue;
+                }
+                let waited = Duration::from_millis(w.waited_ms);
+                if waited < budget {
+                    // Look again just after the budget runs out, not a poll interval later.
+                    look.next = look.next.min((budget - waited).max(Duration::from_millis(20)));
+                    continue;
+                }
+                self.acted.insert(id);
+                look.enforcements.push(enforce(client, &snap, w, budget, self.grace)?);
             }
-            let waited = Duration::from_millis(w.waited_ms);
-            if waited < budget {
-                // Look again just after the budget runs out, not a poll interval later.
-                look.next = look.next.min((budget - waited).max(Duration::from_millis(20)));
-                continue;
+        }
+        if let Some(budget) = self.budgets.hold {
+            for h in holds(&snap, &self.claims(&snap)) {
+                if self.acted.contains(&h.key()) || !self.may_cut(&snap, h.pid) {
+                    continue;
+                }
+                let waited = self.first_seen.waited(&h);
+                if waited < budget {
+                    look.next = look.next.min((budget - waited).max(Duration::from_millis(20)));
+                    continue;
+                }
+                self.acted.insert(h.key());
+                look.enforcements.push(enforce_hold(client, &snap, &h, waited, budget, self.grace)?);
             }
-            self.acted.insert(id);
-            look.enforcements.push(enforce(client, &snap, w, budget, self.grace)?);
         }
         Ok(look)
+    }
+
+    /// Whether the budget may cut this claimed session's statement (with `only_ddl`, only DDL).
+    fn may_cut(&self, snap: &Snapshot, pid: i32) -> bool {
+        !self.only_ddl || snap.get(pid).is_some_and(|s| s.has(Label::Ddl))
     }
 }

@@ -18,8 +18,9 @@ use crate::report::{DeadlineAction, DynoBrief, PhaseResult, ReleaseBrief, Releas
 /// How closely to follow and what may be done on the user's behalf.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Cancel a DDL statement of the release that has waited on a lock this long (None: watch only).
-    pub lock_wait: Option<Duration>,
+    /// Cut a DDL statement of the release that has waited on a lock this long, or that others
+    /// have queued behind this long (None on a side: watch only).
+    pub budgets: pg_locks::Budgets,
     /// Stop the release dyno, and cancel what its sessions run, once the phase has run this long.
     pub deadline: Option<Duration>,
     /// Longest to follow; the release phase goes on after it.
@@ -70,8 +71,8 @@ pub fn follow(
             break PhaseResult::Interrupted;
         }
         output.pump(cx.client, out, status == "pending");
-        if let Some(inside) = output.guard_seen.filter(|_| report.inside_guard.is_none()) {
-            step_back_for_the_inside_guard(out, watcher.as_mut(), opts.lock_wait, inside, &mut report);
+        if let Some(inside) = output.guard_seen.as_deref().filter(|_| report.inside_guard.is_none()) {
+            step_back_for_the_inside_guard(out, watcher.as_mut(), opts.budgets, inside, &mut report);
         }
         if Instant::now() >= next_api {
             next_api = Instant::now() + API_EVERY;
@@ -123,6 +124,7 @@ fn new_report(release: &Release, previous: Option<u64>, opts: &Options) -> Relea
         previous_version: previous,
         dyno: None,
         lock_wait_ms: None,
+        lock_hold_ms: None,
         deadline_ms: opts.deadline.map(|d| d.as_millis() as u64),
         database: Watched { watched: false, reason: None },
         waits: Vec::new(),
@@ -145,9 +147,10 @@ fn start_watcher(cx: &Context, opts: &Options, report: &mut ReleasePhaseReport) 
     match pg_locks::connect(&db.connect_options(&opts.session_name)) {
         Ok(c) => {
             report.database.watched = true;
-            report.lock_wait_ms = opts.lock_wait.map(|d| d.as_millis() as u64);
+            report.lock_wait_ms = opts.budgets.wait.map(|d| d.as_millis() as u64);
+            report.lock_hold_ms = opts.budgets.hold.map(|d| d.as_millis() as u64);
             let ownership = opts.application_name.clone().map(Ownership::AppName).into_iter().collect();
-            Some(Watcher::new(c, ownership, opts.lock_wait, true))
+            Some(Watcher::new(c, ownership, opts.budgets, true))
         }
         Err(e) => {
             cx.out.show(&Following::WatchNotStarted { error: e.to_string() });
@@ -209,13 +212,13 @@ fn find_release_dyno(
 fn step_back_for_the_inside_guard(
     out: &Output,
     watcher: Option<&mut Watcher>,
-    budget: Option<Duration>,
-    inside: Option<Duration>,
+    budgets: pg_locks::Budgets,
+    inside_line: &str,
     report: &mut ReleasePhaseReport,
 ) {
-    let second_line = migration_policy::lockwatch::second_line(budget, inside);
+    let second_line = migration_policy::lockwatch::second_lines(budgets, inside_line);
     if let Some(w) = watcher {
-        w.set_budget(second_line);
+        w.set_budgets(second_line);
     }
     out.show(&Following::GuardInside { second_line });
     report.inside_guard = Some(crate::report::InsideGuard { summary: None });
@@ -233,8 +236,8 @@ struct OutputFollower {
     tail: VecDeque<String>,
     next_open: Instant,
     warned: bool,
-    /// migrate-guard announced itself in the output: `Some(its budget, when its line says it)`.
-    guard_seen: Option<Option<Duration>>,
+    /// migrate-guard announced itself in the output: its first line (its budgets are read from it).
+    guard_seen: Option<String>,
     /// Its summary line, once printed.
     guard_summary: Option<String>,
 }
@@ -293,7 +296,7 @@ impl OutputFollower {
     fn line(&mut self, out: &Output, text: String, offset: u64) {
         self.offset = offset;
         if self.guard_seen.is_none() && migration_policy::signs::guard_started(&text) {
-            self.guard_seen = Some(migration_policy::signs::guard_budget(&text));
+            self.guard_seen = Some(text.to_string());
         }
         if let Some(s) = migration_policy::signs::guard_summary(&text) {
             self.guard_summary = Some(s.to_string());

@@ -24,7 +24,7 @@ pub enum Following<'a> {
     /// The release dyno was found.
     DynoFound { version: u64, dyno: &'a str, age: String, command: &'a str },
     /// migrate-guard runs inside the release dyno: this follower only watches.
-    GuardInside { second_line: Option<Duration> },
+    GuardInside { second_line: pg_locks::Budgets },
     /// The output stream cannot be read for now.
     OutputUnavailable { error: String },
     /// One line of the release command's output.
@@ -70,12 +70,12 @@ impl Render for Following<'_> {
             }
             Following::GuardInside { second_line } => one(
                 Note,
-                match second_line {
-                    Some(b) => format!(
-                        "the release phase is guarded from inside the release dyno by migrate-guard: its decisions are in the output; this follower stays a second line, cutting only what still waits at {} (after the guard would have)",
-                        format_duration(*b)
+                match (second_line.wait, second_line.hold) {
+                    (None, None) => "the release phase is guarded from inside the release dyno by migrate-guard: its decisions are in the output; this follower watches and cancels nothing".to_string(),
+                    _ => format!(
+                        "the release phase is guarded from inside the release dyno by migrate-guard: its decisions are in the output; this follower stays a second line, {} (after the guard would have)",
+                        migration_policy::text::second_line_words(*second_line)
                     ),
-                    None => "the release phase is guarded from inside the release dyno by migrate-guard: its decisions are in the output; this follower watches and cancels nothing".to_string(),
                 },
             ),
             Following::OutputUnavailable { error } => {

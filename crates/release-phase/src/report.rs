@@ -15,6 +15,10 @@ pub struct ReleasePhaseReport {
     pub dyno: Option<DynoBrief>,
     /// The lock-wait budget in milliseconds (None: `--lock-wait off`, or no database to watch).
     pub lock_wait_ms: Option<u64>,
+    /// The hold budget in milliseconds: a statement others queued behind this long is cut
+    /// (None: `--lock-hold off`, or no database to watch).
+    #[serde(default)]
+    pub lock_hold_ms: Option<u64>,
     /// The deadline in milliseconds, if one was set.
     pub deadline_ms: Option<u64>,
     /// Whether the database was watched (and why not, when it was not).

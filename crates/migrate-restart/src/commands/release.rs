@@ -242,7 +242,7 @@ fn follow_and_conclude(
     let stays_on = stays_on(previous);
     let (app, args, out, client) = (app.to_string(), args, out, client);
     let opts = Options {
-        lock_wait: args.lock_wait.0,
+        budgets: args.lock_wait.budgets(args.lock_hold),
         deadline: args.deadline,
         timeout: args.timeout,
         application_name: args.application_name.clone(),
@@ -310,7 +310,14 @@ fn ending(
                 stays_on,
                 tail: &report.phase.output_tail,
             });
-            if let Some(e) = report.phase.enforcements.iter().rev().find(|e| e.verified) {
+            let cut_inside = report.phase.inside_guard.as_ref().and_then(|g| g.summary.as_deref());
+            let held = report.phase.enforcements.iter().rev().find(|e| e.verified && e.for_holding());
+            if held.is_some() || cut_inside.is_some_and(migration_policy::signs::is_hold_cut) {
+                let retry = release_phase::retry_command(app);
+                let query = held.map(|e| e.wait.query.as_str());
+                out.show(&render::ReleaseEnd::PhaseHeldTooLong { app, query, retry: &retry });
+                report.retry_command = Some(retry);
+            } else if let Some(e) = report.phase.enforcements.iter().rev().find(|e| e.verified) {
                 let blocker = e
                     .wait
                     .blocker

@@ -63,7 +63,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
             s.app
         )));
     }
-    let outside_budget = watch_db.as_ref().and(budget).map(|b| b + migration_policy::OUTSIDE_SLACK);
+    let outside_budget = watch_db
+        .as_ref()
+        .map(|_| pg_locks::Budgets {
+            wait: budget.map(|b| b + migration_policy::OUTSIDE_SLACK),
+            hold: args.lock_wait.budgets(args.lock_hold).hold,
+        })
+        .unwrap_or_default();
     announce(&args, &s, &command, &plan, outside_budget);
     confirm_destructive(
         &s.out,
@@ -120,7 +126,7 @@ fn refuse_beside_a_release_phase(args: &RunArgs, s: &Session) -> anyhow::Result<
 }
 
 /// What the run will do, said before the confirmation.
-fn announce(args: &RunArgs, s: &Session, command: &str, plan: &Plan, outside_budget: Option<Duration>) {
+fn announce(args: &RunArgs, s: &Session, command: &str, plan: &Plan, outside_budget: pg_locks::Budgets) {
     let platform = &s.platform;
     s.out.show(&render::Before::WillRun {
         app: &s.app,
@@ -130,7 +136,7 @@ fn announce(args: &RunArgs, s: &Session, command: &str, plan: &Plan, outside_bud
             (true, false) => format!(" ({platform})"),
             _ => String::new(),
         },
-        in_force: timeout_in_force(args.lock_wait.0, outside_budget),
+        in_force: timeout_in_force(args.lock_wait.0, outside_budget, args.lock_hold),
         statement_timeout: args.statement_timeout,
         retries: args.retries,
         then: plan.describe(),
@@ -145,7 +151,7 @@ fn attempt_until_done(
     s: &Session,
     command: &str,
     watch_db: Option<&ResolvedDatabase>,
-    outside_budget: Option<Duration>,
+    outside_budget: pg_locks::Budgets,
     attempts: &mut Vec<Attempt>,
 ) -> anyhow::Result<Option<(Outcome, Exit)>> {
     let started = on_started(args, s, command);
@@ -154,6 +160,7 @@ fn attempt_until_done(
         command,
         size: args.size.clone(),
         lock_timeout: args.lock_wait.0,
+        lock_hold: args.lock_hold.map(|h| h.0),
         statement_timeout: args.statement_timeout,
         outside_budget,
         pgoptions: true,
@@ -169,7 +176,7 @@ fn attempt_until_done(
     let debris = DebrisCheck::before_first_attempt(debris_db, args.drop_invalid_indexes, |error| {
         s.out.show(&render::Attempting::NoBaseline { error })
     });
-    let policy = Policy { retries: args.retries, retry_for: None, watched: outside_budget.is_some() };
+    let policy = Policy { retries: args.retries, retry_for: None, watched: outside_budget.wait.is_some() };
     let mut runner = OneOff { s, spec, last_cut: false };
     let driven = drive(&mut runner, &policy, &debris);
     attempts.extend(driven.attempts);
@@ -201,7 +208,7 @@ impl migration_policy::drive::Runner for OneOff<'_> {
     fn attempt(&mut self, pgoptions: bool) -> anyhow::Result<Attempt> {
         self.spec.pgoptions = pgoptions;
         let a = attempt::run(&self.s.client, &self.s.out, &self.spec)?;
-        self.last_cut = a.outside_budget.iter().any(|e| e.verified);
+        self.last_cut = a.outside_budget.iter().any(|e| e.verified && !e.for_holding());
         Ok(a)
     }
 
@@ -224,7 +231,7 @@ impl migration_policy::drive::Runner for OneOff<'_> {
             Event::RetryWithoutPgoptions => {
                 out.show(&render::Attempting::PoolerRefused { advice: advice() });
                 out.show(&render::Attempting::RetryWithoutPgoptions {
-                    budget: self.spec.outside_budget.unwrap_or_default(),
+                    budget: self.spec.outside_budget.wait.unwrap_or_default(),
                 });
             }
             Event::PoolerRefusedUnwatched => {

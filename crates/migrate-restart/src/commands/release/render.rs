@@ -124,6 +124,8 @@ pub enum ReleaseEnd<'a> {
     PhaseFailed { app: &'a str, version: u64, took: String, stays_on: &'a str, tail: &'a [String] },
     /// The budget cancelled a statement of the phase: behind whom, and how to retry.
     PhaseCut { app: &'a str, query: &'a str, blocker: String, retry: &'a str },
+    /// The hold budget cut its statement: others queued behind its lock too long.
+    PhaseHeldTooLong { app: &'a str, query: Option<&'a str>, retry: &'a str },
     /// Ctrl-C: the phase goes on.
     PhaseInterrupted { app: &'a str, version: u64 },
     /// A newer release superseded it.
@@ -156,6 +158,10 @@ impl Render for ReleaseEnd<'_> {
             ReleaseEnd::PhaseCut { app, query, blocker, retry } => one(
                 Say,
                 format!("The lock-wait budget cancelled its `{query}` behind {blocker}. Once that is gone (heroku pg:blockers -a {app}), retry:\n  {retry}"),
+            ),
+            ReleaseEnd::PhaseHeldTooLong { app, query, retry } => one(
+                Say,
+                format!("The hold budget cut its {}: the site's queries queued behind its lock past the budget. Retrying as it is would hold the lock as long again: change the migration to the form named above (or run it with heroku maintenance:window -a {app}), then retry:\n  {retry}", query.map(|q| format!("`{q}`")).unwrap_or_else(|| "statement (migrate-guard's lines above say which)".into())),
             ),
             ReleaseEnd::PhaseInterrupted { app, version } => one(
                 Warn,
