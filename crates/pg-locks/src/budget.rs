@@ -199,7 +199,7 @@ pub struct Enforcement {
     /// The statement held a lock others queued behind past the budget (it did not wait for
     /// one): `wait` then names the statement, the lock it held and the first waiter's wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub held: Option<crate::hold::HeldCut>,
+    pub held: Option<Box<crate::hold::HeldCut>>,
 }
 
 impl Enforcement {

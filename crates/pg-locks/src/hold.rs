@@ -230,13 +230,13 @@ pub fn enforce_hold<C: Connection + ?Sized>(
         verified: sent && verified,
         released,
         overrun_ms,
-        held: Some(HeldCut {
+        held: Some(Box::new(HeldCut {
             running_ms: hold.running_ms,
             queued: hold.queued,
             first_waiter: hold.first_waiter.clone(),
             first_waiter_wants: hold.first_waiter_wants.clone(),
             action: if idle { crate::Signal::Terminate } else { crate::Signal::Cancel },
             safe_form: hold.safe_form.clone(),
-        }),
+        })),
     })
 }

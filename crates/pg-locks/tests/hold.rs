@@ -56,7 +56,7 @@ fn look_until_cut(guard: &mut Guard, c: &mut pg_locks::Conn, limit: Duration) ->
 }
 
 fn conn(pg: &PgCluster) -> pg_locks::Conn {
-    pg_locks::connect(&pg_locks::ConnectOptions::new(&pg.superuser_url("postgres"), "pg-locks-hold")).unwrap()
+    pg_locks::connect(&pg_locks::ConnectOptions::new(pg.superuser_url("postgres"), "pg-locks-hold")).unwrap()
 }
 
 fn readers(url: &str, n: usize) -> Vec<Running> {
