@@ -109,7 +109,10 @@ fn with_the_guard_in_the_slug_the_outside_watch_is_a_second_line_and_never_cance
     }
     let err = out.stderr_text();
     assert!(err.contains("the app's slug has migrate-guard: it guards this run from inside the dyno"), "{err}");
-    assert!(err.contains("the watch here stays as a second line at 3.5s"), "{err}");
+    assert!(
+        err.contains("the watch here stays as a second line, cutting what still waits at 3.5s and what others have queued behind for 3s"),
+        "{err}"
+    );
     assert!(err.contains("migrate-guard: ✂ Lock-wait budget 1.5s"), "{err}");
 }
 
@@ -169,7 +172,9 @@ fn the_release_follower_stays_a_second_line_when_the_inside_guard_does_not_act()
     assert_eq!(report.phase.enforcements.len(), 1, "the second line cut the ALTER: {doc}");
     assert!(report.phase.enforcements[0].verified, "{doc}");
     assert!(
-        out.stderr_text().contains("this follower stays a second line, cutting only what still waits at 3.5s"),
+        out.stderr_text().contains(
+            "this follower stays a second line, cutting what still waits at 3.5s and what others have queued behind for 3.5s"
+        ),
         "{}",
         out.dump()
     );
@@ -203,6 +208,10 @@ fn the_one_off_watch_stays_a_second_line_when_the_inside_guard_does_not_act() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cuts = doc["attempts"][0]["outside_budget"].as_array().unwrap();
     assert!(cuts.iter().any(|e| e["verified"] == true), "the second line cut it: {doc}");
-    assert!(out.stderr_text().contains("the watch here stays as a second line at 3.5s"), "{}", out.dump());
+    assert!(
+        out.stderr_text().contains("the watch here stays as a second line, cutting what still waits at 3.5s"),
+        "{}",
+        out.dump()
+    );
     assert_eq!(lock_waiters(&s.pg), 0);
 }

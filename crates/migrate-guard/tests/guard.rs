@@ -570,3 +570,79 @@ fn lock_wait_off_gives_no_budget_and_says_so() {
     assert!(out.stderr_text().contains("no lock-wait budget (--lock-wait off)"), "{}", out.dump());
     assert_eq!(report.lock_wait_ms, None);
 }
+
+/// The migration waits for nothing — it holds its lock for as long as the data takes, and the
+/// site's queries queue behind it. The guard cuts it once the first of them has waited the
+/// budget: the release fails (exit 1, outcome hold_cut, not retried), the output says who queued,
+/// how long the statement had run and the safe form; the server says the constraint is not
+/// there and every query ran.
+#[test]
+fn a_validating_scan_the_site_queues_behind_is_cut_at_the_budget_and_not_retried() {
+    let d = dyno();
+    test_support::acme::slow_validation_table(&d.pg, 400).unwrap();
+    let mut child = d
+        .command(&["--lock-wait", "1s", "--retries", "3"], &d.migrate_sql(test_support::acme::VALIDATING_SCAN))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = LiveOutput::start(child.stderr.take().unwrap());
+    wait_until("the scan holds AccessExclusiveLock on events", || {
+        test_support::acme::holds_events_exclusively(&d.pg, "migrate-restart/release.7")
+    });
+    // Nobody waits yet: past the budget, it runs on.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "a hold nobody queues behind is not cut");
+    let queued_at = Instant::now();
+    let queued: Vec<Running> =
+        (0..10).map(|i| spawn(&d.url(), &format!("web.{i}"), "SELECT count(*) FROM events")).collect();
+    for q in queued {
+        q.finish().expect("a queued query runs once the scan is cut");
+    }
+    let blocked_for = queued_at.elapsed();
+    let status = child.wait().unwrap();
+    let text = err.finish();
+    assert!(blocked_for < Duration::from_millis(1000 + 2500), "the site was blocked {blocked_for:?}: {text}");
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("holds cut at 1s"), "the first line says the hold budget: {text}");
+    assert!(
+        text.contains("migrate-guard: ✂ Hold budget 1s: cancelled the migration's `ALTER TABLE events ADD CONSTRAINT events_ok CHECK (slow_ok(id))`"),
+        "{text}"
+    );
+    assert!(text.contains("holding AccessExclusiveLock on events, and pid "), "{text}");
+    assert!(text.contains("wants AccessShareLock on events: SELECT count(*) FROM events"), "{text}");
+    assert!(text.contains("NOT VALID, then VALIDATE CONSTRAINT"), "the safe form is named: {text}");
+    assert!(!text.contains("treated as a lock timeout"), "{text}");
+    assert!(!text.contains("retrying"), "a hold cut is not retried: {text}");
+    assert_eq!(
+        text.lines().last().unwrap(),
+        "migrate-guard: outcome=hold_cut attempts=1 cut=1 waited_ms=0 exit=1",
+        "{text}"
+    );
+    assert!(!test_support::acme::validated(&d.pg), "its transaction rolled back");
+}
+
+/// `--lock-hold off`: the guard says holds are not cut, and a scan the site queues behind runs
+/// to its end (a deliberate long statement).
+#[test]
+fn with_lock_hold_off_a_long_hold_runs_to_its_end_and_the_guard_says_so() {
+    let d = dyno();
+    test_support::acme::slow_validation_table(&d.pg, 60).unwrap();
+    let mut child = d
+        .command(&["--lock-wait", "1s", "--lock-hold", "off"], &d.migrate_sql(test_support::acme::VALIDATING_SCAN))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = LiveOutput::start(child.stderr.take().unwrap());
+    wait_until("the scan runs", || sessions_named(&d.pg, "migrate-restart/release.7") == 1);
+    std::thread::sleep(Duration::from_millis(200));
+    let queued = spawn(&d.url(), "web.1", "SELECT count(*) FROM events");
+    let status = child.wait().unwrap();
+    let text = err.finish();
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(text.contains("holds not cut (--lock-hold off)"), "{text}");
+    assert!(!text.contains("Hold budget"), "{text}");
+    assert!(test_support::acme::validated(&d.pg));
+    queued.finish().unwrap();
+}

@@ -1422,3 +1422,54 @@ fn lock_wait_off_runs_without_a_budget_and_says_so() {
     assert!(body["env"].get("PGOPTIONS").is_none(), "no lock_timeout: {body}");
     assert!(body["command"].as_str().unwrap().contains("migrate-guard --lock-wait off "), "{body}");
 }
+
+/// A migration that waits for nothing but holds its lock while it scans (a validating CHECK on
+/// a big table): the site's queries queue behind it. The watch from here cuts it once the first
+/// has waited the hold budget, the queue runs, the run fails (exit 1) without a retry — the
+/// same statement would hold as long again — and nothing is restarted. The server says the
+/// constraint is not there.
+#[test]
+fn a_statement_the_site_queues_behind_is_cut_at_the_hold_budget_and_not_retried() {
+    let s = setup();
+    test_support::acme::slow_validation_table(&s.pg, 400).unwrap();
+    let cmd = sql_migration(&s.pg, test_support::acme::VALIDATING_SCAN);
+    let mut child =
+        s.tool.command(&["-a", "acme", "--command", &cmd, "--confirm", "acme", "--lock-wait", "1s", "--json"]);
+    child.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = child.spawn().unwrap();
+    let err = LiveOutput::start(child.stderr.take().unwrap());
+    wait_until("the scan holds its lock", || test_support::acme::holds_events_exclusively(&s.pg, "migrate-restart/"));
+    let queued_at = std::time::Instant::now();
+    let url = s.pg.superuser_url("postgres");
+    let queued: Vec<_> = (0..10)
+        .map(|i| test_support::sessions::spawn(&url, &format!("web.{i}"), "SELECT count(*) FROM events"))
+        .collect();
+    for q in queued {
+        q.finish().expect("a queued query runs once the scan is cut");
+    }
+    let blocked_for = queued_at.elapsed();
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let text = err.finish();
+    assert!(blocked_for < Duration::from_millis(1000 + 2500), "the site was blocked {blocked_for:?}: {text}");
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("; holds cut at 1s"), "the plan says the hold budget: {text}");
+    assert!(text.contains("Hold budget 1s: cancelled the migration's `ALTER TABLE events ADD CONSTRAINT"), "{text}");
+    assert!(text.contains("NOT VALID, then VALIDATE CONSTRAINT"), "the safe form: {text}");
+    assert!(
+        text.contains("was cut for holding a lock the site queued behind past the budget, and was not retried"),
+        "{text}"
+    );
+    assert!(!text.contains("treated as a lock timeout"), "{text}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let attempts = doc["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "not retried: {doc}");
+    assert_eq!(attempts[0]["lock_timeout"], false);
+    let cut = &attempts[0]["outside_budget"][0];
+    assert_eq!(cut["verified"], true, "{cut}");
+    assert_eq!(cut["wait"]["lock"], "AccessExclusiveLock on events");
+    assert!(cut["held"]["first_waiter"]["application_name"].as_str().unwrap().starts_with("web."), "{cut}");
+    assert!(!test_support::acme::validated(&s.pg), "its transaction rolled back");
+    assert_eq!(restarts(&s.sim), 0);
+}

@@ -295,3 +295,42 @@ fn a_release_superseded_while_followed_is_said_as_superseded_not_failed() {
         out.dump()
     );
 }
+
+/// A release phase whose statement holds its lock while it scans: the follower cuts it once
+/// the site's first query has waited the hold budget, the release fails, the app stays on its
+/// release, and the ending says a retry as it is would hold as long again.
+#[test]
+fn a_release_statement_the_site_queues_behind_is_cut_at_the_hold_budget() {
+    let s = setup();
+    test_support::acme::slow_validation_table(&s.pg, 400).unwrap();
+    let v = push(&s, &release_sql(&s.pg, test_support::acme::VALIDATING_SCAN));
+    let mut child = s.tool.command(&["release", "-a", "acme", "--lock-wait", "1s", "--confirm", "acme", "--json"]);
+    child.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = child.spawn().unwrap();
+    let err = LiveOutput::start(child.stderr.take().unwrap());
+    wait_until("the scan holds its lock", || test_support::acme::holds_events_exclusively(&s.pg, ""));
+    let queued_at = Instant::now();
+    let url = s.pg.superuser_url("postgres");
+    let queued: Vec<Running> =
+        (0..10).map(|i| spawn(&url, &format!("web.{i}"), "SELECT count(*) FROM events")).collect();
+    for q in queued {
+        q.finish().expect("a queued query runs once the scan is cut");
+    }
+    let blocked_for = queued_at.elapsed();
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let stderr = err.finish();
+    assert!(blocked_for < Duration::from_millis(1000 + 2500), "the site was blocked {blocked_for:?}: {stderr}");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let report: migrate_restart::report::ReleaseReport = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report.phase.lock_hold_ms, Some(1000));
+    let e = &report.phase.enforcements[0];
+    assert!(e.verified && e.for_holding(), "{e:?}");
+    assert!(e.wait.why.contains("runs ALTER TABLE"), "{}", e.wait.why);
+    assert!(stderr.contains("Hold budget 1s: cancelled the release's `ALTER TABLE events"), "{stderr}");
+    assert!(stderr.contains("The hold budget cut its `ALTER TABLE events"), "{stderr}");
+    assert!(stderr.contains("would hold the lock as long again"), "{stderr}");
+    assert_eq!(status_of(&s, v), "failed");
+    assert!(!test_support::acme::validated(&s.pg));
+}

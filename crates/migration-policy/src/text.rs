@@ -104,8 +104,7 @@ fn hold_cut_lines(e: &Enforcement, held: &pg_locks::HeldCut, whose: &str) -> Vec
     let first = &held.first_waiter;
     let others = match held.queued.saturating_sub(1) {
         0 => String::new(),
-        1 => " and 1 more".to_string(),
-        n => format!(" and {n} more"),
+        n => format!(", {n} more behind it"),
     };
     let what = match held.action {
         pg_locks::Signal::Cancel => format!("cancelled the {whose}'s `{}` (pid {})", e.wait.query, e.wait.pid),

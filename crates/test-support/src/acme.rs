@@ -66,3 +66,39 @@ pub fn migration_that_locks_out_new_connections(pg: &PgCluster) -> String {
          {psql} '{template1}' -X -q -c \"ALTER DATABASE postgres ALLOW_CONNECTIONS false\"; wait $p"
     )
 }
+
+/// A validating scan on production's data, in miniature: [`VALIDATING_SCAN`] checks every row
+/// of `events` with a function that takes 50 ms a row, so it holds AccessExclusiveLock on
+/// `events` for `rows` × 50 ms — a statement that waits for nothing and holds its lock as long
+/// as the data takes.
+pub fn slow_validation_table(pg: &PgCluster, rows: u32) -> anyhow::Result<()> {
+    pg.psql(
+        "postgres",
+        &format!(
+            "CREATE TABLE events (id int); INSERT INTO events SELECT generate_series(1, {rows}); \
+             CREATE FUNCTION slow_ok(int) RETURNS bool LANGUAGE sql AS 'SELECT pg_sleep(0.05) IS NOT NULL'"
+        ),
+    )?;
+    Ok(())
+}
+
+/// The statement [`slow_validation_table`] makes slow.
+pub const VALIDATING_SCAN: &str = "ALTER TABLE events ADD CONSTRAINT events_ok CHECK (slow_ok(id))";
+
+/// Whether [`VALIDATING_SCAN`]'s constraint is there (it committed).
+pub fn validated(pg: &PgCluster) -> bool {
+    pg.psql("postgres", "SELECT count(*) FROM pg_constraint WHERE conname = 'events_ok'").is_ok_and(|n| n == "1")
+}
+
+/// Whether a session named `app` holds AccessExclusiveLock on `events` (read from pg_locks).
+pub fn holds_events_exclusively(pg: &PgCluster, app_prefix: &str) -> bool {
+    pg.psql(
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name LIKE '{app_prefix}%' AND l.granted AND l.mode = 'AccessExclusiveLock' \
+             AND l.relation = 'events'::regclass"
+        ),
+    )
+    .is_ok_and(|n| n == "1")
+}
