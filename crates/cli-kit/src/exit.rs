@@ -22,6 +22,9 @@ pub enum Exit {
     WindowOpen,
     /// 8: migrate-restart `plan` only: the migration breaks queries the running release sends.
     WouldBreak,
+    /// 10: migrate-restart `plan` only: a statement would hold a lock the site queues behind
+    /// for longer than the lock-wait budget.
+    WouldBlock,
     /// 130: interrupted; what the tool had started was cleaned up or reported.
     Interrupted,
     /// Another status passed through unchanged (maintenance-window returns its COMMAND's).
@@ -30,7 +33,7 @@ pub enum Exit {
 
 impl Exit {
     /// Every code, in table order.
-    pub const ALL: [Exit; 10] = [
+    pub const ALL: [Exit; 11] = [
         Exit::Success,
         Exit::Failed,
         Exit::Usage,
@@ -40,6 +43,7 @@ impl Exit {
         Exit::BlockingFound,
         Exit::WindowOpen,
         Exit::WouldBreak,
+        Exit::WouldBlock,
         Exit::Interrupted,
     ];
 
@@ -57,7 +61,8 @@ impl Exit {
             Exit::BlockingFound => Some(6),
             Exit::WindowOpen => Some(7),
             Exit::WouldBreak => Some(8),
-            Exit::Interrupted => Some(9),
+            Exit::WouldBlock => Some(9),
+            Exit::Interrupted => Some(10),
             Exit::Other(_) => None,
         }
     }
@@ -74,6 +79,7 @@ impl Exit {
             Exit::BlockingFound => 6,
             Exit::WindowOpen => 7,
             Exit::WouldBreak => 8,
+            Exit::WouldBlock => 10,
             Exit::Interrupted => 130,
             Exit::Other(code) => code,
         }
@@ -100,6 +106,9 @@ impl Exit {
             }
             Exit::WouldBreak => {
                 "migrate-restart plan only: the migration breaks queries the running release sends (each prepared on the migrated copy fails)"
+            }
+            Exit::WouldBlock => {
+                "migrate-restart plan only: a statement would hold a lock the site's queries queue behind for longer than --lock-wait (estimated on a sample shaped like production's data)"
             }
             Exit::Interrupted => "interrupted; what the tool had started was cleaned up or reported",
             Exit::Other(_) => "maintenance-window only: the status of the COMMAND it ran",

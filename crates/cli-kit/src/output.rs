@@ -364,6 +364,22 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// `610 MB`, `4.2 GB`, `512 kB` (powers of 1024, as PostgreSQL's pg_size_pretty).
+pub fn bytes(n: u64) -> String {
+    let units = ["bytes", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < units.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || v >= 10.0 {
+        format!("{v:.0} {}", units[unit])
+    } else {
+        format!("{v:.1} {}", units[unit])
+    }
+}
+
 /// Bold.
 pub fn bold() -> Style {
     Style::new().bold()

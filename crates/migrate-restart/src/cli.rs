@@ -94,6 +94,11 @@ pub struct PlanArgs {
     #[arg(long, value_name = "N", default_value_t = crate::commands::plan::DEFAULT_TOP)]
     pub top: usize,
 
+    /// The budget the deploy runs under: a statement that would hold a lock the site queues
+    /// behind for longer is reported (verdict would_block, exit 10)
+    #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = cli_kit::DEFAULT_LOCK_WAIT, value_parser = cli_kit::positive_duration_arg)]
+    pub lock_wait: std::time::Duration,
+
     /// The migration command, run locally with DATABASE_URL set to the scratch database
     /// (default: the `release:` line of ./Procfile, through sh)
     #[arg(last = true, value_name = "COMMAND")]

@@ -299,6 +299,9 @@ pub enum PlanVerdict {
     /// Queries the running release sends fail on the migrated schema (exit 8): the release
     /// that serves traffic during the release phase and until the restart breaks.
     WouldBreak,
+    /// A statement would hold a lock the site's queries queue behind for longer than the
+    /// lock-wait budget (exit 10): under the guard it would be cut, without it the site waits.
+    WouldBlock,
     /// A `CONCURRENTLY` statement would wait for open transactions, or nothing was recorded
     /// (the command ran no DDL the recorder sees) (exit 3).
     CannotVouch,

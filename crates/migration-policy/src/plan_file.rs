@@ -172,6 +172,8 @@ mod tests {
             }],
             rewrites: vec![],
             waits_for_older_transactions: concurrently,
+            ran_us: None,
+            estimate: None,
         }
     }
 

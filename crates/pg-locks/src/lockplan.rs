@@ -148,6 +148,60 @@ pub struct PlannedStatement {
     /// It waits for every transaction older than it to end before it finishes (`CREATE INDEX
     /// CONCURRENTLY`, `REINDEX CONCURRENTLY`, `DETACH PARTITION CONCURRENTLY`).
     pub waits_for_older_transactions: bool,
+    /// How long it ran where it was recorded, in microseconds (on empty tables: nothing like
+    /// production's time; the estimate is what says that).
+    #[serde(skip)]
+    pub ran_us: Option<u64>,
+    /// How long it would hold its locks on production's data, and what would queue behind them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Estimate>,
+}
+
+/// How long a statement would run on production's data, holding its locks, and what would
+/// queue behind them meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// The best estimate, in milliseconds (null: not measured; `basis` says why).
+    pub hold_ms: Option<u64>,
+    /// The low end of the range.
+    pub low_ms: Option<u64>,
+    /// The high end of the range.
+    pub high_ms: Option<u64>,
+    /// How it was arrived at, in words.
+    pub basis: String,
+    /// The table whose size it scales with (the largest one it takes a new lock on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// That table's rows on production (its statistics: `pg_class.reltuples`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// That table's size on production, indexes and TOAST included, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// What queues behind its locks: the strongest lock it takes that the site's queries
+    /// conflict with, held until its transaction ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<Blocks>,
+    /// The form of the statement that would not hold the lock the site queues behind this
+    /// long, when one is known (for statements that take such a lock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe_form: Option<String>,
+}
+
+/// The site's queries that would queue behind a statement's lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blocks {
+    /// The relation.
+    pub relation: String,
+    /// The lock it takes there.
+    pub mode: LockMode,
+    /// `reads and writes`, or `writes`.
+    pub queues: String,
+    /// How long the lock is held: from this statement to the end of its transaction, in ms.
+    pub for_ms: u64,
+    /// Queries expected to queue meanwhile (the table's measured scans and writes a minute ×
+    /// that time).
+    pub queued: u64,
 }
 
 /// What a migration locked, statement by statement.
@@ -291,6 +345,7 @@ pub fn remove_recorder(client: &mut Client) -> Result<(), Error> {
     client
         .batch_execute(
             "DROP EVENT TRIGGER IF EXISTS _lockplan_ddl; DROP EVENT TRIGGER IF EXISTS _lockplan_rewrite; \
+             DROP EVENT TRIGGER IF EXISTS _lockplan_start; \
              DROP EVENT TRIGGER IF EXISTS _lockplan_drop; \
              DROP SCHEMA IF EXISTS _lockplan CASCADE",
         )
@@ -332,7 +387,7 @@ pub fn read_plan(client: &mut Client) -> Result<LockPlan, Error> {
     let reading = |e| Error::from_driver("reading the recorded locks", e);
     let rows = client
         .query(
-            "SELECT seq, tag, object, query, xid, relation, relkind, mode, is_new, rewrites \
+            "SELECT seq, tag, object, query, xid, relation, relkind, mode, is_new, rewrites, ms \
              FROM _lockplan.locks_by_statement ORDER BY seq, relation",
             &[],
         )
@@ -351,6 +406,8 @@ pub fn read_plan(client: &mut Client) -> Result<LockPlan, Error> {
                 transaction: row.get(4),
                 locks: Vec::new(),
                 rewrites: row.get::<_, Option<Vec<String>>>(9).unwrap_or_default(),
+                ran_us: row.get::<_, Option<f64>>(10).map(|ms| (ms.max(0.0) * 1000.0) as u64),
+                estimate: None,
             });
         }
         let (Some(relation), Some(mode)) = (row.get::<_, Option<String>>(5), row.get::<_, Option<String>>(7)) else {
@@ -399,7 +456,8 @@ CREATE TABLE IF NOT EXISTS _lockplan.statements (
   xid bigint NOT NULL DEFAULT txid_current(),
   tag text NOT NULL,
   object text,
-  query text NOT NULL
+  query text NOT NULL,
+  ms float8
 );
 CREATE TABLE IF NOT EXISTS _lockplan.held (
   seq bigint NOT NULL REFERENCES _lockplan.statements,
@@ -427,7 +485,9 @@ BEGIN
     RETURN;
   END IF;
   SELECT object_identity INTO obj FROM pg_event_trigger_ddl_commands() LIMIT 1;
-  INSERT INTO _lockplan.statements (tag, object, query) VALUES (TG_TAG, obj, current_query())
+  INSERT INTO _lockplan.statements (tag, object, query, ms)
+    VALUES (TG_TAG, obj, current_query(), extract(epoch FROM clock_timestamp()
+      - nullif(current_setting('lockplan.started', true), '')::timestamptz) * 1000)
     RETURNING seq INTO s;
   INSERT INTO _lockplan.held (seq, relation, relkind, mode)
     SELECT s, n.nspname || '.' || c.relname, c.relkind, l.mode
@@ -455,6 +515,11 @@ BEGIN
   -- A rewrite happens inside the command, before this trigger: it is this statement's.
   UPDATE _lockplan.rewrites SET seq = s WHERE seq IS NULL AND xid = txid_current();
 END $$;
+-- When each DDL command began (statement_timestamp() is one for a whole multi-statement string).
+CREATE OR REPLACE FUNCTION _lockplan.on_start() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('lockplan.started', clock_timestamp()::text, true);
+END $$;
 CREATE OR REPLACE FUNCTION _lockplan.on_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO _lockplan.dropped (relation, relkind)
@@ -471,6 +536,8 @@ BEGIN
     SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.oid = pg_event_trigger_table_rewrite_oid();
 END $$;
+DROP EVENT TRIGGER IF EXISTS _lockplan_start;
+CREATE EVENT TRIGGER _lockplan_start ON ddl_command_start EXECUTE FUNCTION _lockplan.on_start();
 DROP EVENT TRIGGER IF EXISTS _lockplan_ddl;
 CREATE EVENT TRIGGER _lockplan_ddl ON ddl_command_end EXECUTE FUNCTION _lockplan.on_ddl();
 DROP EVENT TRIGGER IF EXISTS _lockplan_drop;
@@ -484,7 +551,7 @@ CREATE OR REPLACE VIEW _lockplan.locks_by_statement AS
         'ShareUpdateExclusiveLock','ShareLock','ShareRowExclusiveLock','ExclusiveLock','AccessExclusiveLock'], h.mode) DESC))[1] AS mode
     FROM _lockplan.held h GROUP BY h.seq, h.relation, h.relkind
   )
-  SELECT s.seq, s.tag, s.object, s.query, s.xid, st.relation, st.relkind, st.mode,
+  SELECT s.seq, s.tag, s.object, s.query, s.xid, st.relation, st.relkind, st.mode, s.ms,
     NOT EXISTS (
       SELECT 1 FROM _lockplan.statements p JOIN strongest ps ON ps.seq = p.seq
       WHERE p.xid = s.xid AND p.seq < s.seq AND ps.relation = st.relation AND ps.mode = st.mode

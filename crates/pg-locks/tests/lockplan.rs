@@ -168,6 +168,8 @@ fn the_plan_joined_with_live_locks_names_the_reader_that_would_block_it() {
             }],
             rewrites: Vec::new(),
             waits_for_older_transactions: false,
+            ran_us: None,
+            estimate: None,
         }],
     };
     let found = lockplan::obstacles(&mut client(&pg), &plan).unwrap();

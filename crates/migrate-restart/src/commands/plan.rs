@@ -12,6 +12,7 @@
 //! anything runs.
 
 mod breaks;
+mod estimate;
 pub(crate) mod render;
 mod window;
 
@@ -44,7 +45,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         Some(url) => {
             let scratch = scratch_database(url)?;
             refuse_production_as_scratch(&db, &production, &scratch)?;
-            Scratch { db: scratch, server: None, copy: None }
+            Scratch { db: scratch, server: None, copy: None, dump: None }
         }
         None => copy_schema(&out, &db, &mut live)?,
     };
@@ -53,7 +54,17 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         scratch: scratch.name(),
         database: db.describe(),
     });
-    let (plan, broken) = record(&out, &scratch.db, &command, &statements, framework)?;
+    let (mut plan, broken) = record(&out, &scratch.db, &command, &statements, framework)?;
+    // How long each statement holds its locks: measured on a sample shaped by production's
+    // statistics, on the tool's own copy only (a --scratch-url database is the user's).
+    let statistics = estimate::read_statistics(live.client(), &plan)?;
+    let measured = match (&scratch.server, &scratch.dump) {
+        (Some(server), Some(dump)) => {
+            out.show(&render::Planning::Measuring { rows: estimate::SAMPLE_ROWS });
+            estimate::measure(&server.url(), dump, &command, &statistics)
+        }
+        _ => estimate::Measured::not_measured("--scratch-url: holds are measured only on the tool's own copy"),
+    };
     // How long the running release meets the migrated schema: only for an app (a URL alone
     // names no formation).
     let running_release = match args.app.resolve() {
@@ -62,7 +73,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     };
     drop(scratch.server);
     let found = read_production(live.client(), &plan)?;
-    let verdict = found.verdict(&plan, scratch.copy.as_ref(), &broken);
+    estimate::apply(&mut plan, &measured, &statistics, &found.activity);
+    let verdict = found.verdict(&plan, scratch.copy.as_ref(), &broken, args.lock_wait);
     let (statements_checked, breaks_unchecked) = match &statements {
         breaks::Statements::Read(q) => (q.len(), None),
         breaks::Statements::Unavailable(why) => (0, Some(why.clone())),
@@ -78,6 +90,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         unchecked: breaks_unchecked.as_deref(),
         verdict: &verdict,
         db: &db,
+        budget: args.lock_wait,
     });
     let (verdict, cannot_vouch) = verdict;
     out.report(&PlanReport {
@@ -101,6 +114,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     Ok(match verdict {
         PlanVerdict::Clear => Exit::Success,
         PlanVerdict::WouldBreak => Exit::WouldBreak,
+        PlanVerdict::WouldBlock => Exit::WouldBlock,
         PlanVerdict::WouldWait => Exit::BlockingFound,
         PlanVerdict::CannotVouch => Exit::NotVerified,
     })
@@ -112,6 +126,8 @@ struct Scratch {
     db: ResolvedDatabase,
     server: Option<schema_copy::ScratchServer>,
     copy: Option<SchemaCopy>,
+    /// The schema read from production (a second copy of it is the sample's).
+    dump: Option<schema_copy::SchemaDump>,
 }
 
 impl Scratch {
@@ -155,7 +171,7 @@ fn copy_schema(out: &Output, db: &ResolvedDatabase, live: &mut pg_locks::Conn) -
         not_copied: restored.failed.into_iter().map(|(what, error)| NotCopied { what, error }).collect(),
     };
     out.show(&render::Planning::Copied { database: db.describe(), copy: &copy });
-    Ok(Scratch { db: scratch, server: Some(server), copy: Some(copy) })
+    Ok(Scratch { db: scratch, server: Some(server), copy: Some(copy), dump: Some(dump) })
 }
 
 /// A migration running now changes the schema the copy would read, and holds the tables it
@@ -197,7 +213,13 @@ fn read_production(c: &mut pg_locks::Client, plan: &LockPlan) -> anyhow::Result<
 
 impl Production {
     /// The verdict, and why the plan cannot vouch when it cannot.
-    fn verdict(&self, plan: &LockPlan, copy: Option<&SchemaCopy>, broken: &[Break]) -> (PlanVerdict, Vec<String>) {
+    fn verdict(
+        &self,
+        plan: &LockPlan,
+        copy: Option<&SchemaCopy>,
+        broken: &[Break],
+        budget: std::time::Duration,
+    ) -> (PlanVerdict, Vec<String>) {
         // A query of the running release that fails after the migration breaks the site for
         // the whole window, whoever holds what now: it comes first.
         if !broken.is_empty() {
@@ -228,8 +250,10 @@ impl Production {
                 missing.join(", ")
             ));
         }
+        why.extend(estimate::unmeasured_holds(plan, budget));
         match (self.follower, self.obstacles.is_empty(), why.is_empty()) {
             (false, false, _) => (PlanVerdict::WouldWait, Vec::new()),
+            _ if !estimate::blocking(plan, budget).is_empty() => (PlanVerdict::WouldBlock, why),
             (_, _, false) => (PlanVerdict::CannotVouch, why),
             _ => (PlanVerdict::Clear, Vec::new()),
         }

@@ -28,9 +28,12 @@ pub enum Planning<'a> {
         unchecked: Option<&'a str>,
         verdict: &'a (PlanVerdict, Vec<String>),
         db: &'a ResolvedDatabase,
+        budget: Duration,
     },
     /// The migration failed on the scratch database.
     ScratchMigrationFailed { status: String },
+    /// Running it again on a sample shaped like production's data, to time it.
+    Measuring { rows: u64 },
 }
 
 impl Render for Planning<'_> {
@@ -42,16 +45,20 @@ impl Render for Planning<'_> {
                 format!("Recording what `{command}` locks on {scratch} (the scratch database), then checking {database} for sessions that would make it wait."),
             ),
             Planning::Copied { database, copy } => copied_lines(database, copy),
-            Planning::Plan { plan, obstacles, older, activity, breaks, running_release, checked, unchecked, verdict, db } => {
-                let mut lines: Vec<Line> = plan_lines(plan, obstacles, older, activity).into_iter().map(|l| Line::new(Say, l)).collect();
+            Planning::Plan { plan, obstacles, older, activity, breaks, running_release, checked, unchecked, verdict, db, budget } => {
+                let mut lines: Vec<Line> = plan_lines(plan, obstacles, older, activity, *budget).into_iter().map(|l| Line::new(Say, l)).collect();
                 lines.extend(break_lines(plan, breaks, *checked, *unchecked));
                 lines.extend(running_release.map(window_lines).unwrap_or_default());
-                lines.push(Line::new(Say, verdict_line(verdict, db)));
+                lines.push(Line::new(Say, verdict_line(verdict, db, *budget)));
                 lines
             }
             Planning::ScratchMigrationFailed { status } => {
                 one(Bad, format!("the migration failed on the scratch database (status {status}); no plan"))
             }
+            Planning::Measuring { rows } => one(
+                Note,
+                format!("Timing it on a second copy filled with a sample shaped by production's statistics (up to {rows} rows a table; no row of production's is read)…"),
+            ),
         }
     }
 }
@@ -85,8 +92,14 @@ fn copied_lines(database: &str, c: &SchemaCopy) -> Vec<Line> {
     lines
 }
 
-fn verdict_line((verdict, why): &(PlanVerdict, Vec<String>), db: &ResolvedDatabase) -> String {
+fn verdict_line((verdict, why): &(PlanVerdict, Vec<String>), db: &ResolvedDatabase, budget: Duration) -> String {
     match verdict {
+        PlanVerdict::WouldBlock => format!(
+            "{}: the site's queries would queue behind it for longer than the {} budget; under migrate-guard it would be cut and the deploy fail. Use the form named above, or run it in a maintenance window (heroku maintenance:window).{}",
+            bold().apply_to("A statement would hold a lock the site queues behind"),
+            format_duration(budget),
+            if why.is_empty() { String::new() } else { format!(" Also: {}.", why.join("; ")) }
+        ),
         PlanVerdict::Clear => {
             format!("✓ Nothing on {} holds a conflicting lock on these relations right now.", db.describe())
         }
@@ -116,10 +129,16 @@ fn activity_line(a: &TableActivity, planned: LockMode) -> String {
     )
 }
 
-fn plan_lines(plan: &LockPlan, obstacles: &[Obstacle], older: &[i32], activity: &[TableActivity]) -> Vec<String> {
+fn plan_lines(
+    plan: &LockPlan,
+    obstacles: &[Obstacle],
+    older: &[i32],
+    activity: &[TableActivity],
+    budget: Duration,
+) -> Vec<String> {
     let mut out = Vec::new();
     for s in &plan.statements {
-        out.extend(statement_lines(s));
+        out.extend(statement_lines(s, budget));
     }
     let strongest = plan.strongest();
     for a in activity {
@@ -154,7 +173,7 @@ fn plan_lines(plan: &LockPlan, obstacles: &[Obstacle], older: &[i32], activity: 
     out
 }
 
-fn statement_lines(s: &PlannedStatement) -> Vec<String> {
+fn statement_lines(s: &PlannedStatement, budget: Duration) -> Vec<String> {
     let mut out = vec![format!(
         "{}. {}{}",
         s.seq,
@@ -170,6 +189,42 @@ fn statement_lines(s: &PlannedStatement) -> Vec<String> {
     }
     if s.waits_for_older_transactions {
         out.push("   waits for every transaction older than it before it finishes".to_string());
+    }
+    out.extend(s.estimate.as_ref().map(|e| estimate_lines(s, e, budget)).unwrap_or_default());
+    out
+}
+
+/// `holds AccessExclusiveLock on public.events ≈ 48s (24s–1m 36s): 4,000,000 rows, 610 MB — measured …`,
+/// then — when it is held for a tenth of the budget or more — what queues behind it and the
+/// safe form.
+fn estimate_lines(s: &PlannedStatement, e: &pg_locks::lockplan::Estimate, budget: Duration) -> Vec<String> {
+    let ms = |m: u64| format_duration(Duration::from_millis(m));
+    let strongest = s.locks.iter().filter(|l| l.new).max_by_key(|l| (l.mode, l.kind == "table"));
+    let what = strongest.map(|l| format!("{} on {}", l.mode.name(), l.relation)).unwrap_or_else(|| "its locks".into());
+    let size = match (e.rows, e.bytes) {
+        (Some(r), Some(b)) => {
+            format!(": {} rows, {} on production", super::estimate::thousands(r), cli_kit::output::bytes(b))
+        }
+        _ => String::new(),
+    };
+    let mut out = vec![match (e.hold_ms, e.low_ms, e.high_ms) {
+        (Some(h), Some(lo), Some(hi)) => {
+            format!("   holds {what} ≈ {} ({}–{}){size} — {}", ms(h), ms(lo), ms(hi), e.basis)
+        }
+        _ => format!("   how long it holds {what} is not known{size} — {}", e.basis),
+    }];
+    if let Some(b) = e.blocks.as_ref().filter(|b| b.queued > 0 && Duration::from_millis(b.for_ms * 10) >= budget) {
+        out.push(format!(
+            "   {} queue behind its {} on {} for {} (until its transaction ends): about {} queries",
+            b.queues,
+            b.mode.name(),
+            b.relation,
+            ms(b.for_ms),
+            super::estimate::thousands(b.queued)
+        ));
+        if let Some(f) = &e.safe_form {
+            out.push(format!("   the form that does not: {f}"));
+        }
     }
     out
 }
