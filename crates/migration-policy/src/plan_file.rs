@@ -173,6 +173,7 @@ mod tests {
             rewrites: vec![],
             waits_for_older_transactions: concurrently,
             ran_us: None,
+            rows: None,
             estimate: None,
         }
     }

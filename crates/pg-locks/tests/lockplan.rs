@@ -169,6 +169,7 @@ fn the_plan_joined_with_live_locks_names_the_reader_that_would_block_it() {
             rewrites: Vec::new(),
             waits_for_older_transactions: false,
             ran_us: None,
+            rows: None,
             estimate: None,
         }],
     };
