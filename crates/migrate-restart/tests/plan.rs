@@ -233,8 +233,12 @@ fn a_rails_migration_is_planned_on_a_copy_of_production_with_its_history() {
         report.statements.iter().map(|s| (s.tag.as_str(), s.object.as_deref())).collect();
     assert_eq!(
         tags,
-        vec![("ALTER TABLE", Some("public.users")), ("CREATE INDEX", Some("public.index_users_on_nickname"))],
-        "only the migration production lacks ran"
+        vec![
+            ("ALTER TABLE", Some("public.users")),
+            ("CREATE INDEX", Some("public.index_users_on_nickname")),
+            ("INSERT", Some("public.schema_migrations")),
+        ],
+        "only the migration production lacks ran, and recorded itself"
     );
     assert_eq!(report.obstacles.iter().map(|o| o.pid).collect::<Vec<_>>(), vec![reader.pid]);
     assert!(report.activity.iter().any(|a| a.relation == "public.users"), "{:?}", report.activity);
@@ -753,6 +757,7 @@ fn hold_times_are_predicted_from_production_statistics_and_match_the_time_on_pro
         "ALTER TABLE events ADD COLUMN note text",
         "ALTER TABLE events ALTER COLUMN account_id TYPE bigint",
         "CREATE INDEX events_by_account ON events (account_id)",
+        "UPDATE events SET payload = upper(payload) WHERE id <= 200000",
     ];
     let migration = statements_as_migration(&pg, &statements);
     std::thread::sleep(std::time::Duration::from_millis(1100)); // the site's scans reach the statistics
@@ -783,6 +788,14 @@ fn hold_times_are_predicted_from_production_statistics_and_match_the_time_on_pro
     assert!(index.basis.contains("by n log n (an index build)"), "{index:?}");
     assert_eq!(index.blocks.as_ref().map(|b| b.queues.as_str()), Some("writes"), "{index:?}");
     assert!(index.safe_form.as_deref().is_some_and(|f| f.contains("CREATE INDEX CONCURRENTLY")), "{index:?}");
+    // A backfill: recorded though it fires no event trigger, its rows and time scaled, and the
+    // writes to the rows it changes queue behind their row locks.
+    let backfill = estimate(3);
+    assert_eq!(report.statements[3].tag, "UPDATE");
+    let changed = backfill.rows_changed.expect("rows changed");
+    assert!((180_000..=220_000).contains(&changed), "{backfill:?}");
+    assert_eq!(backfill.blocks.as_ref().map(|b| b.queues.as_str()), Some("writes to the rows it changes"));
+    assert!(backfill.safe_form.as_deref().is_some_and(|f| f.contains("in batches")), "{backfill:?}");
     let text = out.stderr_text();
     assert!(text.contains("no row of production's is read"), "{text}");
 
@@ -805,7 +818,7 @@ fn hold_times_are_predicted_from_production_statistics_and_match_the_time_on_pro
 
     // The judge: the same statements on production, timed there.
     time_on_production(&pg, statements[0]);
-    for (i, sql) in [(1, statements[1]), (2, statements[2])] {
+    for (i, sql) in [(1, statements[1]), (2, statements[2]), (3, statements[3])] {
         let e = estimate(i);
         let (took, rewrote) = time_on_production(&pg, sql);
         assert_eq!(rewrote, i == 1, "only the type change rewrites events");

@@ -15,10 +15,17 @@
 //! trigger runs. A dropped relation is gone from the catalog by then too; DROP holds
 //! AccessExclusiveLock on it, which is what is written down.
 //!
-//! What it cannot see: statements that are not DDL (an `UPDATE` backfill takes row locks and
-//! RowExclusiveLock, and fires no event trigger); a migration's own transaction that rolls back
-//! (its records roll back with it); how long a statement runs on production's data (the scratch
-//! tables are empty).
+//! Data statements fire no event trigger: statement-level triggers on every table of the
+//! scratch database (and on each table the migration creates) record `INSERT`, `UPDATE`,
+//! `DELETE` and `TRUNCATE` the same way at the statement's end, with the rows it wrote; a
+//! foreign key's cascade is its parent statement's. An `INSERT` lets go of the index locks the
+//! executor took for it when it ends, and those are left out. The recorder is held to
+//! `pg_locks` and `relfilenode` by an oracle test on every supported major.
+//!
+//! What it cannot see: `LOCK TABLE`, `CLUSTER`, `VACUUM` and `REINDEX` (no event trigger and no
+//! table trigger fires for them); a migration's own transaction that rolls back (its records
+//! roll back with it); how long a statement runs on production's data (the scratch tables are
+//! empty: the plan measures that on a sample).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -185,6 +192,14 @@ pub struct Estimate {
     /// conflict with, held until its transaction ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocks: Option<Blocks>,
+    /// A data statement: the rows it would change on production (its rows on the sample,
+    /// scaled like its time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_changed: Option<u64>,
+    /// It would run longer than a release phase may (the platform stops the release dyno after
+    /// an hour, failing the release): it cannot finish there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub longer_than_a_release_phase: bool,
     /// The form of the statement that would not hold the lock the site queues behind this
     /// long, when one is known (for statements that take such a lock).
     #[serde(default, skip_serializing_if = "Option::is_none")]

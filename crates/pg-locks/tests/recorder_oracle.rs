@@ -80,7 +80,8 @@ fn oracle(c: &mut pg_locks::Client, sql: &str) -> (BTreeMap<String, LockMode>, B
     }
     let after = files(&mut tx);
     tx.rollback().unwrap();
-    let rewritten = before.iter().filter(|(t, f)| after.get(*t).is_some_and(|a| a != *f)).map(|(t, _)| t.clone()).collect();
+    let rewritten =
+        before.iter().filter(|(t, f)| after.get(*t).is_some_and(|a| a != *f)).map(|(t, _)| t.clone()).collect();
     (locks, rewritten)
 }
 
@@ -109,7 +110,8 @@ fn the_recorder_agrees_with_pg_locks_on_every_statement_kind() {
         }
         let recorded_rewrites: BTreeSet<String> = s.rewrites.iter().cloned().collect();
         if recorded_rewrites != rewritten {
-            disagreements.push(format!("{sql}\n  recorded rewrites {recorded_rewrites:?}\n  relfilenode changed {rewritten:?}"));
+            disagreements
+                .push(format!("{sql}\n  recorded rewrites {recorded_rewrites:?}\n  relfilenode changed {rewritten:?}"));
         }
         if sql.starts_with("UPDATE") {
             assert_eq!(s.rows, Some(100), "{s:?}");

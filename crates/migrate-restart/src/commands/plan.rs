@@ -230,7 +230,7 @@ impl Production {
             why.push("this is a follower: the sessions that would make the migration wait hold their locks on the leader, which this connection does not see".to_string());
         }
         if plan.statements.is_empty() {
-            why.push("the migration ran no DDL the recorder sees (data changes are not recorded)".to_string());
+            why.push("the migration ran no statement the recorder sees (it records DDL, INSERT, UPDATE, DELETE and TRUNCATE; not LOCK TABLE, CLUSTER, VACUUM or REINDEX)".to_string());
         }
         if !self.older.is_empty() {
             why.push(format!(

@@ -42,6 +42,8 @@ pub struct TableStats {
     pub bytes: u64,
     /// Per column, from `pg_stats`.
     pub columns: BTreeMap<String, ColumnStats>,
+    /// Per column, its range where `pg_stats` gives one.
+    pub ranges: BTreeMap<String, Range>,
 }
 
 /// One column as `pg_stats` describes it.
@@ -50,6 +52,24 @@ pub struct ColumnStats {
     null_frac: f64,
     avg_width: i32,
     n_distinct: f64,
+}
+
+/// A column's lowest and highest values on production (the ends of `pg_stats.histogram_bounds`),
+/// as SQL literals: the sample spreads its values between them, so a `WHERE` on a range picks
+/// the share of the sample it picks of production.
+#[derive(Debug, Clone, Default)]
+pub struct Range {
+    low: String,
+    high: String,
+}
+
+/// The first and last elements of an array's text form (`{1,5,9}`, `{"2026-01-01 00:00:00+00",…}`).
+fn ends(array: &str) -> Option<Range> {
+    let inner = array.strip_prefix('{')?.strip_suffix('}')?;
+    let unquote = |v: &str| v.trim().trim_matches('"').replace('\'', "''");
+    let low = inner.split(',').next()?;
+    let high = inner.rsplit(',').next()?;
+    (!low.is_empty()).then(|| Range { low: unquote(low), high: unquote(high) })
 }
 
 /// Reads the statistics of the tables the plan locks (catalogs only: no row is read).
@@ -77,15 +97,20 @@ pub fn read_statistics(prod: &mut pg_locks::Client, plan: &LockPlan) -> anyhow::
                 rows: (rows >= 0.0).then_some(rows as u64),
                 bytes: r.get::<_, i64>(2).max(0) as u64,
                 columns: BTreeMap::new(),
+                ranges: BTreeMap::new(),
             },
         );
     }
     for r in prod.query(
-        "SELECT schemaname || '.' || tablename, attname::text, null_frac::float8, avg_width, n_distinct::float8 \
+        "SELECT schemaname || '.' || tablename, attname::text, null_frac::float8, avg_width, n_distinct::float8, \
+           histogram_bounds::text \
          FROM pg_stats WHERE NOT inherited AND schemaname || '.' || tablename = ANY ($1)",
         &[&tables],
     )? {
         if let Some(t) = out.get_mut(&r.get::<_, String>(0)) {
+            if let Some(range) = r.get::<_, Option<String>>(5).as_deref().and_then(ends) {
+                t.ranges.insert(r.get(1), range);
+            }
             t.columns.insert(r.get(1), ColumnStats { null_frac: r.get(2), avg_width: r.get(3), n_distinct: r.get(4) });
         }
     }
@@ -216,7 +241,7 @@ fn fill(c: &mut pg_locks::Client, table: &str, stats: &TableStats, n: u64) -> an
             max_len: r.get(8),
         };
         let shape = stats.columns.get(&column.name).copied().unwrap_or_default();
-        if let Some(expr) = column.value(&shape, n)? {
+        if let Some(expr) = column.value(&shape, stats.ranges.get(&column.name), n)? {
             names.push(format!("\"{}\"", column.name.replace('"', "\"\"")));
             values.push(expr);
         }
@@ -251,7 +276,7 @@ struct Column {
 
 impl Column {
     /// The expression for its value in row `g` (None: leave it to its default or generation).
-    fn value(&self, shape: &ColumnStats, n: u64) -> anyhow::Result<Option<String>> {
+    fn value(&self, shape: &ColumnStats, range: Option<&Range>, n: u64) -> anyhow::Result<Option<String>> {
         if self.automatic {
             return Ok(None);
         }
@@ -264,6 +289,25 @@ impl Column {
         }
         .clamp(1, n.max(1));
         let v = if distinct >= n { "g".to_string() } else { format!("(1 + (g - 1) % {distinct})") };
+        // Numbers and times spread over production's range, in as many steps as distinct values.
+        let steps = distinct.max(2) - 1;
+        let t = &self.type_sql;
+        let spread = range.and_then(|r| match (self.category.as_str(), self.typname.as_str()) {
+            ("N", "int2" | "int4" | "int8" | "numeric" | "float4" | "float8") => Some(format!(
+                "('{low}'::numeric + ({v} - 1) * (('{high}'::numeric - '{low}'::numeric) / {steps}))::{t}",
+                low = r.low,
+                high = r.high
+            )),
+            ("D", "timestamp" | "timestamptz") => Some(format!(
+                "('{low}'::{t} + ({v} - 1) * (('{high}'::{t} - '{low}'::{t}) / {steps}))",
+                low = r.low,
+                high = r.high
+            )),
+            _ => None,
+        });
+        if let Some(expr) = spread {
+            return Ok(Some(self.maybe_null(shape, expr)));
+        }
         let width = match shape.avg_width {
             w if w > 0 => w as usize,
             _ => 16,
@@ -271,7 +315,6 @@ impl Column {
         .min(self.max_len.map(|m| m.max(1) as usize).unwrap_or(usize::MAX))
         .min(4000);
         let text = format!("left(repeat(md5({v}::text), {}), {width})", width / 32 + 1);
-        let t = &self.type_sql;
         let expr = match (self.typname.as_str(), self.category.as_str(), self.typtype.as_str()) {
             ("int2", ..) => format!("({v} % 32767)::int2"),
             ("bool", ..) => format!("({v} % 2 = 0)"),
@@ -291,10 +334,16 @@ impl Column {
             _ if !self.not_null => "NULL".to_string(),
             _ => anyhow::bail!("cannot make values of type {t} (column {})", self.name),
         };
+        Ok(Some(self.maybe_null(shape, expr)))
+    }
+
+    /// NULL in production's share of rows, where the column allows it.
+    fn maybe_null(&self, shape: &ColumnStats, expr: String) -> String {
         if !self.not_null && shape.null_frac > 0.0 {
-            return Ok(Some(format!("CASE WHEN random() < {} THEN NULL ELSE {expr} END", shape.null_frac)));
+            format!("CASE WHEN random() < {} THEN NULL ELSE {expr} END", shape.null_frac)
+        } else {
+            expr
         }
-        Ok(Some(expr))
     }
 }
 
@@ -387,6 +436,8 @@ fn unmeasured(basis: String) -> Estimate {
         bytes: None,
         blocks: None,
         safe_form: None,
+        rows_changed: None,
+        longer_than_a_release_phase: false,
     }
 }
 
@@ -449,6 +500,8 @@ fn estimate_one(
     }
     let hold = (on_empty as f64 + per_rows as f64 * factor) / 1000.0;
     sized(Estimate {
+        rows_changed: on_sample.rows.map(|r| (r as f64 * rows as f64 / n as f64).round() as u64),
+        longer_than_a_release_phase: hold > RELEASE_PHASE_LIMIT.as_millis() as f64,
         hold_ms: Some(hold.ceil() as u64),
         low_ms: Some((hold * LOW) as u64),
         high_ms: Some((hold * HIGH).ceil() as u64),
@@ -462,9 +515,26 @@ fn estimate_one(
     })
 }
 
+/// How long the platform lets a release phase run before it stops the release dyno.
+pub const RELEASE_PHASE_LIMIT: Duration = Duration::from_secs(3600);
+
 /// What the site would queue behind `s`'s strongest new lock the site's queries conflict with,
-/// held `for_ms` (until its transaction ends).
+/// held `for_ms` (until its transaction ends); for an UPDATE or DELETE, whose table lock the
+/// site's writes pass, the writes to the rows it changed (their row locks are held as long).
 fn site_queue(s: &PlannedStatement, for_ms: u64, activity: &[TableActivity]) -> Option<Blocks> {
+    if matches!(s.tag.as_str(), "UPDATE" | "DELETE") {
+        let e = s.estimate.as_ref()?;
+        let (relation, rows, changed) = (e.table.clone()?, e.rows?, e.rows_changed?);
+        let share = if rows == 0 { 0.0 } else { (changed as f64 / rows as f64).min(1.0) };
+        let per_min = activity.iter().find(|a| a.relation == relation).map(|a| a.row_writes_per_min).unwrap_or(0.0);
+        return Some(Blocks {
+            relation,
+            mode: LockMode::RowExclusiveLock,
+            queues: "writes to the rows it changes".to_string(),
+            for_ms,
+            queued: (per_min * share * for_ms as f64 / 60_000.0).round() as u64,
+        });
+    }
     let lock = s
         .locks
         .iter()
@@ -529,6 +599,15 @@ pub fn unmeasured_holds(plan: &LockPlan, budget: Duration) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::thousands;
+
+    #[test]
+    fn a_columns_range_is_read_from_the_ends_of_its_histogram() {
+        let r = super::ends("{1,10001,20001,1000000}").unwrap();
+        assert_eq!((r.low.as_str(), r.high.as_str()), ("1", "1000000"));
+        let r = super::ends(r#"{"2026-01-01 00:00:01+00","2026-01-12 13:46:40+00"}"#).unwrap();
+        assert_eq!((r.low.as_str(), r.high.as_str()), ("2026-01-01 00:00:01+00", "2026-01-12 13:46:40+00"));
+        assert!(super::ends("{}").is_none());
+    }
 
     #[test]
     fn counts_read_with_separators() {

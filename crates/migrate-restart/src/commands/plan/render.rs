@@ -213,6 +213,16 @@ fn estimate_lines(s: &PlannedStatement, e: &pg_locks::lockplan::Estimate, budget
         }
         _ => format!("   how long it holds {what} is not known{size} — {}", e.basis),
     }];
+    if let Some(n) = e.rows_changed {
+        out.push(format!("   changes about {} rows on production", super::estimate::thousands(n)));
+    }
+    if e.longer_than_a_release_phase {
+        out.push(format!(
+            "   {} it cannot finish in a release phase: the platform stops the release dyno after {} and the release fails. Run it in batches outside the release phase (a one-off: heroku migrate:restart)",
+            red().apply_to("✗"),
+            format_duration(super::estimate::RELEASE_PHASE_LIMIT)
+        ));
+    }
     if let Some(b) = e.blocks.as_ref().filter(|b| b.queued > 0 && Duration::from_millis(b.for_ms * 10) >= budget) {
         out.push(format!(
             "   {} queue behind its {} on {} for {} (until its transaction ends): about {} queries",
@@ -294,4 +304,75 @@ fn window_lines(w: &super::RunningRelease) -> Vec<Line> {
         ));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pg_locks::lockplan::{Blocks, Estimate, PlannedLock};
+
+    fn backfill(hold_ms: u64) -> (PlannedStatement, Estimate) {
+        let statement = PlannedStatement {
+            seq: 2,
+            tag: "UPDATE".into(),
+            object: Some("public.events".into()),
+            query: "UPDATE events SET kind = 'click'".into(),
+            transaction: 9,
+            locks: vec![PlannedLock {
+                relation: "public.events".into(),
+                kind: "table".into(),
+                mode: LockMode::RowExclusiveLock,
+                new: true,
+                created: false,
+            }],
+            rewrites: vec![],
+            waits_for_older_transactions: false,
+            rows: Some(100_000),
+            ran_us: None,
+            estimate: None,
+        };
+        let estimate = Estimate {
+            hold_ms: Some(hold_ms),
+            low_ms: Some(hold_ms / 2),
+            high_ms: Some(hold_ms * 2),
+            basis: "measured 40s on a 100,000-row sample shaped like production's, scaled linearly to 12,000,000 rows"
+                .into(),
+            table: Some("public.events".into()),
+            rows: Some(12_000_000),
+            bytes: Some(4 << 30),
+            blocks: Some(Blocks {
+                relation: "public.events".into(),
+                mode: LockMode::RowExclusiveLock,
+                queues: "writes to the rows it changes".into(),
+                for_ms: hold_ms,
+                queued: 9_000,
+            }),
+            safe_form: pg_locks::safe_form("UPDATE events SET kind = 'click'").map(str::to_string),
+            rows_changed: Some(12_000_000),
+            longer_than_a_release_phase: hold_ms > super::super::estimate::RELEASE_PHASE_LIMIT.as_millis() as u64,
+        };
+        (statement, estimate)
+    }
+
+    /// A backfill: the rows it changes, the writes that queue behind their row locks, the
+    /// batched form — and past the release phase's hour, that it cannot finish there.
+    #[test]
+    fn a_backfill_says_its_rows_and_whether_it_can_finish_in_a_release_phase() {
+        let (s, e) = backfill(4_800_000);
+        let lines = estimate_lines(&s, &e, Duration::from_secs(5)).join("\n");
+        assert!(lines.contains("holds RowExclusiveLock on public.events ≈ 1h 20m"), "{lines}");
+        assert!(lines.contains("changes about 12,000,000 rows on production"), "{lines}");
+        assert!(
+            lines.contains("✗ it cannot finish in a release phase: the platform stops the release dyno after 1h"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("writes to the rows it changes queue behind its RowExclusiveLock on public.events"),
+            "{lines}"
+        );
+        assert!(lines.contains("the form that does not: the same change in batches"), "{lines}");
+        let (s, e) = backfill(90_000);
+        let lines = estimate_lines(&s, &e, Duration::from_secs(5)).join("\n");
+        assert!(!lines.contains("cannot finish"), "{lines}");
+    }
 }
