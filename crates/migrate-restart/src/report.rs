@@ -240,7 +240,7 @@ pub struct PlanReport {
     pub activity: Vec<pg_locks::lockplan::TableActivity>,
     /// Production's statements (pg_stat_statements) the migration breaks: each prepared on the
     /// copy before the migration and failing after it, with the server's error.
-    pub breaks: Vec<crate::commands::plan::Break>,
+    pub breaks: Vec<migration_plan::Break>,
     /// How long the running release meets the migrated schema on this app (absent without an
     /// app: a database URL alone names no formation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -258,54 +258,7 @@ pub struct PlanReport {
     pub verdict: PlanVerdict,
 }
 
-/// The app's schema, copied into a local server of the same major version for the plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SchemaCopy {
-    /// The local server's major version: production's.
-    pub server_major: u32,
-    /// Statements that recreated the schema there.
-    pub objects: usize,
-    /// Rows of the migration-history tables copied (so the migration runs only what is new).
-    pub history_rows: usize,
-    /// How long reading the app's schema took, in milliseconds.
-    pub read_ms: u64,
-    /// The longest any one statement of the read held AccessShareLock on the app's tables, in
-    /// milliseconds (no lock outlives its statement).
-    pub lock_hold_ms: u64,
-    /// What could not be recreated locally, and why.
-    pub not_copied: Vec<NotCopied>,
-}
-
-/// One object of the schema the local server could not recreate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NotCopied {
-    /// `extension pg_stat_statements`, `table public.events`…
-    pub what: String,
-    /// The local server's message.
-    pub error: String,
-}
-
-/// The plan's verdict, and the exit code with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanVerdict {
-    /// Nothing holds a conflicting lock on a planned relation right now (exit 0).
-    Clear,
-    /// Sessions hold or wait for conflicting locks: the migration would wait, and what needs
-    /// the tables would queue behind it (exit 6).
-    WouldWait,
-    /// Queries the running release sends fail on the migrated schema (exit 8): the release
-    /// that serves traffic during the release phase and until the restart breaks.
-    WouldBreak,
-    /// A statement would hold a lock the site's queries queue behind for longer than the
-    /// lock-wait budget (exit 10): under the guard it would be cut, without it the site waits.
-    WouldBlock,
-    /// A `CONCURRENTLY` statement would wait for open transactions, or nothing was recorded
-    /// (the command ran no DDL the recorder sees) (exit 3).
-    CannotVouch,
-}
+pub use migration_plan::{NotCopied, PlanVerdict, SchemaCopy};
 
 /// One dyno's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

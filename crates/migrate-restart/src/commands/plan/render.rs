@@ -30,8 +30,6 @@ pub enum Planning<'a> {
         db: &'a ResolvedDatabase,
         budget: Duration,
     },
-    /// The migration failed on the scratch database.
-    ScratchMigrationFailed { status: String },
     /// Running it again on a sample shaped like production's data, to time it.
     Measuring { rows: u64 },
 }
@@ -51,9 +49,6 @@ impl Render for Planning<'_> {
                 lines.extend(running_release.map(window_lines).unwrap_or_default());
                 lines.push(Line::new(Say, verdict_line(verdict, db, *budget)));
                 lines
-            }
-            Planning::ScratchMigrationFailed { status } => {
-                one(Bad, format!("the migration failed on the scratch database (status {status}); no plan"))
             }
             Planning::Measuring { rows } => one(
                 Note,
@@ -203,7 +198,7 @@ fn estimate_lines(s: &PlannedStatement, e: &pg_locks::lockplan::Estimate, budget
     let what = strongest.map(|l| format!("{} on {}", l.mode.name(), l.relation)).unwrap_or_else(|| "its locks".into());
     let size = match (e.rows, e.bytes) {
         (Some(r), Some(b)) => {
-            format!(": {} rows, {} on production", super::estimate::thousands(r), cli_kit::output::bytes(b))
+            format!(": {} rows, {} on production", cli_kit::output::thousands(r), cli_kit::output::bytes(b))
         }
         _ => String::new(),
     };
@@ -214,13 +209,13 @@ fn estimate_lines(s: &PlannedStatement, e: &pg_locks::lockplan::Estimate, budget
         _ => format!("   how long it holds {what} is not known{size} — {}", e.basis),
     }];
     if let Some(n) = e.rows_changed {
-        out.push(format!("   changes about {} rows on production", super::estimate::thousands(n)));
+        out.push(format!("   changes about {} rows on production", cli_kit::output::thousands(n)));
     }
     if e.longer_than_a_release_phase {
         out.push(format!(
             "   {} it cannot finish in a release phase: the platform stops the release dyno after {} and the release fails. Run it in batches outside the release phase (a one-off: heroku migrate:restart)",
             red().apply_to("✗"),
-            format_duration(super::estimate::RELEASE_PHASE_LIMIT)
+            format_duration(migration_plan::estimate::RELEASE_PHASE_LIMIT)
         ));
     }
     if let Some(b) = e.blocks.as_ref().filter(|b| b.queued > 0 && Duration::from_millis(b.for_ms * 10) >= budget) {
@@ -230,7 +225,7 @@ fn estimate_lines(s: &PlannedStatement, e: &pg_locks::lockplan::Estimate, budget
             b.mode.name(),
             b.relation,
             ms(b.for_ms),
-            super::estimate::thousands(b.queued)
+            cli_kit::output::thousands(b.queued)
         ));
         if let Some(f) = &e.safe_form {
             out.push(format!("   the form that does not: {f}"));
@@ -349,7 +344,7 @@ mod tests {
             }),
             safe_form: pg_locks::safe_form("UPDATE events SET kind = 'click'").map(str::to_string),
             rows_changed: Some(12_000_000),
-            longer_than_a_release_phase: hold_ms > super::super::estimate::RELEASE_PHASE_LIMIT.as_millis() as u64,
+            longer_than_a_release_phase: hold_ms > migration_plan::estimate::RELEASE_PHASE_LIMIT.as_millis() as u64,
         };
         (statement, estimate)
     }

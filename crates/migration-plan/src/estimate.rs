@@ -19,6 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cli_kit::format_duration;
+use cli_kit::output::thousands;
 use pg_locks::lockplan::{self, Blocks, Estimate, LockMode, LockPlan, PlannedStatement, TableActivity};
 use pg_locks::Connection;
 
@@ -553,19 +554,6 @@ fn site_queue(s: &PlannedStatement, for_ms: u64, activity: &[TableActivity]) -> 
     })
 }
 
-/// `4,000,000`.
-pub(super) fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The statements that would hold a lock the site queues behind for longer than `budget`.
 pub fn blocking(plan: &LockPlan, budget: Duration) -> Vec<&PlannedStatement> {
     plan.statements
@@ -598,7 +586,6 @@ pub fn unmeasured_holds(plan: &LockPlan, budget: Duration) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::thousands;
 
     #[test]
     fn a_columns_range_is_read_from_the_ends_of_its_histogram() {
@@ -607,12 +594,5 @@ mod tests {
         let r = super::ends(r#"{"2026-01-01 00:00:01+00","2026-01-12 13:46:40+00"}"#).unwrap();
         assert_eq!((r.low.as_str(), r.high.as_str()), ("2026-01-01 00:00:01+00", "2026-01-12 13:46:40+00"));
         assert!(super::ends("{}").is_none());
-    }
-
-    #[test]
-    fn counts_read_with_separators() {
-        assert_eq!(thousands(4_000_000), "4,000,000");
-        assert_eq!(thousands(100_000), "100,000");
-        assert_eq!(thousands(12), "12");
     }
 }
