@@ -19,6 +19,7 @@ pub mod program;
 pub mod redact;
 pub mod shell;
 pub mod state;
+pub mod units;
 
 pub use api::api_client;
 pub use app::AppArgs;

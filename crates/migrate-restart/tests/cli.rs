@@ -1439,15 +1439,8 @@ fn a_statement_the_site_queues_behind_is_cut_at_the_hold_budget_and_not_retried(
     let mut child = child.spawn().unwrap();
     let err = LiveOutput::start(child.stderr.take().unwrap());
     wait_until("the scan holds its lock", || test_support::acme::holds_events_exclusively(&s.pg, "migrate-restart/"));
-    let queued_at = std::time::Instant::now();
-    let url = s.pg.superuser_url("postgres");
-    let queued: Vec<_> = (0..10)
-        .map(|i| test_support::sessions::spawn(&url, &format!("web.{i}"), "SELECT count(*) FROM events"))
-        .collect();
-    for q in queued {
-        q.finish().expect("a queued query runs once the scan is cut");
-    }
-    let blocked_for = queued_at.elapsed();
+    let blocked_for =
+        test_support::sessions::queue_behind(&s.pg.superuser_url("postgres"), 10, "SELECT count(*) FROM events");
     let status = child.wait().unwrap();
     let mut stdout = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();

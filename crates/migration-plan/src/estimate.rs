@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cli_kit::format_duration;
-use cli_kit::output::thousands;
+use cli_kit::units::thousands;
 use pg_locks::lockplan::{self, Blocks, Estimate, LockMode, LockPlan, PlannedStatement, TableActivity};
 use pg_locks::Connection;
 
@@ -417,7 +417,7 @@ fn bounded_by_size(s: &PlannedStatement, e: Estimate, stats: &BTreeMap<String, T
             "{}; at most {} from {name}'s size ({}, read and written at 20 MB/s)",
             e.basis,
             format_duration(Duration::from_millis(bound)),
-            cli_kit::output::bytes(t.bytes)
+            cli_kit::units::bytes(t.bytes)
         ),
         table: Some(name),
         rows: t.rows,

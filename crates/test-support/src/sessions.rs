@@ -49,6 +49,18 @@ pub fn spawn(url: &str, app: &str, sql: &str) -> Running {
     Running { pid, handle }
 }
 
+/// `n` of the site's queries (`web.0`, `web.1`, …) each running `sql`, all started before any
+/// is waited for: how long until the last of them has run (they queue behind a lock the test
+/// holds or lets the tool cut). Panics naming the query that failed.
+pub fn queue_behind(url: &str, n: usize, sql: &str) -> Duration {
+    let started = Instant::now();
+    let queued: Vec<Running> = (0..n).map(|i| spawn(url, &format!("web.{i}"), sql)).collect();
+    for q in queued {
+        q.finish().unwrap_or_else(|e| panic!("a queued `{sql}` failed: {e}"));
+    }
+    started.elapsed()
+}
+
 /// Polls `cond` (bounded, 30s) and panics naming `what` when it never holds.
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);

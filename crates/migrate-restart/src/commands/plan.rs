@@ -40,36 +40,15 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     // What the running release sends, read once (the only other read of production's).
     let statements = breaks::read_production(live.client(), args.top);
     let framework = breaks::framework(live.client());
-    let scratch = match &args.scratch_url {
-        Some(url) => {
-            let scratch = scratch::scratch_database(url)?;
-            scratch::refuse_production_as_scratch(&db, &production, &scratch, TOOL)?;
-            Scratch::named(scratch)
-        }
-        None => {
-            let copy = scratch::copy_schema(&db, &mut live, TOOL)?;
-            if let Some(c) = &copy.copy {
-                out.show(&render::Planning::Copied { database: db.describe(), copy: c });
-            }
-            copy
-        }
-    };
+    let scratch = scratch_for(&args, &out, &db, &production, &mut live)?;
     out.show(&render::Planning::WillRecordPlan {
         command: cli_kit::shell::join(&command),
         scratch: scratch.name(),
         database: db.describe(),
     });
     let (mut plan, broken) = migration_plan::record(TOOL, &scratch.db, &command, &statements, framework)?;
-    // How long each statement holds its locks: measured on a sample shaped by production's
-    // statistics, on the tool's own copy only (a --scratch-url database is the user's).
     let statistics = estimate::read_statistics(live.client(), &plan)?;
-    let measured = match (&scratch.server, &scratch.dump) {
-        (Some(server), Some(dump)) => {
-            out.show(&render::Planning::Measuring { rows: estimate::SAMPLE_ROWS });
-            estimate::measure(&server.url(), dump, &command, &statistics)
-        }
-        _ => estimate::Measured::not_measured("--scratch-url: holds are measured only on the tool's own copy"),
-    };
+    let measured = measure(&out, &scratch, &command, &statistics);
     // How long the running release meets the migrated schema: only for an app (a URL alone
     // names no formation).
     let running_release = match args.app.resolve() {
@@ -124,6 +103,44 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         PlanVerdict::WouldWait => Exit::BlockingFound,
         PlanVerdict::CannotVouch => Exit::NotVerified,
     })
+}
+
+/// Where the migration runs: the database `--scratch-url` names (never the app's own), or the
+/// tool's copy of the app's schema, said once made.
+fn scratch_for(
+    args: &PlanArgs,
+    out: &Output,
+    db: &cli_kit::ResolvedDatabase,
+    production: &pg_locks::ServerDatabase,
+    live: &mut pg_locks::Conn,
+) -> anyhow::Result<Scratch> {
+    if let Some(url) = &args.scratch_url {
+        let scratch = scratch::scratch_database(url)?;
+        scratch::refuse_production_as_scratch(db, production, &scratch, TOOL)?;
+        return Ok(Scratch::named(scratch));
+    }
+    let copy = scratch::copy_schema(db, live, TOOL)?;
+    if let Some(c) = &copy.copy {
+        out.show(&render::Planning::Copied { database: db.describe(), copy: c });
+    }
+    Ok(copy)
+}
+
+/// How long each statement holds its locks: measured on a sample shaped by production's
+/// statistics, on the tool's own copy only (a --scratch-url database is the user's).
+fn measure(
+    out: &Output,
+    scratch: &Scratch,
+    command: &[String],
+    statistics: &std::collections::BTreeMap<String, estimate::TableStats>,
+) -> estimate::Measured {
+    match (&scratch.server, &scratch.dump) {
+        (Some(server), Some(dump)) => {
+            out.show(&render::Planning::Measuring { rows: estimate::SAMPLE_ROWS });
+            estimate::measure(&server.url(), dump, command, statistics)
+        }
+        _ => estimate::Measured::not_measured("--scratch-url: holds are measured only on the tool's own copy"),
+    }
 }
 
 /// The command as given after `--`, or the Procfile's `release:` line through `sh -c`.

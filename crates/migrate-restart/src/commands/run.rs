@@ -48,28 +48,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
         run_preflight(&args, &s.out, &s.app, s.db.as_ref(), lock_plan.as_ref())?
     };
     let report = MigrateReport::begin(&s.app, &s.platform, &command, preflight);
-    // Skipping the check before the start never removes the guard during the run: only
-    // --no-lock-watch does, and says so.
-    let watch_db = if args.no_lock_watch { None } else { watch_database(&s.out, &s.app, s.db.as_ref(), &s.vars) };
-    let budget = args.lock_wait.0;
-    if let Some(db) = watch_db.as_ref().filter(|_| budget.is_some()) {
-        // Before anything is said or started: a budget announced must be one the watch can
-        // enforce (each attempt opens its watch before its dyno exists, too).
-        crate::attempt::probe_watch(db)?;
-    }
-    if watch_db.is_none() && !args.no_lock_watch && budget.is_some() {
-        return Err(refused(format!(
-            "cannot enforce the lock-wait budget: {} has no DATABASE_URL config var to watch; pass --database-url URL, or --no-lock-watch to rely on the migration's own lock_timeout; nothing was started",
-            s.app
-        )));
-    }
-    let outside_budget = watch_db
-        .as_ref()
-        .map(|_| pg_locks::Budgets {
-            wait: budget.map(|b| b + migration_policy::OUTSIDE_SLACK),
-            hold: args.lock_wait.budgets(args.lock_hold).hold,
-        })
-        .unwrap_or_default();
+    let (watch_db, outside_budget) = lock_watch(&args, &s)?;
     announce(&args, &s, &command, &plan, outside_budget);
     confirm_destructive(
         &s.out,
@@ -103,6 +82,34 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
         current: None,
     };
     conclude::conclude(&ctx, report, &attempts)
+}
+
+/// The database the lock watch reads, and the budgets it enforces from outside: refused when a
+/// budget is asked for and the watch could not enforce it (no database, or one it cannot reach).
+fn lock_watch(args: &RunArgs, s: &Session) -> anyhow::Result<(Option<ResolvedDatabase>, pg_locks::Budgets)> {
+    // Skipping the check before the start never removes the guard during the run: only
+    // --no-lock-watch does, and says so.
+    let watch_db = if args.no_lock_watch { None } else { watch_database(&s.out, &s.app, s.db.as_ref(), &s.vars) };
+    let budget = args.lock_wait.0;
+    if let Some(db) = watch_db.as_ref().filter(|_| budget.is_some()) {
+        // Before anything is said or started: a budget announced must be one the watch can
+        // enforce (each attempt opens its watch before its dyno exists, too).
+        crate::attempt::probe_watch(db)?;
+    }
+    if watch_db.is_none() && !args.no_lock_watch && budget.is_some() {
+        return Err(refused(format!(
+            "cannot enforce the lock-wait budget: {} has no DATABASE_URL config var to watch; pass --database-url URL, or --no-lock-watch to rely on the migration's own lock_timeout; nothing was started",
+            s.app
+        )));
+    }
+    let outside_budget = watch_db
+        .as_ref()
+        .map(|_| pg_locks::Budgets {
+            wait: budget.map(|b| b + migration_policy::OUTSIDE_SLACK),
+            hold: args.lock_wait.budgets(args.lock_hold).hold,
+        })
+        .unwrap_or_default();
+    Ok((watch_db, outside_budget))
 }
 
 /// Two migrations at once — this one and the release phase's — and a restart onto the release

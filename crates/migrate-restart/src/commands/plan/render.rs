@@ -198,7 +198,7 @@ fn estimate_lines(s: &PlannedStatement, e: &pg_locks::lockplan::Estimate, budget
     let what = strongest.map(|l| format!("{} on {}", l.mode.name(), l.relation)).unwrap_or_else(|| "its locks".into());
     let size = match (e.rows, e.bytes) {
         (Some(r), Some(b)) => {
-            format!(": {} rows, {} on production", cli_kit::output::thousands(r), cli_kit::output::bytes(b))
+            format!(": {} rows, {} on production", cli_kit::units::thousands(r), cli_kit::units::bytes(b))
         }
         _ => String::new(),
     };
@@ -209,7 +209,7 @@ fn estimate_lines(s: &PlannedStatement, e: &pg_locks::lockplan::Estimate, budget
         _ => format!("   how long it holds {what} is not known{size} — {}", e.basis),
     }];
     if let Some(n) = e.rows_changed {
-        out.push(format!("   changes about {} rows on production", cli_kit::output::thousands(n)));
+        out.push(format!("   changes about {} rows on production", cli_kit::units::thousands(n)));
     }
     if e.longer_than_a_release_phase {
         out.push(format!(
@@ -225,7 +225,7 @@ fn estimate_lines(s: &PlannedStatement, e: &pg_locks::lockplan::Estimate, budget
             b.mode.name(),
             b.relation,
             ms(b.for_ms),
-            cli_kit::output::thousands(b.queued)
+            cli_kit::units::thousands(b.queued)
         ));
         if let Some(f) = &e.safe_form {
             out.push(format!("   the form that does not: {f}"));
