@@ -35,6 +35,7 @@ impl Production {
         plan: &LockPlan,
         copy: Option<&SchemaCopy>,
         broken: &[Break],
+        unseen: &[String],
         budget: std::time::Duration,
     ) -> (PlanVerdict, Vec<String>) {
         // A query of the running release that fails after the migration breaks the site for
@@ -67,6 +68,7 @@ impl Production {
                 missing.join(", ")
             ));
         }
+        why.extend(unseen.iter().cloned());
         why.extend(estimate::unmeasured_holds(plan, budget));
         match (self.follower, self.obstacles.is_empty(), why.is_empty()) {
             (false, false, _) => (PlanVerdict::WouldWait, Vec::new()),

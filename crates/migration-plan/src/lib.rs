@@ -17,7 +17,9 @@ pub mod breaks;
 pub mod check;
 pub mod estimate;
 pub mod record;
+mod sample;
 pub mod scratch;
+pub mod utility;
 
 pub use breaks::{Break, DEFAULT_TOP};
 pub use check::{read_production, Production};

@@ -3,22 +3,38 @@
 
 use std::process::{Command, Stdio};
 
-use cli_kit::{fail, usage, Exit, ResolvedDatabase};
+use cli_kit::{fail, usage, Exit};
 use pg_locks::lockplan::{self, LockPlan};
 use pg_locks::Connection;
 
 use crate::breaks::{self, Break};
+use crate::scratch::Scratch;
+use crate::utility;
+
+/// What the recorded run gave: the plan, what it breaks, and the statements whose locks could
+/// not be told (for `cannot_vouch`).
+pub struct Recorded {
+    /// Every statement seen, in order, with its locks.
+    pub plan: LockPlan,
+    /// Production's statements it breaks.
+    pub broken: Vec<Break>,
+    /// Statements seen but not resolved (`VACUUM` of every table, `REINDEX SCHEMA`…), or that
+    /// nothing could see (`--scratch-url`: no server log to read).
+    pub unseen: Vec<String>,
+}
 
 /// Installs the recorder, runs the migration with DATABASE_URL pointed at the scratch
-/// database, reads what was recorded, and removes the recorder (also after a failure).
+/// database, reads what was recorded — on the tool's own server, with the statements no
+/// trigger fires for from its log ([`crate::utility`]) — and removes the recorder (also after a
+/// failure).
 pub fn record(
     tool: &str,
-    scratch: &ResolvedDatabase,
+    scratch: &Scratch,
     command: &[String],
     statements: &breaks::Statements,
     framework: breaks::Framework,
-) -> anyhow::Result<(LockPlan, Vec<Break>)> {
-    let mut c = pg_locks::connect(&scratch.connect_options(&format!("{tool}-plan")))
+) -> anyhow::Result<Recorded> {
+    let mut c = pg_locks::connect(&scratch.db.connect_options(&format!("{tool}-plan")))
         .map_err(|e| fail(Exit::Failed, format!("cannot reach the scratch database: {e}")))?;
     lockplan::install_recorder(c.client()).map_err(|e| {
         usage(format!("cannot install the lock recorder on the scratch database ({e}): it needs a superuser there (event triggers)"))
@@ -29,10 +45,18 @@ pub fn record(
         breaks::Statements::Unavailable(_) => &[],
     };
     let before = breaks::prepare_each(c.client(), queries);
+    // On the tool's own server every statement of the migration's new sessions is logged.
+    let log_from = match &scratch.server {
+        Some(server) => {
+            c.client().batch_execute(&format!("ALTER DATABASE {} SET log_statement = 'all'", scratch.db.dbname))?;
+            Some(server.log().len())
+        }
+        None => None,
+    };
     // The migration's own output is not the plan: it goes to stderr, so --json stays one document.
     let status = Command::new(&command[0])
         .args(&command[1..])
-        .env("DATABASE_URL", &scratch.url)
+        .env("DATABASE_URL", &scratch.db.url)
         .stdin(Stdio::null())
         .stdout(std::io::stderr())
         .status();
@@ -49,8 +73,15 @@ pub fn record(
         ));
     }
     let mut plan = plan?;
+    let unseen = match (&scratch.server, log_from) {
+        (Some(server), Some(from)) => {
+            let logged = utility::logged_statements(server.log().get(from..).unwrap_or_default());
+            utility::add_unrecorded(&mut plan, c.client(), &logged)
+        }
+        _ => Vec::new(),
+    };
     plan.mark_created(&existing);
     let after = breaks::prepare_each(c.client(), queries);
     let broken = breaks::broken(queries, &before, &after, &plan, framework);
-    Ok((plan, broken))
+    Ok(Recorded { plan, broken, unseen })
 }

@@ -23,7 +23,7 @@
 //! `pg_locks` and `relfilenode` by an oracle test on every supported major.
 //!
 //! What it cannot see: `LOCK TABLE`, `CLUSTER`, `VACUUM` and `REINDEX` (no event trigger and no
-//! table trigger fires for them); a migration's own transaction that rolls back (its records
+//! table trigger fires for them: the plan reads them from its own server's log instead); a migration's own transaction that rolls back (its records
 //! roll back with it); how long a statement runs on production's data (the scratch tables are
 //! empty: the plan measures that on a sample).
 

@@ -57,7 +57,7 @@ END $$;
 CREATE OR REPLACE FUNCTION _lockplan.before_dml() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF pg_trigger_depth() = 1 THEN
-    PERFORM set_config('lockplan.started', clock_timestamp()::text, true);
+    PERFORM set_config('lockplan.started', clock_timestamp()::text, false);
   ELSE
     PERFORM set_config('lockplan.nested', coalesce(current_setting('lockplan.nested', true), '') || TG_RELID || ',', true);
   END IF;
@@ -174,11 +174,12 @@ BEGIN
     PERFORM _lockplan.watch(t);
   END LOOP;
 END $$;
--- When each DDL command began (statement_timestamp() is one for a whole multi-statement string).
+-- When each DDL command began (statement_timestamp() is one for a whole multi-statement string);
+-- for the session, not the transaction: CREATE INDEX CONCURRENTLY commits inside itself.
 CREATE OR REPLACE FUNCTION _lockplan.on_start() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF current_setting('lockplan.internal', true) IS DISTINCT FROM 'on' THEN
-    PERFORM set_config('lockplan.started', clock_timestamp()::text, true);
+    PERFORM set_config('lockplan.started', clock_timestamp()::text, false);
   END IF;
 END $$;
 CREATE OR REPLACE FUNCTION _lockplan.on_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$

@@ -162,6 +162,11 @@ impl ScratchServer {
         format!("postgres://{SUPERUSER}:{}@127.0.0.1:{}/postgres?sslmode=disable", self.password, self.port)
     }
 
+    /// What the server has written to its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
     /// Its superuser password (to register for redaction).
     pub fn password(&self) -> &str {
         &self.password

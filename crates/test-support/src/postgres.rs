@@ -399,7 +399,7 @@ pub fn pinned_bindirs() -> Vec<PathBuf> {
 
 /// Finds psql: beside the server if it ships one, the system's, else the `sandbox-psql`
 /// stand-in built beside the running binary.
-fn find_psql(server: &Path) -> anyhow::Result<PathBuf> {
+pub fn find_psql(server: &Path) -> anyhow::Result<PathBuf> {
     let real =
         std::iter::once(server.to_path_buf()).chain(system_bindirs()).map(|d| d.join("psql")).find(|p| p.is_file());
     real.or_else(sandbox_psql).context(

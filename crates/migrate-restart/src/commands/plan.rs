@@ -46,7 +46,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         scratch: scratch.name(),
         database: db.describe(),
     });
-    let (mut plan, broken) = migration_plan::record(TOOL, &scratch.db, &command, &statements, framework)?;
+    let migration_plan::record::Recorded { mut plan, broken, unseen } =
+        migration_plan::record(TOOL, &scratch, &command, &statements, framework)?;
     let statistics = estimate::read_statistics(live.client(), &plan)?;
     let measured = measure(&out, &scratch, &command, &statistics);
     // How long the running release meets the migrated schema: only for an app (a URL alone
@@ -59,7 +60,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     drop(scratch.server);
     let found = migration_plan::read_production(live.client(), &plan)?;
     estimate::apply(&mut plan, &measured, &statistics, &found.activity);
-    let verdict = found.verdict(&plan, scratch.copy.as_ref(), &broken, args.lock_wait);
+    let verdict = found.verdict(&plan, scratch.copy.as_ref(), &broken, &unseen, args.lock_wait);
     let (statements_checked, breaks_unchecked) = match &statements {
         breaks::Statements::Read(q) => (q.len(), None),
         breaks::Statements::Unavailable(why) => (0, Some(why.clone())),
