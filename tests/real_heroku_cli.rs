@@ -194,17 +194,19 @@ fn releases_info_and_output_follow_a_release_phase() {
     world.add_formation("acme", "web", 1, "puma", Duration::from_secs(600));
     let sim = Sim::start(world).unwrap();
     let cli = HerokuCli::new(&sim.url(), &sim.token());
-    let version = sim.push(
-        "acme",
-        "feed1234",
-        "add nickname",
-        &[("web", "puma"), ("release", "echo '== AddNickname: migrating'; sleep 6; echo 'boom' >&2; exit 1")],
+    // The release command runs until the test has seen it pending (a file it waits for; at
+    // most 2 minutes): however long the CLI (a node start-up) takes on a loaded machine.
+    let gate = test_support::tempfile::tempdir().unwrap();
+    let go = gate.path().join("go");
+    let release = format!(
+        "echo '== AddNickname: migrating'; i=0; while [ ! -f '{}' ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done; echo 'boom' >&2; exit 1",
+        go.display()
     );
-    // The release command runs 6s: long enough for the CLI (a node start-up) to see it pending
-    // on a loaded machine.
+    let version = sim.push("acme", "feed1234", "add nickname", &[("web", "puma"), ("release", &release)]);
     let out = cli.run(&["releases:info", &format!("v{version}"), "-a", "acme"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(stdout(&out).contains("release command executing"), "{}", text(&out));
+    std::fs::write(&go, "").unwrap();
     let out = cli.run(&["releases:output", &format!("v{version}"), "-a", "acme"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(stdout(&out), "== AddNickname: migrating\nboom\n", "{}", text(&out));

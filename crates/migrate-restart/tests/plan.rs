@@ -840,7 +840,8 @@ fn hold_times_are_predicted_from_production_statistics_and_match_the_time_on_pro
 /// The safe forms the plan names, planned in turn: none holds a lock the site queues behind
 /// past the budget, so the verdict is clear (0) — CREATE INDEX CONCURRENTLY and VALIDATE
 /// CONSTRAINT take a lock reads and writes pass, a NOT VALID constraint and SET NOT NULL over
-/// a validated CHECK (PostgreSQL 12+) touch only the catalog, a new column is instant.
+/// a validated CHECK (PostgreSQL 12+) touch only the catalog, a new column is instant and its
+/// backfill in batches holds each batch's rows briefly.
 #[test]
 fn the_safe_forms_hold_nothing_the_site_queues_behind_past_the_budget() {
     let pg = PgCluster::start().unwrap();
@@ -856,13 +857,16 @@ fn the_safe_forms_hold_nothing_the_site_queues_behind_past_the_budget() {
             "ALTER TABLE events VALIDATE CONSTRAINT payload_present",
             "ALTER TABLE events ALTER COLUMN payload SET NOT NULL",
             "ALTER TABLE events ADD COLUMN account_id_wide bigint",
+            // The backfill of the new column in batches, each its own transaction.
+            "UPDATE events SET account_id_wide = account_id WHERE id BETWEEN 1 AND 5000",
+            "UPDATE events SET account_id_wide = account_id WHERE id BETWEEN 5001 AND 10000",
         ],
     );
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let out = tool.run(&["plan", "-a", "acme", "--lock-wait", "200ms", "--json", "--", "sh", "-c", &migration]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     let report: migrate_restart::report::PlanReport = serde_json::from_value(out.json()).expect("a PlanReport");
-    assert_eq!(report.statements.len(), 5, "{:?}", report.statements);
+    assert_eq!(report.statements.len(), 7, "{:?}", report.statements);
     for s in &report.statements {
         let e = s.estimate.as_ref().unwrap_or_else(|| panic!("{s:?}"));
         assert!(e.hold_ms.is_some(), "measured: {e:?}");
