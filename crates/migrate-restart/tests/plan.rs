@@ -838,7 +838,8 @@ fn hold_times_are_predicted_from_production_statistics_and_match_the_time_on_pro
 }
 
 /// The safe forms the plan names, planned in turn: none holds a lock the site queues behind
-/// past the budget, so the verdict is clear (0) — CREATE INDEX CONCURRENTLY and VALIDATE
+/// past the budget (1 s: the time the statement itself takes on 1,000,000 rows is tens of
+/// milliseconds; the rest is room for a crowded machine), so the verdict is clear (0) — CREATE INDEX CONCURRENTLY and VALIDATE
 /// CONSTRAINT take a lock reads and writes pass, a NOT VALID constraint and SET NOT NULL over
 /// a validated CHECK (PostgreSQL 12+) touch only the catalog, a new column is instant and its
 /// backfill in batches holds each batch's rows briefly.
@@ -863,7 +864,7 @@ fn the_safe_forms_hold_nothing_the_site_queues_behind_past_the_budget() {
         ],
     );
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let out = tool.run(&["plan", "-a", "acme", "--lock-wait", "200ms", "--json", "--", "sh", "-c", &migration]);
+    let out = tool.run(&["plan", "-a", "acme", "--lock-wait", "1s", "--json", "--", "sh", "-c", &migration]);
     assert_eq!(out.code(), 0, "{}", out.dump());
     let report: migrate_restart::report::PlanReport = serde_json::from_value(out.json()).expect("a PlanReport");
     assert_eq!(report.statements.len(), 7, "{:?}", report.statements);
@@ -871,7 +872,7 @@ fn the_safe_forms_hold_nothing_the_site_queues_behind_past_the_budget() {
         let e = s.estimate.as_ref().unwrap_or_else(|| panic!("{s:?}"));
         assert!(e.hold_ms.is_some(), "measured: {e:?}");
         if let Some(b) = &e.blocks {
-            assert!(b.for_ms <= 200, "{} holds {} the site queues behind for {}ms", s.query, b.mode.name(), b.for_ms);
+            assert!(b.for_ms <= 1000, "{} holds {} the site queues behind for {}ms", s.query, b.mode.name(), b.for_ms);
         }
     }
 }
