@@ -4,6 +4,7 @@
 
 mod deploy_step;
 mod hold_budget;
+mod hold_estimate;
 mod lock_plan;
 mod maintenance_window;
 mod measure;
@@ -25,13 +26,14 @@ fn main() -> anyhow::Result<()> {
     let mut report = String::new();
     report.push_str(&measure::machine_header());
     type Section = fn(&std::path::Path, usize) -> anyhow::Result<String>;
-    let sections: [(&str, Section); 8] = [
+    let sections: [(&str, Section); 9] = [
         ("safe_ps_kill", safe_ps_kill::run),
         ("pg_blockers", pg_blockers::run),
         ("maintenance_window", maintenance_window::run),
         ("migrate_restart", migrate_restart::run),
         ("release_guard", release_guard::run),
         ("hold_budget", hold_budget::run),
+        ("hold_estimate", hold_estimate::run),
         ("deploy_step", deploy_step::run),
         ("lock_plan", lock_plan::run),
     ];

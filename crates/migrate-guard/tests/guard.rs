@@ -640,3 +640,56 @@ fn with_lock_hold_off_a_long_hold_runs_to_its_end_and_the_guard_says_so() {
     assert!(test_support::acme::validated(&d.pg));
     queued.finish().unwrap();
 }
+
+/// A rewrite that holds AccessExclusiveLock for about 10 s (its USING is slow on every row),
+/// 20 of the site's queries queued behind it: cut at the budget, the queries finish within the
+/// budget and a second (plus their own connecting on a loaded machine), the release fails, and
+/// `events` is as it was — the same file, the old type.
+#[test]
+fn a_held_rewrite_with_twenty_queries_queued_is_cut_and_the_table_is_unchanged() {
+    let d = dyno();
+    test_support::acme::slow_validation_table(&d.pg, 200).unwrap();
+    let file = test_support::acme::events_file(&d.pg);
+    let mut child = d
+        .command(&["--lock-wait", "1s"], &d.migrate_sql(test_support::acme::SLOW_REWRITE))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = LiveOutput::start(child.stderr.take().unwrap());
+    wait_until("the rewrite holds AccessExclusiveLock on events", || {
+        test_support::acme::holds_events_exclusively(&d.pg, "migrate-restart/release.7")
+    });
+    let blocked_for = test_support::sessions::queue_behind(&d.url(), 20, "SELECT count(*) FROM events");
+    let status = child.wait().unwrap();
+    let text = err.finish();
+    assert!(blocked_for < Duration::from_millis(1000 + 1000 + 1000), "the site was blocked {blocked_for:?}: {text}");
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Hold budget 1s: cancelled the migration's `ALTER TABLE events ALTER COLUMN id TYPE bigint"),
+        "{text}"
+    );
+    assert!(text.contains("a new column of the new type"), "the safe form: {text}");
+    assert_eq!(test_support::acme::events_file(&d.pg), file, "the rewrite rolled back: same file");
+    let kind =
+        d.pg.psql(
+            "postgres",
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'id'",
+        )
+        .unwrap();
+    assert_eq!(kind, "integer");
+}
+
+/// The same rewrite with nobody queued behind it runs to its end, past the budget: a long
+/// statement on a quiet table is never cut.
+#[test]
+fn a_held_rewrite_nobody_queues_behind_runs_to_its_end() {
+    let d = dyno();
+    test_support::acme::slow_validation_table(&d.pg, 40).unwrap();
+    let file = test_support::acme::events_file(&d.pg);
+    let (out, report) = d.report(&["--lock-wait", "1s"], &d.migrate_sql(test_support::acme::SLOW_REWRITE));
+    assert_eq!(out.status.code(), Some(0), "{}", out.dump());
+    assert!(report.attempts[0].cut.is_empty(), "{report:?}");
+    assert!(report.attempts[0].duration_ms > 1500, "it ran past the budget: {report:?}");
+    assert_ne!(test_support::acme::events_file(&d.pg), file, "the rewrite committed: a new file");
+}

@@ -85,6 +85,15 @@ pub fn slow_validation_table(pg: &PgCluster, rows: u32) -> anyhow::Result<()> {
 /// The statement [`slow_validation_table`] makes slow.
 pub const VALIDATING_SCAN: &str = "ALTER TABLE events ADD CONSTRAINT events_ok CHECK (slow_ok(id))";
 
+/// A rewrite of [`slow_validation_table`]'s `events` that takes as long (its USING calls the
+/// slow function on every row): AccessExclusiveLock held, a new file written.
+pub const SLOW_REWRITE: &str = "ALTER TABLE events ALTER COLUMN id TYPE bigint USING CASE WHEN slow_ok(id) THEN id END";
+
+/// `events`' file (`relfilenode`): a rewrite that committed changed it.
+pub fn events_file(pg: &PgCluster) -> String {
+    pg.psql("postgres", "SELECT relfilenode FROM pg_class WHERE relname = 'events'").unwrap_or_default()
+}
+
 /// Whether [`VALIDATING_SCAN`]'s constraint is there (it committed).
 pub fn validated(pg: &PgCluster) -> bool {
     pg.psql("postgres", "SELECT count(*) FROM pg_constraint WHERE conname = 'events_ok'").is_ok_and(|n| n == "1")
@@ -101,4 +110,24 @@ pub fn holds_events_exclusively(pg: &PgCluster, app_prefix: &str) -> bool {
         ),
     )
     .is_ok_and(|n| n == "1")
+}
+
+/// `events` on production: `rows` rows (id, an account, a hex payload, a time), analyzed, and
+/// read by the site (300 index scans counted in its statistics) — a table a rewrite or an index
+/// build holds for seconds at 1,000,000 rows.
+pub fn busy_events(pg: &PgCluster, rows: u64) {
+    pg.psql(
+        "postgres",
+        &format!(
+            "CREATE TABLE events (id bigint PRIMARY KEY, account_id int NOT NULL, payload text, created_at timestamptz NOT NULL); \
+             INSERT INTO events SELECT g, g % 5000, md5(g::text), timestamptz '2026-01-01' + g * interval '1 second' \
+               FROM generate_series(1, {rows}) g; \
+             ANALYZE events"
+        ),
+    )
+    .expect("the events table");
+    let mut site = crate::sessions::client(&pg.superuser_url("postgres"), "web.1");
+    for id in 1..=300i64 {
+        site.query_one("SELECT payload FROM events WHERE id = $1", &[&id]).expect("a site query");
+    }
 }
