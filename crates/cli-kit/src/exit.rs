@@ -96,7 +96,7 @@ impl Exit {
             }
             Exit::NotAuthenticated => "not authenticated or not allowed (401, 403, no credentials)",
             Exit::Refused => {
-                "refused for safety: needs --confirm, preflight found blockers (with `--plan`: a session in a planned lock's way), a journal is open, `plan` while a migration runs, `plan --scratch-url` reaching the app's own database, a run while a release phase runs, a lock watch that cannot reach the database; nothing was changed"
+                "refused for safety: needs --confirm, preflight found blockers (with `--plan`: a session in a planned lock's way), a journal is open, `plan` while a migration runs, `plan --scratch-url` reaching the app's own database, a run while a release phase runs, a lock watch that cannot reach the database, a contract step (`--plan`) while the running release still sends a query it breaks; nothing was changed"
             }
             Exit::BlockingFound => {
                 "blocking found: pg-blockers --exit-status (sessions block others), migrate-restart plan (the migration would wait)"

@@ -65,6 +65,11 @@ pub struct Args {
     #[arg(long)]
     pub no_preflight: bool,
 
+    /// With --plan: run even while the running release still sends queries the migration
+    /// breaks (by default the guard refuses until that traffic has stopped), and say so
+    #[arg(long)]
+    pub allow_breaking: bool,
+
     /// Cancel a Heroku Postgres backup (`Heroku Postgres Backups`) that would block the
     /// migration, instead of waiting for it (the backup fails and can be taken again)
     #[arg(long)]

@@ -78,6 +78,9 @@ impl Guard<'_> {
                 return exit;
             }
         }
+        if let Err(exit) = self.wait_for_the_old_code(conn.as_mut()) {
+            return exit;
+        }
         self.voice.show(&self.guarding());
         drop(conn);
         let debris_db = self.watch_url.as_ref().map(|url| self.setup.connect_options(url));
@@ -86,6 +89,35 @@ impl Guard<'_> {
             voice.show(&Said::NoBaseline { error })
         });
         self.attempts(&debris)
+    }
+
+    /// `--plan` names queries the migration breaks: while the running release still sends one,
+    /// the contract step does not run (5); `--allow-breaking` runs it anyway, said.
+    fn wait_for_the_old_code(&mut self, conn: Option<&mut Conn>) -> Result<(), Exit> {
+        let Some(file) = self.setup.plan.as_ref().filter(|f| !f.breaks.is_empty()) else { return Ok(()) };
+        let breaks = file.breaks.clone();
+        let checked = match conn {
+            Some(c) => migration_policy::contract::still_arriving(
+                pg_locks::Connection::client(c),
+                &breaks,
+                migration_policy::contract::WINDOW,
+            ),
+            None => Err(anyhow::anyhow!("the database is not watched (--unwatched)")),
+        };
+        let refuse = match &checked {
+            Ok(arriving) if arriving.is_empty() => {
+                self.voice.show(&Said::OldCodeGone { breaks: breaks.len() });
+                return Ok(());
+            }
+            Ok(arriving) => Said::BreaksStillArriving { arriving, allowed: self.args.allow_breaking },
+            Err(e) => Said::BreaksUnchecked { error: cli_kit::one_line(e), allowed: self.args.allow_breaking },
+        };
+        self.voice.show(&refuse);
+        if self.args.allow_breaking {
+            return Ok(());
+        }
+        self.report.outcome = Outcome::Refused;
+        Err(Exit::Refused)
     }
 
     fn stop_requested(&self) -> Option<Stopped> {
@@ -349,7 +381,9 @@ impl Guard<'_> {
                 "SELECT extract(epoch FROM clock_timestamp())::float8, host(client_addr) FROM pg_stat_activity WHERE pid = pg_backend_pid()",
                 &[],
             );
-            if let Ok(row) = row {
+            // Over a Unix socket there is no address to tell the dyno's sessions by: only the
+            // name proves them then (a claim "from anywhere" would take another host's DDL).
+            if let Some(row) = row.ok().filter(|r| r.get::<_, Option<String>>(1).is_some()) {
                 ownership.push(Ownership::ConnectedAfter {
                     since_epoch: row.get(0),
                     who: self.setup.dyno.clone(),

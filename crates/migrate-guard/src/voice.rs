@@ -120,6 +120,12 @@ pub enum Said<'a> {
     ClearNow { waited: Duration },
     /// A session of another role holds table locks of unknown age.
     CannotVouch { detail: &'a str },
+    /// `--plan`'s broken queries have stopped arriving: the contract step may run.
+    OldCodeGone { breaks: usize },
+    /// The running release still sends queries the migration breaks.
+    BreaksStillArriving { arriving: &'a [migration_policy::contract::StillArriving], allowed: bool },
+    /// Whether it does could not be told.
+    BreaksUnchecked { error: String, allowed: bool },
     /// Waiting for blockers.
     WaitingForClear { found: &'a [Finding], waited: Duration, limit: Duration },
     /// `--plan`: sessions in no planned lock's way, not waited for.
@@ -176,6 +182,35 @@ impl Said<'_> {
             Said::CannotVouch { detail } => {
                 vec![format!("cannot vouch for: {detail} (the lock-wait budget bounds any wait)")]
             }
+            Said::OldCodeGone { breaks } => vec![format!(
+                "✓ none of the {} the plan says this migration breaks arrived in {}: the old code is gone",
+                if *breaks == 1 { "1 query".to_string() } else { format!("{breaks} queries") },
+                dur(migration_policy::contract::WINDOW)
+            )],
+            Said::BreaksStillArriving { arriving, allowed } => {
+                let mut lines: Vec<String> = arriving
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "✗ the running release still sends `{}` — {:.0} calls a minute{} — and this migration breaks it",
+                            cli_kit::printable(&a.query),
+                            a.per_minute,
+                            if a.running_now > 0 { format!(", {} running now", a.running_now) } else { String::new() }
+                        )
+                    })
+                    .collect();
+                lines.push(if *allowed {
+                    "--allow-breaking: running the migration anyway; those queries fail from its commit until the old code is gone".into()
+                } else {
+                    "the migration was not started: deploy the code that stops sending them first (the expand step), then release this one; --allow-breaking runs it anyway".into()
+                });
+                lines
+            }
+            Said::BreaksUnchecked { error, allowed } => vec![if *allowed {
+                format!("cannot tell whether the running release still sends the queries this migration breaks ({error}); --allow-breaking: running it anyway")
+            } else {
+                format!("✗ cannot tell whether the running release still sends the queries this migration breaks ({error}); the migration was not started: --allow-breaking runs it anyway")
+            }],
             Said::WaitingForClear { found, waited, limit } => {
                 let mut lines = vec![format!(
                     "waiting for {} that would make the migration's DDL wait (and the site behind it) — {} of up to {}:",

@@ -693,3 +693,126 @@ fn a_held_rewrite_nobody_queues_behind_runs_to_its_end() {
     assert!(report.attempts[0].duration_ms > 1500, "it ran past the budget: {report:?}");
     assert_ne!(test_support::acme::events_file(&d.pg), file, "the rewrite committed: a new file");
 }
+
+/// The plan for `ALTER TABLE users DROP COLUMN legacy_flag`, which breaks the running release's
+/// insert (`BREAKS` is filled in with the text pg_stat_statements gives it).
+const CONTRACT_PLAN: &str = r#"{
+  "schema_version": 1,
+  "database": "DATABASE_URL of acme",
+  "scratch": "a copy of the schema in a local PostgreSQL 15 server",
+  "command": ["bin/rails", "db:migrate"],
+  "statements": [
+    { "seq": 1, "tag": "ALTER TABLE", "object": "public.users",
+      "query": "ALTER TABLE users DROP COLUMN legacy_flag", "transaction": 731,
+      "locks": [ { "relation": "public.users", "kind": "table", "mode": "AccessExclusiveLock", "new": true } ],
+      "rewrites": [], "waits_for_older_transactions": false }
+  ],
+  "obstacles": [], "older_transactions": [], "activity": [], "cannot_vouch": [],
+  "breaks": [ { "statement_seq": 1, "query": BREAKS, "calls": 40,
+                "error": "column \"legacy_flag\" of relation \"users\" does not exist", "two_step": "…" } ],
+  "verdict": "would_break"
+}"#;
+
+/// The running release's insert, sent as the framework sends it (bound parameters), every 20 ms
+/// until `stop`.
+fn old_code(url: &str, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<()> {
+    let mut c = test_support::sessions::client(url, "web.1");
+    std::thread::spawn(move || {
+        let mut n = 0i32;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            n += 1;
+            let _ = c.execute("INSERT INTO users (id, legacy_flag) VALUES ($1, $2)", &[&(100_000 + n), &true]);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
+
+/// The contract step waits for the old code: while the running release still inserts into the
+/// column the migration drops, the guard refuses (5), naming the query and its rate, and drops
+/// nothing; `--allow-breaking` runs it anyway and says so; once that traffic has stopped, the
+/// drop runs. Without pg_stat_statements it cannot tell, and refuses too.
+#[test]
+fn the_contract_step_waits_until_the_old_code_stops_sending_what_it_breaks() {
+    let d = dyno();
+    d.pg.psql("postgres", "ALTER TABLE users ADD COLUMN legacy_flag boolean").unwrap();
+    let has_flag = || {
+        d.pg.psql("postgres", "SELECT count(*) FROM information_schema.columns WHERE column_name = 'legacy_flag'")
+            .unwrap()
+            == "1"
+    };
+    let drop = d.migrate_sql("ALTER TABLE users DROP COLUMN legacy_flag");
+    let write_plan = |breaks: &str| {
+        let plan = CONTRACT_PLAN.replace("BREAKS", &serde_json::to_string(breaks).unwrap());
+        std::fs::write(d.dir.path().join("plan.json"), test_support::acme::plan_made_for(&d.pg, "postgres", &plan))
+            .unwrap();
+    };
+
+    // Without pg_stat_statements nothing can say whether the old code still runs: refused.
+    write_plan("INSERT INTO users (id, legacy_flag) VALUES ($1, $2)");
+    let (out, report) = d.report(&["--plan", "plan.json"], &drop);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    assert_eq!(report.outcome, Outcome::Refused);
+    assert!(out.stderr_text().contains("✗ cannot tell whether the running release still sends the queries this migration breaks (cannot read pg_stat_statements"), "{}", out.dump());
+    assert!(has_flag());
+
+    d.pg.load_pg_stat_statements("postgres").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let web = old_code(&d.url(), stop.clone());
+    let text = || {
+        d.pg.psql("postgres", "SELECT query FROM pg_stat_statements WHERE query LIKE 'INSERT INTO users%legacy_flag%'")
+            .unwrap()
+    };
+    wait_until("the insert is counted", || !text().is_empty());
+    write_plan(&text());
+
+    let (out, _) = d.report(&["--plan", "plan.json"], &drop);
+    assert_eq!(out.code(), 5, "{}", out.dump());
+    let err = out.stderr_text();
+    assert!(
+        err.contains("✗ the running release still sends `INSERT INTO users (id, legacy_flag) VALUES ($1, $2)` — "),
+        "{err}"
+    );
+    assert!(err.contains(" calls a minute"), "{err}");
+    assert!(err.contains("the migration was not started: deploy the code that stops sending them first"), "{err}");
+    assert!(has_flag(), "nothing was dropped");
+
+    // The old code is gone: the contract step runs.
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    web.join().unwrap();
+    let (out, report) = d.report(&["--plan", "plan.json"], &drop);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert!(
+        out.stderr_text().contains("✓ none of the 1 query the plan says this migration breaks arrived in 2s"),
+        "{}",
+        out.dump()
+    );
+    assert!(!has_flag());
+}
+
+/// `--allow-breaking` runs the contract step while the old code still sends what it breaks, and
+/// says so.
+#[test]
+fn allow_breaking_runs_the_contract_step_anyway_and_says_so() {
+    let d = dyno();
+    d.pg.psql("postgres", "ALTER TABLE users ADD COLUMN legacy_flag boolean").unwrap();
+    d.pg.load_pg_stat_statements("postgres").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let web = old_code(&d.url(), stop.clone());
+    let text = || {
+        d.pg.psql("postgres", "SELECT query FROM pg_stat_statements WHERE query LIKE 'INSERT INTO users%legacy_flag%'")
+            .unwrap()
+    };
+    wait_until("the insert is counted", || !text().is_empty());
+    let plan = CONTRACT_PLAN.replace("BREAKS", &serde_json::to_string(&text()).unwrap());
+    std::fs::write(d.dir.path().join("plan.json"), test_support::acme::plan_made_for(&d.pg, "postgres", &plan))
+        .unwrap();
+    let (out, _) = d.report(
+        &["--plan", "plan.json", "--allow-breaking"],
+        &d.migrate_sql("ALTER TABLE users DROP COLUMN legacy_flag"),
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    web.join().unwrap();
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert!(out.stderr_text().contains("--allow-breaking: running the migration anyway"), "{}", out.dump());
+}

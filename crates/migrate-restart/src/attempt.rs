@@ -367,8 +367,8 @@ fn run_detached(
 /// policy runs here), no look for blockers (the preflight ran here), the deadline the attempt's.
 ///
 /// `--lock-hold`, when given, goes to the guard only if the guard knows it (one from before the
-/// hold budget would refuse it): an older guard is passed over and the watch here bounds the
-/// holds alone.
+/// hold budget would refuse it): an older guard still guards the waits, and the watch here
+/// bounds the holds alone.
 pub fn guarded(
     command: &str,
     lock_timeout: Option<Duration>,
@@ -377,17 +377,23 @@ pub fn guarded(
 ) -> String {
     let quoted = command.replace('\'', "'\\''");
     let budget = |d: Option<Duration>| d.map(|l| format!("{}ms", l.as_millis())).unwrap_or_else(|| "off".into());
-    let (hold_flag, knows_hold) = match lock_hold {
-        None => (String::new(), String::new()),
-        Some(h) => (
-            format!(" --lock-hold {}", budget(h)),
-            " && migrate-guard --help 2>/dev/null | grep -q -- --lock-hold".to_string(),
+    let guard = |hold: &str| {
+        format!(
+            "migrate-guard --lock-wait {}{hold} --retries 0 --no-preflight --deadline {}s -- sh -c '{quoted}'",
+            budget(lock_timeout),
+            timeout.as_secs().max(1)
+        )
+    };
+    let guarded = match lock_hold {
+        None => guard(""),
+        Some(h) => format!(
+            "if migrate-guard --help 2>/dev/null | grep -q -- --lock-hold; then {}; else {}; fi",
+            guard(&format!(" --lock-hold {}", budget(h))),
+            guard("")
         ),
     };
     format!(
-        "if [ -n \"${{DATABASE_URL:-}}\" ] && command -v migrate-guard >/dev/null 2>&1{knows_hold}; then migrate-guard --lock-wait {}{hold_flag} --retries 0 --no-preflight --deadline {}s -- sh -c '{quoted}'; else sh -c '{quoted}'; fi",
-        budget(lock_timeout),
-        timeout.as_secs().max(1)
+        "if [ -n \"${{DATABASE_URL:-}}\" ] && command -v migrate-guard >/dev/null 2>&1; then {guarded}; else sh -c '{quoted}'; fi"
     )
 }
 
@@ -517,6 +523,39 @@ mod wrapper_tests {
             assert!(!out.contains("open\n"), "{out}");
             let (code, _) = run_as_the_dyno("exit 7 # failed", with_guard);
             assert_eq!(code, 7);
+        }
+    }
+
+    /// `--lock-hold` reaches a guard in the slug that knows it; an older guard (its help does not
+    /// name it) still guards the run, without it, rather than the run going unguarded.
+    #[test]
+    fn lock_hold_goes_only_to_a_guard_that_knows_it_and_an_older_guard_still_guards() {
+        for knows in [true, false] {
+            let dir = std::env::temp_dir().join(format!("hold-wrapper-{}-{knows}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let help = if knows { "echo '      --lock-hold <DUR|off>'" } else { "true" };
+            let fake = dir.join("migrate-guard");
+            std::fs::write(
+                &fake,
+                format!("#!/bin/sh\nif [ \"$1\" = --help ]; then {help}; exit 0; fi\necho \"guard $*\"\n"),
+            )
+            .unwrap();
+            std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+            let line = guarded(
+                "echo unguarded",
+                Some(Duration::from_secs(5)),
+                Some(Some(Duration::from_secs(2))),
+                Duration::from_secs(60),
+            );
+            let out = std::process::Command::new("sh")
+                .args(["-c", &line])
+                .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
+                .env("DATABASE_URL", "postgres://x")
+                .output()
+                .unwrap();
+            let out = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.starts_with("guard --lock-wait 5000ms"), "guarded either way: {out}");
+            assert_eq!(out.contains("--lock-hold 2000ms"), knows, "{out}");
         }
     }
 }

@@ -312,6 +312,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub beside_release_phase: bool,
 
+    /// With --plan: run even while the running release still sends queries the migration
+    /// breaks (by default the run is refused until that traffic has stopped), and say so
+    #[arg(long)]
+    pub allow_breaking: bool,
+
     /// Longest a migration attempt may run (the dyno is also told to stop then)
     #[arg(allow_hyphen_values = true, long, value_name = "DUR", default_value = "1h", value_parser = cli_kit::positive_duration_arg)]
     pub timeout: Duration,

@@ -46,6 +46,10 @@ pub enum Before<'a> {
     BesideReleasePhase { app: &'a str, version: Option<u64>, dyno: Option<&'a str> },
     /// `--lock-timeout` was given: its name is now `--lock-wait`.
     LockTimeoutRenamed,
+    /// `--plan`'s broken queries have stopped arriving.
+    OldCodeGone { breaks: usize },
+    /// `--allow-breaking`: the run goes ahead although they may still arrive.
+    AllowBreaking { why: String },
 }
 
 impl Render for Before<'_> {
@@ -74,6 +78,15 @@ impl Render for Before<'_> {
                 Warn,
                 "--lock-timeout is now --lock-wait, as on every tool that enforces the budget; the old name keeps working for now",
             ),
+            Before::OldCodeGone { breaks } => one(
+                Ok,
+                format!(
+                    "none of the {} the plan says this migration breaks arrived in {}: the old code is gone",
+                    if *breaks == 1 { "1 query".to_string() } else { format!("{breaks} queries") },
+                    format_duration(migration_policy::contract::WINDOW)
+                ),
+            ),
+            Before::AllowBreaking { why } => one(Warn, format!("{why}; --allow-breaking: running the migration anyway")),
             Before::BesideReleasePhase { app, version, dyno } => one(
                 Warn,
                 format!(

@@ -73,16 +73,18 @@ pub fn read_statistics(prod: &mut pg_locks::Client, plan: &LockPlan) -> anyhow::
         .collect();
     let mut out: BTreeMap<String, TableStats> = BTreeMap::new();
     for r in prod.query(
-        "SELECT n.nspname || '.' || c.relname, c.reltuples::float8, pg_total_relation_size(c.oid)::int8 \
+        "SELECT n.nspname || '.' || c.relname, c.reltuples::float8, pg_total_relation_size(c.oid)::int8, c.relpages::int8 \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE n.nspname || '.' || c.relname = ANY ($1)",
         &[&tables],
     )? {
         let rows: f64 = r.get(1);
+        // Never analyzed: -1 from PostgreSQL 14, 0 before it — with pages, not an empty table.
+        let never_analyzed = rows < 0.0 || (rows == 0.0 && r.get::<_, i64>(3) > 0);
         out.insert(
             r.get(0),
             TableStats {
-                rows: (rows >= 0.0).then_some(rows as u64),
+                rows: (!never_analyzed).then_some(rows as u64),
                 bytes: r.get::<_, i64>(2).max(0) as u64,
                 columns: BTreeMap::new(),
                 ranges: BTreeMap::new(),
@@ -90,9 +92,16 @@ pub fn read_statistics(prod: &mut pg_locks::Client, plan: &LockPlan) -> anyhow::
         );
     }
     for r in prod.query(
-        "SELECT schemaname || '.' || tablename, attname::text, null_frac::float8, avg_width, n_distinct::float8, \
-           histogram_bounds::text \
-         FROM pg_stats WHERE NOT inherited AND schemaname || '.' || tablename = ANY ($1)",
+        // The histogram's ends are read for numbers and times only: a text column's are values
+        // of production's rows (an email), which the sample has no need of.
+        "SELECT s.schemaname || '.' || s.tablename, s.attname::text, s.null_frac::float8, s.avg_width, s.n_distinct::float8, \
+           CASE WHEN t.typcategory IN ('N', 'D') THEN s.histogram_bounds::text END \
+         FROM pg_stats s \
+         JOIN pg_namespace n ON n.nspname = s.schemaname \
+         JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename \
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = s.attname \
+         JOIN pg_type t ON t.oid = a.atttypid \
+         WHERE NOT s.inherited AND s.schemaname || '.' || s.tablename = ANY ($1)",
         &[&tables],
     )? {
         if let Some(t) = out.get_mut(&r.get::<_, String>(0)) {
@@ -428,7 +437,9 @@ pub fn unmeasured_holds(plan: &LockPlan, budget: Duration) -> Vec<String> {
         .filter_map(|s| {
             let e = s.estimate.as_ref()?;
             let within = e.blocks.as_ref().is_some_and(|b| Duration::from_millis(b.for_ms) <= budget);
-            (e.hold_ms.is_none() && !within)
+            // No `blocks` although the site's queries conflict with its lock: a later statement
+            // of its transaction could not be bounded, so how long the lock stays is unknown.
+            (!within && (e.hold_ms.is_none() || e.blocks.is_none()))
                 .then(|| format!("how long statement {} ({}) holds its lock: {}", s.seq, s.tag, e.basis))
         })
         .collect()

@@ -49,7 +49,7 @@ pub fn record(
     let log_from = match &scratch.server {
         Some(server) => {
             c.client().batch_execute(&format!("ALTER DATABASE {} SET log_statement = 'all'", scratch.db.dbname))?;
-            Some(server.log().len())
+            Some(server.log().map(|l| l.len()).unwrap_or(0))
         }
         None => None,
     };
@@ -74,10 +74,15 @@ pub fn record(
     }
     let mut plan = plan?;
     let unseen = match (&scratch.server, log_from) {
-        (Some(server), Some(from)) => {
-            let logged = utility::logged_statements(server.log().get(from..).unwrap_or_default());
-            utility::add_unrecorded(&mut plan, c.client(), &logged)
-        }
+        (Some(server), Some(from)) => match server.log() {
+            Ok(log) => {
+                let logged = utility::logged_statements(log.get(from..).unwrap_or_default());
+                utility::add_unrecorded(&mut plan, c.client(), &logged)
+            }
+            Err(e) => vec![format!(
+                "the copy's server log could not be read ({e}): LOCK TABLE, CLUSTER, VACUUM and REINDEX, which no trigger sees, are not recorded"
+            )],
+        },
         _ => Vec::new(),
     };
     plan.mark_created(&existing);

@@ -10,6 +10,8 @@
 //!   `PGOPTIONS` it is given;
 //! - [`preflight`]: what in the database would make DDL wait before the first statement;
 //! - [`plan_file`]: a lock plan read back, narrowing the preflight to the sessions in its way;
+//! - [`contract`]: the queries a plan says the migration breaks, looked for live before the
+//!   first statement (the contract step waits for the old code);
 //! - [`debris`]: what a failed attempt left (INVALID indexes, recorded versions) before a retry;
 //! - [`drive`]: the guarded run itself — attempts under the policy, the debris rule before each
 //!   retry — over a [`drive::Runner`] each tool implements;
@@ -17,6 +19,7 @@
 //!   budget enforced from outside the session (pg-locks' [`pg_locks::Guard`]), as typed events;
 //! - [`text`]: how a wait and a cut read, the same in every tool.
 
+pub mod contract;
 pub mod debris;
 pub mod drive;
 pub mod lockwatch;

@@ -24,6 +24,8 @@ struct PlanDocument {
     cannot_vouch: Vec<String>,
     #[serde(default)]
     made_for: Option<DatabaseIdentity>,
+    #[serde(default)]
+    breaks: Vec<crate::contract::PlannedBreak>,
 }
 
 /// A plan file as read: the plan, and the database it was made for.
@@ -35,6 +37,9 @@ pub struct PlanFile {
     pub made_for: DatabaseIdentity,
     /// Where it was read from, for messages.
     pub path: PathBuf,
+    /// Production's queries the migration breaks (checked live before the first statement:
+    /// [`crate::contract`]).
+    pub breaks: Vec<crate::contract::PlannedBreak>,
 }
 
 /// Reads a plan file; a one-line usage error (2) naming the file and what is wrong with it. A
@@ -62,7 +67,7 @@ pub fn read(path: &Path) -> anyhow::Result<PlanFile> {
     }
     if doc.statements.is_empty() || doc.statements.iter().all(|s| s.locks.is_empty()) {
         return Err(bad(
-            "the plan records no lock (the migration ran no DDL the recorder sees): it cannot say what is in the way; guard the run without --plan".into(),
+            "the plan records no lock (the migration ran no statement the recorder sees): it cannot say what is in the way; guard the run without --plan".into(),
         ));
     }
     let Some(made_for) = doc.made_for else {
@@ -71,7 +76,12 @@ pub fn read(path: &Path) -> anyhow::Result<PlanFile> {
                 .into(),
         ));
     };
-    Ok(PlanFile { plan: LockPlan { statements: doc.statements }, made_for, path: path.to_path_buf() })
+    Ok(PlanFile {
+        plan: LockPlan { statements: doc.statements },
+        made_for,
+        path: path.to_path_buf(),
+        breaks: doc.breaks,
+    })
 }
 
 impl PlanFile {

@@ -46,11 +46,7 @@ pub fn guard_budget(line: &str) -> Option<std::time::Duration> {
     if !guard_started(line) {
         return None;
     }
-    let after = |marker: &str| {
-        let at = line.find(marker)? + marker.len();
-        let word: String = line[at..].chars().take_while(|c| !matches!(c, ' ' | ';' | ')' | ',')).collect();
-        cli_kit::parse_duration(&word).ok()
-    };
+    let after = |marker: &str| spoken_duration(&line[line.find(marker)? + marker.len()..]);
     after("cut from the guard's own connection at ").or_else(|| after("(lock_timeout "))
 }
 
@@ -74,8 +70,20 @@ pub fn guard_hold(line: &str) -> InsideHold {
         return InsideHold::Off;
     }
     let Some(at) = line.find(HOLDS_CUT_AT).map(|i| i + HOLDS_CUT_AT.len()) else { return InsideHold::Unsaid };
-    let word: String = line[at..].chars().take_while(|c| !matches!(c, ' ' | ';' | ')' | ',')).collect();
-    cli_kit::parse_duration(&word).map(InsideHold::At).unwrap_or(InsideHold::Unsaid)
+    spoken_duration(&line[at..]).map(InsideHold::At).unwrap_or(InsideHold::Unsaid)
+}
+
+/// The duration at the start of `text` as the guard says it (`5.5s`, `1m 30s`, `1h 5m`), up
+/// to the end of its clause (`;`, `)`, `,` or ` via`). Every part is read: a budget of 1m 30s
+/// must not be taken for 1m.
+fn spoken_duration(text: &str) -> Option<std::time::Duration> {
+    let clause: String = text.chars().take_while(|c| !matches!(c, ';' | ')' | ',')).collect();
+    let clause = clause.split(" via").next().unwrap_or_default();
+    let parts: Vec<&str> = clause.split_whitespace().collect();
+    if parts.is_empty() {
+        return None;
+    }
+    parts.iter().map(|p| cli_kit::parse_duration(p).ok()).sum()
 }
 
 /// How migrate-guard's first line says it cuts holds (followed by the budget)…
@@ -108,6 +116,10 @@ mod guard_line_tests {
         let unwatched = "migrate-guard: guarding `sh -c 'x'` on release.7 (lock_timeout 30s via PGOPTIONS only (unwatched); sessions named …)";
         assert_eq!(guard_budget(unwatched), Some(Duration::from_secs(30)));
         assert_eq!(guard_budget("== migrating"), None);
+        // Every part of a budget said in two: 1m 30s is not 1m.
+        let long = "migrate-guard: guarding `x` on release.7 (lock_timeout 1m 30s via PGOPTIONS, cut from the guard's own connection at 1m 30s; holds cut at 1h 5m; sessions named …)";
+        assert_eq!(guard_budget(long), Some(Duration::from_secs(90)));
+        assert_eq!(guard_hold(long), InsideHold::At(Duration::from_secs(3900)));
     }
 
     #[test]

@@ -375,13 +375,23 @@ impl Guard {
                     look.next = look.next.min((budget - waited).max(Duration::from_millis(20)));
                     continue;
                 }
-                self.acted.insert(id);
-                look.enforcements.push(enforce(client, &snap, w, budget, self.grace)?);
+                let e = enforce(client, &snap, w, budget, self.grace)?;
+                if e.sent {
+                    self.acted.insert(id);
+                }
+                look.enforcements.push(e);
             }
         }
         if let Some(budget) = self.budgets.hold {
-            for h in holds(&snap, &self.claims(&snap)) {
+            let claims = self.claims(&snap);
+            for h in holds(&snap, &claims) {
                 if self.acted.contains(&h.key()) || !self.may_cut(&snap, h.pid) {
+                    continue;
+                }
+                // A session claimed by when it connected and what it runs (a release dyno's,
+                // which carries no name of ours) is cut only while that DDL runs: never ended
+                // between statements, where nothing but its name could prove it the migration's.
+                if !self.named_ours(&snap, h.pid) && h.state.as_deref() != Some("active") {
                     continue;
                 }
                 let waited = self.first_seen.waited(&h);
@@ -389,11 +399,22 @@ impl Guard {
                     look.next = look.next.min((budget - waited).max(Duration::from_millis(20)));
                     continue;
                 }
-                self.acted.insert(h.key());
-                look.enforcements.push(enforce_hold(client, &snap, &h, waited, budget, self.grace)?);
+                let e = enforce_hold(client, &snap, &h, waited, budget, self.grace)?;
+                if e.sent {
+                    self.acted.insert(h.key());
+                }
+                look.enforcements.push(e);
             }
         }
         Ok(look)
+    }
+
+    /// Whether `pid` is claimed by its name (`application_name` given by the tool).
+    fn named_ours(&self, snap: &Snapshot, pid: i32) -> bool {
+        self.ownership
+            .iter()
+            .filter(|o| matches!(o, Ownership::AppName(_)))
+            .any(|o| o.claims(snap).iter().any(|c| c.pid == pid))
     }
 
     /// Whether the budget may cut this claimed session's statement (with `only_ddl`, only DDL).

@@ -99,9 +99,16 @@ pub fn holds(snap: &Snapshot, claims: &[Claim]) -> Vec<Hold> {
         .iter()
         .filter_map(|c| {
             let s = snap.get(c.pid)?;
-            if s.is_blocked() {
-                return None;
-            }
+            // A holder that also waits (for a lock on another table) still holds what it took:
+            // only sessions waiting for a relation it holds count then — the ones queued behind
+            // its waiting request are the wait side's.
+            let behind_a_held_lock = |w: &Session| {
+                !s.is_blocked()
+                    || w.waiting_for
+                        .as_ref()
+                        .and_then(|l| l.object.as_deref())
+                        .is_some_and(|o| held_mode(s, o).is_some())
+            };
             let direct: Vec<&Session> = graph
                 .victims
                 .get(&s.pid)
@@ -109,6 +116,7 @@ pub fn holds(snap: &Snapshot, claims: &[Claim]) -> Vec<Hold> {
                 .flatten()
                 .filter_map(|p| snap.get(*p))
                 .filter(|w| !claimed(w.pid) && !w.has(Label::NonClient) && !w.has(Label::Own))
+                .filter(|w| behind_a_held_lock(w))
                 .collect();
             // The longest waiter; where the server gives no wait start, the oldest statement.
             let first = direct.iter().max_by(|a, b| {
@@ -189,7 +197,8 @@ pub fn enforce_hold<C: Connection + ?Sized>(
             &format!(
                 "SELECT {signal}(a.pid) FROM pg_stat_activity a \
                  WHERE a.pid = $1 AND extract(epoch FROM a.query_start)::float8 = $2 AND a.state = $3 \
-                 AND EXISTS (SELECT 1 FROM pg_stat_activity b WHERE b.pid <> a.pid AND a.pid = ANY (pg_blocking_pids(b.pid)))"
+                 AND EXISTS (SELECT 1 FROM pg_stat_activity b WHERE b.pid <> a.pid AND b.backend_type = 'client backend' \
+                   AND a.pid = ANY (pg_blocking_pids(b.pid)))"
             ),
             &[&hold.pid, &hold.query_start_epoch, &hold.state],
         )
@@ -201,8 +210,10 @@ pub fn enforce_hold<C: Connection + ?Sized>(
     let mut pause = Duration::from_millis(10);
     let (verified, after) = loop {
         let after = Snapshot::take(client)?;
-        let gone = after.get(hold.pid).is_none_or(|s| s.query_start_epoch != hold.query_start_epoch)
-            || Graph::of(&after).victims.get(&hold.pid).is_none_or(|v| v.is_empty());
+        // Locks last until the transaction ends, not the statement: verified only when the
+        // session is gone or nobody queues behind it any more.
+        let gone =
+            after.get(hold.pid).is_none() || Graph::of(&after).victims.get(&hold.pid).is_none_or(|v| v.is_empty());
         if gone || Instant::now() >= deadline {
             break (gone, after);
         }

@@ -58,6 +58,10 @@ CREATE OR REPLACE FUNCTION _lockplan.before_dml() RETURNS trigger LANGUAGE plpgs
 BEGIN
   IF pg_trigger_depth() = 1 THEN
     PERFORM set_config('lockplan.started', clock_timestamp()::text, false);
+    -- A new top-level statement: marks left by an earlier one's cascades are stale, and its
+    -- own table's first AFTER trigger is its own, whatever a cascade marked.
+    PERFORM set_config('lockplan.nested', '', true);
+    PERFORM set_config('lockplan.top', TG_RELID::text, true);
   ELSE
     PERFORM set_config('lockplan.nested', coalesce(current_setting('lockplan.nested', true), '') || TG_RELID || ',', true);
   END IF;
@@ -70,6 +74,10 @@ DECLARE
 BEGIN
   IF pg_trigger_depth() > 1 THEN
     RETURN true;
+  END IF;
+  IF current_setting('lockplan.top', true) = rel::text THEN
+    PERFORM set_config('lockplan.top', '', true);
+    RETURN false;
   END IF;
   IF position(',' || rel || ',' IN ',' || marks) = 0 THEN
     RETURN false;

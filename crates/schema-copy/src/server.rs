@@ -163,8 +163,8 @@ impl ScratchServer {
     }
 
     /// What the server has written to its log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    pub fn log(&self) -> std::io::Result<String> {
+        Ok(String::from_utf8_lossy(&std::fs::read(self.dir.path().join("server.log"))?).into_owned())
     }
 
     /// Its superuser password (to register for redaction).

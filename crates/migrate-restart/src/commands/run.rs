@@ -47,6 +47,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     } else {
         run_preflight(&args, &s.out, &s.app, s.db.as_ref(), lock_plan.as_ref())?
     };
+    if let Some(file) = lock_plan.as_ref() {
+        wait_for_the_old_code(&args, &s, file)?;
+    }
     let report = MigrateReport::begin(&s.app, &s.platform, &command, preflight);
     let (watch_db, outside_budget) = lock_watch(&args, &s)?;
     announce(&args, &s, &command, &plan, outside_budget);
@@ -82,6 +85,56 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
         current: None,
     };
     conclude::conclude(&ctx, report, &attempts)
+}
+
+/// `--plan` names queries the migration breaks: while the running release still sends one,
+/// the contract step is refused (5) — or, with `--allow-breaking`, run and said.
+fn wait_for_the_old_code(
+    args: &RunArgs,
+    s: &Session,
+    file: &migration_policy::plan_file::PlanFile,
+) -> anyhow::Result<()> {
+    if file.breaks.is_empty() {
+        return Ok(());
+    }
+    let checked = match s.db.as_ref() {
+        Some(db) => pg_locks::connect(&db.connect_options(TOOL)).map_err(anyhow::Error::from).and_then(|mut c| {
+            migration_policy::contract::still_arriving(
+                pg_locks::Connection::client(&mut c),
+                &file.breaks,
+                migration_policy::contract::WINDOW,
+            )
+        }),
+        None => Err(anyhow::anyhow!("no database is known to look in")),
+    };
+    let why = match checked {
+        Ok(arriving) if arriving.is_empty() => {
+            s.out.show(&render::Before::OldCodeGone { breaks: file.breaks.len() });
+            return Ok(());
+        }
+        Ok(arriving) => arriving
+            .iter()
+            .map(|a| {
+                format!(
+                    "the running release still sends `{}` ({:.0} calls a minute), which this migration breaks",
+                    cli_kit::printable(&a.query),
+                    a.per_minute
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(e) => format!(
+            "cannot tell whether the running release still sends the queries this migration breaks ({})",
+            cli_kit::one_line(&e)
+        ),
+    };
+    if args.allow_breaking {
+        s.out.show(&render::Before::AllowBreaking { why });
+        return Ok(());
+    }
+    Err(refused(format!(
+        "{why}: deploy the code that stops sending them first, then migrate (--allow-breaking runs it anyway); nothing was started"
+    )))
 }
 
 /// The database the lock watch reads, and the budgets it enforces from outside: refused when a
