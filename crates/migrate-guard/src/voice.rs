@@ -159,6 +159,42 @@ impl Render for Said<'_> {
 }
 
 impl Said<'_> {
+    /// What the look for the old code found, before a contract step.
+    fn contract_words(&self) -> Vec<String> {
+        match self {
+            Said::OldCodeGone { breaks } => vec![format!(
+                "✓ none of the {} the plan says this migration breaks arrived in {}: the old code is gone",
+                if *breaks == 1 { "1 query".to_string() } else { format!("{breaks} queries") },
+                dur(migration_policy::contract::WINDOW)
+            )],
+            Said::BreaksStillArriving { arriving, allowed } => {
+                let mut lines: Vec<String> = arriving
+                        .iter()
+                        .map(|a| {
+                            format!(
+                                "✗ the running release still sends `{}` — {:.0} calls a minute{} — and this migration breaks it",
+                                cli_kit::printable(&a.query),
+                                a.per_minute,
+                                if a.running_now > 0 { format!(", {} running now", a.running_now) } else { String::new() }
+                            )
+                        })
+                        .collect();
+                lines.push(if *allowed {
+                        "--allow-breaking: running the migration anyway; those queries fail from its commit until the old code is gone".into()
+                    } else {
+                        "the migration was not started: deploy the code that stops sending them first (the expand step), then release this one; --allow-breaking runs it anyway".into()
+                    });
+                lines
+            }
+            Said::BreaksUnchecked { error, allowed } => vec![if *allowed {
+                format!("cannot tell whether the running release still sends the queries this migration breaks ({error}); --allow-breaking: running it anyway")
+            } else {
+                format!("✗ cannot tell whether the running release still sends the queries this migration breaks ({error}); the migration was not started: --allow-breaking runs it anyway")
+            }],
+            _ => Vec::new(),
+        }
+    }
+
     fn words(&self) -> Vec<String> {
         match self {
             Said::Error(e) => vec![format!("error: {e}")],
@@ -182,35 +218,9 @@ impl Said<'_> {
             Said::CannotVouch { detail } => {
                 vec![format!("cannot vouch for: {detail} (the lock-wait budget bounds any wait)")]
             }
-            Said::OldCodeGone { breaks } => vec![format!(
-                "✓ none of the {} the plan says this migration breaks arrived in {}: the old code is gone",
-                if *breaks == 1 { "1 query".to_string() } else { format!("{breaks} queries") },
-                dur(migration_policy::contract::WINDOW)
-            )],
-            Said::BreaksStillArriving { arriving, allowed } => {
-                let mut lines: Vec<String> = arriving
-                    .iter()
-                    .map(|a| {
-                        format!(
-                            "✗ the running release still sends `{}` — {:.0} calls a minute{} — and this migration breaks it",
-                            cli_kit::printable(&a.query),
-                            a.per_minute,
-                            if a.running_now > 0 { format!(", {} running now", a.running_now) } else { String::new() }
-                        )
-                    })
-                    .collect();
-                lines.push(if *allowed {
-                    "--allow-breaking: running the migration anyway; those queries fail from its commit until the old code is gone".into()
-                } else {
-                    "the migration was not started: deploy the code that stops sending them first (the expand step), then release this one; --allow-breaking runs it anyway".into()
-                });
-                lines
+            Said::OldCodeGone { .. } | Said::BreaksStillArriving { .. } | Said::BreaksUnchecked { .. } => {
+                self.contract_words()
             }
-            Said::BreaksUnchecked { error, allowed } => vec![if *allowed {
-                format!("cannot tell whether the running release still sends the queries this migration breaks ({error}); --allow-breaking: running it anyway")
-            } else {
-                format!("✗ cannot tell whether the running release still sends the queries this migration breaks ({error}); the migration was not started: --allow-breaking runs it anyway")
-            }],
             Said::WaitingForClear { found, waited, limit } => {
                 let mut lines = vec![format!(
                     "waiting for {} that would make the migration's DDL wait (and the site behind it) — {} of up to {}:",
