@@ -19,6 +19,7 @@ pub mod estimate;
 pub mod record;
 mod sample;
 pub mod scratch;
+mod sql_text;
 pub mod utility;
 
 pub use breaks::{Break, DEFAULT_TOP};

@@ -10,6 +10,8 @@
 
 use pg_locks::lockplan::{LockMode, LockPlan, PlannedLock, PlannedStatement};
 
+use crate::sql_text::{statements, Token};
+
 /// One message a session sent, as the server logged it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Logged {
@@ -52,93 +54,6 @@ fn prefixed(line: &str) -> Option<(i32, &str)> {
     let close = open + line[open..].find("] ")?;
     let pid = line[open + 2..close].parse().ok()?;
     Some((pid, &line[close + 2..]))
-}
-
-/// A word, a quoted identifier, or punctuation of one top-level statement.
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Word(String),
-    Quoted(String),
-    Punct(char),
-}
-
-/// The top-level statements of `text`, each as its tokens (strings, dollar-quoted bodies and
-/// comments skipped; `;` outside them ends a statement).
-fn statements(text: &str) -> Vec<Vec<Token>> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out: Vec<Vec<Token>> = vec![Vec::new()];
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        match c {
-            '-' if next == Some('-') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-            }
-            '/' if next == Some('*') => {
-                i += 2;
-                while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
-                    i += 1;
-                }
-                i += 2;
-            }
-            '\'' => {
-                i += 1;
-                while i < chars.len() && !(chars[i] == '\'' && chars.get(i + 1) != Some(&'\'')) {
-                    i += if chars[i] == '\'' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            '"' => {
-                let mut word = String::new();
-                i += 1;
-                while i < chars.len() && !(chars[i] == '"' && chars.get(i + 1) != Some(&'"')) {
-                    word.push(chars[i]);
-                    i += if chars[i] == '"' { 2 } else { 1 };
-                }
-                i += 1;
-                out.last_mut().expect("one open").push(Token::Quoted(word));
-            }
-            '$' => {
-                let tag_end = chars[i + 1..].iter().position(|c| *c == '$').map(|p| i + 1 + p);
-                let tag: Option<String> = tag_end
-                    .map(|e| chars[i..=e].iter().collect::<String>())
-                    .filter(|t| t[1..t.len() - 1].chars().all(|c| c.is_alphanumeric() || c == '_'));
-                match tag {
-                    Some(tag) => {
-                        let body_start = i + tag.chars().count();
-                        let rest: String = chars[body_start..].iter().collect();
-                        i = body_start
-                            + rest
-                                .find(&tag)
-                                .map(|p| rest[..p].chars().count() + tag.chars().count())
-                                .unwrap_or(rest.chars().count());
-                    }
-                    None => i += 1,
-                }
-            }
-            ';' => {
-                out.push(Vec::new());
-                i += 1;
-            }
-            c if c.is_alphanumeric() || c == '_' => {
-                let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$') {
-                    i += 1;
-                }
-                out.last_mut().expect("one open").push(Token::Word(chars[start..i].iter().collect()));
-            }
-            c if c.is_whitespace() => i += 1,
-            c => {
-                out.last_mut().expect("one open").push(Token::Punct(c));
-                i += 1;
-            }
-        }
-    }
-    out.retain(|s| !s.is_empty());
-    out
 }
 
 /// What one of these statements does, as far as its locks go.
@@ -269,55 +184,47 @@ pub fn add_unrecorded(plan: &mut LockPlan, client: &mut pg_locks::Client, logged
     let mut unresolved = Vec::new();
     let mut recorded: Vec<PlannedStatement> = std::mem::take(&mut plan.statements);
     let mut out: Vec<PlannedStatement> = Vec::new();
-    let mut own_transactions = 0;
+    let mut sessions = Sessions::default();
     for message in logged {
         let text = message.text.trim();
+        let parts = statements(text);
+        sessions.begins(message.pid, &parts);
         let from_message = |s: &PlannedStatement| s.query.trim() == text;
         // This message's recorded statements: the first run of them still to place.
-        let (before, run): (Vec<PlannedStatement>, Vec<PlannedStatement>) = match recorded.iter().position(from_message)
-        {
+        let run: Vec<PlannedStatement> = match recorded.iter().position(from_message) {
             Some(p) => {
                 let end = p + recorded[p..].iter().take_while(|s| from_message(s)).count();
-                let run: Vec<PlannedStatement> = recorded.drain(p..end).collect();
-                (recorded.drain(..p).collect(), run)
+                let run = recorded.drain(p..end).collect();
+                out.extend(recorded.drain(..p));
+                run
             }
-            None => (Vec::new(), Vec::new()),
+            None => Vec::new(),
         };
-        out.extend(before);
-        let transaction = run.first().map(|s| s.transaction).unwrap_or_else(|| {
-            own_transactions += 1;
-            -own_transactions
-        });
+        let (transaction, waits) = sessions.transaction(message.pid, run.first().map(|s| s.transaction), &mut out);
         // What a trigger did record from this message (REINDEX fires event triggers from
         // PostgreSQL 17): not added twice.
         let mut by_trigger: Vec<String> = run.iter().map(|s| s.tag.clone()).collect();
         let mut run = Some(run);
-        for tokens in statements(text) {
-            if recorded_by_a_trigger(&tokens) {
+        for tokens in &parts {
+            if recorded_by_a_trigger(tokens) {
                 out.extend(run.take().unwrap_or_default());
             }
-            let Some(kind) = utility(&tokens) else { continue };
+            let Some(kind) = utility(tokens) else { continue };
             match kind.and_then(|u| resolve(client, &u)) {
                 Ok((tag, ..)) if by_trigger.iter().any(|t| t == tag) => by_trigger.retain(|t| t != tag),
-                Ok((tag, locks, rewrites)) => out.push(PlannedStatement {
-                    seq: 0,
-                    tag: tag.to_string(),
-                    object: locks.first().map(|l| l.relation.clone()),
-                    query: text.to_string(),
-                    transaction,
-                    locks,
-                    rewrites,
-                    waits_for_older_transactions: false,
-                    rows: None,
-                    ran_us: None,
-                    estimate: None,
-                }),
+                Ok((tag, locks, rewrites)) => {
+                    if waits {
+                        sessions.waiting(message.pid, out.len());
+                    }
+                    out.push(seen_in_the_log(tag, locks, rewrites, text, transaction));
+                }
                 Err(why) => {
                     unresolved.push(format!("`{}`: {why}; its locks are not recorded", cli_kit::printable(text)))
                 }
             }
         }
         out.extend(run.take().unwrap_or_default());
+        sessions.ends(message.pid, &parts);
     }
     out.append(&mut recorded);
     for (i, s) in out.iter_mut().enumerate() {
@@ -325,6 +232,105 @@ pub fn add_unrecorded(plan: &mut LockPlan, client: &mut pg_locks::Client, logged
     }
     plan.statements = out;
     unresolved
+}
+
+/// A statement read from the log, with its documented locks.
+fn seen_in_the_log(
+    tag: &str,
+    locks: Vec<PlannedLock>,
+    rewrites: Vec<String>,
+    text: &str,
+    transaction: i64,
+) -> PlannedStatement {
+    PlannedStatement {
+        seq: 0,
+        tag: tag.to_string(),
+        object: locks.first().map(|l| l.relation.clone()),
+        query: text.to_string(),
+        transaction,
+        locks,
+        rewrites,
+        waits_for_older_transactions: false,
+        rows: None,
+        ran_us: None,
+        estimate: None,
+    }
+}
+
+/// Which transaction each session's messages are in: one opened by a message of its own
+/// (`BEGIN` sent alone, as frameworks do) takes the id of the first statement recorded in it,
+/// given to what the log showed before that too; a message outside one is its own.
+#[derive(Default)]
+struct Sessions {
+    open: std::collections::BTreeMap<i32, OpenTransaction>,
+    own: i64,
+}
+
+impl Sessions {
+    fn begins(&mut self, pid: i32, parts: &[Vec<Token>]) {
+        if parts.first().is_some_and(|t| matches!(first_word(t).as_str(), "BEGIN" | "START")) {
+            self.open.insert(pid, OpenTransaction::default());
+        }
+    }
+
+    fn ends(&mut self, pid: i32, parts: &[Vec<Token>]) {
+        if parts.last().is_some_and(|t| matches!(first_word(t).as_str(), "COMMIT" | "END" | "ROLLBACK" | "ABORT")) {
+            self.open.remove(&pid);
+        }
+    }
+
+    /// The transaction of a message of `pid` whose recorded statements are in `recorded`
+    /// (None: it had none), and whether what it adds waits to learn it.
+    fn transaction(&mut self, pid: i32, recorded: Option<i64>, out: &mut [PlannedStatement]) -> (i64, bool) {
+        match (recorded, self.open.get_mut(&pid)) {
+            (Some(t), Some(tx)) => {
+                for i in tx.waiting.drain(..) {
+                    out[i].transaction = t;
+                }
+                tx.transaction = Some(t);
+                (t, false)
+            }
+            (Some(t), None) => (t, false),
+            (None, Some(OpenTransaction { transaction: Some(t), .. })) => (*t, false),
+            (None, Some(tx)) => {
+                // Not known yet: one id of its own meanwhile, for every statement of it.
+                let own = *tx.own.get_or_insert_with(|| {
+                    self.own += 1;
+                    -self.own
+                });
+                (own, true)
+            }
+            (None, None) => {
+                self.own += 1;
+                (-self.own, false)
+            }
+        }
+    }
+
+    fn waiting(&mut self, pid: i32, at: usize) {
+        if let Some(tx) = self.open.get_mut(&pid) {
+            tx.waiting.push(at);
+        }
+    }
+}
+
+/// The first word of a statement, upper-cased.
+fn first_word(tokens: &[Token]) -> String {
+    match tokens.first() {
+        Some(Token::Word(w)) => w.to_ascii_uppercase(),
+        _ => String::new(),
+    }
+}
+
+/// A transaction a session opened with a message of its own.
+#[derive(Default)]
+struct OpenTransaction {
+    /// Its id, once a statement in it was recorded.
+    transaction: Option<i64>,
+    /// Statements added before that, to give it to (their places in the plan).
+    waiting: Vec<usize>,
+    /// The id its statements carry until then.
+    own: Option<i64>,
 }
 
 /// Whether an event trigger or a table trigger records this statement (DDL, a data change):

@@ -194,3 +194,37 @@ fn vacuum_full_asks_for_what_the_plan_records_and_rewrites_the_table() {
     vacuum.finish().unwrap();
     assert_ne!(files(&mut o)["public.users"], before["public.users"], "VACUUM FULL rewrote users");
 }
+
+/// A framework sends `BEGIN`, then each statement as a message of its own: a `LOCK TABLE` in
+/// there shares the transaction of the statements recorded after it, so its lock is held
+/// across them in the plan as it is on the server.
+#[test]
+fn a_lock_sent_on_its_own_inside_a_transaction_shares_that_transaction() {
+    let s = server();
+    client(&s.url).batch_execute(SCHEMA).unwrap();
+    let dir = test_support::tempfile::tempdir().unwrap();
+    let file = dir.path().join("migration.sql");
+    std::fs::write(
+        &file,
+        "BEGIN;\nLOCK TABLE users IN SHARE MODE;\nUPDATE users SET email = email WHERE id = 1;\nCOMMIT;\nBEGIN;\nLOCK TABLE logs;\nCOMMIT;\n",
+    )
+    .unwrap();
+    let command = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        format!("{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -f '{}'", s.psql.display(), file.display()),
+    ];
+    let recorded = migration_plan::record(
+        "test",
+        &s.scratch,
+        &command,
+        &migration_plan::breaks::Statements::Unavailable("not read".into()),
+        migration_plan::breaks::Framework::Other,
+    )
+    .unwrap();
+    let tags: Vec<&str> = recorded.plan.statements.iter().map(|st| st.tag.as_str()).collect();
+    assert_eq!(tags, vec!["LOCK TABLE", "UPDATE", "LOCK TABLE"], "{:#?}", recorded.plan);
+    let t: Vec<i64> = recorded.plan.statements.iter().map(|st| st.transaction).collect();
+    assert_eq!(t[0], t[1], "the LOCK and the UPDATE after it are one transaction: {t:?}");
+    assert_ne!(t[2], t[1], "a LOCK after COMMIT is not: {t:?}");
+}
