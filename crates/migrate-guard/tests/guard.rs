@@ -713,20 +713,6 @@ const CONTRACT_PLAN: &str = r#"{
   "verdict": "would_break"
 }"#;
 
-/// The running release's insert, sent as the framework sends it (bound parameters), every 20 ms
-/// until `stop`.
-fn old_code(url: &str, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<()> {
-    let mut c = test_support::sessions::client(url, "web.1");
-    std::thread::spawn(move || {
-        let mut n = 0i32;
-        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-            n += 1;
-            let _ = c.execute("INSERT INTO users (id, legacy_flag) VALUES ($1, $2)", &[&(100_000 + n), &true]);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    })
-}
-
 /// The contract step waits for the old code: while the running release still inserts into the
 /// column the migration drops, the guard refuses (5), naming the query and its rate, and drops
 /// nothing; `--allow-breaking` runs it anyway and says so; once that traffic has stopped, the
@@ -756,14 +742,9 @@ fn the_contract_step_waits_until_the_old_code_stops_sending_what_it_breaks() {
     assert!(has_flag());
 
     d.pg.load_pg_stat_statements("postgres").unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let web = old_code(&d.url(), stop.clone());
-    let text = || {
-        d.pg.psql("postgres", "SELECT query FROM pg_stat_statements WHERE query LIKE 'INSERT INTO users%legacy_flag%'")
-            .unwrap()
-    };
-    wait_until("the insert is counted", || !text().is_empty());
-    write_plan(&text());
+    let web = test_support::acme::old_release_inserting_legacy_flag(&d.pg);
+    let text = test_support::acme::legacy_flag_insert_text(&d.pg);
+    write_plan(&text);
 
     let (out, _) = d.report(&["--plan", "plan.json"], &drop);
     assert_eq!(out.code(), 5, "{}", out.dump());
@@ -777,8 +758,7 @@ fn the_contract_step_waits_until_the_old_code_stops_sending_what_it_breaks() {
     assert!(has_flag(), "nothing was dropped");
 
     // The old code is gone: the contract step runs.
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    web.join().unwrap();
+    web.stop();
     let (out, report) = d.report(&["--plan", "plan.json"], &drop);
     assert_eq!(out.code(), 0, "{}", out.dump());
     assert_eq!(report.outcome, Outcome::Succeeded);
@@ -797,22 +777,16 @@ fn allow_breaking_runs_the_contract_step_anyway_and_says_so() {
     let d = dyno();
     d.pg.psql("postgres", "ALTER TABLE users ADD COLUMN legacy_flag boolean").unwrap();
     d.pg.load_pg_stat_statements("postgres").unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let web = old_code(&d.url(), stop.clone());
-    let text = || {
-        d.pg.psql("postgres", "SELECT query FROM pg_stat_statements WHERE query LIKE 'INSERT INTO users%legacy_flag%'")
-            .unwrap()
-    };
-    wait_until("the insert is counted", || !text().is_empty());
-    let plan = CONTRACT_PLAN.replace("BREAKS", &serde_json::to_string(&text()).unwrap());
+    let web = test_support::acme::old_release_inserting_legacy_flag(&d.pg);
+    let text = test_support::acme::legacy_flag_insert_text(&d.pg);
+    let plan = CONTRACT_PLAN.replace("BREAKS", &serde_json::to_string(&text).unwrap());
     std::fs::write(d.dir.path().join("plan.json"), test_support::acme::plan_made_for(&d.pg, "postgres", &plan))
         .unwrap();
     let (out, _) = d.report(
         &["--plan", "plan.json", "--allow-breaking"],
         &d.migrate_sql("ALTER TABLE users DROP COLUMN legacy_flag"),
     );
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    web.join().unwrap();
+    web.stop();
     assert_eq!(out.code(), 0, "{}", out.dump());
     assert!(out.stderr_text().contains("--allow-breaking: running the migration anyway"), "{}", out.dump());
 }

@@ -1475,31 +1475,15 @@ fn a_contract_step_is_refused_while_the_old_code_still_sends_what_it_breaks() {
     let s = setup();
     s.pg.psql("postgres", "ALTER TABLE users ADD COLUMN legacy_flag boolean").unwrap();
     s.pg.load_pg_stat_statements("postgres").unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let web = {
-        let mut c = test_support::sessions::client(&s.pg.superuser_url("postgres"), "web.1");
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut n = 0i32;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                n += 1;
-                let _ = c.execute("INSERT INTO users (id, legacy_flag) VALUES ($1, $2)", &[&(100_000 + n), &true]);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
-    let text = || {
-        s.pg.psql("postgres", "SELECT query FROM pg_stat_statements WHERE query LIKE 'INSERT INTO users%legacy_flag%'")
-            .unwrap()
-    };
-    wait_until("the insert is counted", || !text().is_empty());
+    let web = test_support::acme::old_release_inserting_legacy_flag(&s.pg);
+    let text = test_support::acme::legacy_flag_insert_text(&s.pg);
     let plan = format!(
         r#"{{"schema_version": 1, "statements": [{{"seq": 1, "tag": "ALTER TABLE", "object": "public.users",
             "query": "ALTER TABLE users DROP COLUMN legacy_flag", "transaction": 1,
             "locks": [{{"relation": "public.users", "kind": "table", "mode": "AccessExclusiveLock", "new": true}}],
             "rewrites": [], "waits_for_older_transactions": false}}],
           "breaks": [{{"query": {}, "error": "column does not exist"}}], "cannot_vouch": [], "verdict": "would_break"}}"#,
-        serde_json::to_string(&text()).unwrap()
+        serde_json::to_string(&text).unwrap()
     );
     let dir = test_support::tempfile::tempdir().unwrap();
     let path = dir.path().join("plan.json");
@@ -1519,8 +1503,7 @@ fn a_contract_step_is_refused_while_the_old_code_still_sends_what_it_breaks() {
     assert_eq!(s.sim.requests().iter().filter(|r| r.method == "POST").count(), 0, "no dyno was created");
 
     let out = s.tool.run(&[&args[..], &["--allow-breaking"]].concat());
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    web.join().unwrap();
+    web.stop();
     assert_eq!(out.code(), 0, "{}", out.dump());
     assert!(out.stderr_text().contains("--allow-breaking: running the migration anyway"), "{}", out.dump());
 }

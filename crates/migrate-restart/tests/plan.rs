@@ -695,6 +695,17 @@ fn the_plan_says_how_long_old_code_meets_the_new_schema() {
     assert!(err.contains("1 dyno booted before v1 and still run (worker.1)"), "{err}");
 }
 
+/// Production with a busy 1,000,000-row `events` (test_support::acme::busy_events), acme on the
+/// simulator, and the planner making its own copy (its server under the returned directory).
+fn busy_planner() -> (PgCluster, Sim, test_support::tempfile::TempDir, Tool) {
+    let pg = PgCluster::start().unwrap();
+    test_support::acme::busy_events(&pg, 1_000_000);
+    let sim = Sim::start(acme_world(&pg, Generation::Cedar)).unwrap();
+    let tmp = test_support::tempfile::tempdir().unwrap();
+    let tool = planner(&sim, &pg, tmp.path());
+    (pg, sim, tmp, tool)
+}
+
 /// The plan's migration: each statement its own `psql -c` (its own transaction).
 fn statements_as_migration(pg: &PgCluster, statements: &[&str]) -> String {
     statements.iter().map(|s| psql_migration(pg, s)).collect::<Vec<_>>().join(" && ")
@@ -731,11 +742,7 @@ fn scans_of_events(pg: &PgCluster) -> String {
 /// safe form. The plan itself never scanned production's table.
 #[test]
 fn hold_times_are_predicted_from_production_statistics_and_match_the_time_on_production() {
-    let pg = PgCluster::start().unwrap();
-    test_support::acme::busy_events(&pg, 1_000_000);
-    let sim = Sim::start(acme_world(&pg, Generation::Cedar)).unwrap();
-    let tmp = test_support::tempfile::tempdir().unwrap();
-    let tool = planner(&sim, &pg, tmp.path());
+    let (pg, _sim, _tmp, tool) = busy_planner();
     let statements = [
         "ALTER TABLE events ADD COLUMN note text",
         "ALTER TABLE events ALTER COLUMN account_id TYPE bigint",
@@ -829,11 +836,7 @@ fn hold_times_are_predicted_from_production_statistics_and_match_the_time_on_pro
 /// backfill in batches holds each batch's rows briefly.
 #[test]
 fn the_safe_forms_hold_nothing_the_site_queues_behind_past_the_budget() {
-    let pg = PgCluster::start().unwrap();
-    test_support::acme::busy_events(&pg, 1_000_000);
-    let sim = Sim::start(acme_world(&pg, Generation::Cedar)).unwrap();
-    let tmp = test_support::tempfile::tempdir().unwrap();
-    let tool = planner(&sim, &pg, tmp.path());
+    let (pg, _sim, _tmp, tool) = busy_planner();
     let migration = statements_as_migration(
         &pg,
         &[
@@ -889,11 +892,7 @@ fn an_unmeasured_hold_on_a_big_table_cannot_be_vouched_for() {
 /// vouch; a `VACUUM` of every table names no table, and the plan cannot vouch for that either.
 #[test]
 fn lock_table_and_vacuum_are_planned_from_the_copys_log() {
-    let pg = PgCluster::start().unwrap();
-    test_support::acme::busy_events(&pg, 1_000_000);
-    let sim = Sim::start(acme_world(&pg, Generation::Cedar)).unwrap();
-    let tmp = test_support::tempfile::tempdir().unwrap();
-    let tool = planner(&sim, &pg, tmp.path());
+    let (pg, _sim, _tmp, tool) = busy_planner();
     let migration = statements_as_migration(
         &pg,
         &[

@@ -90,14 +90,7 @@ fn planned(s: &Server, message: &str) -> (BTreeMap<String, LockMode>, BTreeSet<S
         "-c".to_string(),
         format!("{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -c '{message}'", s.psql.display()),
     ];
-    let recorded = migration_plan::record(
-        "test",
-        &s.scratch,
-        &command,
-        &migration_plan::breaks::Statements::Unavailable("not read".into()),
-        migration_plan::breaks::Framework::Other,
-    )
-    .unwrap();
+    let recorded = record(s, &command);
     assert!(recorded.unseen.is_empty(), "{:?}", recorded.unseen);
     // Seen once: from the log, or (REINDEX from PostgreSQL 17) by an event trigger.
     let seen: Vec<_> = recorded
@@ -113,6 +106,18 @@ fn planned(s: &Server, message: &str) -> (BTreeMap<String, LockMode>, BTreeSet<S
         st.rewrites.iter().cloned().collect(),
         st.tag.clone(),
     )
+}
+
+/// The plan of `command` on the server's `postgres` database (production's queries unread).
+fn record(s: &Server, command: &[String]) -> migration_plan::record::Recorded {
+    migration_plan::record(
+        "test",
+        &s.scratch,
+        command,
+        &migration_plan::breaks::Statements::Unavailable("not read".into()),
+        migration_plan::breaks::Framework::Other,
+    )
+    .unwrap()
 }
 
 fn fresh(s: &Server, name: &str) -> String {
@@ -214,14 +219,7 @@ fn a_lock_sent_on_its_own_inside_a_transaction_shares_that_transaction() {
         "-c".to_string(),
         format!("{} \"$DATABASE_URL\" -X -q -v ON_ERROR_STOP=1 -f '{}'", s.psql.display(), file.display()),
     ];
-    let recorded = migration_plan::record(
-        "test",
-        &s.scratch,
-        &command,
-        &migration_plan::breaks::Statements::Unavailable("not read".into()),
-        migration_plan::breaks::Framework::Other,
-    )
-    .unwrap();
+    let recorded = record(&s, &command);
     let tags: Vec<&str> = recorded.plan.statements.iter().map(|st| st.tag.as_str()).collect();
     assert_eq!(tags, vec!["LOCK TABLE", "UPDATE", "LOCK TABLE"], "{:#?}", recorded.plan);
     let t: Vec<i64> = recorded.plan.statements.iter().map(|st| st.transaction).collect();

@@ -157,3 +157,43 @@ fn a_transaction_idle_between_statements_holding_the_lock_is_terminated() {
     assert_eq!(column, 0, "its transaction rolled back");
     assert!(queued.into_iter().all(|r| r.finish().is_ok()));
 }
+
+/// A session claimed only by when it connected and that it runs DDL (a release dyno's carry no
+/// name of ours) is never ended between its statements: idle in its transaction, holding a
+/// lock a reader queues behind, nothing but a name could prove it the migration's rather than
+/// someone's `BEGIN; ALTER …` in psql. The same session running its DDL is cut.
+#[test]
+fn a_session_claimed_by_time_is_cut_only_while_its_ddl_runs() {
+    let pg = PgCluster::start().unwrap();
+    let url = pg.superuser_url("postgres");
+    test_support::acme::slow_validation_table(&pg, 400).unwrap();
+    let mut oracle = client(&url, "oracle");
+    let since: f64 = oracle.query_one("SELECT extract(epoch FROM clock_timestamp())::float8", &[]).unwrap().get(0);
+    std::thread::sleep(Duration::from_millis(20));
+    let by_time = || Ownership::ConnectedAfter { since_epoch: since, who: "release.3".into(), client_addr: None };
+    let budgets = Budgets::both(Some(Duration::from_millis(300)));
+
+    // Idle in its transaction after the DDL: never cut.
+    let mut idle = client(&url, "");
+    idle.batch_execute("BEGIN; ALTER TABLE events ADD COLUMN nickname text").unwrap();
+    let reader = readers(&url, 1);
+    wait_until("the reader queues", || waiting(&mut oracle, &[reader[0].pid]) == 1);
+    let mut guard = Guard::new(budgets, true, Duration::from_secs(5));
+    guard.claim(by_time());
+    assert!(look_until_cut(&mut guard, &mut conn(&pg), Duration::from_secs(2)).is_none(), "idle: not cut");
+    assert!(idle.batch_execute("COMMIT").is_ok(), "its session is still there");
+    assert!(reader.into_iter().all(|r| r.finish().is_ok()));
+
+    // Running its DDL: cut (a cancel), and the queue runs.
+    let scan = spawn(&url, "", test_support::acme::VALIDATING_SCAN);
+    wait_until("the scan holds its lock", || !modes_held_on_events(&mut oracle, scan.pid).is_empty());
+    let reader = readers(&url, 1);
+    wait_until("the reader queues", || waiting(&mut oracle, &[reader[0].pid]) == 1);
+    let mut guard = Guard::new(budgets, true, Duration::from_secs(5));
+    guard.claim(by_time());
+    let cut = look_until_cut(&mut guard, &mut conn(&pg), Duration::from_secs(10)).expect("the running DDL is cut");
+    assert!(cut.verified, "{cut:?}");
+    assert_eq!(cut.held.as_ref().map(|h| h.action), Some(pg_locks::Signal::Cancel));
+    assert!(scan.finish().unwrap_err().contains("canceling statement due to user request"));
+    assert!(reader.into_iter().all(|r| r.finish().is_ok()));
+}

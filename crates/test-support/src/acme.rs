@@ -131,3 +131,27 @@ pub fn busy_events(pg: &PgCluster, rows: u64) {
         site.query_one("SELECT payload FROM events WHERE id = $1", &[&id]).expect("a site query");
     }
 }
+
+/// The running release's insert into `users.legacy_flag` (a column the next migration drops),
+/// sent as a framework sends it (bound parameters) every 20 ms: what a contract step must wait
+/// for.
+pub fn old_release_inserting_legacy_flag(pg: &PgCluster) -> crate::sessions::Workload {
+    crate::sessions::Workload::start(
+        &pg.superuser_url("postgres"),
+        "web.1",
+        std::time::Duration::from_millis(20),
+        |c, n| {
+            let _ = c.execute("INSERT INTO users (id, legacy_flag) VALUES ($1, $2)", &[&(100_000 + n), &true]);
+        },
+    )
+}
+
+/// That insert as `pg_stat_statements` normalizes it, once it has been counted.
+pub fn legacy_flag_insert_text(pg: &PgCluster) -> String {
+    let text = || {
+        pg.psql("postgres", "SELECT query FROM pg_stat_statements WHERE query LIKE 'INSERT INTO users%legacy_flag%'")
+            .unwrap_or_default()
+    };
+    crate::sessions::wait_until("the insert is counted", || !text().is_empty());
+    text()
+}

@@ -61,6 +61,54 @@ pub fn queue_behind(url: &str, n: usize, sql: &str) -> Duration {
     started.elapsed()
 }
 
+/// The site's traffic in a thread: `send` on its own connection every `every`, with a counter,
+/// until stopped (or dropped).
+pub struct Workload {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Workload {
+    /// Starts it on a session named `app`.
+    pub fn start(
+        url: &str,
+        app: &str,
+        every: Duration,
+        mut send: impl FnMut(&mut postgres::Client, i32) + Send + 'static,
+    ) -> Workload {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut c = client(url, app);
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut n = 0;
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                n += 1;
+                send(&mut c, n);
+                std::thread::sleep(every);
+            }
+        });
+        Workload { stop, handle: Some(handle) }
+    }
+
+    /// Stops it and waits for its last statement.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
 /// Polls `cond` (bounded, 30s) and panics naming `what` when it never holds.
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
