@@ -68,10 +68,13 @@ fn a_statement_the_site_queues_behind_is_cut_at_the_budget_from_the_first_waiter
     assert!(look_until_cut(&mut guard, &mut c, budget * 2).is_none(), "a hold nobody waits on is never cut");
     assert!(!migration.is_finished(), "the scan still runs");
 
+    // Taken before the readers start: none of them can have begun to wait earlier, so a cut
+    // sooner than the budget after this instant would be early (taken after they are seen
+    // waiting, a loaded machine's slow look would make a timely cut seem early).
+    let queued_at = Instant::now();
     let queued = readers(&url, 3);
     let pids: Vec<i32> = queued.iter().map(|r| r.pid).collect();
     wait_until("three readers queue behind it", || waiting(&mut oracle, &pids) == 3);
-    let queued_at = Instant::now();
     let cut = look_until_cut(&mut guard, &mut c, Duration::from_secs(10)).expect("the hold budget acts");
     let after = queued_at.elapsed();
     assert!(after >= budget - Duration::from_millis(100), "cut {after:?} after the readers queued, budget {budget:?}");
