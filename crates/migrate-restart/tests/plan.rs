@@ -760,11 +760,10 @@ fn hold_times_are_predicted_from_production_statistics_and_match_the_time_on_pro
     let estimate =
         |i: usize| report.statements[i].estimate.clone().unwrap_or_else(|| panic!("{:?}", report.statements[i]));
 
-    // Catalog only: as quick on the sample as on empty tables. On a crowded machine a few
-    // milliseconds of noise can read as rows' work and be scaled; either way it is far under
-    // the budget and blocks nothing.
+    // Catalog only: the server counted no block of the sample read (on a crowded machine its
+    // time alone can stretch past the rows' noise floor), so nothing is scaled by the rows.
     let add = estimate(0);
-    assert!(add.basis.starts_with("catalog only") || add.hold_ms.unwrap() < 100, "{add:?}");
+    assert!(add.basis.starts_with("catalog only"), "{add:?}");
     assert!(add.blocks.as_ref().is_some_and(|b| b.for_ms < 200), "{add:?}");
 
     let retype = estimate(1);

@@ -29,8 +29,8 @@ use crate::sample::{ends, fill, Range};
 pub const SAMPLE_ROWS: u64 = 100_000;
 /// Rows of all samples together, at most (a migration touching many tables is sampled thinner).
 const SAMPLE_TOTAL: u64 = 1_000_000;
-/// Below this more on the sample than on empty tables, a statement did not touch the rows:
-/// catalog only.
+/// Below this more on the sample than on empty tables (or where the server counted no block of
+/// the sample read), a statement did not touch the rows: catalog only.
 const CATALOG_ONLY_US: u64 = 1_500;
 /// The range around a scaled time: the sample is not production's data, cache or disk.
 const LOW: f64 = 0.5;
@@ -47,6 +47,51 @@ pub struct TableStats {
     pub columns: BTreeMap<String, ColumnStats>,
     /// Per column, its range where `pg_stats` gives one.
     pub ranges: BTreeMap<String, Range>,
+    /// The parallel workers production's server would give an index build on it (the sample
+    /// builds with none): see [`index_build_workers`].
+    pub index_workers: u32,
+}
+
+/// The server settings that decide how many parallel workers an index build gets.
+#[derive(Debug, Clone, Copy)]
+pub struct ParallelSettings {
+    /// `max_parallel_maintenance_workers`.
+    pub max_workers: u32,
+    /// `min_parallel_table_scan_size`, in blocks.
+    pub min_table_blocks: u64,
+    /// `maintenance_work_mem`, in kB.
+    pub maintenance_work_mem_kb: u64,
+}
+
+/// How many parallel workers PostgreSQL plans for a (non-concurrent or concurrent) index build
+/// on a table of `heap_blocks` blocks, as `plan_create_index_workers` does: the table's
+/// `parallel_workers` option or one more worker each time the table is three times the
+/// threshold again, at most `max_parallel_maintenance_workers`, then fewer until each
+/// participant has 32 MB of `maintenance_work_mem`.
+pub fn index_build_workers(heap_blocks: u64, reloption: Option<u32>, settings: ParallelSettings) -> u32 {
+    if settings.max_workers == 0 {
+        return 0;
+    }
+    let mut workers = match reloption {
+        Some(n) => n,
+        None => {
+            if heap_blocks < settings.min_table_blocks {
+                return 0;
+            }
+            let mut threshold = settings.min_table_blocks.max(1);
+            let mut n = 1;
+            while heap_blocks >= threshold * 3 && threshold <= i32::MAX as u64 / 3 {
+                n += 1;
+                threshold *= 3;
+            }
+            n
+        }
+    }
+    .min(settings.max_workers);
+    while workers > 0 && settings.maintenance_work_mem_kb / (u64::from(workers) + 1) < 32_768 {
+        workers -= 1;
+    }
+    workers
 }
 
 /// One column as `pg_stats` describes it.
@@ -72,8 +117,21 @@ pub fn read_statistics(prod: &mut pg_locks::Client, plan: &LockPlan) -> anyhow::
         .into_iter()
         .collect();
     let mut out: BTreeMap<String, TableStats> = BTreeMap::new();
+    let settings = prod.query_one(
+        "SELECT current_setting('max_parallel_maintenance_workers')::int8, \
+           (SELECT setting::int8 FROM pg_settings WHERE name = 'min_parallel_table_scan_size'), \
+           (SELECT setting::int8 FROM pg_settings WHERE name = 'maintenance_work_mem')",
+        &[],
+    )?;
+    let settings = ParallelSettings {
+        max_workers: settings.get::<_, i64>(0).max(0) as u32,
+        min_table_blocks: settings.get::<_, i64>(1).max(0) as u64,
+        maintenance_work_mem_kb: settings.get::<_, i64>(2).max(0) as u64,
+    };
     for r in prod.query(
-        "SELECT n.nspname || '.' || c.relname, c.reltuples::float8, pg_total_relation_size(c.oid)::int8, c.relpages::int8 \
+        "SELECT n.nspname || '.' || c.relname, c.reltuples::float8, pg_total_relation_size(c.oid)::int8, c.relpages::int8, \
+           (pg_relation_size(c.oid) / current_setting('block_size')::int8)::int8, \
+           (SELECT substr(o, 18)::int4 FROM unnest(c.reloptions) o WHERE o LIKE 'parallel_workers=%') \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE n.nspname || '.' || c.relname = ANY ($1)",
         &[&tables],
@@ -88,6 +146,11 @@ pub fn read_statistics(prod: &mut pg_locks::Client, plan: &LockPlan) -> anyhow::
                 bytes: r.get::<_, i64>(2).max(0) as u64,
                 columns: BTreeMap::new(),
                 ranges: BTreeMap::new(),
+                index_workers: index_build_workers(
+                    r.get::<_, i64>(4).max(0) as u64,
+                    r.get::<_, Option<i32>>(5).map(|n| n.max(0) as u32),
+                    settings,
+                ),
             },
         );
     }
@@ -164,6 +227,8 @@ fn measure_on_sample(
     // Each on its own: neither may run inside the transaction a multi-statement string is.
     admin.client().batch_execute("DROP DATABASE IF EXISTS plan_sample")?;
     admin.client().batch_execute("CREATE DATABASE plan_sample")?;
+    // The sample builds indexes alone: production's parallel workers are counted when scaling.
+    admin.client().batch_execute("ALTER DATABASE plan_sample SET max_parallel_maintenance_workers = 0")?;
     let url = server_url.replacen("/postgres?", "/plan_sample?", 1);
     let mut c = pg_locks::connect(&options(&url))?;
     dump.restore(c.client())?;
@@ -338,6 +403,15 @@ fn estimate_one(
     // What the rows cost: the time on the sample beyond the same statement's on empty tables.
     let on_empty = s.ran_us.unwrap_or(0).min(on_rows);
     let per_rows = on_rows - on_empty;
+    // The server counted no block of the sample read: whatever the time (a busy machine can
+    // stretch a catalog change), the rows made no difference.
+    let read_no_rows = on_sample.blocks_read == Some(0);
+    if read_no_rows && per_rows >= CATALOG_ONLY_US {
+        return sized(instant(
+            on_empty,
+            format!("catalog only: read no block of the {}-row sample (the server's count)", thousands(n)),
+        ));
+    }
     if per_rows < CATALOG_ONLY_US {
         return sized(instant(
             on_rows,
@@ -348,6 +422,20 @@ fn estimate_one(
             ),
         ));
     }
+    sized(scaled(s, on_sample, t, n, on_empty, per_rows))
+}
+
+/// A time measured on `n` sampled rows, scaled to production's: linearly, or by n log n for an
+/// index build — which production's server may share among parallel workers where the sample
+/// built alone: the best case divides by the participants, the worst is no worker free.
+fn scaled(
+    s: &PlannedStatement,
+    on_sample: &PlannedStatement,
+    t: &TableStats,
+    n: u64,
+    on_empty: u64,
+    per_rows: u64,
+) -> Estimate {
     let rows = t.rows.unwrap_or(n).max(n);
     let mut factor = rows as f64 / n as f64;
     let builds_index = (s.tag == "CREATE INDEX" && !s.waits_for_older_transactions)
@@ -358,21 +446,30 @@ fn estimate_one(
     if builds_index && n > 1 {
         factor *= (rows as f64).ln() / (n as f64).ln();
     }
-    let hold = (on_empty as f64 + per_rows as f64 * factor) / 1000.0;
-    sized(Estimate {
+    let alone = (on_empty as f64 + per_rows as f64 * factor) / 1000.0;
+    let workers = if builds_index { t.index_workers } else { 0 };
+    let hold = (on_empty as f64 + per_rows as f64 * factor / f64::from(workers + 1)) / 1000.0;
+    let how = match (builds_index, workers) {
+        (false, _) => "linearly".to_string(),
+        (true, 0) => "by n log n (an index build)".to_string(),
+        (true, w) => format!(
+            "by n log n (an index build), shared with {w} parallel worker{} as production's settings allow",
+            if w == 1 { "" } else { "s" }
+        ),
+    };
+    Estimate {
         rows_changed: on_sample.rows.map(|r| (r as f64 * rows as f64 / n as f64).round() as u64),
         longer_than_a_release_phase: hold > RELEASE_PHASE_LIMIT.as_millis() as f64,
         hold_ms: Some(hold.ceil() as u64),
         low_ms: Some((hold * LOW) as u64),
-        high_ms: Some((hold * HIGH).ceil() as u64),
+        high_ms: Some((alone * HIGH).ceil() as u64),
         ..unmeasured(format!(
-            "measured {} on a {}-row sample shaped like production's, scaled {} to {} rows",
-            format_duration(Duration::from_micros(on_rows)),
+            "measured {} on a {}-row sample shaped like production's, scaled {how} to {} rows",
+            format_duration(Duration::from_micros(on_sample.ran_us.unwrap_or(0))),
             thousands(n),
-            if builds_index { "by n log n (an index build)" } else { "linearly" },
             thousands(rows)
         ))
-    })
+    }
 }
 
 /// How long the platform lets a release phase run before it stops the release dyno.
@@ -443,4 +540,88 @@ pub fn unmeasured_holds(plan: &LockPlan, budget: Duration) -> Vec<String> {
                 .then(|| format!("how long statement {} ({}) holds its lock: {}", s.seq, s.tag, e.basis))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pg_locks::lockplan::PlannedLock;
+
+    fn alter(ran_us: u64, blocks_read: Option<u64>) -> PlannedStatement {
+        PlannedStatement {
+            seq: 1,
+            tag: "ALTER TABLE".into(),
+            object: Some("public.events".into()),
+            query: "ALTER TABLE events ADD COLUMN note text".into(),
+            transaction: 1,
+            locks: vec![PlannedLock {
+                relation: "public.events".into(),
+                kind: "table".into(),
+                mode: LockMode::AccessExclusiveLock,
+                new: true,
+                created: false,
+            }],
+            rewrites: vec![],
+            waits_for_older_transactions: false,
+            rows: None,
+            ran_us: Some(ran_us),
+            blocks_read,
+            estimate: None,
+        }
+    }
+
+    fn events() -> BTreeMap<String, TableStats> {
+        let t = TableStats { rows: Some(1_000_000), bytes: 100 << 20, ..TableStats::default() };
+        BTreeMap::from([("public.events".to_string(), t)])
+    }
+
+    fn sampled() -> Measured {
+        Measured { sampled: BTreeMap::from([("public.events".to_string(), SAMPLE_ROWS)]), ..Measured::default() }
+    }
+
+    /// A catalog change stretched to 21ms on a busy machine is not scaled by the rows when the
+    /// server counted no block of the sample read; the same time with blocks read is rows' work.
+    #[test]
+    fn a_statement_that_read_no_block_is_catalog_only_however_long_it_took() {
+        let on_empty = alter(900, None);
+        let quiet = estimate_one(&on_empty, &alter(21_000, Some(0)), &sampled(), &events());
+        assert!(quiet.basis.starts_with("catalog only: read no block"), "{quiet:?}");
+        assert_eq!(quiet.hold_ms, Some(1), "{quiet:?}");
+
+        let scanned = estimate_one(&on_empty, &alter(21_000, Some(1_300)), &sampled(), &events());
+        assert!(scanned.basis.contains("scaled linearly to 1,000,000 rows"), "{scanned:?}");
+        assert_eq!(scanned.hold_ms, Some(202), "(0.9 + 20.1 × 10) ms: {scanned:?}");
+
+        // Not counted (read from the server log): the time decides, as before.
+        let uncounted = estimate_one(&on_empty, &alter(21_000, None), &sampled(), &events());
+        assert!(uncounted.basis.starts_with("measured 21ms"), "{uncounted:?}");
+    }
+
+    /// PostgreSQL's defaults (2 workers at most, 8 MB threshold, 64 MB of maintenance_work_mem)
+    /// give a 1,000,000-row table's index build one worker: three participants would have
+    /// under 32 MB each.
+    #[test]
+    fn an_index_build_gets_the_workers_postgresql_would_plan() {
+        let defaults = ParallelSettings { max_workers: 2, min_table_blocks: 1024, maintenance_work_mem_kb: 65_536 };
+        assert_eq!(index_build_workers(900, None, defaults), 0, "under the threshold");
+        assert_eq!(index_build_workers(9_400, None, defaults), 1, "memory allows one");
+        let roomy = ParallelSettings { maintenance_work_mem_kb: 1 << 20, ..defaults };
+        assert_eq!(index_build_workers(3_100, None, roomy), 2);
+        assert_eq!(index_build_workers(1_100, None, roomy), 1);
+        assert_eq!(index_build_workers(10, Some(4), roomy), 2, "the table's option, capped");
+        assert_eq!(index_build_workers(1 << 20, None, ParallelSettings { max_workers: 0, ..roomy }), 0);
+
+        let build = |ran_us: u64| PlannedStatement {
+            tag: "CREATE INDEX".into(),
+            query: "CREATE INDEX e ON events (account_id)".into(),
+            ..alter(ran_us, Some(1_300))
+        };
+        let mut with_one = events();
+        with_one.get_mut("public.events").unwrap().index_workers = 1;
+        let alone = estimate_one(&build(900), &build(21_000), &sampled(), &events());
+        let shared = estimate_one(&build(900), &build(21_000), &sampled(), &with_one);
+        assert!(shared.basis.contains("shared with 1 parallel worker as production's settings allow"), "{shared:?}");
+        assert!(shared.hold_ms.unwrap() * 2 <= alone.hold_ms.unwrap() + 2, "{shared:?} {alone:?}");
+        assert_eq!(shared.high_ms, alone.high_ms, "no worker free is the worst case");
+    }
 }

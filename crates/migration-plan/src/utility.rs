@@ -253,6 +253,7 @@ fn seen_in_the_log(
         waits_for_older_transactions: false,
         rows: None,
         ran_us: None,
+        blocks_read: None,
         estimate: None,
     }
 }

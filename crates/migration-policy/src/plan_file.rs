@@ -183,6 +183,7 @@ mod tests {
             rewrites: vec![],
             waits_for_older_transactions: concurrently,
             ran_us: None,
+            blocks_read: None,
             rows: None,
             estimate: None,
         }

@@ -162,6 +162,10 @@ pub struct PlannedStatement {
     /// production's time; the estimate is what says that).
     #[serde(skip)]
     pub ran_us: Option<u64>,
+    /// How many blocks of the database's relations it read where it was recorded, by the
+    /// server's own count (None: not counted, e.g. a statement read from the server log).
+    #[serde(skip)]
+    pub blocks_read: Option<u64>,
     /// How long it would hold its locks on production's data, and what would queue behind them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Estimate>,
@@ -405,7 +409,7 @@ pub fn read_plan(client: &mut Client) -> Result<LockPlan, Error> {
     let reading = |e| Error::from_driver("reading the recorded locks", e);
     let rows = client
         .query(
-            "SELECT seq, tag, object, query, xid, relation, relkind, mode, is_new, rewrites, ms, rows \
+            "SELECT seq, tag, object, query, xid, relation, relkind, mode, is_new, rewrites, ms, rows, blocks \
              FROM _lockplan.locks_by_statement ORDER BY seq, relation",
             &[],
         )
@@ -426,6 +430,7 @@ pub fn read_plan(client: &mut Client) -> Result<LockPlan, Error> {
                 rewrites: row.get::<_, Option<Vec<String>>>(9).unwrap_or_default(),
                 ran_us: row.get::<_, Option<f64>>(10).map(|ms| (ms.max(0.0) * 1000.0) as u64),
                 rows: row.get::<_, Option<i64>>(11).map(|n| n.max(0) as u64),
+                blocks_read: row.get::<_, Option<i64>>(12).map(|n| n.max(0) as u64),
                 estimate: None,
             });
         }

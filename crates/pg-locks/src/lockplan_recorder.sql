@@ -6,8 +6,11 @@ CREATE TABLE IF NOT EXISTS _lockplan.statements (
   object text,
   query text NOT NULL,
   ms float8,
-  rows bigint
+  rows bigint,
+  blocks bigint
 );
+-- A recorder installed by an earlier version keeps its table: the column is added.
+ALTER TABLE _lockplan.statements ADD COLUMN IF NOT EXISTS blocks bigint;
 CREATE TABLE IF NOT EXISTS _lockplan.unwatched (
   relation text NOT NULL,
   why text
@@ -29,15 +32,32 @@ CREATE TABLE IF NOT EXISTS _lockplan.dropped (
   relation text NOT NULL,
   relkind "char"
 );
+-- The blocks of the database's own relations this backend has read so far (the server's count,
+-- kept until the backend is idle, so a statement's reads are the difference from its start).
+-- Whether a statement touched the rows is the server's word, not the time it took: on a busy
+-- machine a catalog-only statement can take long. NULL where the server keeps no counts.
+CREATE OR REPLACE FUNCTION _lockplan.blocks_read() RETURNS bigint LANGUAGE sql AS $$
+  SELECT CASE WHEN current_setting('track_counts')::boolean THEN
+    (SELECT coalesce(sum(pg_stat_get_xact_blocks_fetched(c.oid)), 0)::bigint
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid >= 16384 AND n.nspname <> '_lockplan') END
+$$;
+-- Marks where a statement begins: when, and how many blocks had been read.
+CREATE OR REPLACE FUNCTION _lockplan.mark_start() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('lockplan.started', clock_timestamp()::text, false);
+  PERFORM set_config('lockplan.blocks', coalesce(_lockplan.blocks_read()::text, ''), false);
+END $$;
 -- One statement and every relation lock its transaction holds now.
 CREATE OR REPLACE FUNCTION _lockplan.record(tag text, obj text, nrows bigint, released oid[] DEFAULT '{}')
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
   s bigint;
 BEGIN
-  INSERT INTO _lockplan.statements (tag, object, query, ms, rows)
+  INSERT INTO _lockplan.statements (tag, object, query, ms, rows, blocks)
     VALUES (tag, obj, current_query(), extract(epoch FROM clock_timestamp()
-      - nullif(current_setting('lockplan.started', true), '')::timestamptz) * 1000, nrows)
+      - nullif(current_setting('lockplan.started', true), '')::timestamptz) * 1000, nrows,
+      greatest(_lockplan.blocks_read() - nullif(current_setting('lockplan.blocks', true), '')::bigint, 0))
     RETURNING seq INTO s;
   INSERT INTO _lockplan.held (seq, relation, relkind, mode)
     SELECT s, n.nspname || '.' || c.relname, c.relkind, l.mode
@@ -57,7 +77,7 @@ END $$;
 CREATE OR REPLACE FUNCTION _lockplan.before_dml() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF pg_trigger_depth() = 1 THEN
-    PERFORM set_config('lockplan.started', clock_timestamp()::text, false);
+    PERFORM _lockplan.mark_start();
     -- A new top-level statement: marks left by an earlier one's cascades are stale, and its
     -- own table's first AFTER trigger is its own, whatever a cascade marked.
     PERFORM set_config('lockplan.nested', '', true);
@@ -187,7 +207,7 @@ END $$;
 CREATE OR REPLACE FUNCTION _lockplan.on_start() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF current_setting('lockplan.internal', true) IS DISTINCT FROM 'on' THEN
-    PERFORM set_config('lockplan.started', clock_timestamp()::text, false);
+    PERFORM _lockplan.mark_start();
   END IF;
 END $$;
 CREATE OR REPLACE FUNCTION _lockplan.on_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
@@ -231,5 +251,6 @@ CREATE OR REPLACE VIEW _lockplan.locks_by_statement AS
       SELECT 1 FROM _lockplan.statements p JOIN strongest ps ON ps.seq = p.seq
       WHERE p.xid = s.xid AND p.seq < s.seq AND ps.relation = st.relation AND ps.mode = st.mode
     ) AS is_new,
-    (SELECT array_agg(DISTINCT r.relation) FROM _lockplan.rewrites r WHERE r.seq = s.seq) AS rewrites
+    (SELECT array_agg(DISTINCT r.relation) FROM _lockplan.rewrites r WHERE r.seq = s.seq) AS rewrites,
+    s.blocks
   FROM _lockplan.statements s LEFT JOIN strongest st ON st.seq = s.seq;

@@ -53,6 +53,8 @@ fn add_column_takes_access_exclusive_and_rewrites_nothing() {
     assert_eq!(mode_on(s, "public.users"), Some(LockMode::AccessExclusiveLock), "{s:#?}");
     assert!(s.rewrites.is_empty(), "{s:#?}");
     assert!(!s.waits_for_older_transactions);
+    // The server's own count: a catalog change reads no block of the table's rows.
+    assert_eq!(s.blocks_read, Some(0), "{s:#?}");
 }
 
 #[test]
@@ -71,6 +73,8 @@ fn alter_type_rewrites_the_table_and_locks_its_index() {
     assert_eq!(s.rewrites, vec!["public.users".to_string()], "{s:#?}");
     // The primary key's index is rebuilt: a relation the statement never names.
     assert!(s.locks.iter().any(|l| l.relation == "public.users_pkey" && l.kind == "index"), "{s:#?}");
+    // Copying the rows reads them: the server counts the table's blocks (its one page, at least).
+    assert!(s.blocks_read.is_some_and(|b| b >= 1), "{s:#?}");
 }
 
 #[test]
@@ -169,6 +173,7 @@ fn the_plan_joined_with_live_locks_names_the_reader_that_would_block_it() {
             rewrites: Vec::new(),
             waits_for_older_transactions: false,
             ran_us: None,
+            blocks_read: None,
             rows: None,
             estimate: None,
         }],

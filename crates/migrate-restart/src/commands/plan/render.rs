@@ -324,6 +324,7 @@ mod tests {
             waits_for_older_transactions: false,
             rows: Some(100_000),
             ran_us: None,
+            blocks_read: None,
             estimate: None,
         };
         let estimate = Estimate {
