@@ -11,6 +11,7 @@ mod measure;
 mod migrate_restart;
 mod pg_blockers;
 mod release_guard;
+mod running_release;
 mod safe_ps_kill;
 
 use std::path::PathBuf;
@@ -26,7 +27,7 @@ fn main() -> anyhow::Result<()> {
     let mut report = String::new();
     report.push_str(&measure::machine_header());
     type Section = fn(&std::path::Path, usize) -> anyhow::Result<String>;
-    let sections: [(&str, Section); 9] = [
+    let sections: [(&str, Section); 10] = [
         ("safe_ps_kill", safe_ps_kill::run),
         ("pg_blockers", pg_blockers::run),
         ("maintenance_window", maintenance_window::run),
@@ -36,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         ("hold_estimate", hold_estimate::run),
         ("deploy_step", deploy_step::run),
         ("lock_plan", lock_plan::run),
+        ("running_release", running_release::run),
     ];
     for (name, section) in sections {
         if wanted(name) {

@@ -251,6 +251,11 @@ pub struct PlanReport {
     /// absent when they were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaks_unchecked: Option<String>,
+    /// When `pg_stat_statements` could not be read and the migration changes what the running
+    /// release may rely on: how many seconds production's sessions were sampled instead
+    /// (`pg_stat_activity`), the weaker check `statements_checked` then counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaks_sampled_secs: Option<u64>,
     /// Why the plan cannot vouch (empty unless the verdict is `cannot_vouch`).
     pub cannot_vouch: Vec<String>,
     /// `clear` (nothing would wait or break), `would_break`, `would_wait` (obstacles found) or

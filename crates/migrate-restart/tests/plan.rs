@@ -642,6 +642,99 @@ fn a_dropped_column_breaks_the_running_releases_query_and_exits_8() {
     assert_eq!(s.pg.psql("postgres", "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'legacy_flag'").unwrap(), "1");
 }
 
+/// The running release sends Rails- and Django-shaped statements (quoted names, bound
+/// parameters, `RETURNING`); each kind of change names exactly the queries it breaks, with their
+/// calls: a drop names the insert and the read of the column, a rename the reads, a `SET NOT
+/// NULL` the inserts that leave the column out (which `PREPARE` alone accepts: the server's
+/// completed row shows it), and a nullable column breaks nothing. The oracle for the not-null
+/// break is the server's own error when the test runs that insert on the migrated copy.
+#[test]
+fn each_kind_of_change_names_the_rails_and_django_queries_it_breaks() {
+    let s = setup();
+    let columns = "ALTER TABLE users ADD COLUMN email text, ADD COLUMN legacy_flag boolean, ADD COLUMN nickname text";
+    s.pg.psql("postgres", columns).unwrap();
+    s.pg.psql("scratch", columns).unwrap();
+    s.pg.load_pg_stat_statements("postgres").unwrap();
+    s.pg.psql("postgres", "CREATE TABLE schema_migrations (version varchar PRIMARY KEY)").unwrap();
+    send_rails_and_django_traffic(&s.pg);
+
+    let (out, named, _) = breaks_of(&s, "ALTER TABLE users DROP COLUMN legacy_flag");
+    assert_eq!(out.code(), 8, "{}", out.dump());
+    assert_eq!(named, calls(&[(RAILS_INSERT, 12), (RAILS_READ_FLAG, 9)]), "{}", out.dump());
+    s.pg.psql("scratch", "ALTER TABLE users ADD COLUMN legacy_flag boolean").unwrap();
+
+    let (out, named, _) = breaks_of(&s, "ALTER TABLE users RENAME COLUMN nickname TO display_name");
+    assert_eq!(out.code(), 8, "{}", out.dump());
+    assert_eq!(named, calls(&[(DJANGO_READ, 20)]), "{}", out.dump());
+    s.pg.psql("scratch", "ALTER TABLE users RENAME COLUMN display_name TO nickname").unwrap();
+
+    let (out, named, errors) = breaks_of(&s, "ALTER TABLE users ALTER COLUMN nickname SET NOT NULL");
+    assert_eq!(out.code(), 8, "{}", out.dump());
+    assert_eq!(named, calls(&[(RAILS_INSERT, 12), (DJANGO_INSERT, 7)]), "{}", out.dump());
+    let server_error = test_support::sessions::client(&s.scratch, "oracle")
+        .execute(DJANGO_INSERT, &[&1i32, &"c@example.com"])
+        .unwrap_err()
+        .as_db_error()
+        .unwrap()
+        .message()
+        .to_string();
+    assert!(errors.iter().all(|e| *e == server_error), "{server_error} vs {errors:?}");
+    let two_step = out.json()["breaks"][0]["two_step"].as_str().unwrap().to_string();
+    assert!(two_step.contains("`change_column_default` for nickname"), "{}", out.dump());
+    s.pg.psql("scratch", "ALTER TABLE users ALTER COLUMN nickname DROP NOT NULL").unwrap();
+
+    let (out, named, _) = breaks_of(&s, "ALTER TABLE users ADD COLUMN bio text");
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    assert_eq!(named, vec![], "{}", out.dump());
+    assert!(out.json()["statements_checked"].as_u64().unwrap() >= 5, "{}", out.dump());
+}
+
+const RAILS_READ_FLAG: &str = r#"SELECT "users"."id" FROM "users" WHERE "users"."legacy_flag" = $1"#;
+const RAILS_READ_ALL: &str = r#"SELECT "users".* FROM "users" WHERE "users"."id" = $1 LIMIT $2"#;
+const RAILS_INSERT: &str = r#"INSERT INTO "users" ("id", "email", "legacy_flag") VALUES ($1, $2, $3) RETURNING "id""#;
+const DJANGO_READ: &str =
+    r#"SELECT "users"."id", "users"."email", "users"."nickname" FROM "users" WHERE "users"."id" = $1"#;
+const DJANGO_INSERT: &str = r#"INSERT INTO "users" ("id", "email") VALUES ($1, $2) RETURNING "users"."id""#;
+
+/// The running release, as Active Record and Django send it (bound parameters): 30 reads of
+/// every column, 20 Django reads, 12 Rails inserts, 9 reads by legacy_flag, 7 Django inserts.
+fn send_rails_and_django_traffic(pg: &PgCluster) {
+    let mut app = test_support::sessions::client(&pg.superuser_url("postgres"), "web.1");
+    for n in 0..30i32 {
+        app.query(RAILS_READ_ALL, &[&n, &1i64]).unwrap();
+        if n < 20 {
+            app.query(DJANGO_READ, &[&n]).unwrap();
+        }
+        if n < 12 {
+            app.query(RAILS_INSERT, &[&(5000 + n), &"a@example.com", &true]).unwrap();
+        }
+        if n < 9 {
+            app.query(RAILS_READ_FLAG, &[&true]).unwrap();
+        }
+        if n < 7 {
+            app.query(DJANGO_INSERT, &[&(6000 + n), &"b@example.com"]).unwrap();
+        }
+    }
+}
+
+/// The plan of `sql`: its output, the queries it names as broken with their calls (sorted),
+/// and their errors.
+fn breaks_of(s: &Setup, sql: &str) -> (std::process::Output, Vec<(String, i64)>, Vec<String>) {
+    let out = plan(s, sql, &["--json"]);
+    let breaks = out.json()["breaks"].as_array().unwrap().clone();
+    let mut named: Vec<(String, i64)> =
+        breaks.iter().map(|b| (b["query"].as_str().unwrap().to_string(), b["calls"].as_i64().unwrap())).collect();
+    named.sort();
+    let errors = breaks.iter().map(|b| b["error"].as_str().unwrap().to_string()).collect();
+    (out, named, errors)
+}
+
+fn calls(expected: &[(&str, i64)]) -> Vec<(String, i64)> {
+    let mut v: Vec<(String, i64)> = expected.iter().map(|(q, c)| (q.to_string(), *c)).collect();
+    v.sort();
+    v
+}
+
 /// Without pg_stat_statements nothing is checked, and the plan says so rather than giving an
 /// all-clear for what it did not check.
 #[test]
@@ -656,6 +749,46 @@ fn without_pg_stat_statements_the_plan_says_the_running_release_was_not_checked(
         "{}",
         out.dump()
     );
+}
+
+/// Without pg_stat_statements, a migration that changes what the running release relies on
+/// (here a dropped column) gets the weaker check: production's sessions are watched for 5 s and
+/// what they run is prepared on the migrated copy. A query seen running is named; when nothing
+/// seen breaks, the plan cannot vouch (exit 3), naming the change and that it only sampled.
+#[test]
+fn without_pg_stat_statements_a_narrowing_migration_samples_what_the_sessions_run() {
+    let s = setup();
+    s.pg.psql("postgres", "ALTER TABLE users ADD COLUMN legacy_flag boolean").unwrap();
+    s.pg.psql("scratch", "ALTER TABLE users ADD COLUMN legacy_flag boolean").unwrap();
+    let workload = test_support::sessions::Workload::start(
+        &s.pg.superuser_url("postgres"),
+        "web.1",
+        std::time::Duration::from_millis(10),
+        |c, n| {
+            let _ = c.query("SELECT legacy_flag FROM users WHERE id = $1", &[&n]);
+        },
+    );
+    let out = plan(&s, "ALTER TABLE users DROP COLUMN legacy_flag", &["--json"]);
+    workload.stop();
+    assert_eq!(out.code(), 8, "{}", out.dump());
+    let doc = out.json();
+    assert_eq!(doc["breaks_sampled_secs"], 5, "{doc}");
+    assert!(doc["breaks_unchecked"].as_str().unwrap().contains("pg_stat_statements is not installed"), "{doc}");
+    assert_eq!(doc["breaks"][0]["query"], "SELECT legacy_flag FROM users WHERE id = $1", "{doc}");
+    assert_eq!(doc["breaks"][0]["error"], "column \"legacy_flag\" does not exist", "{doc}");
+    let err = out.stderr_text();
+    assert!(err.contains("watching production's sessions for 5s"), "{err}");
+    assert!(err.contains("breaks `SELECT legacy_flag FROM users WHERE id = $1` — seen in "), "{err}");
+
+    // Nobody sends it any more: nothing seen breaks, and what was not seen is not vouched for.
+    s.pg.psql("scratch", "ALTER TABLE users ADD COLUMN legacy_flag boolean").unwrap();
+    let out = plan(&s, "ALTER TABLE users DROP COLUMN legacy_flag", &["--json"]);
+    assert_eq!(out.code(), 3, "{}", out.dump());
+    let doc = out.json();
+    assert_eq!(doc["verdict"], "cannot_vouch", "{doc}");
+    let why = doc["cannot_vouch"].to_string();
+    assert!(why.contains("column public.users.legacy_flag boolean") && why.contains("only sampled for 5s"), "{doc}");
+    assert!(why.contains("pg_stat_statements is not installed"), "{doc}");
 }
 
 /// The window the running release meets the migrated schema in, read from the app: with

@@ -59,6 +59,16 @@ pub fn framework(c: &mut Client) -> Framework {
 /// column the running code still names, or a relation it still reads.
 fn two_step(error: &str, framework: Framework) -> String {
     let name = error.split('"').nth(1).unwrap_or("it");
+    if error.starts_with("null value in column ") {
+        let default = match framework {
+            Framework::Rails => format!("`change_column_default` for {name}"),
+            Framework::Django => format!("a database default for {name} (`db_default`, Django 5+)"),
+            Framework::Other => format!("`ALTER COLUMN {name} SET DEFAULT …`"),
+        };
+        return format!(
+            "first deploy: {default}, or code that sets {name} on every insert (and a backfill of its empty rows); next deploy: the NOT NULL, once the running code always writes it"
+        );
+    }
     let column = error.starts_with("column ");
     match (column, framework) {
         (true, Framework::Rails) => format!(
@@ -97,6 +107,13 @@ pub enum Statements {
 /// The statement kinds a running release sends and `PREPARE` takes.
 const PREPARABLE: [&str; 6] = ["select", "insert", "update", "delete", "with", "values"];
 
+/// What `pg_stat_statements` and `pg_stat_activity` show for a text this credential may not read.
+const HIDDEN: &str = "<insufficient privilege>";
+
+fn hidden(row: &postgres::Row) -> bool {
+    row.try_get::<_, Option<String>>(0).ok().flatten().as_deref() == Some(HIDDEN)
+}
+
 /// Reads the `top` busiest statements of this database from `pg_stat_statements` (one query).
 pub fn read_production(c: &mut Client, top: usize) -> Statements {
     let installed: bool =
@@ -117,10 +134,14 @@ pub fn read_production(c: &mut Client, top: usize) -> Statements {
         &[&((top * 2) as i64)],
     );
     match rows {
+        Ok(rows) if rows.iter().any(hidden) => Statements::Unavailable(format!(
+            "this credential cannot read other roles' statements in pg_stat_statements ({} of the busiest are hidden): plan with the credential the app connects with (its DATABASE_URL), or one granted pg_read_all_stats",
+            rows.iter().filter(|r| hidden(r)).count()
+        )),
         Ok(rows) => Statements::Read(
             rows.iter()
                 .map(|r| ProductionQuery {
-                    query: r.get::<_, String>(0).trim().trim_end_matches(';').to_string(),
+                    query: r.try_get::<_, Option<String>>(0).ok().flatten().unwrap_or_default().trim().trim_end_matches(';').to_string(),
                     calls: r.get(1),
                 })
                 .filter(|q| preparable(&q.query))
@@ -134,28 +155,215 @@ pub fn read_production(c: &mut Client, top: usize) -> Statements {
     }
 }
 
+/// How production's own queries were checked against the migrated copy.
+#[derive(Debug, Clone, Default)]
+pub struct Checked {
+    /// How many were prepared there.
+    pub statements: usize,
+    /// Why `pg_stat_statements` could not be read, when it could not.
+    pub unchecked: Option<String>,
+    /// How long production's sessions were sampled instead, when they were.
+    pub sampled_for: Option<std::time::Duration>,
+}
+
+/// How long production's sessions are watched when `pg_stat_statements` cannot be read.
+pub const ACTIVITY_SAMPLE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The weaker fallback when `pg_stat_statements` cannot be read: what production's sessions
+/// run (or last ran, for an idle connection of a pool) over `window`, looked at every 50 ms —
+/// each distinct text with how many looks saw it. A query that did not run in the window is not
+/// seen; texts this credential may not read are skipped.
+pub fn sample_activity(c: &mut Client, window: std::time::Duration) -> Vec<ProductionQuery> {
+    let mut seen: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    let until = std::time::Instant::now() + window;
+    while std::time::Instant::now() < until {
+        let rows = c.query(
+            "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND backend_type = 'client backend' AND query <> ''",
+            &[],
+        );
+        for row in rows.into_iter().flatten() {
+            let query: String = row.try_get::<_, Option<String>>(0).ok().flatten().unwrap_or_default();
+            let query = query.trim().trim_end_matches(';').to_string();
+            if preparable(&query) {
+                *seen.entry(query).or_default() += 1;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut sampled: Vec<ProductionQuery> =
+        seen.into_iter().map(|(query, calls)| ProductionQuery { query, calls }).collect();
+    sampled.sort_by_key(|q| std::cmp::Reverse(q.calls));
+    sampled
+}
+
+/// The shape of the schema the running release uses, as lines to compare before and after
+/// the migration on the copy: each relation, each column with its type and nullability, each
+/// constraint and unique index, and each column an insert must give (not null, no default).
+pub fn schema_shape(c: &mut Client) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let rows = c.query(
+        "WITH rel AS (SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c \
+           JOIN pg_namespace n ON n.oid = c.relnamespace \
+           WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema', '_lockplan') AND n.nspname NOT LIKE 'pg\\_%') \
+         SELECT 'relation ' || name FROM rel \
+         UNION ALL SELECT format('column %s.%I %s%s', r.name, a.attname, format_type(a.atttypid, a.atttypmod), \
+                                 CASE WHEN a.attnotnull THEN ' not null' ELSE '' END) \
+           FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid WHERE a.attnum > 0 AND NOT a.attisdropped \
+         UNION ALL SELECT format('required %s.%I', r.name, a.attname) \
+           FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid WHERE a.attnum > 0 AND NOT a.attisdropped \
+            AND a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '' \
+         UNION ALL SELECT format('constraint %s.%I', r.name, k.conname) FROM rel r JOIN pg_constraint k ON k.conrelid = r.oid \
+         UNION ALL SELECT format('unique index %s.%s', r.name, i.indexrelid::regclass) \
+           FROM rel r JOIN pg_index i ON i.indrelid = r.oid WHERE i.indisunique",
+        &[],
+    )?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// What the migration changed that a query of the running release may rely on: anything of
+/// the old shape gone (a relation or column dropped or renamed, a type or nullability
+/// changed), and on a relation that was there, a new constraint, unique index or column every
+/// insert must give. Added relations and optional columns are not listed (an added column can
+/// still make an unqualified name in a join ambiguous: only production's own queries show
+/// that).
+pub fn narrowed(
+    before: &std::collections::BTreeSet<String>,
+    after: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    let relation_of = |line: &str| -> Option<String> {
+        let rest = ["constraint ", "unique index ", "required "].iter().find_map(|k| line.strip_prefix(k))?;
+        let mut parts = rest.splitn(3, '.');
+        Some(format!("relation {}.{}", parts.next()?, parts.next()?))
+    };
+    // Losing a required column or a NOT NULL relaxes what inserts must give: nothing breaks.
+    let relaxed = |l: &str| l.strip_suffix(" not null").is_some_and(|nullable| after.contains(nullable));
+    let gone = before.difference(after).filter(|l| !l.starts_with("required ") && !relaxed(l));
+    let demanded = after.difference(before).filter(|l| relation_of(l).is_some_and(|r| before.contains(&r)));
+    gone.chain(demanded).cloned().collect()
+}
+
 fn preparable(query: &str) -> bool {
     let first = query.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default();
     PREPARABLE.iter().any(|k| first.eq_ignore_ascii_case(k))
 }
 
 /// Prepares each query on `c` (and lets it go): `Ok` when the server plans it, the server's
-/// error otherwise.
+/// error otherwise — or, for an insert the server plans but whose row would leave a `NOT NULL`
+/// column empty, the error it would raise on the first row ([`inserts_null_into_not_null`]).
 pub fn prepare_each(c: &mut Client, queries: &[ProductionQuery]) -> Vec<Result<(), String>> {
+    // A generic plan keeps `$n` as parameters, so the planned row shows what the statement
+    // itself leaves empty.
+    let _ = c.batch_execute("SET plan_cache_mode = force_generic_plan");
     let results = queries
         .iter()
         .enumerate()
         .map(|(i, q)| {
-            c.batch_execute(&format!("PREPARE hds_running_release_{i} AS {}", q.query)).map_err(|e| {
-                match e.as_db_error() {
-                    Some(db) => db.message().to_string(),
-                    None => e.to_string(),
-                }
-            })
+            let name = format!("hds_running_release_{i}");
+            c.batch_execute(&format!("PREPARE {name} AS {}", q.query)).map_err(|e| server_message(&e))?;
+            if writes_rows(&q.query) {
+                inserts_null_into_not_null(c, &name)?;
+            }
+            Ok(())
         })
         .collect();
-    let _ = c.batch_execute("DEALLOCATE ALL");
+    let _ = c.batch_execute("DEALLOCATE ALL; RESET plan_cache_mode");
     results
+}
+
+fn server_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => e.to_string(),
+    }
+}
+
+fn writes_rows(query: &str) -> bool {
+    let first = query.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default();
+    first.eq_ignore_ascii_case("insert") || first.eq_ignore_ascii_case("with")
+}
+
+/// What `PREPARE` cannot see: an insert that leaves out a column which is `NOT NULL` with no
+/// default plans fine and fails on its first row. The server's rewriter completes every
+/// insert's row to the table's columns in order — the default where there is one, `NULL`
+/// where the statement gives nothing — and the generic plan shows that row
+/// (`EXPLAIN (VERBOSE)`: `"Output": ["$1", "NULL::boolean", "now()"]`). A `NULL` the
+/// statement itself puts in a `NOT NULL` column (neither generated nor filled by a `BEFORE
+/// INSERT` row trigger, which may set it) is the violation the server would raise, worded as
+/// it words it.
+fn inserts_null_into_not_null(c: &mut Client, prepared: &str) -> Result<(), String> {
+    let explained = (|| -> Result<serde_json::Value, postgres::Error> {
+        let params: i32 = c
+            .query_one(
+                "SELECT coalesce(cardinality(parameter_types), 0) FROM pg_prepared_statements WHERE name = $1",
+                &[&prepared],
+            )?
+            .get(0);
+        let nulls = vec!["NULL"; params as usize].join(", ");
+        let args = if params > 0 { format!("({nulls})") } else { String::new() };
+        // The simple protocol gives the plan as text (the extended one as `json`, which needs a
+        // decoder this driver is not built with).
+        let text = c
+            .simple_query(&format!("EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {prepared}{args}"))?
+            .into_iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+                _ => None,
+            });
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default())
+    })();
+    // A plan that cannot be explained is no evidence of a break.
+    let Ok(explained) = explained else { return Ok(()) };
+    for (schema, table, row) in inserted_rows(&explained) {
+        let empty: Vec<i16> =
+            row.iter().enumerate().filter(|(_, e)| e.starts_with("NULL::")).map(|(i, _)| i as i16 + 1).collect();
+        if empty.is_empty() {
+            continue;
+        }
+        let violated = c
+            .query_opt(
+                "SELECT a.attname::text FROM pg_attribute a \
+                 WHERE a.attrelid = format('%I.%I', $1::text, $2::text)::regclass AND a.attnum = ANY($3) \
+                   AND a.attnotnull AND NOT a.attisdropped AND a.attgenerated = '' \
+                   AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = a.attrelid \
+                                   AND NOT t.tgisinternal AND t.tgtype & 7 = 7) \
+                 ORDER BY a.attnum LIMIT 1",
+                &[&schema, &table, &empty],
+            )
+            .ok()
+            .flatten();
+        if let Some(column) = violated {
+            let column: String = column.get(0);
+            // The server's wording: PostgreSQL 13 added the relation.
+            let of_relation = match c.query_one("SELECT current_setting('server_version_num')::int >= 130000", &[]) {
+                Ok(r) if r.get::<_, bool>(0) => format!(" of relation \"{table}\""),
+                _ => String::new(),
+            };
+            return Err(format!("null value in column \"{column}\"{of_relation} violates not-null constraint"));
+        }
+    }
+    Ok(())
+}
+
+/// Every insert in an explained plan (`WITH … INSERT` included): its table and the row the
+/// server completed, one expression per column in column order.
+fn inserted_rows(plan: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    let mut found = Vec::new();
+    let mut stack: Vec<&serde_json::Value> = plan.as_array().into_iter().flatten().map(|p| &p["Plan"]).collect();
+    while let Some(node) = stack.pop() {
+        let children = node["Plans"].as_array();
+        if node["Node Type"] == "ModifyTable" && node["Operation"] == "Insert" {
+            let row = children.and_then(|c| c.first()).and_then(|c| c["Output"].as_array());
+            if let (Some(schema), Some(table), Some(row)) =
+                (node["Schema"].as_str(), node["Relation Name"].as_str(), row)
+            {
+                let row = row.iter().map(|e| e.as_str().unwrap_or_default().to_string()).collect();
+                found.push((schema.to_string(), table.to_string(), row));
+            }
+        }
+        stack.extend(children.into_iter().flatten());
+    }
+    found
 }
 
 /// The queries that prepared before the migration and fail after it.
@@ -185,20 +393,83 @@ pub fn broken(
 /// The migration statement whose text names what the error names (`column "legacy_flag"`,
 /// `relation "users"`), the last one that does (it left the schema as the query found it).
 fn culprit(error: &str, plan: &LockPlan) -> Option<i64> {
-    let names: Vec<&str> = error.split('"').skip(1).step_by(2).filter(|n| !n.is_empty()).collect();
-    plan.statements
-        .iter()
-        .rev()
-        .find(|s| {
-            let text = s.query.to_ascii_lowercase();
-            names.iter().any(|n| text.contains(&n.to_ascii_lowercase()))
-        })
-        .map(|s| s.seq)
+    // The first name is the most precise (the column before its relation).
+    error.split('"').skip(1).step_by(2).filter(|n| !n.is_empty()).find_map(|name| {
+        let name = name.to_ascii_lowercase();
+        plan.statements.iter().rev().find(|s| s.query.to_ascii_lowercase().contains(&name)).map(|s| s.seq)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shape(lines: &[&str]) -> std::collections::BTreeSet<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn what_the_running_release_may_rely_on_is_narrowed_by_drops_renames_and_new_demands_only() {
+        let before = shape(&[
+            "relation public.users",
+            "column public.users.id integer not null",
+            "column public.users.email text not null",
+            "required public.users.email",
+            "column public.users.nickname text",
+            "constraint public.users.users_pkey",
+        ]);
+        // Only additions: a new table, an optional column, a NOT NULL dropped.
+        let mut relaxed = before.clone();
+        relaxed.extend(shape(&[
+            "relation public.posts",
+            "column public.posts.id integer not null",
+            "required public.posts.id",
+            "column public.users.bio text",
+        ]));
+        relaxed.remove("column public.users.email text not null");
+        relaxed.remove("required public.users.email");
+        relaxed.insert("column public.users.email text".into());
+        assert_eq!(narrowed(&before, &relaxed), Vec::<String>::new());
+        // A rename, a SET NOT NULL, a new check and a new column every insert must give.
+        let mut demanding = before.clone();
+        demanding.remove("column public.users.nickname text");
+        demanding.extend(shape(&[
+            "column public.users.display_name text not null",
+            "constraint public.users.email_has_at",
+            "column public.users.tenant integer not null",
+            "required public.users.tenant",
+        ]));
+        assert_eq!(
+            narrowed(&before, &demanding),
+            vec![
+                "column public.users.nickname text".to_string(),
+                "constraint public.users.email_has_at".to_string(),
+                "required public.users.tenant".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_not_null_break_gets_a_default_first_in_the_apps_framework() {
+        let error = "null value in column \"nickname\" of relation \"users\" violates not-null constraint";
+        assert!(two_step(error, Framework::Rails).starts_with("first deploy: `change_column_default` for nickname"));
+        assert!(two_step(error, Framework::Django).contains("`db_default`"));
+        assert!(two_step(error, Framework::Other).contains("`ALTER COLUMN nickname SET DEFAULT …`"));
+    }
+
+    #[test]
+    fn the_inserted_rows_of_an_explained_plan_are_found_at_any_depth() {
+        let plan = serde_json::json!([{"Plan": {"Node Type": "CTE Scan", "Plans": [
+            {"Node Type": "ModifyTable", "Operation": "Insert", "Schema": "public", "Relation Name": "users",
+             "Plans": [{"Node Type": "Result", "Output": ["$1", "NULL::text"]}]},
+            {"Node Type": "ModifyTable", "Operation": "Update", "Schema": "public", "Relation Name": "posts",
+             "Plans": [{"Node Type": "Result", "Output": ["NULL::text"]}]}
+        ]}}]);
+        assert_eq!(
+            inserted_rows(&plan),
+            vec![("public".to_string(), "users".to_string(), vec!["$1".to_string(), "NULL::text".to_string()])]
+        );
+    }
 
     #[test]
     fn only_what_a_release_sends_and_prepare_takes_is_checked() {

@@ -21,6 +21,9 @@ pub struct Recorded {
     /// Statements seen but not resolved (`VACUUM` of every table, `REINDEX SCHEMA`…), or that
     /// nothing could see (`--scratch-url`: no server log to read).
     pub unseen: Vec<String>,
+    /// What the migration changed that the running release may rely on
+    /// ([`breaks::narrowed`]): empty when it only adds.
+    pub narrowed: Vec<String>,
 }
 
 /// Installs the recorder, runs the migration with DATABASE_URL pointed at the scratch
@@ -45,6 +48,7 @@ pub fn record(
         breaks::Statements::Unavailable(_) => &[],
     };
     let before = breaks::prepare_each(c.client(), queries);
+    let shape_before = breaks::schema_shape(c.client())?;
     // On the tool's own server every statement of the migration's new sessions is logged.
     let log_from = match &scratch.server {
         Some(server) => {
@@ -88,5 +92,22 @@ pub fn record(
     plan.mark_created(&existing);
     let after = breaks::prepare_each(c.client(), queries);
     let broken = breaks::broken(queries, &before, &after, &plan, framework);
-    Ok(Recorded { plan, broken, unseen })
+    let narrowed = breaks::narrowed(&shape_before, &breaks::schema_shape(c.client())?);
+    Ok(Recorded { plan, broken, unseen, narrowed })
+}
+
+/// Queries sampled from production's sessions, prepared on the migrated copy: each ran on
+/// production's schema as it is, so one that fails after the migration is broken by it.
+pub fn breaks_among_sampled(
+    tool: &str,
+    scratch: &Scratch,
+    sampled: &[breaks::ProductionQuery],
+    plan: &LockPlan,
+    framework: breaks::Framework,
+) -> anyhow::Result<Vec<Break>> {
+    let mut c = pg_locks::connect(&scratch.db.connect_options(&format!("{tool}-plan")))
+        .map_err(|e| fail(Exit::Failed, format!("cannot reach the scratch database: {e}")))?;
+    let after = breaks::prepare_each(c.client(), sampled);
+    let before = vec![Ok(()); sampled.len()];
+    Ok(breaks::broken(sampled, &before, &after, plan, framework))
 }

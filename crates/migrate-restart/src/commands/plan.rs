@@ -46,8 +46,9 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         scratch: scratch.name(),
         database: db.describe(),
     });
-    let migration_plan::record::Recorded { mut plan, broken, unseen } =
-        migration_plan::record(TOOL, &scratch, &command, &statements, framework)?;
+    let mut recorded = migration_plan::record(TOOL, &scratch, &command, &statements, framework)?;
+    let checked = check_running_release(&out, &mut live, &scratch, &statements, framework, &mut recorded)?;
+    let migration_plan::record::Recorded { mut plan, broken, unseen, .. } = recorded;
     let statistics = estimate::read_statistics(live.client(), &plan)?;
     let measured = measure(&out, &scratch, &command, &statistics);
     // How long the running release meets the migrated schema: only for an app (a URL alone
@@ -61,10 +62,6 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     let found = migration_plan::read_production(live.client(), &plan)?;
     estimate::apply(&mut plan, &measured, &statistics, &found.activity);
     let verdict = found.verdict(&plan, scratch.copy.as_ref(), &broken, &unseen, args.lock_wait);
-    let (statements_checked, breaks_unchecked) = match &statements {
-        breaks::Statements::Read(q) => (q.len(), None),
-        breaks::Statements::Unavailable(why) => (0, Some(why.clone())),
-    };
     out.show(&render::Planning::Plan {
         plan: &plan,
         obstacles: &found.obstacles,
@@ -72,8 +69,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         activity: &found.activity,
         breaks: &broken,
         running_release: running_release.as_ref(),
-        checked: statements_checked,
-        unchecked: breaks_unchecked.as_deref(),
+        checked: &checked,
         verdict: &verdict,
         db: &db,
         budget: args.lock_wait,
@@ -92,8 +88,9 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         activity: found.activity,
         breaks: broken,
         running_release,
-        statements_checked,
-        breaks_unchecked,
+        statements_checked: checked.statements,
+        breaks_unchecked: checked.unchecked,
+        breaks_sampled_secs: checked.sampled_for.map(|d| d.as_secs()),
         cannot_vouch,
         verdict,
     });
@@ -103,6 +100,37 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Exit> {
         PlanVerdict::WouldBlock => Exit::WouldBlock,
         PlanVerdict::WouldWait => Exit::BlockingFound,
         PlanVerdict::CannotVouch => Exit::NotVerified,
+    })
+}
+
+/// How production's own queries were checked: from `pg_stat_statements`; or, when it cannot
+/// be read and the migration changes what the running release relies on, by the weaker sample
+/// of production's sessions, whose breaks join the others and whose limits the plan cannot
+/// vouch past. A migration that only adds is not sampled for (nothing it relies on changed).
+fn check_running_release(
+    out: &Output,
+    live: &mut pg_locks::Conn,
+    scratch: &Scratch,
+    statements: &breaks::Statements,
+    framework: breaks::Framework,
+    recorded: &mut migration_plan::record::Recorded,
+) -> anyhow::Result<breaks::Checked> {
+    let why = match statements {
+        breaks::Statements::Read(q) => return Ok(breaks::Checked { statements: q.len(), ..Default::default() }),
+        breaks::Statements::Unavailable(why) => why,
+    };
+    if recorded.narrowed.is_empty() {
+        return Ok(breaks::Checked { unchecked: Some(why.clone()), ..Default::default() });
+    }
+    out.show(&render::Planning::Sampling { window: breaks::ACTIVITY_SAMPLE });
+    let sampled = breaks::sample_activity(live.client(), breaks::ACTIVITY_SAMPLE);
+    let found = migration_plan::record::breaks_among_sampled(TOOL, scratch, &sampled, &recorded.plan, framework)?;
+    recorded.broken.extend(found);
+    recorded.unseen.push(render::only_sampled(&recorded.narrowed, why, breaks::ACTIVITY_SAMPLE));
+    Ok(breaks::Checked {
+        statements: sampled.len(),
+        unchecked: Some(why.clone()),
+        sampled_for: Some(breaks::ACTIVITY_SAMPLE),
     })
 }
 

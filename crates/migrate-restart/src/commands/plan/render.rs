@@ -24,14 +24,15 @@ pub enum Planning<'a> {
         activity: &'a [TableActivity],
         breaks: &'a [super::Break],
         running_release: Option<&'a super::RunningRelease>,
-        checked: usize,
-        unchecked: Option<&'a str>,
+        checked: &'a migration_plan::breaks::Checked,
         verdict: &'a (PlanVerdict, Vec<String>),
         db: &'a ResolvedDatabase,
         budget: Duration,
     },
     /// Running it again on a sample shaped like production's data, to time it.
     Measuring { rows: u64 },
+    /// Watching production's sessions for the queries `pg_stat_statements` would have given.
+    Sampling { window: Duration },
 }
 
 impl Render for Planning<'_> {
@@ -43,13 +44,17 @@ impl Render for Planning<'_> {
                 format!("Recording what `{command}` locks on {scratch} (the scratch database), then checking {database} for sessions that would make it wait."),
             ),
             Planning::Copied { database, copy } => copied_lines(database, copy),
-            Planning::Plan { plan, obstacles, older, activity, breaks, running_release, checked, unchecked, verdict, db, budget } => {
+            Planning::Plan { plan, obstacles, older, activity, breaks, running_release, checked, verdict, db, budget } => {
                 let mut lines: Vec<Line> = plan_lines(plan, obstacles, older, activity, *budget).into_iter().map(|l| Line::new(Say, l)).collect();
-                lines.extend(break_lines(plan, breaks, *checked, *unchecked));
+                lines.extend(break_lines(plan, breaks, checked));
                 lines.extend(running_release.map(window_lines).unwrap_or_default());
                 lines.push(Line::new(Say, verdict_line(verdict, db, *budget)));
                 lines
             }
+            Planning::Sampling { window } => one(
+                Say,
+                format!("pg_stat_statements cannot be read and the migration changes what the running release may rely on: watching production's sessions for {} to see what they send.", format_duration(*window)),
+            ),
             Planning::Measuring { rows } => one(
                 Note,
                 format!("Timing it on a second copy filled with a sample shaped by production's statistics (up to {rows} rows a table; no row of production's is read)…"),
@@ -234,40 +239,67 @@ fn estimate_lines(s: &PlannedStatement, e: &pg_locks::lockplan::Estimate, budget
     out
 }
 
+/// Why the plan cannot vouch for the running release when production's queries were only
+/// sampled: what the migration changed, and why `pg_stat_statements` was not read.
+pub(crate) fn only_sampled(narrowed: &[String], why: &str, window: Duration) -> String {
+    let shown: Vec<&str> = narrowed.iter().take(3).map(String::as_str).collect();
+    let more = if narrowed.len() > 3 { format!(" and {} more", narrowed.len() - 3) } else { String::new() };
+    format!(
+        "the migration changes what the running release may rely on ({}{more}), and production's queries were only sampled for {} (a query that did not run then was not checked): {why}",
+        shown.join("; "),
+        format_duration(window)
+    )
+}
+
 /// What the running release would break: one line per query, or what was checked.
-fn break_lines(plan: &LockPlan, breaks: &[super::Break], checked: usize, unchecked: Option<&str>) -> Vec<Line> {
-    if let Some(why) = unchecked {
-        return one(
-            Tone::Warn,
-            format!("production's own queries were not checked against the migrated schema: {why}"),
-        );
-    }
-    if breaks.is_empty() {
-        return one(
-            Tone::Say,
-            format!(
-                "{} of production's busiest statements prepare on the migrated schema as they did before.",
-                checked
-            ),
-        );
-    }
-    breaks
-        .iter()
-        .flat_map(|b| {
-            let by = b
-                .statement_seq
-                .and_then(|seq| plan.statements.iter().find(|s| s.seq == seq))
-                .map(|s| format!("{} ({})", s.tag, s.object.as_deref().unwrap_or("statement")))
-                .unwrap_or_else(|| "The migration".to_string());
-            vec![
-                Line::new(
-                    Tone::Bad,
-                    format!("{by} breaks `{}` — {} calls — {}", cli_kit::printable(&b.query), b.calls, b.error),
+fn break_lines(plan: &LockPlan, breaks: &[super::Break], checked: &migration_plan::breaks::Checked) -> Vec<Line> {
+    let mut out = Vec::new();
+    match (&checked.unchecked, checked.sampled_for) {
+        (Some(why), None) => {
+            return one(
+                Tone::Warn,
+                format!("production's own queries were not checked against the migrated schema: {why}"),
+            );
+        }
+        (Some(why), Some(window)) => {
+            out.push(Line::new(Tone::Warn, format!("production's own queries could not be read: {why}")));
+            out.push(Line::new(
+                Tone::Warn,
+                format!(
+                    "  instead, {} statements seen in {} of pg_stat_activity were prepared on the migrated schema (weaker: what did not run then was not checked).",
+                    checked.statements,
+                    format_duration(window)
                 ),
-                Line::new(Tone::Say, format!("  in two deploys: {}", b.two_step)),
-            ]
-        })
-        .collect()
+            ));
+        }
+        (None, _) if breaks.is_empty() => {
+            return one(
+                Tone::Say,
+                format!(
+                    "{} of production's busiest statements prepare on the migrated schema as they did before.",
+                    checked.statements
+                ),
+            );
+        }
+        (None, _) => {}
+    }
+    out.extend(breaks.iter().flat_map(|b| {
+        // A sampled query's count is how many looks saw a session running it.
+        let how_often = match checked.sampled_for {
+            Some(_) => format!("seen in {} looks", b.calls),
+            None => format!("{} calls", b.calls),
+        };
+        let by = b
+            .statement_seq
+            .and_then(|seq| plan.statements.iter().find(|s| s.seq == seq))
+            .map(|s| format!("{} ({})", s.tag, s.object.as_deref().unwrap_or("statement")))
+            .unwrap_or_else(|| "The migration".to_string());
+        vec![
+            Line::new(Tone::Bad, format!("{by} breaks `{}` — {how_often} — {}", cli_kit::printable(&b.query), b.error)),
+            Line::new(Tone::Say, format!("  in two deploys: {}", b.two_step)),
+        ]
+    }));
+    out
 }
 
 /// How long old code meets the migrated schema on this app.
