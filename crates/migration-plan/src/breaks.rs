@@ -250,37 +250,46 @@ fn preparable(query: &str) -> bool {
 
 /// Prepares each query on `c` (and lets it go): `Ok` when the server plans it, the server's
 /// error otherwise — or, for an insert the server plans but whose row would leave a `NOT NULL`
-/// column empty, the error it would raise on the first row ([`inserts_null_into_not_null`]).
-pub fn prepare_each(c: &mut Client, queries: &[ProductionQuery]) -> Vec<Result<(), String>> {
+/// column empty, the error it would raise on the first row ([`null_into_not_null`]). One round
+/// trip for them all (a function in the session's temporary schema tries each), so thousands
+/// are checked in about a second.
+pub fn prepare_each(c: &mut Client, queries: &[ProductionQuery]) -> anyhow::Result<Vec<Result<(), String>>> {
     // A generic plan keeps `$n` as parameters, so the planned row shows what the statement
     // itself leaves empty.
-    let _ = c.batch_execute("SET plan_cache_mode = force_generic_plan");
-    let results = queries
+    c.batch_execute(concat!("SET plan_cache_mode = force_generic_plan; ", include_str!("prepare_each.sql")))?;
+    let texts: Vec<&str> = queries.iter().map(|q| q.query.as_str()).collect();
+    let inserts: Vec<bool> = queries.iter().map(|q| writes_rows(&q.query)).collect();
+    let rows = c.query(
+        "SELECT error, plan FROM pg_temp.hds_prepare_each($1, $2) WITH ORDINALITY ORDER BY ordinality",
+        &[&texts, &inserts],
+    )?;
+    let mut required = RequiredColumns::default();
+    let results = rows
         .iter()
-        .enumerate()
-        .map(|(i, q)| {
-            let name = format!("hds_running_release_{i}");
-            c.batch_execute(&format!("PREPARE {name} AS {}", q.query)).map_err(|e| server_message(&e))?;
-            if writes_rows(&q.query) {
-                inserts_null_into_not_null(c, &name)?;
-            }
-            Ok(())
+        .map(|r| match (r.get::<_, Option<String>>(0), r.get::<_, Option<String>>(1)) {
+            (Some(error), _) => Err(error),
+            (None, Some(plan)) => match serde_json::from_str(&plan) {
+                Ok(plan) => null_into_not_null(c, &plan, &mut required),
+                // A plan that cannot be read is no evidence of a break.
+                Err(_) => Ok(()),
+            },
+            (None, None) => Ok(()),
         })
         .collect();
-    let _ = c.batch_execute("DEALLOCATE ALL; RESET plan_cache_mode");
-    results
-}
-
-fn server_message(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => db.message().to_string(),
-        None => e.to_string(),
-    }
+    c.batch_execute("RESET plan_cache_mode")?;
+    Ok(results)
 }
 
 fn writes_rows(query: &str) -> bool {
     let first = query.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default();
     first.eq_ignore_ascii_case("insert") || first.eq_ignore_ascii_case("with")
+}
+
+/// Each table's columns an insert must fill, read once per table.
+#[derive(Default)]
+struct RequiredColumns {
+    by_table: std::collections::HashMap<(String, String), Vec<(i16, String)>>,
+    names_relation: Option<bool>,
 }
 
 /// What `PREPARE` cannot see: an insert that leaves out a column which is `NOT NULL` with no
@@ -291,54 +300,34 @@ fn writes_rows(query: &str) -> bool {
 /// statement itself puts in a `NOT NULL` column (neither generated nor filled by a `BEFORE
 /// INSERT` row trigger, which may set it) is the violation the server would raise, worded as
 /// it words it.
-fn inserts_null_into_not_null(c: &mut Client, prepared: &str) -> Result<(), String> {
-    let explained = (|| -> Result<serde_json::Value, postgres::Error> {
-        let params: i32 = c
-            .query_one(
-                "SELECT coalesce(cardinality(parameter_types), 0) FROM pg_prepared_statements WHERE name = $1",
-                &[&prepared],
-            )?
-            .get(0);
-        let nulls = vec!["NULL"; params as usize].join(", ");
-        let args = if params > 0 { format!("({nulls})") } else { String::new() };
-        // The simple protocol gives the plan as text (the extended one as `json`, which needs a
-        // decoder this driver is not built with).
-        let text = c
-            .simple_query(&format!("EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {prepared}{args}"))?
-            .into_iter()
-            .find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
-                _ => None,
-            });
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default())
-    })();
-    // A plan that cannot be explained is no evidence of a break.
-    let Ok(explained) = explained else { return Ok(()) };
-    for (schema, table, row) in inserted_rows(&explained) {
-        let empty: Vec<i16> =
-            row.iter().enumerate().filter(|(_, e)| e.starts_with("NULL::")).map(|(i, _)| i as i16 + 1).collect();
-        if empty.is_empty() {
-            continue;
+fn null_into_not_null(c: &mut Client, plan: &serde_json::Value, required: &mut RequiredColumns) -> Result<(), String> {
+    for (schema, table, row) in inserted_rows(plan) {
+        let empty = |attnum: i16| row.get(attnum as usize - 1).is_some_and(|e| e.starts_with("NULL::"));
+        let key = (schema, table);
+        if !required.by_table.contains_key(&key) {
+            let columns = c
+                .query(
+                    "SELECT a.attnum, a.attname::text FROM pg_attribute a \
+                     WHERE a.attrelid = format('%I.%I', $1::text, $2::text)::regclass AND a.attnum > 0 \
+                       AND a.attnotnull AND NOT a.attisdropped AND a.attgenerated = '' \
+                       AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = a.attrelid \
+                                       AND NOT t.tgisinternal AND t.tgtype & 7 = 7) \
+                     ORDER BY a.attnum",
+                    &[&key.0, &key.1],
+                )
+                .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+                .unwrap_or_default();
+            required.by_table.insert(key.clone(), columns);
         }
-        let violated = c
-            .query_opt(
-                "SELECT a.attname::text FROM pg_attribute a \
-                 WHERE a.attrelid = format('%I.%I', $1::text, $2::text)::regclass AND a.attnum = ANY($3) \
-                   AND a.attnotnull AND NOT a.attisdropped AND a.attgenerated = '' \
-                   AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = a.attrelid \
-                                   AND NOT t.tgisinternal AND t.tgtype & 7 = 7) \
-                 ORDER BY a.attnum LIMIT 1",
-                &[&schema, &table, &empty],
-            )
-            .ok()
-            .flatten();
-        if let Some(column) = violated {
-            let column: String = column.get(0);
+        let violated = required.by_table[&key].iter().find(|(attnum, _)| empty(*attnum));
+        if let Some((_, column)) = violated {
             // The server's wording: PostgreSQL 13 added the relation.
-            let of_relation = match c.query_one("SELECT current_setting('server_version_num')::int >= 130000", &[]) {
-                Ok(r) if r.get::<_, bool>(0) => format!(" of relation \"{table}\""),
-                _ => String::new(),
-            };
+            let names_relation = *required.names_relation.get_or_insert_with(|| {
+                c.query_one("SELECT current_setting('server_version_num')::int >= 130000", &[])
+                    .map(|r| r.get(0))
+                    .unwrap_or(true)
+            });
+            let of_relation = if names_relation { format!(" of relation \"{}\"", key.1) } else { String::new() };
             return Err(format!("null value in column \"{column}\"{of_relation} violates not-null constraint"));
         }
     }

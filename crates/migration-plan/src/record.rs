@@ -39,16 +39,17 @@ pub fn record(
 ) -> anyhow::Result<Recorded> {
     let mut c = pg_locks::connect(&scratch.db.connect_options(&format!("{tool}-plan")))
         .map_err(|e| fail(Exit::Failed, format!("cannot reach the scratch database: {e}")))?;
-    lockplan::install_recorder(c.client()).map_err(|e| {
-        usage(format!("cannot install the lock recorder on the scratch database ({e}): it needs a superuser there (event triggers)"))
-    })?;
-    let existing = lockplan::existing_relations(c.client())?;
     let queries: &[breaks::ProductionQuery] = match statements {
         breaks::Statements::Read(q) => q,
         breaks::Statements::Unavailable(_) => &[],
     };
-    let before = breaks::prepare_each(c.client(), queries);
+    // Before the recorder: the check's own temporary function is not the migration's.
+    let before = breaks::prepare_each(c.client(), queries)?;
     let shape_before = breaks::schema_shape(c.client())?;
+    lockplan::install_recorder(c.client()).map_err(|e| {
+        usage(format!("cannot install the lock recorder on the scratch database ({e}): it needs a superuser there (event triggers)"))
+    })?;
+    let existing = lockplan::existing_relations(c.client())?;
     // On the tool's own server every statement of the migration's new sessions is logged.
     let log_from = match &scratch.server {
         Some(server) => {
@@ -90,7 +91,7 @@ pub fn record(
         _ => Vec::new(),
     };
     plan.mark_created(&existing);
-    let after = breaks::prepare_each(c.client(), queries);
+    let after = breaks::prepare_each(c.client(), queries)?;
     let broken = breaks::broken(queries, &before, &after, &plan, framework);
     let narrowed = breaks::narrowed(&shape_before, &breaks::schema_shape(c.client())?);
     Ok(Recorded { plan, broken, unseen, narrowed })
@@ -107,7 +108,7 @@ pub fn breaks_among_sampled(
 ) -> anyhow::Result<Vec<Break>> {
     let mut c = pg_locks::connect(&scratch.db.connect_options(&format!("{tool}-plan")))
         .map_err(|e| fail(Exit::Failed, format!("cannot reach the scratch database: {e}")))?;
-    let after = breaks::prepare_each(c.client(), sampled);
+    let after = breaks::prepare_each(c.client(), sampled)?;
     let before = vec![Ok(()); sampled.len()];
     Ok(breaks::broken(sampled, &before, &after, plan, framework))
 }
