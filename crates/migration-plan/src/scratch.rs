@@ -4,6 +4,7 @@
 
 use cli_kit::{fail, refused, Exit, ResolvedDatabase};
 use pg_locks::{Connection, Label};
+pub use schema_copy::fetch::Fetching;
 
 use crate::{NotCopied, SchemaCopy};
 
@@ -42,7 +43,12 @@ pub fn scratch_label(db: &ResolvedDatabase, copy: Option<&SchemaCopy>) -> String
 
 /// Reads the app's schema (one statement per part: no lock outlives its statement), starts a
 /// local server of the same major version and recreates the schema there.
-pub fn copy_schema(db: &ResolvedDatabase, live: &mut pg_locks::Conn, tool: &str) -> anyhow::Result<Scratch> {
+pub fn copy_schema(
+    db: &ResolvedDatabase,
+    live: &mut pg_locks::Conn,
+    tool: &str,
+    on_fetch: &mut dyn FnMut(&schema_copy::fetch::Fetching),
+) -> anyhow::Result<Scratch> {
     let cannot = |what: &str, e: &dyn std::fmt::Display| {
         fail(
             Exit::Failed,
@@ -52,7 +58,7 @@ pub fn copy_schema(db: &ResolvedDatabase, live: &mut pg_locks::Conn, tool: &str)
     refuse_while_a_migration_runs(db, live)?;
     let dump = schema_copy::read(live.client())
         .map_err(|e| cannot(&format!("reading the schema of {}", db.describe()), &e))?;
-    let bindir = schema_copy::find_bindir(dump.major()).map_err(|e| cannot("finding a local server", &e))?;
+    let bindir = local_server(dump.major(), on_fetch).map_err(|e| cannot("finding a local server", &e))?;
     let server = schema_copy::ScratchServer::start(&bindir).map_err(|e| cannot("starting a local server", &e))?;
     cli_kit::redact::register_secret(server.password());
     let scratch = scratch_database(&server.url())?;
@@ -68,6 +74,20 @@ pub fn copy_schema(db: &ResolvedDatabase, live: &mut pg_locks::Conn, tool: &str)
         not_copied: restored.failed.into_iter().map(|(what, error)| NotCopied { what, error }).collect(),
     };
     Ok(Scratch { db: scratch, server: Some(server), copy: Some(copy), dump: Some(dump) })
+}
+
+/// A server of production's major version: this machine's (`PG_BINDIR` first), or — when it
+/// has none and `PG_BINDIR` is not set — the pinned build fetched once into the user's cache.
+fn local_server(
+    major: u32,
+    on_fetch: &mut dyn FnMut(&schema_copy::fetch::Fetching),
+) -> Result<std::path::PathBuf, String> {
+    match schema_copy::find_bindir(major) {
+        Ok(bindir) => Ok(bindir),
+        // What the user pointed at is what they meant: no fetch behind their back.
+        Err(why) if std::env::var_os("PG_BINDIR").is_some() => Err(why),
+        Err(why) => schema_copy::fetch::pinned_server(major, on_fetch).map_err(|fetch| format!("{fetch}; and {why}")),
+    }
 }
 
 /// A migration running now changes the schema the copy would read, and holds the tables it

@@ -23,6 +23,7 @@
 //! the state between this read and the real run (drift).
 
 pub mod dump;
+pub mod fetch;
 pub mod server;
 
 pub use dump::{read, HistoryTable, SchemaDump};

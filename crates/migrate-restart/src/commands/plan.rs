@@ -148,7 +148,21 @@ fn scratch_for(
         scratch::refuse_production_as_scratch(db, production, &scratch, TOOL)?;
         return Ok(Scratch::named(scratch));
     }
-    let copy = scratch::copy_schema(db, live, TOOL)?;
+    // Without a local server of production's version, the pinned build is fetched: said once,
+    // its progress on a terminal.
+    let mut progress: Option<cli_kit::output::Spinner> = None;
+    let mut on_fetch = |f: &scratch::Fetching| match &progress {
+        None => {
+            out.show(&render::Planning::Fetching { fetching: f });
+            progress = Some(out.spinner(render::fetch_progress(f)));
+        }
+        Some(spinner) => spinner.set_message(render::fetch_progress(f)),
+    };
+    let copy = scratch::copy_schema(db, live, TOOL, &mut on_fetch);
+    if let Some(spinner) = progress {
+        spinner.finish();
+    }
+    let copy = copy?;
     if let Some(c) = &copy.copy {
         out.show(&render::Planning::Copied { database: db.describe(), copy: c });
     }

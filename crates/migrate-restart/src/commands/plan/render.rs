@@ -33,6 +33,8 @@ pub enum Planning<'a> {
     Measuring { rows: u64 },
     /// Watching production's sessions for the queries `pg_stat_statements` would have given.
     Sampling { window: Duration },
+    /// No local server of production's version: the pinned build is being fetched.
+    Fetching { fetching: &'a migration_plan::scratch::Fetching },
 }
 
 impl Render for Planning<'_> {
@@ -51,6 +53,16 @@ impl Render for Planning<'_> {
                 lines.push(Line::new(Say, verdict_line(verdict, db, *budget)));
                 lines
             }
+            Planning::Fetching { fetching: f } => one(
+                Say,
+                format!(
+                    "No local PostgreSQL server of production's version: fetching the pinned build {} for {} from {} (once: it is kept in {}).",
+                    f.version,
+                    f.platform,
+                    f.registry,
+                    f.cache.display()
+                ),
+            ),
             Planning::Sampling { window } => one(
                 Say,
                 format!("pg_stat_statements cannot be read and the migration changes what the running release may rely on: watching production's sessions for {} to see what they send.", format_duration(*window)),
@@ -237,6 +249,15 @@ fn estimate_lines(s: &PlannedStatement, e: &pg_locks::lockplan::Estimate, budget
         }
     }
     out
+}
+
+/// The fetch's progress line: `PostgreSQL 17.10.0-beta.17: 12.3 of 40.1 MB`.
+pub(crate) fn fetch_progress(f: &migration_plan::scratch::Fetching) -> String {
+    let mb = |b: u64| format!("{:.1}", b as f64 / 1_000_000.0);
+    match f.total {
+        Some(total) => format!("PostgreSQL {}: {} of {} MB", f.version, mb(f.received), mb(total)),
+        None => format!("PostgreSQL {}: {} MB", f.version, mb(f.received)),
+    }
 }
 
 /// Why the plan cannot vouch for the running release when production's queries were only
