@@ -116,16 +116,6 @@ fn hidden(row: &postgres::Row) -> bool {
 
 /// Reads the `top` busiest statements of this database from `pg_stat_statements` (one query).
 pub fn read_production(c: &mut Client, top: usize) -> Statements {
-    let installed: bool =
-        match c.query_one("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements')", &[]) {
-            Ok(r) => r.get(0),
-            Err(e) => return Statements::Unavailable(cli_kit::one_line(&anyhow::Error::new(e))),
-        };
-    if !installed {
-        return Statements::Unavailable(
-            "pg_stat_statements is not installed in the app's database (Heroku Postgres has it on production plans: heroku pg:psql -c \"CREATE EXTENSION pg_stat_statements\")".into(),
-        );
-    }
     // Read more than `top`, since transaction control and DDL are dropped after.
     let rows = c.query(
         "SELECT query, calls::int8 FROM pg_stat_statements \
@@ -134,20 +124,31 @@ pub fn read_production(c: &mut Client, top: usize) -> Statements {
         &[&((top * 2) as i64)],
     );
     match rows {
+        // One query, and no other first: a read of the catalogs would be counted itself, and a
+        // view just reset would not look empty.
+        Err(e) if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => Statements::Unavailable(
+            "pg_stat_statements is not installed in the app's database (Heroku Postgres has it on production plans: heroku pg:psql -c \"CREATE EXTENSION pg_stat_statements\")".into(),
+        ),
         Ok(rows) if rows.iter().any(hidden) => Statements::Unavailable(format!(
             "this credential cannot read other roles' statements in pg_stat_statements ({} of the busiest are hidden): plan with the credential the app connects with (its DATABASE_URL), or one granted pg_read_all_stats",
             rows.iter().filter(|r| hidden(r)).count()
         )),
-        Ok(rows) => Statements::Read(
-            rows.iter()
+        Ok(rows) => match rows
+            .iter()
                 .map(|r| ProductionQuery {
                     query: r.try_get::<_, Option<String>>(0).ok().flatten().unwrap_or_default().trim().trim_end_matches(';').to_string(),
                     calls: r.get(1),
                 })
                 .filter(|q| preparable(&q.query))
                 .take(top)
-                .collect(),
-        ),
+            .collect::<Vec<_>>()
+        {
+            // Nothing to check is no all-clear.
+            read if read.is_empty() => Statements::Unavailable(
+                "pg_stat_statements holds no statement of this database the running release sends (its statistics were reset, or nothing has run since it was installed)".into(),
+            ),
+            read => Statements::Read(read),
+        },
         Err(e) => Statements::Unavailable(format!(
             "pg_stat_statements could not be read: {}",
             cli_kit::one_line(&anyhow::Error::new(e))
@@ -175,6 +176,11 @@ pub const ACTIVITY_SAMPLE: std::time::Duration = std::time::Duration::from_secs(
 /// seen; texts this credential may not read are skipped.
 pub fn sample_activity(c: &mut Client, window: std::time::Duration) -> Vec<ProductionQuery> {
     let mut seen: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    // A text as long as the server keeps was cut there: not a statement to check.
+    let kept: usize = c
+        .query_one("SELECT current_setting('track_activity_query_size')::int", &[])
+        .map(|r| r.get::<_, i32>(0) as usize)
+        .unwrap_or(1024);
     let until = std::time::Instant::now() + window;
     while std::time::Instant::now() < until {
         let rows = c.query(
@@ -185,7 +191,7 @@ pub fn sample_activity(c: &mut Client, window: std::time::Duration) -> Vec<Produ
         for row in rows.into_iter().flatten() {
             let query: String = row.try_get::<_, Option<String>>(0).ok().flatten().unwrap_or_default();
             let query = query.trim().trim_end_matches(';').to_string();
-            if preparable(&query) {
+            if query.len() < kept.saturating_sub(1) && preparable(&query) {
                 *seen.entry(query).or_default() += 1;
             }
         }
@@ -198,14 +204,18 @@ pub fn sample_activity(c: &mut Client, window: std::time::Duration) -> Vec<Produ
 }
 
 /// The shape of the schema the running release uses, as lines to compare before and after
-/// the migration on the copy: each relation, each column with its type and nullability, each
-/// constraint and unique index, and each column an insert must give (not null, no default).
+/// the migration on the copy: each relation (sequences too), each column with its type and
+/// nullability, each constraint and unique index, each column an insert must give (not null,
+/// no default), each function with its signature and result, each enum, domain, range and
+/// composite type, and each enum label.
 pub fn schema_shape(c: &mut Client) -> anyhow::Result<std::collections::BTreeSet<String>> {
     let rows = c.query(
         "WITH rel AS (SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c \
            JOIN pg_namespace n ON n.oid = c.relnamespace \
-           WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
-             AND n.nspname NOT IN ('pg_catalog', 'information_schema', '_lockplan') AND n.nspname NOT LIKE 'pg\\_%') \
+           WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') \
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema', '_lockplan') AND n.nspname NOT LIKE 'pg\\_%'), \
+         ns AS (SELECT oid FROM pg_namespace \
+           WHERE nspname NOT IN ('pg_catalog', 'information_schema', '_lockplan') AND nspname NOT LIKE 'pg\\_%') \
          SELECT 'relation ' || name FROM rel \
          UNION ALL SELECT format('column %s.%I %s%s', r.name, a.attname, format_type(a.atttypid, a.atttypmod), \
                                  CASE WHEN a.attnotnull THEN ' not null' ELSE '' END) \
@@ -215,7 +225,14 @@ pub fn schema_shape(c: &mut Client) -> anyhow::Result<std::collections::BTreeSet
             AND a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '' \
          UNION ALL SELECT format('constraint %s.%I', r.name, k.conname) FROM rel r JOIN pg_constraint k ON k.conrelid = r.oid \
          UNION ALL SELECT format('unique index %s.%s', r.name, i.indexrelid::regclass) \
-           FROM rel r JOIN pg_index i ON i.indrelid = r.oid WHERE i.indisunique",
+           FROM rel r JOIN pg_index i ON i.indrelid = r.oid WHERE i.indisunique \
+         UNION ALL SELECT format('function %s returns %s', p.oid::regprocedure, p.prorettype::regtype) \
+           FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace \
+         UNION ALL SELECT format('type %s', t.oid::regtype) FROM pg_type t JOIN ns ON ns.oid = t.typnamespace \
+           WHERE t.typtype IN ('e', 'd', 'r', 'm') \
+              OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class k WHERE k.oid = t.typrelid AND k.relkind = 'c')) \
+         UNION ALL SELECT format('enum label %s %L', e.enumtypid::regtype, e.enumlabel) \
+           FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid JOIN ns ON ns.oid = t.typnamespace",
         &[],
     )?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
@@ -243,9 +260,12 @@ pub fn narrowed(
     gone.chain(demanded).cloned().collect()
 }
 
+/// A statement a release sends and `PREPARE` takes, and one only: the text goes into a
+/// `PREPARE` on the copy, where a second statement would run.
 fn preparable(query: &str) -> bool {
     let first = query.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default();
     PREPARABLE.iter().any(|k| first.eq_ignore_ascii_case(k))
+        && crate::sql_text::statements(query).iter().filter(|s| !s.is_empty()).count() == 1
 }
 
 /// Prepares each query on `c` (and lets it go): `Ok` when the server plans it, the server's
@@ -257,12 +277,17 @@ pub fn prepare_each(c: &mut Client, queries: &[ProductionQuery]) -> anyhow::Resu
     // A generic plan keeps `$n` as parameters, so the planned row shows what the statement
     // itself leaves empty.
     c.batch_execute(concat!("SET plan_cache_mode = force_generic_plan; ", include_str!("prepare_each.sql")))?;
-    let texts: Vec<&str> = queries.iter().map(|q| q.query.as_str()).collect();
-    let inserts: Vec<bool> = queries.iter().map(|q| writes_rows(&q.query)).collect();
-    let rows = c.query(
-        "SELECT error, plan FROM pg_temp.hds_prepare_each($1, $2) WITH ORDINALITY ORDER BY ordinality",
-        &[&texts, &inserts],
-    )?;
+    // In batches: each call is one transaction, holding what its statements' planning locked
+    // until it returns, under the connection's statement timeout.
+    let mut rows = Vec::with_capacity(queries.len());
+    for batch in queries.chunks(PREPARED_PER_CALL) {
+        let texts: Vec<&str> = batch.iter().map(|q| q.query.as_str()).collect();
+        let inserts: Vec<bool> = batch.iter().map(|q| writes_rows(&q.query)).collect();
+        rows.extend(c.query(
+            "SELECT error, plan FROM pg_temp.hds_prepare_each($1, $2) WITH ORDINALITY ORDER BY ordinality",
+            &[&texts, &inserts],
+        )?);
+    }
     let mut required = RequiredColumns::default();
     let results = rows
         .iter()
@@ -279,6 +304,9 @@ pub fn prepare_each(c: &mut Client, queries: &[ProductionQuery]) -> anyhow::Resu
     c.batch_execute("RESET plan_cache_mode")?;
     Ok(results)
 }
+
+/// How many statements one call of the checking function prepares.
+const PREPARED_PER_CALL: usize = 250;
 
 fn writes_rows(query: &str) -> bool {
     let first = query.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default();
@@ -342,7 +370,11 @@ fn inserted_rows(plan: &serde_json::Value) -> Vec<(String, String, Vec<String>)>
     while let Some(node) = stack.pop() {
         let children = node["Plans"].as_array();
         if node["Node Type"] == "ModifyTable" && node["Operation"] == "Insert" {
-            let row = children.and_then(|c| c.first()).and_then(|c| c["Output"].as_array());
+            // The row comes from the subplan ("Outer"; "Member" before PostgreSQL 14), not from
+            // an InitPlan a subquery or CTE hangs on the node, which EXPLAIN lists first.
+            let row = children
+                .and_then(|c| c.iter().find(|c| matches!(c["Parent Relationship"].as_str(), Some("Outer" | "Member"))))
+                .and_then(|c| c["Output"].as_array());
             if let (Some(schema), Some(table), Some(row)) =
                 (node["Schema"].as_str(), node["Relation Name"].as_str(), row)
             {
@@ -450,9 +482,10 @@ mod tests {
     fn the_inserted_rows_of_an_explained_plan_are_found_at_any_depth() {
         let plan = serde_json::json!([{"Plan": {"Node Type": "CTE Scan", "Plans": [
             {"Node Type": "ModifyTable", "Operation": "Insert", "Schema": "public", "Relation Name": "users",
-             "Plans": [{"Node Type": "Result", "Output": ["$1", "NULL::text"]}]},
+             "Plans": [{"Node Type": "Result", "Parent Relationship": "InitPlan", "Output": ["NULL::text"]},
+                       {"Node Type": "Result", "Parent Relationship": "Outer", "Output": ["$1", "NULL::text"]}]},
             {"Node Type": "ModifyTable", "Operation": "Update", "Schema": "public", "Relation Name": "posts",
-             "Plans": [{"Node Type": "Result", "Output": ["NULL::text"]}]}
+             "Plans": [{"Node Type": "Result", "Parent Relationship": "Outer", "Output": ["NULL::text"]}]}
         ]}}]);
         assert_eq!(
             inserted_rows(&plan),
@@ -467,9 +500,15 @@ mod tests {
         {
             assert!(preparable(q), "{q}");
         }
-        for q in
-            ["BEGIN", "COMMIT", "SET statement_timeout = $1", "ALTER TABLE t ADD c int", "COPY t TO STDOUT", "SHOW x"]
-        {
+        for q in [
+            "BEGIN",
+            "COMMIT",
+            "SET statement_timeout = $1",
+            "ALTER TABLE t ADD c int",
+            "COPY t TO STDOUT",
+            "SHOW x",
+            "SELECT 1; COPY (SELECT '') TO PROGRAM 'true'",
+        ] {
             assert!(!preparable(q), "{q}");
         }
     }

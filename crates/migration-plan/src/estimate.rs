@@ -447,7 +447,12 @@ fn scaled(
         factor *= (rows as f64).ln() / (n as f64).ln();
     }
     let alone = (on_empty as f64 + per_rows as f64 * factor) / 1000.0;
-    let workers = if builds_index { t.index_workers } else { 0 };
+    // Only a B-tree build is shared among workers (GIN, GiST, hash and SP-GiST never; BRIN
+    // from PostgreSQL 17, counted here as alone: the safe side).
+    let method = s.query.to_ascii_lowercase();
+    let parallel_method =
+        !["using gin", "using gist", "using hash", "using spgist", "using brin"].iter().any(|m| method.contains(m));
+    let workers = if builds_index && parallel_method { t.index_workers } else { 0 };
     let hold = (on_empty as f64 + per_rows as f64 * factor / f64::from(workers + 1)) / 1000.0;
     let how = match (builds_index, workers) {
         (false, _) => "linearly".to_string(),
@@ -623,5 +628,11 @@ mod tests {
         assert!(shared.basis.contains("shared with 1 parallel worker as production's settings allow"), "{shared:?}");
         assert!(shared.hold_ms.unwrap() * 2 <= alone.hold_ms.unwrap() + 2, "{shared:?} {alone:?}");
         assert_eq!(shared.high_ms, alone.high_ms, "no worker free is the worst case");
+        let gin = |ran_us: u64| PlannedStatement {
+            query: "CREATE INDEX e ON events USING gin (tags)".into(),
+            ..build(ran_us)
+        };
+        let gin_estimate = estimate_one(&gin(900), &gin(21_000), &sampled(), &with_one);
+        assert_eq!(gin_estimate.hold_ms, alone.hold_ms, "a GIN build is never shared: {gin_estimate:?}");
     }
 }

@@ -108,7 +108,23 @@ pub fn breaks_among_sampled(
 ) -> anyhow::Result<Vec<Break>> {
     let mut c = pg_locks::connect(&scratch.db.connect_options(&format!("{tool}-plan")))
         .map_err(|e| fail(Exit::Failed, format!("cannot reach the scratch database: {e}")))?;
-    let after = breaks::prepare_each(c.client(), sampled)?;
-    let before = vec![Ok(()); sampled.len()];
-    Ok(breaks::broken(sampled, &before, &after, plan, framework))
+    // A session's text is whatever its client sent: the server's own parse (the extended
+    // protocol's, which takes one statement only) decides that it is one statement before it
+    // goes into a PREPARE.
+    let single: Vec<breaks::ProductionQuery> = sampled
+        .iter()
+        .filter(|q| match c.client().prepare(&q.query) {
+            Ok(_) => true,
+            Err(e) => !e.as_db_error().is_some_and(|db| db.message().contains("multiple commands")),
+        })
+        .cloned()
+        .collect();
+    let after = breaks::prepare_each(c.client(), &single)?;
+    // Each ran on production's schema as it is; what fails on the copy for a reason no
+    // statement of the migration names (a temporary table, another search_path) is not its doing.
+    let before = vec![Ok(()); single.len()];
+    Ok(breaks::broken(&single, &before, &after, plan, framework)
+        .into_iter()
+        .filter(|b| b.statement_seq.is_some())
+        .collect())
 }

@@ -15,6 +15,11 @@ fn a_credential_that_cannot_read_other_roles_texts_is_named_and_the_owner_reads_
         "CREATE TABLE users (id int, legacy_flag boolean); CREATE ROLE reader LOGIN PASSWORD 'reader-pw'",
     )
     .unwrap();
+    // Nothing the running release sends has been counted yet: that is no all-clear.
+    match breaks::read_production(&mut client(&pg.superuser_url("postgres"), "plan"), 200) {
+        Statements::Unavailable(why) => assert!(why.starts_with("pg_stat_statements holds no statement"), "{why}"),
+        Statements::Read(q) => panic!("an empty read was taken as checked: {q:?}"),
+    }
     let mut app = client(&pg.superuser_url("postgres"), "web.1");
     for id in 0..5 {
         app.query("SELECT legacy_flag FROM users WHERE id = $1", &[&id]).unwrap();
@@ -52,4 +57,36 @@ fn the_activity_sample_sees_what_the_sessions_run_and_counts_the_looks() {
     workload.stop();
     let seen = sampled.iter().find(|q| q.query == "SELECT legacy_flag, pg_sleep(0.05) FROM users WHERE id = $1");
     assert!(seen.is_some_and(|q| q.calls >= 3), "{sampled:?}");
+}
+
+/// The shape the plan compares before and after the migration sees what a release calls
+/// besides tables: a dropped function, a dropped enum label's type change, a dropped sequence
+/// narrow it; an added function does not.
+#[test]
+fn functions_types_and_sequences_are_part_of_what_the_running_release_relies_on() {
+    let pg = PgCluster::start().unwrap();
+    pg.psql(
+        "postgres",
+        "CREATE TYPE mood AS ENUM ('happy', 'sad'); CREATE SEQUENCE invoice_numbers; \
+         CREATE FUNCTION next_invoice() RETURNS bigint LANGUAGE sql AS 'SELECT nextval(''invoice_numbers'')'",
+    )
+    .unwrap();
+    let mut c = client(&pg.superuser_url("postgres"), "plan");
+    let before = breaks::schema_shape(&mut c).unwrap();
+    pg.psql(
+        "postgres",
+        "CREATE FUNCTION added() RETURNS int LANGUAGE sql AS 'SELECT 1'; ALTER TYPE mood ADD VALUE 'calm'",
+    )
+    .unwrap();
+    assert_eq!(breaks::narrowed(&before, &breaks::schema_shape(&mut c).unwrap()), Vec::<String>::new());
+    pg.psql("postgres", "DROP FUNCTION next_invoice(); DROP SEQUENCE invoice_numbers; DROP TYPE mood").unwrap();
+    let narrowed = breaks::narrowed(&before, &breaks::schema_shape(&mut c).unwrap());
+    for gone in [
+        "function next_invoice() returns bigint",
+        "relation public.invoice_numbers",
+        "type mood",
+        "enum label mood 'happy'",
+    ] {
+        assert!(narrowed.iter().any(|n| n == gone), "{gone} in {narrowed:?}");
+    }
 }

@@ -57,7 +57,9 @@ BEGIN
   INSERT INTO _lockplan.statements (tag, object, query, ms, rows, blocks)
     VALUES (tag, obj, current_query(), extract(epoch FROM clock_timestamp()
       - nullif(current_setting('lockplan.started', true), '')::timestamptz) * 1000, nrows,
-      greatest(_lockplan.blocks_read() - nullif(current_setting('lockplan.blocks', true), '')::bigint, 0))
+      -- Negative when a relation counted at the start was dropped meanwhile: then unknown,
+      -- never "no block read".
+      nullif(greatest(_lockplan.blocks_read() - nullif(current_setting('lockplan.blocks', true), '')::bigint, -1), -1))
     RETURNING seq INTO s;
   INSERT INTO _lockplan.held (seq, relation, relkind, mode)
     SELECT s, n.nspname || '.' || c.relname, c.relkind, l.mode

@@ -169,7 +169,9 @@ pub fn pinned_server(major: u32, progress: &mut dyn FnMut(&Fetching)) -> Result<
             PINNED.iter().filter(|p| p.platform == platform).map(|p| p.major.to_string()).collect();
         format!("no pinned build of PostgreSQL {major} for {platform} (there are: {})", majors.join(", "))
     })?;
-    let home = cache_root()?.join(format!("{platform}-{}", pinned.version));
+    let root = cache_root()?;
+    reachable_by_the_server(&root)?;
+    let home = root.join(format!("{platform}-{}", pinned.version));
     let bindir = home.join("package/native/bin");
     if bindir.join("postgres").is_file() {
         return Ok(bindir);
@@ -196,11 +198,32 @@ pub fn pinned_server(major: u32, progress: &mut dyn FnMut(&Fetching)) -> Result<
     Ok(bindir)
 }
 
+/// As root the server runs as `nobody` ([`crate::ScratchServer`]), which must reach the
+/// binaries: every directory above the cache must let others through (root's own home
+/// usually does not).
+fn reachable_by_the_server(root: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let closed = root.ancestors().find(|dir| std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 == 0));
+    match closed {
+        Some(dir) => Err(format!(
+            "running as root, the local server runs as nobody, which cannot enter {} to reach a server kept under {}: set XDG_CACHE_HOME to a directory others may enter, or PG_BINDIR",
+            dir.display(),
+            root.display()
+        )),
+        None => Ok(()),
+    }
+}
+
 fn http() -> Result<reqwest::blocking::Client, String> {
     let tls = tls_roots::client_config()?;
     reqwest::blocking::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(10))
-        .timeout(None)
+        // A stalled registry ends the fetch rather than the plan waiting on it for ever.
+        .timeout(std::time::Duration::from_secs(600))
         .use_preconfigured_tls(tls)
         .build()
         .map_err(|e| format!("cannot set up HTTPS: {e}"))
@@ -216,18 +239,23 @@ fn download(
 ) -> Result<Vec<u8>, String> {
     let client = http()?;
     let package = format!("@embedded-postgres/{}", pinned.platform);
-    let manifest_url = format!("{registry}{}/{}", package.replace('/', "%2f"), pinned.version);
+    // The package's document (npm's abbreviated form): the per-version address of a scoped
+    // package is refused by the public registry and by some mirrors.
+    let document_url = format!("{registry}{}", package.replace('/', "%2f"));
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         format!("cannot fetch {package}@{} from {registry} ({what}): {e}", pinned.version)
     };
-    let manifest: serde_json::Value = client
-        .get(&manifest_url)
+    let document: serde_json::Value = client
+        .get(&document_url)
+        .header("accept", "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8")
         .send()
         .and_then(|r| r.error_for_status())
         .and_then(|r| r.text())
         .map_err(|e| failed("its manifest", &e))
         .and_then(|text| serde_json::from_str(&text).map_err(|e| failed("its manifest", &e)))?;
-    let tarball_url = manifest["dist"]["tarball"].as_str().ok_or_else(|| failed("its manifest", &"no dist.tarball"))?;
+    let tarball_url = document["versions"][pinned.version]["dist"]["tarball"]
+        .as_str()
+        .ok_or_else(|| failed("its manifest", &"the registry lists no such version"))?;
     let mut response =
         client.get(tarball_url).send().and_then(|r| r.error_for_status()).map_err(|e| failed("the tarball", &e))?;
     state.total = response.content_length();
@@ -275,6 +303,10 @@ fn unpack(tarball: &[u8], home: &Path) -> Result<(), String> {
     }
     let _ = std::fs::remove_file(&file);
     link_libraries(&partial.path().join("package"))?;
+    // What an interrupted earlier fetch left is not a server: replaced.
+    if home.exists() && !home.join("package/native/bin/postgres").is_file() {
+        let _ = std::fs::remove_dir_all(home);
+    }
     let kept = partial.keep();
     // Another plan may have finished the same fetch first: its copy is as good.
     if std::fs::rename(&kept, home).is_err() && home.join("package/native/bin/postgres").is_file() {
