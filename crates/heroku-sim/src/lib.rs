@@ -19,6 +19,7 @@
 //! | `ps:restart`/`ps:stop` of a type go through `/formations/{type}` (3.sdk) | `api::formation` | `crates/heroku-sim/tests/schema_fidelity.rs::a_process_type_is_restarted_through_the_formation_route_only` |
 //! | a restart gives a new boot time and passes through `starting` | `model::World::tick` | `crates/heroku-api/tests/against_sim.rs::restarts_give_new_boot_times_and_pass_through_starting` |
 //! | lists are paged with `Range` / `Next-Range` (1000 per page) | `paging`, `api::wire` | `crates/heroku-api/tests/against_sim.rs::lists_all_250_dynos_through_range_pagination` |
+//! | `heroku pg:*` resolve `DATABASE_URL` through `POST /actions/addon-attachments/resolve`, with the add-on's plan and config vars only when `Accept-Inclusion` asks | `api::apps`, `api::wire` | `tests/real_heroku_cli.rs::pg_blocking_and_locks_resolve_the_database_as_on_the_platform` |
 //! | an app's features (`preboot`, off unless turned on), read with `heroku features:info` | `api::apps` | `tests/real_heroku_cli.rs::features_info_reads_preboot_as_the_cli_does` |
 //! | 429 with `Retry-After` | `api` (faults) | `crates/heroku-api/tests/against_sim.rs::waits_for_retry_after_on_429_then_succeeds` |
 //! | every answer is in the published schema (names, types, `date-time`) | `api::wire`, `clock` | `crates/heroku-sim/tests/schema_fidelity.rs::every_endpoint_answers_in_the_published_schema` |

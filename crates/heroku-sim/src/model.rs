@@ -136,6 +136,8 @@ pub struct AttachmentState {
     pub addon_id: String,
     /// Add-on name (`postgresql-teal-12345`).
     pub addon_name: String,
+    /// The add-on's plan: its UUID and `service:plan` name (`heroku-postgresql:standard-0`).
+    pub plan: (String, String),
 }
 
 /// An app's place in a pipeline (`GET /apps/{app}/pipeline-couplings`).

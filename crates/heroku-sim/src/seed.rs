@@ -192,12 +192,14 @@ impl World {
     pub fn add_postgres(&mut self, app: &str, attachment: &str, addon_name: &str, url: &str) {
         let id = self.new_id();
         let addon_id = self.new_id();
+        let plan_id = self.new_id();
         let a = self.apps.get_mut(app).expect("seed: unknown app");
         a.attachments.push(AttachmentState {
             id,
             name: attachment.to_string(),
             addon_id,
             addon_name: addon_name.to_string(),
+            plan: (plan_id, "heroku-postgresql:standard-0".to_string()),
         });
         a.config_vars.insert(format!("{attachment}_URL"), url.to_string());
     }

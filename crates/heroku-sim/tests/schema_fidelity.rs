@@ -120,11 +120,16 @@ fn call(sim: &Sim, method: &str, path: &str, body: Option<Value>) -> (u16, Value
 }
 
 fn call_accepting(sim: &Sim, method: &str, path: &str, body: Option<Value>, accept: &str) -> (u16, Value) {
+    call_with(sim, method, path, body, &format!("Accept: {accept}\r\n"))
+}
+
+/// `headers`: more header lines, each ending in CRLF.
+fn call_with(sim: &Sim, method: &str, path: &str, body: Option<Value>, headers: &str) -> (u16, Value) {
     let mut s = TcpStream::connect(("127.0.0.1", sim.port())).unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nAccept: {accept}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         sim.token(),
         body.len()
     )
@@ -206,6 +211,13 @@ fn every_endpoint_answers_in_the_published_schema() {
         ("GET", format!("/apps/acme/slugs/{slug_id}"), None, "slug", true),
         ("GET", "/apps/acme/config-vars".into(), None, "config-var", false),
         ("GET", "/apps/acme/addon-attachments".into(), None, "add-on-attachment", true),
+        (
+            "POST",
+            "/actions/addon-attachments/resolve".into(),
+            Some(json!({"app": "acme", "addon_attachment": "DATABASE_URL"})),
+            "add-on-attachment",
+            true,
+        ),
         (
             "POST",
             "/apps/acme/log-sessions".into(),
@@ -362,4 +374,43 @@ fn the_date_time_check_is_the_rfcs() {
     ] {
         assert!(!is_date_time(bad), "{bad}");
     }
+}
+
+/// The CLI's database resolver (`heroku pg:*`) resolves `DATABASE_URL` with
+/// `POST /actions/addon-attachments/resolve` under 3.sdk, asking with `Accept-Inclusion:
+/// addon:plan,config_vars` for what the schema does not list: the add-on's plan (it keeps
+/// `heroku-postgresql:*` ones) and the config vars the attachment sets. Asked, those two come
+/// and the rest stays in the schema; a name nothing is attached as is a 404 in the platform's
+/// words.
+#[test]
+fn the_database_resolver_gets_the_plan_and_config_vars_it_asks_to_include() {
+    let sim = Sim::start(world()).unwrap();
+    let headers = "Accept: application/vnd.heroku+json; version=3.sdk\r\nAccept-Inclusion: addon:plan,config_vars\r\n";
+    let resolve = |key: &str| {
+        call_with(
+            &sim,
+            "POST",
+            "/actions/addon-attachments/resolve",
+            Some(json!({"app": "acme", "addon_attachment": key})),
+            headers,
+        )
+    };
+    for key in ["DATABASE_URL", "DATABASE"] {
+        let (status, found) = resolve(key);
+        assert_eq!(status, 200, "{key}: {found}");
+        let mut attachment = found.as_array().unwrap()[0].clone();
+        assert_eq!(attachment["addon"]["plan"]["name"], "heroku-postgresql:standard-0", "{attachment}");
+        assert_eq!(attachment["config_vars"], json!(["DATABASE_URL"]), "{attachment}");
+        let plan = attachment["addon"].as_object_mut().unwrap().remove("plan").unwrap();
+        assert!(is_uuid(plan["id"].as_str().unwrap()), "{plan}");
+        attachment.as_object_mut().unwrap().remove("config_vars");
+        let root = schema();
+        let mut problems = Vec::new();
+        let definition = root["definitions"]["add-on-attachment"].clone();
+        Checker { root }.check("resolve", &attachment, &definition, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+    let (status, missing) = resolve("REDIS_URL");
+    assert_eq!((status, missing["id"].as_str()), (404, Some("not_found")), "{missing}");
+    assert_eq!(missing["message"], "Couldn't find that add on attachment.");
 }

@@ -572,6 +572,11 @@ fn control_characters_from_the_database_are_shown_escaped_and_kept_exact_in_json
     let url = pg.superuser_url("postgres");
     pg.psql("postgres", "CREATE TABLE t (id int); INSERT INTO t VALUES (1)").unwrap();
     let _holder = spawn(&url, "evil\x1b[2J", "SELECT pg_sleep(600) /* \x1b]0;owned\x07 */ FROM t");
+    // The reader holds its lock before the LOCK asks (else the LOCK may come first and be done).
+    wait_until("the reader sleeps", || {
+        pg.psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")
+            .is_ok_and(|n| n == "1")
+    });
     let _waiter = spawn(&url, "waiter", "BEGIN; LOCK TABLE t; COMMIT");
     wait_until("a waiter", || lock_waiters(&pg) == 1);
     let sim = sim_with_database(&url);

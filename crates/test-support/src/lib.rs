@@ -10,6 +10,7 @@ pub mod heroku_cli;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod pty;
+pub mod registry;
 pub mod sandbox;
 pub mod sessions;
 pub mod snapshot;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::wire::{account_json, app_json, attachment_json, list};
 use super::{answer, error, needs_sdk_variant, Answer, Call};
-use crate::model::World;
+use crate::model::{AppState, World};
 
 /// `GET /account`.
 pub(super) fn account(world: &mut World) -> Answer {
@@ -45,8 +45,37 @@ pub(super) fn config_vars(world: &mut World, app_name: &str) -> Answer {
 /// `GET /apps/{app}/addon-attachments`.
 pub(super) fn attachments(world: &mut World, app_name: &str, cx: &Call) -> Answer {
     let app = &world.apps[app_name];
-    let items = app.attachments.iter().map(|a| attachment_json(app, a)).collect();
+    let items = app.attachments.iter().map(|a| attachment_json(app, a, &cx.inclusion)).collect();
     list(items, cx.range, "id", world.faults.page_size)
+}
+
+/// `POST /actions/addon-attachments/resolve`: the attachments an identifier names — an
+/// attachment's id or name, or the config var it sets (`DATABASE_URL`, as the CLI's database
+/// resolver sends it) — on `app` when given, of `addon_service` when given. None: 404.
+pub(super) fn resolve_attachment(world: &mut World, cx: &Call) -> Answer {
+    let field = |k: &str| cx.body.and_then(|b| b.get(k)).and_then(Value::as_str);
+    let Some(key) = field("addon_attachment") else {
+        return error(422, "invalid_params", "addon_attachment is required.");
+    };
+    let apps: Vec<&AppState> = match field("app") {
+        Some(name) => match world.apps.get(name) {
+            Some(app) => vec![app],
+            None => return error(404, "not_found", "Couldn't find that app."),
+        },
+        None => world.apps.values().collect(),
+    };
+    let service = field("addon_service");
+    let found: Vec<Value> = apps
+        .iter()
+        .flat_map(|app| app.attachments.iter().map(move |a| (*app, a)))
+        .filter(|(_, a)| a.id == key || a.name == key || format!("{}_URL", a.name) == key)
+        .filter(|(_, a)| service.is_none_or(|s| a.plan.1.split(':').next() == Some(s)))
+        .map(|(app, a)| attachment_json(app, a, &cx.inclusion))
+        .collect();
+    if found.is_empty() {
+        return error(404, "not_found", "Couldn't find that add on attachment.");
+    }
+    answer(200, Value::Array(found))
 }
 
 pub(super) fn update_config_vars(world: &mut World, app_name: &str, body: Option<&Value>, now: Instant) -> Answer {

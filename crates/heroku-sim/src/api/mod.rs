@@ -245,6 +245,8 @@ pub(super) struct Call<'a> {
     host: String,
     /// Asked for under the 3.sdk variant.
     sdk: bool,
+    /// What `Accept-Inclusion` asks to include beyond the schema (`addon:plan`, `config_vars`).
+    inclusion: Vec<String>,
 }
 
 /// The route table: each route to the function of its concern.
@@ -258,12 +260,17 @@ fn route(world: &mut World, req: &Request, body: Option<&Value>, now: Instant) -
         range: req.header("range"),
         host: req.header("host").unwrap_or("127.0.0.1").to_string(),
         sdk: needs_sdk_variant(req).is_none(),
+        inclusion: req
+            .header("accept-inclusion")
+            .map(|h| h.split(',').map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect())
+            .unwrap_or_default(),
     };
     match (req.method.as_str(), segs.as_slice()) {
         ("GET", ["account"]) => return apps::account(world),
         ("POST", ["pipeline-promotions"]) => return pipelines::create(world, &cx),
         ("GET", ["pipeline-promotions", id]) => return pipelines::get_promotion(world, id),
         ("GET", ["pipeline-promotions", id, "promotion-targets"]) => return pipelines::promotion_targets(world, id),
+        ("POST", ["actions", "addon-attachments", "resolve"]) => return apps::resolve_attachment(world, &cx),
         _ => {}
     }
     let ["apps", app_key, rest @ ..] = segs.as_slice() else {

@@ -170,18 +170,30 @@ pub(super) fn slug_json(s: &crate::model::SlugState) -> Value {
     })
 }
 
-pub(super) fn attachment_json(app: &AppState, a: &crate::model::AttachmentState) -> Value {
-    json!({
+/// An attachment as the schema has it, and — asked for with `Accept-Inclusion` (as the CLI's
+/// database resolver asks: `addon:plan,config_vars`) — its add-on's plan and the config vars
+/// it sets, which the schema does not list.
+pub(super) fn attachment_json(app: &AppState, a: &crate::model::AttachmentState, inclusion: &[String]) -> Value {
+    let included = |what: &str| inclusion.iter().any(|i| i == what);
+    let mut addon = json!({ "id": a.addon_id, "name": a.addon_name, "app": app_ref(app) });
+    if included("addon:plan") {
+        addon["plan"] = json!({ "id": a.plan.0, "name": a.plan.1 });
+    }
+    let mut attachment = json!({
         "id": a.id,
         "name": a.name,
-        "addon": { "id": a.addon_id, "name": a.addon_name, "app": app_ref(app) },
+        "addon": addon,
         "app": app_ref(app),
         "namespace": null,
         "created_at": ts(app.created_at),
         "updated_at": ts(app.created_at),
         "web_url": format!("https://data.heroku.com/datastores/{}", a.addon_id),
         "log_input_url": null
-    })
+    });
+    if included("config_vars") {
+        attachment["config_vars"] = json!([format!("{}_URL", a.name)]);
+    }
+    attachment
 }
 
 pub(super) fn app_id(world: &World, name: &str) -> Value {
