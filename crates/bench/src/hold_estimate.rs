@@ -4,7 +4,6 @@
 //! "production" and timed there. The ratio measured/predicted; the plan's range is ×0.5–×2.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use heroku_sim::Sim;
@@ -30,11 +29,8 @@ pub fn run(bin_dir: &Path, _runs: usize) -> anyhow::Result<String> {
     let migration =
         STATEMENTS.iter().map(|(_, sql)| test_support::acme::psql_migration(&pg, sql)).collect::<Vec<_>>().join(" && ");
     let started = Instant::now();
-    let out = Command::new(bin_dir.join("migrate-restart"))
+    let out = crate::measure::tool(bin_dir, "migrate-restart", &sim, home.path())
         .args(["plan", "-a", "acme", "--lock-wait", "200ms", "--json", "--", "sh", "-c", &migration])
-        .env("HEROKU_HOST", sim.url())
-        .env("HEROKU_API_KEY", sim.token())
-        .env("HOME", home.path())
         .output()?;
     let plan_took = started.elapsed();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;

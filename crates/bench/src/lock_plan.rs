@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use heroku_sim::Sim;
 use test_support::generation::Generation;
@@ -31,11 +31,6 @@ fn schema() -> String {
     }
     sql.push_str("CREATE TABLE users (id bigserial PRIMARY KEY, email text);\nCOMMIT;\n");
     sql
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    Stats { median: samples[samples.len() / 2], min: samples[0], max: samples[samples.len() - 1] }
 }
 
 /// The system's pg_dump, when it speaks to this server's version.
@@ -78,23 +73,18 @@ pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
     let mut whole = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        let out = Command::new(bin_dir.join("migrate-restart"))
+        let out = crate::measure::tool(bin_dir, "migrate-restart", &sim, home.path())
             .args(["plan", "-a", "acme", "--json", "--", "sh", "-c", &migration])
-            .env("HEROKU_HOST", sim.url())
-            .env("HEROKU_API_KEY", sim.token())
-            .env("HOME", home.path())
-            .env_remove("HEROKU_APP")
-            .env_remove("DATABASE_URL")
             .output()?;
         anyhow::ensure!(out.status.success(), "plan: {}", String::from_utf8_lossy(&out.stderr));
         whole.push(started.elapsed());
     }
-    let (read, hold, restore, whole) = (stats(read), stats(hold), stats(restore), stats(whole));
+    let (read, hold, restore, whole) = (Stats::of(read), Stats::of(hold), Stats::of(restore), Stats::of(whole));
     let dump_row = if dump.is_empty() {
         "| `pg_dump --schema-only` (for comparison) | no pg_dump of this server's version on the machine | — |\n"
             .to_string()
     } else {
-        let d = stats(dump);
+        let d = Stats::of(dump);
         format!(
             "| `pg_dump --schema-only` (for comparison) | {} | AccessShareLock on every table, {} (its whole run) |\n",
             ms(d.median),

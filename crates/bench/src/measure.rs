@@ -14,18 +14,38 @@ pub struct Stats {
     pub max: Duration,
 }
 
+impl Stats {
+    /// The median and spread of `samples` (at least one).
+    pub fn of(mut samples: Vec<Duration>) -> Stats {
+        samples.sort();
+        Stats { median: samples[samples.len() / 2], min: samples[0], max: samples[samples.len() - 1] }
+    }
+}
+
+/// The tool `name` of `bin_dir`, pointed at the simulator, with `home` as HOME and neither an
+/// app nor a database from this environment.
+pub fn tool(bin_dir: &std::path::Path, name: &str, sim: &heroku_sim::Sim, home: &std::path::Path) -> Command {
+    let mut c = Command::new(bin_dir.join(name));
+    c.env("HEROKU_HOST", sim.url())
+        .env("HEROKU_API_KEY", sim.token())
+        .env("HOME", home)
+        .env_remove("HEROKU_APP")
+        .env_remove("DATABASE_URL");
+    c
+}
+
 /// Runs `f` `runs` times (after one warm-up) and summarises the wall time.
 pub fn time(runs: usize, mut f: impl FnMut()) -> Stats {
     f();
-    let mut samples: Vec<Duration> = (0..runs.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    samples.sort();
-    Stats { median: samples[samples.len() / 2], min: samples[0], max: samples[samples.len() - 1] }
+    Stats::of(
+        (0..runs.max(1))
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
 }
 
 /// Runs a command and panics with its output when it fails.

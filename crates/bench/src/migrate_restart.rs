@@ -43,11 +43,6 @@ fn once(tool: &Path, drop_stream: bool) -> anyhow::Result<Duration> {
     Ok(ended.duration_since(exited).unwrap_or_default())
 }
 
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    Stats { median: samples[samples.len() / 2], min: samples[0], max: samples[samples.len() - 1] }
-}
-
 /// The section for docs/BENCHMARKS.md.
 pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
     let tool = bin_dir.join("migrate-restart");
@@ -57,7 +52,7 @@ pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
         plain.push(once(&tool, false)?);
         dropped.push(once(&tool, true)?);
     }
-    let (p, d) = (stats(plain), stats(dropped));
+    let (p, d) = (Stats::of(plain), Stats::of(dropped));
     Ok(format!(
         "\n## migrate-restart: a detached migration's exit status through the log\n\n\
          From the platform's `Process exited with status 0` line to migrate-restart's own exit \

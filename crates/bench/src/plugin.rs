@@ -15,15 +15,8 @@ use test_support::registry::Registry;
 
 use crate::measure::{cell, run_ok, time, Stats};
 
-fn stats(mut samples: Vec<std::time::Duration>) -> Stats {
-    samples.sort();
-    Stats { median: samples[samples.len() / 2], min: samples[0], max: samples[samples.len() - 1] }
-}
-
-/// The section for docs/BENCHMARKS.md.
-pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
-    let pg = test_support::acme::users_database()?;
-    let sim = Sim::start(test_support::acme::acme_world(&pg, Generation::Cedar))?;
+/// Each install's time, and the CLI the last one installed into.
+fn install(bin_dir: &Path, sim: &Sim, runs: usize) -> anyhow::Result<(Vec<std::time::Duration>, HerokuCli)> {
     let dist = tempfile::tempdir()?;
     run_ok(Command::new(test_support::workspace_root().join("scripts/package")).args([
         "--from",
@@ -52,36 +45,35 @@ pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
         "--registry",
         &registry.url,
     ]));
-    let install_runs = runs.clamp(1, 3);
     let mut installs = Vec::new();
-    let mut cli = None;
-    for _ in 0..install_runs {
-        let fresh = fresh_cli()?;
+    let mut cli = fresh_cli()?;
+    for _ in 0..runs {
+        cli = fresh_cli()?;
         let started = Instant::now();
         run_ok(
-            fresh
-                .command()
+            cli.command()
                 .env("npm_config_ignore_scripts", "true")
                 .args(["plugins:install", &format!("file://{}", plugin_tgz.display())])
                 .stdin(std::process::Stdio::null()),
         );
         installs.push(started.elapsed());
-        cli = Some(fresh);
     }
-    let cli = cli.ok_or_else(|| anyhow::anyhow!("no install ran"))?;
+    Ok((installs, cli))
+}
+
+/// The section for docs/BENCHMARKS.md.
+pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
+    let pg = test_support::acme::users_database()?;
+    let sim = Sim::start(test_support::acme::acme_world(&pg, Generation::Cedar))?;
+    let install_runs = runs.clamp(1, 3);
+    let (installs, cli) = install(bin_dir, &sim, install_runs)?;
     let heroku = |args: &[&str]| {
         let mut c = cli.command();
         c.env_remove("HEROKU_DEPLOY_SAFETY_BIN").env("PGSSLMODE", "disable").args(args);
         c
     };
     let direct = time(runs, || {
-        run_ok(
-            Command::new(bin_dir.join("pg-blockers"))
-                .args(["-a", "acme", "--json"])
-                .env("HEROKU_HOST", sim.url())
-                .env("HEROKU_API_KEY", sim.token())
-                .env("HOME", cli.home()),
-        );
+        run_ok(crate::measure::tool(bin_dir, "pg-blockers", &sim, cli.home()).args(["-a", "acme", "--json"]));
     });
     let through_plugin = time(runs, || {
         run_ok(&mut heroku(&["pg:blockers", "-a", "acme", "--json"]));
@@ -92,7 +84,7 @@ pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
     let cli_alone = time(runs, || {
         run_ok(&mut heroku(&["version"]));
     });
-    let install = stats(installs);
+    let install = Stats::of(installs);
     let overhead = through_plugin.median.saturating_sub(direct.median);
     Ok(format!(
         "## The plugin: installed from a registry, and its overhead per command\n\n\

@@ -6,7 +6,6 @@
 //! process. Goal: the check under 5 s.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use heroku_sim::Sim;
@@ -34,11 +33,6 @@ fn statements_for(t: usize) -> Vec<(String, bool)> {
 fn schema() -> String {
     let columns: Vec<String> = (0..10).map(|c| format!("c{c} text")).collect();
     (0..TABLES).map(|t| format!("CREATE TABLE t{t} (id bigint PRIMARY KEY, {});\n", columns.join(", "))).collect()
-}
-
-fn stats(mut samples: Vec<std::time::Duration>) -> Stats {
-    samples.sort();
-    Stats { median: samples[samples.len() / 2], min: samples[0], max: samples[samples.len() - 1] }
 }
 
 /// The section for docs/BENCHMARKS.md.
@@ -87,19 +81,14 @@ pub fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<String> {
     let mut whole = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        let out = Command::new(bin_dir.join("migrate-restart"))
+        let out = crate::measure::tool(bin_dir, "migrate-restart", &sim, home.path())
             .args(["plan", "-a", "acme", "--top", "5000", "--json", "--", "sh", "-c", &migration])
-            .env("HEROKU_HOST", sim.url())
-            .env("HEROKU_API_KEY", sim.token())
-            .env("HOME", home.path())
-            .env_remove("HEROKU_APP")
-            .env_remove("DATABASE_URL")
             .output()?;
         // would_break (8) is the expected verdict: the drop breaks t7's statements naming c3.
         anyhow::ensure!(out.status.code() == Some(8), "plan: {}", String::from_utf8_lossy(&out.stderr));
         whole.push(started.elapsed());
     }
-    let (read, check, whole) = (stats(read), stats(check), stats(whole));
+    let (read, check, whole) = (Stats::of(read), Stats::of(check), Stats::of(whole));
     Ok(format!(
         "## migrate-restart plan: the running release's 5,000 statements checked\n\n\
          {STATEMENTS} distinct statements in `pg_stat_statements` ({TABLES} tables; per table 90 reads of two \

@@ -14,6 +14,7 @@
 //! say how many. A statement holding a lock others queue behind for longer than the budget is
 //! what makes the plan answer `would_block`.
 
+use crate::parallel::ParallelSettings;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -48,50 +49,8 @@ pub struct TableStats {
     /// Per column, its range where `pg_stats` gives one.
     pub ranges: BTreeMap<String, Range>,
     /// The parallel workers production's server would give an index build on it (the sample
-    /// builds with none): see [`index_build_workers`].
+    /// builds with none): see [`crate::parallel::index_build_workers`].
     pub index_workers: u32,
-}
-
-/// The server settings that decide how many parallel workers an index build gets.
-#[derive(Debug, Clone, Copy)]
-pub struct ParallelSettings {
-    /// `max_parallel_maintenance_workers`.
-    pub max_workers: u32,
-    /// `min_parallel_table_scan_size`, in blocks.
-    pub min_table_blocks: u64,
-    /// `maintenance_work_mem`, in kB.
-    pub maintenance_work_mem_kb: u64,
-}
-
-/// How many parallel workers PostgreSQL plans for a (non-concurrent or concurrent) index build
-/// on a table of `heap_blocks` blocks, as `plan_create_index_workers` does: the table's
-/// `parallel_workers` option or one more worker each time the table is three times the
-/// threshold again, at most `max_parallel_maintenance_workers`, then fewer until each
-/// participant has 32 MB of `maintenance_work_mem`.
-pub fn index_build_workers(heap_blocks: u64, reloption: Option<u32>, settings: ParallelSettings) -> u32 {
-    if settings.max_workers == 0 {
-        return 0;
-    }
-    let mut workers = match reloption {
-        Some(n) => n,
-        None => {
-            if heap_blocks < settings.min_table_blocks {
-                return 0;
-            }
-            let mut threshold = settings.min_table_blocks.max(1);
-            let mut n = 1;
-            while heap_blocks >= threshold * 3 && threshold <= i32::MAX as u64 / 3 {
-                n += 1;
-                threshold *= 3;
-            }
-            n
-        }
-    }
-    .min(settings.max_workers);
-    while workers > 0 && settings.maintenance_work_mem_kb / (u64::from(workers) + 1) < 32_768 {
-        workers -= 1;
-    }
-    workers
 }
 
 /// One column as `pg_stats` describes it.
@@ -117,17 +76,7 @@ pub fn read_statistics(prod: &mut pg_locks::Client, plan: &LockPlan) -> anyhow::
         .into_iter()
         .collect();
     let mut out: BTreeMap<String, TableStats> = BTreeMap::new();
-    let settings = prod.query_one(
-        "SELECT current_setting('max_parallel_maintenance_workers')::int8, \
-           (SELECT setting::int8 FROM pg_settings WHERE name = 'min_parallel_table_scan_size'), \
-           (SELECT setting::int8 FROM pg_settings WHERE name = 'maintenance_work_mem')",
-        &[],
-    )?;
-    let settings = ParallelSettings {
-        max_workers: settings.get::<_, i64>(0).max(0) as u32,
-        min_table_blocks: settings.get::<_, i64>(1).max(0) as u64,
-        maintenance_work_mem_kb: settings.get::<_, i64>(2).max(0) as u64,
-    };
+    let settings = ParallelSettings::read(prod)?;
     for r in prod.query(
         "SELECT n.nspname || '.' || c.relname, c.reltuples::float8, pg_total_relation_size(c.oid)::int8, c.relpages::int8, \
            (pg_relation_size(c.oid) / current_setting('block_size')::int8)::int8, \
@@ -146,7 +95,7 @@ pub fn read_statistics(prod: &mut pg_locks::Client, plan: &LockPlan) -> anyhow::
                 bytes: r.get::<_, i64>(2).max(0) as u64,
                 columns: BTreeMap::new(),
                 ranges: BTreeMap::new(),
-                index_workers: index_build_workers(
+                index_workers: crate::parallel::index_build_workers(
                     r.get::<_, i64>(4).max(0) as u64,
                     r.get::<_, Option<i32>>(5).map(|n| n.max(0) as u32),
                     settings,
@@ -606,16 +555,7 @@ mod tests {
     /// give a 1,000,000-row table's index build one worker: three participants would have
     /// under 32 MB each.
     #[test]
-    fn an_index_build_gets_the_workers_postgresql_would_plan() {
-        let defaults = ParallelSettings { max_workers: 2, min_table_blocks: 1024, maintenance_work_mem_kb: 65_536 };
-        assert_eq!(index_build_workers(900, None, defaults), 0, "under the threshold");
-        assert_eq!(index_build_workers(9_400, None, defaults), 1, "memory allows one");
-        let roomy = ParallelSettings { maintenance_work_mem_kb: 1 << 20, ..defaults };
-        assert_eq!(index_build_workers(3_100, None, roomy), 2);
-        assert_eq!(index_build_workers(1_100, None, roomy), 1);
-        assert_eq!(index_build_workers(10, Some(4), roomy), 2, "the table's option, capped");
-        assert_eq!(index_build_workers(1 << 20, None, ParallelSettings { max_workers: 0, ..roomy }), 0);
-
+    fn an_index_build_shares_its_rows_with_the_workers_production_would_give_it() {
         let build = |ran_us: u64| PlannedStatement {
             tag: "CREATE INDEX".into(),
             query: "CREATE INDEX e ON events (account_id)".into(),

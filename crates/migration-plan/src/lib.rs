@@ -16,6 +16,7 @@
 pub mod breaks;
 pub mod check;
 pub mod estimate;
+pub mod parallel;
 pub mod record;
 mod sample;
 pub mod scratch;
