@@ -402,12 +402,16 @@ fn scaled(
     let parallel_method =
         !["using gin", "using gist", "using hash", "using spgist", "using brin"].iter().any(|m| method.contains(m));
     let workers = if builds_index && parallel_method { t.index_workers } else { 0 };
-    let hold = (on_empty as f64 + per_rows as f64 * factor / f64::from(workers + 1)) / 1000.0;
+    // Workers may share the rows, but how much they gain varies (measured: a build with one
+    // worker took 0.53 of the alone estimate, 1.8 of the shared one). The estimate the verdict
+    // reads stays the alone one — the safe side — and the shared one is the low end.
+    let shared = (on_empty as f64 + per_rows as f64 * factor / f64::from(workers + 1)) / 1000.0;
+    let hold = alone;
     let how = match (builds_index, workers) {
         (false, _) => "linearly".to_string(),
         (true, 0) => "by n log n (an index build)".to_string(),
         (true, w) => format!(
-            "by n log n (an index build), shared with {w} parallel worker{} as production's settings allow",
+            "by n log n (an index build), which production's settings allow {w} parallel worker{} to share (the low end)",
             if w == 1 { "" } else { "s" }
         ),
     };
@@ -415,7 +419,7 @@ fn scaled(
         rows_changed: on_sample.rows.map(|r| (r as f64 * rows as f64 / n as f64).round() as u64),
         longer_than_a_release_phase: hold > RELEASE_PHASE_LIMIT.as_millis() as f64,
         hold_ms: Some(hold.ceil() as u64),
-        low_ms: Some((hold * LOW) as u64),
+        low_ms: Some((shared * LOW) as u64),
         high_ms: Some((alone * HIGH).ceil() as u64),
         ..unmeasured(format!(
             "measured {} on a {}-row sample shaped like production's, scaled {how} to {} rows",
@@ -551,11 +555,10 @@ mod tests {
         assert!(uncounted.basis.starts_with("measured 21ms"), "{uncounted:?}");
     }
 
-    /// PostgreSQL's defaults (2 workers at most, 8 MB threshold, 64 MB of maintenance_work_mem)
-    /// give a 1,000,000-row table's index build one worker: three participants would have
-    /// under 32 MB each.
+    /// The workers production's settings give a B-tree build lower only the low end: the
+    /// estimate the verdict reads is the build alone; a GIN build is never shared.
     #[test]
-    fn an_index_build_shares_its_rows_with_the_workers_production_would_give_it() {
+    fn an_index_builds_workers_lower_only_its_low_end() {
         let build = |ran_us: u64| PlannedStatement {
             tag: "CREATE INDEX".into(),
             query: "CREATE INDEX e ON events (account_id)".into(),
@@ -565,14 +568,18 @@ mod tests {
         with_one.get_mut("public.events").unwrap().index_workers = 1;
         let alone = estimate_one(&build(900), &build(21_000), &sampled(), &events());
         let shared = estimate_one(&build(900), &build(21_000), &sampled(), &with_one);
-        assert!(shared.basis.contains("shared with 1 parallel worker as production's settings allow"), "{shared:?}");
-        assert!(shared.hold_ms.unwrap() * 2 <= alone.hold_ms.unwrap() + 2, "{shared:?} {alone:?}");
+        assert!(
+            shared.basis.contains("which production's settings allow 1 parallel worker to share (the low end)"),
+            "{shared:?}"
+        );
+        assert_eq!(shared.hold_ms, alone.hold_ms, "the verdict reads the alone estimate: {shared:?}");
+        assert!(shared.low_ms.unwrap() * 2 <= alone.low_ms.unwrap() + 2, "{shared:?} {alone:?}");
         assert_eq!(shared.high_ms, alone.high_ms, "no worker free is the worst case");
         let gin = |ran_us: u64| PlannedStatement {
             query: "CREATE INDEX e ON events USING gin (tags)".into(),
             ..build(ran_us)
         };
         let gin_estimate = estimate_one(&gin(900), &gin(21_000), &sampled(), &with_one);
-        assert_eq!(gin_estimate.hold_ms, alone.hold_ms, "a GIN build is never shared: {gin_estimate:?}");
+        assert_eq!(gin_estimate.low_ms, alone.low_ms, "a GIN build is never shared: {gin_estimate:?}");
     }
 }
