@@ -20,10 +20,12 @@ impl PtySession {
     /// Spawns `cmd` on a new 120x40 terminal, as the leader of its own session.
     pub fn spawn(mut cmd: Command) -> PtySession {
         let (mut master_fd, mut slave_fd) = (0, 0);
-        let size = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+        // A raw `*mut`: macOS declares openpty's size argument `*mut winsize`, Linux `*const`.
+        let mut size = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: openpty writes two valid fds on success; the pointers are to live locals.
-        let rc =
-            unsafe { libc::openpty(&mut master_fd, &mut slave_fd, std::ptr::null_mut(), std::ptr::null_mut(), &size) };
+        let rc = unsafe {
+            libc::openpty(&mut master_fd, &mut slave_fd, std::ptr::null_mut(), std::ptr::null_mut(), &raw mut size)
+        };
         assert_eq!(rc, 0, "openpty failed");
         // SAFETY: both fds were just returned by openpty and are owned by nobody else.
         let (master, slave) = unsafe { (File::from_raw_fd(master_fd), OwnedFd::from_raw_fd(slave_fd)) };
