@@ -73,26 +73,44 @@ pub fn cell(s: Stats) -> String {
 
 /// The machine, so numbers are read in context.
 pub fn machine_header() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let (cpu, mem_kb) = cpu_and_memory();
+    let cpu = cpu.unwrap_or_else(|| "unknown CPU".into());
+    let mem_kb = mem_kb.unwrap_or(0);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
-        .unwrap_or(0);
+    let os = match std::env::consts::OS {
+        "macos" => "macOS",
+        "linux" => "Linux",
+        other => other,
+    };
     let date = String::from_utf8_lossy(
         &Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| o.stdout).unwrap_or_default(),
     )
     .trim()
     .to_string();
     format!(
-        "Machine: {cpu}, {cores} cores, {} GiB RAM, Linux. Measured {date}. Times are medians of repeated whole-process runs (min–max in brackets).\n\n",
+        "Machine: {cpu}, {cores} cores, {} GiB RAM, {os}. Measured {date}. Times are medians of repeated whole-process runs (min–max in brackets).\n\n",
         mem_kb / 1024 / 1024
     )
+}
+
+/// The CPU's model name and the memory in KiB: Linux tells in /proc, macOS through sysctl.
+#[cfg(target_os = "linux")]
+fn cpu_and_memory() -> (Option<String>, Option<u64>) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+        c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+    });
+    let mem_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()));
+    (cpu, mem_kb)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cpu_and_memory() -> (Option<String>, Option<u64>) {
+    let sysctl = |name: &str| {
+        let out = Command::new("sysctl").args(["-n", name]).output().ok().filter(|o| o.status.success())?;
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let mem_kb = sysctl("hw.memsize").and_then(|bytes| bytes.parse::<u64>().ok()).map(|bytes| bytes / 1024);
+    (sysctl("machdep.cpu.brand_string"), mem_kb)
 }

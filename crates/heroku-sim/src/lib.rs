@@ -61,6 +61,7 @@ pub mod paging;
 pub mod release_phase;
 pub mod scenarios;
 mod seed;
+pub mod session;
 pub mod tls;
 
 use std::sync::{Arc, Mutex};

@@ -174,29 +174,11 @@ pub fn spawn(job: &Job, stdin: Stdio) -> std::io::Result<Child> {
     cmd.spawn()
 }
 
-/// The processes of the session `sid` leads (read from /proc: a dyno's processes).
-fn session_members(sid: u32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            // Fields after the command's closing parenthesis: state ppid pgrp session …
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
-                let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-                let mut fields = rest.split_whitespace();
-                // A zombie has ended already: nothing to signal.
-                fields.next() != Some("Z") && fields.nth(2).and_then(|s| s.parse::<u32>().ok()) == Some(sid)
-            })
-        })
-        .collect()
-}
-
 /// Stops a job as the dyno manager stops a dyno: SIGTERM to every process of it (its session,
 /// whatever process groups they made), then SIGKILL to whatever is left after `grace`.
 pub fn kill_group(pid: u32, grace: Duration) {
     let signal_all = move |signal: libc::c_int| {
-        let members = session_members(pid);
+        let members = crate::session::members(pid);
         for p in &members {
             // SAFETY: signalling processes of a session we created.
             unsafe {
@@ -208,7 +190,7 @@ pub fn kill_group(pid: u32, grace: Duration) {
     signal_all(libc::SIGTERM);
     std::thread::spawn(move || {
         let until = std::time::Instant::now() + grace;
-        while !session_members(pid).is_empty() {
+        while !crate::session::members(pid).is_empty() {
             if std::time::Instant::now() >= until {
                 signal_all(libc::SIGKILL);
                 return;

@@ -5,7 +5,8 @@
 //! The server binaries come from this machine and must be of production's major version (a
 //! dump of a newer server's schema may use what an older one lacks; the lock levels of some
 //! statements changed between versions): `PG_BINDIR` when set, then Debian's
-//! `/usr/lib/postgresql/MAJOR/bin`, then `pg_config --bindir`, then `initdb` on PATH. PostgreSQL
+//! `/usr/lib/postgresql/MAJOR/bin`, Homebrew's and Postgres.app's directory of that major, then
+//! `pg_config --bindir`, then `initdb` on PATH. PostgreSQL
 //! refuses to run as root: as root, the server runs as `nobody`.
 
 use std::path::{Path, PathBuf};
@@ -38,11 +39,7 @@ fn has_server(dir: &Path) -> bool {
 
 /// Where this machine has the server binaries of `major`, or what was looked at.
 pub fn find_bindir(major: u32) -> Result<PathBuf, String> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(d) = std::env::var_os("PG_BINDIR") {
-        candidates.push(PathBuf::from(d));
-    }
-    candidates.push(PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")));
+    let mut candidates = where_servers_live(major);
     if let Ok(out) = Command::new("pg_config").arg("--bindir").stderr(Stdio::null()).output() {
         let d = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !d.is_empty() {
@@ -67,6 +64,24 @@ pub fn find_bindir(major: u32) -> Result<PathBuf, String> {
     Err(format!(
         "no PostgreSQL {major} server on this machine (found: {found}): install PostgreSQL {major}'s server or set PG_BINDIR to its bin directory"
     ))
+}
+
+/// Where a server of `major` is installed, by the installers that keep one directory per major
+/// version: `PG_BINDIR` first, then Debian's and Ubuntu's packages, Homebrew's `postgresql@N`
+/// (Apple silicon, then Intel) and Postgres.app. The directories of other systems are simply
+/// absent.
+fn where_servers_live(major: u32) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PG_BINDIR").map(PathBuf::from).into_iter().collect();
+    dirs.extend(
+        [
+            format!("/usr/lib/postgresql/{major}/bin"),
+            format!("/opt/homebrew/opt/postgresql@{major}/bin"),
+            format!("/usr/local/opt/postgresql@{major}/bin"),
+            format!("/Applications/Postgres.app/Contents/Versions/{major}/bin"),
+        ]
+        .map(PathBuf::from),
+    );
+    dirs
 }
 
 fn random_password() -> std::io::Result<String> {
@@ -195,5 +210,28 @@ impl ScratchServer {
 impl Drop for ScratchServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_major_is_looked_for_where_debian_homebrew_and_postgres_app_install_it() {
+        let dirs = super::where_servers_live(16);
+        let expected = [
+            "/usr/lib/postgresql/16/bin",
+            "/opt/homebrew/opt/postgresql@16/bin",
+            "/usr/local/opt/postgresql@16/bin",
+            "/Applications/Postgres.app/Contents/Versions/16/bin",
+        ]
+        .map(PathBuf::from);
+        assert!(dirs.ends_with(&expected), "{dirs:?}");
+        assert_eq!(
+            dirs.len(),
+            expected.len() + usize::from(std::env::var_os("PG_BINDIR").is_some()),
+            "PG_BINDIR first"
+        );
     }
 }
