@@ -87,9 +87,7 @@ fn client_routes() -> BTreeSet<Route> {
 
 /// Links of the published Platform API schema.
 fn schema_routes() -> BTreeSet<Route> {
-    let path = root().join("../shared/heroku-platform-api/schema.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let schema: Value = serde_json::from_str(&text).unwrap();
+    let schema: Value = serde_json::from_str(&test_support::platform_schema::text()).unwrap();
     let mut routes = BTreeSet::new();
     for def in schema["definitions"].as_object().unwrap().values() {
         for link in def["links"].as_array().into_iter().flatten() {

@@ -1,5 +1,5 @@
 //! Every JSON object the simulator returns is checked against the published Platform API
-//! schema (../shared/heroku-platform-api/schema.json): property names, JSON types, enums and
+//! schema (tests/heroku-platform-api/schema.json, the copy of ../shared's): property names, JSON types, enums and
 //! the uuid / date-time formats. Main resources must also carry every property the schema lists.
 
 use std::io::{Read, Write};
@@ -10,9 +10,7 @@ use heroku_sim::{Sim, World};
 use serde_json::{json, Value};
 
 fn schema() -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/heroku-platform-api/schema.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
+    serde_json::from_str(&test_support::platform_schema::text()).unwrap()
 }
 
 struct Checker {

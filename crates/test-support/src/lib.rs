@@ -8,6 +8,7 @@ pub mod docs;
 pub mod generation;
 pub mod heroku_cli;
 pub mod pgbouncer;
+pub mod platform_schema;
 pub mod postgres;
 pub mod pty;
 pub mod registry;
