@@ -2,7 +2,7 @@
 //! plugin into the Heroku CLI on PATH: by default a packed copy, as users get it from a
 //! registry; with `--link`, the checkout itself.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -149,7 +149,17 @@ fn the_plugin_installs_from_a_registry_with_its_platform_package_and_no_install_
     // No Rust on PATH, and nothing of the checkout: only node and the system.
     let node_dir = test_support::heroku_cli::heroku_bin().unwrap().parent().unwrap().to_path_buf();
     let node = Command::new("sh").args(["-c", "dirname \"$(readlink -f \"$(command -v node)\")\""]).output().unwrap();
-    let path = format!("{}:{}:/usr/bin:/bin", node_dir.display(), String::from_utf8_lossy(&node.stdout).trim());
+    let node = PathBuf::from(String::from_utf8_lossy(&node.stdout).trim());
+    let system = tempfile::tempdir().unwrap();
+    let path = format!(
+        "{}:{}",
+        node_dir.display(),
+        [node, PathBuf::from("/usr/bin"), PathBuf::from("/bin")]
+            .iter()
+            .map(|dir| without_rust(dir, system.path()).display().to_string())
+            .collect::<Vec<_>>()
+            .join(":")
+    );
     let no_cargo =
         Command::new("sh").args(["-c", "command -v cargo || command -v rustc"]).env("PATH", &path).output().unwrap();
     assert!(!no_cargo.status.success(), "Rust is on the test's PATH: {}", text(&no_cargo));
@@ -280,4 +290,23 @@ fn the_plan_fetches_the_pinned_server_of_productions_version_once_and_refuses_an
         "{err}"
     );
     assert!(!cache.path().join("heroku-deploy-safety/postgresql/linux-x64-16.14.0-beta.17").exists(), "nothing kept");
+}
+
+/// `dir` as a directory of links to its programs but Rust's (`cargo…`, `rustc`, `rustdoc`,
+/// `rustup`…): the system's own directories may hold a packaged toolchain (Debian's rustc-web
+/// is in /usr/bin on the test machines, for scripts/check-portable).
+fn without_rust(dir: &Path, under: &Path) -> PathBuf {
+    let copy = under.join(dir.to_string_lossy().trim_start_matches('/').replace('/', "_"));
+    if copy.exists() {
+        return copy;
+    }
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let rust = ["cargo", "rust"].iter().any(|prefix| name.to_string_lossy().starts_with(prefix));
+        if !rust {
+            std::os::unix::fs::symlink(entry.path(), copy.join(&name)).unwrap();
+        }
+    }
+    copy
 }

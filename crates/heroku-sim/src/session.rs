@@ -11,8 +11,9 @@ pub fn members(sid: u32) -> Vec<i32> {
     let Ok(sid) = libc::pid_t::try_from(sid) else { return Vec::new() };
     all_pids()
         .into_iter()
-        // SAFETY: getsid only reads the kernel's process table.
-        .filter(|&pid| unsafe { libc::getsid(pid) } == sid && !is_zombie(pid))
+        // Never pid 0 (macOS lists its kernel_task so), for which getsid answers the caller's own
+        // session. SAFETY: getsid only reads the kernel's process table.
+        .filter(|&pid| pid > 0 && unsafe { libc::getsid(pid) } == sid && !is_zombie(pid))
         .collect()
 }
 
@@ -50,8 +51,9 @@ fn is_zombie(pid: i32) -> bool {
     // SAFETY: proc_bsdinfo is plain data; zeroed is a valid value.
     let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
-    // SAFETY: the buffer is one proc_bsdinfo, and `size` says so.
-    let got = unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDTBSDINFO, 0, (&raw mut info).cast(), size) };
+    // A non-zero `arg` asks XNU to look among zombies too (it skips them otherwise, and getsid
+    // answers ESRCH for one already). SAFETY: the buffer is one proc_bsdinfo, and `size` says so.
+    let got = unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDTBSDINFO, 1, (&raw mut info).cast(), size) };
     got == size && info.pbi_status == libc::SZOMB
 }
 
@@ -62,27 +64,35 @@ mod tests {
 
     #[test]
     fn a_sessions_members_are_found_whatever_process_groups_they_make() {
-        let mut cmd = Command::new("/bin/sh");
-        // A second process in a process group of its own, as a shell's job control makes.
+        // bash, because its job control makes a background job a process group of its own
+        // even without a terminal (dash turns job control off there).
+        let mut cmd = Command::new("bash");
         cmd.args(["-c", "set -m; sleep 30 & exec sleep 30"]);
         // SAFETY: setsid is async-signal-safe.
         unsafe {
             cmd.pre_exec(|| if libc::setsid() < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) });
         }
-        let mut leader = cmd.spawn().expect("sh starts");
+        let mut leader = cmd.spawn().expect("bash starts");
+        let leader_pid = leader.id() as i32;
         let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut found = super::members(leader.id());
         while found.len() < 2 && std::time::Instant::now() < until {
             std::thread::sleep(std::time::Duration::from_millis(20));
             found = super::members(leader.id());
         }
+        // SAFETY: getpgid only reads the process table.
+        let groups: Vec<i32> = found.iter().map(|&pid| unsafe { libc::getpgid(pid) }).collect();
         for pid in &found {
             // SAFETY: signalling the processes this test started.
             unsafe { libc::kill(*pid, libc::SIGKILL) };
         }
         let _ = leader.wait();
         assert_eq!(found.len(), 2, "the leader and its background sleep: {found:?}");
-        assert!(found.contains(&(leader.id() as i32)));
+        assert!(found.contains(&leader_pid));
+        assert!(
+            groups.contains(&leader_pid) && groups.iter().any(|&g| g != leader_pid),
+            "two process groups: {groups:?}"
+        );
         // The orphaned sleep ends as its new parent reaps it; until then it is a zombie at most.
         let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while !super::members(leader.id()).is_empty() && std::time::Instant::now() < until {

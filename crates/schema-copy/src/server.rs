@@ -4,7 +4,7 @@
 //!
 //! The server binaries come from this machine and must be of production's major version (a
 //! dump of a newer server's schema may use what an older one lacks; the lock levels of some
-//! statements changed between versions): `PG_BINDIR` when set, then Debian's
+//! statements changed between versions): `PG_BINDIR` when set (and nothing else), else Debian's
 //! `/usr/lib/postgresql/MAJOR/bin`, Homebrew's and Postgres.app's directory of that major, then
 //! `pg_config --bindir`, then `initdb` on PATH. PostgreSQL
 //! refuses to run as root: as root, the server runs as `nobody`.
@@ -37,18 +37,25 @@ fn has_server(dir: &Path) -> bool {
     dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() && dir.join("postgres").is_file()
 }
 
-/// Where this machine has the server binaries of `major`, or what was looked at.
+/// Where this machine has the server binaries of `major`, or what was looked at. `PG_BINDIR`,
+/// when set, is the only place looked at: the user chose that server.
 pub fn find_bindir(major: u32) -> Result<PathBuf, String> {
-    let mut candidates = where_servers_live(major);
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").stderr(Stdio::null()).output() {
-        let d = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !d.is_empty() {
-            candidates.push(PathBuf::from(d));
+    let candidates = match std::env::var_os("PG_BINDIR") {
+        Some(dir) => vec![PathBuf::from(dir)],
+        None => {
+            let mut candidates = where_servers_live(major);
+            if let Ok(out) = Command::new("pg_config").arg("--bindir").stderr(Stdio::null()).output() {
+                let d = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if !d.is_empty() {
+                    candidates.push(PathBuf::from(d));
+                }
+            }
+            if let Some(path) = std::env::var_os("PATH") {
+                candidates.extend(std::env::split_paths(&path));
+            }
+            candidates
         }
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path));
-    }
+    };
     let mut seen = Vec::new();
     for dir in candidates {
         if !has_server(&dir) {
@@ -67,21 +74,17 @@ pub fn find_bindir(major: u32) -> Result<PathBuf, String> {
 }
 
 /// Where a server of `major` is installed, by the installers that keep one directory per major
-/// version: `PG_BINDIR` first, then Debian's and Ubuntu's packages, Homebrew's `postgresql@N`
-/// (Apple silicon, then Intel) and Postgres.app. The directories of other systems are simply
-/// absent.
+/// version: Debian's and Ubuntu's packages, Homebrew's `postgresql@N` (Apple silicon, then
+/// Intel) and Postgres.app. The directories of other systems are simply absent.
 fn where_servers_live(major: u32) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PG_BINDIR").map(PathBuf::from).into_iter().collect();
-    dirs.extend(
-        [
-            format!("/usr/lib/postgresql/{major}/bin"),
-            format!("/opt/homebrew/opt/postgresql@{major}/bin"),
-            format!("/usr/local/opt/postgresql@{major}/bin"),
-            format!("/Applications/Postgres.app/Contents/Versions/{major}/bin"),
-        ]
-        .map(PathBuf::from),
-    );
-    dirs
+    [
+        format!("/usr/lib/postgresql/{major}/bin"),
+        format!("/opt/homebrew/opt/postgresql@{major}/bin"),
+        format!("/usr/local/opt/postgresql@{major}/bin"),
+        format!("/Applications/Postgres.app/Contents/Versions/{major}/bin"),
+    ]
+    .map(PathBuf::from)
+    .to_vec()
 }
 
 fn random_password() -> std::io::Result<String> {
@@ -233,5 +236,16 @@ mod tests {
             expected.len() + usize::from(std::env::var_os("PG_BINDIR").is_some()),
             "PG_BINDIR first"
         );
+    }
+
+    #[test]
+    fn pg_bindir_is_the_only_place_looked_at_when_set() {
+        // Every major the machine may have elsewhere: none of them is taken instead.
+        let empty = tempfile::tempdir().unwrap();
+        std::env::set_var("PG_BINDIR", empty.path());
+        for major in 12..=17 {
+            let refused = super::find_bindir(major).unwrap_err();
+            assert!(refused.contains("found: no PostgreSQL server binaries"), "{refused}");
+        }
     }
 }
