@@ -1,6 +1,7 @@
 //! Every JSON object the simulator returns is checked against the published Platform API
-//! schema (tests/heroku-platform-api/schema.json, the copy of ../shared's): property names, JSON types, enums and
-//! the uuid / date-time formats. Main resources must also carry every property the schema lists.
+//! schema (tests/heroku-platform-api/schema.json, the copy of ../shared's): property names,
+//! JSON types, enums and the uuid / date-time formats. Main resources must also carry every
+//! property the schema lists.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -6,8 +6,8 @@
 //! dump of a newer server's schema may use what an older one lacks; the lock levels of some
 //! statements changed between versions): `PG_BINDIR` when set (and nothing else), else Debian's
 //! `/usr/lib/postgresql/MAJOR/bin`, Homebrew's and Postgres.app's directory of that major, then
-//! `pg_config --bindir`, then `initdb` on PATH. PostgreSQL
-//! refuses to run as root: as root, the server runs as `nobody`.
+//! `pg_config --bindir`, then `initdb` on PATH. PostgreSQL refuses to run as root: as root, the
+//! server runs as `nobody`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
